@@ -1,0 +1,132 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { BadRequestError } from './errors.js';
+
+/**
+ * The wire contract between peers and supernodes. HTTP for bytes, a WebSocket
+ * per peer for membership and piece announcements. Everything that arrives
+ * from another process is parsed here, at the edge, into typed values.
+ *
+ * Supernode HTTP (all under API_PREFIX, all require the cluster token):
+ *   POST /tasks                          TaskRequest → TaskInfo. Starts (or joins)
+ *                                        the one back-to-source download of a blob.
+ *                                        Registry credentials ride in
+ *                                        HEADER.registryAuthorization.
+ *   GET  /blobs/:digest/info             → TaskInfo (404 if the supernode never saw it)
+ *   GET  /blobs/:digest/pieces/:index    → the piece's bytes once verified (waits up to
+ *                                        PIECE_WAIT_MS for a piece still in flight);
+ *                                        HEADER.pieceSha256 carries its hash.
+ *   GET  /peers/ws                       WebSocket: PeerMessage up, SupernodeMessage down.
+ * Peer HTTP:
+ *   GET  /blobs/:digest/pieces/:index    → a verified piece held by this peer, or 404.
+ *   GET  /blobs/:digest?registry=&repository=
+ *                                        → the whole blob (Range honoured), for a proxy
+ *                                        that runs apart from its peer.
+ */
+
+export const API_PREFIX = '/api/v1';
+
+export const HEADER = {
+  /** The cluster's shared secret, on every peer/supernode request. */
+  token: 'x-shoal-token',
+  /** The registry credential the client (containerd) presented, passed along for back-to-source. */
+  registryAuthorization: 'x-shoal-registry-authorization',
+  /** Lowercase hex SHA-256 of the piece in the body. */
+  pieceSha256: 'x-shoal-piece-sha256',
+  /** Where the proxy got a blob: local | peer | supernode | upstream. */
+  source: 'x-shoal-source',
+  /** Set on tag resolutions answered from the last known digest while the registry is down. */
+  stale: 'x-shoal-stale',
+} as const;
+
+export type BlobSource = 'local' | 'peer' | 'supernode' | 'upstream';
+
+/** How long a supernode holds a piece request open for a piece still downloading. */
+export const PIECE_WAIT_MS = 30_000;
+
+const DigestSchema = Type.String({ pattern: '^sha256:[a-f0-9]{64}$' });
+const Sha256Hex = Type.String({ pattern: '^[a-f0-9]{64}$' });
+const PeerId = Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' });
+/** Longest blob we accept metadata for: 64 GiB. */
+export const MAX_BLOB_SIZE_BYTES = 64 * 1024 ** 3;
+
+export const TaskRequestSchema = Type.Object(
+  {
+    digest: DigestSchema,
+    registry: Type.String({ minLength: 1, maxLength: 260 }),
+    repository: Type.String({ minLength: 1, maxLength: 255 }),
+    /** Size as the registry told the proxy, when known (a HEAD). */
+    sizeBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_BLOB_SIZE_BYTES })),
+    /** The peer asking, so the scheduler can count it. */
+    peerId: Type.Optional(PeerId),
+  },
+  { additionalProperties: false },
+);
+export type TaskRequest = Static<typeof TaskRequestSchema>;
+
+export const TaskInfoSchema = Type.Object(
+  {
+    digest: DigestSchema,
+    sizeBytes: Type.Integer({ minimum: 0, maximum: MAX_BLOB_SIZE_BYTES }),
+    pieceSizeBytes: Type.Integer({ minimum: 1 }),
+    pieceCount: Type.Integer({ minimum: 0 }),
+    /** Hash of each piece once known (the supernode learns them as the blob streams in). */
+    pieceSha256: Type.Array(Type.Union([Sha256Hex, Type.Null()]), { maxItems: 1_000_000 }),
+    complete: Type.Boolean(),
+    /** Set when the back-to-source download failed: the blob cannot be had from the swarm. */
+    error: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type TaskInfo = Static<typeof TaskInfoSchema>;
+
+export const PeerMessageSchema = Type.Union([
+  Type.Object(
+    {
+      type: Type.Literal('register'),
+      peerId: PeerId,
+      advertiseUrl: Type.String({ maxLength: 300 }),
+      zone: Type.Optional(Type.String({ maxLength: 100 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ type: Type.Literal('heartbeat') }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal('have'),
+      digest: DigestSchema,
+      pieces: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 100_000 }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type PeerMessage = Static<typeof PeerMessageSchema>;
+
+export const SupernodeMessageSchema = Type.Union([
+  Type.Object({ type: Type.Literal('registered'), peerId: PeerId }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('error'), code: Type.String({ maxLength: 100 }), message: Type.String({ maxLength: 2000 }) }, { additionalProperties: false }),
+]);
+export type SupernodeMessage = Static<typeof SupernodeMessageSchema>;
+
+/** Largest WebSocket frame either side accepts. */
+export const MAX_WS_FRAME_BYTES = 1024 * 1024;
+
+/** Validates a decoded JSON value against a schema; the error names the first few problems. */
+export function parseWire<T extends TSchema>(schema: T, value: unknown, what: string): Static<T> {
+  if (Value.Check(schema, value)) return value;
+  const problems = [...Value.Errors(schema, value)].slice(0, 3).map((e) => `${e.path || '/'} ${e.message}`);
+  throw new BadRequestError(`invalid ${what}: ${problems.join('; ')}`);
+}
+
+/** Parses one WebSocket text frame (bounded size, JSON, schema). */
+export function parseFrame<T extends TSchema>(schema: T, data: Buffer | string, what: string): Static<T> {
+  const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+  if (length > MAX_WS_FRAME_BYTES) throw new BadRequestError(`${what} frame of ${length} bytes is too large`);
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch {
+    throw new BadRequestError(`${what} frame is not JSON`);
+  }
+  return parseWire(schema, value, what);
+}

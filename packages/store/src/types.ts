@@ -1,0 +1,79 @@
+import type { Readable } from 'node:stream';
+import type { Digest, PieceLayout } from '@shoal/core';
+
+/**
+ * Contract of the piece store (implemented in piece-store.ts), shared by the
+ * supernode's cache and every peer's node cache.
+ *
+ * On disk under `dir`:
+ *   blobs/sha256/<hex>     complete blobs, whole-digest verified
+ *   partial/sha256/<hex>   blobs being filled; bytes of a piece count only once
+ *                          the piece is recorded as verified in the db
+ *   db/                    `level` database: one record per blob (layout, piece
+ *                          hashes, verified-piece bitmap, complete flag, last access)
+ * File names come from validated digests only (never from raw input).
+ *
+ * Integrity rules:
+ * - a piece is readable only after its bytes hashed to the expected SHA-256 and
+ *   the record says so; unverified bytes on disk are never returned;
+ * - a blob is complete only after every piece is verified AND the whole file
+ *   hashed to the blob digest (computed incrementally as pieces become
+ *   contiguous from the start, so completion costs no extra pass);
+ * - a whole-digest mismatch discards the blob (files and record) and fails its waiters.
+ */
+export interface BlobRecord {
+  readonly digest: Digest;
+  readonly layout: PieceLayout;
+  /** Known hash of each piece (lowercase hex) or null while unknown. */
+  readonly pieceSha256: ReadonlyArray<string | null>;
+  /** Number of verified pieces. */
+  readonly verifiedCount: number;
+  readonly complete: boolean;
+}
+
+export interface PieceStoreEvents {
+  /** A piece of `digest` was verified and may be read. */
+  piece: [digest: Digest, index: number];
+  /** The whole blob verified and moved into blobs/. */
+  complete: [digest: Digest];
+  /** The blob was discarded (whole-digest mismatch, delete). */
+  discarded: [digest: Digest, reason: Error];
+}
+
+export interface PieceStoreApi {
+  /** Metadata of a blob the store holds (complete or partial), or undefined. */
+  get(digest: Digest): BlobRecord | undefined;
+  /** Creates the record and partial file for a blob of `sizeBytes` (layout from pieceLayout), or returns the existing one. */
+  begin(digest: Digest, sizeBytes: number): Promise<BlobRecord>;
+  /** Records hashes learned from the supernode (entries that are null are left unknown). A hash that contradicts a recorded one throws DigestMismatchError. */
+  setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>): Promise<void>;
+  /**
+   * Streams one piece from `source` into place while hashing it. Resolves once
+   * it is verified and recorded (emitting 'piece'); rejects with
+   * DigestMismatchError / SizeMismatchError (nothing recorded) when the bytes
+   * are wrong, or with the abort reason. Writing an already-verified piece
+   * drains `source` and resolves. The expected hash must be known
+   * (setPieceHashes) or passed here.
+   */
+  writePiece(digest: Digest, index: number, source: Readable, options?: { expectedSha256?: string; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Back-to-source ingest: streams a whole blob in order, recording each
+   * piece's hash as it completes (emitting 'piece'), verifying length and
+   * digest, and completing the blob. On failure the blob is discarded.
+   */
+  ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal }): Promise<void>;
+  hasPiece(digest: Digest, index: number): boolean;
+  /** Reads bytes [start, end] (inclusive, blob offsets) of a verified piece; throws PieceUnavailableError if it is not verified. */
+  readPiece(digest: Digest, index: number, range?: { start: number; end: number }): Readable;
+  /** Reads bytes of a complete blob (inclusive range). Throws BlobUnknownError if not complete. */
+  readBlob(digest: Digest, range?: { start: number; end: number }): Readable;
+  /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts. */
+  waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts. */
+  waitForComplete(digest: Digest, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Removes a blob's files and record. */
+  delete(digest: Digest): Promise<void>;
+  /** Digests of complete blobs, with size and last access. */
+  list(): Array<{ digest: Digest; sizeBytes: number; complete: boolean; lastAccessMs: number }>;
+  close(): Promise<void>;
+}
