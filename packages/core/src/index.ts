@@ -9,3 +9,4 @@ export * from './log.js';
 export * from './wire.js';
 export * from './timing.js';
 export * from './swarm.js';
+export * from './auth.js';

@@ -1,1 +1,4 @@
-export {};
+export * from './app.js';
+export * from './blob-tasks.js';
+export * from './peer-table.js';
+export { PEERS_WS_PATH } from './routes/peers-ws.js';

@@ -1,0 +1,3 @@
+export * from './ops.js';
+export * from './token.js';
+export * from './errors.js';

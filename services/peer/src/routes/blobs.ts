@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
+import {
+  API_PREFIX,
+  BadRequestError,
+  HEADER,
+  parseDigest,
+  parseRange,
+  parseRegistryHost,
+  parseRepository,
+  PieceUnavailableError,
+  pieceSpan,
+  MAX_BLOB_SIZE_BYTES,
+} from '@shoal/core';
+import type { PieceStoreApi } from '@shoal/store';
+import type { Peer } from '../peer.js';
+
+function parseIndex(text: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw new BadRequestError(`invalid piece index ${JSON.stringify(text.slice(0, 20))}`);
+  return Number(text);
+}
+
+function parseSize(text: string | undefined): number {
+  if (text === undefined || !/^\d{1,15}$/.test(text) || Number(text) > MAX_BLOB_SIZE_BYTES) throw new BadRequestError('size must be a byte count');
+  return Number(text);
+}
+
+/** What other peers read from this one (verified pieces) and what a separate proxy reads (whole blobs). */
+export async function peerBlobRoutes(app: FastifyInstance, options: { store: PieceStoreApi; peer: Peer }): Promise<void> {
+  const { store, peer } = options;
+  const piecesServed = new Counter({ name: 'shoal_peer_pieces_served_total', help: 'Pieces sent to other peers', registers: [app.metrics] });
+
+  app.get<{ Params: { digest: string; index: string } }>(`${API_PREFIX}/blobs/:digest/pieces/:index`, async (request, reply) => {
+    const digest = parseDigest(request.params.digest);
+    const index = parseIndex(request.params.index);
+    const record = store.get(digest);
+    if (record === undefined || index >= record.layout.pieceCount || !store.hasPiece(digest, index)) throw new PieceUnavailableError(digest, index);
+    const sha = record.pieceSha256[index];
+    if (sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
+    piecesServed.inc();
+    return reply
+      .header(HEADER.pieceSha256, sha)
+      .header('content-length', pieceSpan(record.layout, index).length)
+      .type('application/octet-stream')
+      .send(store.readPiece(digest, index));
+  });
+
+  app.get<{ Params: { digest: string }; Querystring: Record<string, string | undefined> }>(`${API_PREFIX}/blobs/:digest`, async (request, reply) => {
+    const digest = parseDigest(request.params.digest);
+    const registry = parseRegistryHost(request.query.registry ?? '');
+    const repository = parseRepository(request.query.repository ?? '');
+    const sizeBytes = parseSize(request.query.size);
+    const auth = request.headers[HEADER.registryAuthorization];
+    const range = parseRange(request.headers.range, sizeBytes);
+    const abort = new AbortController();
+    request.raw.once('close', () => abort.abort(new Error('client went away')));
+    const blob = await peer.openBlob(
+      { registry, repository, digest, sizeBytes, registryAuthorization: Array.isArray(auth) ? auth[0] : auth },
+      range,
+      { signal: abort.signal },
+    );
+    reply.header(HEADER.source, blob.source).type('application/octet-stream');
+    if (range === undefined) return reply.header('content-length', blob.sizeBytes).send(blob.body);
+    return reply
+      .code(206)
+      .header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`)
+      .header('content-length', range.end - range.start + 1)
+      .send(blob.body);
+  });
+}

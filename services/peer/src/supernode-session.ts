@@ -1,0 +1,103 @@
+import { WebSocket } from 'ws';
+import { API_PREFIX, backoffMs, HEADER, MAX_WS_FRAME_BYTES, parseFrame, SupernodeMessageSchema, type Logger, type PeerMessage } from '@shoal/core';
+
+/** How often a peer tells the supernode it is alive (the supernode forgets it after 3 missed beats). */
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+export interface SupernodeSessionInit {
+  supernodeUrls: readonly string[];
+  token: string | undefined;
+  peerId: string;
+  advertiseUrl: string;
+  zone?: string | undefined;
+}
+
+/**
+ * The peer's WebSocket to each supernode: register, heartbeat, reconnect with
+ * backoff. Losing it never stops the peer from serving or downloading.
+ */
+export class SupernodeSession {
+  private readonly log: Logger;
+  private readonly init: SupernodeSessionInit;
+  private readonly sockets = new Map<string, WebSocket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+  private readonly registered = new Set<string>();
+
+  constructor(components: { log: Logger }, init: SupernodeSessionInit) {
+    this.log = components.log.child({ module: 'supernode-session' });
+    this.init = init;
+  }
+
+  start(): void {
+    for (const url of this.init.supernodeUrls) this.connect(url, 0);
+  }
+
+  /** Supernodes that have acknowledged this peer's registration. */
+  get registeredCount(): number {
+    return this.registered.size;
+  }
+
+  send(message: PeerMessage): void {
+    const data = JSON.stringify(message);
+    for (const ws of this.sockets.values()) {
+      // Membership traffic is tiny; a socket with a backlog is left to catch up.
+      if (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < MAX_WS_FRAME_BYTES) ws.send(data);
+    }
+  }
+
+  private connect(url: string, attempt: number): void {
+    if (this.closed) return;
+    const wsUrl = `${url.replace(/^http/, 'ws')}${API_PREFIX}/peers/ws`;
+    const ws = new WebSocket(wsUrl, {
+      headers: this.init.token === undefined ? {} : { [HEADER.token]: this.init.token },
+      maxPayload: MAX_WS_FRAME_BYTES,
+      handshakeTimeout: 5_000,
+    });
+    this.sockets.set(url, ws);
+    let beat: NodeJS.Timeout | undefined;
+    ws.on('open', () => {
+      attempt = 0;
+      ws.send(JSON.stringify({ type: 'register', peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, ...(this.init.zone === undefined ? {} : { zone: this.init.zone }) } satisfies PeerMessage));
+      beat = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'heartbeat' } satisfies PeerMessage));
+      }, HEARTBEAT_INTERVAL_MS);
+      beat.unref();
+    });
+    ws.on('message', (data: Buffer) => {
+      try {
+        const message = parseFrame(SupernodeMessageSchema, data, 'supernode message');
+        if (message.type === 'registered') {
+          this.registered.add(url);
+          this.log.info({ supernode: url }, 'registered with supernode');
+        } else {
+          this.log.warn({ supernode: url, code: message.code, msg: message.message }, 'supernode reported an error');
+        }
+      } catch (err) {
+        this.log.warn({ supernode: url, err: (err as Error).message }, 'bad frame from supernode');
+      }
+    });
+    ws.on('error', (err) => this.log.debug({ supernode: url, err: err.message }, 'supernode socket error'));
+    ws.on('close', () => {
+      if (beat !== undefined) clearInterval(beat);
+      if (this.registered.delete(url)) this.log.warn({ supernode: url }, 'lost supernode session');
+      if (this.closed) return;
+      const wait = Math.max(RECONNECT_BASE_MS, backoffMs(attempt, RECONNECT_BASE_MS, RECONNECT_MAX_MS));
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.connect(url, attempt + 1);
+      }, wait);
+      timer.unref();
+      this.timers.add(timer);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const ws of this.sockets.values()) ws.terminate();
+    this.sockets.clear();
+  }
+}

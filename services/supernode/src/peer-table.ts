@@ -1,0 +1,80 @@
+import { systemClock, type Clock } from '@shoal/core';
+
+/** Peers remembered at most; a registration beyond it evicts the stalest. */
+export const DEFAULT_MAX_PEERS = 20_000;
+/** A peer that has not sent a heartbeat for this long is forgotten (3 missed beats). */
+export const DEFAULT_PEER_TTL_MS = 45_000;
+
+export interface PeerEntry {
+  peerId: string;
+  advertiseUrl: string;
+  zone: string | undefined;
+  registeredAtMs: number;
+  lastSeenMs: number;
+}
+
+/** Cluster membership as the supernode knows it: bounded in size and in age. */
+export class PeerTable {
+  private readonly clock: Clock;
+  private readonly maxPeers: number;
+  private readonly ttlMs: number;
+  // Map keeps insertion order; re-inserting on every heartbeat keeps the stalest first.
+  private readonly peers = new Map<string, PeerEntry>();
+
+  constructor(components: { clock?: Clock } = {}, init: { maxPeers?: number; ttlMs?: number } = {}) {
+    this.clock = components.clock ?? systemClock;
+    this.maxPeers = init.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.ttlMs = init.ttlMs ?? DEFAULT_PEER_TTL_MS;
+  }
+
+  register(peerId: string, advertiseUrl: string, zone: string | undefined): PeerEntry {
+    const now = this.clock.now();
+    const previous = this.peers.get(peerId);
+    this.peers.delete(peerId);
+    const entry: PeerEntry = { peerId, advertiseUrl, zone, registeredAtMs: previous?.registeredAtMs ?? now, lastSeenMs: now };
+    this.peers.set(peerId, entry);
+    while (this.peers.size > this.maxPeers) {
+      const oldest = this.peers.keys().next().value;
+      if (oldest === undefined) break;
+      this.peers.delete(oldest);
+    }
+    return entry;
+  }
+
+  heartbeat(peerId: string): boolean {
+    const entry = this.peers.get(peerId);
+    if (entry === undefined) return false;
+    this.peers.delete(peerId);
+    entry.lastSeenMs = this.clock.now();
+    this.peers.set(peerId, entry);
+    return true;
+  }
+
+  remove(peerId: string): void {
+    this.peers.delete(peerId);
+  }
+
+  get(peerId: string): PeerEntry | undefined {
+    const entry = this.peers.get(peerId);
+    if (entry === undefined || this.clock.now() - entry.lastSeenMs > this.ttlMs) return undefined;
+    return entry;
+  }
+
+  /** Live peers; drops expired ones as a side effect. */
+  list(): PeerEntry[] {
+    this.prune();
+    return [...this.peers.values()];
+  }
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  prune(): void {
+    const cutoff = this.clock.now() - this.ttlMs;
+    for (const [id, entry] of this.peers) {
+      if (entry.lastSeenMs >= cutoff) break; // ordered stalest first
+      this.peers.delete(id);
+    }
+  }
+}

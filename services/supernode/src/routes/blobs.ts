@@ -1,0 +1,85 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
+import {
+  API_PREFIX,
+  BadRequestError,
+  BlobUnknownError,
+  HEADER,
+  parseDigest,
+  parseRegistryHost,
+  parseRepository,
+  parseWire,
+  PIECE_WAIT_MS,
+  PieceUnavailableError,
+  pieceSpan,
+  TaskRequestSchema,
+} from '@shoal/core';
+import type { PieceStoreApi } from '@shoal/store';
+import type { BlobTasks } from '../blob-tasks.js';
+
+export interface BlobRoutesOptions {
+  store: PieceStoreApi;
+  tasks: BlobTasks;
+}
+
+function parseIndex(text: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw new BadRequestError(`invalid piece index ${JSON.stringify(text.slice(0, 20))}`);
+  return Number(text);
+}
+
+/** The peer-facing API: start or join a blob's download, read its pieces. */
+export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOptions): Promise<void> {
+  const { store, tasks } = options;
+  const piecesServed = new Counter({ name: 'shoal_supernode_pieces_served_total', help: 'Pieces sent to peers', registers: [app.metrics] });
+  const bytesServed = new Counter({ name: 'shoal_supernode_bytes_served_total', help: 'Piece bytes sent to peers', registers: [app.metrics] });
+
+  app.post(`${API_PREFIX}/tasks`, { bodyLimit: 16 * 1024 }, async (request) => {
+    const body = parseWire(TaskRequestSchema, request.body, 'task request');
+    const digest = parseDigest(body.digest);
+    const registry = parseRegistryHost(body.registry);
+    const repository = parseRepository(body.repository);
+    const auth = request.headers[HEADER.registryAuthorization];
+    const authorization = Array.isArray(auth) ? auth[0] : auth;
+    return tasks.ensure({ ...body, digest, registry, repository }, authorization);
+  });
+
+  app.get<{ Params: { digest: string } }>(`${API_PREFIX}/blobs/:digest/info`, async (request) => {
+    const digest = parseDigest(request.params.digest);
+    const info = tasks.info(digest);
+    if (info === undefined) throw new BlobUnknownError(digest);
+    return info;
+  });
+
+  app.get<{ Params: { digest: string; index: string } }>(`${API_PREFIX}/blobs/:digest/pieces/:index`, async (request, reply) => {
+    const digest = parseDigest(request.params.digest);
+    const index = parseIndex(request.params.index);
+    const record = store.get(digest);
+    if (record === undefined) throw new BlobUnknownError(digest);
+    if (index >= record.layout.pieceCount) throw new BadRequestError(`piece ${index} out of range for ${digest}`);
+    if (!store.hasPiece(digest, index)) {
+      if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
+      // The piece is still on its way from the registry: hold the request until it lands.
+      const gone = new AbortController();
+      const onClose = (): void => gone.abort(new Error('peer went away'));
+      request.raw.once('close', onClose);
+      try {
+        await store.waitForPiece(digest, index, { signal: AbortSignal.any([gone.signal, AbortSignal.timeout(PIECE_WAIT_MS)]) });
+      } catch {
+        throw new PieceUnavailableError(digest, index);
+      } finally {
+        request.raw.off('close', onClose);
+      }
+    }
+    const current = store.get(digest);
+    const sha = current?.pieceSha256[index];
+    if (current === undefined || sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
+    const { length } = pieceSpan(current.layout, index);
+    piecesServed.inc();
+    bytesServed.inc(length);
+    return reply
+      .header(HEADER.pieceSha256, sha)
+      .header('content-length', length)
+      .type('application/octet-stream')
+      .send(store.readPiece(digest, index));
+  });
+}

@@ -1,0 +1,83 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { API_PREFIX, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type SupernodeMessage } from '@shoal/core';
+import { requestHasToken } from '@shoal/service-kit';
+import type { PeerTable } from '../peer-table.js';
+
+export const PEERS_WS_PATH = `${API_PREFIX}/peers/ws`;
+/** Bad frames a connection may send before it is closed. */
+const MAX_BAD_FRAMES = 10;
+
+/**
+ * Peers keep one WebSocket to the supernode: they register, beat every few
+ * seconds, and (swarm) announce pieces. Every frame is parsed at the edge; a
+ * bad frame is answered with an error frame and logged, and never takes the
+ * supernode down.
+ */
+export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, token: string | undefined): void {
+  const log = app.log.child({ module: 'peers-ws' });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_FRAME_BYTES });
+  const send = (ws: WebSocket, message: SupernodeMessage): void => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+  };
+
+  wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
+    let peerId: string | undefined;
+    let badFrames = 0;
+    const remote = request.socket.remoteAddress;
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      try {
+        if (isBinary) throw new Error('binary frames are not part of the protocol');
+        const message = parseFrame(PeerMessageSchema, data, 'peer message');
+        switch (message.type) {
+          case 'register':
+            peerId = message.peerId;
+            peers.register(message.peerId, message.advertiseUrl, message.zone);
+            log.info({ peerId, advertiseUrl: message.advertiseUrl, remote }, 'peer registered');
+            send(ws, { type: 'registered', peerId });
+            break;
+          case 'heartbeat':
+            if (peerId === undefined || !peers.heartbeat(peerId)) throw new Error('heartbeat before register');
+            break;
+          case 'have':
+            // Piece announcements feed the scheduler (swarm issue); accepted and ignored until then.
+            break;
+        }
+      } catch (err) {
+        badFrames++;
+        const message = err instanceof Error ? err.message : String(err);
+        log.warn({ peerId, remote, err: message }, 'bad frame from peer');
+        send(ws, { type: 'error', code: 'SHOAL_BAD_FRAME', message: message.slice(0, 2000) });
+        if (badFrames >= MAX_BAD_FRAMES) ws.close(1008, 'too many bad frames');
+      }
+    });
+    ws.on('close', () => {
+      if (peerId !== undefined) {
+        peers.remove(peerId);
+        log.info({ peerId }, 'peer disconnected');
+      }
+    });
+    ws.on('error', (err) => log.warn({ peerId, err: err.message }, 'peer socket error'));
+  });
+
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== PEERS_WS_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (!requestHasToken({ headers: request.headers }, token)) {
+      log.warn({ remote: request.socket.remoteAddress }, 'peer refused: missing or wrong cluster token');
+      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  });
+
+  app.addHook('onClose', async () => {
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+}
