@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { DigestInvalidError, DigestMismatchError, SizeMismatchError, UnsupportedError } from './errors.js';
+import { DigestInvalidError, DigestMismatchError, SizeMismatchError } from './errors.js';
 
 /** A validated `sha256:<64 lowercase hex>` digest. Branded so unchecked strings cannot pass. */
 export type Digest = string & { readonly __brand: 'Digest' };
@@ -16,7 +16,7 @@ const ANY_DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 export function parseDigest(text: string): Digest {
   if (SHA256_RE.test(text)) return text as Digest;
   if (text.length <= 200 && ANY_DIGEST_RE.test(text)) {
-    if (!text.startsWith('sha256:')) throw new UnsupportedError(`digest algorithm of ${text} is not supported (sha256 only)`);
+    if (!text.startsWith('sha256:')) throw new DigestInvalidError(`digest algorithm of ${text.split(':')[0]} is not supported (sha256 only)`);
   }
   throw new DigestInvalidError(`invalid digest ${JSON.stringify(text.slice(0, 100))}`);
 }

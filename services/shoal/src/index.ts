@@ -1,1 +1,3 @@
-export {};
+export * from './runtime.js';
+export * from './commands/containerd-config.js';
+export * from './commands/pull.js';

@@ -1,1 +1,288 @@
-export {};
+import { arch, platform } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { ConfigError, createLogger, describeFlags, loadConfig, parseImageReference, type FlagSpecs, type Logger } from '@shoal/core';
+import {
+  checkLogLevel,
+  DEFAULT_NODE_DATA,
+  DEFAULT_PEER_LISTEN,
+  DEFAULT_PROXY_LISTEN,
+  DEFAULT_PROXY_URL,
+  DEFAULT_SUPERNODE_DATA,
+  DEFAULT_SUPERNODE_LISTEN,
+  DEFAULT_SUPERNODE_URL,
+  DEFAULT_CONTAINERD_SOCKET,
+  logLevelFlag,
+  plainHttpFlag,
+  readToken,
+  tokenFileFlag,
+} from './flags.js';
+import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode } from './runtime.js';
+import { writeContainerdConfig } from './commands/containerd-config.js';
+import { pullImage } from './commands/pull.js';
+
+interface Command {
+  summary: string;
+  flags: FlagSpecs;
+  positionals?: { min: number; max: number; names: string };
+  run(config: Record<string, unknown>, positionals: string[]): Promise<void>;
+}
+
+function defaultPlatform(): string {
+  const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
+  return `${platform()}/${goArch[arch()] ?? arch()}`;
+}
+
+function openClusterWarning(log: Logger, token: string | undefined): void {
+  if (token === undefined) {
+    log.warn('NO CLUSTER TOKEN (--token-file): this cluster runs OPEN — anyone who can reach these ports can read cached blobs and join the swarm. Fine on a laptop, never in production.');
+  }
+}
+
+/** Runs until SIGINT/SIGTERM, then closes everything and exits. */
+function untilSignal(log: Logger, close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+const peerFlags = {
+  supernode: { kind: 'urlList', help: 'supernode URL(s), comma-separated', required: true },
+  peerListen: { kind: 'hostPort', help: 'where other peers reach this peer', default: DEFAULT_PEER_LISTEN },
+  advertise: { kind: 'url', help: 'URL other peers use to reach this one (default: first non-loopback address)' },
+  data: { kind: 'path', help: "the node's piece store", default: DEFAULT_NODE_DATA },
+  tokenFile: tokenFileFlag,
+  logLevel: logLevelFlag,
+} satisfies FlagSpecs;
+
+const commands: Record<string, Command> = {
+  supernode: {
+    summary: 'cluster cache of registry blobs, piece API and peer membership',
+    flags: {
+      listen: { kind: 'hostPort', help: 'listen address', default: DEFAULT_SUPERNODE_LISTEN },
+      data: { kind: 'path', help: 'cache and metadata directory', default: DEFAULT_SUPERNODE_DATA },
+      plainHttp: plainHttpFlag,
+      tokenFile: tokenFileFlag,
+      logLevel: logLevelFlag,
+    },
+    async run(c) {
+      const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel as string) });
+      const token = await readToken(c.tokenFile as string | undefined);
+      openClusterWarning(log, token);
+      const running = await startSupernode(log, { listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token });
+      untilSignal(log, () => running.close());
+    },
+  },
+  node: {
+    summary: 'a peer and a registry proxy (containerd mirror) in one process',
+    flags: {
+      ...peerFlags,
+      proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy (keep it on loopback)', default: DEFAULT_PROXY_LISTEN },
+      plainHttp: plainHttpFlag,
+      containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
+    },
+    async run(c) {
+      const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel as string) });
+      const token = await readToken(c.tokenFile as string | undefined);
+      openClusterWarning(log, token);
+      const agent = await startNodeAgent(log, {
+        supernodeUrls: c.supernode as string[],
+        peerListen: c.peerListen as string,
+        advertise: c.advertise as string | undefined,
+        dataDir: c.data as string,
+        token,
+        proxyListen: c.proxyListen as string,
+        plainHttpHosts: c.plainHttp as string[],
+      });
+      untilSignal(log, () => agent.close());
+    },
+  },
+  peer: {
+    summary: 'the peer half of `node`, alone',
+    flags: peerFlags,
+    async run(c) {
+      const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel as string) });
+      const token = await readToken(c.tokenFile as string | undefined);
+      openClusterWarning(log, token);
+      const running = await startPeer(log, {
+        supernodeUrls: c.supernode as string[],
+        peerListen: c.peerListen as string,
+        advertise: c.advertise as string | undefined,
+        dataDir: c.data as string,
+        token,
+      });
+      untilSignal(log, () => running.close());
+    },
+  },
+  proxy: {
+    summary: 'the proxy half of `node`, alone (talks to its peer over HTTP)',
+    flags: {
+      proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy', default: DEFAULT_PROXY_LISTEN },
+      peer: { kind: 'url', help: "this node's peer", default: 'http://127.0.0.1:65002' },
+      plainHttp: plainHttpFlag,
+      tokenFile: tokenFileFlag,
+      logLevel: logLevelFlag,
+    },
+    async run(c) {
+      const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel as string) });
+      const token = await readToken(c.tokenFile as string | undefined);
+      const running = await startProxy(log, { proxyListen: c.proxyListen as string, plainHttpHosts: c.plainHttp as string[], blobs: httpBlobProvider(c.peer as string, token) });
+      untilSignal(log, () => running.close());
+    },
+  },
+  'containerd-config': {
+    summary: 'write hosts.toml per registry (and _default) pointing containerd at the proxy',
+    flags: {
+      certsDir: { kind: 'path', help: "containerd's config_path, e.g. /etc/containerd/certs.d", required: true },
+      proxy: { kind: 'url', help: "the node's proxy", default: DEFAULT_PROXY_URL },
+      registry: { kind: 'stringList', help: 'registries to mirror (repeatable); _default covers the rest', default: ['docker.io'] },
+      plainHttp: plainHttpFlag,
+    },
+    async run(c) {
+      const files = await writeContainerdConfig({
+        certsDir: c.certsDir as string,
+        proxyUrl: c.proxy as string,
+        registries: c.registry as string[],
+        plainHttpHosts: c.plainHttp as string[],
+      });
+      for (const file of files) process.stdout.write(`wrote ${file}\n`);
+      process.stdout.write(
+        `containerd must have config_path = "${c.certsDir as string}" set\n` +
+          '  (1.6/1.7: [plugins."io.containerd.grpc.v1.cri".registry]; 2.x: [plugins."io.containerd.cri.v1.images".registry]);\n' +
+          '  turning config_path on needs one containerd restart, edits to hosts.toml do not.\n',
+      );
+    },
+  },
+  pull: {
+    summary: 'fetch an image through the swarm (into this node\'s cache), with progress',
+    positionals: { min: 1, max: 1, names: 'IMAGE' },
+    flags: {
+      proxy: { kind: 'url', help: "the node's proxy", default: DEFAULT_PROXY_URL },
+      platform: { kind: 'string', help: 'OS/ARCH for multi-arch images', default: defaultPlatform() },
+    },
+    async run(c, [imageText]) {
+      const image = parseImageReference(imageText ?? '');
+      const result = await pullImage({
+        proxyUrl: c.proxy as string,
+        image,
+        platform: c.platform as string,
+        onProgress: (e) => {
+          if (e.kind === 'blob') {
+            const mibps = e.bytes / 1048576 / Math.max(e.durationMs / 1000, 0.001);
+            process.stdout.write(`${e.digest.slice(0, 19)}  ${(e.bytes / 1048576).toFixed(1).padStart(8)} MiB  ${e.source.padEnd(9)} ${mibps.toFixed(0).padStart(5)} MiB/s\n`);
+          }
+        },
+      });
+      process.stdout.write(`pulled ${imageText} (${result.manifestDigest}): ${(result.totalBytes / 1048576).toFixed(1)} MiB in ${(result.durationMs / 1000).toFixed(2)} s\n`);
+    },
+  },
+  status: {
+    summary: 'the swarm at a glance',
+    flags: {
+      supernode: { kind: 'url', help: 'supernode URL', default: DEFAULT_SUPERNODE_URL },
+      tokenFile: tokenFileFlag,
+    },
+    async run(c) {
+      const token = await readToken(c.tokenFile as string | undefined);
+      const res = await request(`${c.supernode as string}/api/v1/status`, { headers: token === undefined ? {} : { 'x-shoal-token': token } });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`supernode answered ${res.statusCode}: ${text.slice(0, 300)}`);
+      const status = JSON.parse(text) as { peers: Array<{ peerId: string; advertiseUrl: string }>; blobs: { count: number; bytes: number; inflight: number } };
+      process.stdout.write(`supernode ${c.supernode as string}: ${status.peers.length} peer(s), ${status.blobs.count} blob(s) cached (${(status.blobs.bytes / 1048576).toFixed(1)} MiB), ${status.blobs.inflight} downloading\n`);
+      for (const p of status.peers) process.stdout.write(`  ${p.peerId}  ${p.advertiseUrl}\n`);
+    },
+  },
+  'all-in-one': {
+    summary: 'a supernode and a node agent on this machine (what `npm start` runs)',
+    flags: {
+      listen: { kind: 'hostPort', help: 'supernode listen address', default: DEFAULT_SUPERNODE_LISTEN },
+      proxyListen: { kind: 'hostPort', help: 'proxy listen address', default: DEFAULT_PROXY_LISTEN },
+      peerListen: { kind: 'hostPort', help: 'peer listen address', default: DEFAULT_PEER_LISTEN },
+      data: { kind: 'path', help: 'data directory', default: './.shoal' },
+      plainHttp: plainHttpFlag,
+      tokenFile: tokenFileFlag,
+      logLevel: logLevelFlag,
+    },
+    async run(c) {
+      const log = createLogger({ name: 'shoal', level: checkLogLevel(c.logLevel as string) });
+      const token = await readToken(c.tokenFile as string | undefined);
+      openClusterWarning(log, token);
+      const data = c.data as string;
+      const plainHttpHosts = c.plainHttp as string[];
+      const supernode = await startSupernode(log, { listen: c.listen as string, dataDir: join(data, 'supernode'), plainHttpHosts, token });
+      const agent = await startNodeAgent(log, {
+        supernodeUrls: [supernode.url],
+        peerListen: c.peerListen as string,
+        advertise: undefined,
+        dataDir: join(data, 'node'),
+        token,
+        proxyListen: c.proxyListen as string,
+        plainHttpHosts,
+      });
+      process.stderr.write(
+        `\nShoal is running: supernode ${supernode.url}, containerd mirror ${agent.proxyUrl}.\n` +
+          `Point containerd at it:  node services/shoal/bin/shoal.js containerd-config --certs-dir /etc/containerd/certs.d --proxy ${agent.proxyUrl}\n` +
+          `Or try it without containerd:  node services/shoal/bin/shoal.js pull --proxy ${agent.proxyUrl} docker.io/library/alpine:latest\n\n`,
+      );
+      untilSignal(log, async () => {
+        await agent.close();
+        await supernode.close();
+      });
+    },
+  },
+};
+
+function usage(): string {
+  const lines = ['usage: shoal <command> [flags]', '', 'commands:'];
+  for (const [name, cmd] of Object.entries(commands)) lines.push(`  ${name.padEnd(18)} ${cmd.summary}`);
+  lines.push('', 'Every flag also reads SHOAL_<FLAG> from the environment. `shoal <command> --help` lists its flags.');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`shoal: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`shoal ${name}: ${command.summary}\n\n${describeFlags(command.flags)}\n`);
+    return 0;
+  }
+  try {
+    const { config, positionals } = loadConfig(command.flags, rest, process.env, { positionals: command.positionals });
+    await command.run(config as Record<string, unknown>, positionals);
+    return -1; // long-running commands keep the process alive; one-shot ones exit below
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`shoal ${name}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`shoal ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+const ONE_SHOT = new Set(['containerd-config', 'pull', 'status']);
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exit(code);
+else if (ONE_SHOT.has(process.argv[2] ?? '')) process.exit(0);

@@ -1,0 +1,87 @@
+import test from 'ava';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildImage, freePort, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, runCommand, spawnProcess, startRegistry, waitFor } from '@shoal/testkit';
+import { request } from 'undici';
+
+const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
+
+test('bad configuration is reported all at once, with exit code 2', async (t) => {
+  const result = await runCommand(process.execPath, [SHOAL, 'node', '--proxy-listen', 'nowhere', '--peer-listen', '1.2.3.4:99999'], {
+    env: minimalEnv({ SHOAL_DATA: '' }),
+  });
+  t.is(result.code, 2);
+  t.regex(result.stderr, /--supernode \(or SHOAL_SUPERNODE\) is required/);
+  t.regex(result.stderr, /--proxy-listen: expected HOST:PORT/);
+  t.regex(result.stderr, /--peer-listen: port out of range/);
+});
+
+test('containerd-config writes hosts.toml per registry and _default', async (t) => {
+  const dir = await makeTempDir('shoal-cli');
+  t.teardown(() => removeTempDir(dir));
+  const result = await runCommand(process.execPath, [SHOAL, 'containerd-config', '--certs-dir', dir, '--registry', 'docker.io,ghcr.io', '--plain-http', '127.0.0.1:5000'], { env: minimalEnv() });
+  t.is(result.code, 0, result.stderr);
+  const hub = await readFile(join(dir, 'docker.io', 'hosts.toml'), 'utf8');
+  t.regex(hub, /^server = "https:\/\/registry-1\.docker\.io"$/m);
+  t.regex(hub, /^\[host\."http:\/\/127\.0\.0\.1:65001"\]$/m);
+  t.regex(hub, /capabilities = \["pull", "resolve"\]/);
+  t.notRegex(hub, /skip_verify|ca =|dial_timeout/);
+  t.regex(await readFile(join(dir, '127.0.0.1:5000', 'hosts.toml'), 'utf8'), /^server = "http:\/\/127\.0\.0\.1:5000"$/m);
+  t.regex(await readFile(join(dir, 'ghcr.io', 'hosts.toml'), 'utf8'), /^server = "https:\/\/ghcr\.io"$/m);
+  t.notRegex(await readFile(join(dir, '_default', 'hosts.toml'), 'utf8'), /^server/m);
+});
+
+// The executable end to end: `shoal supernode` and `shoal node` as processes
+// configured only through SHOAL_* variables, then `shoal pull` and `shoal status`.
+test('shoal supernode + shoal node + shoal pull, configured by environment', async (t) => {
+  await requireTools(['docker-registry', 'skopeo']);
+  const dir = await makeTempDir('shoal-cli');
+  t.teardown(() => removeTempDir(dir));
+  const registry = await startRegistry();
+  t.teardown(() => registry.stop());
+  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 3 * 1024 * 1024, seed: 'cli' }] });
+  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'cli/app' });
+
+  const [snPort, proxyPort, peerPort] = [await freePort(), await freePort(), await freePort()];
+  const env = minimalEnv({ SHOAL_PLAIN_HTTP: registry.host, SHOAL_LOG_LEVEL: 'warn' });
+  const supernode = await spawnProcess({
+    name: 'supernode',
+    command: process.execPath,
+    args: [SHOAL, 'supernode'],
+    env: { ...env, SHOAL_LISTEN: `127.0.0.1:${snPort}`, SHOAL_DATA: join(dir, 'sn') },
+    logDir: dir,
+  });
+  t.teardown(() => supernode.stop());
+  const node = await spawnProcess({
+    name: 'node',
+    command: process.execPath,
+    args: [SHOAL, 'node'],
+    env: { ...env, SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}`, SHOAL_PROXY_LISTEN: `127.0.0.1:${proxyPort}`, SHOAL_PEER_LISTEN: `127.0.0.1:${peerPort}`, SHOAL_DATA: join(dir, 'node') },
+    logDir: dir,
+  });
+  t.teardown(() => node.stop());
+  const up = async (url: string): Promise<boolean> => {
+    try {
+      const res = await request(url);
+      await res.body.dump();
+      return res.statusCode === 200;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor(() => up(`http://127.0.0.1:${snPort}/readyz`), { timeoutMs: 20_000 });
+  await waitFor(() => up(`http://127.0.0.1:${proxyPort}/readyz`), { timeoutMs: 20_000 });
+  await waitFor(() => up(`http://127.0.0.1:${peerPort}/healthz`), { timeoutMs: 20_000 });
+
+  const pull = await runCommand(process.execPath, [SHOAL, 'pull', `${registry.host}/cli/app:v1`], { env: { ...env, SHOAL_PROXY: `http://127.0.0.1:${proxyPort}` } });
+  t.is(pull.code, 0, pull.stderr);
+  t.regex(pull.stdout, /supernode/);
+  t.regex(pull.stdout, /pulled .*cli\/app:v1/);
+
+  await waitFor(async () => {
+    const status = await runCommand(process.execPath, [SHOAL, 'status'], { env: { ...env, SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}` } });
+    return /1 peer\(s\)/.test(status.stdout);
+  }, { timeoutMs: 15_000 });
+  t.pass();
+});

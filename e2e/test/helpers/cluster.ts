@@ -1,0 +1,70 @@
+import { join } from 'node:path';
+import { createLogger, type Logger } from '@shoal/core';
+import { startNodeAgent, startSupernode, writeContainerdConfig, type Running, type RunningNodeAgent } from '@shoal/cli';
+import { makeTempDir, removeTempDir, startContainerd, startRegistry, type RunningContainerd, type RunningRegistry, type StartRegistryOptions } from '@shoal/testkit';
+
+/** Shoal's logs in tests: silent unless SHOAL_TEST_LOG names a level (then JSON on stderr). */
+export function testLogger(): Logger {
+  return createLogger({ name: 'shoal-e2e', level: process.env.SHOAL_TEST_LOG ?? 'silent' });
+}
+
+export interface TestNode {
+  agent: RunningNodeAgent;
+  containerd: RunningContainerd;
+}
+
+export interface TestCluster {
+  registry: RunningRegistry;
+  supernode: Running;
+  nodes: TestNode[];
+  dir: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+/**
+ * A real cluster on loopback: one docker-registry, one supernode and `nodes`
+ * node agents, each with its own real containerd whose hosts.toml (written by
+ * `shoal containerd-config`) points at that node's proxy.
+ */
+export async function startCluster(options: { nodes: number; registry?: StartRegistryOptions }): Promise<TestCluster> {
+  const dir = await makeTempDir('shoal-e2e');
+  const log = testLogger();
+  const closers: Array<() => Promise<void>> = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    await removeTempDir(dir);
+  };
+  try {
+    const registry = await startRegistry(options.registry ?? {});
+    closers.push(() => registry.stop());
+    const supernode = await startSupernode(log.child({ role: 'supernode' }), {
+      listen: '127.0.0.1:0',
+      dataDir: join(dir, 'supernode'),
+      plainHttpHosts: [registry.host],
+      token: undefined,
+    });
+    closers.push(() => supernode.close());
+    const nodes: TestNode[] = [];
+    for (let i = 0; i < options.nodes; i++) {
+      const agent = await startNodeAgent(log.child({ role: `node${i}` }), {
+        supernodeUrls: [supernode.url],
+        peerListen: '127.0.0.1:0',
+        advertise: undefined,
+        dataDir: join(dir, `node${i}`),
+        token: undefined,
+        proxyListen: '127.0.0.1:0',
+        plainHttpHosts: [registry.host],
+      });
+      closers.push(() => agent.close());
+      const containerd = await startContainerd({ name: `node${i}` });
+      closers.push(() => containerd.stop());
+      await writeContainerdConfig({ certsDir: containerd.hostsDir, proxyUrl: agent.proxyUrl, registries: [], plainHttpHosts: [registry.host] });
+      nodes.push({ agent, containerd });
+    }
+    return { registry, supernode, nodes, dir, log, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

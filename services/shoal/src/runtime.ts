@@ -1,0 +1,179 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { splitHostPort, type Logger } from '@shoal/core';
+import { PieceStore } from '@shoal/store';
+import { RegistryClient } from '@shoal/registry-client';
+import { buildSupernodeApp } from '@shoal/supernode';
+import { buildPeerApp, Peer, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
+import type { BlobProvider } from '@shoal/core';
+
+/** A running service: where it listens and how to stop it. */
+export interface Running {
+  url: string;
+  close(): Promise<void>;
+}
+
+function listenUrl(address: string, listen: string): string {
+  const { host } = splitHostPort(listen);
+  // A wildcard bind is reached on loopback from this machine.
+  const port = new URL(address).port;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
+
+export interface SupernodeOptions {
+  listen: string;
+  dataDir: string;
+  plainHttpHosts: readonly string[];
+  token: string | undefined;
+}
+
+export async function startSupernode(log: Logger, options: SupernodeOptions): Promise<Running> {
+  await mkdir(options.dataDir, { recursive: true });
+  const store = await PieceStore.open({ log }, { dir: options.dataDir });
+  const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
+  const { app } = await buildSupernodeApp({ log, store, registry }, { token: options.token });
+  const { host, port } = splitHostPort(options.listen);
+  const address = await app.listen({ host, port });
+  const url = listenUrl(address, options.listen);
+  log.info({ url, dataDir: options.dataDir }, 'supernode listening');
+  return {
+    url,
+    async close() {
+      await app.close();
+      await registry.close();
+      await store.close();
+    },
+  };
+}
+
+/** A stable identity for this node's peer, kept in its data dir. */
+async function loadPeerId(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'peer-id');
+  try {
+    const id = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9._-]{1,64}$/.test(id)) return id;
+  } catch {
+    // first start
+  }
+  const base = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40);
+  const id = `${base}-${randomBytes(4).toString('hex')}`;
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
+/** The URL other peers use to reach this one when --advertise is not given. */
+export function defaultAdvertiseUrl(peerListen: string, boundPort: number): string {
+  const { host } = splitHostPort(peerListen);
+  if (host !== '0.0.0.0' && host !== '::') return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return `http://${a.address}:${boundPort}`;
+    }
+  }
+  return `http://127.0.0.1:${boundPort}`;
+}
+
+export interface PeerOptions {
+  supernodeUrls: readonly string[];
+  peerListen: string;
+  advertise: string | undefined;
+  dataDir: string;
+  token: string | undefined;
+}
+
+export interface RunningPeer extends Running {
+  peer: Peer;
+  peerId: string;
+}
+
+export async function startPeer(log: Logger, options: PeerOptions): Promise<RunningPeer> {
+  await mkdir(options.dataDir, { recursive: true });
+  const peerId = await loadPeerId(options.dataDir);
+  const store = await PieceStore.open({ log }, { dir: join(options.dataDir, 'store') });
+  const supernodes = new SupernodeClient({ log }, { supernodeUrls: options.supernodeUrls, token: options.token });
+  const peer = new Peer({ log, store, supernodes }, { peerId });
+  const app = await buildPeerApp({ log, store, peer }, { token: options.token });
+  const { host, port } = splitHostPort(options.peerListen);
+  const address = await app.listen({ host, port });
+  const boundPort = Number(new URL(address).port);
+  const advertiseUrl = options.advertise ?? defaultAdvertiseUrl(options.peerListen, boundPort);
+  const session = new SupernodeSession({ log }, { supernodeUrls: options.supernodeUrls, token: options.token, peerId, advertiseUrl });
+  session.start();
+  log.info({ peerId, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
+  return {
+    url: listenUrl(address, options.peerListen),
+    peer,
+    peerId,
+    async close() {
+      session.close();
+      peer.close();
+      await app.close();
+      await supernodes.close();
+      await store.close();
+    },
+  };
+}
+
+export interface ProxyOptions {
+  proxyListen: string;
+  plainHttpHosts: readonly string[];
+  blobs: BlobProvider;
+}
+
+export async function startProxy(log: Logger, options: ProxyOptions): Promise<Running> {
+  const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
+  const app = await buildProxyApp({ log, registry, blobs: options.blobs }, {});
+  const { host, port } = splitHostPort(options.proxyListen);
+  const address = await app.listen({ host, port });
+  const url = listenUrl(address, options.proxyListen);
+  log.info({ url }, 'proxy listening (containerd mirror)');
+  return {
+    url,
+    async close() {
+      await app.close();
+      await registry.close();
+    },
+  };
+}
+
+export interface NodeAgentOptions extends PeerOptions {
+  proxyListen: string;
+  plainHttpHosts: readonly string[];
+}
+
+export interface RunningNodeAgent {
+  proxyUrl: string;
+  peerUrl: string;
+  peerId: string;
+  close(): Promise<void>;
+}
+
+/** `shoal node`: a peer and a proxy in one process; the proxy calls the peer directly. */
+export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Promise<RunningNodeAgent> {
+  const peer = await startPeer(log, options);
+  let proxy: Running;
+  try {
+    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer });
+  } catch (err) {
+    await peer.close();
+    throw err;
+  }
+  return {
+    proxyUrl: proxy.url,
+    peerUrl: peer.url,
+    peerId: peer.peerId,
+    async close() {
+      await proxy.close();
+      await peer.close();
+    },
+  };
+}
+
+/** `shoal proxy` apart from its peer: blobs come over HTTP from the peer process. */
+export function httpBlobProvider(peerUrl: string, token: string | undefined): BlobProvider {
+  return new HttpBlobProvider({ peerUrl, token });
+}
