@@ -1,1 +1,5 @@
-export {};
+export * from './processes.js';
+export * from './image-builder.js';
+export * from './registry.js';
+export * from './require-tools.js';
+export * from './containerd.js';

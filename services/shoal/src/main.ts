@@ -140,7 +140,7 @@ const commands: Record<string, Command> = {
     async run(c) {
       const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
-      const running = await startProxy(log, { proxyListen: c.proxyListen as string, plainHttpHosts: c.plainHttp as string[], blobs: httpBlobProvider(c.peer as string, token) });
+      const running = await startProxy(log, { proxyListen: c.proxyListen as string, plainHttpHosts: c.plainHttp as string[], blobs: httpBlobProvider(log, c.peer as string, token) });
       untilSignal(log, () => running.close());
     },
   },

@@ -174,6 +174,6 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
 }
 
 /** `shoal proxy` apart from its peer: blobs come over HTTP from the peer process. */
-export function httpBlobProvider(peerUrl: string, token: string | undefined): BlobProvider {
-  return new HttpBlobProvider({ peerUrl, token });
+export function httpBlobProvider(log: Logger, peerUrl: string, token: string | undefined): BlobProvider {
+  return new HttpBlobProvider({ log }, { peerUrl, token });
 }

@@ -1,0 +1,253 @@
+/**
+ * `npm run bench:pull` — one node's pull, measured in one run against its baselines:
+ *   (a) containerd pulling a ~512 MiB image directly from docker-registry,
+ *   (b) the same through Shoal, cold (supernode and node empty),
+ *   (c) through Shoal on a second node, warm swarm (supernode has the blobs),
+ * plus curl throughput of a cached blob from the proxy vs from docker-registry, and the
+ * node agent's peak RSS while 4 clients fetch a 1 GiB blob at once (cold, then cached).
+ * Everything runs on loopback as real processes: docker-registry, `shoal supernode`,
+ * `shoal node`, containerd + ctr. Options: --runs N (default 3), --keep.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import {
+  buildImage,
+  freePort,
+  makeTempDir,
+  minimalEnv,
+  pushImage,
+  removeTempDir,
+  requireTools,
+  runChecked,
+  spawnProcess,
+  startContainerd,
+  startRegistry,
+  waitFor,
+  type ManagedProcess,
+  type RunningRegistry,
+} from '@shoal/testkit';
+
+const MiB = 1024 * 1024;
+const SHOAL = fileURLToPath(new URL('../../services/shoal/bin/shoal.js', import.meta.url));
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false } } });
+const RUNS = Number(args.runs);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+async function httpUp(url: string): Promise<boolean> {
+  try {
+    const res = await request(url);
+    await res.body.dump();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+interface Shoal {
+  supernode: ManagedProcess;
+  nodes: Array<{ process: ManagedProcess; proxyUrl: string }>;
+  stop(): Promise<void>;
+}
+
+async function startShoal(dir: string, registry: RunningRegistry, nodeCount: number): Promise<Shoal> {
+  const env = minimalEnv({ SHOAL_PLAIN_HTTP: registry.host, SHOAL_LOG_LEVEL: 'warn' });
+  const snPort = await freePort();
+  const supernode = await spawnProcess({
+    name: 'supernode',
+    command: process.execPath,
+    args: [SHOAL, 'supernode'],
+    env: { ...env, SHOAL_LISTEN: `127.0.0.1:${snPort}`, SHOAL_DATA: join(dir, 'supernode') },
+    logDir: dir,
+  });
+  await waitFor(() => httpUp(`http://127.0.0.1:${snPort}/readyz`), { process: supernode, description: 'supernode ready' });
+  const nodes: Shoal['nodes'] = [];
+  for (let i = 0; i < nodeCount; i++) {
+    const [proxyPort, peerPort] = [await freePort(), await freePort()];
+    const p = await spawnProcess({
+      name: `node${i}`,
+      command: process.execPath,
+      args: [SHOAL, 'node'],
+      env: {
+        ...env,
+        SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}`,
+        SHOAL_PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
+        SHOAL_PEER_LISTEN: `127.0.0.1:${peerPort}`,
+        SHOAL_DATA: join(dir, `node${i}`),
+      },
+      logDir: dir,
+    });
+    const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+    await waitFor(() => httpUp(`${proxyUrl}/readyz`), { process: p, description: `node${i} ready` });
+    nodes.push({ process: p, proxyUrl });
+  }
+  return {
+    supernode,
+    nodes,
+    async stop() {
+      for (const n of nodes) await n.process.stop();
+      await supernode.stop();
+    },
+  };
+}
+
+/** hosts.toml written by the product itself, as an SRE would. */
+async function containerdConfig(certsDir: string, proxyUrl: string, registryHost: string): Promise<void> {
+  await runChecked(process.execPath, [SHOAL, 'containerd-config', '--certs-dir', certsDir, '--proxy', proxyUrl, '--plain-http', registryHost], { env: minimalEnv() });
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function curlSpeed(url: string): Promise<number> {
+  const r = await runChecked('curl', ['-sS', '-o', '/dev/null', '-w', '%{speed_download}', url]);
+  return Number(r.stdout.trim()) / MiB;
+}
+
+async function sourcesOf(proxyUrl: string): Promise<Record<string, number>> {
+  const res = await request(`${proxyUrl}/metrics`);
+  const text = await res.body.text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^shoal_proxy_blob_bytes_total\{[^}]*source="([a-z]+)"[^}]*\} ([0-9.e+]+)$/gm)) {
+    out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]) / MiB;
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  await requireTools(['containerd', 'ctr', 'docker-registry', 'skopeo']);
+  const dir = await makeTempDir('shoal-bench');
+  const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+  try {
+    log(`building images in ${dir}`);
+    const image = await buildImage({
+      dir: join(dir, 'layout'),
+      tag: 'big',
+      layers: [192, 160, 96, 48, 16].map((mib, i) => ({ sizeBytes: mib * MiB, seed: `bench-${i}` })),
+    });
+    const huge = await buildImage({ dir: join(dir, 'layout'), tag: 'huge', layers: [{ sizeBytes: 1024 * MiB, seed: 'bench-huge' }] });
+    const registry = await startRegistry();
+    await pushImage({ layoutDir: image.layoutDir, tag: 'big', registry: registry.host, repository: 'bench/big' });
+    await pushImage({ layoutDir: huge.layoutDir, tag: 'huge', registry: registry.host, repository: 'bench/huge' });
+    const ref = `${registry.host}/bench/big:big`;
+    const imageMiB = image.totalBytes / MiB;
+    log(`image ${imageMiB.toFixed(0)} MiB in ${image.layers.length} layers; ${RUNS} runs`);
+
+    const times = { direct: [] as number[], cold: [] as number[], warm: [] as number[] };
+    const sources: Array<Record<string, unknown>> = [];
+    for (let run = 0; run < RUNS; run++) {
+      const runDir = join(dir, `run${run}`);
+      await mkdir(runDir, { recursive: true });
+      const direct = await startContainerd({ name: `direct${run}` });
+      const t0 = await direct.pull(ref, { hostsDir: null, plainHttp: true });
+      times.direct.push(t0.durationMs / 1000);
+      await direct.stop();
+
+      const shoal = await startShoal(runDir, registry, 2);
+      const [a, b] = shoal.nodes;
+      if (a === undefined || b === undefined) throw new Error('two nodes expected');
+      const ca = await startContainerd({ name: `cold${run}` });
+      await containerdConfig(ca.hostsDir, a.proxyUrl, registry.host);
+      const t1 = await ca.pull(ref);
+      times.cold.push(t1.durationMs / 1000);
+      await ca.stop();
+      const cb = await startContainerd({ name: `warm${run}` });
+      await containerdConfig(cb.hostsDir, b.proxyUrl, registry.host);
+      const t2 = await cb.pull(ref);
+      times.warm.push(t2.durationMs / 1000);
+      await cb.stop();
+      sources.push({ run, nodeA: await sourcesOf(a.proxyUrl), nodeB: await sourcesOf(b.proxyUrl) });
+      log(`run ${run}: direct ${times.direct[run]?.toFixed(2)} s, cold ${times.cold[run]?.toFixed(2)} s, warm ${times.warm[run]?.toFixed(2)} s`);
+
+      if (run === RUNS - 1) {
+        // Throughput of a cached blob: node A holds every layer now.
+        const big = image.layers[0];
+        if (big === undefined) throw new Error('no layer');
+        const ns = `ns=${encodeURIComponent(registry.host)}`;
+        const viaProxy: number[] = [];
+        const viaRegistry: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          viaRegistry.push(await curlSpeed(`${registry.url}/v2/bench/big/blobs/${big.digest}`));
+          viaProxy.push(await curlSpeed(`${a.proxyUrl}/v2/bench/big/blobs/${big.digest}?${ns}`));
+        }
+        Object.assign(throughput, { proxyMiBps: median(viaProxy), registryMiBps: median(viaRegistry) });
+
+        // Peak RSS of node B while 4 clients fetch a 1 GiB blob at once: cold (swarm path), then cached.
+        const layer = huge.layers[0];
+        if (layer === undefined) throw new Error('no layer');
+        for (const phase of ['cold', 'cached'] as const) {
+          let peak = 0;
+          let sampling = true;
+          const sampler = (async () => {
+            while (sampling) {
+              peak = Math.max(peak, await rssMiB(b.process.pid));
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          })();
+          const started = Date.now();
+          await Promise.all(Array.from({ length: 4 }, () => curlSpeed(`${b.proxyUrl}/v2/bench/huge/blobs/${layer.digest}?ns=${encodeURIComponent(registry.host)}`)));
+          sampling = false;
+          await sampler;
+          rss[phase] = { peakMiB: peak, seconds: (Date.now() - started) / 1000 };
+          log(`RSS ${phase}: peak ${peak.toFixed(0)} MiB`);
+        }
+      }
+      await shoal.stop();
+    }
+    const gets = await registry.blobGets();
+    await registry.stop();
+
+    const d = median(times.direct);
+    const result = {
+      date: new Date().toISOString(),
+      imageMiB,
+      layers: image.layers.map((l) => l.sizeBytes / MiB),
+      runs: RUNS,
+      seconds: times,
+      medianSeconds: { direct: d, cold: median(times.cold), warm: median(times.warm) },
+      ratioToDirect: { cold: median(times.cold) / d, warm: median(times.warm) / d },
+      throughput,
+      throughputRatio: throughput.proxyMiBps / throughput.registryMiBps,
+      rss,
+      sources,
+      registryBlobGets: Object.fromEntries(gets),
+    };
+    await mkdir(RESULTS_DIR, { recursive: true });
+    const file = join(RESULTS_DIR, `bench-pull-${result.date.replace(/[:.]/g, '-')}.json`);
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(
+      [
+        `| measure | value | target |`,
+        `| --- | --- | --- |`,
+        `| direct pull (median of ${RUNS}) | ${d.toFixed(2)} s | baseline |`,
+        `| Shoal cold / direct | ${result.ratioToDirect.cold.toFixed(2)}× (${result.medianSeconds.cold.toFixed(2)} s) | ≤ 1.15× |`,
+        `| Shoal warm, 2nd node / direct | ${result.ratioToDirect.warm.toFixed(2)}× (${result.medianSeconds.warm.toFixed(2)} s) | ≤ 1.0× |`,
+        `| cached blob: proxy / registry (curl) | ${(result.throughputRatio * 100).toFixed(0)} % (${throughput.proxyMiBps.toFixed(0)} vs ${throughput.registryMiBps.toFixed(0)} MiB/s) | ≥ 60 % |`,
+        `| node RSS, 4 × 1 GiB cold | ${rss.cold?.peakMiB.toFixed(0)} MiB | < 150 MiB |`,
+        `| node RSS, 4 × 1 GiB cached | ${rss.cached?.peakMiB.toFixed(0)} MiB | < 150 MiB |`,
+        '',
+        `results: ${file}`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    if (!args.keep) await removeTempDir(dir);
+    else process.stderr.write(`[bench] kept ${dir}\n`);
+  }
+}
+
+const throughput = { proxyMiBps: 0, registryMiBps: 0 };
+const rss: Partial<Record<'cold' | 'cached', { peakMiB: number; seconds: number }>> = {};
+await main();

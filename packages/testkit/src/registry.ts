@@ -1,0 +1,292 @@
+/**
+ * A real registry for tests: `docker-registry serve` (distribution 2.8) on 127.0.0.1,
+ * with its own storage directory and config file, and `skopeo` to push OCI layouts.
+ *
+ * Access log: with `log.formatter: json`, distribution writes one JSON object per
+ * finished request to stderr, e.g.
+ *   {"http.request.method":"GET","http.request.uri":"/v2/test/app/blobs/sha256:…",
+ *    "http.response.status":200,"http.response.written":3146240,
+ *    "msg":"response completed","vars.name":"test/app","vars.digest":"sha256:…",…}
+ * ("response completed with error" for 4xx/5xx). The Apache-style lines on stdout are
+ * not used.
+ */
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDigest, type Digest } from '@shoal/core';
+import { freePort, makeTempDir, minimalEnv, removeTempDir, runChecked, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface StartRegistryOptions {
+  /** Require HTTP basic auth with these credentials (htpasswd, bcrypt). */
+  htpasswd?: Credentials;
+  /** Make it a pull-through cache of this registry (`proxy.remoteurl`). */
+  proxyRemoteUrl?: string;
+  /** Credentials for the remote of a pull-through cache. */
+  proxyCredentials?: Credentials;
+  /** @default '127.0.0.1' */
+  listenHost?: string;
+  /** Use this storage directory (kept on stop) instead of a fresh temp one. */
+  dataDir?: string;
+  /** @default 30000 */
+  readyTimeoutMs?: number;
+}
+
+export interface RegistryRequest {
+  method: string;
+  uri: string;
+  status: number;
+  /** Response body bytes written. */
+  writtenBytes: number | undefined;
+  /** `vars.name`: the repository, when the route has one. */
+  repository: string | undefined;
+  /** `vars.digest`, or the digest in a `/blobs/` URI. */
+  digest: Digest | undefined;
+  time: string | undefined;
+}
+
+export interface RunningRegistry {
+  /** `127.0.0.1:PORT` */
+  host: string;
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  port: number;
+  dataDir: string;
+  configPath: string;
+  process: ManagedProcess;
+  /** Count of GET /v2/<repo>/blobs/<digest> answered 200, per digest. */
+  blobGets(): Promise<Map<Digest, number>>;
+  /** Every finished request, parsed from the JSON access log, in order. */
+  requests(): Promise<RegistryRequest[]>;
+  /** The raw lines of the registry's JSON log (stderr). */
+  logLines(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+const BLOB_URI_RE = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})(?:\?.*)?$/;
+const START_ATTEMPTS = 5;
+
+function yamlString(value: string): string {
+  return JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
+}
+
+function registryConfig(o: { addr: string; dataDir: string; htpasswdPath?: string; proxy?: { url: string; creds?: Credentials } }): string {
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  formatter: json',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${yamlString(o.dataDir)}`,
+    '  delete:',
+    '    enabled: true',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: ${yamlString(o.addr)}`,
+    // A fixed secret silences the "no HTTP secret" warning; irrelevant for one instance.
+    '  secret: shoal-testkit',
+  ];
+  if (o.htpasswdPath !== undefined) {
+    lines.push('auth:', '  htpasswd:', '    realm: shoal-testkit', `    path: ${yamlString(o.htpasswdPath)}`);
+  }
+  if (o.proxy !== undefined) {
+    lines.push('proxy:', `  remoteurl: ${yamlString(o.proxy.url)}`);
+    if (o.proxy.creds !== undefined) {
+      lines.push(`  username: ${yamlString(o.proxy.creds.username)}`, `  password: ${yamlString(o.proxy.creds.password)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function parseLogLine(line: string): RegistryRequest | undefined {
+  if (!line.startsWith('{')) return undefined;
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const method = entry['http.request.method'];
+  const uri = entry['http.request.uri'];
+  const status = entry['http.response.status'];
+  if (typeof method !== 'string' || typeof uri !== 'string' || typeof status !== 'number') return undefined;
+  const msg = entry.msg;
+  if (typeof msg !== 'string' || !msg.startsWith('response completed')) return undefined;
+  const written = entry['http.response.written'];
+  const name = entry['vars.name'];
+  const varsDigest = entry['vars.digest'];
+  const uriDigest = BLOB_URI_RE.exec(uri)?.[2];
+  const digest = typeof varsDigest === 'string' && isDigest(varsDigest) ? varsDigest : uriDigest !== undefined && isDigest(uriDigest) ? uriDigest : undefined;
+  const time = entry.time;
+  return {
+    method,
+    uri,
+    status,
+    writtenBytes: typeof written === 'number' ? written : undefined,
+    repository: typeof name === 'string' ? name : undefined,
+    digest,
+    time: typeof time === 'string' ? time : undefined,
+  };
+}
+
+/** `htpasswd -Bbn` (bcrypt: distribution accepts nothing else). */
+async function htpasswdLine(creds: Credentials): Promise<string> {
+  if (creds.username.includes(':')) throw new Error('htpasswd user names cannot contain ":"');
+  const result = await runChecked('htpasswd', ['-Bbn', creds.username, creds.password]);
+  return `${result.stdout.trim()}\n`;
+}
+
+async function isRegistryUp(url: string): Promise<boolean> {
+  const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
+  await response.body?.cancel();
+  return response.status === 200 || response.status === 401;
+}
+
+/** Starts `docker-registry serve` on a free port and waits until `GET /v2/` answers. */
+export async function startRegistry(options: StartRegistryOptions = {}): Promise<RunningRegistry> {
+  const listenHost = options.listenHost ?? '127.0.0.1';
+  const baseDir = await makeTempDir('registry');
+  const dataDir = options.dataDir ?? join(baseDir, 'data');
+  await mkdir(dataDir, { recursive: true });
+  let htpasswdPath: string | undefined;
+  if (options.htpasswd !== undefined) {
+    htpasswdPath = join(baseDir, 'htpasswd');
+    await writeFile(htpasswdPath, await htpasswdLine(options.htpasswd), { mode: 0o600 });
+  }
+  const configPath = join(baseDir, 'config.yml');
+
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort(listenHost);
+    const addr = `${listenHost}:${port}`;
+    const proxy = options.proxyRemoteUrl === undefined ? undefined : { url: options.proxyRemoteUrl, ...(options.proxyCredentials ? { creds: options.proxyCredentials } : {}) };
+    await writeFile(
+      configPath,
+      registryConfig({ addr, dataDir, ...(htpasswdPath !== undefined ? { htpasswdPath } : {}), ...(proxy !== undefined ? { proxy } : {}) }),
+    );
+    const proc = await spawnProcess({
+      name: 'docker-registry',
+      command: 'docker-registry',
+      args: ['serve', configPath],
+      cwd: baseDir,
+      // distribution reads every REGISTRY_* variable as configuration: give it nothing.
+      env: minimalEnv(),
+      stdoutPath: join(baseDir, `registry-${attempt}.stdout.log`),
+      stderrPath: join(baseDir, `registry-${attempt}.stderr.log`),
+    });
+    const host = `${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
+    const url = `http://${host}`;
+    try {
+      await waitFor(() => isRegistryUp(url), { process: proc, description: `docker-registry on ${addr}`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
+    } catch (err) {
+      await proc.stop();
+      const stderr = await proc.stderr();
+      if (attempt < START_ATTEMPTS && stderr.includes('address already in use')) {
+        await sleep(50);
+        continue; // someone took the port between freePort() and bind()
+      }
+      await removeTempDir(baseDir);
+      throw err;
+    }
+
+    const logLines = async (): Promise<string[]> => (await proc.stderr()).split('\n').filter((l) => l !== '');
+    const requests = async (): Promise<RegistryRequest[]> => {
+      const out: RegistryRequest[] = [];
+      for (const line of await logLines()) {
+        const r = parseLogLine(line);
+        if (r !== undefined) out.push(r);
+      }
+      return out;
+    };
+    let stopped: Promise<void> | undefined;
+    return {
+      host,
+      url,
+      port,
+      dataDir,
+      configPath,
+      process: proc,
+      logLines,
+      requests,
+      async blobGets() {
+        const counts = new Map<Digest, number>();
+        for (const r of await requests()) {
+          if (r.method === 'GET' && r.status === 200 && r.digest !== undefined && BLOB_URI_RE.test(r.uri)) {
+            counts.set(r.digest, (counts.get(r.digest) ?? 0) + 1);
+          }
+        }
+        return counts;
+      },
+      stop() {
+        stopped ??= (async () => {
+          await proc.stop();
+          // Keep a caller-given data dir; our temp dir goes (unless SHOAL_KEEP_TMP=1).
+          await removeTempDir(baseDir);
+        })();
+        return stopped;
+      },
+    };
+  }
+}
+
+export interface PushImageOptions {
+  layoutDir: string;
+  tag: string;
+  /** `127.0.0.1:PORT` */
+  registry: string;
+  repository: string;
+  /** Tag to push as. @default tag */
+  destTag?: string;
+  credentials?: Credentials;
+  /** @default 300000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface PushResult {
+  /** `<registry>/<repository>:<tag>` */
+  reference: string;
+  durationMs: number;
+}
+
+/**
+ * Pushes an OCI layout's tag with skopeo, over plain HTTP, keeping digests
+ * (`--preserve-digests`: skopeo would otherwise recompress) and all platforms.
+ */
+export async function pushImage(options: PushImageOptions): Promise<PushResult> {
+  const destTag = options.destTag ?? options.tag;
+  const reference = `${options.registry}/${options.repository}:${destTag}`;
+  const args = ['copy', '--dest-tls-verify=false', '--preserve-digests', '--all', '--retry-times', '2'];
+  if (options.credentials !== undefined) args.push('--dest-creds', `${options.credentials.username}:${options.credentials.password}`);
+  args.push(`oci:${options.layoutDir}:${options.tag}`, `docker://${reference}`);
+  // skopeo honours proxy variables and REGISTRY_AUTH_FILE: a clean environment keeps it on 127.0.0.1.
+  const authDir = await makeTempDir('skopeo-auth');
+  try {
+    const authFile = join(authDir, 'auth.json');
+    await writeFile(authFile, '{"auths":{}}\n');
+    const result = await runChecked('skopeo', [args[0] as string, '--authfile', authFile, ...args.slice(1)], {
+      env: minimalEnv({ HOME: authDir }),
+      timeoutMs: options.timeoutMs ?? 300_000,
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    });
+    return { reference, durationMs: result.durationMs };
+  } finally {
+    await removeTempDir(authDir);
+  }
+}
+
+/** Whether a registry's filesystem storage holds a blob (for assertions on what a cache stored). */
+export async function registryHasBlob(dataDir: string, digest: Digest): Promise<boolean> {
+  const hex = digest.slice('sha256:'.length);
+  try {
+    return (await stat(join(dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'))).isFile();
+  } catch {
+    return false;
+  }
+}
