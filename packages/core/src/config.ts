@@ -112,10 +112,27 @@ export function loadConfig<S extends FlagSpecs>(
     parseOptions[flagName(key)] = spec.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: isList(spec.kind) };
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] } = { values: {}, positionals: [] };
+  let argvParsed = true;
   try {
     parsed = parseArgs({ args: [...argv], options: parseOptions, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (err) {
     problems.push((err as Error).message.split('\n')[0] ?? String(err));
+    argvParsed = false;
+    // Parse again leniently, keeping only well-typed known flags: otherwise one bad
+    // flag hides every other problem and flags that were given are reported missing.
+    const loose = parseArgs({ args: [...argv], options: parseOptions, allowPositionals: true, strict: false });
+    for (const [name, value] of Object.entries(loose.values)) {
+      const option = parseOptions[name];
+      if (option === undefined) continue;
+      if (option.type === 'boolean') {
+        if (typeof value === 'boolean') parsed.values[name] = value;
+      } else if (Array.isArray(value)) {
+        const strings = value.filter((v): v is string => typeof v === 'string');
+        if (strings.length > 0) parsed.values[name] = strings;
+      } else if (typeof value === 'string') {
+        parsed.values[name] = value;
+      }
+    }
   }
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
@@ -161,8 +178,9 @@ export function loadConfig<S extends FlagSpecs>(
   }
   const positionals = parsed.positionals;
   const p = options.positionals ?? { min: 0, max: 0, names: '' };
-  if (positionals.length < p.min) problems.push(`missing argument: ${p.names}`);
-  if (positionals.length > p.max) problems.push(`unexpected argument(s): ${positionals.slice(p.max).join(' ')}`);
+  // After a parse error, which words are flag values and which are arguments is a guess: do not report on them.
+  if (argvParsed && positionals.length < p.min) problems.push(`missing argument: ${p.names}`);
+  if (argvParsed && positionals.length > p.max) problems.push(`unexpected argument(s): ${positionals.slice(p.max).join(' ')}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: Object.freeze(out) as ConfigOf<S>, positionals };
 }

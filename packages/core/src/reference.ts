@@ -1,5 +1,5 @@
 import { parseDigest, type Digest } from './digest.js';
-import { NameInvalidError, RouteNotFoundError } from './errors.js';
+import { DigestInvalidError, NameInvalidError, RouteNotFoundError } from './errors.js';
 
 // Grammar from distribution/reference: path components joined by '/'.
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
@@ -61,16 +61,25 @@ export function parseRegistryPath(path: string): RegistryRoute {
   const manifestAt = rest.lastIndexOf('/manifests/');
   if (blobAt > 0 && blobAt > manifestAt) {
     const repository = parseRepository(rest.slice(0, blobAt));
-    const digest = parseDigest(decodeURIComponent(rest.slice(blobAt + 7)));
+    const digest = parseDigest(decodeSegment(rest.slice(blobAt + 7), DigestInvalidError));
     return { kind: 'blob', repository, digest };
   }
   if (manifestAt > 0) {
     const repository = parseRepository(rest.slice(0, manifestAt));
-    const reference = decodeURIComponent(rest.slice(manifestAt + 11));
+    const reference = decodeSegment(rest.slice(manifestAt + 11), NameInvalidError);
     if (reference.includes(':')) return { kind: 'manifest', repository, reference, digest: parseDigest(reference) };
     return { kind: 'manifest', repository, reference: parseTag(reference), digest: undefined };
   }
   throw new RouteNotFoundError(`unsupported registry API path: ${path.slice(0, 100)}`);
+}
+
+/** decodeURIComponent throws a bare URIError on malformed escapes; untrusted paths need a typed 400. */
+function decodeSegment(text: string, Invalid: new (message: string) => Error): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new Invalid(`malformed percent-encoding in ${JSON.stringify(text.slice(0, 100))}`);
+  }
 }
 
 export interface ImageReference {
@@ -103,7 +112,8 @@ export function parseImageReference(text: string): ImageReference {
   const firstSlash = rest.indexOf('/');
   const first = firstSlash >= 0 ? rest.slice(0, firstSlash) : '';
   if (firstSlash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    registryName = first;
+    // index.docker.io is Docker Hub's legacy name: same ns for containerd, same library/ rule.
+    registryName = first === 'index.docker.io' ? DOCKER_HUB : first;
     rest = rest.slice(firstSlash + 1);
   }
   if (registryName === DOCKER_HUB && !rest.includes('/')) rest = `library/${rest}`;

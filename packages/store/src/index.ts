@@ -1,1 +1,2 @@
 export * from './types.js';
+export { PieceStore, type PieceStoreComponents, type PieceStoreInit } from './piece-store.js';

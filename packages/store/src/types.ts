@@ -67,13 +67,13 @@ export interface PieceStoreApi {
   readPiece(digest: Digest, index: number, range?: { start: number; end: number }): Readable;
   /** Reads bytes of a complete blob (inclusive range). Throws BlobUnknownError if not complete. */
   readBlob(digest: Digest, range?: { start: number; end: number }): Readable;
-  /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts. */
+  /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
-  /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts. */
+  /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForComplete(digest: Digest, options?: { signal?: AbortSignal }): Promise<void>;
   /** Removes a blob's files and record. */
   delete(digest: Digest): Promise<void>;
-  /** Digests of complete blobs, with size and last access. */
+  /** Every blob held, complete or partial (see `complete`), with size and last access: the input of LRU eviction. */
   list(): Array<{ digest: Digest; sizeBytes: number; complete: boolean; lastAccessMs: number }>;
   close(): Promise<void>;
 }

@@ -1,0 +1,952 @@
+import { createHash, type Hash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Level } from 'level';
+import {
+  BadRequestError,
+  BlobUnknownError,
+  DigestInvalidError,
+  DigestMismatchError,
+  PieceUnavailableError,
+  RangeInvalidError,
+  SizeMismatchError,
+  digestHex,
+  isDigest,
+  pieceLayout,
+  pieceSpan,
+  systemClock,
+  type Clock,
+  type Digest,
+  type Logger,
+  type PieceLayout,
+} from '@shoal/core';
+import { SHA256_HEX_RE, bitmapBytes, countBits, decodeRecord, encodeRecord, setBit, testBit, type StoredRecord } from './record.js';
+import type { BlobRecord, PieceStoreApi, PieceStoreEvents } from './types.js';
+import { COMPLETE, Waiters } from './waiters.js';
+
+export interface PieceStoreComponents {
+  log: Logger;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
+export interface PieceStoreInit {
+  /** Root directory; blobs/, partial/ and db/ are created under it. */
+  dir: string;
+}
+
+/** 1 MiB: reads for re-hashing the verified prefix; large reads keep the hash loop busy, not the syscalls. */
+const HASH_READ_CHUNK_BYTES = 1024 * 1024;
+
+/** Running SHA-256 over blob bytes [0, bytes); `bytes` is always a piece boundary between advance steps. */
+interface Prefix {
+  hash: Hash;
+  bytes: number;
+}
+
+/** In-memory state of one blob: the record cache plus runtime coordination. */
+interface Entry {
+  readonly digest: Digest;
+  readonly layout: PieceLayout;
+  readonly pieceSha256: Array<string | null>;
+  readonly verified: Uint8Array;
+  verifiedCount: number;
+  complete: boolean;
+  lastAccessMs: number;
+  /** lastAccessMs changed since the last db write (written lazily, at the next flush or close). */
+  accessDirty: boolean;
+  /** Set once the entry is discarded; operations still holding it fail with this. */
+  discardReason: Error | undefined;
+  /** Undefined once complete. */
+  prefix: Prefix | undefined;
+  /**
+   * Whole-blob hashes already covering [0, end of piece i], computed by a writer
+   * that streamed piece i right behind the prefix: the advance step takes them
+   * instead of reading the piece back from disk.
+   */
+  readonly hints: Map<number, Hash>;
+  /** Tail of each piece's write queue (absent when nobody writes it). */
+  readonly pieceLocks: Map<number, Promise<void>>;
+  /** A db write queued but not started yet: later changes ride along with it. */
+  pendingFlush: Promise<void> | undefined;
+  /** An advance step queued but not started yet. */
+  advanceQueued: Promise<void> | undefined;
+  advanceTail: Promise<void>;
+  snapshot: BlobRecord | undefined;
+}
+
+interface IngestState {
+  index: number;
+  pieceBytes: number;
+  totalBytes: number;
+  pieceHash: Hash | undefined;
+  readonly blobHash: Hash;
+  /** Whether this piece's bytes go to disk (false when it was verified before). */
+  writes: boolean;
+  unlock: (() => void) | undefined;
+  fh: FileHandle | undefined;
+  /** The write in flight: awaited before the next one, so hashing a chunk overlaps writing the one before. */
+  inflight: Promise<void> | undefined;
+}
+
+type OpenCallback = (err: Error | null, fd?: number) => void;
+
+const noop = (): void => {};
+
+/**
+ * The piece store: blobs on disk, one level record per blob. See types.ts for
+ * the layout and integrity rules.
+ */
+export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceStoreApi {
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly blobDir: string;
+  private readonly partialDir: string;
+  private readonly db: Level<string, StoredRecord>;
+  /** The record cache: one entry per blob on disk, so bounded by the disk (and eviction through list/delete). */
+  private readonly entries = new Map<Digest, Entry>();
+  private readonly pendingBegins = new Map<Digest, Promise<Entry>>();
+  /** Per-digest queue: db writes, file creation, rename and removal run one at a time per blob. */
+  private readonly chains = new Map<Digest, Promise<void>>();
+  private readonly background = new Set<Promise<void>>();
+  private readonly waiters = new Waiters();
+  private readonly closing = new AbortController();
+  private closed = false;
+  private closePromise: Promise<void> | undefined;
+
+  private constructor(components: PieceStoreComponents, init: PieceStoreInit) {
+    super();
+    this.log = components.log.child({ module: 'piece-store' });
+    this.clock = components.clock ?? systemClock;
+    this.blobDir = join(init.dir, 'blobs', 'sha256');
+    this.partialDir = join(init.dir, 'partial', 'sha256');
+    this.db = new Level<string, StoredRecord>(join(init.dir, 'db'), { valueEncoding: 'json' });
+  }
+
+  static async open(components: PieceStoreComponents, init: PieceStoreInit): Promise<PieceStore> {
+    const store = new PieceStore(components, init);
+    await store.load();
+    return store;
+  }
+
+  /** Pending waitForPiece / waitForComplete promises (for tests and metrics). */
+  get waiterCount(): number {
+    return this.waiters.size;
+  }
+
+  get(digest: Digest): BlobRecord | undefined {
+    const entry = this.entries.get(digest);
+    return entry === undefined ? undefined : this.snapshot(entry);
+  }
+
+  async begin(digest: Digest, sizeBytes: number): Promise<BlobRecord> {
+    this.assertOpen();
+    if (!isDigest(digest)) throw new DigestInvalidError(`invalid digest ${JSON.stringify(String(digest).slice(0, 100))}`);
+    const layout = layoutFor(sizeBytes);
+    let entry = this.entries.get(digest);
+    if (entry === undefined) {
+      let pending = this.pendingBegins.get(digest);
+      if (pending === undefined) {
+        pending = this.serial(digest, () => this.create(digest, layout)).finally(() => this.pendingBegins.delete(digest));
+        this.pendingBegins.set(digest, pending);
+      }
+      entry = await pending;
+    }
+    if (entry.layout.blobSizeBytes !== sizeBytes) {
+      throw new SizeMismatchError(`${digest} is held with ${entry.layout.blobSizeBytes} bytes, not ${sizeBytes}`);
+    }
+    return this.snapshot(entry);
+  }
+
+  async setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>): Promise<void> {
+    this.assertOpen();
+    const entry = this.current(digest);
+    if (pieceSha256.length !== entry.layout.pieceCount) {
+      throw new BadRequestError(`${pieceSha256.length} piece hashes for ${digest}, which has ${entry.layout.pieceCount} pieces`);
+    }
+    // Check everything before changing anything, so a bad list leaves the record as it was.
+    pieceSha256.forEach((sha, index) => {
+      if (sha === null) return;
+      if (!SHA256_HEX_RE.test(sha)) throw new BadRequestError(`piece ${index} of ${digest}: invalid sha256 ${JSON.stringify(sha.slice(0, 80))}`);
+      const known = entry.pieceSha256[index];
+      if (known !== null && known !== undefined && known !== sha) {
+        throw new DigestMismatchError(`piece ${index} of ${digest}: hash ${sha} contradicts the recorded ${known}`);
+      }
+    });
+    let changed = false;
+    pieceSha256.forEach((sha, index) => {
+      if (sha !== null && entry.pieceSha256[index] === null) {
+        entry.pieceSha256[index] = sha;
+        changed = true;
+      }
+    });
+    if (!changed) return;
+    entry.snapshot = undefined;
+    await this.persist(entry);
+  }
+
+  async writePiece(
+    digest: Digest,
+    index: number,
+    source: Readable,
+    options: { expectedSha256?: string; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const { signal } = options;
+    let unlock: (() => void) | undefined;
+    try {
+      this.assertOpen();
+      signal?.throwIfAborted();
+      const entry = this.current(digest);
+      const span = spanOf(entry, index);
+      const expected = expectedSha256(entry, index, options.expectedSha256);
+      unlock = await this.lockPiece(entry, index, signal);
+      this.assertCurrent(entry);
+      if (entry.complete || testBit(entry.verified, index)) {
+        await drain(source, signal);
+        return;
+      }
+      await this.streamPiece(entry, index, span, expected, source, signal);
+    } catch (err) {
+      source.destroy();
+      throw signal?.aborted === true ? signal.reason : err;
+    } finally {
+      unlock?.();
+    }
+  }
+
+  async ingest(digest: Digest, sizeBytes: number, source: Readable, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
+    let entry: Entry;
+    try {
+      signal?.throwIfAborted();
+      await this.begin(digest, sizeBytes);
+      entry = this.current(digest);
+    } catch (err) {
+      source.destroy();
+      throw signal?.aborted === true ? signal.reason : err;
+    }
+    if (entry.complete) {
+      await drain(source, signal).catch((err: unknown) => {
+        throw signal?.aborted === true ? signal.reason : err;
+      });
+      return;
+    }
+    const state: IngestState = {
+      index: 0,
+      pieceBytes: 0,
+      totalBytes: 0,
+      pieceHash: undefined,
+      blobHash: createHash('sha256'),
+      writes: false,
+      unlock: undefined,
+      fh: undefined,
+      inflight: undefined,
+    };
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.ingestChunk(entry, state, chunk, signal).then(() => done(), done);
+      },
+      final: (done) => {
+        if (state.totalBytes !== sizeBytes) done(new SizeMismatchError(`${digest}: got ${state.totalBytes} bytes, expected ${sizeBytes}`));
+        else done();
+      },
+    });
+    try {
+      await pipeline(source, sink, { signal });
+      // Every piece left a hint, so this step only chains hashes and compares the digest.
+      await this.kickAdvance(entry);
+      if (!entry.complete) throw entry.discardReason ?? new BlobUnknownError(digest);
+    } catch (err) {
+      const reason = signal?.aborted === true ? signal.reason : err;
+      // A second ingest failing must not throw away a blob the first one completed.
+      if (this.isCurrent(entry) && !entry.complete) await this.discard(entry, toError(reason));
+      throw reason;
+    } finally {
+      await state.inflight?.catch(noop);
+      state.unlock?.();
+      await state.fh?.close().catch(noop);
+    }
+  }
+
+  hasPiece(digest: Digest, index: number): boolean {
+    const entry = this.entries.get(digest);
+    if (entry === undefined || !Number.isInteger(index) || index < 0 || index >= entry.layout.pieceCount) return false;
+    return entry.complete || testBit(entry.verified, index);
+  }
+
+  readPiece(digest: Digest, index: number, range?: { start: number; end: number }): Readable {
+    this.assertOpen();
+    const entry = this.entries.get(digest);
+    if (entry === undefined) throw new PieceUnavailableError(digest, index);
+    const span = spanOf(entry, index);
+    if (!entry.complete && !testBit(entry.verified, index)) throw new PieceUnavailableError(digest, index);
+    const last = span.offset + span.length - 1;
+    const start = range?.start ?? span.offset;
+    const end = range?.end ?? last;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < span.offset || end > last || start > end) {
+      throw new RangeInvalidError(`bytes ${start}-${end} are not inside piece ${index} (${span.offset}-${last}) of ${digest}`);
+    }
+    this.touch(entry);
+    if (entry.complete) return createReadStream(this.blobPath(digest), { start, end });
+    return createReadStream(this.partialPath(digest), { start, end, fs: this.partialOpener(entry) });
+  }
+
+  readBlob(digest: Digest, range?: { start: number; end: number }): Readable {
+    this.assertOpen();
+    const entry = this.entries.get(digest);
+    if (entry === undefined || !entry.complete) throw new BlobUnknownError(digest);
+    this.touch(entry);
+    if (range === undefined) return createReadStream(this.blobPath(digest));
+    const { start, end } = range;
+    const size = entry.layout.blobSizeBytes;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end >= size || start > end) {
+      throw new RangeInvalidError(`bytes ${start}-${end} are not inside ${digest} (${size} bytes)`);
+    }
+    return createReadStream(this.blobPath(digest), { start, end });
+  }
+
+  async waitForPiece(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) throw new BlobUnknownError(digest);
+    spanOf(entry, index);
+    if (entry.complete || testBit(entry.verified, index)) return;
+    this.assertOpen();
+    return this.waiters.wait(digest, index, options.signal);
+  }
+
+  async waitForComplete(digest: Digest, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) throw new BlobUnknownError(digest);
+    if (entry.complete) return;
+    this.assertOpen();
+    return this.waiters.wait(digest, COMPLETE, options.signal);
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    this.assertOpen();
+    await this.pendingBegins.get(digest)?.catch(noop);
+    const entry = this.entries.get(digest);
+    if (entry === undefined) return;
+    await this.discard(entry, new BlobUnknownError(digest, { cause: new Error('deleted') }), 'info');
+  }
+
+  list(): Array<{ digest: Digest; sizeBytes: number; complete: boolean; lastAccessMs: number }> {
+    return [...this.entries.values()].map((e) => ({
+      digest: e.digest,
+      sizeBytes: e.layout.blobSizeBytes,
+      complete: e.complete,
+      lastAccessMs: e.lastAccessMs,
+    }));
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  // --- opening -------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    await mkdir(this.blobDir, { recursive: true });
+    await mkdir(this.partialDir, { recursive: true });
+    await this.db.open();
+    const drop: Array<{ key: string; why: string }> = [];
+    const upgraded: Entry[] = [];
+    const now = this.clock.now();
+    for await (const [key, value] of this.db.iterator()) {
+      if (!isDigest(key)) {
+        drop.push({ key, why: 'key is not a digest' });
+        continue;
+      }
+      const decoded = decodeRecord(value);
+      if (typeof decoded === 'string') {
+        drop.push({ key, why: decoded });
+        continue;
+      }
+      const entry = newEntry(key, decoded.layout, decoded.lastAccessMs || now);
+      decoded.pieceSha256.forEach((sha, i) => (entry.pieceSha256[i] = sha));
+      entry.verified.set(decoded.verified);
+      entry.verifiedCount = countBits(entry.verified, entry.layout.pieceCount);
+      const size = entry.layout.blobSizeBytes;
+      const blobSize = await fileSize(this.blobPath(key));
+      if (decoded.complete) {
+        if (blobSize !== size) {
+          drop.push({ key, why: `complete blob file ${blobSize === undefined ? 'missing' : `has ${blobSize} bytes`}` });
+          continue;
+        }
+        entry.complete = true;
+        entry.prefix = undefined;
+      } else {
+        const partialSize = await fileSize(this.partialPath(key));
+        if (partialSize !== size) {
+          // Only verified files are ever renamed into blobs/: finding it there means we
+          // crashed between the rename and the record update, and the blob is complete.
+          if (blobSize === size && entry.verifiedCount === entry.layout.pieceCount) {
+            entry.complete = true;
+            entry.prefix = undefined;
+            upgraded.push(entry);
+          } else {
+            drop.push({ key, why: `partial file ${partialSize === undefined ? 'missing' : `has ${partialSize} bytes`}` });
+            continue;
+          }
+        }
+      }
+      this.entries.set(key, entry);
+    }
+    for (const { key, why } of drop) {
+      this.log.warn({ digest: key, why }, 'dropping blob record at open');
+      await this.db.del(key);
+      if (isDigest(key)) {
+        await rm(this.partialPath(key), { force: true });
+        await rm(this.blobPath(key), { force: true });
+      }
+    }
+    for (const entry of upgraded) {
+      this.log.info({ digest: entry.digest }, 'blob found complete at open');
+      await this.db.put(entry.digest, encodeRecord(entry));
+    }
+    await this.removeOrphans(this.partialDir, (d) => this.entries.get(d)?.complete === false);
+    await this.removeOrphans(this.blobDir, (d) => this.entries.get(d)?.complete === true);
+    // Crash leftovers with every piece verified but no completion: nothing else will trigger it.
+    for (const entry of this.entries.values()) {
+      if (!entry.complete && entry.verifiedCount === entry.layout.pieceCount) this.track(this.kickAdvance(entry));
+    }
+    const complete = [...this.entries.values()].filter((e) => e.complete).length;
+    this.log.info({ complete, partial: this.entries.size - complete }, 'piece store open');
+  }
+
+  /** Files without a record are leftovers of a crash between creating a file and writing its record, or between deleting them. */
+  private async removeOrphans(dir: string, held: (digest: Digest) => boolean): Promise<void> {
+    for (const name of await readdir(dir)) {
+      const digest = `sha256:${name}`;
+      if (isDigest(digest) && held(digest)) continue;
+      this.log.warn({ file: join(dir, name) }, 'removing orphan file');
+      await rm(join(dir, name), { force: true, recursive: true });
+    }
+  }
+
+  // --- writing -------------------------------------------------------------
+
+  private async create(digest: Digest, layout: PieceLayout): Promise<Entry> {
+    const existing = this.entries.get(digest);
+    if (existing !== undefined) return existing;
+    this.assertOpen();
+    const entry = newEntry(digest, layout, this.clock.now());
+    const path = this.partialPath(digest);
+    const fh = await open(path, 'w');
+    try {
+      // Sparse: pieces land at their offsets in any order without preallocating the disk.
+      await fh.truncate(layout.blobSizeBytes);
+    } finally {
+      await fh.close();
+    }
+    try {
+      await this.db.put(digest, encodeRecord(entry));
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+    this.entries.set(digest, entry);
+    this.log.debug({ digest, sizeBytes: layout.blobSizeBytes, pieceCount: layout.pieceCount }, 'blob begun');
+    if (layout.pieceCount === 0) this.track(this.kickAdvance(entry));
+    return entry;
+  }
+
+  private async streamPiece(
+    entry: Entry,
+    index: number,
+    span: { offset: number; length: number },
+    expected: string,
+    source: Readable,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const fh = await this.openForWrite(entry);
+    // The prefix ends exactly where this piece starts (and cannot move: this piece is
+    // unverified and we hold its lock), so hashing the piece on top of a copy gives
+    // the prefix through this piece without reading it back.
+    const hint = entry.prefix?.bytes === span.offset ? entry.prefix.hash.copy() : undefined;
+    const pieceHash = createHash('sha256');
+    let bytes = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        // Refuse before writing: extra bytes would land on the next piece.
+        if (bytes > span.length) {
+          done(new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`));
+          return;
+        }
+        pieceHash.update(chunk);
+        hint?.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(source, meter, fh.createWriteStream({ start: span.offset }), { signal });
+    if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
+    const actual = pieceHash.digest('hex');
+    if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
+    await this.markVerified(entry, index, actual, hint);
+  }
+
+  private async ingestChunk(entry: Entry, state: IngestState, chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    const { layout } = entry;
+    if (state.totalBytes + chunk.length > layout.blobSizeBytes) {
+      throw new SizeMismatchError(`${entry.digest}: more than the expected ${layout.blobSizeBytes} bytes`);
+    }
+    let at = 0;
+    while (at < chunk.length) {
+      if (state.pieceHash === undefined) {
+        state.unlock = await this.lockPiece(entry, state.index, signal);
+        this.assertCurrent(entry);
+        state.writes = !entry.complete && !testBit(entry.verified, state.index);
+        state.pieceHash = createHash('sha256');
+        state.pieceBytes = 0;
+      }
+      const span = pieceSpan(layout, state.index);
+      const take = Math.min(span.length - state.pieceBytes, chunk.length - at);
+      const part = chunk.subarray(at, at + take);
+      state.pieceHash.update(part);
+      state.blobHash.update(part);
+      if (state.writes) {
+        state.fh ??= await this.openForWrite(entry);
+        await state.inflight;
+        const write = writeFully(state.fh, part, span.offset + state.pieceBytes);
+        // Handled here so a failure is not reported as unhandled before it is awaited.
+        write.catch(noop);
+        state.inflight = write;
+      }
+      state.pieceBytes += take;
+      state.totalBytes += take;
+      at += take;
+      if (state.pieceBytes === span.length) await this.endIngestPiece(entry, state, span.offset);
+    }
+  }
+
+  private async endIngestPiece(entry: Entry, state: IngestState, offset: number): Promise<void> {
+    const index = state.index;
+    await state.inflight;
+    state.inflight = undefined;
+    const sha = (state.pieceHash as Hash).digest('hex');
+    const known = entry.pieceSha256[index];
+    if (known !== null && known !== undefined && known !== sha) {
+      throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${sha}, recorded ${known}`);
+    }
+    // The ingest hash covers exactly [0, end of this piece]: the prefix takes it as is.
+    const hint = state.blobHash.copy();
+    if (state.writes) {
+      await this.markVerified(entry, index, sha, hint);
+    } else if (entry.prefix !== undefined && entry.prefix.bytes <= offset) {
+      entry.hints.set(index, hint);
+      this.track(this.kickAdvance(entry));
+    }
+    state.unlock?.();
+    state.unlock = undefined;
+    state.pieceHash = undefined;
+    state.index++;
+  }
+
+  private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined): Promise<void> {
+    this.assertCurrent(entry);
+    const previousSha = entry.pieceSha256[index] ?? null;
+    entry.pieceSha256[index] = sha;
+    setBit(entry.verified, index, true);
+    entry.verifiedCount++;
+    entry.snapshot = undefined;
+    entry.lastAccessMs = this.clock.now();
+    const offset = index * entry.layout.pieceSizeBytes;
+    if (hint !== undefined && entry.prefix !== undefined && entry.prefix.bytes <= offset) entry.hints.set(index, hint);
+    try {
+      await this.persist(entry);
+    } catch (err) {
+      if (this.isCurrent(entry) && testBit(entry.verified, index)) {
+        setBit(entry.verified, index, false);
+        entry.verifiedCount--;
+        entry.pieceSha256[index] = previousSha;
+        entry.hints.delete(index);
+        entry.snapshot = undefined;
+      }
+      throw err;
+    }
+    this.assertCurrent(entry);
+    this.emit('piece', entry.digest, index);
+    this.waiters.resolve(entry.digest, index);
+    this.track(this.kickAdvance(entry));
+  }
+
+  /** Opens the partial file for writing, and only if it still belongs to `entry` (not to a blob begun again after a discard). */
+  private async openForWrite(entry: Entry): Promise<FileHandle> {
+    const fh = await open(this.partialPath(entry.digest), 'r+');
+    if (!this.isCurrent(entry)) {
+      await fh.close();
+      throw entry.discardReason ?? new BlobUnknownError(entry.digest);
+    }
+    return fh;
+  }
+
+  /** Serializes writers of one piece; the lock is released by calling the returned function. */
+  private async lockPiece(entry: Entry, index: number, signal: AbortSignal | undefined): Promise<() => void> {
+    const previous = entry.pieceLocks.get(index);
+    let release: () => void = noop;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous === undefined ? mine : previous.then(() => mine);
+    entry.pieceLocks.set(index, tail);
+    const unlock = (): void => {
+      release();
+      if (entry.pieceLocks.get(index) === tail) entry.pieceLocks.delete(index);
+    };
+    if (previous !== undefined) {
+      try {
+        await abortable(previous, signal);
+      } catch (err) {
+        unlock();
+        throw err;
+      }
+    }
+    return unlock;
+  }
+
+  // --- whole-blob digest ---------------------------------------------------
+
+  /**
+   * Queues an advance step, unless one is queued and not yet started (it will
+   * see this change too). Resolves after a step that started after the call.
+   * Never rejects: failures discard the blob.
+   */
+  private kickAdvance(entry: Entry): Promise<void> {
+    if (entry.advanceQueued !== undefined) return entry.advanceQueued;
+    const step = entry.advanceTail.then(() => {
+      entry.advanceQueued = undefined;
+      return this.advance(entry);
+    });
+    entry.advanceQueued = step;
+    entry.advanceTail = step;
+    return step;
+  }
+
+  /** Extends the verified prefix as far as it goes; completes or discards the blob when it covers everything. */
+  private async advance(entry: Entry): Promise<void> {
+    const { layout, digest } = entry;
+    try {
+      while (this.isCurrent(entry) && !this.closed && entry.prefix !== undefined) {
+        const prefix = entry.prefix;
+        if (prefix.bytes === layout.blobSizeBytes) {
+          await this.finalize(entry, prefix.hash);
+          return;
+        }
+        const first = prefix.bytes / layout.pieceSizeBytes;
+        if (!testBit(entry.verified, first)) break;
+        const hint = entry.hints.get(first);
+        if (hint !== undefined) {
+          entry.hints.delete(first);
+          prefix.hash = hint;
+          prefix.bytes = pieceEnd(layout, first);
+          continue;
+        }
+        let last = first;
+        while (last + 1 < layout.pieceCount && testBit(entry.verified, last + 1) && !entry.hints.has(last + 1)) last++;
+        const end = pieceEnd(layout, last);
+        await hashFileRange(this.partialPath(digest), prefix.hash, prefix.bytes, end - 1, this.closing.signal);
+        prefix.bytes = end;
+      }
+    } catch (err) {
+      if (this.closed || !this.isCurrent(entry)) return;
+      if (entry.complete) {
+        this.log.error({ digest, err }, 'blob complete but its record could not be written');
+        return;
+      }
+      this.log.error({ digest, err }, 'checking the blob digest failed');
+      await this.discard(entry, toError(err));
+    } finally {
+      const bytes = entry.prefix?.bytes;
+      for (const index of entry.hints.keys()) {
+        if (bytes === undefined || index * layout.pieceSizeBytes < bytes) entry.hints.delete(index);
+      }
+    }
+  }
+
+  private async finalize(entry: Entry, hash: Hash): Promise<void> {
+    const { digest } = entry;
+    entry.prefix = undefined;
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== digest) {
+      await this.discard(entry, new DigestMismatchError(`pieces of ${digest} assembled to ${actual}`));
+      return;
+    }
+    await this.serial(digest, async () => {
+      if (!this.isCurrent(entry)) return;
+      const fh = await open(this.partialPath(digest), 'r+');
+      try {
+        // Once in blobs/ it is served without further checks: make the bytes durable before the name.
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(this.partialPath(digest), this.blobPath(digest));
+      entry.complete = true;
+      entry.hints.clear();
+      entry.snapshot = undefined;
+      entry.lastAccessMs = this.clock.now();
+      this.log.info({ digest, sizeBytes: entry.layout.blobSizeBytes }, 'blob complete');
+      this.emit('complete', digest);
+      this.waiters.resolveAll(digest);
+      try {
+        await this.db.put(digest, encodeRecord(entry));
+        entry.accessDirty = false;
+      } catch (err) {
+        // The file is in blobs/ and verified; a restart finds it there and upgrades the record.
+        this.log.error({ digest, err }, 'could not record the blob as complete');
+        entry.accessDirty = true;
+      }
+    });
+  }
+
+  /** Forgets a blob: record and files go, then its waiters fail and 'discarded' is emitted. */
+  private async discard(entry: Entry, reason: Error, level: 'warn' | 'info' = 'warn'): Promise<void> {
+    if (!this.isCurrent(entry)) return;
+    const { digest } = entry;
+    this.entries.delete(digest);
+    entry.discardReason = reason;
+    entry.prefix = undefined;
+    entry.hints.clear();
+    this.log[level]({ digest, reason: reason.message }, 'blob discarded');
+    await this.serial(digest, async () => {
+      try {
+        await this.db.del(digest);
+        await rm(this.partialPath(digest), { force: true });
+        await rm(this.blobPath(digest), { force: true });
+      } catch (err) {
+        this.log.error({ digest, err }, 'could not remove a discarded blob (the next open cleans up)');
+      }
+      // Inside the queue, so a begin() for the same digest queued behind us cannot see these.
+      this.waiters.rejectAll(digest, reason);
+      this.emit('discarded', digest, reason);
+    });
+  }
+
+  // --- bookkeeping ---------------------------------------------------------
+
+  private persist(entry: Entry): Promise<void> {
+    if (entry.pendingFlush !== undefined) return entry.pendingFlush;
+    const flush = this.serial(entry.digest, async () => {
+      // From here on, changes need another flush; everything before is in this one.
+      entry.pendingFlush = undefined;
+      if (!this.isCurrent(entry)) return;
+      entry.accessDirty = false;
+      await this.db.put(entry.digest, encodeRecord(entry));
+    });
+    entry.pendingFlush = flush;
+    return flush;
+  }
+
+  private serial<T>(digest: Digest, task: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(digest) ?? Promise.resolve();
+    const run = previous.then(task);
+    const tail = run.then(noop, noop);
+    this.chains.set(digest, tail);
+    void tail.then(() => {
+      if (this.chains.get(digest) === tail) this.chains.delete(digest);
+    });
+    return run;
+  }
+
+  private track(work: Promise<void>): void {
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
+  }
+
+  private touch(entry: Entry): void {
+    entry.lastAccessMs = this.clock.now();
+    entry.accessDirty = true;
+  }
+
+  private snapshot(entry: Entry): BlobRecord {
+    entry.snapshot ??= Object.freeze({
+      digest: entry.digest,
+      layout: entry.layout,
+      pieceSha256: Object.freeze([...entry.pieceSha256]),
+      verifiedCount: entry.verifiedCount,
+      complete: entry.complete,
+    });
+    return entry.snapshot;
+  }
+
+  /**
+   * fs functions for reading a partial file. Completion renames the file into
+   * blobs/ at any moment, so a stream created before the rename may open after
+   * it: then the same bytes are under the new name. And a blob discarded and
+   * begun again has a new file whose bytes are not verified: refuse it.
+   */
+  private partialOpener(entry: Entry) {
+    return {
+      open: (path: string, flags: string, mode: number, callback: OpenCallback): void => {
+        fs.open(path, flags, mode, (err, fd) => {
+          if (err === null) {
+            if (this.isCurrent(entry)) callback(null, fd);
+            else fs.close(fd, () => callback(entry.discardReason ?? new BlobUnknownError(entry.digest)));
+            return;
+          }
+          if (err.code === 'ENOENT' && entry.complete && this.isCurrent(entry)) fs.open(this.blobPath(entry.digest), flags, mode, callback);
+          else callback(err);
+        });
+      },
+      read: fs.read,
+      close: fs.close,
+    };
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    const reason = new Error('piece store closed');
+    this.closing.abort(reason);
+    this.waiters.rejectEverything(reason);
+    while (this.background.size > 0 || this.chains.size > 0) {
+      await Promise.allSettled([...this.background, ...this.chains.values()]);
+    }
+    for (const entry of this.entries.values()) {
+      if (!entry.accessDirty) continue;
+      await this.db.put(entry.digest, encodeRecord(entry)).catch((err: unknown) => this.log.warn({ digest: entry.digest, err }, 'could not save last access'));
+    }
+    await this.db.close();
+    this.log.debug('piece store closed');
+  }
+
+  private current(digest: Digest): Entry {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) throw new BlobUnknownError(digest);
+    return entry;
+  }
+
+  private isCurrent(entry: Entry): boolean {
+    return this.entries.get(entry.digest) === entry;
+  }
+
+  private assertCurrent(entry: Entry): void {
+    if (!this.isCurrent(entry)) throw entry.discardReason ?? new BlobUnknownError(entry.digest);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('piece store closed');
+  }
+
+  private blobPath(digest: Digest): string {
+    return join(this.blobDir, digestHex(digest));
+  }
+
+  private partialPath(digest: Digest): string {
+    return join(this.partialDir, digestHex(digest));
+  }
+}
+
+function newEntry(digest: Digest, layout: PieceLayout, lastAccessMs: number): Entry {
+  return {
+    digest,
+    layout,
+    pieceSha256: new Array<string | null>(layout.pieceCount).fill(null),
+    verified: new Uint8Array(bitmapBytes(layout.pieceCount)),
+    verifiedCount: 0,
+    complete: false,
+    lastAccessMs,
+    accessDirty: false,
+    discardReason: undefined,
+    prefix: { hash: createHash('sha256'), bytes: 0 },
+    hints: new Map(),
+    pieceLocks: new Map(),
+    pendingFlush: undefined,
+    advanceQueued: undefined,
+    advanceTail: Promise.resolve(),
+    snapshot: undefined,
+  };
+}
+
+function layoutFor(sizeBytes: number): PieceLayout {
+  try {
+    return pieceLayout(sizeBytes);
+  } catch (err) {
+    throw new BadRequestError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function spanOf(entry: Entry, index: number): { offset: number; length: number } {
+  try {
+    return pieceSpan(entry.layout, index);
+  } catch (err) {
+    throw new BadRequestError(`${entry.digest}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function pieceEnd(layout: PieceLayout, index: number): number {
+  return Math.min((index + 1) * layout.pieceSizeBytes, layout.blobSizeBytes);
+}
+
+function expectedSha256(entry: Entry, index: number, given: string | undefined): string {
+  const known = entry.pieceSha256[index] ?? null;
+  if (given === undefined) {
+    if (known === null) throw new BadRequestError(`piece ${index} of ${entry.digest}: no expected hash known or given`);
+    return known;
+  }
+  if (!SHA256_HEX_RE.test(given)) throw new BadRequestError(`piece ${index} of ${entry.digest}: invalid sha256 ${JSON.stringify(given.slice(0, 80))}`);
+  if (known !== null && known !== given) throw new DigestMismatchError(`piece ${index} of ${entry.digest}: expected hash ${given} contradicts the recorded ${known}`);
+  return given;
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? s.size : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function hashFileRange(path: string, hash: Hash, start: number, endInclusive: number, signal: AbortSignal): Promise<void> {
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { start, end: endInclusive, highWaterMark: HASH_READ_CHUNK_BYTES, signal })) {
+    const buf = chunk as Buffer;
+    hash.update(buf);
+    bytes += buf.length;
+  }
+  if (bytes !== endInclusive - start + 1) throw new SizeMismatchError(`${path}: read ${bytes} bytes at ${start}, expected ${endInclusive - start + 1}`);
+}
+
+async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+function drain(source: Readable, signal: AbortSignal | undefined): Promise<void> {
+  return pipeline(source, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal });
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

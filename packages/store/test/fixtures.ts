@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { ExecutionContext } from 'ava';
+import { digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, type Digest, type PieceLayout } from '@shoal/core';
+import { PieceStore } from '../src/index.js';
+
+export const MiB = 1024 * 1024;
+
+export interface Blob {
+  data: Buffer;
+  digest: Digest;
+  layout: PieceLayout;
+  pieceSha256: string[];
+}
+
+/** Random bytes of `sizeBytes` with their digest and real piece hashes. */
+export function makeBlob(sizeBytes: number): Blob {
+  const data = randomBytes(sizeBytes);
+  const layout = pieceLayout(sizeBytes);
+  const pieceSha256 = Array.from({ length: layout.pieceCount }, (_, i) => sha256Hex(piece({ data, layout }, i)));
+  return { data, digest: digestOf(data), layout, pieceSha256 };
+}
+
+export function piece(blob: { data: Buffer; layout: PieceLayout }, index: number): Buffer {
+  const { offset, length } = pieceSpan(blob.layout, index);
+  return blob.data.subarray(offset, offset + length);
+}
+
+/** A stream of `data` in chunks, as a socket would deliver it. */
+export function streamOf(data: Buffer, chunkBytes = 64 * 1024): Readable {
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < data.length; at += chunkBytes) yield data.subarray(at, at + chunkBytes);
+    })(),
+  );
+}
+
+export async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A fresh directory under the OS temp dir, removed in teardown. */
+export async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-store-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Opens a store in a fresh directory; closes it in teardown (close is idempotent). */
+export async function openStore(t: ExecutionContext, dir?: string): Promise<{ store: PieceStore; dir: string }> {
+  const where = dir ?? (await tempDir(t));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir: where });
+  t.teardown(() => store.close());
+  return { store, dir: where };
+}
+
+export function blobFile(dir: string, digest: Digest): string {
+  return join(dir, 'blobs', 'sha256', digest.slice(7));
+}
+
+export function partialFile(dir: string, digest: Digest): string {
+  return join(dir, 'partial', 'sha256', digest.slice(7));
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Fisher–Yates on a copy. */
+export function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
