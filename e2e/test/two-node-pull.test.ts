@@ -1,6 +1,5 @@
 import test from 'ava';
-import { buildImage, requireTools } from '@shoal/testkit';
-import { pushImage } from '@shoal/testkit';
+import { buildImage, pushImage, requireTools, servedBlobs } from '@shoal/testkit';
 import { join } from 'node:path';
 import { startCluster } from './helpers/cluster.js';
 import { counterByLabel } from './helpers/metrics.js';
@@ -29,10 +28,19 @@ test('two nodes pull an image; the registry sends each blob once', async (t) => 
   const [a, b] = cluster.nodes;
   if (a === undefined || b === undefined) throw new Error('two nodes expected');
   await a.containerd.pull(ref, { hostsDir: a.containerd.hostsDir });
-  t.true(await a.containerd.imageExists(ref), 'node A has the image (unpacked)');
+  t.true(await a.containerd.imageUnpacked(ref), 'node A has the image, unpacked');
 
-  await b.containerd.pull(ref, { hostsDir: b.containerd.hostsDir });
-  t.true(await b.containerd.imageExists(ref), 'node B has the image (unpacked)');
+  const pullB = await b.containerd.pull(ref, { hostsDir: b.containerd.hostsDir, debug: true });
+  t.true(await b.containerd.imageUnpacked(ref), 'node B has the image, unpacked');
+
+  // What containerd itself saw: every blob from node B's proxy, marked as swarm bytes.
+  const served = servedBlobs(pullB.requests());
+  const proxyHost = new URL(b.agent.proxyUrl).host;
+  for (const layer of image.layers) {
+    const r = served.get(layer.digest);
+    t.is(r?.host, proxyHost, `containerd got ${layer.digest} from the proxy`);
+    t.true(r?.headers?.['x-shoal-source'] === 'supernode' || r?.headers?.['x-shoal-source'] === 'peer', `${layer.digest} came from the swarm`);
+  }
 
   const gets = await cluster.registry.blobGets();
   const blobs = [image.configDigest, ...image.layers.map((l) => l.digest)];

@@ -1,0 +1,67 @@
+import { sha256Hex, systemClock, type Clock, type Digest } from '@shoal/core';
+
+/** What an upstream HEAD said about a blob or manifest the client may read. */
+export interface AccessGrant {
+  readonly sizeBytes: number;
+  /** Headers of the upstream HEAD worth repeating to the client (lowercase names). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface AccessKey {
+  kind: 'blob' | 'manifest';
+  authorization: string | undefined;
+  registry: string;
+  repository: string;
+  digest: Digest;
+}
+
+/**
+ * Remembers, for a short time, that a credential may read a digest in a
+ * repository, so that the many requests of one pull cost one upstream HEAD
+ * each. Keys hold a hash of the Authorization value, never the value itself.
+ * Only grants are kept: a refusal is cheap to ask again and must not outlive a
+ * permission change or a push. Bounded by `maxEntries` (oldest dropped first)
+ * and `ttlMs`.
+ */
+export class AccessCache {
+  private readonly entries = new Map<string, { grant: AccessGrant; expiresAt: number }>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly clock: Clock;
+
+  constructor(init: { ttlMs: number; maxEntries: number }, clock: Clock = systemClock) {
+    this.ttlMs = init.ttlMs;
+    this.maxEntries = init.maxEntries;
+    this.clock = clock;
+  }
+
+  static keyOf(key: AccessKey): string {
+    const who = key.authorization === undefined || key.authorization === '' ? 'anonymous' : sha256Hex(key.authorization);
+    return `${key.kind} ${who} ${key.registry} ${key.repository} ${key.digest}`;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: AccessKey): AccessGrant | undefined {
+    const k = AccessCache.keyOf(key);
+    const entry = this.entries.get(k);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.clock.now()) {
+      this.entries.delete(k);
+      return undefined;
+    }
+    return entry.grant;
+  }
+
+  set(key: AccessKey, grant: AccessGrant): void {
+    const k = AccessCache.keyOf(key);
+    this.entries.delete(k);
+    this.entries.set(k, { grant, expiresAt: this.clock.now() + this.ttlMs });
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.entries.delete(oldest);
+    }
+  }
+}

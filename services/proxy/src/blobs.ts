@@ -1,0 +1,253 @@
+import { performance } from 'node:perf_hooks';
+import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  DigestVerifier,
+  HEADER,
+  parseRange,
+  RangeInvalidError,
+  SizeMismatchError,
+  type BlobRequest,
+  type BlobSource,
+  type BlobStream,
+  type ByteRange,
+  type Digest,
+} from '@shoal/core';
+import { ClientGoneError, FirstByteTimeoutError } from './errors.js';
+import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, sendOciError } from './oci-reply.js';
+import type { ProxyContext } from './plugins/context.js';
+import type { FallbackReason } from './plugins/metrics.js';
+import { destroyQuietly, EmptyBodyError, ExactLength, HoldLastChunk, IdleWatchdog, SliceBytes, waitFirstByte } from './streams.js';
+import { discard, pickHeaders } from './upstream.js';
+
+export interface BlobTarget {
+  registry: string;
+  repository: string;
+  digest: Digest;
+}
+
+/** Everything one blob request carries from step to step. */
+interface BlobExchange {
+  readonly ctx: ProxyContext;
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly target: BlobTarget;
+  readonly authorization: string | undefined;
+  readonly sizeBytes: number;
+  readonly range: ByteRange | undefined;
+  /** Aborted when the client goes away before its response is complete. */
+  readonly clientSignal: AbortSignal;
+  readonly startedAt: number;
+}
+
+/**
+ * Blobs: access check and size upstream (HEAD with the client's credential),
+ * then the bytes from the swarm, or from the registry when the swarm cannot
+ * start within the first-byte timeout. Once bytes flow, any failure destroys
+ * the connection so containerd sees a truncated body and resumes with Range.
+ */
+export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, reply: FastifyReply, target: BlobTarget): Promise<FastifyReply> {
+  const startedAt = performance.now();
+  const authorization = headerValue(request.headers.authorization);
+  const clientSignal = clientGoneSignal(reply, () => new ClientGoneError());
+
+  // Step 1: may this client read the blob, and how big is it? An unreachable
+  // registry throws UpstreamError (answered 502/504 by the error handler); a
+  // 5xx answer becomes 503. Either way containerd moves on to `server`.
+  // TODO(issue "Hardening"): serve from the swarm when the registry is down
+  // or answers 5xx, for blobs this credential was granted recently (the access
+  // check cannot be made then, and a private blob must not go to anyone).
+  const access = await ctx.upstream.checkAccess({ kind: 'blob', authorization, ...target }, { signal: clientSignal });
+  if (!access.ok) {
+    const answer = refusalAnswer('blob', access.upstreamStatus, `${target.repository}@${target.digest}`);
+    request.log.debug({ ...target, upstreamStatus: access.upstreamStatus, status: answer.statusCode }, 'blob refused upstream');
+    return sendOciError(reply, answer.statusCode, answer.code, answer.message, access.headers);
+  }
+  const sizeBytes = access.grant.sizeBytes;
+  if (request.method === 'HEAD') return reply.code(200).headers({ ...blobHeaders(target.digest), 'content-length': String(sizeBytes) }).send();
+
+  let range: ByteRange | undefined;
+  try {
+    range = parseRange(headerValue(request.headers.range), sizeBytes);
+  } catch (err) {
+    if (!(err instanceof RangeInvalidError)) throw err;
+    return sendOciError(reply, 416, 'RANGE_INVALID', err.message, { 'content-range': `bytes */${sizeBytes}` });
+  }
+  const exchange: BlobExchange = { ctx, request, reply, target, authorization, sizeBytes, range, clientSignal, startedAt };
+
+  const swarm = await openFromSwarm(exchange);
+  if (swarm.ok) {
+    return streamBody(exchange, swarm.stream.source, swarm.stream.body, [], (err) => {
+      swarm.controller.abort(err);
+      request.log.warn({ err, ...target, source: swarm.stream.source }, 'swarm failed mid-body; connection cut so the client resumes with Range');
+    });
+  }
+  if (clientSignal.aborted) return abandon(reply);
+  request.server.proxyMetrics.fallbacks.inc({ reason: swarm.reason });
+  request.log.info(
+    { ...target, reason: swarm.reason, error: swarm.error instanceof Error ? swarm.error.message : String(swarm.error) },
+    'swarm could not serve the blob; fetching it from the registry',
+  );
+  return serveFromRegistry(exchange);
+}
+
+type SwarmOpening =
+  | { ok: true; stream: BlobStream; controller: AbortController }
+  | { ok: false; reason: FallbackReason; error: unknown };
+
+/**
+ * Asks the swarm for the blob and waits for its first byte, within the
+ * first-byte timeout. Only then is the answer committed to the swarm: anything
+ * that goes wrong before leaves the registry as a clean fallback.
+ */
+async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
+  const { ctx, target, range, clientSignal } = exchange;
+  const controller = new AbortController();
+  const onClientGone = (): void => controller.abort(clientSignal.reason);
+  if (clientSignal.aborted) onClientGone();
+  else clientSignal.addEventListener('abort', onClientGone, { once: true });
+  const timeoutMs = ctx.config.firstByteTimeoutMs;
+  const timer = setTimeout(() => controller.abort(new FirstByteTimeoutError(timeoutMs)), timeoutMs);
+  timer.unref();
+
+  const request: BlobRequest = { ...target, sizeBytes: exchange.sizeBytes, registryAuthorization: exchange.authorization };
+  const expectedBytes = range === undefined ? exchange.sizeBytes : range.end - range.start + 1;
+  let stream: BlobStream | undefined;
+  let opening: Promise<BlobStream> | undefined;
+  try {
+    opening = ctx.blobs.openBlob(request, range, { signal: controller.signal });
+    stream = await untilAborted(opening, controller.signal);
+    // From here on a failure of the body is handled where it is read (first
+    // byte, then the pipeline); this listener only keeps an error emitted in
+    // between from becoming an uncaught exception.
+    stream.body.on('error', () => {});
+    if (stream.sizeBytes !== exchange.sizeBytes) {
+      throw new SizeMismatchError(`the swarm has ${stream.sizeBytes} bytes for ${target.digest}, the registry says ${exchange.sizeBytes}`);
+    }
+    const hasByte = await waitFirstByte(stream.body, controller.signal);
+    if (!hasByte && expectedBytes > 0) throw new EmptyBodyError();
+    return { ok: true, stream, controller };
+  } catch (error) {
+    const reason: FallbackReason = controller.signal.reason instanceof FirstByteTimeoutError ? 'first_byte_timeout' : 'swarm_error';
+    controller.abort(error);
+    if (stream !== undefined) destroyQuietly(stream.body);
+    // A provider that ignores its signal may still resolve: do not leak that body.
+    else opening?.then((late) => destroyQuietly(late.body), () => {});
+    return { ok: false, reason, error };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The registry directly, as containerd would have fetched it without us. */
+async function serveFromRegistry(exchange: BlobExchange): Promise<FastifyReply> {
+  const { ctx, request, reply, target, range, sizeBytes, clientSignal } = exchange;
+  const response = await ctx.upstream.registry.getBlob({
+    ...target,
+    authorization: exchange.authorization,
+    range: range === undefined ? undefined : `bytes=${range.start}-${range.end}`,
+    signal: clientSignal,
+  });
+  const stages: Transform[] = [];
+  if (response.statusCode === 200 && range === undefined) {
+    // A whole blob is checked against its digest, and its last chunk held back
+    // until the check passes: a wrong blob never reaches containerd complete.
+    stages.push(new DigestVerifier(target.digest, sizeBytes), new HoldLastChunk());
+  } else if (response.statusCode === 200 && range !== undefined) {
+    // The registry ignored Range: cut the requested bytes out of the whole blob.
+    stages.push(new SliceBytes(range.start, range.end));
+  } else if (response.statusCode === 206 && range !== undefined) {
+    const contentRange = response.headers['content-range'];
+    if (contentRange !== undefined && !contentRange.startsWith(`bytes ${range.start}-${range.end}/`)) {
+      discard(response);
+      return sendOciError(reply, 502, 'UNKNOWN', `the registry answered ${contentRange} for bytes ${range.start}-${range.end}`);
+    }
+  } else {
+    discard(response);
+    const answer = refusalAnswer('blob', response.statusCode === 206 ? 502 : response.statusCode, `${target.repository}@${target.digest}`);
+    request.log.warn({ ...target, upstreamStatus: response.statusCode }, 'registry refused a blob it had just announced');
+    return sendOciError(reply, answer.statusCode, answer.code, answer.message, pickHeaders(response.headers, ['www-authenticate']));
+  }
+  return streamBody(exchange, 'upstream', response.body, stages, (err) => {
+    request.log.warn({ err, ...target, source: 'upstream' }, 'registry body failed; connection cut so the client resumes with Range');
+  });
+}
+
+/**
+ * Streams `body` through `stages`, a length check and the idle watchdog to the
+ * client (fastify pipes it with backpressure). On any failure after the
+ * headers the connection is destroyed, never ended cleanly.
+ */
+function streamBody(
+  exchange: BlobExchange,
+  source: BlobSource,
+  body: Readable,
+  stages: Transform[],
+  onFailure: (err: Error) => void,
+): FastifyReply {
+  const { ctx, request, reply, target, range, sizeBytes, clientSignal, startedAt } = exchange;
+  const statusCode = range === undefined ? 200 : 206;
+  const expectedBytes = range === undefined ? sizeBytes : range.end - range.start + 1;
+  const counter = new ExactLength(expectedBytes);
+  const idle = new IdleWatchdog(ctx.config.bodyIdleTimeoutMs, () => reply.raw.writableNeedDrain);
+  pipeline([body, ...stages, counter, idle], (err) => {
+    if (err === undefined || err === null || clientSignal.aborted) return;
+    onFailure(err);
+    reply.raw.destroy();
+  });
+  reply.raw.once('close', () => {
+    request.server.proxyMetrics.blobBytes.inc({ source }, counter.bytes);
+    request.log.info(
+      {
+        digest: target.digest,
+        repository: target.repository,
+        registry: target.registry,
+        bytes: counter.bytes,
+        source,
+        durationMs: Math.round(performance.now() - startedAt),
+        status: statusCode,
+        complete: reply.raw.writableFinished,
+      },
+      'blob served',
+    );
+  });
+  reply.code(statusCode).headers({ ...blobHeaders(target.digest), 'content-length': String(expectedBytes), [HEADER.source]: source });
+  if (range !== undefined) reply.header('content-range', `bytes ${range.start}-${range.end}/${sizeBytes}`);
+  return reply.send(idle);
+}
+
+/** Headers of every successful blob answer. */
+function blobHeaders(digest: Digest): Record<string, string> {
+  return {
+    'docker-content-digest': digest,
+    'content-type': 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    etag: `"${digest}"`,
+    [API_VERSION_HEADER]: API_VERSION,
+  };
+}
+
+/** The client left: nothing to answer. */
+function abandon(reply: FastifyReply): FastifyReply {
+  reply.hijack();
+  reply.raw.destroy();
+  return reply;
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,76 @@
+import { ConfigError } from '@shoal/core';
+
+/**
+ * How long the swarm gets to produce the first byte of a blob (openBlob plus the
+ * first chunk of its body) before the proxy gives up on it and goes to the
+ * registry. Milliseconds.
+ */
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 10_000;
+
+/**
+ * Longest silence allowed in a blob body once it has started. Past it the
+ * response is destroyed, so containerd sees a truncated body and retries with
+ * Range instead of waiting for its 5-minute progress timeout. Milliseconds.
+ */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
+
+/** Total size of the in-memory manifest cache (manifests by digest). Bytes: 64 MiB. */
+export const DEFAULT_MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** Largest single manifest kept in the cache; larger ones are streamed through only. Bytes: 4 MiB. */
+export const MAX_CACHED_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** How long an upstream access check (HEAD with the client's Authorization) is trusted. Milliseconds. */
+export const ACCESS_CHECK_TTL_MS = 60_000;
+
+/** Most access-check results kept at once (oldest dropped first). Entries. */
+export const MAX_ACCESS_CHECK_ENTRIES = 10_000;
+
+export interface ProxyInit {
+  /**
+   * Time the swarm gets to deliver the first byte of a blob before the proxy
+   * falls back to the registry, in milliseconds.
+   * @default 10000 (DEFAULT_FIRST_BYTE_TIMEOUT_MS)
+   */
+  firstByteTimeoutMs?: number;
+  /**
+   * Longest silence in a blob body before the response is destroyed, in milliseconds.
+   * @default 30000 (DEFAULT_BODY_IDLE_TIMEOUT_MS)
+   */
+  bodyIdleTimeoutMs?: number;
+  /**
+   * Total bytes of manifests (by digest) kept in memory.
+   * @default 67108864 (DEFAULT_MANIFEST_CACHE_BYTES, 64 MiB)
+   */
+  manifestCacheBytes?: number;
+}
+
+export interface ProxyConfig {
+  readonly firstByteTimeoutMs: number;
+  readonly bodyIdleTimeoutMs: number;
+  readonly manifestCacheBytes: number;
+  readonly accessCheckTtlMs: number;
+  readonly maxAccessCheckEntries: number;
+}
+
+/** Applies defaults, validates (every problem reported at once) and freezes. */
+export function resolveProxyConfig(init: ProxyInit = {}): ProxyConfig {
+  const problems: string[] = [];
+  const positive = (name: keyof ProxyInit, value: number | undefined, fallback: number, min: number): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isSafeInteger(value) || value < min) {
+      problems.push(`${name} must be an integer ≥ ${min}, got ${String(value)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const config: ProxyConfig = {
+    firstByteTimeoutMs: positive('firstByteTimeoutMs', init.firstByteTimeoutMs, DEFAULT_FIRST_BYTE_TIMEOUT_MS, 1),
+    bodyIdleTimeoutMs: positive('bodyIdleTimeoutMs', init.bodyIdleTimeoutMs, DEFAULT_BODY_IDLE_TIMEOUT_MS, 1),
+    manifestCacheBytes: positive('manifestCacheBytes', init.manifestCacheBytes, DEFAULT_MANIFEST_CACHE_BYTES, 0),
+    accessCheckTtlMs: ACCESS_CHECK_TTL_MS,
+    maxAccessCheckEntries: MAX_ACCESS_CHECK_ENTRIES,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
