@@ -16,6 +16,11 @@ import { BadRequestError } from './errors.js';
  *   GET  /blobs/:digest/pieces/:index    → the piece's bytes once verified (waits up to
  *                                        PIECE_WAIT_MS for a piece still in flight);
  *                                        HEADER.pieceSha256 carries its hash.
+ *   POST /blobs/:digest/schedule         ScheduleRequest → ScheduleResponse: which pieces
+ *                                        to fetch next and from whom (peers first, the
+ *                                        supernode's cache as the seed of last resort);
+ *                                        carries the pieces the peer verified since its last
+ *                                        call and the parents that failed it.
  *   GET  /peers/ws                       WebSocket: PeerMessage up, SupernodeMessage down.
  * Peer HTTP:
  *   GET  /blobs/:digest/pieces/:index    → a verified piece held by this peer, or 404.
@@ -79,6 +84,68 @@ export const TaskInfoSchema = Type.Object(
   { additionalProperties: false },
 );
 export type TaskInfo = Static<typeof TaskInfoSchema>;
+
+export const FailureKindSchema = Type.Union([
+  Type.Literal('bad-piece'),
+  Type.Literal('stalled'),
+  Type.Literal('unreachable'),
+  Type.Literal('missing'),
+  Type.Literal('busy'),
+]);
+export type FailureKindWire = Static<typeof FailureKindSchema>;
+
+/** Pieces a peer may ask for or announce in one schedule call. */
+export const MAX_SCHEDULE_PIECES = 4096;
+
+export const ScheduleRequestSchema = Type.Object(
+  {
+    peerId: PeerId,
+    /** How this peer is reached by others, in case its WebSocket registration has not landed yet. */
+    advertiseUrl: Type.Optional(Type.String({ maxLength: 300 })),
+    zone: Type.Optional(Type.String({ maxLength: 100 })),
+    /** Free slots in the peer's download window. */
+    limit: Type.Integer({ minimum: 0, maximum: 256 }),
+    /** Pieces a reader is waiting for, most urgent first. */
+    urgent: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 64 })),
+    /** Pieces verified since the last call. */
+    have: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: MAX_SCHEDULE_PIECES })),
+    failures: Type.Optional(
+      Type.Array(
+        Type.Object({ parentId: Type.String({ maxLength: 64 }), piece: Type.Integer({ minimum: 0 }), kind: FailureKindSchema }, { additionalProperties: false }),
+        { maxItems: 256 },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ScheduleRequest = Static<typeof ScheduleRequestSchema>;
+
+export const ParentCandidateSchema = Type.Union([
+  Type.Object({ kind: Type.Literal('peer'), peerId: PeerId, url: Type.String({ maxLength: 300 }) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('seed') }, { additionalProperties: false }),
+]);
+
+export const ScheduleResponseSchema = Type.Object(
+  {
+    assignments: Type.Array(
+      Type.Object(
+        {
+          piece: Type.Integer({ minimum: 0 }),
+          sha256: Sha256Hex,
+          candidates: Type.Array(ParentCandidateSchema, { maxItems: 16 }),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 256 },
+    ),
+    /** The supernode holds the whole blob, verified against its digest. */
+    seedComplete: Type.Boolean(),
+    /** The back-to-source download failed: the swarm will not get the rest. */
+    error: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type ScheduleResponse = Static<typeof ScheduleResponseSchema>;
 
 export const PeerMessageSchema = Type.Union([
   Type.Object(

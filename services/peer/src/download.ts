@@ -1,69 +1,90 @@
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import {
   backoffMs,
   delay,
-  DigestMismatchError,
   parseDigest,
+  pieceSpan,
   SwarmUnavailableError,
   type Digest,
+  type FailureKindWire,
   type Logger,
   type PieceLayout,
+  type ScheduleRequest,
   type TaskInfo,
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
+import { failureKindOf, type PieceClient } from './piece-client.js';
+import type { RateLimiter } from './rate-limit.js';
 import type { SupernodeClient } from './supernode-client.js';
 
-/** Pieces requested at once for one blob: enough to keep a link busy while hashes are checked. */
-export const DEFAULT_PIECE_WINDOW = 4;
-/** Tries per piece before the download gives up (the proxy then falls back to the registry). */
-export const MAX_PIECE_ATTEMPTS = 4;
+/** Pieces fetched at once for one blob: enough to keep a link busy while hashes are checked. */
+export const DEFAULT_PIECE_WINDOW = 8;
 /** With no reader left, a download keeps going this long before it is cancelled (containerd reconnects with Range). */
 export const ORPHAN_GRACE_MS = 5_000;
+/** Pieces ahead of the slowest reader asked for as urgent. */
+const URGENT_AHEAD = 8;
+/** How long to wait before asking again when the scheduler had nothing (pieces still on their way to the seed). */
+const IDLE_POLL_MIN_MS = 20;
+const IDLE_POLL_MAX_MS = 250;
+/** Schedule calls that may fail in a row before this download stops relying on the supernode. */
+const MAX_SCHEDULE_FAILURES = 3;
 
 export interface DownloadComponents {
   log: Logger;
   store: PieceStoreApi;
   supernodes: SupernodeClient;
+  pieces: PieceClient;
+  downloadLimiter?: RateLimiter | undefined;
+  /** Counts bytes per origin (`peer`, `supernode`). */
+  onPieceBytes?: (from: 'peer' | 'supernode', bytes: number) => void;
 }
 
 export interface DownloadInit {
   info: TaskInfo;
   supernodeUrl: string;
+  peerId: string;
+  advertiseUrl: string;
+  zone?: string | undefined;
   pieceWindow: number;
   onDone: () => void;
 }
 
 /**
- * One blob being filled on this node, piece by piece, lowest missing piece
- * first so that an in-order reader (the proxy) is never starved. Every piece is
- * checked against the hash the supernode recorded before it is stored; the
- * store checks the whole digest as the prefix completes.
+ * One blob being filled on this node. The supernode's scheduler says which
+ * pieces to fetch and from whom (other peers first, its own cache as the seed
+ * of last resort); up to `pieceWindow` pieces are in flight, each verified
+ * against the hash the supernode recorded before it is stored — and so before
+ * this peer serves it onward. A parent that fails (bad bytes, stall, refusal)
+ * is reported and the next candidate is tried. Pieces a reader waits for are
+ * asked for first.
  */
 export class Download {
   readonly digest: Digest;
   readonly layout: PieceLayout;
   private readonly log: Logger;
-  private readonly store: PieceStoreApi;
-  private readonly supernodes: SupernodeClient;
-  private readonly supernodeUrl: string;
-  private readonly pieceWindow: number;
-  private readonly hashes: Array<string | null>;
+  private readonly c: DownloadComponents;
+  private readonly init: DownloadInit;
   private readonly abort = new AbortController();
+  private readonly inflight = new Set<number>();
+  private readonly newlyVerified: number[] = [];
+  private readonly failures: NonNullable<ScheduleRequest['failures']> = [];
+  /** Reader cursors (piece index each reader waits for next). */
+  private readonly cursors = new Map<symbol, number>();
   private readers = 0;
   private orphanTimer: NodeJS.Timeout | undefined;
-  /** Settles when every piece is stored, or with the reason the download failed. */
+  private wake: (() => void) | undefined;
+  /** Bytes by origin, for X-Shoal-Source and metrics. */
+  readonly bytesFrom = { peer: 0, supernode: 0 };
   readonly done: Promise<void>;
 
   constructor(components: DownloadComponents, init: DownloadInit) {
     this.digest = parseDigest(init.info.digest);
     this.layout = { blobSizeBytes: init.info.sizeBytes, pieceSizeBytes: init.info.pieceSizeBytes, pieceCount: init.info.pieceCount };
     this.log = components.log.child({ module: 'download', digest: this.digest });
-    this.store = components.store;
-    this.supernodes = components.supernodes;
-    this.supernodeUrl = init.supernodeUrl;
-    this.pieceWindow = init.pieceWindow;
-    this.hashes = [...init.info.pieceSha256];
+    this.c = components;
+    this.init = init;
     this.done = this.run().finally(init.onDone);
-    // Failure is reported to readers through `signal`; nobody may be awaiting `done`.
     this.done.catch(() => undefined);
   }
 
@@ -72,45 +93,145 @@ export class Download {
     return this.abort.signal;
   }
 
-  /** A reader started; returns the function to call when it stops. */
-  attach(): () => void {
+  /** A reader started; returns its cursor setter and the function to call when it stops. */
+  attach(): { setCursor: (piece: number) => void; detach: () => void } {
     this.readers++;
     if (this.orphanTimer !== undefined) {
       clearTimeout(this.orphanTimer);
       this.orphanTimer = undefined;
     }
+    const key = Symbol('reader');
     let detached = false;
-    return () => {
-      if (detached) return;
-      detached = true;
-      this.readers--;
-      if (this.readers === 0 && !this.abort.signal.aborted) {
-        this.orphanTimer = setTimeout(() => this.cancel(new Error('no reader left')), ORPHAN_GRACE_MS);
-        this.orphanTimer.unref();
-      }
+    return {
+      setCursor: (piece) => {
+        this.cursors.set(key, piece);
+        this.poke();
+      },
+      detach: () => {
+        if (detached) return;
+        detached = true;
+        this.cursors.delete(key);
+        this.readers--;
+        if (this.readers === 0 && !this.abort.signal.aborted) {
+          this.orphanTimer = setTimeout(() => this.cancel(new Error('no reader left')), ORPHAN_GRACE_MS);
+          this.orphanTimer.unref();
+        }
+      },
     };
   }
 
   cancel(reason: Error): void {
     this.abort.abort(reason);
+    this.poke();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Sleeps until a piece lands, a reader moves, or `ms` passes. */
+  private async nap(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private held(piece: number): boolean {
+    return this.c.store.hasPiece(this.digest, piece);
+  }
+
+  private missingCount(): number {
+    let missing = 0;
+    for (let i = 0; i < this.layout.pieceCount; i++) if (!this.held(i)) missing++;
+    return missing;
+  }
+
+  /** The next missing pieces after the slowest reader, not in flight. */
+  private urgent(): number[] {
+    if (this.cursors.size === 0) return [];
+    const out: number[] = [];
+    let from = Math.min(...this.cursors.values());
+    while (from < this.layout.pieceCount && out.length < URGENT_AHEAD) {
+      if (!this.held(from) && !this.inflight.has(from)) out.push(from);
+      from++;
+    }
+    return out;
   }
 
   private async run(): Promise<void> {
     const startedAt = Date.now();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (!this.abort.signal.aborted) {
-        while (next < this.layout.pieceCount && this.store.hasPiece(this.digest, next)) next++;
-        if (next >= this.layout.pieceCount) return;
-        const index = next++;
-        await this.fetchPiece(index);
-      }
-    };
+    let scheduleFailures = 0;
+    let idleMs = IDLE_POLL_MIN_MS;
     try {
-      await Promise.all(Array.from({ length: Math.min(this.pieceWindow, Math.max(1, this.layout.pieceCount)) }, worker));
+      while (!this.abort.signal.aborted && this.missingCount() > 0) {
+        const free = this.init.pieceWindow - this.inflight.size;
+        if (free <= 0) {
+          await this.nap(IDLE_POLL_MAX_MS);
+          continue;
+        }
+        let assignments;
+        try {
+          const answer = await this.c.supernodes.schedule(
+            this.init.supernodeUrl,
+            this.digest,
+            {
+              peerId: this.init.peerId,
+              advertiseUrl: this.init.advertiseUrl,
+              ...(this.init.zone === undefined ? {} : { zone: this.init.zone }),
+              limit: free,
+              urgent: this.urgent(),
+              have: this.newlyVerified.splice(0, 4096),
+              failures: this.failures.splice(0, 256),
+            },
+            this.abort.signal,
+          );
+          if (answer.error !== undefined) throw new SwarmUnavailableError(`supernode: ${answer.error}`);
+          assignments = answer.assignments;
+          scheduleFailures = 0;
+        } catch (err) {
+          if (this.abort.signal.aborted) break;
+          scheduleFailures++;
+          this.log.warn({ err: (err as Error).message, attempt: scheduleFailures }, 'schedule call failed');
+          if (scheduleFailures >= MAX_SCHEDULE_FAILURES) throw new SwarmUnavailableError(`supernode ${this.init.supernodeUrl} stopped answering`, { cause: err });
+          await delay(Math.max(50, backoffMs(scheduleFailures, 200, 1_000)), this.abort.signal);
+          continue;
+        }
+        let started = 0;
+        for (const a of assignments) {
+          if (this.inflight.has(a.piece) || this.held(a.piece)) continue;
+          started++;
+          this.inflight.add(a.piece);
+          void this.fetchPiece(a.piece, a.sha256, a.candidates).finally(() => {
+            this.inflight.delete(a.piece);
+            this.poke();
+          });
+        }
+        if (started === 0) {
+          // Nothing new to do: pieces are still on their way to the seed, or all in flight.
+          await this.nap(idleMs);
+          idleMs = Math.min(IDLE_POLL_MAX_MS, idleMs * 2);
+        } else {
+          idleMs = IDLE_POLL_MIN_MS;
+          // Ask again as soon as a slot frees up.
+          if (this.inflight.size >= this.init.pieceWindow) await this.nap(IDLE_POLL_MAX_MS);
+        }
+      }
       if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      await this.store.waitForComplete(this.digest, { signal: this.abort.signal });
-      this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt }, 'blob downloaded');
+      await this.c.store.waitForComplete(this.digest, { signal: this.abort.signal });
+      this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt, fromPeers: this.bytesFrom.peer, fromSupernode: this.bytesFrom.supernode }, 'blob downloaded');
+      // Tell the scheduler about the last pieces, so others may fetch them from here.
+      if (this.newlyVerified.length > 0) {
+        await this.c.supernodes
+          .schedule(this.init.supernodeUrl, this.digest, { peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, limit: 0, have: this.newlyVerified.splice(0, 4096), failures: this.failures.splice(0, 256) })
+          .catch(() => undefined);
+      }
     } catch (err) {
       const reason = err instanceof Error ? err : new Error(String(err));
       if (!this.abort.signal.aborted) this.abort.abort(reason);
@@ -118,30 +239,48 @@ export class Download {
       throw reason;
     } finally {
       if (this.orphanTimer !== undefined) clearTimeout(this.orphanTimer);
+      // In-flight fetches end with the abort signal; wait so nothing writes after we are done.
+      while (this.inflight.size > 0) await this.nap(50);
     }
   }
 
-  private async fetchPiece(index: number): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.abort.signal.aborted) throw this.abort.signal.reason;
+  /** Tries the candidates in order; a failure is reported with the next schedule call. */
+  private async fetchPiece(piece: number, sha256: string, candidates: ReadonlyArray<{ kind: 'peer'; peerId: string; url: string } | { kind: 'seed' }>): Promise<void> {
+    const { length } = pieceSpan(this.layout, piece);
+    for (const candidate of candidates) {
+      if (this.abort.signal.aborted) return;
+      const parentId = candidate.kind === 'seed' ? 'seed' : candidate.peerId;
       try {
-        const piece = await this.supernodes.fetchPiece(this.supernodeUrl, this.digest, index, this.abort.signal);
-        const known = this.hashes[index];
-        if (known !== null && known !== undefined && known !== piece.sha256) {
-          piece.body.destroy();
-          throw new DigestMismatchError(`supernode's hash for piece ${index} changed from ${known} to ${piece.sha256}`);
+        let body: Readable;
+        if (candidate.kind === 'seed') {
+          const r = await this.c.supernodes.fetchPiece(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
+          if (r.sha256 !== sha256) {
+            r.body.destroy();
+            throw new Error(`seed's hash for piece ${piece} differs from the schedule's`);
+          }
+          body = r.body;
+        } else {
+          body = await this.c.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
         }
-        this.hashes[index] = piece.sha256;
-        await this.store.writePiece(this.digest, index, piece.body, { expectedSha256: piece.sha256, signal: this.abort.signal });
+        const limited = this.c.downloadLimiter === undefined ? body : await throttled(body, this.c.downloadLimiter);
+        await this.c.store.writePiece(this.digest, piece, limited, { expectedSha256: sha256, signal: this.abort.signal });
+        const from = candidate.kind === 'seed' ? 'supernode' : 'peer';
+        this.bytesFrom[from] += length;
+        this.c.onPieceBytes?.(from, length);
+        this.newlyVerified.push(piece);
         return;
       } catch (err) {
-        if (this.abort.signal.aborted) throw this.abort.signal.reason;
-        if (attempt + 1 >= MAX_PIECE_ATTEMPTS) {
-          throw new SwarmUnavailableError(`piece ${index} of ${this.digest} failed ${MAX_PIECE_ATTEMPTS} times`, { cause: err });
-        }
-        this.log.warn({ index, attempt, err: err instanceof Error ? err.message : String(err) }, 'piece failed, retrying');
-        await delay(Math.max(50, backoffMs(attempt, 200, 2_000)), this.abort.signal);
+        if (this.abort.signal.aborted) return;
+        const kind: FailureKindWire = failureKindOf(err);
+        this.failures.push({ parentId, piece, kind });
+        (kind === 'bad-piece' ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))({ piece, parentId, kind, err: (err as Error).message }, 'parent failed a piece');
       }
     }
   }
+}
+
+async function throttled(body: Readable, limiter: RateLimiter): Promise<Readable> {
+  const gate = limiter.throttle();
+  void pipeline(body, gate).catch((err: unknown) => gate.destroy(err as Error));
+  return gate;
 }

@@ -3,3 +3,8 @@ export * from './peer.js';
 export * from './download.js';
 export * from './supernode-client.js';
 export * from './supernode-session.js';
+export * from './piece-client.js';
+export * from './rate-limit.js';
+export * from './registry-fill.js';
+export * from './discovery/index.js';
+export { DEFAULT_MAX_UPLOADS } from './routes/blobs.js';

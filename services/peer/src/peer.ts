@@ -2,16 +2,22 @@ import { Readable } from 'node:stream';
 import {
   pieceSpan,
   piecesForRange,
+  SwarmUnavailableError,
   type BlobProvider,
   type BlobRequest,
+  type BlobSource,
   type BlobStream,
   type ByteRange,
   type Digest,
   type Logger,
   type PieceLayout,
 } from '@shoal/core';
+import type { RegistryClientApi } from '@shoal/registry-client';
 import type { PieceStoreApi } from '@shoal/store';
 import { DEFAULT_PIECE_WINDOW, Download } from './download.js';
+import type { PieceClient } from './piece-client.js';
+import type { RateLimiter } from './rate-limit.js';
+import { RegistryFill } from './registry-fill.js';
 import type { SupernodeClient } from './supernode-client.js';
 
 /** How long the supernode may take to start a blob (it waits for the registry's headers). */
@@ -21,13 +27,23 @@ export interface PeerComponents {
   log: Logger;
   store: PieceStoreApi;
   supernodes: SupernodeClient;
+  pieces: PieceClient;
+  /** For the node's own back-to-source when no supernode answers. */
+  registry?: RegistryClientApi | undefined;
+  downloadLimiter?: RateLimiter | undefined;
+  onPieceBytes?: (from: 'peer' | 'supernode', bytes: number) => void;
 }
 
 export interface PeerInit {
   peerId: string;
+  advertiseUrl: string;
+  zone?: string | undefined;
   /** Pieces fetched at once per blob. @default DEFAULT_PIECE_WINDOW */
   pieceWindow?: number;
 }
+
+/** What fills a blob on this node: the swarm (Download) or, without a supernode, the registry. */
+type Fill = Download | RegistryFill;
 
 /**
  * The node's peer: answers the proxy's blob requests from the local store, or
@@ -36,76 +52,86 @@ export interface PeerInit {
 export class Peer implements BlobProvider {
   readonly peerId: string;
   private readonly log: Logger;
-  private readonly store: PieceStoreApi;
-  private readonly supernodes: SupernodeClient;
-  private readonly pieceWindow: number;
-  /** At most one download per digest; bounded by the blobs being pulled at once. */
-  private readonly downloads = new Map<Digest, Promise<Download>>();
+  private readonly c: PeerComponents;
+  private readonly init: PeerInit;
+  /** At most one fill per digest; bounded by the blobs being pulled at once. */
+  private readonly fills = new Map<Digest, Promise<Fill>>();
 
   constructor(components: PeerComponents, init: PeerInit) {
     this.log = components.log.child({ module: 'peer' });
-    this.store = components.store;
-    this.supernodes = components.supernodes;
+    this.c = components;
+    this.init = init;
     this.peerId = init.peerId;
-    this.pieceWindow = init.pieceWindow ?? DEFAULT_PIECE_WINDOW;
   }
 
   get activeDownloads(): number {
-    return this.downloads.size;
+    return this.fills.size;
   }
 
   async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream> {
     const { digest } = request;
-    const record = this.store.get(digest);
+    const record = this.c.store.get(digest);
     if (record?.complete === true) {
       if (record.layout.blobSizeBytes !== request.sizeBytes) this.log.warn({ digest, held: record.layout.blobSizeBytes, asked: request.sizeBytes }, 'size disagrees with registry');
-      return {
-        source: 'local',
-        sizeBytes: record.layout.blobSizeBytes,
-        body: this.store.readBlob(digest, range),
-      };
+      return { source: 'local', sizeBytes: record.layout.blobSizeBytes, body: this.c.store.readBlob(digest, range) };
     }
-    const download = await this.download(request);
-    const detach = download.attach();
+    const fill = await this.fill(request);
+    const reader = fill.attach();
     try {
-      const readerSignal = options.signal === undefined ? download.signal : AbortSignal.any([options.signal, download.signal]);
+      const readerSignal = options.signal === undefined ? fill.signal : AbortSignal.any([options.signal, fill.signal]);
       const start = range?.start ?? 0;
-      const end = range?.end ?? download.layout.blobSizeBytes - 1;
+      const end = range?.end ?? fill.layout.blobSizeBytes - 1;
       // The first byte must be in hand before we answer: if the swarm cannot
       // deliver it, the caller still has time to go to the registry instead.
       if (end >= start) {
-        const { first } = piecesForRange(download.layout, start, end);
-        await this.waitReadable(download.layout, digest, first, readerSignal);
+        const { first } = piecesForRange(fill.layout, start, end);
+        reader.setCursor(first);
+        await this.waitReadable(fill.layout, digest, first, readerSignal);
       }
-      const body = Readable.from(this.orderedBytes(download.layout, digest, start, end, readerSignal), { objectMode: false });
-      body.once('close', detach);
-      return { source: 'supernode', sizeBytes: download.layout.blobSizeBytes, body };
+      const body = Readable.from(this.orderedBytes(fill.layout, digest, start, end, readerSignal, reader.setCursor), { objectMode: false });
+      body.once('close', reader.detach);
+      const source: BlobSource = fill instanceof RegistryFill ? 'upstream' : fill.bytesFrom.peer > 0 || fill.bytesFrom.supernode === 0 ? 'peer' : 'supernode';
+      return { source, sizeBytes: fill.layout.blobSizeBytes, body };
     } catch (err) {
-      detach();
+      reader.detach();
       throw err;
     }
   }
 
-  /** Starts (or joins) this node's download of a blob. */
-  private download(request: BlobRequest): Promise<Download> {
-    let pending = this.downloads.get(request.digest);
+  /** Starts (or joins) this node's fill of a blob. */
+  private fill(request: BlobRequest): Promise<Fill> {
+    let pending = this.fills.get(request.digest);
     if (pending === undefined) {
-      pending = (async () => {
-        const { info, supernodeUrl } = await this.supernodes.createTask(
-          { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, peerId: this.peerId },
-          request.registryAuthorization,
-          // Not the caller's signal: others may join this download while it starts.
-          AbortSignal.timeout(TASK_START_TIMEOUT_MS),
-        );
-        await this.store.begin(request.digest, info.sizeBytes);
-        await this.store.setPieceHashes(request.digest, info.pieceSha256);
+      const onDone = (): void => {
+        this.fills.delete(request.digest);
+      };
+      pending = (async (): Promise<Fill> => {
+        let task;
+        try {
+          task = await this.c.supernodes.createTask(
+            { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, peerId: this.peerId },
+            request.registryAuthorization,
+            // Not the caller's signal: others may join this download while it starts.
+            AbortSignal.timeout(TASK_START_TIMEOUT_MS),
+          );
+        } catch (err) {
+          // No supernode at all: the node fetches the blob itself rather than leave every pull to containerd's fallback.
+          if (!(err instanceof SwarmUnavailableError) || this.c.registry === undefined) throw err;
+          return new RegistryFill(
+            { log: this.log, store: this.c.store, registry: this.c.registry },
+            { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },
+          );
+        }
+        const { info, supernodeUrl } = task;
+        await this.c.store.begin(request.digest, info.sizeBytes);
+        await this.c.store.setPieceHashes(request.digest, info.pieceSha256);
         return new Download(
-          { log: this.log, store: this.store, supernodes: this.supernodes },
-          { info, supernodeUrl, pieceWindow: this.pieceWindow, onDone: () => this.downloads.delete(request.digest) },
+          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes },
+          { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
         );
       })();
-      this.downloads.set(request.digest, pending);
-      pending.catch(() => this.downloads.delete(request.digest));
+      this.fills.set(request.digest, pending);
+      pending.catch(() => this.fills.delete(request.digest));
     }
     return pending;
   }
@@ -116,26 +142,34 @@ export class Peer implements BlobProvider {
    * wrong blob.
    */
   private async waitReadable(layout: PieceLayout, digest: Digest, index: number, signal: AbortSignal): Promise<void> {
-    if (index === layout.pieceCount - 1) await this.store.waitForComplete(digest, { signal });
-    else await this.store.waitForPiece(digest, index, { signal });
+    if (index === layout.pieceCount - 1) await this.c.store.waitForComplete(digest, { signal });
+    else await this.c.store.waitForPiece(digest, index, { signal });
   }
 
-  private async *orderedBytes(layout: PieceLayout, digest: Digest, start: number, end: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+  private async *orderedBytes(
+    layout: PieceLayout,
+    digest: Digest,
+    start: number,
+    end: number,
+    signal: AbortSignal,
+    setCursor: (piece: number) => void,
+  ): AsyncGenerator<Buffer> {
     if (end < start) return;
     const { first, last } = piecesForRange(layout, start, end);
     for (let index = first; index <= last; index++) {
+      setCursor(index);
       await this.waitReadable(layout, digest, index, signal);
       const span = pieceSpan(layout, index);
       const from = Math.max(start, span.offset);
       const to = Math.min(end, span.offset + span.length - 1);
-      for await (const chunk of this.store.readPiece(digest, index, { start: from, end: to })) {
+      for await (const chunk of this.c.store.readPiece(digest, index, { start: from, end: to })) {
         yield chunk as Buffer;
       }
     }
   }
 
   close(): void {
-    for (const pending of this.downloads.values()) {
+    for (const pending of this.fills.values()) {
       pending.then((d) => d.cancel(new Error('peer shutting down')), () => undefined);
     }
   }

@@ -8,7 +8,10 @@ import {
   ShoalError,
   SwarmUnavailableError,
   TaskInfoSchema,
+  ScheduleResponseSchema,
   type Digest,
+  type ScheduleRequest,
+  type ScheduleResponse,
   type Logger,
   type TaskInfo,
   type TaskRequest,
@@ -20,6 +23,8 @@ const CONNECTIONS_PER_SUPERNODE = 8;
 const HEADERS_TIMEOUT_MS = 40_000;
 /** A piece body with no byte for this long is stalled. */
 const BODY_TIMEOUT_MS = 15_000;
+/** A schedule call is answered from memory: slower means the supernode is in trouble. */
+const SCHEDULE_TIMEOUT_MS = 5_000;
 /** Largest JSON answer we read from a supernode (a TaskInfo of 1M pieces is ~70 MiB; cap far lower). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
@@ -116,6 +121,24 @@ export class SupernodeClient {
       }
     }
     throw new SwarmUnavailableError(`no supernode could take ${request.digest}: ${errors.join('; ')}`);
+  }
+
+  /** Asks the blob's supernode which pieces to fetch next and from whom. */
+  async schedule(supernodeUrl: string, digest: Digest, request: ScheduleRequest, signal?: AbortSignal): Promise<ScheduleResponse> {
+    const response = await this.pool(supernodeUrl).request({
+      path: `${API_PREFIX}/blobs/${digest}/schedule`,
+      method: 'POST',
+      headers: this.headers({ 'content-type': 'application/json' }),
+      body: JSON.stringify(request),
+      signal,
+      headersTimeout: SCHEDULE_TIMEOUT_MS,
+    });
+    const json = await readJson(response.body, MAX_JSON_BYTES);
+    if (response.statusCode !== 200) {
+      const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
+      throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
+    }
+    return parseWire(ScheduleResponseSchema, json, 'schedule response');
   }
 
   /** Fetches one piece from a supernode; the caller verifies it before storing. */

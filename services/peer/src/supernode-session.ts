@@ -12,7 +12,12 @@ export interface SupernodeSessionInit {
   peerId: string;
   advertiseUrl: string;
   zone?: string | undefined;
+  /** Blobs held in full, announced after every (re)registration so a restarted supernode knows them. */
+  inventory?: () => Array<{ digest: string; pieceCount: number }>;
 }
+
+/** Pieces announced per frame (the wire schema allows more; frames stay small). */
+const PIECES_PER_FRAME = 4096;
 
 /**
  * The peer's WebSocket to each supernode: register, heartbeat, reconnect with
@@ -72,6 +77,12 @@ export class SupernodeSession {
         if (message.type === 'registered') {
           this.registered.add(url);
           this.log.info({ supernode: url }, 'registered with supernode');
+          for (const blob of this.init.inventory?.() ?? []) {
+            for (let from = 0; from < blob.pieceCount; from += PIECES_PER_FRAME) {
+              const pieces = Array.from({ length: Math.min(PIECES_PER_FRAME, blob.pieceCount - from) }, (_, i) => from + i);
+              if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'have', digest: blob.digest, pieces } satisfies PeerMessage));
+            }
+          }
         } else {
           this.log.warn({ supernode: url, code: message.code, msg: message.message }, 'supernode reported an error');
         }

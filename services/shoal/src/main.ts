@@ -17,7 +17,8 @@ import {
   readToken,
   tokenFileFlag,
 } from './flags.js';
-import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode } from './runtime.js';
+import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type PeerOptions } from './runtime.js';
+import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { writeContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
 
@@ -65,9 +66,28 @@ const peerFlags = {
   peerListen: { kind: 'hostPort', help: 'where other peers reach this peer', default: DEFAULT_PEER_LISTEN },
   advertise: { kind: 'url', help: 'URL other peers use to reach this one (default: first non-loopback address)' },
   data: { kind: 'path', help: "the node's piece store", default: DEFAULT_NODE_DATA },
+  zone: { kind: 'string', help: 'topology zone (e.g. topology.kubernetes.io/zone); parents in the same zone are preferred' },
+  maxUploads: { kind: 'integer', help: 'pieces served to other peers at once', default: DEFAULT_MAX_UPLOADS, min: 1, max: 1024 },
+  uploadBytesPerSec: { kind: 'integer', help: 'upload rate limit to other peers, bytes/s (0 = none)', default: 0, min: 0 },
+  downloadBytesPerSec: { kind: 'integer', help: 'download rate limit from the swarm, bytes/s (0 = none)', default: 0, min: 0 },
   tokenFile: tokenFileFlag,
   logLevel: logLevelFlag,
 } satisfies FlagSpecs;
+
+function peerOptions(c: Record<string, unknown>, token: string | undefined): PeerOptions {
+  return {
+    supernodeUrls: c.supernode as string[],
+    peerListen: c.peerListen as string,
+    advertise: c.advertise as string | undefined,
+    dataDir: c.data as string,
+    token,
+    plainHttpHosts: (c.plainHttp as string[] | undefined) ?? [],
+    zone: c.zone as string | undefined,
+    maxUploads: c.maxUploads as number,
+    uploadBytesPerSec: c.uploadBytesPerSec as number,
+    downloadBytesPerSec: c.downloadBytesPerSec as number,
+  };
+}
 
 const commands: Record<string, Command> = {
   supernode: {
@@ -99,32 +119,18 @@ const commands: Record<string, Command> = {
       const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
-      const agent = await startNodeAgent(log, {
-        supernodeUrls: c.supernode as string[],
-        peerListen: c.peerListen as string,
-        advertise: c.advertise as string | undefined,
-        dataDir: c.data as string,
-        token,
-        proxyListen: c.proxyListen as string,
-        plainHttpHosts: c.plainHttp as string[],
-      });
+      const agent = await startNodeAgent(log, { ...peerOptions(c, token), proxyListen: c.proxyListen as string, plainHttpHosts: c.plainHttp as string[] });
       untilSignal(log, () => agent.close());
     },
   },
   peer: {
     summary: 'the peer half of `node`, alone',
-    flags: peerFlags,
+    flags: { ...peerFlags, plainHttp: plainHttpFlag },
     async run(c) {
       const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
-      const running = await startPeer(log, {
-        supernodeUrls: c.supernode as string[],
-        peerListen: c.peerListen as string,
-        advertise: c.advertise as string | undefined,
-        dataDir: c.data as string,
-        token,
-      });
+      const running = await startPeer(log, peerOptions(c, token));
       untilSignal(log, () => running.close());
     },
   },

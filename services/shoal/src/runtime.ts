@@ -6,7 +6,8 @@ import { splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp } from '@shoal/supernode';
-import { buildPeerApp, Peer, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildPeerApp, Peer, PieceClient, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
 
@@ -83,6 +84,15 @@ export interface PeerOptions {
   advertise: string | undefined;
   dataDir: string;
   token: string | undefined;
+  /** Registries reached over plain HTTP (the peer's own back-to-source when no supernode answers). */
+  plainHttpHosts?: readonly string[];
+  zone?: string | undefined;
+  /** Pieces served at once at most. */
+  maxUploads?: number | undefined;
+  /** 0 = unlimited. */
+  uploadBytesPerSec?: number | undefined;
+  /** 0 = unlimited. */
+  downloadBytesPerSec?: number | undefined;
 }
 
 export interface RunningPeer extends Running {
@@ -95,13 +105,44 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const peerId = await loadPeerId(options.dataDir);
   const store = await PieceStore.open({ log }, { dir: join(options.dataDir, 'store') });
   const supernodes = new SupernodeClient({ log }, { supernodeUrls: options.supernodeUrls, token: options.token });
-  const peer = new Peer({ log, store, supernodes }, { peerId });
-  const app = await buildPeerApp({ log, store, peer }, { token: options.token });
+  const pieces = new PieceClient({ token: options.token });
+  const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_' });
+  const pieceBytes = new Counter({ name: 'shoal_peer_piece_bytes_total', help: 'Verified piece bytes this node downloaded, by origin', labelNames: ['from'], registers: [metrics] });
+  const limiter = (rate: number | undefined): RateLimiter | undefined => (rate === undefined || rate === 0 ? undefined : new RateLimiter(rate));
+  // The advertised URL needs the bound port: listen first, then build the peer (routes read it lazily).
   const { host, port } = splitHostPort(options.peerListen);
+  let late: Peer | undefined;
+  const lazyPeer = {
+    openBlob: (...args: Parameters<Peer['openBlob']>) => {
+      if (late === undefined) return Promise.reject(new Error('peer starting'));
+      return late.openBlob(...args);
+    },
+    get activeDownloads() {
+      return late?.activeDownloads ?? 0;
+    },
+  };
+  const app = await buildPeerApp({ log, store, peer: lazyPeer, metrics, uploadLimiter: limiter(options.uploadBytesPerSec) }, { token: options.token, maxUploads: options.maxUploads });
   const address = await app.listen({ host, port });
   const boundPort = Number(new URL(address).port);
   const advertiseUrl = options.advertise ?? defaultAdvertiseUrl(options.peerListen, boundPort);
-  const session = new SupernodeSession({ log }, { supernodeUrls: options.supernodeUrls, token: options.token, peerId, advertiseUrl });
+  const peer = new Peer(
+    { log, store, supernodes, pieces, registry, downloadLimiter: limiter(options.downloadBytesPerSec), onPieceBytes: (from, bytes) => pieceBytes.inc({ from }, bytes) },
+    { peerId, advertiseUrl, zone: options.zone },
+  );
+  late = peer;
+  const session = new SupernodeSession(
+    { log },
+    {
+      supernodeUrls: options.supernodeUrls,
+      token: options.token,
+      peerId,
+      advertiseUrl,
+      zone: options.zone,
+      inventory: () => store.list().filter((b) => b.complete).map((b) => ({ digest: b.digest, pieceCount: store.get(b.digest)?.layout.pieceCount ?? 0 })),
+    },
+  );
   session.start();
   log.info({ peerId, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {
@@ -113,6 +154,8 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       peer.close();
       await app.close();
       await supernodes.close();
+      await pieces.close();
+      await registry.close();
       await store.close();
     },
   };
@@ -154,7 +197,7 @@ export interface RunningNodeAgent {
 
 /** `shoal node`: a peer and a proxy in one process; the proxy calls the peer directly. */
 export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Promise<RunningNodeAgent> {
-  const peer = await startPeer(log, options);
+  const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;
   try {
     proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer });

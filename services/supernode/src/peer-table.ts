@@ -20,11 +20,13 @@ export class PeerTable {
   private readonly ttlMs: number;
   // Map keeps insertion order; re-inserting on every heartbeat keeps the stalest first.
   private readonly peers = new Map<string, PeerEntry>();
+  private readonly onRemove: (peerId: string) => void;
 
-  constructor(components: { clock?: Clock } = {}, init: { maxPeers?: number; ttlMs?: number } = {}) {
+  constructor(components: { clock?: Clock } = {}, init: { maxPeers?: number; ttlMs?: number; onRemove?: (peerId: string) => void } = {}) {
     this.clock = components.clock ?? systemClock;
     this.maxPeers = init.maxPeers ?? DEFAULT_MAX_PEERS;
     this.ttlMs = init.ttlMs ?? DEFAULT_PEER_TTL_MS;
+    this.onRemove = init.onRemove ?? (() => undefined);
   }
 
   register(peerId: string, advertiseUrl: string, zone: string | undefined): PeerEntry {
@@ -37,6 +39,7 @@ export class PeerTable {
       const oldest = this.peers.keys().next().value;
       if (oldest === undefined) break;
       this.peers.delete(oldest);
+      this.onRemove(oldest);
     }
     return entry;
   }
@@ -51,7 +54,7 @@ export class PeerTable {
   }
 
   remove(peerId: string): void {
-    this.peers.delete(peerId);
+    if (this.peers.delete(peerId)) this.onRemove(peerId);
   }
 
   get(peerId: string): PeerEntry | undefined {
@@ -75,6 +78,7 @@ export class PeerTable {
     for (const [id, entry] of this.peers) {
       if (entry.lastSeenMs >= cutoff) break; // ordered stalest first
       this.peers.delete(id);
+      this.onRemove(id);
     }
   }
 }

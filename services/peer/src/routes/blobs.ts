@@ -3,6 +3,7 @@ import { Counter } from 'prom-client';
 import {
   API_PREFIX,
   BadRequestError,
+  BlobUnknownError,
   HEADER,
   parseDigest,
   parseRange,
@@ -13,7 +14,11 @@ import {
   MAX_BLOB_SIZE_BYTES,
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
-import type { Peer } from '../peer.js';
+import type { BlobProvider } from '@shoal/core';
+import type { RateLimiter } from '../rate-limit.js';
+
+/** Pieces this peer sends at once at most; more are refused with 503 so the child tries another parent. */
+export const DEFAULT_MAX_UPLOADS = 16;
 
 function parseIndex(text: string): number {
   if (!/^\d{1,9}$/.test(text)) throw new BadRequestError(`invalid piece index ${JSON.stringify(text.slice(0, 20))}`);
@@ -26,9 +31,34 @@ function parseSize(text: string | undefined): number {
 }
 
 /** What other peers read from this one (verified pieces) and what a separate proxy reads (whole blobs). */
-export async function peerBlobRoutes(app: FastifyInstance, options: { store: PieceStoreApi; peer: Peer }): Promise<void> {
+export interface PeerBlobRoutesOptions {
+  store: PieceStoreApi;
+  peer: BlobProvider;
+  /** @default DEFAULT_MAX_UPLOADS */
+  maxUploads?: number | undefined;
+  uploadLimiter?: RateLimiter | undefined;
+}
+
+export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRoutesOptions): Promise<void> {
   const { store, peer } = options;
+  const maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
+  let uploads = 0;
   const piecesServed = new Counter({ name: 'shoal_peer_pieces_served_total', help: 'Pieces sent to other peers', registers: [app.metrics] });
+  const uploadsRefused = new Counter({ name: 'shoal_peer_uploads_refused_total', help: 'Piece requests refused because max uploads were running', registers: [app.metrics] });
+
+  app.get<{ Params: { digest: string } }>(`${API_PREFIX}/blobs/:digest/info`, async (request) => {
+    const digest = parseDigest(request.params.digest);
+    const record = store.get(digest);
+    if (record === undefined) throw new BlobUnknownError(digest);
+    return {
+      digest,
+      sizeBytes: record.layout.blobSizeBytes,
+      pieceSizeBytes: record.layout.pieceSizeBytes,
+      pieceCount: record.layout.pieceCount,
+      pieceSha256: record.pieceSha256,
+      complete: record.complete,
+    };
+  });
 
   app.get<{ Params: { digest: string; index: string } }>(`${API_PREFIX}/blobs/:digest/pieces/:index`, async (request, reply) => {
     const digest = parseDigest(request.params.digest);
@@ -37,12 +67,19 @@ export async function peerBlobRoutes(app: FastifyInstance, options: { store: Pie
     if (record === undefined || index >= record.layout.pieceCount || !store.hasPiece(digest, index)) throw new PieceUnavailableError(digest, index);
     const sha = record.pieceSha256[index];
     if (sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
+    if (uploads >= maxUploads) {
+      uploadsRefused.inc();
+      return reply.code(503).send({ code: 'SHOAL_BUSY', message: `serving ${uploads} pieces already` });
+    }
+    uploads++;
+    reply.raw.once('close', () => uploads--);
     piecesServed.inc();
+    const body = store.readPiece(digest, index);
     return reply
       .header(HEADER.pieceSha256, sha)
       .header('content-length', pieceSpan(record.layout, index).length)
       .type('application/octet-stream')
-      .send(store.readPiece(digest, index));
+      .send(options.uploadLimiter === undefined ? body : body.pipe(options.uploadLimiter.throttle()));
   });
 
   app.get<{ Params: { digest: string }; Querystring: Record<string, string | undefined> }>(`${API_PREFIX}/blobs/:digest`, async (request, reply) => {

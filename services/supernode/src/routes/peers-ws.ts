@@ -5,6 +5,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type SupernodeMessage } from '@shoal/core';
 import { requestHasToken } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
+import type { Swarm } from '../swarm.js';
+import { parseDigest } from '@shoal/core';
 
 export const PEERS_WS_PATH = `${API_PREFIX}/peers/ws`;
 /** Bad frames a connection may send before it is closed. */
@@ -16,7 +18,7 @@ const MAX_BAD_FRAMES = 10;
  * bad frame is answered with an error frame and logged, and never takes the
  * supernode down.
  */
-export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, token: string | undefined): void {
+export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined): void {
   const log = app.log.child({ module: 'peers-ws' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_FRAME_BYTES });
   const send = (ws: WebSocket, message: SupernodeMessage): void => {
@@ -35,6 +37,7 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, tok
           case 'register':
             peerId = message.peerId;
             peers.register(message.peerId, message.advertiseUrl, message.zone);
+            swarm.peerJoined(message.peerId, message.advertiseUrl, message.zone);
             log.info({ peerId, advertiseUrl: message.advertiseUrl, remote }, 'peer registered');
             send(ws, { type: 'registered', peerId });
             break;
@@ -42,7 +45,8 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, tok
             if (peerId === undefined || !peers.heartbeat(peerId)) throw new Error('heartbeat before register');
             break;
           case 'have':
-            // Piece announcements feed the scheduler (swarm issue); accepted and ignored until then.
+            if (peerId === undefined) throw new Error('have before register');
+            swarm.peerHas(peerId, parseDigest(message.digest), message.pieces);
             break;
         }
       } catch (err) {

@@ -1,0 +1,110 @@
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import { API_PREFIX, HEADER, ShoalError, type Digest } from '@shoal/core';
+import type { FailureKindWire } from '@shoal/core';
+
+/** Pools kept to other peers at most (least recently used closed first). */
+export const MAX_PEER_POOLS = 128;
+/** Connections to one parent: pieces are fetched a few at a time from each. */
+const CONNECTIONS_PER_PEER = 4;
+/** A parent answers at once (it has the piece or not): waiting longer means it is stuck. */
+export const PEER_HEADERS_TIMEOUT_MS = 3_000;
+/** A parent that sends no byte for this long is stalled and replaced. */
+export const PEER_STALL_TIMEOUT_MS = 2_000;
+
+/** A parent failed us; `kind` is what the scheduler is told. */
+export class ParentFailedError extends ShoalError {
+  readonly kind: FailureKindWire;
+  constructor(kind: FailureKindWire, message: string, options?: { cause?: unknown }) {
+    super(message, 'SHOAL_PARENT_FAILED', 502, 'UNKNOWN', options);
+    this.kind = kind;
+  }
+}
+
+/** Maps what went wrong talking to a parent onto the scheduler's failure kinds. */
+export function failureKindOf(err: unknown): FailureKindWire {
+  if (err instanceof ParentFailedError) return err.kind;
+  if (err instanceof ShoalError && (err.code === 'SHOAL_DIGEST_MISMATCH' || err.code === 'SHOAL_SIZE_MISMATCH')) return 'bad-piece';
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'ABORT_ERR') return 'stalled';
+  return 'unreachable';
+}
+
+/** HTTP client for other peers' piece endpoints. */
+export class PieceClient {
+  private readonly pools = new Map<string, Pool>();
+  private readonly token: string | undefined;
+
+  constructor(init: { token: string | undefined }) {
+    this.token = init.token;
+  }
+
+  private pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (pool !== undefined) {
+      this.pools.delete(origin);
+      this.pools.set(origin, pool);
+      return pool;
+    }
+    pool = new Pool(origin, { connections: CONNECTIONS_PER_PEER, headersTimeout: PEER_HEADERS_TIMEOUT_MS, bodyTimeout: PEER_STALL_TIMEOUT_MS, connectTimeout: 2_000 });
+    this.pools.set(origin, pool);
+    while (this.pools.size > MAX_PEER_POOLS) {
+      const [oldest, old] = this.pools.entries().next().value as [string, Pool];
+      this.pools.delete(oldest);
+      void old.close().catch(() => undefined);
+    }
+    return pool;
+  }
+
+  /** Asks a parent for a piece; the body must be verified by the caller before it is used. */
+  async fetchPiece(parentUrl: string, digest: Digest, index: number, signal: AbortSignal): Promise<Readable> {
+    const url = new URL(parentUrl);
+    let response;
+    try {
+      response = await this.pool(url.origin).request({
+        path: `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/blobs/${digest}/pieces/${index}`,
+        method: 'GET',
+        headers: this.token === undefined ? {} : { [HEADER.token]: this.token },
+        signal,
+      });
+    } catch (err) {
+      throw new ParentFailedError(failureKindOf(err), `parent ${parentUrl}: ${(err as Error).message}`, { cause: err });
+    }
+    if (response.statusCode === 200) return response.body;
+    response.body.destroy();
+    const kind: FailureKindWire = response.statusCode === 404 ? 'missing' : response.statusCode === 503 ? 'busy' : 'unreachable';
+    throw new ParentFailedError(kind, `parent ${parentUrl} answered ${response.statusCode} for piece ${index}`);
+  }
+
+  /** A parent's view of a blob: its size and piece hashes (untrusted: only the whole digest proves them). */
+  async fetchInfo(parentUrl: string, digest: Digest, signal: AbortSignal): Promise<unknown> {
+    const url = new URL(parentUrl);
+    const response = await this.pool(url.origin).request({
+      path: `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/blobs/${digest}/info`,
+      method: 'GET',
+      headers: this.token === undefined ? {} : { [HEADER.token]: this.token },
+      signal,
+    });
+    if (response.statusCode !== 200) {
+      response.body.destroy();
+      throw new ParentFailedError('missing', `parent ${parentUrl} answered ${response.statusCode} for ${digest} info`);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of response.body) {
+      total += (chunk as Buffer).length;
+      if (total > 8 * 1024 * 1024) {
+        response.body.destroy();
+        throw new ParentFailedError('bad-piece', `parent ${parentUrl} sent an oversized info`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    // Bounded above; metadata only.
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
+    this.pools.clear();
+  }
+}

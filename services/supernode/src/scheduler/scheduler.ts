@@ -1,0 +1,752 @@
+import type {
+  Clock,
+  FailureKind,
+  ParentCandidate,
+  PieceAssignment,
+  SchedulerApi,
+  SchedulerComponents,
+  SchedulerInit,
+  SchedulerStats,
+} from './types.js';
+
+/*
+ * Implementation notes (the policy itself is documented in types.ts).
+ *
+ * Everything is per blob and compact, so 10,000 peers × ~1,000 pieces stays in
+ * the tens of megabytes and one `schedule` call costs one pass over the child's
+ * bitsets plus a few holder probes per returned piece:
+ *
+ * - per blob: per-piece counters in typed arrays (holders, in-flight copies,
+ *   in-flight copies from the seed), the seed's bitset, and per piece a
+ *   growable Int32Array of holder slots (4 bytes per (peer, piece) held);
+ * - per (peer, blob) a member record with two bitsets: pieces held and pieces
+ *   assigned in flight (2 × pieceCount / 8 bytes);
+ * - candidates are sampled from the holder list (at most HOLDER_PROBES probes
+ *   per piece: "power of d choices"), never sorted;
+ * - assignments sit in one FIFO ordered by expiry (the TTL is constant), popped
+ *   lazily on every call, so expiry needs no timer; completed ones are
+ *   tombstones, compacted once they outnumber live ones;
+ * - a removed peer leaves tombstone slots in holder lists, swap-removed when a
+ *   probe meets them and swept by a rebuild once dead slots outnumber live ones.
+ */
+
+/** Defaults of {@link SchedulerInit} (see types.ts). */
+export const DEFAULT_CANDIDATES_PER_PIECE = 3;
+export const DEFAULT_MAX_UPLOADS_PER_PEER = 4;
+export const DEFAULT_MAX_SEED_UPLOADS = 64;
+/** 30 s. */
+export const DEFAULT_FAILURE_PENALTY_MS = 30_000;
+/** 5 min. */
+export const DEFAULT_QUARANTINE_MS = 300_000;
+/** 20 s. */
+export const DEFAULT_ASSIGNMENT_TTL_MS = 20_000;
+export const DEFAULT_MAX_BLOBS = 10_000;
+
+/**
+ * Peers known at most. The supernode's PeerTable keeps fewer (20,000) and calls
+ * removePeer for the ones it forgets; beyond this bound, addPeer forgets the
+ * least recently added peer.
+ */
+export const MAX_PEERS = 65_536;
+/**
+ * Pieces per blob at most (1 TiB at the 16 MiB maximum piece size). Per-blob
+ * fixed memory is about 13 bytes per piece, so the worst case for `maxBlobs`
+ * blobs is maxBlobs × pieceCount × 13 bytes; real blobs have ≤ ~1,024 pieces.
+ */
+export const MAX_PIECES_PER_BLOB = 65_536;
+/** Assignments one child may hold in flight for one blob (a peer keeps a window of ~8). */
+export const MAX_INFLIGHT_PER_CHILD = 64;
+/** Entries of `urgent` looked at per call. */
+export const MAX_URGENT = 64;
+/** Holder-list probes per piece when choosing candidates. */
+export const HOLDER_PROBES = 16;
+/** Parents one child can have penalised at once (oldest forgotten first). */
+export const MAX_PENALTIES_PER_CHILD = 256;
+/** Peers quarantined for bad bytes at once (oldest forgotten first). */
+export const MAX_QUARANTINED = 4_096;
+/**
+ * A 'busy' parent is healthy but full: the child avoids it only this long
+ * (or failurePenaltyMs if shorter), not the full failure penalty.
+ */
+export const BUSY_PENALTY_MS = 1_000;
+/**
+ * Super-seeding patience: while a piece is on its way from the seed and no peer
+ * holds it yet, a child with nothing else to fetch gets another seed copy only
+ * after the copies in flight have each had assignmentTtlMs / 8 (2.5 s by
+ * default): a slow or silently dead first copy must not hold up the swarm for
+ * a whole TTL, but a healthy one (a 16 MiB piece crosses 200 Mbit/s in 0.7 s)
+ * is never duplicated.
+ */
+export const SEED_COPY_PATIENCE_DIVISOR = 8;
+/** `parentId` that names the supernode's cache; no peer may use it. */
+export const SEED_ID = 'seed';
+
+const SEED_CANDIDATE: ParentCandidate = Object.freeze({ kind: 'seed' });
+/** Sort key = class × KEY_CLASS + rarity, then × PIECE_SPACE + index. */
+const PIECE_SPACE = 65_536; // = MAX_PIECES_PER_BLOB
+const KEY_CLASS = 1 << 30;
+/**
+ * Pieces one call may try and fail to place (every eligible holder full or
+ * excluded) beyond its budget: the rest of the list is then left for the next
+ * call. Keeps a call O(pieceCount + MAX_FAILED_PICKS × HOLDER_PROBES).
+ */
+export const MAX_FAILED_PICKS = 16;
+/** Extractions done by linear scans before the rest of the keys are sorted. */
+const LINEAR_PICKS = 4;
+
+interface PeerRec {
+  readonly peerId: string;
+  readonly candidate: ParentCandidate;
+  readonly zone: string | undefined;
+  /** Live assignments naming this peer as first candidate, over all blobs. */
+  uploads: number;
+  removed: boolean;
+  readonly blobs: Set<BlobState>;
+  /** parentId → penalty end (ms), for parents this peer reported as a child. */
+  penalties: Map<string, number> | undefined;
+}
+
+interface Member {
+  readonly peer: PeerRec;
+  slot: number;
+  /** Bit i: holds piece i. Padding bits past pieceCount are set, so scans skip them. */
+  readonly have: Uint8Array;
+  /** Bit i: piece i is assigned to this child in flight. */
+  readonly pending: Uint8Array;
+  /** This child's live assignments in this blob (≤ MAX_INFLIGHT_PER_CHILD). */
+  readonly assignments: Assignment[];
+}
+
+interface Assignment {
+  readonly blob: BlobState;
+  readonly child: Member;
+  readonly piece: number;
+  /** First candidate; undefined = the seed. */
+  readonly parent: PeerRec | undefined;
+  readonly expiresAtMs: number;
+  live: boolean;
+}
+
+class BlobState {
+  readonly seedHave: Uint8Array;
+  readonly holderCount: Int32Array;
+  readonly inflightCount: Int32Array;
+  readonly seedInflight: Int32Array;
+  /** When the piece's current run of seed copies began (ms). */
+  readonly seedCopySince: Float64Array;
+  /** Per piece: member slots, possibly including dead ones (tombstones); length in holderLen. */
+  readonly holders: Array<Int32Array | undefined>;
+  readonly holderLen: Int32Array;
+  members: Array<Member | undefined> = [];
+  readonly byPeer = new Map<PeerRec, Member>();
+  liveMembers = 0;
+  deadSlots = 0;
+
+  constructor(
+    readonly digest: string,
+    readonly pieceCount: number,
+  ) {
+    this.seedHave = new Uint8Array((pieceCount + 7) >> 3);
+    this.holderCount = new Int32Array(pieceCount);
+    this.inflightCount = new Int32Array(pieceCount);
+    this.seedInflight = new Int32Array(pieceCount);
+    this.seedCopySince = new Float64Array(pieceCount);
+    this.holders = new Array<Int32Array | undefined>(pieceCount).fill(undefined);
+    this.holderLen = new Int32Array(pieceCount);
+  }
+
+  seedHas(piece: number): boolean {
+    return ((this.seedHave[piece >> 3] as number) & (1 << (piece & 7))) !== 0;
+  }
+
+  pushHolder(piece: number, slot: number): void {
+    const len = this.holderLen[piece] as number;
+    let list = this.holders[piece];
+    if (list === undefined) {
+      list = new Int32Array(4);
+      this.holders[piece] = list;
+    } else if (len === list.length) {
+      const grown = new Int32Array(len * 2);
+      grown.set(list);
+      list = grown;
+      this.holders[piece] = list;
+    }
+    list[len] = slot;
+    this.holderLen[piece] = len + 1;
+  }
+
+  /** Renumbers live members densely and rebuilds holder lists without tombstones. */
+  compact(): void {
+    const live: Member[] = [];
+    for (const m of this.members) {
+      if (m === undefined) continue;
+      m.slot = live.length;
+      live.push(m);
+    }
+    this.members = live;
+    this.deadSlots = 0;
+    this.holderLen.fill(0);
+    for (const m of live) {
+      const have = m.have;
+      for (let p = 0; p < this.pieceCount; p++) {
+        if (((have[p >> 3] as number) & (1 << (p & 7))) !== 0) this.pushHolder(p, m.slot);
+      }
+    }
+  }
+}
+
+/** Bits of a fresh bitset for `count` items: the padding bits of the last byte set. */
+function paddedBitset(count: number): Uint8Array {
+  const bits = new Uint8Array((count + 7) >> 3);
+  if ((count & 7) !== 0) bits[bits.length - 1] = 0xff << (count & 7);
+  return bits;
+}
+
+/** Reusable candidate slot while ranking parents for one piece. */
+interface Ranked {
+  peer: PeerRec;
+  rank: number;
+}
+
+/**
+ * The swarm scheduler: see the policy in types.ts. Pure and synchronous — time
+ * comes only from `components.clock`, randomness only from `components.random`.
+ */
+export class Scheduler implements SchedulerApi {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly candidatesPerPiece: number;
+  private readonly maxUploadsPerPeer: number;
+  private readonly maxSeedUploads: number;
+  private readonly failurePenaltyMs: number;
+  private readonly quarantineMs: number;
+  private readonly assignmentTtlMs: number;
+  private readonly maxBlobs: number;
+  private readonly seedCopyPatienceMs: number;
+
+  private readonly peers = new Map<string, PeerRec>();
+  /** Least recently used first. */
+  private readonly blobs = new Map<string, BlobState>();
+  private mru: BlobState | undefined;
+  /** peerId → quarantine end (ms); insertion order = oldest first. */
+  private readonly quarantine = new Map<string, number>();
+
+  /** Assignments in expiry order from `head`; dead ones are tombstones. */
+  private queue: Assignment[] = [];
+  private head = 0;
+  private liveAssignments = 0;
+  private seedUploads = 0;
+
+  /** Scratch sort keys for one schedule call (grown to the largest pieceCount). */
+  private keys = new Float64Array(1024);
+  private readonly ranked: Ranked[] = [];
+
+  constructor(components: SchedulerComponents, init: SchedulerInit = {}) {
+    this.clock = components.clock;
+    this.random = components.random ?? Math.random;
+    this.candidatesPerPiece = positiveInt(init.candidatesPerPiece ?? DEFAULT_CANDIDATES_PER_PIECE, 'candidatesPerPiece');
+    this.maxUploadsPerPeer = positiveInt(init.maxUploadsPerPeer ?? DEFAULT_MAX_UPLOADS_PER_PEER, 'maxUploadsPerPeer');
+    this.maxSeedUploads = positiveInt(init.maxSeedUploads ?? DEFAULT_MAX_SEED_UPLOADS, 'maxSeedUploads');
+    this.failurePenaltyMs = nonNegative(init.failurePenaltyMs ?? DEFAULT_FAILURE_PENALTY_MS, 'failurePenaltyMs');
+    this.quarantineMs = nonNegative(init.quarantineMs ?? DEFAULT_QUARANTINE_MS, 'quarantineMs');
+    this.assignmentTtlMs = nonNegative(init.assignmentTtlMs ?? DEFAULT_ASSIGNMENT_TTL_MS, 'assignmentTtlMs');
+    this.maxBlobs = positiveInt(init.maxBlobs ?? DEFAULT_MAX_BLOBS, 'maxBlobs');
+    this.seedCopyPatienceMs = this.assignmentTtlMs / SEED_COPY_PATIENCE_DIVISOR;
+  }
+
+  addPeer(peer: { peerId: string; url: string; zone?: string | undefined }): void {
+    if (peer.peerId === SEED_ID) throw new RangeError(`peer id "${SEED_ID}" is reserved for the supernode`);
+    const existing = this.peers.get(peer.peerId);
+    if (existing !== undefined) {
+      const same = existing.zone === peer.zone && existing.candidate.kind === 'peer' && existing.candidate.url === peer.url;
+      // Re-adding refreshes the peer's age; a changed address or zone is a new incarnation.
+      this.peers.delete(peer.peerId);
+      if (same) {
+        this.peers.set(peer.peerId, existing);
+        return;
+      }
+      this.forget(existing);
+    }
+    const rec: PeerRec = {
+      peerId: peer.peerId,
+      candidate: Object.freeze({ kind: 'peer', peerId: peer.peerId, url: peer.url }),
+      zone: peer.zone,
+      uploads: 0,
+      removed: false,
+      blobs: new Set(),
+      penalties: undefined,
+    };
+    this.peers.set(peer.peerId, rec);
+    while (this.peers.size > MAX_PEERS) {
+      const oldest = this.peers.values().next().value;
+      if (oldest === undefined) break;
+      this.peers.delete(oldest.peerId);
+      this.forget(oldest);
+    }
+  }
+
+  removePeer(peerId: string): void {
+    this.expire(this.clock.now());
+    const rec = this.peers.get(peerId);
+    if (rec === undefined) return;
+    this.peers.delete(peerId);
+    this.forget(rec);
+    this.compactQueue();
+  }
+
+  addBlob(digest: string, pieceCount: number): void {
+    if (!Number.isSafeInteger(pieceCount) || pieceCount < 1 || pieceCount > MAX_PIECES_PER_BLOB) {
+      throw new RangeError(`invalid piece count ${pieceCount} (1..${MAX_PIECES_PER_BLOB})`);
+    }
+    this.expire(this.clock.now());
+    if (this.touch(digest) !== undefined) return;
+    const blob = new BlobState(digest, pieceCount);
+    this.blobs.set(digest, blob);
+    this.mru = blob;
+    while (this.blobs.size > this.maxBlobs) {
+      const oldest = this.blobs.values().next().value;
+      if (oldest === undefined) break;
+      this.dropBlob(oldest);
+    }
+    if (this.keys.length < pieceCount) this.keys = new Float64Array(pieceCount);
+  }
+
+  seedHas(digest: string, pieces: readonly number[]): void {
+    this.expire(this.clock.now());
+    const blob = this.touch(digest);
+    if (blob === undefined) return;
+    for (const p of pieces) {
+      if (!validPiece(blob, p)) continue;
+      blob.seedHave[p >> 3] = (blob.seedHave[p >> 3] as number) | (1 << (p & 7));
+    }
+  }
+
+  peerHas(peerId: string, digest: string, pieces: readonly number[]): void {
+    this.expire(this.clock.now());
+    const blob = this.touch(digest);
+    const rec = this.peers.get(peerId);
+    if (blob === undefined || rec === undefined) return;
+    const m = this.member(blob, rec);
+    for (const p of pieces) {
+      if (!validPiece(blob, p)) continue;
+      const byte = p >> 3;
+      const bit = 1 << (p & 7);
+      if (((m.pending[byte] as number) & bit) !== 0) {
+        const a = m.assignments.find((x) => x.piece === p);
+        if (a !== undefined) this.release(a);
+      }
+      if (((m.have[byte] as number) & bit) !== 0) continue;
+      m.have[byte] = (m.have[byte] as number) | bit;
+      blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
+      blob.pushHolder(p, m.slot);
+    }
+    this.compactQueue();
+  }
+
+  reportFailure(childId: string, parentId: string, digest: string, piece: number, kind: FailureKind): void {
+    const now = this.clock.now();
+    this.expire(now);
+    const child = this.peers.get(childId);
+    if (child === undefined) return;
+    // The report ends the child's assignment for the piece whichever candidate
+    // failed: the upload it counted is not happening (or not on that parent).
+    const blob = this.touch(digest);
+    if (blob !== undefined && validPiece(blob, piece)) {
+      const m = blob.byPeer.get(child);
+      if (m !== undefined && ((m.pending[piece >> 3] as number) & (1 << (piece & 7))) !== 0) {
+        const a = m.assignments.find((x) => x.piece === piece);
+        if (a !== undefined) this.release(a);
+      }
+    }
+    if (parentId === childId) return;
+    if (kind === 'bad-piece' && parentId !== SEED_ID) {
+      // Anybody's report quarantines the parent for everybody. The seed is never
+      // quarantined (it verifies every piece itself); the reporter avoids it below.
+      this.quarantine.delete(parentId);
+      this.quarantine.set(parentId, now + this.quarantineMs);
+      while (this.quarantine.size > MAX_QUARANTINED) {
+        const oldest = this.quarantine.keys().next().value;
+        if (oldest === undefined) break;
+        this.quarantine.delete(oldest);
+      }
+    } else {
+      const penaltyMs = kind === 'busy' ? Math.min(BUSY_PENALTY_MS, this.failurePenaltyMs) : this.failurePenaltyMs;
+      const penalties = (child.penalties ??= new Map());
+      penalties.delete(parentId);
+      penalties.set(parentId, now + penaltyMs);
+      while (penalties.size > MAX_PENALTIES_PER_CHILD) {
+        const oldest = penalties.keys().next().value;
+        if (oldest === undefined) break;
+        penalties.delete(oldest);
+      }
+    }
+    this.compactQueue();
+  }
+
+  schedule(childId: string, digest: string, options: { limit: number; urgent?: readonly number[] }): PieceAssignment[] {
+    const now = this.clock.now();
+    this.expire(now);
+    const blob = this.touch(digest);
+    const child = this.peers.get(childId);
+    if (blob === undefined || child === undefined) return [];
+    const m = this.member(blob, child);
+    const limit = Number.isFinite(options.limit) ? Math.floor(options.limit) : 0;
+    const budget = Math.min(limit, MAX_INFLIGHT_PER_CHILD - m.assignments.length);
+    const out: PieceAssignment[] = [];
+    if (budget <= 0) return out;
+
+    const have = m.have;
+    const pending = m.pending;
+    const holderCount = blob.holderCount;
+    const inflightCount = blob.inflightCount;
+    const seedInflight = blob.seedInflight;
+    const wanted = (p: number): boolean =>
+      Number.isInteger(p) &&
+      p >= 0 &&
+      p < blob.pieceCount &&
+      (((have[p >> 3] as number) | (pending[p >> 3] as number)) & (1 << (p & 7))) === 0 &&
+      ((holderCount[p] as number) > 0 || blob.seedHas(p));
+    // Super-seeding: only the seed has it and it is already on its way to someone.
+    const postponed = (p: number): boolean => (holderCount[p] as number) === 0 && (seedInflight[p] as number) > 0;
+
+    // 1. Urgent pieces, in the child's order (postponed ones wait for step 3).
+    let urgentPostponed: number[] | undefined;
+    const urgent = options.urgent ?? [];
+    for (let i = 0; i < urgent.length && i < MAX_URGENT && out.length < budget; i++) {
+      const p = urgent[i] as number;
+      if (!wanted(p)) continue;
+      if (postponed(p)) (urgentPostponed ??= []).push(p);
+      else this.assign(blob, m, p, now, out);
+    }
+
+    // 2. Rarest first among the rest: one pass over the child's bitsets builds
+    //    sort keys (class, holders + in-flight copies, index) for every piece it
+    //    could fetch; class 1 = postponed.
+    if (out.length < budget) {
+      const keys = this.keys;
+      let n = 0;
+      const bytes = have.length;
+      for (let b = 0; b < bytes; b++) {
+        const busy = (have[b] as number) | (pending[b] as number);
+        if (busy === 0xff) continue;
+        const base = b << 3;
+        const seedByte = blob.seedHave[b] as number;
+        for (let bit = 0; bit < 8; bit++) {
+          if ((busy & (1 << bit)) !== 0) continue;
+          const p = base + bit;
+          const hc = holderCount[p] as number;
+          if (hc === 0 && (seedByte & (1 << bit)) === 0) continue;
+          const rarity = Math.min(hc + (inflightCount[p] as number), KEY_CLASS - 1);
+          const cls = hc === 0 && (seedInflight[p] as number) > 0 ? KEY_CLASS : 0;
+          keys[n++] = (cls + rarity) * PIECE_SPACE + p;
+        }
+      }
+      const postponedFrom = KEY_CLASS * PIECE_SPACE;
+      let i = 0;
+      let sorted = false;
+      let deferred = 0;
+      let failed = 0;
+      while (out.length < budget && i < n && failed < MAX_FAILED_PICKS) {
+        if (!sorted && i >= LINEAR_PICKS) {
+          keys.subarray(i, n).sort();
+          sorted = true;
+        }
+        if (!sorted) {
+          let best = i;
+          for (let j = i + 1; j < n; j++) if ((keys[j] as number) < (keys[best] as number)) best = j;
+          const tmp = keys[i] as number;
+          keys[i] = keys[best] as number;
+          keys[best] = tmp;
+        }
+        const key = keys[i++] as number;
+        if (key >= postponedFrom) {
+          deferred = n - i + 1;
+          break;
+        }
+        if (!this.assign(blob, m, key % PIECE_SPACE, now, out)) failed++;
+      }
+
+      // 3. Postponed pieces (only the seed has them, already on their way to
+      //    someone else): only when nothing else could be assigned, and only
+      //    once every seed copy in flight has had its patience (see
+      //    seedCopyPatienceMs) — a second copy of a piece nobody holds yet is
+      //    otherwise pure waste of the seed's link, which at swarm start would
+      //    fill all maxSeedUploads slots with copies of piece 0.
+      if (out.length === 0) {
+        const patient = (p: number): boolean =>
+          now - (blob.seedCopySince[p] as number) >= this.seedCopyPatienceMs * (seedInflight[p] as number);
+        for (const p of urgentPostponed ?? []) {
+          if (out.length >= budget) break;
+          if (((pending[p >> 3] as number) & (1 << (p & 7))) === 0 && patient(p)) this.assign(blob, m, p, now, out);
+        }
+        if (deferred > 0) {
+          if (!sorted) keys.subarray(i - 1, n).sort();
+          for (let j = i - 1; j < n && out.length < budget && this.seedUploads < this.maxSeedUploads; j++) {
+            const p = (keys[j] as number) % PIECE_SPACE;
+            if (((pending[p >> 3] as number) & (1 << (p & 7))) === 0 && patient(p)) this.assign(blob, m, p, now, out);
+          }
+        }
+      }
+    }
+    this.compactQueue();
+    return out;
+  }
+
+  stats(): SchedulerStats {
+    this.expire(this.clock.now());
+    return { peers: this.peers.size, blobs: this.blobs.size, inflightAssignments: this.liveAssignments, seedInflight: this.seedUploads };
+  }
+
+  // ---------------------------------------------------------------------------
+
+  /**
+   * Picks the candidates for one piece and, if there is any, records the
+   * assignment against the first one. Returns false when no parent can take it.
+   */
+  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[]): boolean {
+    const child = m.peer;
+    const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
+    // The last slot is kept for the seed when it can serve the piece.
+    const peerSlots = seedOk && this.candidatesPerPiece > 1 ? this.candidatesPerPiece - 1 : this.candidatesPerPiece;
+    const { found, busy } = this.rankHolders(blob, piece, child, now, peerSlots);
+    const candidates: ParentCandidate[] = [];
+    let parent: PeerRec | undefined;
+    for (let i = 0; i < found; i++) candidates.push((this.ranked[i] as Ranked).peer.candidate);
+    if (found > 0) {
+      parent = (this.ranked[0] as Ranked).peer;
+      if (seedOk) candidates.push(SEED_CANDIDATE);
+    } else {
+      // No peer can serve it. The seed steps in when no peer holds the piece or
+      // every holder seen is excluded for this child; when some are merely full
+      // they will be free soon, and waiting for them keeps the seed's egress low.
+      if (!seedOk || busy || this.seedUploads >= this.maxSeedUploads) return false;
+      candidates.push(SEED_CANDIDATE);
+    }
+    const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
+    if (parent === undefined) {
+      this.seedUploads++;
+      if ((blob.seedInflight[piece] as number) === 0) blob.seedCopySince[piece] = now;
+      blob.seedInflight[piece] = (blob.seedInflight[piece] as number) + 1;
+    } else {
+      parent.uploads++;
+    }
+    blob.inflightCount[piece] = (blob.inflightCount[piece] as number) + 1;
+    m.pending[piece >> 3] = (m.pending[piece >> 3] as number) | (1 << (piece & 7));
+    m.assignments.push(a);
+    this.queue.push(a);
+    this.liveAssignments++;
+    out.push({ piece, candidates });
+    return true;
+  }
+
+  /**
+   * Fills `this.ranked[0..found)` with the best eligible holders of `piece`:
+   * same zone as the child first, then fewest uploads, ties in random order.
+   * Looks at no more than HOLDER_PROBES holders (all of them when the list is
+   * that short, otherwise random ones). `busy`: some holder seen was skipped
+   * only for being full.
+   */
+  private rankHolders(blob: BlobState, piece: number, child: PeerRec, now: number, want: number): { found: number; busy: boolean } {
+    const ranked = this.ranked;
+    let found = 0;
+    let busy = 0;
+    const list = blob.holders[piece];
+    if (want <= 0 || list === undefined || (blob.holderCount[piece] as number) === 0) return { found, busy: false };
+    const childZone = child.zone;
+    const consider = (slot: number): boolean => {
+      const member = blob.members[slot];
+      if (member === undefined) return false; // tombstone
+      const peer = member.peer;
+      if (peer === child) return true;
+      if (peer.uploads >= this.maxUploadsPerPeer) {
+        busy++;
+        return true;
+      }
+      if ((this.quarantine.size > 0 && this.quarantined(peer.peerId, now)) || this.penalized(child, peer.peerId, now)) return true;
+      for (let k = 0; k < found; k++) if ((ranked[k] as Ranked).peer === peer) return true;
+      const rank = (childZone !== undefined && peer.zone === childZone ? 0 : 1 << 24) + peer.uploads;
+      // Insertion into the short ranked list (stable: earlier probes win ties).
+      let pos = found;
+      while (pos > 0 && (ranked[pos - 1] as Ranked).rank > rank) pos--;
+      if (pos >= want) return true;
+      const end = Math.min(found, want - 1);
+      let slotRec = ranked[end];
+      if (slotRec === undefined) {
+        slotRec = { peer, rank };
+        ranked[end] = slotRec;
+      }
+      for (let k = end; k > pos; k--) ranked[k] = ranked[k - 1] as Ranked;
+      slotRec.peer = peer;
+      slotRec.rank = rank;
+      ranked[pos] = slotRec;
+      if (found < want) found++;
+      return true;
+    };
+    let len = blob.holderLen[piece] as number;
+    if (len <= HOLDER_PROBES) {
+      // Short list: sweep tombstones, then look at all from a random start.
+      if (blob.deadSlots > 0) {
+        for (let i = 0; i < len; ) {
+          if (blob.members[list[i] as number] === undefined) list[i] = list[--len] as number;
+          else i++;
+        }
+        blob.holderLen[piece] = len;
+      }
+      const start = Math.floor(this.random() * len);
+      for (let k = 0; k < len; k++) consider(list[(start + k) % len] as number);
+    } else {
+      for (let probe = 0; probe < HOLDER_PROBES && len > 0; probe++) {
+        const i = Math.floor(this.random() * len);
+        if (!consider(list[i] as number)) {
+          list[i] = list[--len] as number;
+          blob.holderLen[piece] = len;
+        }
+        // Enough: `want` same-zone (or zoneless) parents with nothing to upload.
+        if (found === want && (ranked[want - 1] as Ranked).rank === (childZone === undefined ? 1 << 24 : 0)) break;
+      }
+    }
+    return { found, busy: busy > 0 };
+  }
+
+  private penalized(child: PeerRec, parentId: string, now: number): boolean {
+    const penalties = child.penalties;
+    if (penalties === undefined || penalties.size === 0) return false;
+    const until = penalties.get(parentId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    penalties.delete(parentId);
+    return false;
+  }
+
+  private quarantined(peerId: string, now: number): boolean {
+    const until = this.quarantine.get(peerId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.quarantine.delete(peerId);
+    return false;
+  }
+
+  private member(blob: BlobState, peer: PeerRec): Member {
+    let m = blob.byPeer.get(peer);
+    if (m === undefined) {
+      m = {
+        peer,
+        slot: blob.members.length,
+        have: paddedBitset(blob.pieceCount),
+        pending: new Uint8Array((blob.pieceCount + 7) >> 3),
+        assignments: [],
+      };
+      blob.members.push(m);
+      blob.byPeer.set(peer, m);
+      blob.liveMembers++;
+      peer.blobs.add(blob);
+    }
+    return m;
+  }
+
+  /** Drops a member from a blob: its assignments end, its holdings leave the counts. */
+  private dropMember(blob: BlobState, m: Member): void {
+    while (m.assignments.length > 0) this.release(m.assignments[m.assignments.length - 1] as Assignment);
+    const have = m.have;
+    for (let p = 0; p < blob.pieceCount; p++) {
+      if (((have[p >> 3] as number) & (1 << (p & 7))) !== 0) blob.holderCount[p] = (blob.holderCount[p] as number) - 1;
+    }
+    blob.members[m.slot] = undefined;
+    blob.byPeer.delete(m.peer);
+    blob.liveMembers--;
+    blob.deadSlots++;
+    if (blob.deadSlots > 64 && blob.deadSlots > blob.liveMembers) blob.compact();
+  }
+
+  private forget(rec: PeerRec): void {
+    rec.removed = true;
+    for (const blob of rec.blobs) {
+      const m = blob.byPeer.get(rec);
+      if (m !== undefined) this.dropMember(blob, m);
+    }
+    rec.blobs.clear();
+  }
+
+  private dropBlob(blob: BlobState): void {
+    for (const m of blob.byPeer.values()) {
+      while (m.assignments.length > 0) this.release(m.assignments[m.assignments.length - 1] as Assignment);
+      m.peer.blobs.delete(blob);
+    }
+    this.blobs.delete(blob.digest);
+    if (this.mru === blob) this.mru = undefined;
+    this.compactQueue();
+  }
+
+  private touch(digest: string): BlobState | undefined {
+    const mru = this.mru;
+    if (mru !== undefined && mru.digest === digest) return mru;
+    const blob = this.blobs.get(digest);
+    if (blob === undefined) return undefined;
+    this.blobs.delete(digest);
+    this.blobs.set(digest, blob);
+    this.mru = blob;
+    return blob;
+  }
+
+  private release(a: Assignment): void {
+    if (!a.live) return;
+    a.live = false;
+    this.liveAssignments--;
+    const { blob, child, piece } = a;
+    if (a.parent === undefined) {
+      this.seedUploads--;
+      blob.seedInflight[piece] = (blob.seedInflight[piece] as number) - 1;
+    } else {
+      a.parent.uploads--;
+    }
+    blob.inflightCount[piece] = (blob.inflightCount[piece] as number) - 1;
+    child.pending[piece >> 3] = (child.pending[piece >> 3] as number) & ~(1 << (piece & 7));
+    const list = child.assignments;
+    const i = list.indexOf(a);
+    if (i >= 0) {
+      list[i] = list[list.length - 1] as Assignment;
+      list.pop();
+    }
+  }
+
+  /** Ends assignments whose TTL has passed (the queue is in expiry order). */
+  private expire(now: number): void {
+    const queue = this.queue;
+    let head = this.head;
+    while (head < queue.length) {
+      const a = queue[head] as Assignment;
+      if (a.live) {
+        if (a.expiresAtMs > now) break;
+        this.release(a);
+      }
+      head++;
+    }
+    this.head = head;
+  }
+
+  /** Keeps the queue within 2 × live assignments + a constant. */
+  private compactQueue(): void {
+    const pending = this.queue.length - this.head;
+    if (pending > 2 * this.liveAssignments + 1024) {
+      this.queue = this.queue.slice(this.head).filter((a) => a.live);
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+function validPiece(blob: BlobState, p: number): boolean {
+  return Number.isInteger(p) && p >= 0 && p < blob.pieceCount;
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a non-negative number, got ${value}`);
+  return value;
+}

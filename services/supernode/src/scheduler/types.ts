@@ -1,0 +1,92 @@
+import type { Clock } from '@shoal/core';
+
+/**
+ * Contract of the swarm scheduler (implemented in scheduler.ts): a pure module
+ * — no sockets, no timers, time only from the injected clock — so it can be
+ * unit-tested and driven by the simulator (load-tests) with 10,000 simulated peers.
+ *
+ * The supernode feeds it membership (WebSocket), what its own cache holds
+ * (seedHas, as pieces arrive from the registry), what each peer holds
+ * (peerHas), and failures that children report; peers ask it which pieces to
+ * fetch next and from whom (schedule).
+ *
+ * Policy (what `schedule` must do):
+ * - Only pieces the child lacks, that the seed (supernode cache) or some peer
+ *   already holds, and that are not already assigned to this child in flight.
+ * - Order: the child's `urgent` pieces first (the ones a reader waits for, in the
+ *   given order), then rarest first (fewest holders + in-flight copies), ties by
+ *   lowest index.
+ * - Candidates per piece (at most `candidatesPerPiece`): peers that hold it,
+ *   same zone as the child first, then least loaded (in-flight uploads assigned
+ *   to them), never the child itself, never a parent the child reported failing
+ *   in the last `failurePenaltyMs`, never a parent anybody reported for bad bytes
+ *   in the last `quarantineMs`; parents at `maxUploadsPerPeer` are skipped.
+ * - The seed is the last resort: listed after the peers, and when no peer holds
+ *   the piece it is the only candidate. To make every byte leave the supernode
+ *   about once, a piece that is already in flight from the seed to another child
+ *   and has no peer holder yet is postponed for this child when other pieces are
+ *   available (super-seeding); the seed has its own cap `maxSeedUploads`.
+ * - Every returned (child, piece, first candidate) counts as an in-flight upload
+ *   of that candidate until the child announces the piece (peerHas), reports a
+ *   failure for it, or `assignmentTtlMs` passes.
+ * - All state is bounded: at most `maxBlobs` blobs (least recently used forgotten),
+ *   peers removed with removePeer drop out of every blob.
+ */
+export interface SchedulerInit {
+  /** @default 3 */
+  candidatesPerPiece?: number;
+  /** Concurrent uploads a peer is given at most. @default 4 */
+  maxUploadsPerPeer?: number;
+  /** Concurrent uploads the seed (supernode) is given at most. @default 64 */
+  maxSeedUploads?: number;
+  /** @default 30_000 */
+  failurePenaltyMs?: number;
+  /** @default 300_000 */
+  quarantineMs?: number;
+  /** @default 20_000 */
+  assignmentTtlMs?: number;
+  /** @default 10_000 */
+  maxBlobs?: number;
+}
+
+export interface SchedulerComponents {
+  clock: Clock;
+  /** For tie-breaking; injectable so tests and simulations are reproducible. @default Math.random */
+  random?: () => number;
+}
+
+export type ParentCandidate = { kind: 'peer'; peerId: string; url: string } | { kind: 'seed' };
+
+export interface PieceAssignment {
+  piece: number;
+  /** In preference order; the child tries them in turn. */
+  candidates: ParentCandidate[];
+}
+
+export type FailureKind = 'bad-piece' | 'stalled' | 'unreachable' | 'missing' | 'busy';
+
+export interface SchedulerStats {
+  peers: number;
+  blobs: number;
+  inflightAssignments: number;
+  seedInflight: number;
+}
+
+export interface SchedulerApi {
+  addPeer(peer: { peerId: string; url: string; zone?: string | undefined }): void;
+  removePeer(peerId: string): void;
+  /** A blob's layout became known (its download started). Idempotent. */
+  addBlob(digest: string, pieceCount: number): void;
+  /** The supernode's cache verified these pieces: the seed can serve them. */
+  seedHas(digest: string, pieces: readonly number[]): void;
+  /** A peer verified and holds these pieces (also completes its in-flight assignments for them). */
+  peerHas(peerId: string, digest: string, pieces: readonly number[]): void;
+  /** A child reports that a parent failed it for a piece. `parentId` is 'seed' for the supernode. */
+  reportFailure(childId: string, parentId: string, digest: string, piece: number, kind: FailureKind): void;
+  /** Up to `limit` pieces for the child to fetch next. */
+  schedule(childId: string, digest: string, options: { limit: number; urgent?: readonly number[] }): PieceAssignment[];
+  /** Peers holding a complete copy or most pieces (diagnostics). */
+  stats(): SchedulerStats;
+}
+
+export type { Clock };

@@ -1,0 +1,101 @@
+import type { Digest, Logger, ScheduleRequest, ScheduleResponse } from '@shoal/core';
+import type { PieceStoreApi } from '@shoal/store';
+import type { PeerTable } from './peer-table.js';
+import type { SchedulerApi } from './scheduler/index.js';
+
+/** Blobs whose pieces the scheduler has been told about; matches the scheduler's own bound. */
+const MAX_KNOWN_BLOBS = 10_000;
+
+/**
+ * Glue between the supernode's parts and the pure scheduler: membership from
+ * the peer table, the seed's pieces from the store as they are verified,
+ * peers' pieces and failures from their schedule calls and announcements.
+ */
+export class Swarm {
+  private readonly log: Logger;
+  private readonly store: PieceStoreApi;
+  private readonly scheduler: SchedulerApi;
+  private readonly peers: PeerTable;
+  /** Insertion-ordered: the oldest is forgotten first, as the scheduler does (LRU). */
+  private readonly known = new Map<Digest, number>();
+
+  constructor(components: { log: Logger; store: PieceStoreApi & { on(event: 'piece', listener: (digest: Digest, index: number) => void): unknown }; scheduler: SchedulerApi; peers: PeerTable }) {
+    this.log = components.log.child({ module: 'swarm' });
+    this.store = components.store;
+    this.scheduler = components.scheduler;
+    this.peers = components.peers;
+    components.store.on('piece', (digest, index) => {
+      if (this.known.has(digest)) this.scheduler.seedHas(digest, [index]);
+    });
+  }
+
+  /** Makes sure the scheduler knows a blob the store holds (complete or in flight). */
+  private know(digest: Digest): boolean {
+    const record = this.store.get(digest);
+    if (record === undefined || record.layout.pieceCount === 0) return false;
+    if (this.known.has(digest)) {
+      this.known.delete(digest);
+      this.known.set(digest, record.layout.pieceCount);
+      this.scheduler.addBlob(digest, record.layout.pieceCount); // refreshes its LRU position
+      return true;
+    }
+    this.scheduler.addBlob(digest, record.layout.pieceCount);
+    const held: number[] = [];
+    for (let i = 0; i < record.layout.pieceCount; i++) if (this.store.hasPiece(digest, i)) held.push(i);
+    this.scheduler.seedHas(digest, held);
+    this.known.set(digest, record.layout.pieceCount);
+    while (this.known.size > MAX_KNOWN_BLOBS) {
+      const oldest = this.known.keys().next().value;
+      if (oldest === undefined) break;
+      this.known.delete(oldest);
+    }
+    return true;
+  }
+
+  peerJoined(peerId: string, url: string, zone: string | undefined): void {
+    this.scheduler.addPeer({ peerId, url, zone });
+  }
+
+  peerLeft(peerId: string): void {
+    this.scheduler.removePeer(peerId);
+  }
+
+  /** A peer's announcement over its WebSocket (e.g. its inventory after a restart). */
+  peerHas(peerId: string, digest: Digest, pieces: readonly number[]): void {
+    if (this.know(digest)) this.scheduler.peerHas(peerId, digest, pieces);
+  }
+
+  /** Answers a peer's schedule call; undefined when the supernode does not know the blob. */
+  schedule(digest: Digest, request: ScheduleRequest): ScheduleResponse | undefined {
+    if (!this.know(digest)) return undefined;
+    const record = this.store.get(digest);
+    if (record === undefined) return undefined;
+    const { peerId } = request;
+    // A schedule call also proves the peer is alive; it may arrive before its WebSocket registration.
+    if (this.peers.get(peerId) === undefined) {
+      if (request.advertiseUrl !== undefined) {
+        this.peers.register(peerId, request.advertiseUrl, request.zone);
+        this.peerJoined(peerId, request.advertiseUrl, request.zone);
+      }
+    } else {
+      this.peers.heartbeat(peerId);
+    }
+    for (const f of request.failures ?? []) {
+      if (f.piece < record.layout.pieceCount) this.scheduler.reportFailure(peerId, f.parentId, digest, f.piece, f.kind);
+      if (f.kind === 'bad-piece') this.log.warn({ digest, reporter: peerId, parent: f.parentId, piece: f.piece }, 'peer reported bad bytes from a parent');
+    }
+    const have = (request.have ?? []).filter((p) => p < record.layout.pieceCount);
+    if (have.length > 0) this.scheduler.peerHas(peerId, digest, have);
+    const assignments: ScheduleResponse['assignments'] = [];
+    if (request.limit > 0) {
+      const urgent = (request.urgent ?? []).filter((p) => p < record.layout.pieceCount);
+      for (const a of this.scheduler.schedule(peerId, digest, { limit: request.limit, urgent })) {
+        const sha256 = record.pieceSha256[a.piece];
+        // Every scheduled piece came through the seed, so its hash is known; guard anyway.
+        if (sha256 === null || sha256 === undefined) continue;
+        assignments.push({ piece: a.piece, sha256, candidates: a.candidates.map((c) => (c.kind === 'seed' ? { kind: 'seed' as const } : { kind: 'peer' as const, peerId: c.peerId, url: c.url })) });
+      }
+    }
+    return { assignments, seedComplete: record.complete };
+  }
+}
