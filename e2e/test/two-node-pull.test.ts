@@ -2,7 +2,7 @@ import test from 'ava';
 import { buildImage, pushImage, requireTools, servedBlobs } from '@shoal/testkit';
 import { join } from 'node:path';
 import { startCluster } from './helpers/cluster.js';
-import { counterByLabel } from './helpers/metrics.js';
+import { counterByLabel, metricValue } from './helpers/metrics.js';
 
 // The whole data path with real parts: containerd → proxy → peer → supernode →
 // docker-registry. The registry must send each blob once for both nodes, and
@@ -53,4 +53,10 @@ test('two nodes pull an image; the registry sends each blob once', async (t) => 
   t.is(sourcesA.get('upstream') ?? 0, 0, 'node A never fell back to the registry');
   t.is(sourcesB.get('upstream') ?? 0, 0, 'node B never fell back to the registry');
   t.true((sourcesB.get('supernode') ?? 0) + (sourcesB.get('peer') ?? 0) >= totalBlobBytes, 'node B got every layer byte from the swarm');
+
+  // Peer to peer: node B took its pieces from node A, so the supernode sent each byte about once.
+  const fromPeer = await metricValue(b.agent.peerUrl, 'shoal_peer_piece_bytes_total', { from: 'peer' });
+  t.true(fromPeer >= totalBlobBytes * 0.5, `node B got most layer bytes from node A (${fromPeer} of ${totalBlobBytes})`);
+  const seedBytes = await metricValue(cluster.supernode.url, 'shoal_supernode_bytes_served_total');
+  t.true(seedBytes < totalBlobBytes * 1.5, `the supernode sent ${(seedBytes / totalBlobBytes).toFixed(2)}× the layer bytes for two nodes`);
 });

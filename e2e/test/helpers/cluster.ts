@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { createLogger, type Logger } from '@shoal/core';
-import { startNodeAgent, startSupernode, writeContainerdConfig, type Running, type RunningNodeAgent } from '@shoal/cli';
+import { startNodeAgent, startSupernode, writeContainerdConfig, type NodeAgentOptions, type Running, type RunningNodeAgent } from '@shoal/cli';
 import { makeTempDir, removeTempDir, startContainerd, startRegistry, type RunningContainerd, type RunningRegistry, type StartRegistryOptions } from '@shoal/testkit';
 
 /** Shoal's logs in tests: silent unless SHOAL_TEST_LOG names a level (then JSON on stderr). */
@@ -27,7 +27,16 @@ export interface TestCluster {
  * node agents, each with its own real containerd whose hosts.toml (written by
  * `shoal containerd-config`) points at that node's proxy.
  */
-export async function startCluster(options: { nodes: number; registry?: StartRegistryOptions }): Promise<TestCluster> {
+export interface ClusterOptions {
+  nodes: number;
+  registry?: StartRegistryOptions;
+  /** Extra options for every node agent (rate limits, window...). */
+  node?: Partial<NodeAgentOptions>;
+  /** Use this supernode (e.g. a process a test will kill) instead of starting one in-process. */
+  supernodeUrl?: (registry: RunningRegistry, dir: string) => Promise<Running>;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
   const dir = await makeTempDir('shoal-e2e');
   const log = testLogger();
   const closers: Array<() => Promise<void>> = [];
@@ -38,12 +47,15 @@ export async function startCluster(options: { nodes: number; registry?: StartReg
   try {
     const registry = await startRegistry(options.registry ?? {});
     closers.push(() => registry.stop());
-    const supernode = await startSupernode(log.child({ role: 'supernode' }), {
-      listen: '127.0.0.1:0',
-      dataDir: join(dir, 'supernode'),
-      plainHttpHosts: [registry.host],
-      token: undefined,
-    });
+    const supernode =
+      options.supernodeUrl === undefined
+        ? await startSupernode(log.child({ role: 'supernode' }), {
+            listen: '127.0.0.1:0',
+            dataDir: join(dir, 'supernode'),
+            plainHttpHosts: [registry.host],
+            token: undefined,
+          })
+        : await options.supernodeUrl(registry, dir);
     closers.push(() => supernode.close());
     const nodes: TestNode[] = [];
     for (let i = 0; i < options.nodes; i++) {
@@ -55,6 +67,7 @@ export async function startCluster(options: { nodes: number; registry?: StartReg
         token: undefined,
         proxyListen: '127.0.0.1:0',
         plainHttpHosts: [registry.host],
+        ...options.node,
       });
       closers.push(() => agent.close());
       const containerd = await startContainerd({ name: `node${i}` });

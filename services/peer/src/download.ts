@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
@@ -84,6 +85,8 @@ export class Download {
     this.log = components.log.child({ module: 'download', digest: this.digest });
     this.c = components;
     this.init = init;
+    // Every piece in flight and every reader listens on it: more than Node's default 10.
+    setMaxListeners(Math.max(64, init.pieceWindow * 4), this.abort.signal);
     this.done = this.run().finally(init.onDone);
     this.done.catch(() => undefined);
   }

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { API_PREFIX, systemClock, type Digest, type Logger } from '@shoal/core';
 import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
@@ -54,6 +54,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   await app.register(blobRoutes, { store: components.store, tasks });
   await app.register(scheduleRoutes, { swarm });
 
+  const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
+  swarm.onBadPiece = () => badPieces.inc();
   new Gauge({ name: 'shoal_supernode_peers', help: 'Live peers', registers: [app.metrics], collect() { this.set(peers.size); } });
   new Gauge({ name: 'shoal_supernode_inflight_fetches', help: 'Blobs being fetched from registries', registers: [app.metrics], collect() { this.set(tasks.inflightCount); } });
 

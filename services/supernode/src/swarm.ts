@@ -19,6 +19,9 @@ export class Swarm {
   /** Insertion-ordered: the oldest is forgotten first, as the scheduler does (LRU). */
   private readonly known = new Map<Digest, number>();
 
+  /** Called for every report of bad bytes (a metric). */
+  onBadPiece: () => void = () => undefined;
+
   constructor(components: { log: Logger; store: PieceStoreApi & { on(event: 'piece', listener: (digest: Digest, index: number) => void): unknown }; scheduler: SchedulerApi; peers: PeerTable }) {
     this.log = components.log.child({ module: 'swarm' });
     this.store = components.store;
@@ -82,6 +85,7 @@ export class Swarm {
     }
     for (const f of request.failures ?? []) {
       if (f.piece < record.layout.pieceCount) this.scheduler.reportFailure(peerId, f.parentId, digest, f.piece, f.kind);
+      if (f.kind === 'bad-piece') this.onBadPiece();
       if (f.kind === 'bad-piece') this.log.warn({ digest, reporter: peerId, parent: f.parentId, piece: f.piece }, 'peer reported bad bytes from a parent');
     }
     const have = (request.have ?? []).filter((p) => p < record.layout.pieceCount);
