@@ -30,8 +30,8 @@ export interface TestCluster {
 export interface ClusterOptions {
   nodes: number;
   registry?: StartRegistryOptions;
-  /** Extra options for every node agent (rate limits, window...). */
-  node?: Partial<NodeAgentOptions>;
+  /** Extra options for the node agents (rate limits, DHT...), or per node given the ones started before. */
+  node?: Partial<NodeAgentOptions> | ((index: number, before: readonly TestNode[]) => Partial<NodeAgentOptions>);
   /** Use this supernode (e.g. a process a test will kill) instead of starting one in-process. */
   supernodeUrl?: (registry: RunningRegistry, dir: string) => Promise<Running>;
 }
@@ -67,7 +67,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
         token: undefined,
         proxyListen: '127.0.0.1:0',
         plainHttpHosts: [registry.host],
-        ...options.node,
+        ...(typeof options.node === 'function' ? options.node(i, nodes) : options.node),
       });
       closers.push(() => agent.close());
       const containerd = await startContainerd({ name: `node${i}` });

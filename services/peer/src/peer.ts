@@ -18,6 +18,8 @@ import { DEFAULT_PIECE_WINDOW, Download } from './download.js';
 import type { PieceClient } from './piece-client.js';
 import type { RateLimiter } from './rate-limit.js';
 import { RegistryFill } from './registry-fill.js';
+import { DhtFill } from './dht-fill.js';
+import type { PeerDiscovery } from './discovery/index.js';
 import type { SupernodeClient } from './supernode-client.js';
 
 /** How long the supernode may take to start a blob (it waits for the registry's headers). */
@@ -30,6 +32,8 @@ export interface PeerComponents {
   pieces: PieceClient;
   /** For the node's own back-to-source when no supernode answers. */
   registry?: RegistryClientApi | undefined;
+  /** Peers by digest when no supernode answers. */
+  discovery?: PeerDiscovery | undefined;
   downloadLimiter?: RateLimiter | undefined;
   onPieceBytes?: (from: 'peer' | 'supernode', bytes: number) => void;
 }
@@ -43,7 +47,7 @@ export interface PeerInit {
 }
 
 /** What fills a blob on this node: the swarm (Download) or, without a supernode, the registry. */
-type Fill = Download | RegistryFill;
+type Fill = Download | DhtFill | RegistryFill;
 
 /**
  * The node's peer: answers the proxy's blob requests from the local store, or
@@ -115,8 +119,20 @@ export class Peer implements BlobProvider {
             AbortSignal.timeout(TASK_START_TIMEOUT_MS),
           );
         } catch (err) {
-          // No supernode at all: the node fetches the blob itself rather than leave every pull to containerd's fallback.
-          if (!(err instanceof SwarmUnavailableError) || this.c.registry === undefined) throw err;
+          // No supernode at all: peers found in the DHT, else the node fetches the
+          // blob itself rather than leave every pull to containerd's fallback.
+          if (!(err instanceof SwarmUnavailableError)) throw err;
+          if (this.c.discovery !== undefined) {
+            try {
+              return await DhtFill.start(
+                { log: this.log, store: this.c.store, pieces: this.c.pieces, discovery: this.c.discovery, onPieceBytes: this.c.onPieceBytes },
+                { digest: request.digest, sizeBytes: request.sizeBytes, onDone },
+              );
+            } catch (dhtErr) {
+              this.log.info({ digest: request.digest, err: (dhtErr as Error).message }, 'nothing in the DHT either');
+            }
+          }
+          if (this.c.registry === undefined) throw err;
           return new RegistryFill(
             { log: this.log, store: this.c.store, registry: this.c.registry },
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },

@@ -70,6 +70,8 @@ const peerFlags = {
   maxUploads: { kind: 'integer', help: 'pieces served to other peers at once', default: DEFAULT_MAX_UPLOADS, min: 1, max: 1024 },
   uploadBytesPerSec: { kind: 'integer', help: 'upload rate limit to other peers, bytes/s (0 = none)', default: 0, min: 0 },
   downloadBytesPerSec: { kind: 'integer', help: 'download rate limit from the swarm, bytes/s (0 = none)', default: 0, min: 0 },
+  dhtListen: { kind: 'hostPort', help: 'UDP address of this node\'s DHT, used to find peers when no supernode answers (unset: no DHT)' },
+  dhtBootstrap: { kind: 'hostPortList', help: 'other nodes\' DHT addresses (HOST:PORT, repeatable)', default: [] },
   tokenFile: tokenFileFlag,
   logLevel: logLevelFlag,
 } satisfies FlagSpecs;
@@ -86,6 +88,8 @@ function peerOptions(c: Record<string, unknown>, token: string | undefined): Pee
     maxUploads: c.maxUploads as number,
     uploadBytesPerSec: c.uploadBytesPerSec as number,
     downloadBytesPerSec: c.downloadBytesPerSec as number,
+    dhtListen: c.dhtListen as string | undefined,
+    dhtBootstrap: c.dhtBootstrap as string[],
   };
 }
 

@@ -6,7 +6,7 @@ import { splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp } from '@shoal/supernode';
-import { buildPeerApp, Peer, PieceClient, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildPeerApp, DhtDiscovery, Peer, PieceClient, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
@@ -93,11 +93,17 @@ export interface PeerOptions {
   uploadBytesPerSec?: number | undefined;
   /** 0 = unlimited. */
   downloadBytesPerSec?: number | undefined;
+  /** UDP HOST:PORT for the DHT; undefined runs without it. */
+  dhtListen?: string | undefined;
+  /** Other nodes' DHT HOST:PORT. */
+  dhtBootstrap?: readonly string[] | undefined;
 }
 
 export interface RunningPeer extends Running {
   peer: Peer;
   peerId: string;
+  /** Where this node's DHT listens (UDP), when it runs one. */
+  dhtAddress: { host: string; port: number } | undefined;
 }
 
 export async function startPeer(log: Logger, options: PeerOptions): Promise<RunningPeer> {
@@ -127,8 +133,16 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const address = await app.listen({ host, port });
   const boundPort = Number(new URL(address).port);
   const advertiseUrl = options.advertise ?? defaultAdvertiseUrl(options.peerListen, boundPort);
+  let discovery: DhtDiscovery | undefined;
+  if (options.dhtListen !== undefined) {
+    discovery = await DhtDiscovery.start({ log }, { listen: splitHostPort(options.dhtListen), bootstrap: [...(options.dhtBootstrap ?? [])], peerPort: boundPort });
+    const dht = discovery;
+    for (const blob of store.list()) if (blob.complete) dht.announce(blob.digest);
+    store.on('complete', (digest) => dht.announce(digest));
+    store.on('discarded', (digest) => dht.withdraw(digest));
+  }
   const peer = new Peer(
-    { log, store, supernodes, pieces, registry, downloadLimiter: limiter(options.downloadBytesPerSec), onPieceBytes: (from, bytes) => pieceBytes.inc({ from }, bytes) },
+    { log, store, supernodes, pieces, registry, discovery, downloadLimiter: limiter(options.downloadBytesPerSec), onPieceBytes: (from, bytes) => pieceBytes.inc({ from }, bytes) },
     { peerId, advertiseUrl, zone: options.zone },
   );
   late = peer;
@@ -149,8 +163,10 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     url: listenUrl(address, options.peerListen),
     peer,
     peerId,
+    dhtAddress: discovery?.address,
     async close() {
       session.close();
+      await discovery?.close();
       peer.close();
       await app.close();
       await supernodes.close();
@@ -192,6 +208,7 @@ export interface RunningNodeAgent {
   proxyUrl: string;
   peerUrl: string;
   peerId: string;
+  dhtAddress: { host: string; port: number } | undefined;
   close(): Promise<void>;
 }
 
@@ -209,6 +226,7 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
     proxyUrl: proxy.url,
     peerUrl: peer.url,
     peerId: peer.peerId,
+    dhtAddress: peer.dhtAddress,
     async close() {
       await proxy.close();
       await peer.close();

@@ -54,7 +54,11 @@ export const MAX_PEERS = 65_536;
  * blobs is maxBlobs × pieceCount × 13 bytes; real blobs have ≤ ~1,024 pieces.
  */
 export const MAX_PIECES_PER_BLOB = 65_536;
-/** Assignments one child may hold in flight for one blob (a peer keeps a window of ~8). */
+/**
+ * Assignments one child may hold in flight for one blob. Only the first
+ * maxUploadsPerPeer of them may go to busy parents; the rest only to idle ones
+ * (see `schedule`).
+ */
 export const MAX_INFLIGHT_PER_CHILD = 64;
 /** Entries of `urgent` looked at per call. */
 export const MAX_URGENT = 64;
@@ -240,6 +244,9 @@ export class Scheduler implements SchedulerApi {
   /** Scratch sort keys for one schedule call (grown to the largest pieceCount). */
   private keys = new Float64Array(1024);
   private readonly ranked: Ranked[] = [];
+  /** Upload caps in force for the assignment being made (lowered for a child's extra pieces). */
+  private parentCap = 0;
+  private seedCap = 0;
 
   constructor(components: SchedulerComponents, init: SchedulerInit = {}) {
     this.clock = components.clock;
@@ -505,6 +512,13 @@ export class Scheduler implements SchedulerApi {
    */
   private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[]): boolean {
     const child = m.peer;
+    // Fair shares: a child gets no more busy parents at once than a parent gets
+    // children (maxUploadsPerPeer), so upload slots spread over all children
+    // instead of piling onto the ones that ask most often; pieces beyond that
+    // come only from idle parents (spare capacity nobody else is waiting for).
+    const extra = m.assignments.length >= this.maxUploadsPerPeer;
+    this.parentCap = extra ? 1 : this.maxUploadsPerPeer;
+    this.seedCap = extra ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
     const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
     // The last slot is kept for the seed when it can serve the piece.
     const peerSlots = seedOk && this.candidatesPerPiece > 1 ? this.candidatesPerPiece - 1 : this.candidatesPerPiece;
@@ -519,7 +533,7 @@ export class Scheduler implements SchedulerApi {
       // No peer can serve it. The seed steps in when no peer holds the piece or
       // every holder seen is excluded for this child; when some are merely full
       // they will be free soon, and waiting for them keeps the seed's egress low.
-      if (!seedOk || busy || this.seedUploads >= this.maxSeedUploads) return false;
+      if (!seedOk || busy || this.seedUploads >= this.seedCap) return false;
       candidates.push(SEED_CANDIDATE);
     }
     const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
@@ -558,7 +572,7 @@ export class Scheduler implements SchedulerApi {
       if (member === undefined) return false; // tombstone
       const peer = member.peer;
       if (peer === child) return true;
-      if (peer.uploads >= this.maxUploadsPerPeer) {
+      if (peer.uploads >= this.parentCap) {
         busy++;
         return true;
       }
