@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import { API_PREFIX, type Logger } from '@shoal/core';
 import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin } from '@shoal/service-kit';
@@ -25,7 +25,7 @@ export interface PeerAppInit {
 
 export async function buildPeerApp(components: PeerAppComponents, init: PeerAppInit): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = components.log.child({ service: 'peer' });
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
   await app.register(opsPlugin, { metricsPrefix: 'shoal_peer_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
   await app.register(tokenAuthPlugin, { token: init.token, prefix: API_PREFIX });

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { API_PREFIX, systemClock, type Digest, type Logger } from '@shoal/core';
@@ -40,7 +40,7 @@ export interface SupernodeApp {
 /** The supernode: cluster cache of registry blobs, piece API and peer membership. */
 export async function buildSupernodeApp(components: SupernodeComponents, init: SupernodeInit): Promise<SupernodeApp> {
   const logger: FastifyBaseLogger = components.log.child({ service: 'supernode' });
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
   const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches });
   const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
   const peers = new PeerTable({}, { onRemove: (peerId) => scheduler.removePeer(peerId) });

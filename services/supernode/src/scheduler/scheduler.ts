@@ -95,8 +95,12 @@ const KEY_CLASS = 1 << 30;
  * call. Keeps a call O(pieceCount + MAX_FAILED_PICKS × HOLDER_PROBES).
  */
 export const MAX_FAILED_PICKS = 16;
+/** The same for a child's extra pieces (idle parents only), usually none to find. */
+export const MAX_FAILED_EXTRA_PICKS = 2;
 /** Extractions done by linear scans before the rest of the keys are sorted. */
 const LINEAR_PICKS = 4;
+/** Rank penalty of a parent outside the child's zone (more than any upload count). */
+const ZONE_OTHER = 1 << 24;
 
 interface PeerRec {
   readonly peerId: string;
@@ -206,12 +210,6 @@ function paddedBitset(count: number): Uint8Array {
   return bits;
 }
 
-/** Reusable candidate slot while ranking parents for one piece. */
-interface Ranked {
-  peer: PeerRec;
-  rank: number;
-}
-
 /**
  * The swarm scheduler: see the policy in types.ts. Pure and synchronous — time
  * comes only from `components.clock`, randomness only from `components.random`.
@@ -243,7 +241,11 @@ export class Scheduler implements SchedulerApi {
 
   /** Scratch sort keys for one schedule call (grown to the largest pieceCount). */
   private keys = new Float64Array(1024);
-  private readonly ranked: Ranked[] = [];
+  /** The ranked parents of the piece being assigned (see rankHolders). */
+  private readonly rankedPeers: PeerRec[] = [];
+  private readonly rankedRanks: number[] = [];
+  private found = 0;
+  private sawBusy = false;
   /** Upload caps in force for the assignment being made (lowered for a child's extra pieces). */
   private parentCap = 0;
   private seedCap = 0;
@@ -453,7 +455,7 @@ export class Scheduler implements SchedulerApi {
       let sorted = false;
       let deferred = 0;
       let failed = 0;
-      while (out.length < budget && i < n && failed < MAX_FAILED_PICKS) {
+      while (out.length < budget && i < n && failed < (m.assignments.length >= this.maxUploadsPerPeer ? MAX_FAILED_EXTRA_PICKS : MAX_FAILED_PICKS)) {
         if (!sorted && i >= LINEAR_PICKS) {
           keys.subarray(i, n).sort();
           sorted = true;
@@ -522,18 +524,18 @@ export class Scheduler implements SchedulerApi {
     const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
     // The last slot is kept for the seed when it can serve the piece.
     const peerSlots = seedOk && this.candidatesPerPiece > 1 ? this.candidatesPerPiece - 1 : this.candidatesPerPiece;
-    const { found, busy } = this.rankHolders(blob, piece, child, now, peerSlots);
+    const found = this.rankHolders(blob, piece, child, now, peerSlots);
     const candidates: ParentCandidate[] = [];
     let parent: PeerRec | undefined;
-    for (let i = 0; i < found; i++) candidates.push((this.ranked[i] as Ranked).peer.candidate);
+    for (let i = 0; i < found; i++) candidates.push((this.rankedPeers[i] as PeerRec).candidate);
     if (found > 0) {
-      parent = (this.ranked[0] as Ranked).peer;
+      parent = this.rankedPeers[0] as PeerRec;
       if (seedOk) candidates.push(SEED_CANDIDATE);
     } else {
       // No peer can serve it. The seed steps in when no peer holds the piece or
       // every holder seen is excluded for this child; when some are merely full
       // they will be free soon, and waiting for them keeps the seed's egress low.
-      if (!seedOk || busy || this.seedUploads >= this.seedCap) return false;
+      if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap) return false;
       candidates.push(SEED_CANDIDATE);
     }
     const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
@@ -554,72 +556,74 @@ export class Scheduler implements SchedulerApi {
   }
 
   /**
-   * Fills `this.ranked[0..found)` with the best eligible holders of `piece`:
+   * Fills `rankedPeers[0..found)` with the best eligible holders of `piece`:
    * same zone as the child first, then fewest uploads, ties in random order.
    * Looks at no more than HOLDER_PROBES holders (all of them when the list is
-   * that short, otherwise random ones). `busy`: some holder seen was skipped
-   * only for being full.
+   * that short, otherwise random ones). Sets `sawBusy` when some holder seen
+   * was skipped only for being full.
    */
-  private rankHolders(blob: BlobState, piece: number, child: PeerRec, now: number, want: number): { found: number; busy: boolean } {
-    const ranked = this.ranked;
-    let found = 0;
-    let busy = 0;
+  private rankHolders(blob: BlobState, piece: number, child: PeerRec, now: number, want: number): number {
+    this.found = 0;
+    this.sawBusy = false;
     const list = blob.holders[piece];
-    if (want <= 0 || list === undefined || (blob.holderCount[piece] as number) === 0) return { found, busy: false };
-    const childZone = child.zone;
-    const consider = (slot: number): boolean => {
-      const member = blob.members[slot];
-      if (member === undefined) return false; // tombstone
-      const peer = member.peer;
-      if (peer === child) return true;
-      if (peer.uploads >= this.parentCap) {
-        busy++;
-        return true;
-      }
-      if ((this.quarantine.size > 0 && this.quarantined(peer.peerId, now)) || this.penalized(child, peer.peerId, now)) return true;
-      for (let k = 0; k < found; k++) if ((ranked[k] as Ranked).peer === peer) return true;
-      const rank = (childZone !== undefined && peer.zone === childZone ? 0 : 1 << 24) + peer.uploads;
-      // Insertion into the short ranked list (stable: earlier probes win ties).
-      let pos = found;
-      while (pos > 0 && (ranked[pos - 1] as Ranked).rank > rank) pos--;
-      if (pos >= want) return true;
-      const end = Math.min(found, want - 1);
-      let slotRec = ranked[end];
-      if (slotRec === undefined) {
-        slotRec = { peer, rank };
-        ranked[end] = slotRec;
-      }
-      for (let k = end; k > pos; k--) ranked[k] = ranked[k - 1] as Ranked;
-      slotRec.peer = peer;
-      slotRec.rank = rank;
-      ranked[pos] = slotRec;
-      if (found < want) found++;
-      return true;
-    };
+    if (want <= 0 || list === undefined || (blob.holderCount[piece] as number) === 0) return 0;
+    const members = blob.members;
     let len = blob.holderLen[piece] as number;
     if (len <= HOLDER_PROBES) {
       // Short list: sweep tombstones, then look at all from a random start.
       if (blob.deadSlots > 0) {
         for (let i = 0; i < len; ) {
-          if (blob.members[list[i] as number] === undefined) list[i] = list[--len] as number;
+          if (members[list[i] as number] === undefined) list[i] = list[--len] as number;
           else i++;
         }
         blob.holderLen[piece] = len;
       }
       const start = Math.floor(this.random() * len);
-      for (let k = 0; k < len; k++) consider(list[(start + k) % len] as number);
+      for (let k = 0; k < len; k++) {
+        const j = start + k < len ? start + k : start + k - len;
+        this.consider((members[list[j] as number] as Member).peer, child, now, want);
+      }
     } else {
+      // Enough once `want` parents are same-zone (or the child has no zone) and idle.
+      const best = child.zone === undefined ? ZONE_OTHER : 0;
       for (let probe = 0; probe < HOLDER_PROBES && len > 0; probe++) {
         const i = Math.floor(this.random() * len);
-        if (!consider(list[i] as number)) {
-          list[i] = list[--len] as number;
+        const member = members[list[i] as number];
+        if (member === undefined) {
+          list[i] = list[--len] as number; // tombstone of a removed peer
           blob.holderLen[piece] = len;
+          continue;
         }
-        // Enough: `want` same-zone (or zoneless) parents with nothing to upload.
-        if (found === want && (ranked[want - 1] as Ranked).rank === (childZone === undefined ? 1 << 24 : 0)) break;
+        this.consider(member.peer, child, now, want);
+        if (this.found === want && (this.rankedRanks[want - 1] as number) === best) break;
       }
     }
-    return { found, busy: busy > 0 };
+    return this.found;
+  }
+
+  /** One holder: skipped, or inserted into the ranked list (stable: earlier probes win ties). */
+  private consider(peer: PeerRec, child: PeerRec, now: number, want: number): void {
+    if (peer === child) return;
+    if (peer.uploads >= this.parentCap) {
+      this.sawBusy = true;
+      return;
+    }
+    if ((this.quarantine.size > 0 && this.quarantined(peer.peerId, now)) || this.penalized(child, peer.peerId, now)) return;
+    const peers = this.rankedPeers;
+    const ranks = this.rankedRanks;
+    const found = this.found;
+    for (let k = 0; k < found; k++) if (peers[k] === peer) return;
+    const rank = (child.zone !== undefined && peer.zone === child.zone ? 0 : ZONE_OTHER) + peer.uploads;
+    let pos = found;
+    while (pos > 0 && (ranks[pos - 1] as number) > rank) pos--;
+    if (pos >= want) return;
+    for (let k = Math.min(found, want - 1); k > pos; k--) {
+      peers[k] = peers[k - 1] as PeerRec;
+      ranks[k] = ranks[k - 1] as number;
+    }
+    peers[pos] = peer;
+    ranks[pos] = rank;
+    if (found < want) this.found = found + 1;
   }
 
   private penalized(child: PeerRec, parentId: string, now: number): boolean {
