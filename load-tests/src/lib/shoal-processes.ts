@@ -1,0 +1,103 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { freePort, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+
+export const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
+
+export async function httpUp(url: string): Promise<boolean> {
+  try {
+    const res = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000 });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Resident memory of a process, MiB. */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** Open file descriptors of a process (sockets included). */
+export async function openFds(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+/**
+ * A Shoal service run as its own process with fixed ports and data dir, so it
+ * can be killed (SIGKILL: a crash) and started again as the same member.
+ */
+export class ServiceProcess {
+  readonly name: string;
+  readonly url: string;
+  private readonly args: string[];
+  private readonly env: Record<string, string>;
+  private readonly logDir: string;
+  private current: ManagedProcess | undefined;
+
+  private constructor(name: string, url: string, args: string[], env: Record<string, string>, logDir: string) {
+    this.name = name;
+    this.url = url;
+    this.args = args;
+    this.env = env;
+    this.logDir = logDir;
+  }
+
+  static async supernode(dir: string, name: string, plainHttp: string, logLevel = 'warn'): Promise<ServiceProcess> {
+    const port = await freePort();
+    return new ServiceProcess(name, `http://127.0.0.1:${port}`, ['supernode'], {
+      SHOAL_LISTEN: `127.0.0.1:${port}`,
+      SHOAL_DATA: join(dir, name),
+      SHOAL_PLAIN_HTTP: plainHttp,
+      SHOAL_LOG_LEVEL: logLevel,
+    }, dir);
+  }
+
+  /** `url` is the node's proxy; `peerUrl` its peer. */
+  static async node(dir: string, name: string, supernodes: string[], plainHttp: string, extra: Record<string, string> = {}, logLevel = 'warn'): Promise<ServiceProcess & { peerUrl: string }> {
+    const [proxyPort, peerPort] = [await freePort(), await freePort()];
+    const node = new ServiceProcess(name, `http://127.0.0.1:${proxyPort}`, ['node'], {
+      SHOAL_SUPERNODE: supernodes.join(','),
+      SHOAL_PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
+      SHOAL_PEER_LISTEN: `127.0.0.1:${peerPort}`,
+      SHOAL_DATA: join(dir, name),
+      SHOAL_PLAIN_HTTP: plainHttp,
+      SHOAL_LOG_LEVEL: logLevel,
+      ...extra,
+    }, dir);
+    return Object.assign(node, { peerUrl: `http://127.0.0.1:${peerPort}` });
+  }
+
+  get pid(): number | undefined {
+    return this.current?.exitStatus() === undefined ? this.current?.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.pid !== undefined;
+  }
+
+  async start(): Promise<void> {
+    this.current = await spawnProcess({ name: this.name, command: process.execPath, args: [SHOAL, ...this.args], env: minimalEnv(this.env), logDir: this.logDir });
+    await waitFor(() => httpUp(`${this.url}/readyz`), { process: this.current, description: `${this.name} ready`, timeoutMs: 30_000 });
+  }
+
+  /** SIGKILL, as a crash or an OOM kill would. */
+  async kill(): Promise<void> {
+    const p = this.current;
+    if (p === undefined || p.exitStatus() !== undefined) return;
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      process.kill(p.pid, 'SIGKILL');
+    }
+    await p.exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.current?.stop();
+  }
+}
