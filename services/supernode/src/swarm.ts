@@ -5,6 +5,14 @@ import type { SchedulerApi } from './scheduler/index.js';
 
 /** Blobs whose pieces the scheduler has been told about; matches the scheduler's own bound. */
 const MAX_KNOWN_BLOBS = 10_000;
+/**
+ * Pieces still on their way from the registry that one child may wait for at
+ * the seed (a long-poll). Each such piece goes to one child only, so the seed
+ * sends it about once; the others get it from that child.
+ */
+const FRONTIER_PER_CALL = 4;
+/** How long a child holds a frontier piece before another child may be given it. */
+const FRONTIER_TTL_MS = 15_000;
 
 /**
  * Glue between the supernode's parts and the pure scheduler: membership from
@@ -18,6 +26,8 @@ export class Swarm {
   private readonly peers: PeerTable;
   /** Insertion-ordered: the oldest is forgotten first, as the scheduler does (LRU). */
   private readonly known = new Map<Digest, number>();
+  /** Per blob still arriving at the seed: piece → the child waiting for it there, and until when. */
+  private readonly frontier = new Map<Digest, Map<number, { peerId: string; untilMs: number }>>();
 
   /** Called for every report of bad bytes (a metric). */
   onBadPiece: () => void = () => undefined;
@@ -100,6 +110,40 @@ export class Swarm {
         assignments.push({ piece: a.piece, sha256, candidates: a.candidates.map((c) => (c.kind === 'seed' ? { kind: 'seed' as const } : { kind: 'peer' as const, peerId: c.peerId, url: c.url })) });
       }
     }
+    if (!record.complete && assignments.length < request.limit) this.addFrontier(digest, record.layout.pieceCount, peerId, request.limit - assignments.length, assignments);
+    else if (record.complete) this.frontier.delete(digest);
     return { assignments, seedComplete: record.complete };
+  }
+
+  /**
+   * While the seed is still filling a blob, a child with free slots waits at
+   * the seed for the next pieces nobody has yet, instead of polling: the
+   * seed answers as soon as each one lands (it holds piece requests open).
+   */
+  private addFrontier(digest: Digest, pieceCount: number, peerId: string, room: number, out: ScheduleResponse['assignments']): void {
+    let claims = this.frontier.get(digest);
+    if (claims === undefined) {
+      claims = new Map();
+      this.frontier.set(digest, claims);
+      // Bounded like `known`: blobs still arriving are few, but never let this grow.
+      while (this.frontier.size > MAX_KNOWN_BLOBS) {
+        const oldest = this.frontier.keys().next().value;
+        if (oldest === undefined) break;
+        this.frontier.delete(oldest);
+      }
+    }
+    const now = Date.now();
+    const taken = new Set(out.map((a) => a.piece));
+    let added = 0;
+    for (let piece = 0; piece < pieceCount && added < Math.min(room, FRONTIER_PER_CALL); piece++) {
+      if (this.store.hasPiece(digest, piece) || taken.has(piece)) continue;
+      const claim = claims.get(piece);
+      if (claim !== undefined && claim.untilMs > now && claim.peerId !== peerId) continue;
+      if (claim !== undefined && claim.peerId === peerId && claim.untilMs > now) continue; // already waiting for it
+      claims.set(piece, { peerId, untilMs: now + FRONTIER_TTL_MS });
+      out.push({ piece, candidates: [{ kind: 'seed' }] });
+      added++;
+    }
+    for (const [piece, claim] of claims) if (claim.untilMs <= now || this.store.hasPiece(digest, piece)) claims.delete(piece);
   }
 }
