@@ -130,6 +130,17 @@ export class SwarmUnavailableError extends ShoalError {
   }
 }
 
+/**
+ * The cache has no room for a blob: its quota is used by blobs being served or
+ * written, or the disk itself is full (ENOSPC / EDQUOT). Nothing of the blob is
+ * kept; callers serve the bytes by streaming them through instead of caching.
+ */
+export class StoreFullError extends ShoalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'SHOAL_STORE_FULL', 507, 'UNKNOWN', options);
+  }
+}
+
 export interface OciErrorBody {
   errors: Array<{ code: OciErrorCode; message: string; detail?: unknown }>;
 }

@@ -1,2 +1,9 @@
 export * from './types.js';
-export { PieceStore, type PieceStoreComponents, type PieceStoreInit } from './piece-store.js';
+export {
+  DEFAULT_HIGH_WATERMARK,
+  DEFAULT_LOW_WATERMARK,
+  DEFAULT_PARTIAL_IDLE_MS,
+  PieceStore,
+  type PieceStoreComponents,
+  type PieceStoreInit,
+} from './piece-store.js';

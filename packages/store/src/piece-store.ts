@@ -10,11 +10,13 @@ import { Level } from 'level';
 import {
   BadRequestError,
   BlobUnknownError,
+  ConfigError,
   DigestInvalidError,
   DigestMismatchError,
   PieceUnavailableError,
   RangeInvalidError,
   SizeMismatchError,
+  StoreFullError,
   digestHex,
   isDigest,
   pieceLayout,
@@ -26,7 +28,7 @@ import {
   type PieceLayout,
 } from '@shoal/core';
 import { SHA256_HEX_RE, bitmapBytes, countBits, decodeRecord, encodeRecord, setBit, testBit, type StoredRecord } from './record.js';
-import type { BlobRecord, PieceStoreApi, PieceStoreEvents } from './types.js';
+import type { BlobRecord, PieceStoreApi, PieceStoreEvents, StoreUsage } from './types.js';
 import { COMPLETE, Waiters } from './waiters.js';
 
 export interface PieceStoreComponents {
@@ -38,7 +40,39 @@ export interface PieceStoreComponents {
 export interface PieceStoreInit {
   /** Root directory; blobs/, partial/ and db/ are created under it. */
   dir: string;
+  /**
+   * Most bytes of blobs (complete and partial, each at its full size) the
+   * store keeps; other files on the disk do not count. Unlimited when absent.
+   */
+  quotaBytes?: number | undefined;
+  /**
+   * Fraction of the quota past which beginning a blob evicts idle blobs.
+   * @default DEFAULT_HIGH_WATERMARK
+   */
+  highWatermark?: number | undefined;
+  /**
+   * Fraction of the quota eviction brings usage down to.
+   * @default DEFAULT_LOW_WATERMARK
+   */
+  lowWatermark?: number | undefined;
+  /**
+   * A partial blob nobody wrote, read or began for this long is abandoned and
+   * may be evicted; before that it is probably between two pieces.
+   * @default DEFAULT_PARTIAL_IDLE_MS
+   */
+  partialIdleMs?: number | undefined;
+  /**
+   * `'complete'` re-hashes every complete blob at open and drops those that no
+   * longer match their digest (slow on a large cache: it reads everything).
+   * @default 'none'
+   */
+  verifyOnOpen?: 'none' | 'complete' | undefined;
 }
+
+export const DEFAULT_HIGH_WATERMARK = 0.9;
+export const DEFAULT_LOW_WATERMARK = 0.75;
+/** 10 min: far longer than any piece takes, even from a slow peer. */
+export const DEFAULT_PARTIAL_IDLE_MS = 10 * 60 * 1000;
 
 /** 1 MiB: reads for re-hashing the verified prefix; large reads keep the hash loop busy, not the syscalls. */
 const HASH_READ_CHUNK_BYTES = 1024 * 1024;
@@ -67,6 +101,10 @@ interface Entry {
   lastAccessMs: number;
   /** lastAccessMs changed since the last db write (written lazily, at the next flush or close). */
   accessDirty: boolean;
+  /** Open readBlob/readPiece streams: the blob is being served and must not be evicted. */
+  readers: number;
+  /** writePiece/ingest calls in progress: the blob must not be evicted. */
+  writers: number;
   /** Set once the entry is discarded; operations still holding it fail with this. */
   discardReason: Error | undefined;
   /** Undefined once complete. */
@@ -119,8 +157,19 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
   private readonly blobDir: string;
   private readonly partialDir: string;
   private readonly db: Level<string, StoredRecord>;
-  /** The record cache: one entry per blob on disk, so bounded by the disk (and eviction through list/delete). */
+  /** The record cache: one entry per blob on disk, so bounded by the disk and the quota. */
   private readonly entries = new Map<Digest, Entry>();
+  /** Sum of the sizes of `entries`. */
+  private heldBytes = 0;
+  /** Sizes of blobs admitted under the quota whose record is being created. */
+  private reservedBytes = 0;
+  /** Eviction passes run one at a time. */
+  private evictTail: Promise<void> = Promise.resolve();
+  private readonly quotaBytes: number | undefined;
+  private readonly highWatermark: number;
+  private readonly lowWatermark: number;
+  private readonly partialIdleMs: number;
+  private readonly verifyOnOpen: 'none' | 'complete';
   private readonly pendingBegins = new Map<Digest, Promise<Entry>>();
   /** Per-digest queue: db writes, file creation, rename and removal run one at a time per blob. */
   private readonly chains = new Map<Digest, Promise<void>>();
@@ -134,6 +183,18 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     super();
     this.log = components.log.child({ module: 'piece-store' });
     this.clock = components.clock ?? systemClock;
+    this.quotaBytes = init.quotaBytes;
+    this.highWatermark = init.highWatermark ?? DEFAULT_HIGH_WATERMARK;
+    this.lowWatermark = init.lowWatermark ?? DEFAULT_LOW_WATERMARK;
+    this.partialIdleMs = init.partialIdleMs ?? DEFAULT_PARTIAL_IDLE_MS;
+    this.verifyOnOpen = init.verifyOnOpen ?? 'none';
+    const problems: string[] = [];
+    if (this.quotaBytes !== undefined && (!Number.isSafeInteger(this.quotaBytes) || this.quotaBytes <= 0)) problems.push(`quotaBytes must be a positive integer, not ${this.quotaBytes}`);
+    if (!(this.highWatermark > 0 && this.highWatermark <= 1)) problems.push(`highWatermark must be in (0, 1], not ${this.highWatermark}`);
+    if (!(this.lowWatermark > 0 && this.lowWatermark <= this.highWatermark)) problems.push(`lowWatermark must be in (0, highWatermark], not ${this.lowWatermark}`);
+    if (!(this.partialIdleMs >= 0)) problems.push(`partialIdleMs must be ≥ 0, not ${this.partialIdleMs}`);
+    if (this.verifyOnOpen !== 'none' && this.verifyOnOpen !== 'complete') problems.push(`verifyOnOpen must be 'none' or 'complete', not ${String(this.verifyOnOpen)}`);
+    if (problems.length > 0) throw new ConfigError(problems);
     this.blobDir = join(init.dir, 'blobs', 'sha256');
     this.partialDir = join(init.dir, 'partial', 'sha256');
     this.db = new Level<string, StoredRecord>(join(init.dir, 'db'), { valueEncoding: 'json' });
@@ -163,10 +224,13 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (entry === undefined) {
       let pending = this.pendingBegins.get(digest);
       if (pending === undefined) {
-        pending = this.serial(digest, () => this.create(digest, layout)).finally(() => this.pendingBegins.delete(digest));
+        pending = this.admitAndCreate(digest, layout).finally(() => this.pendingBegins.delete(digest));
         this.pendingBegins.set(digest, pending);
       }
       entry = await pending;
+    } else {
+      // Whoever begins a blob is about to use it: it must not look abandoned.
+      this.touch(entry);
     }
     if (entry.layout.blobSizeBytes !== sizeBytes) {
       throw new SizeMismatchError(`${digest} is held with ${entry.layout.blobSizeBytes} bytes, not ${sizeBytes}`);
@@ -198,7 +262,12 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     });
     if (!changed) return;
     entry.snapshot = undefined;
-    await this.persist(entry);
+    try {
+      await this.persist(entry);
+    } catch (err) {
+      if (isDiskFull(err)) throw await this.diskFull(entry, digest, err);
+      throw err;
+    }
   }
 
   async writePiece(
@@ -209,10 +278,13 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
   ): Promise<void> {
     const { signal } = options;
     let unlock: (() => void) | undefined;
+    let entry: Entry | undefined;
     try {
       this.assertOpen();
       signal?.throwIfAborted();
-      const entry = this.current(digest);
+      entry = this.current(digest);
+      entry.writers++;
+      this.touch(entry);
       const span = spanOf(entry, index);
       const expected = expectedSha256(entry, index, options.expectedSha256);
       unlock = await this.lockPiece(entry, index, signal);
@@ -224,9 +296,12 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       await this.streamPiece(entry, index, span, expected, source, signal);
     } catch (err) {
       source.destroy();
-      throw signal?.aborted === true ? signal.reason : err;
+      if (signal?.aborted === true) throw signal.reason;
+      if (isDiskFull(err)) throw await this.diskFull(entry, digest, err);
+      throw err;
     } finally {
       unlock?.();
+      if (entry !== undefined) entry.writers--;
     }
   }
 
@@ -241,6 +316,17 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       source.destroy();
       throw signal?.aborted === true ? signal.reason : err;
     }
+    entry.writers++;
+    this.touch(entry);
+    try {
+      await this.ingestInto(entry, sizeBytes, source, signal);
+    } finally {
+      entry.writers--;
+    }
+  }
+
+  private async ingestInto(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+    const { digest } = entry;
     if (entry.complete) {
       await drain(source, signal).catch((err: unknown) => {
         throw signal?.aborted === true ? signal.reason : err;
@@ -270,21 +356,26 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
         else done();
       },
     });
+    let failure: { reason: unknown } | undefined;
     try {
       await pipeline(source, sink, { signal });
       // Every piece left a hint, so this step only chains hashes and compares the digest.
       await this.kickAdvance(entry);
       if (!entry.complete) throw entry.discardReason ?? new BlobUnknownError(digest);
     } catch (err) {
-      const reason = signal?.aborted === true ? signal.reason : err;
-      // A second ingest failing must not throw away a blob the first one completed.
-      if (this.isCurrent(entry) && !entry.complete) await this.discard(entry, toError(reason));
-      throw reason;
+      failure = { reason: signal?.aborted === true ? signal.reason : err };
     } finally {
       await state.inflight?.catch(noop);
       state.unlock?.();
+      // Closed before discarding: an unlinked file gives its blocks back only once no descriptor holds it.
       await state.fh?.close().catch(noop);
     }
+    if (failure === undefined) return;
+    let { reason } = failure;
+    if (signal?.aborted !== true && isDiskFull(reason)) reason = await this.diskFull(entry, digest, reason);
+    // A second ingest failing must not throw away a blob the first one completed.
+    else if (this.isCurrent(entry) && !entry.complete) await this.discard(entry, toError(reason));
+    throw reason;
   }
 
   hasPiece(digest: Digest, index: number): boolean {
@@ -306,8 +397,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       throw new RangeInvalidError(`bytes ${start}-${end} are not inside piece ${index} (${span.offset}-${last}) of ${digest}`);
     }
     this.touch(entry);
-    if (entry.complete) return createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES });
-    return createReadStream(this.partialPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES, fs: this.partialOpener(entry) });
+    if (entry.complete) return this.reading(entry, createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES }));
+    return this.reading(entry, createReadStream(this.partialPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES, fs: this.partialOpener(entry) }));
   }
 
   readBlob(digest: Digest, range?: { start: number; end: number }): Readable {
@@ -315,13 +406,13 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     const entry = this.entries.get(digest);
     if (entry === undefined || !entry.complete) throw new BlobUnknownError(digest);
     this.touch(entry);
-    if (range === undefined) return createReadStream(this.blobPath(digest), { highWaterMark: IO_CHUNK_BYTES });
+    if (range === undefined) return this.reading(entry, createReadStream(this.blobPath(digest), { highWaterMark: IO_CHUNK_BYTES }));
     const { start, end } = range;
     const size = entry.layout.blobSizeBytes;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end >= size || start > end) {
       throw new RangeInvalidError(`bytes ${start}-${end} are not inside ${digest} (${size} bytes)`);
     }
-    return createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES });
+    return this.reading(entry, createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES }));
   }
 
   async waitForPiece(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -356,6 +447,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       complete: e.complete,
       lastAccessMs: e.lastAccessMs,
     }));
+  }
+
+  usage(): StoreUsage {
+    return { bytes: this.heldBytes, quotaBytes: this.quotaBytes, blobs: this.entries.size };
   }
 
   close(): Promise<void> {
@@ -410,7 +505,14 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
           }
         }
       }
-      this.entries.set(key, entry);
+      if (entry.complete && this.verifyOnOpen === 'complete') {
+        const actual = await hashFile(this.blobPath(key), this.closing.signal);
+        if (actual !== key) {
+          drop.push({ key, why: `blob file hashes to ${actual}` });
+          continue;
+        }
+      }
+      this.hold(entry);
     }
     for (const { key, why } of drop) {
       this.log.warn({ digest: key, why }, 'dropping blob record at open');
@@ -430,8 +532,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     for (const entry of this.entries.values()) {
       if (!entry.complete && entry.verifiedCount === entry.layout.pieceCount) this.track(this.kickAdvance(entry));
     }
+    // The quota may have been lowered since the last run.
+    const quota = this.quotaBytes;
+    if (quota !== undefined && this.heldBytes > quota * this.highWatermark) await this.evict(quota * this.lowWatermark, 'quota');
     const complete = [...this.entries.values()].filter((e) => e.complete).length;
-    this.log.info({ complete, partial: this.entries.size - complete }, 'piece store open');
+    this.log.info({ complete, partial: this.entries.size - complete, bytes: this.heldBytes, quotaBytes: quota }, 'piece store open');
   }
 
   /** Files without a record are leftovers of a crash between creating a file and writing its record, or between deleting them. */
@@ -465,7 +570,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       await rm(path, { force: true });
       throw err;
     }
-    this.entries.set(digest, entry);
+    this.hold(entry);
     this.log.debug({ digest, sizeBytes: layout.blobSizeBytes, pieceCount: layout.pieceCount }, 'blob begun');
     if (layout.pieceCount === 0) this.track(this.kickAdvance(entry));
     return entry;
@@ -681,6 +786,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
         this.log.error({ digest, err }, 'blob complete but its record could not be written');
         return;
       }
+      if (isDiskFull(err)) {
+        await this.diskFull(entry, digest, err);
+        return;
+      }
       this.log.error({ digest, err }, 'checking the blob digest failed');
       await this.discard(entry, toError(err));
     } finally {
@@ -727,20 +836,27 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     });
   }
 
-  /** Forgets a blob: record and files go, then its waiters fail and 'discarded' is emitted. */
-  private async discard(entry: Entry, reason: Error, level: 'warn' | 'info' = 'warn'): Promise<void> {
+  /**
+   * Forgets a blob: record and files go, then its waiters fail and 'discarded'
+   * is emitted. `level` false: the caller logged it already.
+   */
+  private async discard(entry: Entry, reason: Error, level: 'warn' | 'info' | false = 'warn'): Promise<void> {
     if (!this.isCurrent(entry)) return;
     const { digest } = entry;
     this.entries.delete(digest);
+    this.heldBytes -= entry.layout.blobSizeBytes;
     entry.discardReason = reason;
     entry.prefix = undefined;
     entry.hints.clear();
-    this.log[level]({ digest, reason: reason.message }, 'blob discarded');
+    if (level !== false) this.log[level]({ digest, reason: reason.message }, 'blob discarded');
     await this.serial(digest, async () => {
+      // Files first: on a full disk they free the space the db needs to record the
+      // deletion. Either order is safe across a crash, as open drops a record whose
+      // file is missing and deletes a file that has no record.
       try {
-        await this.db.del(digest);
         await rm(this.partialPath(digest), { force: true });
         await rm(this.blobPath(digest), { force: true });
+        await this.db.del(digest);
       } catch (err) {
         this.log.error({ digest, err }, 'could not remove a discarded blob (the next open cleans up)');
       }
@@ -748,6 +864,96 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       this.waiters.rejectAll(digest, reason);
       this.emit('discarded', digest, reason);
     });
+  }
+
+  // --- quota and eviction --------------------------------------------------
+
+  /** Begins a blob once there is room for it; on a full quota or disk nothing of it is kept. */
+  private async admitAndCreate(digest: Digest, layout: PieceLayout): Promise<Entry> {
+    const size = layout.blobSizeBytes;
+    let entry: Entry;
+    this.reservedBytes += size;
+    try {
+      await this.admit(digest, size);
+      entry = await this.serial(digest, () => this.create(digest, layout));
+    } catch (err) {
+      this.reservedBytes -= size;
+      if (isDiskFull(err)) throw await this.diskFull(undefined, digest, err, size);
+      throw err;
+    }
+    this.reservedBytes -= size;
+    return entry;
+  }
+
+  /** Called with `size` already reserved: evicts down to the low watermark when usage passed the high one. */
+  private async admit(digest: Digest, size: number): Promise<void> {
+    const quota = this.quotaBytes;
+    if (quota === undefined) return;
+    const high = quota * this.highWatermark;
+    // Alone above the high watermark, it would flush the whole cache for itself.
+    if (size > high) throw new StoreFullError(`${digest} (${size} bytes) is larger than the cache's high watermark (${Math.floor(high)} bytes)`);
+    if (this.usedBytes() > high) await this.evict(quota * this.lowWatermark, 'quota');
+    if (this.usedBytes() > quota) {
+      throw new StoreFullError(`no room for ${digest} (${size} bytes): ${this.heldBytes} of ${quota} bytes are held by blobs in use`);
+    }
+  }
+
+  /**
+   * Whether a blob may go: nobody reads, writes or waits for it, and a partial
+   * one has been left alone long enough to be abandoned.
+   */
+  private evictable(entry: Entry, nowMs: number): boolean {
+    if (entry.readers > 0 || entry.writers > 0 || entry.pieceLocks.size > 0 || this.waiters.has(entry.digest)) return false;
+    return entry.complete || nowMs - entry.lastAccessMs >= this.partialIdleMs;
+  }
+
+  /** Evicts idle blobs, least recently used first, until usage is at most `targetBytes` or nothing more may go. */
+  private evict(targetBytes: number, why: 'quota' | 'disk full'): Promise<void> {
+    const run = this.evictTail.then(() => this.evictNow(targetBytes, why));
+    this.evictTail = run.catch(noop);
+    return run;
+  }
+
+  private async evictNow(targetBytes: number, why: 'quota' | 'disk full'): Promise<void> {
+    if (this.usedBytes() <= targetBytes) return;
+    const startMs = this.clock.now();
+    const candidates = [...this.entries.values()].filter((e) => this.evictable(e, startMs)).sort((a, b) => a.lastAccessMs - b.lastAccessMs);
+    for (const entry of candidates) {
+      if (this.closed || this.usedBytes() <= targetBytes) break;
+      const nowMs = this.clock.now();
+      // Checked again right before the (synchronous) removal: a reader may have come since.
+      if (!this.isCurrent(entry) || !this.evictable(entry, nowMs)) continue;
+      const { digest } = entry;
+      this.log.info(
+        { digest, sizeBytes: entry.layout.blobSizeBytes, complete: entry.complete, ageMs: nowMs - entry.lastAccessMs, why },
+        'blob evicted',
+      );
+      await this.discard(entry, new BlobUnknownError(digest, { cause: new Error(`evicted (${why})`) }), false);
+    }
+    if (!this.closed && this.usedBytes() > targetBytes) {
+      this.log.warn({ bytes: this.heldBytes, targetBytes: Math.floor(targetBytes), quotaBytes: this.quotaBytes, why }, 'eviction stopped short: the rest is in use');
+    }
+  }
+
+  /**
+   * A write found no space: nothing of the blob is kept (it is discarded,
+   * emitting 'discarded'), idle blobs are evicted so what comes next has room,
+   * and the caller gets StoreFullError to stream the bytes through instead.
+   */
+  private async diskFull(entry: Entry | undefined, digest: Digest, err: unknown, sizeBytes = entry?.layout.blobSizeBytes ?? 0): Promise<StoreFullError> {
+    if (err instanceof StoreFullError) return err;
+    // Another writer of the same blob got there first.
+    if (entry !== undefined && !this.isCurrent(entry) && entry.discardReason instanceof StoreFullError) return entry.discardReason;
+    const message = err instanceof Error ? err.message : String(err);
+    const full = new StoreFullError(`no space left to store ${digest}: ${message}`, { cause: err });
+    this.log.warn({ digest, sizeBytes, err: message }, 'disk full: blob not kept');
+    if (entry !== undefined && this.isCurrent(entry) && !entry.complete) await this.discard(entry, full, false);
+    if (!this.closed) {
+      let target = Math.max(0, this.usedBytes() - sizeBytes);
+      if (this.quotaBytes !== undefined) target = Math.min(target, this.quotaBytes * this.lowWatermark);
+      await this.evict(target, 'disk full');
+    }
+    return full;
   }
 
   // --- bookkeeping ---------------------------------------------------------
@@ -774,6 +980,23 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       if (this.chains.get(digest) === tail) this.chains.delete(digest);
     });
     return run;
+  }
+
+  private hold(entry: Entry): void {
+    this.entries.set(entry.digest, entry);
+    this.heldBytes += entry.layout.blobSizeBytes;
+  }
+
+  /** Held plus admitted: what the quota is checked against. */
+  private usedBytes(): number {
+    return this.heldBytes + this.reservedBytes;
+  }
+
+  /** A stream that keeps its blob from eviction until it closes. */
+  private reading(entry: Entry, stream: fs.ReadStream): Readable {
+    entry.readers++;
+    stream.once('close', () => entry.readers--);
+    return stream;
   }
 
   private track(work: Promise<void>): void {
@@ -874,6 +1097,8 @@ function newEntry(digest: Digest, layout: PieceLayout, lastAccessMs: number): En
     complete: false,
     lastAccessMs,
     accessDirty: false,
+    readers: 0,
+    writers: 0,
     discardReason: undefined,
     prefix: { hash: createHash('sha256'), bytes: 0 },
     hints: new Map(),
@@ -994,6 +1219,25 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
       },
     );
   });
+}
+
+/** ENOSPC / EDQUOT from fs (a `code`) or from level (only in the message), anywhere in the cause chain. */
+function isDiskFull(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof StoreFullError) return true;
+    const { code } = e as NodeJS.ErrnoException;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+    if (/\b(ENOSPC|EDQUOT)\b|No space left on device|Disk quota exceeded/i.test(e.message)) return true;
+    e = e.cause;
+  }
+  return false;
+}
+
+async function hashFile(path: string, signal: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: HASH_READ_CHUNK_BYTES, signal })) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
 }
 
 function toError(value: unknown): Error {

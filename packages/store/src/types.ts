@@ -20,6 +20,20 @@ import type { Digest, PieceLayout } from '@shoal/core';
  *   hashed to the blob digest (computed incrementally as pieces become
  *   contiguous from the start, so completion costs no extra pass);
  * - a whole-digest mismatch discards the blob (files and record) and fails its waiters.
+ *
+ * Disk rules:
+ * - usage counts only the store's own blobs: complete ones and partial ones,
+ *   each at its full size (a partial file is sparse but fills up to that size);
+ * - with a quota, beginning a blob that takes usage past the high watermark
+ *   first evicts whole idle blobs, least recently used first, until usage is
+ *   below the low watermark; a blob being read (an open readBlob/readPiece
+ *   stream) or written (a write in flight, or waiters) is never evicted, nor is
+ *   a partial blob touched recently (it is probably between two pieces);
+ * - a write failing for lack of space (ENOSPC, EDQUOT, or no room under the
+ *   quota) keeps nothing of the blob: it is discarded, idle blobs are evicted
+ *   to make room for what comes next, and the caller gets StoreFullError;
+ * - open checks the db against the files and repairs: a record whose file is
+ *   missing or has the wrong size is dropped, a file without a record deleted.
  */
 export interface BlobRecord {
   readonly digest: Digest;
@@ -36,14 +50,28 @@ export interface PieceStoreEvents {
   piece: [digest: Digest, index: number];
   /** The whole blob verified and moved into blobs/. */
   complete: [digest: Digest];
-  /** The blob was discarded (whole-digest mismatch, delete). */
+  /** The blob was discarded (whole-digest mismatch, delete, eviction, disk full). */
   discarded: [digest: Digest, reason: Error];
+}
+
+/** What the store holds, for metrics. */
+export interface StoreUsage {
+  /** Sizes of the blobs held, complete and partial (each at its full size). */
+  readonly bytes: number;
+  /** The configured quota, undefined when unlimited. */
+  readonly quotaBytes: number | undefined;
+  /** Blobs held, complete and partial. */
+  readonly blobs: number;
 }
 
 export interface PieceStoreApi {
   /** Metadata of a blob the store holds (complete or partial), or undefined. */
   get(digest: Digest): BlobRecord | undefined;
-  /** Creates the record and partial file for a blob of `sizeBytes` (layout from pieceLayout), or returns the existing one. */
+  /**
+   * Creates the record and partial file for a blob of `sizeBytes` (layout from
+   * pieceLayout), or returns the existing one. Evicts idle blobs when the quota
+   * requires it; throws StoreFullError when there is no room even so.
+   */
   begin(digest: Digest, sizeBytes: number): Promise<BlobRecord>;
   /** Records hashes learned from the supernode (entries that are null are left unknown). A hash that contradicts a recorded one throws DigestMismatchError. */
   setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>): Promise<void>;
@@ -51,7 +79,8 @@ export interface PieceStoreApi {
    * Streams one piece from `source` into place while hashing it. Resolves once
    * it is verified and recorded (emitting 'piece'); rejects with
    * DigestMismatchError / SizeMismatchError (nothing recorded) when the bytes
-   * are wrong, or with the abort reason. Writing an already-verified piece
+   * are wrong, with StoreFullError when the disk is full (the blob is then
+   * discarded), or with the abort reason. Writing an already-verified piece
    * drains `source` and resolves. The expected hash must be known
    * (setPieceHashes) or passed here.
    */
@@ -59,7 +88,8 @@ export interface PieceStoreApi {
   /**
    * Back-to-source ingest: streams a whole blob in order, recording each
    * piece's hash as it completes (emitting 'piece'), verifying length and
-   * digest, and completing the blob. On failure the blob is discarded.
+   * digest, and completing the blob. On failure the blob is discarded (a full
+   * disk rejects with StoreFullError).
    */
   ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal }): Promise<void>;
   hasPiece(digest: Digest, index: number): boolean;
@@ -75,5 +105,7 @@ export interface PieceStoreApi {
   delete(digest: Digest): Promise<void>;
   /** Every blob held, complete or partial (see `complete`), with size and last access: the input of LRU eviction. */
   list(): Array<{ digest: Digest; sizeBytes: number; complete: boolean; lastAccessMs: number }>;
+  /** Bytes and blobs held against the quota. */
+  usage(): StoreUsage;
   close(): Promise<void>;
 }

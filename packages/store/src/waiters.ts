@@ -75,6 +75,11 @@ export class Waiters {
     for (const digest of [...this.byDigest.keys()]) this.rejectAll(digest, reason);
   }
 
+  /** Whether anyone waits for a piece of `digest` or for the whole blob. */
+  has(digest: Digest): boolean {
+    return this.byDigest.has(digest);
+  }
+
   /** Number of pending waiters (for tests and metrics). */
   get size(): number {
     let n = 0;

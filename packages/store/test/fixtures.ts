@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
-import { digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, type Digest, type PieceLayout } from '@shoal/core';
-import { PieceStore } from '../src/index.js';
+import { digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, type Clock, type Digest, type Logger, type PieceLayout } from '@shoal/core';
+import { PieceStore, type PieceStoreInit } from '../src/index.js';
 
 export const MiB = 1024 * 1024;
 
@@ -57,6 +57,49 @@ export async function openStore(t: ExecutionContext, dir?: string): Promise<{ st
   const store = await PieceStore.open({ log: silentLogger() }, { dir: where });
   t.teardown(() => store.close());
   return { store, dir: where };
+}
+
+/** A clock the test moves by hand. */
+export function manualClock(startMs = 1_000_000): Clock & { set(ms: number): void; advance(ms: number): void } {
+  let nowMs = startMs;
+  return {
+    now: () => nowMs,
+    set: (ms) => (nowMs = ms),
+    advance: (ms) => (nowMs += ms),
+  };
+}
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  msg: string | undefined;
+  fields: Record<string, unknown>;
+}
+
+/** A silent logger whose child loggers record their info/warn/error lines. */
+export function recordingLogger(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = silentLogger();
+  const makeChild = log.child.bind(log);
+  const record = (level: LogLine['level']) => (fields: unknown, msg?: string) => {
+    lines.push({ level, msg, fields: typeof fields === 'object' && fields !== null ? (fields as Record<string, unknown>) : { value: fields } });
+  };
+  Object.assign(log, {
+    child: (bindings: Record<string, unknown>) =>
+      Object.assign(makeChild(bindings), { info: record('info'), warn: record('warn'), error: record('error') }),
+  });
+  return { log, lines };
+}
+
+/** Opens a store with `init` (dir defaults to a fresh one); closes it in teardown. */
+export async function openStoreWith(
+  t: ExecutionContext,
+  init: Partial<PieceStoreInit>,
+  components: { clock?: Clock; log?: Logger } = {},
+): Promise<{ store: PieceStore; dir: string }> {
+  const dir = init.dir ?? (await tempDir(t));
+  const store = await PieceStore.open({ log: components.log ?? silentLogger(), clock: components.clock }, { ...init, dir });
+  t.teardown(() => store.close());
+  return { store, dir };
 }
 
 export function blobFile(dir: string, digest: Digest): string {

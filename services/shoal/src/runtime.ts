@@ -3,13 +3,20 @@ import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { splitHostPort, type Logger } from '@shoal/core';
-import { PieceStore } from '@shoal/store';
+import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp } from '@shoal/supernode';
 import { buildPeerApp, DhtDiscovery, Peer, PieceClient, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
+
+/** Cache limits, passed to the piece store as they are (see PieceStoreInit). */
+export type CacheOptions = Pick<PieceStoreInit, 'quotaBytes' | 'highWatermark' | 'lowWatermark' | 'verifyOnOpen'>;
+
+function cacheInit(dir: string, options: CacheOptions): PieceStoreInit {
+  return { dir, quotaBytes: options.quotaBytes, highWatermark: options.highWatermark, lowWatermark: options.lowWatermark, verifyOnOpen: options.verifyOnOpen };
+}
 
 /** A running service: where it listens and how to stop it. */
 export interface Running {
@@ -25,7 +32,7 @@ function listenUrl(address: string, listen: string): string {
   return `http://${shown}:${port}`;
 }
 
-export interface SupernodeOptions {
+export interface SupernodeOptions extends CacheOptions {
   listen: string;
   dataDir: string;
   plainHttpHosts: readonly string[];
@@ -34,7 +41,7 @@ export interface SupernodeOptions {
 
 export async function startSupernode(log: Logger, options: SupernodeOptions): Promise<Running> {
   await mkdir(options.dataDir, { recursive: true });
-  const store = await PieceStore.open({ log }, { dir: options.dataDir });
+  const store = await PieceStore.open({ log }, cacheInit(options.dataDir, options));
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
   const { app } = await buildSupernodeApp({ log, store, registry }, { token: options.token });
   const { host, port } = splitHostPort(options.listen);
@@ -78,7 +85,7 @@ export function defaultAdvertiseUrl(peerListen: string, boundPort: number): stri
   return `http://127.0.0.1:${boundPort}`;
 }
 
-export interface PeerOptions {
+export interface PeerOptions extends CacheOptions {
   supernodeUrls: readonly string[];
   peerListen: string;
   advertise: string | undefined;
@@ -109,7 +116,7 @@ export interface RunningPeer extends Running {
 export async function startPeer(log: Logger, options: PeerOptions): Promise<RunningPeer> {
   await mkdir(options.dataDir, { recursive: true });
   const peerId = await loadPeerId(options.dataDir);
-  const store = await PieceStore.open({ log }, { dir: join(options.dataDir, 'store') });
+  const store = await PieceStore.open({ log }, cacheInit(join(options.dataDir, 'store'), options));
   const supernodes = new SupernodeClient({ log }, { supernodeUrls: options.supernodeUrls, token: options.token });
   const pieces = new PieceClient({ token: options.token });
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
