@@ -17,7 +17,7 @@ import {
   readToken,
   tokenFileFlag,
 } from './flags.js';
-import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type PeerOptions } from './runtime.js';
+import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { writeContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
@@ -61,7 +61,29 @@ function untilSignal(log: Logger, close: () => Promise<void>): void {
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
+const cacheFlags = {
+  cacheQuotaBytes: { kind: 'integer', help: 'disk quota of the cache, bytes (unset: no quota; LRU eviction of whole idle blobs above it)', min: 1 },
+  cacheHighWatermarkPercent: { kind: 'integer', help: 'eviction starts above this % of the quota', default: 90, min: 1, max: 100 },
+  cacheLowWatermarkPercent: { kind: 'integer', help: 'eviction stops below this % of the quota', default: 75, min: 1, max: 100 },
+  cacheVerifyOnOpen: { kind: 'string', help: 'none | complete: re-hash complete blobs at start', default: 'none' },
+} satisfies FlagSpecs;
+
+function cacheOptions(c: Record<string, unknown>): CacheOptions {
+  const verify = c.cacheVerifyOnOpen as string;
+  const problems: string[] = [];
+  if (verify !== 'none' && verify !== 'complete') problems.push(`--cache-verify-on-open: expected none or complete, got ${JSON.stringify(verify)}`);
+  if ((c.cacheLowWatermarkPercent as number) >= (c.cacheHighWatermarkPercent as number)) problems.push('--cache-low-watermark-percent must be below --cache-high-watermark-percent');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    quotaBytes: c.cacheQuotaBytes as number | undefined,
+    highWatermark: (c.cacheHighWatermarkPercent as number) / 100,
+    lowWatermark: (c.cacheLowWatermarkPercent as number) / 100,
+    verifyOnOpen: verify as 'none' | 'complete',
+  };
+}
+
 const peerFlags = {
+  ...cacheFlags,
   supernode: { kind: 'urlList', help: 'supernode URL(s), comma-separated', required: true },
   peerListen: { kind: 'hostPort', help: 'where other peers reach this peer', default: DEFAULT_PEER_LISTEN },
   advertise: { kind: 'url', help: 'URL other peers use to reach this one (default: first non-loopback address)' },
@@ -78,6 +100,7 @@ const peerFlags = {
 
 function peerOptions(c: Record<string, unknown>, token: string | undefined): PeerOptions {
   return {
+    ...cacheOptions(c),
     supernodeUrls: c.supernode as string[],
     peerListen: c.peerListen as string,
     advertise: c.advertise as string | undefined,
@@ -100,6 +123,7 @@ const commands: Record<string, Command> = {
       listen: { kind: 'hostPort', help: 'listen address', default: DEFAULT_SUPERNODE_LISTEN },
       data: { kind: 'path', help: 'cache and metadata directory', default: DEFAULT_SUPERNODE_DATA },
       plainHttp: plainHttpFlag,
+      ...cacheFlags,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
     },
@@ -107,7 +131,7 @@ const commands: Record<string, Command> = {
       const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
-      const running = await startSupernode(log, { listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token });
+      const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token });
       untilSignal(log, () => running.close());
     },
   },

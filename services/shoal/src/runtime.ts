@@ -7,7 +7,7 @@ import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp } from '@shoal/supernode';
 import { buildPeerApp, DhtDiscovery, Peer, PieceClient, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
 
@@ -122,6 +122,8 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_' });
+  new Gauge({ name: 'shoal_peer_cache_bytes', help: "Bytes held by this node's cache (complete and partial blobs)", registers: [metrics], collect() { this.set(store.usage().bytes); } });
+  new Gauge({ name: 'shoal_peer_cache_blobs', help: "Blobs held by this node's cache", registers: [metrics], collect() { this.set(store.usage().blobs); } });
   const pieceBytes = new Counter({ name: 'shoal_peer_piece_bytes_total', help: 'Verified piece bytes this node downloaded, by origin', labelNames: ['from'], registers: [metrics] });
   const limiter = (rate: number | undefined): RateLimiter | undefined => (rate === undefined || rate === 0 ? undefined : new RateLimiter(rate));
   // The advertised URL needs the bound port: listen first, then build the peer (routes read it lazily).

@@ -6,7 +6,7 @@ import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin } from '@shoal/service
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { BlobTasks } from './blob-tasks.js';
-import { PeerTable } from './peer-table.js';
+import { DEFAULT_PEER_TTL_MS, PeerTable } from './peer-table.js';
 import { Scheduler, type SchedulerInit } from './scheduler/index.js';
 import { Swarm } from './swarm.js';
 import { scheduleRoutes } from './routes/schedule.js';
@@ -26,10 +26,48 @@ export interface SupernodeInit {
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
   scheduler?: SchedulerInit;
+  /** Server timeouts; each defaults to its SUPERNODE_SERVER_*_TIMEOUT_MS constant. */
+  serverTimeouts?: Partial<SupernodeServerTimeouts> | undefined;
 }
 
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */
 const PEER_PRUNE_INTERVAL_MS = 10_000;
+
+/**
+ * Bounds on how long a client (a peer) may hold a connection without doing
+ * its part. Header size is bounded by Node's `maxHeaderSize` (16 KiB, the
+ * default, kept); bodies by SUPERNODE_SERVER_BODY_LIMIT_BYTES and per-route limits;
+ * WebSocket frames by MAX_WS_FRAME_BYTES.
+ */
+export interface SupernodeServerTimeouts {
+  /** Request headers must be complete this long after the request began. @default 10000 (SUPERNODE_SERVER_HEADERS_TIMEOUT_MS) */
+  headersMs: number;
+  /** The whole request (headers and body) must have arrived this long after it began. @default 30000 (SUPERNODE_SERVER_REQUEST_TIMEOUT_MS) */
+  requestMs: number;
+  /**
+   * A socket with no byte read or written for this long is destroyed. Longer
+   * than PIECE_WAIT_MS, the silence of a piece request waiting for its piece.
+   * @default 60000 (SUPERNODE_SERVER_SOCKET_IDLE_TIMEOUT_MS)
+   */
+  socketIdleMs: number;
+  /** An idle keep-alive connection is closed after this long. @default 72000 (SUPERNODE_SERVER_KEEP_ALIVE_TIMEOUT_MS) */
+  keepAliveMs: number;
+  /** A peer's WebSocket that sends no frame for this long is closed. @default 45000 (DEFAULT_PEER_TTL_MS: three missed heartbeats) */
+  peerSocketIdleMs: number;
+}
+
+/** Milliseconds: headers within 10 s. */
+export const SUPERNODE_SERVER_HEADERS_TIMEOUT_MS = 10_000;
+/** Milliseconds: a whole request (bodies are at most 64 KiB) within 30 s. */
+export const SUPERNODE_SERVER_REQUEST_TIMEOUT_MS = 30_000;
+/** Milliseconds: 1 min without progress on a socket (PIECE_WAIT_MS is 30 s). */
+export const SUPERNODE_SERVER_SOCKET_IDLE_TIMEOUT_MS = 60_000;
+/** Milliseconds: fastify's default. */
+export const SUPERNODE_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** How often Node checks connections against the headers and request timeouts (its default is 30 s). Milliseconds. */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+/** Largest request body on any route (the schedule route's own limit; tasks allow 16 KiB). Bytes: 64 KiB. */
+export const SUPERNODE_SERVER_BODY_LIMIT_BYTES = 64 * 1024;
 
 export interface SupernodeApp {
   app: FastifyInstance;
@@ -40,7 +78,22 @@ export interface SupernodeApp {
 /** The supernode: cluster cache of registry blobs, piece API and peer membership. */
 export async function buildSupernodeApp(components: SupernodeComponents, init: SupernodeInit): Promise<SupernodeApp> {
   const logger: FastifyBaseLogger = components.log.child({ service: 'supernode' });
-  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
+  const timeouts: SupernodeServerTimeouts = {
+    headersMs: init.serverTimeouts?.headersMs ?? SUPERNODE_SERVER_HEADERS_TIMEOUT_MS,
+    requestMs: init.serverTimeouts?.requestMs ?? SUPERNODE_SERVER_REQUEST_TIMEOUT_MS,
+    socketIdleMs: init.serverTimeouts?.socketIdleMs ?? SUPERNODE_SERVER_SOCKET_IDLE_TIMEOUT_MS,
+    keepAliveMs: init.serverTimeouts?.keepAliveMs ?? SUPERNODE_SERVER_KEEP_ALIVE_TIMEOUT_MS,
+    peerSocketIdleMs: init.serverTimeouts?.peerSocketIdleMs ?? DEFAULT_PEER_TTL_MS,
+  };
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: SUPERNODE_SERVER_BODY_LIMIT_BYTES,
+    connectionTimeout: timeouts.socketIdleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    requestTimeout: timeouts.requestMs,
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+  });
   const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches });
   const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
   const peers = new PeerTable({}, { onRemove: (peerId) => scheduler.removePeer(peerId) });
@@ -56,6 +109,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
 
   const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
   swarm.onBadPiece = () => badPieces.inc();
+  new Gauge({ name: 'shoal_supernode_cache_bytes', help: 'Bytes held by the supernode cache (complete and partial blobs)', registers: [app.metrics], collect() { this.set(components.store.usage().bytes); } });
+  new Gauge({ name: 'shoal_supernode_cache_blobs', help: 'Blobs held by the supernode cache', registers: [app.metrics], collect() { this.set(components.store.usage().blobs); } });
   new Gauge({ name: 'shoal_supernode_peers', help: 'Live peers', registers: [app.metrics], collect() { this.set(peers.size); } });
   new Gauge({ name: 'shoal_supernode_inflight_fetches', help: 'Blobs being fetched from registries', registers: [app.metrics], collect() { this.set(tasks.inflightCount); } });
 
@@ -69,7 +124,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
 
   new Gauge({ name: 'shoal_supernode_scheduler_inflight', help: 'Piece transfers the scheduler has assigned and not yet seen completed', registers: [app.metrics], collect() { this.set(scheduler.stats().inflightAssignments); } });
 
-  attachPeersWebSocket(app, peers, swarm, init.token);
+  attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs });
   app.addHook('onClose', async () => {
     clearInterval(pruner);
     tasks.close();
