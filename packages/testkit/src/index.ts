@@ -3,3 +3,4 @@ export * from './image-builder.js';
 export * from './registry.js';
 export * from './require-tools.js';
 export * from './containerd.js';
+export * from './token-server.js';

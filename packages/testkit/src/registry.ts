@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDigest, type Digest } from '@shoal/core';
 import { freePort, makeTempDir, minimalEnv, removeTempDir, runChecked, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
+import { startTokenServer, type RunningTokenServer, type TokenServerOptions } from './token-server.js';
 
 export interface Credentials {
   username: string;
@@ -24,6 +25,12 @@ export interface Credentials {
 export interface StartRegistryOptions {
   /** Require HTTP basic auth with these credentials (htpasswd, bcrypt). */
   htpasswd?: Credentials;
+  /**
+   * Require bearer tokens (`auth: token:`) from a token server started with
+   * these users and rules (see token-server.ts); stopped with the registry.
+   * Exclusive with `htpasswd`.
+   */
+  tokenAuth?: TokenServerOptions;
   /** Make it a pull-through cache of this registry (`proxy.remoteurl`). */
   proxyRemoteUrl?: string;
   /** Credentials for the remote of a pull-through cache. */
@@ -58,6 +65,8 @@ export interface RunningRegistry {
   dataDir: string;
   configPath: string;
   process: ManagedProcess;
+  /** The token server, when started with `tokenAuth`. */
+  tokenServer: RunningTokenServer | undefined;
   /** Count of GET /v2/<repo>/blobs/<digest> answered 200, per digest. */
   blobGets(): Promise<Map<Digest, number>>;
   /** Every finished request, parsed from the JSON access log, in order. */
@@ -74,7 +83,20 @@ function yamlString(value: string): string {
   return JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
 }
 
-function registryConfig(o: { addr: string; dataDir: string; htpasswdPath?: string; proxy?: { url: string; creds?: Credentials } }): string {
+interface TokenAuthConfig {
+  realm: string;
+  service: string;
+  issuer: string;
+  rootCertBundle: string;
+}
+
+function registryConfig(o: {
+  addr: string;
+  dataDir: string;
+  htpasswdPath?: string;
+  token?: TokenAuthConfig;
+  proxy?: { url: string; creds?: Credentials };
+}): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -95,6 +117,16 @@ function registryConfig(o: { addr: string; dataDir: string; htpasswdPath?: strin
   ];
   if (o.htpasswdPath !== undefined) {
     lines.push('auth:', '  htpasswd:', '    realm: shoal-testkit', `    path: ${yamlString(o.htpasswdPath)}`);
+  }
+  if (o.token !== undefined) {
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${yamlString(o.token.realm)}`,
+      `    service: ${yamlString(o.token.service)}`,
+      `    issuer: ${yamlString(o.token.issuer)}`,
+      `    rootcertbundle: ${yamlString(o.token.rootCertBundle)}`,
+    );
   }
   if (o.proxy !== undefined) {
     lines.push('proxy:', `  remoteurl: ${yamlString(o.proxy.url)}`);
@@ -152,7 +184,22 @@ async function isRegistryUp(url: string): Promise<boolean> {
 /** Starts `docker-registry serve` on a free port and waits until `GET /v2/` answers. */
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<RunningRegistry> {
   const listenHost = options.listenHost ?? '127.0.0.1';
+  if (options.htpasswd !== undefined && options.tokenAuth !== undefined) throw new Error('startRegistry: htpasswd and tokenAuth exclude each other');
+  const tokenServer = options.tokenAuth === undefined ? undefined : await startTokenServer(options.tokenAuth);
+  try {
+    return await startRegistryWith(options, listenHost, tokenServer);
+  } catch (err) {
+    await tokenServer?.close();
+    throw err;
+  }
+}
+
+async function startRegistryWith(options: StartRegistryOptions, listenHost: string, tokenServer: RunningTokenServer | undefined): Promise<RunningRegistry> {
   const baseDir = await makeTempDir('registry');
+  const token: TokenAuthConfig | undefined =
+    tokenServer === undefined
+      ? undefined
+      : { realm: tokenServer.realm, service: tokenServer.service, issuer: tokenServer.issuer, rootCertBundle: tokenServer.certPath };
   const dataDir = options.dataDir ?? join(baseDir, 'data');
   await mkdir(dataDir, { recursive: true });
   let htpasswdPath: string | undefined;
@@ -168,7 +215,13 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     const proxy = options.proxyRemoteUrl === undefined ? undefined : { url: options.proxyRemoteUrl, ...(options.proxyCredentials ? { creds: options.proxyCredentials } : {}) };
     await writeFile(
       configPath,
-      registryConfig({ addr, dataDir, ...(htpasswdPath !== undefined ? { htpasswdPath } : {}), ...(proxy !== undefined ? { proxy } : {}) }),
+      registryConfig({
+        addr,
+        dataDir,
+        ...(htpasswdPath !== undefined ? { htpasswdPath } : {}),
+        ...(token !== undefined ? { token } : {}),
+        ...(proxy !== undefined ? { proxy } : {}),
+      }),
     );
     const proc = await spawnProcess({
       name: 'docker-registry',
@@ -212,6 +265,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       dataDir,
       configPath,
       process: proc,
+      tokenServer,
       logLines,
       requests,
       async blobGets() {
@@ -226,6 +280,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       stop() {
         stopped ??= (async () => {
           await proc.stop();
+          await tokenServer?.close();
           // Keep a caller-given data dir; our temp dir goes (unless SHOAL_KEEP_TMP=1).
           await removeTempDir(baseDir);
         })();

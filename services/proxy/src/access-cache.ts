@@ -16,6 +16,15 @@ export interface AccessKey {
 }
 
 /**
+ * The credential part of every cache key: a hash of the Authorization value
+ * (never the value itself), or `anonymous`. Two requests share a fingerprint
+ * only when they carry the very same header value.
+ */
+export function credentialFingerprint(authorization: string | undefined): string {
+  return authorization === undefined || authorization === '' ? 'anonymous' : sha256Hex(authorization);
+}
+
+/**
  * Remembers, for a short time, that a credential may read a digest in a
  * repository, so that the many requests of one pull cost one upstream HEAD
  * each. Keys hold a hash of the Authorization value, never the value itself.
@@ -24,7 +33,7 @@ export interface AccessKey {
  * and `ttlMs`.
  */
 export class AccessCache {
-  private readonly entries = new Map<string, { grant: AccessGrant; expiresAt: number }>();
+  private readonly entries = new Map<string, { grant: AccessGrant; grantedAt: number; expiresAt: number }>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly clock: Clock;
@@ -36,8 +45,7 @@ export class AccessCache {
   }
 
   static keyOf(key: AccessKey): string {
-    const who = key.authorization === undefined || key.authorization === '' ? 'anonymous' : sha256Hex(key.authorization);
-    return `${key.kind} ${who} ${key.registry} ${key.repository} ${key.digest}`;
+    return `${key.kind} ${credentialFingerprint(key.authorization)} ${key.registry} ${key.repository} ${key.digest}`;
   }
 
   get size(): number {
@@ -45,20 +53,32 @@ export class AccessCache {
   }
 
   get(key: AccessKey): AccessGrant | undefined {
+    return this.recall(key)?.grant;
+  }
+
+  /** The grant with its age (time since the registry said yes), while it is within the TTL. */
+  recall(key: AccessKey): { grant: AccessGrant; ageMs: number } | undefined {
     const k = AccessCache.keyOf(key);
     const entry = this.entries.get(k);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.clock.now()) {
+    const now = this.clock.now();
+    if (entry.expiresAt <= now) {
       this.entries.delete(k);
       return undefined;
     }
-    return entry.grant;
+    return { grant: entry.grant, ageMs: Math.max(0, now - entry.grantedAt) };
+  }
+
+  /** Forgets every grant: the next request of each credential asks the registry again. */
+  clear(): void {
+    this.entries.clear();
   }
 
   set(key: AccessKey, grant: AccessGrant): void {
     const k = AccessCache.keyOf(key);
     this.entries.delete(k);
-    this.entries.set(k, { grant, expiresAt: this.clock.now() + this.ttlMs });
+    const now = this.clock.now();
+    this.entries.set(k, { grant, grantedAt: now, expiresAt: now + this.ttlMs });
     for (const oldest of this.entries.keys()) {
       if (this.entries.size <= this.maxEntries) break;
       this.entries.delete(oldest);

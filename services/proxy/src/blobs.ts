@@ -18,6 +18,7 @@ import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusal
 import type { ProxyContext } from './plugins/context.js';
 import type { FallbackReason } from './plugins/metrics.js';
 import { destroyQuietly, EmptyBodyError, ExactLength, HoldLastChunk, IdleWatchdog, SliceBytes, waitFirstByte } from './streams.js';
+import { checkAccessOrRemember } from './outage.js';
 import { discard, pickHeaders } from './upstream.js';
 
 export interface BlobTarget {
@@ -51,13 +52,13 @@ export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, repl
   const authorization = headerValue(request.headers.authorization);
   const clientSignal = clientGoneSignal(reply, () => new ClientGoneError());
 
-  // Step 1: may this client read the blob, and how big is it? An unreachable
-  // registry throws UpstreamError (answered 502/504 by the error handler); a
-  // 5xx answer becomes 503. Either way containerd moves on to `server`.
-  // TODO(issue "Hardening"): serve from the swarm when the registry is down
-  // or answers 5xx, for blobs this credential was granted recently (the access
-  // check cannot be made then, and a private blob must not go to anyone).
-  const access = await ctx.upstream.checkAccess({ kind: 'blob', authorization, ...target }, { signal: clientSignal });
+  // Step 1: may this client read the blob, and how big is it? When the
+  // registry is unreachable or answers 5xx, the check cannot be made: a grant
+  // this credential got for this blob within `grantMemoryMs` stands in for it
+  // (with the size remembered with it). Without one, an unreachable registry
+  // throws UpstreamError (502/504 from the error handler) and a 5xx becomes
+  // 503: containerd moves on to `server`, and a private blob goes to nobody.
+  const access = await checkAccessOrRemember(ctx, request.log, { kind: 'blob', authorization, ...target }, { signal: clientSignal });
   if (!access.ok) {
     const answer = refusalAnswer('blob', access.upstreamStatus, `${target.repository}@${target.digest}`);
     request.log.debug({ ...target, upstreamStatus: access.upstreamStatus, status: answer.statusCode }, 'blob refused upstream');

@@ -26,6 +26,29 @@ export const ACCESS_CHECK_TTL_MS = 60_000;
 /** Most access-check results kept at once (oldest dropped first). Entries. */
 export const MAX_ACCESS_CHECK_ENTRIES = 10_000;
 
+/**
+ * How long the last good answer for a tag may stand in for the registry while
+ * the registry is unreachable or answers 5xx (stale-if-error). Milliseconds: 24 h.
+ */
+export const DEFAULT_STALE_IF_ERROR_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How long a credential's grant for a digest is remembered for the time the
+ * registry is unreachable or answers 5xx (the access check cannot run then).
+ * Longer than ACCESS_CHECK_TTL_MS, which applies while the registry answers.
+ * Milliseconds: 1 h.
+ */
+export const DEFAULT_GRANT_MEMORY_MS = 60 * 60 * 1000;
+
+/** Most tags remembered for stale-if-error (per registry, repository, tag and Accept; oldest dropped first). Entries. */
+export const MAX_TAG_MEMORY_ENTRIES = 10_000;
+
+/** Most credentials remembered per tag (least recently answered dropped first). Entries. */
+export const MAX_CREDENTIALS_PER_TAG = 64;
+
+/** Most grants remembered for registry outages (oldest dropped first). Entries. */
+export const MAX_GRANT_MEMORY_ENTRIES = 20_000;
+
 export interface ProxyInit {
   /**
    * Time the swarm gets to deliver the first byte of a blob before the proxy
@@ -43,6 +66,21 @@ export interface ProxyInit {
    * @default 67108864 (DEFAULT_MANIFEST_CACHE_BYTES, 64 MiB)
    */
   manifestCacheBytes?: number;
+  /**
+   * How old the remembered answer for a tag may be and still be served, with
+   * `x-shoal-stale`, while the registry is unreachable or answers 5xx; only to
+   * a credential the registry answered 200 for that tag. 0 disables.
+   * Milliseconds.
+   * @default 86400000 (DEFAULT_STALE_IF_ERROR_MS, 24 h)
+   */
+  staleIfErrorMs?: number;
+  /**
+   * How long a credential's grant for a digest (blob or manifest) is
+   * remembered, to serve it from the swarm (or the manifest cache) while the
+   * registry is unreachable or answers 5xx. 0 disables. Milliseconds.
+   * @default 3600000 (DEFAULT_GRANT_MEMORY_MS, 1 h)
+   */
+  grantMemoryMs?: number;
 }
 
 export interface ProxyConfig {
@@ -51,6 +89,8 @@ export interface ProxyConfig {
   readonly manifestCacheBytes: number;
   readonly accessCheckTtlMs: number;
   readonly maxAccessCheckEntries: number;
+  readonly staleIfErrorMs: number;
+  readonly grantMemoryMs: number;
 }
 
 /** Applies defaults, validates (every problem reported at once) and freezes. */
@@ -70,6 +110,8 @@ export function resolveProxyConfig(init: ProxyInit = {}): ProxyConfig {
     manifestCacheBytes: positive('manifestCacheBytes', init.manifestCacheBytes, DEFAULT_MANIFEST_CACHE_BYTES, 0),
     accessCheckTtlMs: ACCESS_CHECK_TTL_MS,
     maxAccessCheckEntries: MAX_ACCESS_CHECK_ENTRIES,
+    staleIfErrorMs: positive('staleIfErrorMs', init.staleIfErrorMs, DEFAULT_STALE_IF_ERROR_MS, 0),
+    grantMemoryMs: positive('grantMemoryMs', init.grantMemoryMs, DEFAULT_GRANT_MEMORY_MS, 0),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

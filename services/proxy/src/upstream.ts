@@ -23,7 +23,13 @@ export function pickHeaders(headers: Readonly<Record<string, string>>, names: re
 }
 
 export type AccessResult =
-  | { ok: true; grant: AccessGrant; cached: boolean }
+  | {
+      ok: true;
+      grant: AccessGrant;
+      cached: boolean;
+      /** Set when the registry could not be asked and a remembered grant of this age stood in (see outage.ts). */
+      rememberedAgeMs?: number;
+    }
   | { ok: false; upstreamStatus: number; headers: Record<string, string> };
 
 /** Discards a body we do not need, so its connection goes back to the pool. */

@@ -1,27 +1,50 @@
+import type { Readable } from 'node:stream';
 import {
   BlobUnknownError,
   ShoalError,
   UpstreamError,
+  sha256Hex,
+  systemClock,
+  type Clock,
   type Digest,
   type Logger,
   type TaskInfo,
   type TaskRequest,
 } from '@shoal/core';
 import type { BlobRecord, PieceStoreApi } from '@shoal/store';
-import type { RegistryClientApi } from '@shoal/registry-client';
+import { parseRetryAfter, type RegistryClientApi } from '@shoal/registry-client';
 
 /** Back-to-source downloads running at once; more wait their turn. */
 export const DEFAULT_MAX_CONCURRENT_FETCHES = 16;
+
+/**
+ * Longest time a failed back-to-source start (429, 5xx, registry unreachable)
+ * is remembered, whatever `Retry-After` asked for. Milliseconds.
+ */
+export const MAX_FAILED_START_MEMORY_MS = 10_000;
+
+/** How long a failed start is remembered when the registry named no `Retry-After`. Milliseconds. */
+export const DEFAULT_FAILED_START_MEMORY_MS = 2_000;
+
+/** Most failed starts remembered at once (oldest dropped first). Entries. */
+export const MAX_FAILED_STARTS = 10_000;
 
 export interface BlobTasksComponents {
   log: Logger;
   store: PieceStoreApi;
   registry: RegistryClientApi;
+  /** For the failed-start memory. @default systemClock */
+  clock?: Clock;
 }
 
 export interface BlobTasksInit {
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
+}
+
+interface FailedStart {
+  readonly error: Error;
+  readonly until: number;
 }
 
 interface InflightTask {
@@ -51,11 +74,32 @@ export function taskInfoOf(record: BlobRecord, error?: string): TaskInfo {
 }
 
 /**
+ * The registry is failing (429, 5xx, unreachable) and was asked for this blob
+ * a moment ago: the supernode does not ask again before `retryAfterMs`.
+ */
+export class BackToSourceBackoffError extends ShoalError {
+  readonly retryAfterMs: number;
+  constructor(digest: string, retryAfterMs: number, cause: Error) {
+    super(`back-to-source of ${digest} failed a moment ago (${cause.message}); not asking the registry again for ${retryAfterMs} ms`, 'SHOAL_BACK_TO_SOURCE_BACKOFF', 503, 'UNKNOWN', {
+      cause,
+    });
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
  * The supernode's cache fill: each blob is fetched from its registry at most
  * once at a time, however many peers ask at the same instant. Everyone who
  * asks while the download runs joins it and reads pieces as they are
  * verified. The download belongs to the cluster, not to the peer that
  * started it: it runs to the end even if that peer goes away.
+ *
+ * A start that fails because the registry is in trouble (429, 5xx,
+ * unreachable) is remembered per (digest, registry, repository, credential)
+ * for min(Retry-After, 10 s), or 2 s without Retry-After: the peers that ask
+ * in that window get the failure at once instead of each hitting a registry
+ * that asked to be left alone. Refusals (401/403/404) are not remembered:
+ * they depend on the credential and must not outlive a push or a grant.
  */
 export class BlobTasks {
   private readonly log: Logger;
@@ -65,11 +109,15 @@ export class BlobTasks {
   private readonly maxConcurrent: number;
   private running = 0;
   private readonly queue: Array<() => void> = [];
+  private readonly clock: Clock;
+  /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
+  private readonly failedStarts = new Map<string, FailedStart>();
 
   constructor(components: BlobTasksComponents, init: BlobTasksInit = {}) {
     this.log = components.log.child({ module: 'blob-tasks' });
     this.store = components.store;
     this.registry = components.registry;
+    this.clock = components.clock ?? systemClock;
     this.maxConcurrent = init.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES;
   }
 
@@ -93,6 +141,13 @@ export class BlobTasks {
     if (record?.complete === true) return taskInfoOf(record);
     let task = this.inflight.get(request.digest);
     if (task === undefined) {
+      const key = failureKey(request, authorization);
+      const failed = this.failedStarts.get(key);
+      if (failed !== undefined) {
+        const leftMs = failed.until - this.clock.now();
+        if (leftMs > 0) throw new BackToSourceBackoffError(request.digest, leftMs, failed.error);
+        this.failedStarts.delete(key);
+      }
       task = this.start(request, authorization);
     }
     await task.started;
@@ -106,6 +161,7 @@ export class BlobTasks {
     const { digest } = request;
     const log = this.log.child({ digest, registry: request.registry, repository: request.repository });
     let release: (() => void) | undefined;
+    let retryAfterMs: number | undefined;
     const started = (async () => {
       await this.acquire();
       release = () => this.release();
@@ -118,7 +174,8 @@ export class BlobTasks {
         signal: abort.signal,
       });
       if (response.statusCode !== 200) {
-        response.body.destroy();
+        dropBody(response.body);
+        retryAfterMs = parseRetryAfter(response.headers['retry-after'], this.clock.now());
         if (response.statusCode === 404) throw new BlobUnknownError(digest);
         if (response.statusCode === 401 || response.statusCode === 403) throw new UpstreamDeniedError(response.statusCode, digest);
         throw new UpstreamError(`registry answered ${response.statusCode} for ${digest}`, 502, response.statusCode);
@@ -126,11 +183,11 @@ export class BlobTasks {
       const length = Number(response.headers['content-length']);
       const sizeBytes = Number.isSafeInteger(length) && length >= 0 ? length : request.sizeBytes;
       if (sizeBytes === undefined) {
-        response.body.destroy();
+        dropBody(response.body);
         throw new UpstreamError(`registry sent ${digest} without a length`, 502, 200);
       }
       if (request.sizeBytes !== undefined && request.sizeBytes !== sizeBytes) {
-        response.body.destroy();
+        dropBody(response.body);
         throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, 502, 200);
       }
       await this.store.begin(digest, sizeBytes);
@@ -153,8 +210,23 @@ export class BlobTasks {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'back-to-source could not start');
       this.inflight.delete(digest);
       release?.();
+      if (isRegistryTrouble(err)) this.rememberFailedStart(failureKey(request, authorization), err, retryAfterMs);
     });
     return task;
+  }
+
+  private rememberFailedStart(key: string, error: UpstreamError, retryAfterMs: number | undefined): void {
+    const memoryMs = Math.min(retryAfterMs ?? DEFAULT_FAILED_START_MEMORY_MS, MAX_FAILED_START_MEMORY_MS);
+    if (memoryMs <= 0) return;
+    const now = this.clock.now();
+    this.failedStarts.delete(key);
+    this.failedStarts.set(key, { error, until: now + memoryMs });
+    if (this.failedStarts.size <= MAX_FAILED_STARTS) return;
+    for (const [k, failed] of this.failedStarts) if (failed.until <= now) this.failedStarts.delete(k);
+    for (const k of this.failedStarts.keys()) {
+      if (this.failedStarts.size <= MAX_FAILED_STARTS) break;
+      this.failedStarts.delete(k);
+    }
   }
 
   private acquire(): Promise<void> {
@@ -177,4 +249,26 @@ export class BlobTasks {
   close(): void {
     for (const task of this.inflight.values()) task.abort.abort(new Error('supernode shutting down'));
   }
+}
+
+/** A failed start is remembered per blob, where it comes from, and who asked (a hash of the credential). */
+function failureKey(request: TaskRequest & { digest: Digest }, authorization: string | undefined): string {
+  return `${request.digest}\n${request.registry}\n${request.repository}\n${sha256Hex(authorization ?? '')}`;
+}
+
+/** 429, 5xx, or no answer at all: the registry's trouble, not a verdict on this request. */
+function isRegistryTrouble(err: unknown): err is UpstreamError {
+  if (!(err instanceof UpstreamError)) return false;
+  const status = err.upstreamStatus;
+  return status === undefined || status === 429 || (status >= 500 && status <= 599);
+}
+
+/**
+ * Destroys a body we will not read. undici's body emits an AbortError when
+ * destroyed before its end: without a listener that error would be uncaught
+ * and take the supernode down (seen with a 429 answer).
+ */
+function dropBody(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
 }

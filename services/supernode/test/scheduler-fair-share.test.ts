@@ -1,0 +1,20 @@
+import test from 'ava';
+import { Scheduler } from '../src/scheduler/index.js';
+
+const BLOB = `sha256:${'7'.repeat(64)}`;
+
+test('a child gets at most maxUploadsPerPeer busy-able parents; beyond that, only idle ones', (t) => {
+  const s = new Scheduler({ clock: { now: () => 0 }, random: () => 0.5 }, { maxUploadsPerPeer: 2 });
+  s.addBlob(BLOB, 16);
+  const all = Array.from({ length: 16 }, (_, i) => i);
+  for (const id of ['p1', 'p2', 'p3', 'p4', 'c', 'd', 'e', 'f']) s.addPeer({ peerId: id, url: `http://${id}` });
+  for (const id of ['p1', 'p2', 'p3', 'p4']) s.peerHas(id, BLOB, all);
+
+  // c asks for 8: two pieces, then two more while idle parents remain.
+  t.is(s.schedule('c', BLOB, { limit: 8 }).length, 4);
+  // Every parent has one upload now: d and e get two each (to the cap of two), f none.
+  t.is(s.schedule('d', BLOB, { limit: 8 }).length, 2);
+  t.is(s.schedule('e', BLOB, { limit: 8 }).length, 2);
+  t.deepEqual(s.schedule('f', BLOB, { limit: 8 }), []);
+  t.is(s.stats().inflightAssignments, 8);
+});
