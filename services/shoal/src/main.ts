@@ -61,6 +61,11 @@ function untilSignal(log: Logger, close: () => Promise<void>): void {
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
+const outageFlags = {
+  staleIfErrorSec: { kind: 'integer', help: "while the registry is down, answer a tag from its last known digest if it is at most this old (0: never)", default: 86_400, min: 0 },
+  grantMemorySec: { kind: 'integer', help: "while the registry is down, serve blobs from the swarm to credentials granted them within this window (0: never)", default: 3_600, min: 0 },
+} satisfies FlagSpecs;
+
 const cacheFlags = {
   cacheQuotaBytes: { kind: 'integer', help: 'disk quota of the cache, bytes (unset: no quota; LRU eviction of whole idle blobs above it)', min: 1 },
   cacheHighWatermarkPercent: { kind: 'integer', help: 'eviction starts above this % of the quota', default: 90, min: 1, max: 100 },
@@ -141,13 +146,20 @@ const commands: Record<string, Command> = {
       ...peerFlags,
       proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy (keep it on loopback)', default: DEFAULT_PROXY_LISTEN },
       plainHttp: plainHttpFlag,
+      ...outageFlags,
       containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
     },
     async run(c) {
       const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
-      const agent = await startNodeAgent(log, { ...peerOptions(c, token), proxyListen: c.proxyListen as string, plainHttpHosts: c.plainHttp as string[] });
+      const agent = await startNodeAgent(log, {
+        ...peerOptions(c, token),
+        proxyListen: c.proxyListen as string,
+        plainHttpHosts: c.plainHttp as string[],
+        staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,
+        grantMemoryMs: (c.grantMemorySec as number) * 1000,
+      });
       untilSignal(log, () => agent.close());
     },
   },
@@ -168,13 +180,20 @@ const commands: Record<string, Command> = {
       proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy', default: DEFAULT_PROXY_LISTEN },
       peer: { kind: 'url', help: "this node's peer", default: 'http://127.0.0.1:65002' },
       plainHttp: plainHttpFlag,
+      ...outageFlags,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
     },
     async run(c) {
       const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
-      const running = await startProxy(log, { proxyListen: c.proxyListen as string, plainHttpHosts: c.plainHttp as string[], blobs: httpBlobProvider(log, c.peer as string, token) });
+      const running = await startProxy(log, {
+        proxyListen: c.proxyListen as string,
+        plainHttpHosts: c.plainHttp as string[],
+        blobs: httpBlobProvider(log, c.peer as string, token),
+        staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,
+        grantMemoryMs: (c.grantMemorySec as number) * 1000,
+      });
       untilSignal(log, () => running.close());
     },
   },

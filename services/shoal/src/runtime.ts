@@ -190,11 +190,21 @@ export interface ProxyOptions {
   proxyListen: string;
   plainHttpHosts: readonly string[];
   blobs: BlobProvider;
+  /** Serve a tag's last known answer this long while the registry is down (0: never). */
+  staleIfErrorMs?: number | undefined;
+  /** Remember a credential's blob grants this long, to serve from the swarm while the registry is down (0: never). */
+  grantMemoryMs?: number | undefined;
 }
 
 export async function startProxy(log: Logger, options: ProxyOptions): Promise<Running> {
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
-  const app = await buildProxyApp({ log, registry, blobs: options.blobs }, {});
+  const app = await buildProxyApp(
+    { log, registry, blobs: options.blobs },
+    {
+      ...(options.staleIfErrorMs === undefined ? {} : { staleIfErrorMs: options.staleIfErrorMs }),
+      ...(options.grantMemoryMs === undefined ? {} : { grantMemoryMs: options.grantMemoryMs }),
+    },
+  );
   const { host, port } = splitHostPort(options.proxyListen);
   const address = await app.listen({ host, port });
   const url = listenUrl(address, options.proxyListen);
@@ -211,6 +221,8 @@ export async function startProxy(log: Logger, options: ProxyOptions): Promise<Ru
 export interface NodeAgentOptions extends PeerOptions {
   proxyListen: string;
   plainHttpHosts: readonly string[];
+  staleIfErrorMs?: number | undefined;
+  grantMemoryMs?: number | undefined;
 }
 
 export interface RunningNodeAgent {
@@ -226,7 +238,7 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
   const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;
   try {
-    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer });
+    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs });
   } catch (err) {
     await peer.close();
     throw err;
