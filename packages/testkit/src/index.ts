@@ -4,3 +4,4 @@ export * from './registry.js';
 export * from './require-tools.js';
 export * from './containerd.js';
 export * from './token-server.js';
+export * from './slow-clients.js';

@@ -21,11 +21,64 @@ export interface PeerAppInit {
   token: string | undefined;
   /** @default DEFAULT_MAX_UPLOADS */
   maxUploads?: number | undefined;
+  /** Server timeouts; each defaults to its PEER_SERVER_*_TIMEOUT_MS constant. */
+  serverTimeouts?: Partial<PeerServerTimeouts> | undefined;
 }
+
+/**
+ * Bounds on how long a client (another peer, a proxy running apart) may hold
+ * a connection without doing its part. Header size is bounded by Node's
+ * `maxHeaderSize` (16 KiB, the default, kept).
+ */
+export interface PeerServerTimeouts {
+  /** Request headers must be complete this long after the request began. @default 10000 (PEER_SERVER_HEADERS_TIMEOUT_MS) */
+  headersMs: number;
+  /** The whole request must have arrived this long after it began. @default 30000 (PEER_SERVER_REQUEST_TIMEOUT_MS) */
+  requestMs: number;
+  /**
+   * A socket with no byte read or written for this long is destroyed, so a
+   * child that stops reading a piece frees its upload slot (there are only
+   * DEFAULT_MAX_UPLOADS). @default 60000 (PEER_SERVER_SOCKET_IDLE_TIMEOUT_MS)
+   */
+  socketIdleMs: number;
+  /** An idle keep-alive connection is closed after this long. @default 72000 (PEER_SERVER_KEEP_ALIVE_TIMEOUT_MS) */
+  keepAliveMs: number;
+}
+
+/** Milliseconds: headers within 10 s. */
+export const PEER_SERVER_HEADERS_TIMEOUT_MS = 10_000;
+/** Milliseconds: a whole request within 30 s (the peer takes no request bodies). */
+export const PEER_SERVER_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * Milliseconds: 1 min without progress on a socket. Longer than the silence
+ * of a whole-blob request waiting for the swarm's first piece (the proxy's
+ * HttpBlobProvider gives up on headers after 30 s).
+ */
+export const PEER_SERVER_SOCKET_IDLE_TIMEOUT_MS = 60_000;
+/** Milliseconds: fastify's default. */
+export const PEER_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** How often Node checks connections against the headers and request timeouts (its default is 30 s). Milliseconds. */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+/** Largest request body: the peer's API has no bodies. Bytes: 16 KiB. */
+export const PEER_SERVER_BODY_LIMIT_BYTES = 16 * 1024;
 
 export async function buildPeerApp(components: PeerAppComponents, init: PeerAppInit): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = components.log.child({ service: 'peer' });
-  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
+  const timeouts: PeerServerTimeouts = {
+    headersMs: init.serverTimeouts?.headersMs ?? PEER_SERVER_HEADERS_TIMEOUT_MS,
+    requestMs: init.serverTimeouts?.requestMs ?? PEER_SERVER_REQUEST_TIMEOUT_MS,
+    socketIdleMs: init.serverTimeouts?.socketIdleMs ?? PEER_SERVER_SOCKET_IDLE_TIMEOUT_MS,
+    keepAliveMs: init.serverTimeouts?.keepAliveMs ?? PEER_SERVER_KEEP_ALIVE_TIMEOUT_MS,
+  };
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: PEER_SERVER_BODY_LIMIT_BYTES,
+    connectionTimeout: timeouts.socketIdleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    requestTimeout: timeouts.requestMs,
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+  });
   await app.register(opsPlugin, { metricsPrefix: 'shoal_peer_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
   await app.register(tokenAuthPlugin, { token: init.token, prefix: API_PREFIX });

@@ -18,7 +18,7 @@ const MAX_BAD_FRAMES = 10;
  * bad frame is answered with an error frame and logged, and never takes the
  * supernode down.
  */
-export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined): void {
+export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined, options: { idleMs: number }): void {
   const log = app.log.child({ module: 'peers-ws' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_FRAME_BYTES });
   const send = (ws: WebSocket, message: SupernodeMessage): void => {
@@ -29,7 +29,20 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
     let peerId: string | undefined;
     let badFrames = 0;
     const remote = request.socket.remoteAddress;
+    // ws turns the socket's own timeout off: without this, a peer that connects
+    // and goes silent (or never registers) would hold its socket forever.
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        log.warn({ peerId, remote, idleMs: options.idleMs }, 'peer socket silent; closing it');
+        ws.terminate();
+      }, options.idleMs);
+      idle.unref();
+    };
+    armIdle();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      armIdle();
       try {
         if (isBinary) throw new Error('binary frames are not part of the protocol');
         const message = parseFrame(PeerMessageSchema, data, 'peer message');
@@ -58,6 +71,7 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
       }
     });
     ws.on('close', () => {
+      clearTimeout(idle);
       if (peerId !== undefined) {
         peers.remove(peerId);
         log.info({ peerId }, 'peer disconnected');
