@@ -2,7 +2,22 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { request as undiciRequest } from 'undici';
+
+/**
+ * Like containerd's Go transport: a GET on a reused keep-alive connection that
+ * the server closed before answering is sent again once on a new connection.
+ * (Seen once under heavy load here: the connection closed right after a whole
+ * blob, and the next request raced with the close.)
+ */
+async function request(url: string, options: { headers?: Record<string, string> } = {}): ReturnType<typeof undiciRequest> {
+  try {
+    return await undiciRequest(url, options);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'UND_ERR_SOCKET') throw err;
+    return undiciRequest(url, { ...options, reset: true });
+  }
+}
 import { buildImage, pushImage, requireTools } from '@shoal/testkit';
 import { startCluster } from './helpers/cluster.js';
 
