@@ -58,7 +58,10 @@ test('any sequence of calls keeps the scheduler consistent with the model', (t) 
         let now = 0;
         let r = seed;
         const random = (): number => ((r = (Math.imul(r, 1103515245) + 12345) >>> 0), r / 4294967296);
-        const s = new Scheduler({ clock: { now: () => now }, random }, { candidatesPerPiece: CANDIDATES, maxUploadsPerPeer: 2, maxSeedUploads: 3, assignmentTtlMs: TTL_MS, failurePenaltyMs: 500, quarantineMs: 800 });
+        const s = new Scheduler(
+          { clock: { now: () => now }, random },
+          { candidatesPerPiece: CANDIDATES, maxUploadsPerPeer: 2, maxSeedUploads: 3, assignmentTtlMs: TTL_MS, failurePenaltyMs: 500, quarantineMs: 800 },
+        );
         for (let b = 0; b < BLOBS.length; b++) s.addBlob(BLOBS[b] as string, PIECES);
         const live = new Set<number>();
         const have = new Map<string, Set<number>>(); // `${peer}/${blob}` → pieces

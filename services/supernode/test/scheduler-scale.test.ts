@@ -49,7 +49,7 @@ test('10,000 peers × 512 pieces: compact state and cheap schedule calls', (t) =
   const perCallUs = ((performance.now() - start) * 1000) / (2 * PEERS);
   t.log(`${assigned} assignments, ${perCallUs.toFixed(1)} µs per schedule call`);
   t.true(assigned > PEERS, 'most calls get pieces');
-  t.true(perCallUs < 500, `${perCallUs} µs per call`);
+  t.true(perCallUs < 1_000, `${perCallUs} µs per call`);
   t.true(s.stats().inflightAssignments <= PEERS * 4);
 
   for (let i = 0; i < PEERS; i += 2) s.removePeer(`peer-${i}`);
