@@ -2,3 +2,4 @@ export * from './app.js';
 export * from './blob-tasks.js';
 export * from './peer-table.js';
 export { PEERS_WS_PATH } from './routes/peers-ws.js';
+export * from './scheduler/index.js';

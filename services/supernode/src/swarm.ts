@@ -13,6 +13,13 @@ const MAX_KNOWN_BLOBS = 10_000;
 const FRONTIER_PER_CALL = 4;
 /** How long a child holds a frontier piece before another child may be given it. */
 const FRONTIER_TTL_MS = 15_000;
+/**
+ * A claimed piece that lands at the seed is kept from the scheduler this long,
+ * or until its claimer announces it: meanwhile others are scheduled to fetch it
+ * from the claimer, not from the seed (the simulator showed 1.42 × S of seed
+ * egress at 1,000 nodes without this).
+ */
+const CLAIMED_PIECE_SEED_DELAY_MS = 2_000;
 
 /**
  * Glue between the supernode's parts and the pure scheduler: membership from
@@ -28,6 +35,8 @@ export class Swarm {
   private readonly known = new Map<Digest, number>();
   /** Per blob still arriving at the seed: piece → the child waiting for it there, and until when. */
   private readonly frontier = new Map<Digest, Map<number, { peerId: string; untilMs: number }>>();
+  /** Claimed pieces that reached the seed but are not yet offered by it (see CLAIMED_PIECE_SEED_DELAY_MS). */
+  private readonly heldBack = new Map<string, NodeJS.Timeout>();
 
   /** Called for every report of bad bytes (a metric). */
   onBadPiece: () => void = () => undefined;
@@ -38,7 +47,16 @@ export class Swarm {
     this.scheduler = components.scheduler;
     this.peers = components.peers;
     components.store.on('piece', (digest, index) => {
-      if (this.known.has(digest)) this.scheduler.seedHas(digest, [index]);
+      if (!this.known.has(digest)) return;
+      const claim = this.frontier.get(digest)?.get(index);
+      if (claim !== undefined && claim.untilMs > Date.now()) {
+        const key = `${digest}/${index}`;
+        const timer = setTimeout(() => this.releaseHeldBack(digest, index), CLAIMED_PIECE_SEED_DELAY_MS);
+        timer.unref();
+        this.heldBack.set(key, timer);
+        return;
+      }
+      this.scheduler.seedHas(digest, [index]);
     });
   }
 
@@ -63,6 +81,15 @@ export class Swarm {
       this.known.delete(oldest);
     }
     return true;
+  }
+
+  private releaseHeldBack(digest: Digest, piece: number): void {
+    const key = `${digest}/${piece}`;
+    const timer = this.heldBack.get(key);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.heldBack.delete(key);
+    this.scheduler.seedHas(digest, [piece]);
   }
 
   peerJoined(peerId: string, url: string, zone: string | undefined): void {
@@ -99,7 +126,11 @@ export class Swarm {
       if (f.kind === 'bad-piece') this.log.warn({ digest, reporter: peerId, parent: f.parentId, piece: f.piece }, 'peer reported bad bytes from a parent');
     }
     const have = (request.have ?? []).filter((p) => p < record.layout.pieceCount);
-    if (have.length > 0) this.scheduler.peerHas(peerId, digest, have);
+    if (have.length > 0) {
+      this.scheduler.peerHas(peerId, digest, have);
+      // The claimer has it: from now on the seed is only the last resort for it.
+      for (const piece of have) this.releaseHeldBack(digest, piece);
+    }
     const assignments: ScheduleResponse['assignments'] = [];
     if (request.limit > 0) {
       const urgent = (request.urgent ?? []).filter((p) => p < record.layout.pieceCount);
