@@ -679,7 +679,6 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
 
   private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined): Promise<void> {
     this.assertCurrent(entry);
-    const previousSha = entry.pieceSha256[index] ?? null;
     entry.pieceSha256[index] = sha;
     setBit(entry.verified, index, true);
     entry.verifiedCount++;
@@ -687,22 +686,22 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     entry.lastAccessMs = this.clock.now();
     const offset = index * entry.layout.pieceSizeBytes;
     if (hint !== undefined && entry.prefix !== undefined && entry.prefix.bytes <= offset) entry.hints.set(index, hint);
-    try {
-      await this.persist(entry);
-    } catch (err) {
-      if (this.isCurrent(entry) && testBit(entry.verified, index)) {
-        setBit(entry.verified, index, false);
-        entry.verifiedCount--;
-        entry.pieceSha256[index] = previousSha;
-        entry.hints.delete(index);
-        entry.snapshot = undefined;
-      }
-      throw err;
-    }
-    this.assertCurrent(entry);
+    // The bytes are written and verified: readers may have them now. The record
+    // follows in the background (coalesced: one db write covers every piece
+    // verified meanwhile) instead of one awaited db write per piece, which
+    // capped a blob's fill rate. A crash before the write only forgets pieces
+    // (fetched again); nothing unverified ever becomes readable.
     this.emit('piece', entry.digest, index);
     this.waiters.resolve(entry.digest, index);
     this.track(this.kickAdvance(entry));
+    this.track(
+      this.persist(entry).catch(async (err: unknown) => {
+        if (!this.isCurrent(entry)) return;
+        const reason = isDiskFull(err) ? await this.diskFull(entry, entry.digest, err) : err instanceof Error ? err : new Error(String(err));
+        this.log.warn({ digest: entry.digest, err: reason.message }, 'could not record verified pieces; blob discarded');
+        if (this.isCurrent(entry)) await this.discard(entry, reason);
+      }),
+    );
   }
 
   /** Opens the partial file for writing, and only if it still belongs to `entry` (not to a blob begun again after a discard). */
