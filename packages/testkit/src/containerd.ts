@@ -27,6 +27,12 @@ export interface StartContainerdOptions {
    * else 'native' (overlay cannot stack on an overlay root, as in some CI containers).
    */
   snapshotter?: string;
+  /**
+   * Run containerd, and every `ctr` command of this instance (so pulls too: ctr 1.6
+   * fetches in its own process), inside this network namespace (`ip netns exec`, root
+   * only). @default undefined: the caller's namespace
+   */
+  netns?: string;
 }
 
 export interface PullOptions {
@@ -248,10 +254,14 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   const configPath = join(baseDir, 'config.toml');
   await writeFile(configPath, containerdConfig({ root, state, socket, opt, ...(options.extraConfig !== undefined ? { extra: options.extraConfig } : {}) }));
 
+  // `ip netns exec` execs the command in place: the pid and process group stay the same.
+  const inNetns = (command: string, args: readonly string[]): { command: string; args: string[] } =>
+    options.netns === undefined ? { command, args: [...args] } : { command: 'ip', args: ['netns', 'exec', options.netns, command, ...args] };
+  const daemon = inNetns('containerd', ['--config', configPath]);
   const proc = await spawnProcess({
     name,
-    command: 'containerd',
-    args: ['--config', configPath],
+    command: daemon.command,
+    args: daemon.args,
     cwd: baseDir,
     env: minimalEnv(),
     stdoutPath: join(baseDir, 'containerd.stdout.log'),
@@ -259,13 +269,15 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   });
 
   let snapshotter = options.snapshotter ?? 'overlayfs';
-  const ctr = async (args: readonly string[], o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunResult> =>
-    runCommand('ctr', ['--address', socket, ...args], {
+  const ctr = async (args: readonly string[], o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunResult> => {
+    const cmd = inNetns('ctr', ['--address', socket, ...args]);
+    return runCommand(cmd.command, cmd.args, {
       // ctr reads CONTAINERD_ADDRESS/NAMESPACE/SNAPSHOTTER and proxy variables: only ours.
       env: minimalEnv({ CONTAINERD_SNAPSHOTTER: snapshotter }),
       timeoutMs: o.timeoutMs ?? CTR_TIMEOUT_MS,
       ...(o.signal !== undefined ? { signal: o.signal } : {}),
     });
+  };
 
   const ctrChecked = async (args: readonly string[]): Promise<RunResult> => {
     const result = await ctr(args);

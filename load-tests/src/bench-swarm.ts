@@ -1,0 +1,682 @@
+/**
+ * `npm run bench:swarm` (as root) — N nodes pull the same new image at the same moment,
+ * on a LAN where every link is shaped to B, in three modes, each from fresh state:
+ *
+ *   direct  every node's containerd pulls from the registry (`ctr pull --plain-http`)
+ *   cache   every node pulls from a central pull-through cache (docker-registry in
+ *           proxy mode) on the supernode's host
+ *   shoal   every node pulls through its own Shoal proxy (`shoal node`; hosts.toml
+ *           written by `shoal containerd-config`), `shoal supernode` on its own host
+ *
+ * Hosts are network namespaces on one bridge (see netns/topology.ts): the registry
+ * 10.213.0.1, the supernode 10.213.0.2, node i 10.213.0.(10+i). Every link is limited to
+ * B in both directions with one htb class per peer (netns/shaping.ts); a TCP check
+ * verifies the shaping before anything is measured (netns/verify-shaping.ts).
+ *
+ * Reported per mode: each node's completion time (ctr exit; and fetch = until ctr starts
+ * unpacking) as a ratio to S/B, the time one node needs at line rate; registry and
+ * supernode-host egress in multiples of S from the interfaces' tx_bytes counters; for
+ * Shoal where each node's proxy got its bytes; CPU use, to tell a network-bound run from
+ * a CPU-bound one. Writes load-tests/results/bench-swarm-<date>.json and a plot (SVG).
+ *
+ * Flags: --nodes N (16) --size-mib S (256) --rate-mbit B (200) --modes direct,cache,shoal
+ *        --mode-timeout-s T (auto) --svg PATH (docs/img/bench-swarm.svg, '' for none)
+ *        --shoal PATH (the `shoal` to run, e.g. another build; default this repository's)
+ *        --label TEXT (what was measured, e.g. the commit; in the JSON and the plot)
+ *        --shaping-only (build the LAN, check the shaping, stop) --keep (keep the work
+ *        dir until the next run).
+ * Network namespaces, veths and processes are removed on exit, on error and on SIGINT,
+ * and leftovers of a crashed run are removed at start. Nothing touches the root
+ * namespace's interfaces or routes; namespaces have no route out.
+ */
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  buildImage,
+  makeTempDir,
+  minimalEnv,
+  removeTempDir,
+  requireTools,
+  runChecked,
+  runCommand,
+  startContainerd,
+  stopAllProcesses,
+  whichTool,
+  type RunningContainerd,
+} from '@shoal/testkit';
+import { startCpuWindow, type CpuReport } from './netns/cpu.js';
+import { runInChecked, spawnGated, txBytesIn, type GatedProcess } from './netns/exec.js';
+import {
+  blobsServed,
+  proxyStats,
+  REGISTRY_PORT,
+  SHOAL,
+  startRegistryIn,
+  startShoalNodeIn,
+  startSupernodeIn,
+  SUPERNODE_PORT,
+  supernodePeerCount,
+  waitNodeReady,
+  PROXY_LISTEN,
+  type NsProcess,
+} from './netns/services.js';
+import { barChartSvg } from './netns/svg.js';
+import { cleanLeftovers, createTopology, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
+import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
+
+const MiB = 1024 * 1024;
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+const DEFAULT_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm.svg', import.meta.url));
+const REPOSITORY = 'bench/swarm';
+const TAG = 'v1';
+/** Node i is 10.213.0.(NODE_OCTET_BASE + i). */
+const NODE_OCTET_BASE = 10;
+/** Containerds started (or stopped) at once: each start polls with ctr. */
+const START_CONCURRENCY = 4;
+/** Waiting for every node to join the supernode before the barrier. @default 60 s */
+const JOIN_TIMEOUT_MS = 60_000;
+/** Let every gated ctr reach its `read` before the barrier. */
+const GATE_SETTLE_MS = 1_000;
+/** Layer sizes as fractions of S: "a few layers", one large. */
+const LAYER_FRACTIONS = [1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 16];
+
+type Mode = 'direct' | 'cache' | 'shoal';
+const ALL_MODES: readonly Mode[] = ['direct', 'cache', 'shoal'];
+
+const { values: args } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '16' },
+    'size-mib': { type: 'string', default: '256' },
+    'rate-mbit': { type: 'string', default: '200' },
+    modes: { type: 'string', default: ALL_MODES.join(',') },
+    'mode-timeout-s': { type: 'string' },
+    svg: { type: 'string', default: DEFAULT_SVG },
+    shoal: { type: 'string', default: SHOAL },
+    label: { type: 'string', default: '' },
+    'shaping-only': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+});
+
+function intFlag(name: string, text: string | undefined, min: number, max: number): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${String(text)}`);
+  return v;
+}
+
+const NODES = intFlag('nodes', args.nodes, 1, 254 - NODE_OCTET_BASE);
+const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
+const RATE_MBIT = intFlag('rate-mbit', args['rate-mbit'], 1, 100_000);
+const SHOAL_BIN = args.shoal ?? SHOAL;
+const MODES = (args.modes ?? '').split(',').filter((m) => m !== '') as Mode[];
+for (const m of MODES) if (!ALL_MODES.includes(m)) throw new Error(`--modes: unknown mode ${m} (direct, cache, shoal)`);
+
+const log = (msg: string): void => void process.stderr.write(`[bench-swarm ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
+}
+
+interface NodeResult {
+  node: string;
+  ip: string;
+  ok: boolean;
+  /** Seconds from the barrier until ctr printed `unpacking` (all content fetched). */
+  fetchSeconds: number | null;
+  /** Seconds from the barrier until ctr exited 0. */
+  totalSeconds: number | null;
+  /** `ctr images check`: content complete and unpacked. */
+  unpacked: boolean;
+  error?: string;
+  /** Shoal mode: bytes the node's proxy served, by source. */
+  sources?: Record<string, number>;
+  /** Shoal mode: blobs the proxy sent to the registry instead, by reason. */
+  fallbacks?: Record<string, number>;
+  /** Shoal mode: why the proxy's /metrics could not be read. */
+  metricsError?: string;
+  /** Bytes this node's link sent during the pull (uploads to peers, requests). */
+  txBytes: number;
+}
+
+interface ModeResult {
+  mode: Mode;
+  timedOut: boolean;
+  timeoutSeconds: number;
+  /** Barrier to last ctr exit. */
+  pullWallSeconds: number;
+  /** Mode set-up (fresh containerds and services) to torn down. */
+  modeWallSeconds: number;
+  nodes: NodeResult[];
+  egressBytes: { registry: number; supernodeHost: number; nodesTotal: number };
+  /** From the registry's access log: blob bytes it sent, by client address. */
+  registryBlobBytesByClient: Record<string, number>;
+  /** Shoal mode: nodes the supernode listed before the barrier. */
+  peersJoined?: number;
+  cpu: CpuReport;
+}
+
+interface Ctx {
+  topo: Topology;
+  work: string;
+  origin: NsProcess;
+  sBytes: number;
+  lineRateSeconds: number;
+  modeTimeoutSeconds: number;
+  /** Service logs of each mode are copied here. */
+  logsDir: string;
+}
+
+const ref = (registryIp: string): string => `${registryIp}:${REGISTRY_PORT}/${REPOSITORY}:${TAG}`;
+
+async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
+  const modeStarted = performance.now();
+  const { topo } = ctx;
+  const reg = topo.host('reg');
+  const sn = topo.host('sn');
+  const nodeHosts = topo.hosts.filter((h) => h.name.startsWith('n'));
+  const dir = join(ctx.work, mode);
+  await mkdir(dir, { recursive: true });
+
+  log(`${mode}: starting ${nodeHosts.length} containerd instances`);
+  const started = await mapLimit(nodeHosts, START_CONCURRENCY, (h) =>
+    startContainerd({ name: `${PREFIX}${h.name}-${mode}`, netns: h.ns, readyTimeoutMs: 60_000 }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+  );
+  const failed = started.find((c): c is Error => c instanceof Error);
+  const containerds = started.filter((c): c is RunningContainerd => !(c instanceof Error));
+  if (failed !== undefined) {
+    await Promise.all(containerds.map((c) => c.stop()));
+    throw failed;
+  }
+  const services: NsProcess[] = [];
+  const shoalNodes: NsProcess[] = [];
+  let peersJoined: number | undefined;
+  try {
+    if (mode === 'cache') {
+      services.push(await startRegistryIn(sn, join(dir, 'cache'), { name: 'pull-through-cache', proxyRemoteUrl: `http://${reg.ip}:${REGISTRY_PORT}` }));
+    } else if (mode === 'shoal') {
+      services.push(await startSupernodeIn(sn, join(dir, 'supernode'), `${reg.ip}:${REGISTRY_PORT}`, SHOAL_BIN));
+      for (const [i, h] of nodeHosts.entries()) {
+        const c = containerds[i] as RunningContainerd;
+        shoalNodes.push(
+          await startShoalNodeIn(h, join(dir, `node-${h.name}`), { supernodeUrl: `http://${sn.ip}:${SUPERNODE_PORT}`, registryHost: `${reg.ip}:${REGISTRY_PORT}`, containerdSocket: c.socket, shoalBin: SHOAL_BIN }),
+        );
+        // hosts.toml as an SRE would write it: by the product.
+        await runChecked(process.execPath, [SHOAL_BIN, 'containerd-config', '--certs-dir', c.hostsDir, '--proxy', `http://${PROXY_LISTEN}`, '--plain-http', `${reg.ip}:${REGISTRY_PORT}`], { env: minimalEnv() });
+      }
+      await mapLimit(shoalNodes, START_CONCURRENCY, (n) => waitNodeReady(n));
+      const deadline = Date.now() + JOIN_TIMEOUT_MS;
+      for (;;) {
+        peersJoined = await supernodePeerCount(sn).catch(() => -1);
+        if (peersJoined >= nodeHosts.length || Date.now() > deadline) break;
+        await sleep(250);
+      }
+      if (peersJoined < nodeHosts.length) log(`shoal: WARNING only ${peersJoined}/${nodeHosts.length} peers joined the supernode`);
+    }
+
+    const [regTx0, snTx0, nodeTx0, servedBefore] = await Promise.all([
+      txBytesIn(reg.ns, HOST_IF),
+      txBytesIn(sn.ns, HOST_IF),
+      Promise.all(nodeHosts.map((h) => txBytesIn(h.ns, HOST_IF))),
+      blobsServed(ctx.origin),
+    ]);
+    const cpu = await startCpuWindow(
+      {
+        containerd: containerds.map((c) => c.process.pid),
+        'shoal-node': shoalNodes.map((n) => n.process.pid),
+        [mode === 'cache' ? 'cache' : 'supernode']: services.map((s) => s.process.pid),
+        registry: [ctx.origin.process.pid],
+      },
+      'ctr',
+    );
+
+    const imageRef = ref(mode === 'cache' ? sn.ip : reg.ip);
+    const pulls: GatedProcess[] = containerds.map((c, i) => {
+      const modeArgs = mode === 'shoal' ? ['--hosts-dir', c.hostsDir] : ['--plain-http'];
+      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--address', c.socket, 'images', 'pull', ...modeArgs, imageRef], {
+        // ctr reads CONTAINERD_* and proxy variables: only ours.
+        env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
+        watch: { unpacking: /unpacking / },
+      });
+    });
+    await sleep(GATE_SETTLE_MS);
+    log(`${mode}: ${pulls.length} pulls of ${imageRef} — go`);
+    const t0 = performance.now();
+    for (const p of pulls) p.release();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log(`${mode}: TIMEOUT after ${ctx.modeTimeoutSeconds} s, killing the pulls still running`);
+      for (const p of pulls) p.kill();
+    }, ctx.modeTimeoutSeconds * 1000);
+    const progress = setInterval(() => log(`${mode}: ${((performance.now() - t0) / 1000).toFixed(0)} s`), 30_000);
+    const done = await Promise.all(pulls.map((p) => p.done));
+    clearTimeout(timer);
+    clearInterval(progress);
+    const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
+    const cpuReport = await cpu.stop();
+
+    const [regTx1, snTx1, nodeTx1, servedAfter] = await Promise.all([
+      txBytesIn(reg.ns, HOST_IF),
+      txBytesIn(sn.ns, HOST_IF),
+      Promise.all(nodeHosts.map((h) => txBytesIn(h.ns, HOST_IF))),
+      blobsServed(ctx.origin),
+    ]);
+    const byClient: Record<string, number> = {};
+    for (const b of servedAfter.slice(servedBefore.length)) byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
+
+    const nodes: NodeResult[] = await Promise.all(
+      nodeHosts.map(async (h, i) => {
+        const d = done[i] as Awaited<GatedProcess['done']>;
+        const c = containerds[i] as RunningContainerd;
+        const ok = d.code === 0;
+        const unpacked = ok ? await c.imageUnpacked(imageRef).catch(() => false) : false;
+        const unpackAt = d.seen.get('unpacking');
+        const r: NodeResult = {
+          node: h.name,
+          ip: h.ip,
+          ok: ok && unpacked,
+          fetchSeconds: unpackAt === undefined ? null : (unpackAt - t0) / 1000,
+          totalSeconds: ok ? (d.endedAt - t0) / 1000 : null,
+          unpacked,
+          txBytes: (nodeTx1[i] ?? 0) - (nodeTx0[i] ?? 0),
+        };
+        if (!ok) r.error = `ctr exited ${String(d.code)} ${String(d.signal)}: ${d.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+        if (mode === 'shoal') {
+          try {
+            const stats = await proxyStats(h);
+            r.sources = stats.bytesBySource;
+            r.fallbacks = stats.fallbacksByReason;
+          } catch (err) {
+            r.metricsError = err instanceof Error ? err.message : String(err);
+            log(`shoal: ${h.name}: cannot read the proxy's metrics: ${r.metricsError}`);
+          }
+        }
+        return r;
+      }),
+    );
+    for (const n of nodes) if (!n.ok) log(`${mode}: ${n.node} FAILED: ${n.error ?? 'image not unpacked'}`);
+
+    const result: ModeResult = {
+      mode,
+      timedOut,
+      timeoutSeconds: ctx.modeTimeoutSeconds,
+      pullWallSeconds,
+      modeWallSeconds: 0,
+      nodes,
+      egressBytes: { registry: regTx1 - regTx0, supernodeHost: snTx1 - snTx0, nodesTotal: nodeTx1.reduce((a, b) => a + b, 0) - nodeTx0.reduce((a, b) => a + b, 0) },
+      registryBlobBytesByClient: byClient,
+      cpu: cpuReport,
+    };
+    if (peersJoined !== undefined) result.peersJoined = peersJoined;
+    return result;
+  } finally {
+    log(`${mode}: tearing down`);
+    await Promise.all([...shoalNodes, ...services].map((s) => s.process.stop()));
+    await keepLogs(join(ctx.logsDir, mode), [...shoalNodes, ...services]);
+    await mapLimit(containerds, START_CONCURRENCY, (c) => c.stop());
+    // Flush this mode's writes (content stores, unpacked layers) before the next starts.
+    await runCommand('sync', [], { timeoutMs: 120_000 });
+    await rm(dir, { recursive: true, force: true });
+    log(`${mode}: done in ${((performance.now() - modeStarted) / 1000).toFixed(0)} s`);
+  }
+}
+
+/** Copies services' stdout/stderr logs (warn level for Shoal) out of the work dir. */
+async function keepLogs(dest: string, procs: readonly NsProcess[]): Promise<void> {
+  if (procs.length === 0) return;
+  await mkdir(dest, { recursive: true });
+  for (const p of procs) {
+    for (const file of [p.process.stdoutPath, p.process.stderrPath]) {
+      await copyFile(file, join(dest, `${p.host.name}-${basename(file)}`)).catch(() => {});
+    }
+  }
+}
+
+function fmt(x: number | null, digits = 2): string {
+  return x === null || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+}
+
+interface Summary {
+  mode: Mode;
+  ok: number;
+  p50: number | null;
+  max: number | null;
+  fetchP50: number | null;
+  fetchMax: number | null;
+  registryOfS: number;
+  supernodeHostOfS: number;
+  nodesOfS: number;
+  /** The most loaded uplink's bytes over the fetch window (barrier → last node done fetching) as a share of B (≈ 1: that link was the bottleneck). */
+  busiestUplinkOfB: number;
+  busiestUplink: string;
+}
+
+function summarize(r: ModeResult, ctx: Ctx): Summary {
+  const ratio = (key: 'totalSeconds' | 'fetchSeconds'): number[] => r.nodes.map((n) => (n[key] === null || !n.ok ? Number.POSITIVE_INFINITY : (n[key] as number) / ctx.lineRateSeconds));
+  const total = ratio('totalSeconds');
+  const fetch = ratio('fetchSeconds');
+  const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+  return {
+    mode: r.mode,
+    ok: r.nodes.filter((n) => n.ok).length,
+    p50: finite(quantile(total, 0.5)),
+    max: finite(Math.max(...total)),
+    fetchP50: finite(quantile(fetch, 0.5)),
+    fetchMax: finite(Math.max(...fetch)),
+    registryOfS: r.egressBytes.registry / ctx.sBytes,
+    supernodeHostOfS: r.egressBytes.supernodeHost / ctx.sBytes,
+    nodesOfS: r.egressBytes.nodesTotal / ctx.sBytes,
+    ...busiest(r),
+  };
+}
+
+function busiest(r: ModeResult): { busiestUplinkOfB: number; busiestUplink: string } {
+  const links: Array<[string, number]> = [
+    ['registry', r.egressBytes.registry],
+    ['supernode host', r.egressBytes.supernodeHost],
+    ...r.nodes.map((n): [string, number] => [n.node, n.txBytes]),
+  ];
+  const [name, bytes] = links.reduce((a, b) => (b[1] > a[1] ? b : a));
+  // Unpacking follows the fetch and sends nothing: the link's busy time is the fetch window.
+  const fetched = r.nodes.map((n) => n.fetchSeconds ?? n.totalSeconds).filter((x): x is number => x !== null);
+  const windowSeconds = fetched.length > 0 ? Math.max(...fetched) : r.pullWallSeconds;
+  return { busiestUplink: name, busiestUplinkOfB: (bytes * 8) / (RATE_MBIT * 1e6 * windowSeconds) };
+}
+
+function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: string, wallSeconds: number): string {
+  const sums = results.map((r) => summarize(r, ctx));
+  const lines = [
+    ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
+    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${RATE_MBIT} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
+    '',
+    'Shaping check (TCP goodput; line rate × 0.956 is the framing limit):',
+    ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}`),
+    '',
+    '| mode | nodes ok | p50 × S/B | max × S/B | fetch p50 | fetch max | registry egress × S | supernode-host egress × S | node egress (sum) × S | pull wall s | busiest uplink | CPU busy | CPU-saturated samples |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...sums.map((s, i) => {
+      const r = results[i] as ModeResult;
+      return `| ${s.mode}${r.timedOut ? ' (timeout)' : ''} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${fmt(s.fetchP50)} | ${fmt(s.fetchMax)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.nodesOfS.toFixed(2)} | ${r.pullWallSeconds.toFixed(1)} | ${s.busiestUplink} ${(s.busiestUplinkOfB * 100).toFixed(0)} % of B | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % |`;
+    }),
+    '',
+    '(p50/max: until ctr exits, unpack included; fetch: until ctr starts unpacking. Egress from tx_bytes of the hosts\' veths.',
+    ' Busiest uplink: its bytes over the fetch window at rate B; near 100 % that link was the bottleneck. CPU-saturated: share of 0.5 s samples with both cores ≥ 95 % busy.)',
+    '',
+    ...sums.map((s, i) => {
+      const r = results[i] as ModeResult;
+      const cpuBound = r.cpu.saturatedShare >= 0.5;
+      const netBound = s.busiestUplinkOfB >= 0.85;
+      const verdict = netBound ? (cpuBound ? 'network-bound (and the CPU was saturated too)' : 'network-bound') : cpuBound ? 'CPU-bound: no link was saturated while the CPU was; times are the machine\'s, not the network\'s' : 'neither link nor CPU saturated (latency- or protocol-bound)';
+      return `- ${s.mode}: ${verdict}`;
+    }),
+    '',
+    'CPU seconds during each pull window (machine: busy of wall × cores; ours by group; then the kernel and everything else):',
+    '',
+    '| mode | machine | containerd | ctr | shoal-node | supernode / cache | registry | bench | softirq+irq | kernel threads | other processes | iowait |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map((r) => {
+      const g = r.cpu.byGroup;
+      const v = (k: string): number => g[k] ?? 0;
+      const top = r.cpu.otherTop.filter((o) => o.seconds >= 1).map((o) => `${o.name.slice(0, 40)} ${o.seconds.toFixed(0)}`);
+      return `| ${r.mode} | ${r.cpu.machineSeconds.toFixed(0)} of ${(r.cpu.wallSeconds * r.cpu.cores).toFixed(0)} | ${v('containerd').toFixed(0)} | ${v('ctr').toFixed(0)} | ${v('shoal-node').toFixed(0)} | ${(v('supernode') + v('cache')).toFixed(0)} | ${v('registry').toFixed(0)} | ${v('bench').toFixed(0)} | ${(r.cpu.kernel.softirqSeconds + r.cpu.kernel.irqSeconds).toFixed(0)} | ${r.cpu.kernelThreadSeconds.toFixed(0)} | ${r.cpu.otherSeconds.toFixed(0)}${top.length > 0 ? ` (${top.join('; ')})` : ''} | ${r.cpu.kernel.iowaitSeconds.toFixed(0)} |`;
+    }),
+  ];
+  const shoal = results.find((r) => r.mode === 'shoal');
+  if (shoal !== undefined) {
+    const sources = [...new Set(shoal.nodes.flatMap((n) => Object.keys(n.sources ?? {})))].sort();
+    const nameOf = (ip: string): string => ctx.topo.hosts.find((h) => h.ip === ip)?.name ?? ip;
+    const fromNodes = Object.entries(shoal.registryBlobBytesByClient)
+      .filter(([addr]) => addr !== ctx.topo.host('sn').ip)
+      .map(([addr, bytes]): [string, number] => [nameOf(addr), bytes])
+      .sort((a, b) => a[0].localeCompare(b[0], 'en', { numeric: true }));
+    lines.push(
+      '',
+      `Shoal, per node (bytes each proxy served, × S, by source; peers joined before the barrier: ${String(shoal.peersJoined)}/${NODES}):`,
+      '',
+      `| node | time × S/B | ${sources.join(' | ')} | fallbacks to the registry | node egress × S |`,
+      `| --- | --- | ${sources.map(() => '---').join(' | ')} | --- | --- |`,
+      ...shoal.nodes.map((n) => {
+        const fallbacks = Object.entries(n.fallbacks ?? {}).map(([reason, count]) => `${count} ${reason}`).join(', ');
+        if (n.sources === undefined) return `| ${n.node} | ${fmt(n.totalSeconds === null ? null : n.totalSeconds / ctx.lineRateSeconds)} | ${sources.map(() => '?').join(' | ')} | metrics unreadable | ${(n.txBytes / ctx.sBytes).toFixed(2)} |`;
+        return `| ${n.node} | ${fmt(n.totalSeconds === null ? null : n.totalSeconds / ctx.lineRateSeconds)} | ${sources.map((s) => ((n.sources?.[s] ?? 0) / ctx.sBytes).toFixed(2)).join(' | ')} | ${fallbacks === '' ? '0' : fallbacks} | ${(n.txBytes / ctx.sBytes).toFixed(2)} |`;
+      }),
+      '',
+      ...shoalUpstreamWarning(shoal),
+      fromNodes.length === 0
+        ? 'Registry blob GETs came only from the supernode: no node fell back to the registry.'
+        : `Nodes that fetched blobs from the registry themselves (containerd fallback or proxy upstream): ${fromNodes.map(([a, b]) => `${a} ${(b / ctx.sBytes).toFixed(2)} × S`).join(', ')}`,
+    );
+  }
+  lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');
+  return lines.join('\n');
+}
+
+/** Bytes containerd got through the proxies that came from the registry, not the swarm. */
+function upstreamShare(r: ModeResult): number {
+  let upstream = 0;
+  let all = 0;
+  for (const n of r.nodes) {
+    for (const [source, bytes] of Object.entries(n.sources ?? {})) {
+      all += bytes;
+      if (source === 'upstream') upstream += bytes;
+    }
+  }
+  return all === 0 ? 1 : upstream / all;
+}
+
+function shoalUpstreamWarning(r: ModeResult): string[] {
+  const share = upstreamShare(r);
+  if (share < 0.05) return [];
+  return [
+    `WARNING: ${(share * 100).toFixed(0)} % of the blob bytes the proxies served came from the registry (proxy fallback), not the swarm:`,
+    'these Shoal numbers measure the fallback path. See the fallback reasons above and the service logs.',
+    '',
+  ];
+}
+
+function writeSvg(path: string, ctx: Ctx, results: ModeResult[]): Promise<void> {
+  const colors: Record<Mode, string> = { direct: '#9e9e9e', cache: '#f0a030', shoal: '#2a7bd4' };
+  const labels: Record<Mode, string> = { direct: 'direct from registry', cache: 'central pull-through cache', shoal: 'Shoal' };
+  const first = results[0];
+  const svg = barChartSvg({
+    title: `Swarm pull: ${NODES} nodes pull one ${(ctx.sBytes / MiB).toFixed(0)} MiB image at once, ${RATE_MBIT} Mbit/s links`,
+    subtitle: `completion time per node (ctr pull, unpack included) in units of S/B = ${ctx.lineRateSeconds.toFixed(1)} s · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`} · × = did not finish`,
+    yLabel: 'completion time / (S/B)',
+    xLabels: (first?.nodes ?? []).map((n) => n.node),
+    series: results.map((r) => ({
+      label: labels[r.mode],
+      color: colors[r.mode],
+      values: r.nodes.map((n) => (n.ok && n.totalSeconds !== null ? n.totalSeconds / ctx.lineRateSeconds : null)),
+    })),
+    references: [
+      { value: 1, label: '1 × S/B (one node at line rate)' },
+      { value: NODES, label: `${NODES} × S/B (N × S through one link)` },
+    ],
+  });
+  return mkdir(dirname(path), { recursive: true }).then(() => writeFile(path, svg));
+}
+
+// ---------------------------------------------------------------------------------------
+
+let topology: Topology | undefined;
+let workDir: string | undefined;
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await stopAllProcesses().catch(() => {});
+    if (topology !== undefined) await topology.destroy().catch(() => {});
+    // Also whatever containerd temp dirs a killed instance could not remove.
+    const removed = await cleanLeftovers(args.keep && workDir !== undefined ? [workDir] : []).catch(() => []);
+    if (removed.length > 0) log(`cleaned: ${removed.length} leftover(s)`);
+    if (args.keep && workDir !== undefined) log(`kept ${workDir} (removed at the next run)`);
+  })();
+  return cleaning;
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (cleaning !== undefined) {
+    destroySync();
+    process.exit(130);
+  }
+  interrupted = true;
+  log(`${signal}: cleaning up (again to force)`);
+  const force = setTimeout(() => {
+    destroySync();
+    process.exit(130);
+  }, 30_000);
+  force.unref();
+  void cleanup().finally(() => process.exit(130));
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench:swarm needs root (network namespaces, tc)');
+  await requireTools(['containerd', 'ctr', 'docker-registry', 'skopeo', 'ip', 'tc']);
+  if ((await whichTool('curl')) === undefined) throw new Error('curl is required (apt-get install -y curl)');
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.on('exit', () => destroySync(args.keep && workDir !== undefined ? [workDir] : []));
+  // A closed stderr (`| head`) must not kill the run half-way: the exit hook would clean up, but the results would be lost.
+  process.stderr.on('error', () => {});
+
+  const started = performance.now();
+  const runId = new Date().toISOString().replace(/[:.]/g, '-');
+  const logsDir = join(RESULTS_DIR, `bench-swarm-${runId}-logs`);
+  const leftovers = await cleanLeftovers();
+  if (leftovers.length > 0) log(`removed leftovers of an earlier run: ${leftovers.join(', ')}`);
+
+  workDir = await mkdtemp(join(tmpdir(), `${PREFIX}run-`));
+  const work = workDir;
+  log(`work dir ${work}; building a ${SIZE_MIB} MiB image`);
+  const image = await buildImage({
+    dir: join(work, 'layout'),
+    tag: TAG,
+    layers: LAYER_FRACTIONS.map((f, i) => ({ sizeBytes: Math.round(SIZE_MIB * MiB * f), seed: `bench-swarm-${SIZE_MIB}-${i}` })),
+  });
+  const sBytes = image.totalBytes;
+  const lineRateSeconds = (sBytes * 8) / (RATE_MBIT * 1e6);
+
+  const specs = [
+    { name: 'reg', octet: 1 },
+    { name: 'sn', octet: 2 },
+    ...Array.from({ length: NODES }, (_, i) => ({ name: `n${i}`, octet: NODE_OCTET_BASE + i })),
+  ];
+  log(`creating ${specs.length} hosts on a bridge, links shaped to ${RATE_MBIT} Mbit/s`);
+  topology = await createTopology(specs, RATE_MBIT);
+  const topo = topology;
+
+  log('checking the shaping with TCP flows');
+  const shaping = await verifyShaping(topo.host('n0'), topo.host('reg'), topo.host('sn'), RATE_MBIT, {
+    fanOut: { from: topo.host('reg'), to: topo.hosts.filter((h) => h.name.startsWith('n')) },
+  });
+  for (const c of shaping) log(`  ${c.name}: ${c.flows.map((f) => f.mbit.toFixed(0)).join(' + ')} Mbit/s (${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)}) ${c.ok ? 'ok' : 'FAILED'}`);
+  if (!shaping.every((c) => c.ok)) throw new Error('the shaping does not behave as the benchmark assumes; not measuring');
+  if (args['shaping-only']) return;
+
+  const reg = topo.host('reg');
+  const origin = await startRegistryIn(reg, join(work, 'registry'), { name: 'registry' });
+  // Pushed over the registry host's own loopback: no link, no shaping, no counters.
+  const authDir = await makeTempDir(`${PREFIX}skopeo`);
+  try {
+    await writeFile(join(authDir, 'auth.json'), '{"auths":{}}\n');
+    await runInChecked(
+      reg.ns,
+      'skopeo',
+      ['copy', '--authfile', join(authDir, 'auth.json'), '--dest-tls-verify=false', '--preserve-digests', '--all', `oci:${image.layoutDir}:${TAG}`, `docker://127.0.0.1:${REGISTRY_PORT}/${REPOSITORY}:${TAG}`],
+      { env: minimalEnv({ HOME: authDir }), timeoutMs: 600_000 },
+    );
+  } finally {
+    await removeTempDir(authDir);
+  }
+  await rm(join(work, 'layout'), { recursive: true, force: true });
+  log(`pushed ${REPOSITORY}:${TAG}: S = ${(sBytes / MiB).toFixed(1)} MiB in ${image.layers.length} layers, S/B = ${lineRateSeconds.toFixed(2)} s`);
+
+  const modeTimeoutSeconds =
+    args['mode-timeout-s'] !== undefined ? intFlag('mode-timeout-s', args['mode-timeout-s'], 10, 86_400) : Math.max(300, Math.ceil(2.5 * (NODES + 1) * lineRateSeconds + 60));
+  const ctx: Ctx = { topo, work, origin, sBytes, lineRateSeconds, modeTimeoutSeconds, logsDir };
+  const results: ModeResult[] = [];
+  const failedModes: Array<{ mode: Mode; error: string }> = [];
+  for (const mode of MODES) {
+    const t = performance.now();
+    let r: ModeResult;
+    try {
+      r = await runMode(ctx, mode);
+    } catch (err) {
+      if (interrupted) throw err;
+      // One broken mode (a Shoal build that does not start) must not cost the others.
+      const error = err instanceof Error ? err.message : String(err);
+      log(`${mode}: FAILED, going on with the next mode: ${error}`);
+      failedModes.push({ mode, error });
+      continue;
+    }
+    r.modeWallSeconds = (performance.now() - t) / 1000;
+    const s = summarize(r, ctx);
+    if (mode === 'shoal' && upstreamShare(r) >= 0.05) log(`shoal: WARNING ${(upstreamShare(r) * 100).toFixed(0)} % of proxied blob bytes came from the registry (fallback)`);
+    log(`${mode}: p50 ${fmt(s.p50)} × S/B, max ${fmt(s.max)} × S/B, registry ${s.registryOfS.toFixed(2)} × S, supernode host ${s.supernodeHostOfS.toFixed(2)} × S, CPU ${(r.cpu.meanBusy * 100).toFixed(0)} % busy`);
+    results.push(r);
+  }
+  await origin.process.stop();
+  await keepLogs(logsDir, [origin]);
+
+  const wallSeconds = (performance.now() - started) / 1000;
+  const date = new Date().toISOString();
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `bench-swarm-${runId}.json`);
+  const json = {
+    date,
+    nodes: NODES,
+    imageBytes: sBytes,
+    layers: image.layers.map((l) => l.sizeBytes),
+    rateMbit: RATE_MBIT,
+    lineRateSeconds,
+    wallSeconds,
+    cores: results[0]?.cpu.cores,
+    shoal: SHOAL_BIN,
+    label: args.label,
+    shaping,
+    failedModes,
+    summary: results.map((r) => summarize(r, ctx)),
+    modes: results,
+  };
+  await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
+  if (args.svg !== undefined && args.svg !== '' && results.length > 0) {
+    await writeSvg(args.svg, ctx, results);
+    log(`plot: ${args.svg}`);
+  }
+  process.stdout.write(report(ctx, results, shaping, file, wallSeconds));
+  for (const f of failedModes) process.stdout.write(`mode ${f.mode} FAILED: ${f.error.split('\n')[0] ?? ''}\n`);
+  if (failedModes.length > 0) process.exitCode = 1;
+}
+
+try {
+  await main();
+} catch (err) {
+  process.exitCode = 1;
+  // After SIGINT the namespaces vanish under the running mode: its errors are expected.
+  if (!interrupted) log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+} finally {
+  await cleanup();
+}

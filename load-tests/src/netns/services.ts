@@ -1,0 +1,183 @@
+/**
+ * The real components, each started inside a host's namespace: docker-registry (origin
+ * or pull-through cache), `shoal supernode`, `shoal node`. The testkit starts these on
+ * 127.0.0.1 of the root namespace; here they listen on the host's LAN address.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { httpGetIn, inNetns } from './exec.js';
+import type { Host } from './topology.js';
+
+/** The repository's own `shoal` (built by `tsc -b`); `--shoal` picks another build. */
+export const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
+export const REGISTRY_PORT = 5000;
+export const SUPERNODE_PORT = 8002;
+export const PROXY_LISTEN = '127.0.0.1:65001';
+export const PEER_PORT = 65002;
+const READY_TIMEOUT_MS = 60_000;
+
+export interface NsProcess {
+  host: Host;
+  process: ManagedProcess;
+}
+
+function yamlString(value: string): string {
+  return JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
+}
+
+/** distribution 2.8 config, JSON access log on stderr (one object per finished request). */
+function registryConfig(dataDir: string, proxyRemoteUrl: string | undefined): string {
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  formatter: json',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${yamlString(dataDir)}`,
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: ${yamlString(`0.0.0.0:${REGISTRY_PORT}`)}`,
+    '  secret: shoal-bench-swarm',
+  ];
+  if (proxyRemoteUrl !== undefined) lines.push('proxy:', `  remoteurl: ${yamlString(proxyRemoteUrl)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function startRegistryIn(host: Host, dir: string, options: { proxyRemoteUrl?: string; name: string }): Promise<NsProcess> {
+  await mkdir(join(dir, 'data'), { recursive: true });
+  const configPath = join(dir, 'config.yml');
+  await writeFile(configPath, registryConfig(join(dir, 'data'), options.proxyRemoteUrl));
+  const c = inNetns(host.ns, 'docker-registry', ['serve', configPath]);
+  // distribution reads every REGISTRY_* variable as configuration: give it nothing.
+  const process = await spawnProcess({ name: options.name, command: c.command, args: c.args, cwd: dir, env: minimalEnv(), logDir: dir });
+  await waitFor(async () => (await httpGetIn(host.ns, `http://127.0.0.1:${REGISTRY_PORT}/v2/`)).status === 200, {
+    process,
+    description: `${options.name} in ${host.ns}`,
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 200,
+  });
+  return { host, process };
+}
+
+export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL): Promise<NsProcess> {
+  await mkdir(dir, { recursive: true });
+  const c = inNetns(host.ns, process.execPath, [shoalBin, 'supernode']);
+  const proc = await spawnProcess({
+    name: 'supernode',
+    command: c.command,
+    args: c.args,
+    env: minimalEnv({
+      SHOAL_LISTEN: `0.0.0.0:${SUPERNODE_PORT}`,
+      SHOAL_DATA: join(dir, 'data'),
+      SHOAL_PLAIN_HTTP: registryHost,
+      SHOAL_LOG_LEVEL: 'warn',
+    }),
+    logDir: dir,
+  });
+  await waitFor(async () => (await httpGetIn(host.ns, `http://127.0.0.1:${SUPERNODE_PORT}/readyz`)).status === 200, {
+    process: proc,
+    description: `supernode in ${host.ns}`,
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 200,
+  });
+  return { host, process: proc };
+}
+
+export async function startShoalNodeIn(host: Host, dir: string, o: { supernodeUrl: string; registryHost: string; containerdSocket: string; shoalBin?: string }): Promise<NsProcess> {
+  await mkdir(dir, { recursive: true });
+  const c = inNetns(host.ns, process.execPath, [o.shoalBin ?? SHOAL, 'node']);
+  const proc = await spawnProcess({
+    name: `node-${host.name}`,
+    command: c.command,
+    args: c.args,
+    env: minimalEnv({
+      SHOAL_SUPERNODE: o.supernodeUrl,
+      SHOAL_PEER_LISTEN: `0.0.0.0:${PEER_PORT}`,
+      SHOAL_ADVERTISE: `http://${host.ip}:${PEER_PORT}`,
+      // Loopback is per namespace: every node has its own 127.0.0.1:65001.
+      SHOAL_PROXY_LISTEN: PROXY_LISTEN,
+      SHOAL_PLAIN_HTTP: o.registryHost,
+      SHOAL_DATA: join(dir, 'data'),
+      SHOAL_CONTAINERD_SOCKET: o.containerdSocket,
+      SHOAL_LOG_LEVEL: 'warn',
+    }),
+    logDir: dir,
+  });
+  return { host, process: proc };
+}
+
+export async function waitNodeReady(n: NsProcess): Promise<void> {
+  await waitFor(async () => (await httpGetIn(n.host.ns, `http://${PROXY_LISTEN}/readyz`)).status === 200, {
+    process: n.process,
+    description: `shoal node in ${n.host.ns}`,
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 250,
+  });
+}
+
+/** Peers the supernode knows (its status API), asked from its own namespace. */
+export async function supernodePeerCount(host: Host): Promise<number> {
+  const r = await httpGetIn(host.ns, `http://127.0.0.1:${SUPERNODE_PORT}/api/v1/status`);
+  if (r.status !== 200) return -1;
+  const status = JSON.parse(r.body) as { peers?: unknown[] };
+  return Array.isArray(status.peers) ? status.peers.length : -1;
+}
+
+export interface ProxyStats {
+  /** `shoal_proxy_blob_bytes_total` by `source`: where the bytes sent to containerd came from. */
+  bytesBySource: Record<string, number>;
+  /** `shoal_proxy_fallbacks_total` by `reason`: blobs the swarm could not serve in time. */
+  fallbacksByReason: Record<string, number>;
+}
+
+function sumByLabel(text: string, metric: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const re = new RegExp(`^${metric}\\{[^}]*${label}="([^"]+)"[^}]*\\} ([0-9.e+]+)$`, 'gm');
+  for (const m of text.matchAll(re)) {
+    const key = m[1] as string;
+    out[key] = (out[key] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+/** One node's proxy metrics, scraped in its namespace. */
+export async function proxyStats(host: Host): Promise<ProxyStats> {
+  const r = await httpGetIn(host.ns, `http://${PROXY_LISTEN}/metrics`);
+  return {
+    bytesBySource: sumByLabel(r.body, 'shoal_proxy_blob_bytes_total', 'source'),
+    fallbacksByReason: sumByLabel(r.body, 'shoal_proxy_fallbacks_total', 'reason'),
+  };
+}
+
+export interface BlobServed {
+  remoteAddr: string;
+  bytes: number;
+}
+
+/**
+ * Blob GETs a registry answered 200, from its JSON access log: who asked and how many
+ * body bytes went out (`http.response.written`).
+ */
+export async function blobsServed(reg: NsProcess): Promise<BlobServed[]> {
+  const out: BlobServed[] = [];
+  for (const line of (await reg.process.stderr()).split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const uri = e['http.request.uri'];
+    if (e['http.request.method'] !== 'GET' || e['http.response.status'] !== 200 || typeof uri !== 'string' || !/\/blobs\/sha256:/.test(uri)) continue;
+    const addr = e['http.request.remoteaddr'];
+    const written = e['http.response.written'];
+    out.push({ remoteAddr: typeof addr === 'string' ? addr.replace(/:\d+$/, '') : '?', bytes: typeof written === 'number' ? written : 0 });
+  }
+  return out;
+}

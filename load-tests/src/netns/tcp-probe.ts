@@ -1,0 +1,70 @@
+/**
+ * A tiny iperf for the shaping check, run inside namespaces by verify-shaping.ts:
+ *
+ *   node tcp-probe.js serve PORT CONNECTIONS   prints `listening`, then one JSON line per
+ *                                              connection once all CONNECTIONS have ended:
+ *                                              {"from":"10.213.0.10","bytes":…,"seconds":…,
+ *                                               "firstMs":…,"lastMs":…} (epoch ms)
+ *   node tcp-probe.js send HOST PORT SECONDS [START_AT]
+ *                                              connects, waits until START_AT (epoch ms) so
+ *                                              that several senders start together, sends
+ *                                              zeros for SECONDS, then closes
+ */
+import { createServer, connect } from 'node:net';
+
+/** A probe that is never told to stop still goes away. */
+const PROBE_MAX_MS = 120_000;
+const CHUNK = Buffer.alloc(64 * 1024);
+
+const [mode, ...rest] = process.argv.slice(2);
+setTimeout(() => process.exit(3), PROBE_MAX_MS).unref();
+
+if (mode === 'serve') {
+  const [port, connections] = rest.map(Number);
+  if (port === undefined || connections === undefined) throw new Error('usage: serve PORT CONNECTIONS');
+  const results: Array<{ from: string; bytes: number; seconds: number; firstMs: number; lastMs: number }> = [];
+  const server = createServer((socket) => {
+    let bytes = 0;
+    let first = 0;
+    let firstMs = 0;
+    socket.on('data', (d: Buffer) => {
+      if (first === 0) {
+        first = performance.now();
+        firstMs = Date.now();
+      }
+      bytes += d.length;
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      results.push({ from: socket.remoteAddress ?? '?', bytes, seconds: (performance.now() - first) / 1000, firstMs, lastMs: Date.now() });
+      if (results.length === connections) {
+        for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
+        server.close();
+      }
+    });
+  });
+  server.listen(port, '0.0.0.0', () => process.stdout.write('listening\n'));
+} else if (mode === 'send') {
+  const [host, portText, secondsText, startAtText] = rest;
+  const startAt = startAtText === undefined ? Date.now() : Number(startAtText);
+  const end = startAt + Number(secondsText) * 1000;
+  const socket = connect(Number(portText), host ?? '', () => {
+    const pump = (): void => {
+      while (Date.now() < end) {
+        if (!socket.write(CHUNK)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end();
+    };
+    setTimeout(pump, Math.max(0, startAt - Date.now()));
+  });
+  socket.on('error', (err) => {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  });
+} else {
+  process.stderr.write('usage: tcp-probe.js serve PORT CONNECTIONS | send HOST PORT SECONDS\n');
+  process.exit(2);
+}
