@@ -1,4 +1,4 @@
-import { pieceLayout, pieceSpan } from '@shoal/core';
+import { PIECE_WAIT_MS, pieceLayout, pieceSpan } from '@shoal/core';
 import { EventQueue } from './heap.js';
 import { seededRandom } from './rng.js';
 import { Scheduler, type SchedulerInit } from './scheduler.js';
@@ -27,17 +27,26 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * Peers behave like the peer engine: each keeps up to `window` pieces in
  * flight; whenever a slot is free it calls schedule(limit = free slots, urgent =
  * the next `urgent` missing pieces in order), fetches each piece from its first
- * candidate, falls back to the next on 'busy' (a parent refuses beyond its
- * upload cap — the scheduler's maxUploadsPerPeer, or maxSeedUploads for the
- * seed — and the child reports it), and announces every completed piece with
- * peerHas. Like the engine, a peer asks again at once while its asks bring
- * new pieces, otherwise naps (`pollMs`, doubling to 100 ms while idle) until
- * the nap ends or one of its transfers does; 'busy' refusals and announcements
- * reach the scheduler with the peer's next call. Peers keep serving after they
- * complete. `frontier` adds the supernode's long-poll (see addFrontier).
+ * candidate, falls back to the next on 'busy' (a peer refuses beyond its
+ * upload cap, the scheduler's maxUploadsPerPeer, and the child reports it; the
+ * seed never refuses: its piece route has no cap, maxSeedUploads only bounds
+ * what the scheduler sends it), and announces every completed piece with
+ * peerHas. Like the engine, a peer asks again at once only when the answer
+ * filled every free slot; an answer that started fetches but filled fewer
+ * slots is followed by a nap of up to 100 ms, and an answer that started
+ * nothing by a nap of `pollMs` doubling to 100 ms while idle; a nap ends early
+ * when one of its transfers ends. 'busy' refusals reach the scheduler with the
+ * peer's next call; so do announcements, and since a transfer ending wakes the
+ * peer, that call comes at once (the sim calls peerHas when the piece lands).
+ * Peers keep serving after they complete. `frontier` (on by default, as the
+ * supernode runs) adds the supernode's long-poll and its hold-back of claimed
+ * pieces (see addFrontier).
  *
  * Cost: events are start/finish of transfers (plus re-timings when a flow's
  * rate rises), polls and the seed's pieces; all state is in typed arrays.
+ *
+ * Not modelled: the supernode's answer time and its own network hop (answers
+ * are instantaneous), readers' cursors (urgent = the next missing pieces).
  */
 export interface SimParams {
   nodes: number;
@@ -51,8 +60,15 @@ export interface SimParams {
   rttMs: number;
   /** A peer's first idle nap; it doubles up to 100 ms while nothing comes. */
   pollMs: number;
-  /** Model the supernode's long-poll for pieces the seed does not have yet. */
+  /** Model the supernode's long-poll for pieces the seed does not have yet (and its hold-back of claimed pieces). @default true */
   frontier?: boolean;
+  /**
+   * Experiments, not what the supernode does: claim only pieces fewer than this
+   * many past the seed's fill front (default: any), and the claims' lifetime
+   * (default FRONTIER_TTL_MS, 15 s).
+   */
+  frontierAhead?: number;
+  frontierTtlMs?: number;
   seed: number;
   scheduler: SchedulerInit;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
@@ -73,9 +89,24 @@ export interface SimResult {
   events: number;
   scheduleCalls: number;
   busyRefusals: number;
+  /** Frontier long-polls the seed ended unanswered after PIECE_WAIT_MS (the child reports the seed 'unreachable'). */
+  longPollTimeouts: number;
   /** Assignments the peer skipped (already fetching the piece): the scheduler counts them until their TTL. */
   ignoredAssignments: number;
   maxSeedConcurrent: number;
+  /** Seed egress to frontier claimers (long-polls), bytes; the rest went to children the scheduler sent. */
+  seedFrontierEgressBytes: number;
+  /** Pieces the seed sent more than once (extra copies), and how many extra copies. */
+  seedDuplicatedPieces: number;
+  seedExtraCopies: number;
+  /** Frontier pieces handed out (claims), and claimed pieces held back from the scheduler when they landed at the seed. */
+  frontierClaims: number;
+  heldBack: number;
+  /** Held-back pieces released by the claimer's announcement, and by the 2 s timer. */
+  releasedByAnnounce: number;
+  releasedByTimer: number;
+  /** Naps after an answer that started fetches but did not fill the window (the engine's new rule). */
+  partialNaps: number;
   /** Time spent inside the Scheduler's methods (what one supernode would spend). */
   schedulerMs: number;
   wallMs: number;
@@ -85,16 +116,26 @@ const SEED_PIECE = 0;
 const POLL = 1;
 const START = 2;
 const FINISH = 3;
+const RELEASE = 4;
+/** Failure kinds a child reports. */
+const BUSY = 0;
+const UNREACHABLE = 1;
 const DIGEST = `sha256:${'5'.repeat(64)}`;
 /** The peer engine's idle naps double up to this (services/peer/src/download.ts). */
 const IDLE_POLL_MAX_MS = 100;
 /** The supernode's long-poll (services/supernode/src/swarm.ts): pieces per call, claim lifetime. */
 const FRONTIER_PER_CALL = 4;
 const FRONTIER_TTL_MS = 15_000;
+/** The supernode keeps a claimed piece that reached the seed from the scheduler this long, or until its claimer announces it. */
+const CLAIMED_PIECE_SEED_DELAY_MS = 2_000;
 
 export function simulate(params: SimParams): SimResult {
   const wallStart = performance.now();
   const { nodes: N, window: W, rttMs, pollMs } = params;
+  const frontierOn = params.frontier ?? true;
+  // As services/supernode/src/swarm.ts FRONTIER_AHEAD.
+  const frontierAhead = params.frontierAhead ?? 64;
+  const frontierTtlMs = params.frontierTtlMs ?? FRONTIER_TTL_MS;
   const layout = pieceLayout(params.sizeBytes);
   const P = layout.pieceCount;
   const pieceLen = Array.from({ length: P }, (_, i) => pieceSpan(layout, i).length);
@@ -102,7 +143,6 @@ export function simulate(params: SimParams): SimResult {
   const lineRateMs = params.sizeBytes / B;
   const SEED = N;
   const maxUploads = params.scheduler.maxUploadsPerPeer ?? 4;
-  const maxSeedUploads = params.scheduler.maxSeedUploads ?? 64;
   const horizonMs = 100 * lineRateMs;
 
   let now = 0;
@@ -126,12 +166,16 @@ export function simulate(params: SimParams): SimResult {
   const nextInOrder = new Int32Array(N);
   const pollVer = new Int32Array(N);
   const idleMs = new Float64Array(N).fill(pollMs);
-  /** Per node: (parent, piece) pairs refused as busy, reported with its next call. */
+  /** Per node: (parent, piece, kind) triples (kind: BUSY or UNREACHABLE), reported with its next call. */
   const failures: Array<number[] | undefined> = new Array<number[] | undefined>(N);
   // Frontier claims (see addFrontier).
   const claimBy = new Int32Array(P).fill(-1);
   const claimUntil = new Float64Array(P);
   const seedArrival = new Float64Array(P);
+  /** Pieces at the seed kept from the scheduler (see CLAIMED_PIECE_SEED_DELAY_MS). */
+  const heldBack = new Uint8Array(P);
+  const seedCopies = new Int32Array(P);
+  const frontierPieces: number[] = [];
   let seedKnown = 0;
   let ignoredAssignments = 0;
   const doneAt = new Float64Array(N).fill(-1);
@@ -148,6 +192,8 @@ export function simulate(params: SimParams): SimResult {
   let tRem = new Float64Array(cap);
   let tRate = new Float64Array(cap);
   let tLast = new Float64Array(cap);
+  /** 1: a frontier long-poll (its bytes are the seed's frontier egress). */
+  let tFrontier = new Uint8Array(cap);
   const tCands: Int32Array[] = [];
   const free: number[] = [];
   let used = 0;
@@ -174,6 +220,9 @@ export function simulate(params: SimParams): SimResult {
       tRem = g64(tRem);
       tRate = g64(tRate);
       tLast = g64(tLast);
+      const f = new Uint8Array(cap);
+      f.set(tFrontier);
+      tFrontier = f;
     }
     return used++;
   };
@@ -183,6 +232,13 @@ export function simulate(params: SimParams): SimResult {
   let events = 0;
   let scheduleCalls = 0;
   let busyRefusals = 0;
+  let longPollTimeouts = 0;
+  let seedFrontierEgressBytes = 0;
+  let frontierClaims = 0;
+  let heldBackCount = 0;
+  let releasedByAnnounce = 0;
+  let releasedByTimer = 0;
+  let partialNaps = 0;
   let registryEgressBytes = 0;
   let seedEgressBytes = 0;
   let peerEgressBytes = 0;
@@ -217,9 +273,10 @@ export function simulate(params: SimParams): SimResult {
   };
 
   /** A request for `piece` from the first of `cands`, starting at `at`. */
-  const request = (node: number, piece: number, cands: Int32Array, at: number): void => {
+  const request = (node: number, piece: number, cands: Int32Array, at: number, frontier: boolean): void => {
     const t = alloc();
     tParent[t] = -1;
+    tFrontier[t] = frontier ? 1 : 0;
     tChild[t] = node;
     tPiece[t] = piece;
     tCandPos[t] = 0;
@@ -231,31 +288,67 @@ export function simulate(params: SimParams): SimResult {
 
   /**
    * The supernode's long-poll while the seed is still filling the blob
-   * (services/supernode/src/swarm.ts): a child that got fewer pieces than it
-   * asked for is also given up to 4 pieces the seed does not have yet and no
-   * other child claimed in the last 15 s; it asks the seed, which answers when
-   * the piece lands. The scheduler is not told about these.
+   * (Swarm.addFrontier in services/supernode/src/swarm.ts): when the
+   * scheduler's answer has fewer pieces than the child asked for, the answer
+   * also gets up to min(room, 4) pieces the seed does not hold yet (in index
+   * order) whose claim is not live (none, or older than 15 s); each is claimed
+   * for this child. The child asks the seed for it, and the seed answers when
+   * the piece lands. The scheduler is not told about these. Fills
+   * `frontierPieces`; the engine skips those it already fetches.
    */
-  const addFrontier = (node: number, room: number): number => {
-    if (seedKnown >= P) return 0;
-    let added = 0;
-    for (let piece = seedKnown; piece < P && added < Math.min(room, FRONTIER_PER_CALL); piece++) {
-      const claimant = claimBy[piece] as number;
-      if (claimant !== -1 && (claimUntil[piece] as number) > now) continue; // someone (maybe this child) waits for it
-      if ((asked[node * P + piece] as number) === 1) continue;
+  const addFrontier = (node: number, room: number): void => {
+    frontierPieces.length = 0;
+    const most = Math.min(room, FRONTIER_PER_CALL);
+    // The seed receives pieces in order: the ones it lacks are seedKnown..P-1 (none in the scheduler's answer).
+    const end = Math.min(P, seedKnown + frontierAhead);
+    for (let piece = seedKnown; piece < end && frontierPieces.length < most; piece++) {
+      if ((claimBy[piece] as number) !== -1 && (claimUntil[piece] as number) > now) continue; // a live claim, this child's or another's
       claimBy[piece] = node;
-      claimUntil[piece] = now + FRONTIER_TTL_MS;
-      request(node, piece, Int32Array.of(SEED), Math.max(now + rttMs, seedArrival[piece] as number));
-      added++;
+      claimUntil[piece] = now + frontierTtlMs;
+      frontierPieces.push(piece);
+      frontierClaims++;
     }
-    return added;
   };
 
   /**
-   * One turn of the peer engine's loop (services/peer/src/download.ts), run
-   * whenever a transfer ends or a nap ends: while the window has room, report
-   * queued failures, ask, start what is new; when nothing new came, nap
-   * (20 ms, doubling to 100 ms while idle; a transfer ending cuts it short).
+   * A claimed piece reached the seed: the supernode's store 'piece' listener
+   * keeps it from the scheduler (no seedHas) while the claim is live, until
+   * the claimer announces it or CLAIMED_PIECE_SEED_DELAY_MS passes.
+   */
+  const seedPiece = (piece: number): void => {
+    registryEgressBytes += pieceLen[piece] as number;
+    seedKnown++;
+    if (frontierOn && (claimBy[piece] as number) !== -1 && (claimUntil[piece] as number) > now) {
+      heldBack[piece] = 1;
+      heldBackCount++;
+      queue.push(now + CLAIMED_PIECE_SEED_DELAY_MS, RELEASE, piece, 0);
+      return;
+    }
+    const t0 = performance.now();
+    sched.seedHas(DIGEST, [piece]);
+    schedulerMs += performance.now() - t0;
+  };
+
+  /** Swarm.releaseHeldBack: the seed offers the piece from now on. */
+  const release = (piece: number, byTimer: boolean): void => {
+    if ((heldBack[piece] as number) === 0) return;
+    heldBack[piece] = 0;
+    if (byTimer) releasedByTimer++;
+    else releasedByAnnounce++;
+    const t0 = performance.now();
+    sched.seedHas(DIGEST, [piece]);
+    schedulerMs += performance.now() - t0;
+  };
+
+  /**
+   * One turn of the peer engine's loop (Download.run in
+   * services/peer/src/download.ts), run whenever a transfer ends or a nap
+   * ends: while the window has room, report queued failures, ask, start what
+   * is new. Then: nothing started → nap `pollMs`, doubling to 100 ms while
+   * idle; started some and the answer (scheduler's + frontier pieces, counting
+   * the ones skipped) filled every free slot → ask again at once; started some
+   * but fewer → nap 100 ms. A transfer ending (landed, or every candidate
+   * refused) cuts any nap short. A full window waits for a transfer to end.
    */
   const requestMore = (node: number): void => {
     pollVer[node] = (pollVer[node] as number) + 1; // a pending nap is cut short
@@ -267,9 +360,10 @@ export function simulate(params: SimParams): SimResult {
       const queued = failures[node];
       if (queued !== undefined && queued.length > 0) {
         const t0 = performance.now();
-        for (let i = 0; i < queued.length; i += 2) {
+        for (let i = 0; i < queued.length; i += 3) {
           const parent = queued[i] as number;
-          sched.reportFailure(ids[node] as string, parent === SEED ? 'seed' : (ids[parent] as string), DIGEST, queued[i + 1] as number, 'busy');
+          const kind = queued[i + 2] === UNREACHABLE ? 'unreachable' : 'busy';
+          sched.reportFailure(ids[node] as string, parent === SEED ? 'seed' : (ids[parent] as string), DIGEST, queued[i + 1] as number, kind);
         }
         schedulerMs += performance.now() - t0;
         queued.length = 0;
@@ -296,10 +390,23 @@ export function simulate(params: SimParams): SimResult {
         a.candidates.forEach((c, i) => {
           cands[i] = c.kind === 'seed' ? SEED : (indexOf.get(c.peerId) as number);
         });
-        request(node, a.piece, cands, now + rttMs);
+        request(node, a.piece, cands, now + rttMs, false);
         started++;
       }
-      if (params.frontier === true && assignments.length < freeSlots) started += addFrontier(node, freeSlots - assignments.length);
+      let answered = assignments.length;
+      if (frontierOn && seedKnown < P && assignments.length < freeSlots) {
+        addFrontier(node, freeSlots - assignments.length);
+        answered += frontierPieces.length;
+        for (const piece of frontierPieces) {
+          if ((asked[base + piece] as number) === 1) {
+            ignoredAssignments++; // its own expired claim, renewed: still waiting for it
+            continue;
+          }
+          // The seed holds the request until the piece lands, PIECE_WAIT_MS at most (see start).
+          request(node, piece, Int32Array.of(SEED), Math.max(now + rttMs, Math.min(seedArrival[piece] as number, now + rttMs + PIECE_WAIT_MS)), true);
+          started++;
+        }
+      }
       if (started === 0) {
         const ms = idleMs[node] as number;
         idleMs[node] = Math.min(IDLE_POLL_MAX_MS, ms * 2);
@@ -307,6 +414,12 @@ export function simulate(params: SimParams): SimResult {
         return;
       }
       idleMs[node] = pollMs;
+      if (answered < freeSlots) {
+        // The answer did not fill the window: wait for a piece to land, at most 100 ms.
+        partialNaps++;
+        queue.push(now + IDLE_POLL_MAX_MS, POLL, node, pollVer[node] as number);
+        return;
+      }
     }
   };
 
@@ -318,10 +431,12 @@ export function simulate(params: SimParams): SimResult {
     const parent = cands[pos] as number;
     const parentUps = ups[parent] as number[];
     if (parent !== SEED && (have[parent * P + piece] as number) === 0) throw new Error(`node ${parent} listed for piece ${piece} it lacks`);
-    if (parentUps.length >= (parent === SEED ? maxSeedUploads : maxUploads)) {
-      busyRefusals++;
+    const timedOut = parent === SEED && now < (seedArrival[piece] as number); // a long-poll the piece did not reach in time
+    if (timedOut || (parent !== SEED && parentUps.length >= maxUploads)) {
+      if (timedOut) longPollTimeouts++;
+      else busyRefusals++;
       // Reported with the child's next schedule call, as the engine does.
-      (failures[child] ??= []).push(parent, piece);
+      (failures[child] ??= []).push(parent, piece, timedOut ? UNREACHABLE : BUSY);
       if (pos + 1 < cands.length) {
         tCandPos[t] = pos + 1;
         queue.push(now + rttMs, START, t, 0);
@@ -362,14 +477,21 @@ export function simulate(params: SimParams): SimResult {
     rerate(downs[child] as number[]);
     free.push(t);
     const len = pieceLen[piece] as number;
-    if (parent === SEED) seedEgressBytes += len;
-    else peerEgressBytes += len;
+    if (parent === SEED) {
+      seedEgressBytes += len;
+      seedCopies[piece] = (seedCopies[piece] as number) + 1;
+      if ((tFrontier[t] as number) === 1) seedFrontierEgressBytes += len;
+    } else {
+      peerEgressBytes += len;
+    }
     have[child * P + piece] = 1;
     inflight[child] = (inflight[child] as number) - 1;
     haveCount[child] = (haveCount[child] as number) + 1;
     const t0 = performance.now();
     sched.peerHas(ids[child] as string, DIGEST, [piece]);
     schedulerMs += performance.now() - t0;
+    // Swarm.schedule: a `have` releases a held-back piece (only its claimer can hold it).
+    if ((heldBack[piece] as number) === 1) release(piece, false);
     if (haveCount[child] === P) {
       doneAt[child] = now;
       done++;
@@ -418,9 +540,10 @@ export function simulate(params: SimParams): SimResult {
     events++;
     switch (ev.kind) {
       case SEED_PIECE:
-        registryEgressBytes += pieceLen[ev.id] as number;
-        seedKnown++;
-        sched.seedHas(DIGEST, [ev.id]);
+        seedPiece(ev.id);
+        break;
+      case RELEASE:
+        release(ev.id, true);
         break;
       case POLL:
         if (ev.version === pollVer[ev.id]) requestMore(ev.id);
@@ -447,8 +570,17 @@ export function simulate(params: SimParams): SimResult {
     events,
     scheduleCalls,
     busyRefusals,
+    longPollTimeouts,
     ignoredAssignments,
     maxSeedConcurrent,
+    seedFrontierEgressBytes,
+    seedDuplicatedPieces: seedCopies.reduce((n, c) => n + (c > 1 ? 1 : 0), 0),
+    seedExtraCopies: seedCopies.reduce((n, c) => n + Math.max(0, c - 1), 0),
+    frontierClaims,
+    heldBack: heldBackCount,
+    releasedByAnnounce,
+    releasedByTimer,
+    partialNaps,
     schedulerMs,
     wallMs: performance.now() - wallStart,
   };

@@ -11,6 +11,13 @@ const MAX_KNOWN_BLOBS = 10_000;
  * sends it about once; the others get it from that child.
  */
 const FRONTIER_PER_CALL = 4;
+/**
+ * Frontier claims stay within this many pieces past the seed's fill point, so
+ * a claim is served well within its lifetime (the simulator: claiming a whole
+ * 1 GiB blob up front at 1,000 nodes doubled completion times and sent 1.87 × S
+ * from the seed; 64 ahead: 1.05 × S/B and 1.00 × S).
+ */
+const FRONTIER_AHEAD = 64;
 /** How long a child holds a frontier piece before another child may be given it. */
 const FRONTIER_TTL_MS = 15_000;
 /**
@@ -166,7 +173,10 @@ export class Swarm {
     const now = Date.now();
     const taken = new Set(out.map((a) => a.piece));
     let added = 0;
-    for (let piece = 0; piece < pieceCount && added < Math.min(room, FRONTIER_PER_CALL); piece++) {
+    let firstMissing = 0;
+    while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
+    const end = Math.min(pieceCount, firstMissing + FRONTIER_AHEAD);
+    for (let piece = firstMissing; piece < end && added < Math.min(room, FRONTIER_PER_CALL); piece++) {
       if (this.store.hasPiece(digest, piece) || taken.has(piece)) continue;
       const claim = claims.get(piece);
       if (claim !== undefined && claim.untilMs > now && claim.peerId !== peerId) continue;
