@@ -62,6 +62,7 @@ function untilSignal(log: Logger, close: () => Promise<void>): void {
 }
 
 const outageFlags = {
+  firstByteTimeoutSec: { kind: 'integer', help: 'how long the swarm may take to start a blob before the proxy streams it from the registry', default: 30, min: 1, max: 600 },
   staleIfErrorSec: { kind: 'integer', help: "while the registry is down, answer a tag from its last known digest if it is at most this old (0: never)", default: 86_400, min: 0 },
   grantMemorySec: { kind: 'integer', help: "while the registry is down, serve blobs from the swarm to credentials granted them within this window (0: never)", default: 3_600, min: 0 },
 } satisfies FlagSpecs;
@@ -159,6 +160,7 @@ const commands: Record<string, Command> = {
         plainHttpHosts: c.plainHttp as string[],
         staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,
         grantMemoryMs: (c.grantMemorySec as number) * 1000,
+        firstByteTimeoutMs: (c.firstByteTimeoutSec as number) * 1000,
       });
       untilSignal(log, () => agent.close());
     },
@@ -193,6 +195,7 @@ const commands: Record<string, Command> = {
         blobs: httpBlobProvider(log, c.peer as string, token),
         staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,
         grantMemoryMs: (c.grantMemorySec as number) * 1000,
+        firstByteTimeoutMs: (c.firstByteTimeoutSec as number) * 1000,
       });
       untilSignal(log, () => running.close());
     },

@@ -194,6 +194,8 @@ export interface ProxyOptions {
   staleIfErrorMs?: number | undefined;
   /** Remember a credential's blob grants this long, to serve from the swarm while the registry is down (0: never). */
   grantMemoryMs?: number | undefined;
+  /** How long the swarm may take to produce a blob's first byte before the proxy goes to the registry. */
+  firstByteTimeoutMs?: number | undefined;
 }
 
 export async function startProxy(log: Logger, options: ProxyOptions): Promise<Running> {
@@ -203,6 +205,7 @@ export async function startProxy(log: Logger, options: ProxyOptions): Promise<Ru
     {
       ...(options.staleIfErrorMs === undefined ? {} : { staleIfErrorMs: options.staleIfErrorMs }),
       ...(options.grantMemoryMs === undefined ? {} : { grantMemoryMs: options.grantMemoryMs }),
+      ...(options.firstByteTimeoutMs === undefined ? {} : { firstByteTimeoutMs: options.firstByteTimeoutMs }),
     },
   );
   const { host, port } = splitHostPort(options.proxyListen);
@@ -223,6 +226,7 @@ export interface NodeAgentOptions extends PeerOptions {
   plainHttpHosts: readonly string[];
   staleIfErrorMs?: number | undefined;
   grantMemoryMs?: number | undefined;
+  firstByteTimeoutMs?: number | undefined;
 }
 
 export interface RunningNodeAgent {
@@ -238,7 +242,7 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
   const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;
   try {
-    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs });
+    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs });
   } catch (err) {
     await peer.close();
     throw err;
