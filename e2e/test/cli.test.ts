@@ -2,8 +2,7 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildImage, freePort, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, runCommand, spawnProcess, startRegistry, waitFor } from '@shoal/testkit';
-import { request } from 'undici';
+import { buildImage, freePort, httpOk, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, runCommand, spawnProcess, startRegistry, waitFor } from '@shoal/testkit';
 
 const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
 
@@ -61,18 +60,9 @@ test('shoal supernode + shoal node + shoal pull, configured by environment', asy
     logDir: dir,
   });
   t.teardown(() => node.stop());
-  const up = async (url: string): Promise<boolean> => {
-    try {
-      const res = await request(url);
-      await res.body.dump();
-      return res.statusCode === 200;
-    } catch {
-      return false;
-    }
-  };
-  await waitFor(() => up(`http://127.0.0.1:${snPort}/readyz`), { timeoutMs: 20_000 });
-  await waitFor(() => up(`http://127.0.0.1:${proxyPort}/readyz`), { timeoutMs: 20_000 });
-  await waitFor(() => up(`http://127.0.0.1:${peerPort}/healthz`), { timeoutMs: 20_000 });
+  await waitFor(() => httpOk(`http://127.0.0.1:${snPort}/readyz`), { timeoutMs: 20_000 });
+  await waitFor(() => httpOk(`http://127.0.0.1:${proxyPort}/readyz`), { timeoutMs: 20_000 });
+  await waitFor(() => httpOk(`http://127.0.0.1:${peerPort}/healthz`), { timeoutMs: 20_000 });
 
   const pull = await runCommand(process.execPath, [SHOAL, 'pull', `${registry.host}/cli/app:v1`], { env: { ...env, SHOAL_PROXY: `http://127.0.0.1:${proxyPort}` } });
   t.is(pull.code, 0, pull.stderr);

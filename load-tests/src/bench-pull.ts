@@ -16,6 +16,7 @@ import { request } from 'undici';
 import {
   buildImage,
   freePort,
+  httpOk,
   makeTempDir,
   minimalEnv,
   pushImage,
@@ -43,15 +44,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-async function httpUp(url: string): Promise<boolean> {
-  try {
-    const res = await request(url);
-    await res.body.dump();
-    return res.statusCode === 200;
-  } catch {
-    return false;
-  }
-}
 
 interface Shoal {
   supernode: ManagedProcess;
@@ -69,7 +61,7 @@ async function startShoal(dir: string, registry: RunningRegistry, nodeCount: num
     env: { ...env, SHOAL_LISTEN: `127.0.0.1:${snPort}`, SHOAL_DATA: join(dir, 'supernode') },
     logDir: dir,
   });
-  await waitFor(() => httpUp(`http://127.0.0.1:${snPort}/readyz`), { process: supernode, description: 'supernode ready' });
+  await waitFor(() => httpOk(`http://127.0.0.1:${snPort}/readyz`), { process: supernode, description: 'supernode ready' });
   const nodes: Shoal['nodes'] = [];
   for (let i = 0; i < nodeCount; i++) {
     const [proxyPort, peerPort] = [await freePort(), await freePort()];
@@ -87,7 +79,7 @@ async function startShoal(dir: string, registry: RunningRegistry, nodeCount: num
       logDir: dir,
     });
     const proxyUrl = `http://127.0.0.1:${proxyPort}`;
-    await waitFor(() => httpUp(`${proxyUrl}/readyz`), { process: p, description: `node${i} ready` });
+    await waitFor(() => httpOk(`${proxyUrl}/readyz`), { process: p, description: `node${i} ready` });
     nodes.push({ process: p, proxyUrl });
   }
   return {

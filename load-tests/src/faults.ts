@@ -27,7 +27,7 @@ import {
   type ManagedProcess,
   type RunningContainerd,
 } from '@shoal/testkit';
-import { httpUp, ServiceProcess } from './lib/shoal-processes.js';
+import { httpOk, ServiceProcess } from './lib/shoal-processes.js';
 
 const MiB = 1024 * 1024;
 const { values: args } = parseArgs({ options: { minutes: { type: 'string', default: '3' }, nodes: { type: 'string', default: '3' }, supernodes: { type: 'string', default: '2' }, seed: { type: 'string', default: '1' } } });
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
         },
         start: async () => {
           registryProcess = await spawnProcess({ name: 'registry', command: 'docker-registry', args: ['serve', registry.configPath], env: minimalEnv(), logDir: dir });
-          await waitFor(() => httpUp(`${registry.url}/v2/`), { process: registryProcess, description: 'registry back', timeoutMs: 30_000 });
+          await waitFor(() => httpOk(`${registry.url}/v2/`), { process: registryProcess, description: 'registry back', timeoutMs: 30_000 });
         },
       },
     ];

@@ -1,19 +1,11 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
-import { freePort, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+
+export { httpOk };
 
 export const SHOAL = fileURLToPath(new URL('../../../../services/shoal/bin/shoal.js', import.meta.url));
 
-export async function httpUp(url: string): Promise<boolean> {
-  try {
-    const res = await request(url);
-    await res.body.dump();
-    return res.statusCode === 200;
-  } catch {
-    return false;
-  }
-}
 
 export interface ShoalProcess {
   process: ManagedProcess;
@@ -23,7 +15,7 @@ export interface ShoalProcess {
 }
 
 async function started(p: ManagedProcess, url: string): Promise<ShoalProcess> {
-  await waitFor(() => httpUp(`${url}/readyz`), { process: p, description: `${p.name} ready`, timeoutMs: 20_000 });
+  await waitFor(() => httpOk(`${url}/readyz`), { process: p, description: `${p.name} ready`, timeoutMs: 20_000 });
   return {
     process: p,
     url,

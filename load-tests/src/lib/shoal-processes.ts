@@ -1,20 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
-import { freePort, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+
+export { httpOk };
 
 export const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
 
-export async function httpUp(url: string): Promise<boolean> {
-  try {
-    const res = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000 });
-    await res.body.dump();
-    return res.statusCode === 200;
-  } catch {
-    return false;
-  }
-}
 
 /** Resident memory of a process, MiB. */
 export async function rssMiB(pid: number): Promise<number> {
@@ -82,7 +74,7 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     this.current = await spawnProcess({ name: this.name, command: process.execPath, args: [SHOAL, ...this.args], env: minimalEnv(this.env), logDir: this.logDir });
-    await waitFor(() => httpUp(`${this.url}/readyz`), { process: this.current, description: `${this.name} ready`, timeoutMs: 30_000 });
+    await waitFor(() => httpOk(`${this.url}/readyz`), { process: this.current, description: `${this.name} ready`, timeoutMs: 30_000 });
   }
 
   /** SIGKILL, as a crash or an OOM kill would. */

@@ -8,6 +8,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Level } from 'level';
 import {
+  abortable,
   BadRequestError,
   BlobUnknownError,
   ConfigError,
@@ -1198,27 +1199,6 @@ function drain(source: Readable, signal: AbortSignal | undefined): Promise<void>
   return pipeline(source, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal });
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
 
 /** ENOSPC / EDQUOT from fs (a `code`) or from level (only in the message), anywhere in the cause chain. */
 function isDiskFull(err: unknown): boolean {

@@ -347,3 +347,14 @@ export async function runChecked(command: string, args: readonly string[], optio
   }
   return result;
 }
+
+/** Whether `url` answers 200 within 2 s (a readiness probe). Never throws. */
+export async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable, type Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  abortable,
   DigestVerifier,
   HEADER,
   parseRange,
@@ -117,7 +118,7 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
   let opening: Promise<BlobStream> | undefined;
   try {
     opening = ctx.blobs.openBlob(request, range, { signal: controller.signal });
-    stream = await untilAborted(opening, controller.signal);
+    stream = await abortable(opening, controller.signal);
     // From here on a failure of the body is handled where it is read (first
     // byte, then the pipeline); this listener only keeps an error emitted in
     // between from becoming an uncaught exception.
@@ -233,22 +234,4 @@ function abandon(reply: FastifyReply): FastifyReply {
   reply.hijack();
   reply.raw.destroy();
   return reply;
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
