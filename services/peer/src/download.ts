@@ -139,8 +139,7 @@ export class Download {
   /**
    * Sleeps until a piece lands, a reader moves, or `ms` passes. A poke that
    * came while the loop was busy (not napping) is not lost: the next nap
-   * returns at once. (Lost wake-ups made every slot wait out whole naps:
-   * 97 MiB/s instead of several hundred on loopback.)
+   * returns at once instead of waiting out the whole nap.
    */
   private async nap(ms: number): Promise<void> {
     if (this.poked) {
