@@ -417,7 +417,10 @@ export class Scheduler implements SchedulerApi {
         this.quarantine.delete(oldest);
       }
     } else {
-      const penaltyMs = kind === 'busy' ? Math.min(BUSY_PENALTY_MS, this.failurePenaltyMs) : this.failurePenaltyMs;
+      // The seed is everyone's last resort: avoiding it for long can only stall a
+      // child (seen as 30 s idle bodies at 16 nodes on a starved host), so a
+      // failure there is held against it as briefly as 'busy'.
+      const penaltyMs = kind === 'busy' || parentId === SEED_ID ? Math.min(BUSY_PENALTY_MS, this.failurePenaltyMs) : this.failurePenaltyMs;
       const penalties = (child.penalties ??= new Map());
       penalties.delete(parentId);
       penalties.set(parentId, now + penaltyMs);
