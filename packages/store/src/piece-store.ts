@@ -30,7 +30,7 @@ import {
 } from '@shoal/core';
 import { SHA256_HEX_RE, bitmapBytes, countBits, decodeRecord, encodeRecord, setBit, testBit, type StoredRecord } from './record.js';
 import type { BlobRecord, PieceStoreApi, PieceStoreEvents, StoreUsage } from './types.js';
-import { COMPLETE, Waiters } from './waiters.js';
+import { COMPLETE, DIGEST_VERIFIED, Waiters } from './waiters.js';
 
 export interface PieceStoreComponents {
   log: Logger;
@@ -93,6 +93,8 @@ interface Prefix {
 
 /** In-memory state of one blob: the record cache plus runtime coordination. */
 interface Entry {
+  /** The assembled bytes matched the digest (set before the datasync and rename that make it `complete`). */
+  digestVerified?: boolean;
   readonly digest: Digest;
   readonly layout: PieceLayout;
   readonly pieceSha256: Array<string | null>;
@@ -423,6 +425,18 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (entry.complete || testBit(entry.verified, index)) return;
     this.assertOpen();
     return this.waiters.wait(digest, index, options.signal);
+  }
+
+  /**
+   * Resolves once the blob's bytes have matched its digest, which may be
+   * before it is complete (durable, in blobs/); rejects as waitForComplete does.
+   */
+  async waitForVerified(digest: Digest, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) throw new BlobUnknownError(digest);
+    if (entry.complete || entry.digestVerified === true) return;
+    this.assertOpen();
+    return this.waiters.wait(digest, DIGEST_VERIFIED, options.signal);
   }
 
   async waitForComplete(digest: Digest, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -808,6 +822,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       await this.discard(entry, new DigestMismatchError(`pieces of ${digest} assembled to ${actual}`));
       return;
     }
+    // Readers may have the last bytes now; making the file durable can take
+    // seconds on a busy disk (a datasync waits for other writers' data too).
+    entry.digestVerified = true;
+    this.waiters.resolve(digest, DIGEST_VERIFIED);
     await this.serial(digest, async () => {
       if (!this.isCurrent(entry)) return;
       const fh = await open(this.partialPath(digest), 'r+');

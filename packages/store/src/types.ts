@@ -101,6 +101,8 @@ export interface PieceStoreApi {
   waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
   /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForComplete(digest: Digest, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Resolves when the blob's bytes have matched its digest, possibly before `complete` (durable and renamed); rejects as waitForComplete does. */
+  waitForVerified(digest: Digest, options?: { signal?: AbortSignal }): Promise<void>;
   /** Removes a blob's files and record. */
   delete(digest: Digest): Promise<void>;
   /** Every blob held, complete or partial (see `complete`), with size and last access: the input of LRU eviction. */

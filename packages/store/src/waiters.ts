@@ -2,6 +2,8 @@ import type { Digest } from '@shoal/core';
 
 /** Key of the waiters for a whole blob (piece keys are indexes ≥ 0). */
 export const COMPLETE = -1;
+/** Waiter key for "the whole digest matched" (which comes before `complete`: durable and renamed). */
+export const DIGEST_VERIFIED = -2;
 
 interface Waiter {
   resolve(): void;

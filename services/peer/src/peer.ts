@@ -155,10 +155,10 @@ export class Peer implements BlobProvider {
   /**
    * Waits until piece `index` may be read. The final piece is held back until
    * the whole blob has matched its digest, so a reader never gets a complete,
-   * wrong blob.
+   * wrong blob (but not until it is durable: that can take seconds on a busy disk).
    */
   private async waitReadable(layout: PieceLayout, digest: Digest, index: number, signal: AbortSignal): Promise<void> {
-    if (index === layout.pieceCount - 1) await this.c.store.waitForComplete(digest, { signal });
+    if (index === layout.pieceCount - 1) await this.c.store.waitForVerified(digest, { signal });
     else await this.c.store.waitForPiece(digest, index, { signal });
   }
 
