@@ -1,3 +1,4 @@
 export * from './ops.js';
 export * from './token.js';
 export * from './errors.js';
+export * from './server-timeouts.js';

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import { API_PREFIX, type Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin } from '@shoal/service-kit';
+import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from './rate-limit.js';
@@ -57,8 +57,6 @@ export const PEER_SERVER_REQUEST_TIMEOUT_MS = 30_000;
 export const PEER_SERVER_SOCKET_IDLE_TIMEOUT_MS = 60_000;
 /** Milliseconds: fastify's default. */
 export const PEER_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
-/** How often Node checks connections against the headers and request timeouts (its default is 30 s). Milliseconds. */
-const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
 /** Largest request body: the peer's API has no bodies. Bytes: 16 KiB. */
 export const PEER_SERVER_BODY_LIMIT_BYTES = 16 * 1024;
 
@@ -74,10 +72,7 @@ export async function buildPeerApp(components: PeerAppComponents, init: PeerAppI
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: PEER_SERVER_BODY_LIMIT_BYTES,
-    connectionTimeout: timeouts.socketIdleMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
-    requestTimeout: timeouts.requestMs,
-    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    ...serverTimeoutOptions(timeouts),
   });
   await app.register(opsPlugin, { metricsPrefix: 'shoal_peer_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);

@@ -160,10 +160,9 @@ export class Download {
     return this.c.store.hasPiece(this.digest, piece);
   }
 
+  /** Derived from the store's record rather than counted: the loop asks on every turn. */
   private missingCount(): number {
-    let missing = 0;
-    for (let i = 0; i < this.layout.pieceCount; i++) if (!this.held(i)) missing++;
-    return missing;
+    return this.layout.pieceCount - (this.c.store.get(this.digest)?.verifiedCount ?? 0);
   }
 
   /** The next missing pieces after the slowest reader, not in flight. */

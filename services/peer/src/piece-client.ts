@@ -1,8 +1,11 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import { readBoundedJson } from './read-json.js';
 import { API_PREFIX, HEADER, ShoalError, type Digest } from '@shoal/core';
 import type { FailureKindWire } from '@shoal/core';
 
+/** Largest blob description a parent may send (a hash per piece). Bytes: 8 MiB. */
+const MAX_INFO_BYTES = 8 * 1024 * 1024;
 /** Pools kept to other peers at most (least recently used closed first). */
 export const MAX_PEER_POOLS = 128;
 /** Connections to one parent: pieces are fetched a few at a time from each. */
@@ -89,18 +92,7 @@ export class PieceClient {
       response.body.destroy();
       throw new ParentFailedError('missing', `parent ${parentUrl} answered ${response.statusCode} for ${digest} info`);
     }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of response.body) {
-      total += (chunk as Buffer).length;
-      if (total > 8 * 1024 * 1024) {
-        response.body.destroy();
-        throw new ParentFailedError('bad-piece', `parent ${parentUrl} sent an oversized info`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    // Bounded above; metadata only.
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return readBoundedJson(response.body, MAX_INFO_BYTES, () => new ParentFailedError('bad-piece', `parent ${parentUrl} sent an oversized info`));
   }
 
   async close(): Promise<void> {

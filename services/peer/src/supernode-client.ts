@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { readBoundedJson } from './read-json.js';
 import { Pool } from 'undici';
 import {
   API_PREFIX,
@@ -50,19 +51,8 @@ export function rankSupernodes(urls: readonly string[], digest: string): string[
   return [...urls].sort((a, b) => (score(a) < score(b) ? 1 : score(a) > score(b) ? -1 : 0));
 }
 
-async function readJson(body: Readable, limit: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      body.destroy();
-      throw new SwarmUnavailableError(`supernode answer larger than ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  // Bounded above: metadata, never blob bytes.
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+function readJson(body: Readable, limit: number): Promise<unknown> {
+  return readBoundedJson(body, limit, () => new SwarmUnavailableError(`supernode answer larger than ${limit} bytes`));
 }
 
 /** HTTP client of the supernodes' peer API. */

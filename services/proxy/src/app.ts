@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { serverTimeoutOptions } from '@shoal/service-kit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { asShoalError, ociErrorBody, type BlobProvider, type Logger } from '@shoal/core';
@@ -70,12 +71,6 @@ export const PROXY_SERVER_REQUEST_TIMEOUT_MS = 30_000;
 export const PROXY_SERVER_SOCKET_IDLE_TIMEOUT_MS = 120_000;
 /** Milliseconds: fastify's default, under containerd's 90 s idle-connection timeout. */
 export const PROXY_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
-/**
- * How often Node checks connections against the headers and request
- * timeouts. Node's default (30 s) would let a slowloris client live ~40 s
- * past a 10 s headers timeout. Milliseconds.
- */
-const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
 
 export interface ProxyAppInit extends ProxyInit {
   /** Server timeouts; each defaults to its PROXY_SERVER_*_TIMEOUT_MS constant. */
@@ -125,10 +120,7 @@ export async function buildProxyApp(components: ProxyComponents, init: ProxyAppI
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     bodyLimit: PROXY_SERVER_BODY_LIMIT_BYTES,
-    connectionTimeout: timeouts.socketIdleMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
-    requestTimeout: timeouts.requestMs,
-    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    ...serverTimeoutOptions(timeouts),
     clientErrorHandler,
     // URLs the router cannot even parse still get an OCI answer.
     frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {

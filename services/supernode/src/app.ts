@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { API_PREFIX, systemClock, type Digest, type Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin } from '@shoal/service-kit';
+import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { BlobTasks } from './blob-tasks.js';
@@ -64,8 +64,6 @@ export const SUPERNODE_SERVER_REQUEST_TIMEOUT_MS = 30_000;
 export const SUPERNODE_SERVER_SOCKET_IDLE_TIMEOUT_MS = 60_000;
 /** Milliseconds: fastify's default. */
 export const SUPERNODE_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
-/** How often Node checks connections against the headers and request timeouts (its default is 30 s). Milliseconds. */
-const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
 /** Largest request body on any route (the schedule route's own limit; tasks allow 16 KiB). Bytes: 64 KiB. */
 export const SUPERNODE_SERVER_BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -89,10 +87,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: SUPERNODE_SERVER_BODY_LIMIT_BYTES,
-    connectionTimeout: timeouts.socketIdleMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
-    requestTimeout: timeouts.requestMs,
-    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    ...serverTimeoutOptions(timeouts),
   });
   const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches });
   const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);

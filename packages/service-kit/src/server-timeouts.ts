@@ -1,0 +1,32 @@
+/**
+ * How long a client may hold a connection without doing its part, the same
+ * knobs on every Shoal service (each picks its own values).
+ */
+export interface ServerTimeouts {
+  /** Request headers must be complete this long after the request began. */
+  headersMs: number;
+  /** The whole request must have arrived this long after it began. */
+  requestMs: number;
+  /** A socket with no byte read or written for this long is destroyed. */
+  socketIdleMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveMs: number;
+}
+
+/** How often Node checks connections against the headers and request timeouts (its default, 30 s, lets a slowloris client live ~40 s past a 10 s limit). Milliseconds. */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+
+/** The fastify server options that enforce `timeouts`. */
+export function serverTimeoutOptions(timeouts: ServerTimeouts): {
+  connectionTimeout: number;
+  keepAliveTimeout: number;
+  requestTimeout: number;
+  http: { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
+} {
+  return {
+    connectionTimeout: timeouts.socketIdleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    requestTimeout: timeouts.requestMs,
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+  };
+}
