@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { minimalEnv, registryConfig, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { httpGetIn, inNetns } from './exec.js';
 import type { Host } from './topology.js';
 
@@ -23,35 +23,14 @@ export interface NsProcess {
   process: ManagedProcess;
 }
 
-function yamlString(value: string): string {
-  return JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
-}
-
-/** distribution 2.8 config, JSON access log on stderr (one object per finished request). */
-function registryConfig(dataDir: string, proxyRemoteUrl: string | undefined): string {
-  const lines = [
-    'version: 0.1',
-    'log:',
-    '  level: info',
-    '  formatter: json',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${yamlString(dataDir)}`,
-    '  maintenance:',
-    '    uploadpurging:',
-    '      enabled: false',
-    'http:',
-    `  addr: ${yamlString(`0.0.0.0:${REGISTRY_PORT}`)}`,
-    '  secret: shoal-bench-swarm',
-  ];
-  if (proxyRemoteUrl !== undefined) lines.push('proxy:', `  remoteurl: ${yamlString(proxyRemoteUrl)}`);
-  return `${lines.join('\n')}\n`;
-}
-
 export async function startRegistryIn(host: Host, dir: string, options: { proxyRemoteUrl?: string; name: string }): Promise<NsProcess> {
   await mkdir(join(dir, 'data'), { recursive: true });
   const configPath = join(dir, 'config.yml');
-  await writeFile(configPath, registryConfig(join(dir, 'data'), options.proxyRemoteUrl));
+  await writeFile(configPath, registryConfig({
+      addr: `0.0.0.0:${REGISTRY_PORT}`,
+      dataDir: join(dir, 'data'),
+      ...(options.proxyRemoteUrl === undefined ? {} : { proxy: { url: options.proxyRemoteUrl } }),
+    }));
   const c = inNetns(host.ns, 'docker-registry', ['serve', configPath]);
   // distribution reads every REGISTRY_* variable as configuration: give it nothing.
   const process = await spawnProcess({ name: options.name, command: c.command, args: c.args, cwd: dir, env: minimalEnv(), logDir: dir });

@@ -90,7 +90,8 @@ interface TokenAuthConfig {
   rootCertBundle: string;
 }
 
-function registryConfig(o: {
+/** docker-registry (distribution 2.8) config: JSON access log on stderr, one object per finished request. */
+export function registryConfig(o: {
   addr: string;
   dataDir: string;
   htpasswdPath?: string;
