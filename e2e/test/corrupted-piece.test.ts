@@ -1,9 +1,9 @@
 import test from 'ava';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseImageReference } from '@shoal/core';
 import { pullImage } from '@shoal/cli';
-import { buildImage, pushImage, requireTools } from '@shoal/testkit';
+import { buildImage, pushImage, requireTools, waitFor } from '@shoal/testkit';
 import { startCluster } from './helpers/cluster.js';
 import { metricValue } from './helpers/metrics.js';
 
@@ -22,8 +22,11 @@ test('corrupted pieces on a peer are rejected and fetched elsewhere', async (t) 
   if (bad === undefined || child === undefined || layer === undefined) throw new Error('setup');
 
   await pullImage({ proxyUrl: bad.agent.proxyUrl, image: parseImageReference(ref), platform: 'linux/amd64' });
+  // The pull ends once the bytes matched the digest; the file reaches blobs/ a moment later (datasync, rename).
+  const path = join(cluster.dir, 'node0', 'store', 'blobs', 'sha256', layer.digest.slice(7));
+  await waitFor(() => stat(path).then(() => true, () => false), { timeoutMs: 20_000, description: 'blob stored on the bad peer' });
   // Flip a byte in every MiB of the stored blob: whatever piece the child asks this peer for is wrong.
-  const file = await open(join(cluster.dir, 'node0', 'store', 'blobs', 'sha256', layer.digest.slice(7)), 'r+');
+  const file = await open(path, 'r+');
   for (let offset = 100; offset < layer.sizeBytes; offset += 1024 * 1024) {
     const one = Buffer.alloc(1);
     await file.read(one, 0, 1, offset);

@@ -2,7 +2,8 @@ import test from 'ava';
 import { join } from 'node:path';
 import { parseImageReference } from '@shoal/core';
 import { pullImage } from '@shoal/cli';
-import { buildImage, pushImage, requireTools } from '@shoal/testkit';
+import { buildImage, pushImage, requireTools, waitFor } from '@shoal/testkit';
+import { request } from 'undici';
 import { startCluster } from './helpers/cluster.js';
 import { metricValue } from './helpers/metrics.js';
 import { spawnSupernode, type ShoalProcess } from './helpers/processes.js';
@@ -33,6 +34,14 @@ test('without any supernode, peers find each other through the DHT', async (t) =
   if (holder === undefined || newcomer === undefined || supernode === undefined) throw new Error('setup');
 
   await pullImage({ proxyUrl: holder.agent.proxyUrl, image: parseImageReference(ref), platform: 'linux/amd64' });
+  // The holder announces a blob in the DHT once it is stored (a moment after its last bytes were served).
+  for (const digest of [image.configDigest, ...image.layers.map((l) => l.digest)]) {
+    await waitFor(async () => {
+      const res = await request(`${holder.agent.peerUrl}/api/v1/blobs/${digest}/info`);
+      const info = (await res.body.json()) as { complete?: boolean };
+      return res.statusCode === 200 && info.complete === true;
+    }, { timeoutMs: 20_000, description: `holder stored ${digest}` });
+  }
   await supernode.kill();
 
   const pull = await newcomer.containerd.pull(ref, { hostsDir: newcomer.containerd.hostsDir, debug: true });
