@@ -110,6 +110,8 @@ interface Entry {
   writers: number;
   /** Set once the entry is discarded; operations still holding it fail with this. */
   discardReason: Error | undefined;
+  /** Settles once a discard has removed the files and record: a second caller waits for it instead of returning early. */
+  discarded: Promise<void> | undefined;
   /** Undefined once complete. */
   prefix: Prefix | undefined;
   /**
@@ -376,8 +378,9 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (failure === undefined) return;
     let { reason } = failure;
     if (signal?.aborted !== true && isDiskFull(reason)) reason = await this.diskFull(entry, digest, reason);
-    // A second ingest failing must not throw away a blob the first one completed.
-    else if (this.isCurrent(entry) && !entry.complete) await this.discard(entry, toError(reason));
+    // A second ingest failing must not throw away a blob the first one completed
+    // (a discard already under way is waited for).
+    else if (!this.isCurrent(entry) || !entry.complete) await this.discard(entry, toError(reason));
     throw reason;
   }
 
@@ -859,7 +862,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
    * is emitted. `level` false: the caller logged it already.
    */
   private async discard(entry: Entry, reason: Error, level: 'warn' | 'info' | false = 'warn'): Promise<void> {
-    if (!this.isCurrent(entry)) return;
+    // Already going: wait until its files are gone, so no caller reports the blob gone while they are still there.
+    if (!this.isCurrent(entry)) return entry.discarded;
     const { digest } = entry;
     this.entries.delete(digest);
     this.heldBytes -= entry.layout.blobSizeBytes;
@@ -867,7 +871,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     entry.prefix = undefined;
     entry.hints.clear();
     if (level !== false) this.log[level]({ digest, reason: reason.message }, 'blob discarded');
-    await this.serial(digest, async () => {
+    entry.discarded = this.serial(digest, async () => {
       // Files first: on a full disk they free the space the db needs to record the
       // deletion. Either order is safe across a crash, as open drops a record whose
       // file is missing and deletes a file that has no record.
@@ -882,6 +886,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       this.waiters.rejectAll(digest, reason);
       this.emit('discarded', digest, reason);
     });
+    await entry.discarded;
   }
 
   // --- quota and eviction --------------------------------------------------
@@ -961,7 +966,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
   private async diskFull(entry: Entry | undefined, digest: Digest, err: unknown, sizeBytes = entry?.layout.blobSizeBytes ?? 0): Promise<StoreFullError> {
     if (err instanceof StoreFullError) return err;
     // Another writer of the same blob got there first.
-    if (entry !== undefined && !this.isCurrent(entry) && entry.discardReason instanceof StoreFullError) return entry.discardReason;
+    if (entry !== undefined && !this.isCurrent(entry) && entry.discardReason instanceof StoreFullError) {
+      await entry.discarded;
+      return entry.discardReason;
+    }
     const message = err instanceof Error ? err.message : String(err);
     const full = new StoreFullError(`no space left to store ${digest}: ${message}`, { cause: err });
     this.log.warn({ digest, sizeBytes, err: message }, 'disk full: blob not kept');
@@ -1118,6 +1126,7 @@ function newEntry(digest: Digest, layout: PieceLayout, lastAccessMs: number): En
     readers: 0,
     writers: 0,
     discardReason: undefined,
+    discarded: undefined,
     prefix: { hash: createHash('sha256'), bytes: 0 },
     hints: new Map(),
     pieceLocks: new Map(),
