@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { addAbortSignal, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Level } from 'level';
 import {
@@ -108,6 +108,13 @@ interface Entry {
   readers: number;
   /** writePiece/ingest calls in progress: the blob must not be evicted. */
   writers: number;
+  /**
+   * Piece hashes certified by a holder that matched the whole blob: completing
+   * needs every piece verified, not a whole-blob hash (prefix is then unused).
+   */
+  certified: boolean;
+  /** The partial file, open for writing while pieces are written (one descriptor per blob, not per piece). */
+  writeHandle: Promise<FileHandle> | undefined;
   /** Set once the entry is discarded; operations still holding it fail with this. */
   discardReason: Error | undefined;
   /** Settles once a discard has removed the files and record: a second caller waits for it instead of returning early. */
@@ -139,13 +146,8 @@ interface IngestState {
   /** Whether this piece's bytes go to disk (false when it was verified before). */
   writes: boolean;
   unlock: (() => void) | undefined;
-  fh: FileHandle | undefined;
-  /** The write in flight: awaited before the next one, so hashing a chunk overlaps writing the one before. */
-  inflight: Promise<void> | undefined;
-  /** Bytes of the current piece not yet written, and where they go. */
-  pending: Buffer[];
-  pendingBytes: number;
-  pendingOffset: number;
+  /** Writes the current piece (when it `writes`): hashing a chunk overlaps writing the one before. */
+  writer: PositionalWriter | undefined;
 }
 
 type OpenCallback = (err: Error | null, fd?: number) => void;
@@ -243,12 +245,14 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return this.snapshot(entry);
   }
 
-  async setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>): Promise<void> {
+  async setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>, options: { certified?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const entry = this.current(digest);
     if (pieceSha256.length !== entry.layout.pieceCount) {
       throw new BadRequestError(`${pieceSha256.length} piece hashes for ${digest}, which has ${entry.layout.pieceCount} pieces`);
     }
+    const certified = options.certified === true;
+    if (certified && pieceSha256.some((sha) => sha === null)) throw new BadRequestError(`certified piece hashes for ${digest} must all be known`);
     // Check everything before changing anything, so a bad list leaves the record as it was.
     pieceSha256.forEach((sha, index) => {
       if (sha === null) return;
@@ -265,6 +269,12 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
         changed = true;
       }
     });
+    if (certified && !entry.certified && !entry.complete) {
+      // Not persisted: after a restart the blob is hashed whole again, as before.
+      entry.certified = true;
+      entry.hints.clear();
+      this.track(this.kickAdvance(entry));
+    }
     if (!changed) return;
     entry.snapshot = undefined;
     try {
@@ -303,6 +313,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       source.destroy();
       if (signal?.aborted === true) throw signal.reason;
       if (isDiskFull(err)) throw await this.diskFull(entry, digest, err);
+      // Discarded while we wrote (its file closed under us): say why, once its files are gone.
+      if (entry !== undefined && !this.isCurrent(entry) && entry.discardReason !== undefined) {
+        await entry.discarded;
+        throw entry.discardReason;
+      }
       throw err;
     } finally {
       unlock?.();
@@ -346,11 +361,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       blobHash: createHash('sha256'),
       writes: false,
       unlock: undefined,
-      fh: undefined,
-      inflight: undefined,
-      pending: [],
-      pendingBytes: 0,
-      pendingOffset: 0,
+      writer: undefined,
     };
     const sink = new Writable({
       write: (chunk: Buffer, _encoding, done) => {
@@ -370,10 +381,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     } catch (err) {
       failure = { reason: signal?.aborted === true ? signal.reason : err };
     } finally {
-      await state.inflight?.catch(noop);
+      await state.writer?.settle();
       state.unlock?.();
-      // Closed before discarding: an unlinked file gives its blocks back only once no descriptor holds it.
-      await state.fh?.close().catch(noop);
     }
     if (failure === undefined) return;
     let { reason } = failure;
@@ -602,27 +611,28 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     source: Readable,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const fh = await this.openForWrite(entry);
+    const writer = new PositionalWriter(await this.openForWrite(entry), span.offset);
     // The prefix ends exactly where this piece starts (and cannot move: this piece is
     // unverified and we hold its lock), so hashing the piece on top of a copy gives
-    // the prefix through this piece without reading it back.
-    const hint = entry.prefix?.bytes === span.offset ? entry.prefix.hash.copy() : undefined;
+    // the prefix through this piece without reading it back. Certified blobs skip it.
+    const hint = !entry.certified && entry.prefix?.bytes === span.offset ? entry.prefix.hash.copy() : undefined;
     const pieceHash = createHash('sha256');
     let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
+    // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing.
+    if (signal !== undefined) addAbortSignal(signal, source);
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
         bytes += chunk.length;
         // Refuse before writing: extra bytes would land on the next piece.
-        if (bytes > span.length) {
-          done(new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`));
-          return;
-        }
+        if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
         pieceHash.update(chunk);
         hint?.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline(source, meter, new Coalesce(IO_CHUNK_BYTES), fh.createWriteStream({ start: span.offset, highWaterMark: IO_CHUNK_BYTES }), { signal });
+        await writer.push(chunk);
+      }
+      await writer.flush();
+    } finally {
+      await writer.settle();
+    }
     if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
     const actual = pieceHash.digest('hex');
     if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
@@ -649,21 +659,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       state.pieceHash.update(part);
       state.blobHash.update(part);
       if (state.writes) {
-        if (state.pending.length === 0) state.pendingOffset = span.offset + state.pieceBytes;
-        state.pending.push(part);
-        state.pendingBytes += part.length;
-        if (state.pendingBytes >= IO_CHUNK_BYTES || state.pieceBytes + take === span.length) {
-          state.fh ??= await this.openForWrite(entry);
-          await state.inflight;
-          // Copied once into one buffer: one syscall per IO_CHUNK_BYTES instead of one per network chunk.
-          const data = state.pending.length === 1 ? (state.pending[0] as Buffer) : Buffer.concat(state.pending, state.pendingBytes);
-          const write = writeFully(state.fh, data, state.pendingOffset);
-          state.pending = [];
-          state.pendingBytes = 0;
-          // Handled here so a failure is not reported as unhandled before it is awaited.
-          write.catch(noop);
-          state.inflight = write;
-        }
+        state.writer ??= new PositionalWriter(await this.openForWrite(entry), span.offset);
+        await state.writer.push(part);
       }
       state.pieceBytes += take;
       state.totalBytes += take;
@@ -674,8 +671,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
 
   private async endIngestPiece(entry: Entry, state: IngestState, offset: number): Promise<void> {
     const index = state.index;
-    await state.inflight;
-    state.inflight = undefined;
+    await state.writer?.flush();
+    state.writer = undefined;
     const sha = (state.pieceHash as Hash).digest('hex');
     const known = entry.pieceSha256[index];
     if (known !== null && known !== undefined && known !== sha) {
@@ -722,14 +719,32 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     );
   }
 
-  /** Opens the partial file for writing, and only if it still belongs to `entry` (not to a blob begun again after a discard). */
+  /**
+   * The blob's partial file open for writing, shared by its writers (opened
+   * once, closed by finalize, discard or close), and only while it still
+   * belongs to `entry` (not to a blob begun again after a discard).
+   */
   private async openForWrite(entry: Entry): Promise<FileHandle> {
-    const fh = await open(this.partialPath(entry.digest), 'r+');
-    if (!this.isCurrent(entry)) {
-      await fh.close();
-      throw entry.discardReason ?? new BlobUnknownError(entry.digest);
+    this.assertCurrent(entry);
+    if (entry.writeHandle === undefined) {
+      const opening = open(this.partialPath(entry.digest), 'r+');
+      entry.writeHandle = opening;
+      opening.catch(() => {
+        if (entry.writeHandle === opening) entry.writeHandle = undefined;
+      });
     }
+    const fh = await entry.writeHandle;
+    this.assertCurrent(entry);
     return fh;
+  }
+
+  /** Closes the shared write descriptor (FileHandle.close waits for writes in flight). */
+  private async closeWriteHandle(entry: Entry): Promise<void> {
+    const handle = entry.writeHandle;
+    entry.writeHandle = undefined;
+    if (handle === undefined) return;
+    const fh = await handle.catch(() => undefined);
+    await fh?.close().catch((err: unknown) => this.log.warn({ digest: entry.digest, err }, 'closing a partial file failed'));
   }
 
   /** Serializes writers of one piece; the lock is released by calling the returned function. */
@@ -776,6 +791,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
   private async advance(entry: Entry): Promise<void> {
     const { layout, digest } = entry;
     try {
+      if (entry.certified) {
+        if (entry.prefix !== undefined && this.isCurrent(entry) && !this.closed && entry.verifiedCount === layout.pieceCount) await this.finalize(entry, undefined);
+        return;
+      }
       while (this.isCurrent(entry) && !this.closed && entry.prefix !== undefined) {
         const prefix = entry.prefix;
         if (prefix.bytes === layout.blobSizeBytes) {
@@ -817,10 +836,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     }
   }
 
-  private async finalize(entry: Entry, hash: Hash): Promise<void> {
+  /** `hash` covers the whole blob; undefined for a certified blob whose every piece matched. */
+  private async finalize(entry: Entry, hash: Hash | undefined): Promise<void> {
     const { digest } = entry;
     entry.prefix = undefined;
-    const actual = `sha256:${hash.digest('hex')}`;
+    const actual = hash === undefined ? digest : `sha256:${hash.digest('hex')}`;
     if (actual !== digest) {
       await this.discard(entry, new DigestMismatchError(`pieces of ${digest} assembled to ${actual}`));
       return;
@@ -831,12 +851,13 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     this.waiters.resolve(digest, DIGEST_VERIFIED);
     await this.serial(digest, async () => {
       if (!this.isCurrent(entry)) return;
-      const fh = await open(this.partialPath(digest), 'r+');
+      // Every piece is written, so the shared descriptor has no writer left.
+      const fh = await this.openForWrite(entry);
       try {
         // Once in blobs/ it is served without further checks: make the bytes durable before the name.
         await fh.datasync();
       } finally {
-        await fh.close();
+        await this.closeWriteHandle(entry);
       }
       await rename(this.partialPath(digest), this.blobPath(digest));
       entry.complete = true;
@@ -876,6 +897,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       // deletion. Either order is safe across a crash, as open drops a record whose
       // file is missing and deletes a file that has no record.
       try {
+        // Closed first: an unlinked file gives its blocks back only once no descriptor holds it.
+        await this.closeWriteHandle(entry);
         await rm(this.partialPath(digest), { force: true });
         await rm(this.blobPath(digest), { force: true });
         await this.db.del(digest);
@@ -1078,6 +1101,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     while (this.background.size > 0 || this.chains.size > 0) {
       await Promise.allSettled([...this.background, ...this.chains.values()]);
     }
+    for (const entry of this.entries.values()) await this.closeWriteHandle(entry);
     for (const entry of this.entries.values()) {
       if (!entry.accessDirty) continue;
       await this.db.put(entry.digest, encodeRecord(entry)).catch((err: unknown) => this.log.warn({ digest: entry.digest, err }, 'could not save last access'));
@@ -1125,6 +1149,8 @@ function newEntry(digest: Digest, layout: PieceLayout, lastAccessMs: number): En
     accessDirty: false,
     readers: 0,
     writers: 0,
+    certified: false,
+    writeHandle: undefined,
     discardReason: undefined,
     discarded: undefined,
     prefix: { hash: createHash('sha256'), bytes: 0 },
@@ -1188,29 +1214,51 @@ async function hashFileRange(path: string, hash: Hash, start: number, endInclusi
   if (bytes !== endInclusive - start + 1) throw new SizeMismatchError(`${path}: read ${bytes} bytes at ${start}, expected ${endInclusive - start + 1}`);
 }
 
-/** Joins small chunks into ones of at least `size` bytes (the last may be shorter). */
-class Coalesce extends Transform {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  constructor(private readonly size: number) {
-    super();
+/**
+ * Writes a run of bytes at increasing positions of a file in IO_CHUNK_BYTES
+ * writes (one syscall per MiB instead of one per network chunk), with one
+ * write in flight while the next fills. Bounded: at most two chunks held.
+ */
+class PositionalWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private position: number,
+  ) {}
+
+  async push(chunk: Buffer): Promise<void> {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= IO_CHUNK_BYTES) await this.startWrite();
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    if (this.bytes < this.size) {
-      done();
-      return;
-    }
-    const out = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.bytes);
-    this.chunks = [];
-    this.bytes = 0;
-    done(null, out);
+  /** Writes what is pending and waits until every byte is written. */
+  async flush(): Promise<void> {
+    if (this.pendingBytes > 0) await this.startWrite();
+    const last = this.inflight;
+    this.inflight = undefined;
+    await last;
   }
 
-  override _flush(done: (err?: Error | null, data?: Buffer) => void): void {
-    done(null, this.bytes === 0 ? undefined : Buffer.concat(this.chunks, this.bytes));
+  /** Waits for a write still in flight, ignoring its failure (cleanup after an error). */
+  async settle(): Promise<void> {
+    await this.inflight?.catch(noop);
+  }
+
+  private async startWrite(): Promise<void> {
+    await this.inflight;
+    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+    const at = this.position;
+    this.position += data.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const write = writeFully(this.fh, data, at);
+    // Handled here so a failure is not reported as unhandled before it is awaited.
+    write.catch(noop);
+    this.inflight = write;
   }
 }
 

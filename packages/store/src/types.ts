@@ -73,8 +73,15 @@ export interface PieceStoreApi {
    * requires it; throws StoreFullError when there is no room even so.
    */
   begin(digest: Digest, sizeBytes: number): Promise<BlobRecord>;
-  /** Records hashes learned from the supernode (entries that are null are left unknown). A hash that contradicts a recorded one throws DigestMismatchError. */
-  setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>): Promise<void>;
+  /**
+   * Records hashes learned from the supernode (entries that are null are left
+   * unknown). A hash that contradicts a recorded one throws DigestMismatchError.
+   * `certified`: the list is complete and comes from a trusted holder that has
+   * itself matched the whole blob to its digest (the supernode's complete
+   * blob), so once every piece has matched these hashes the blob is complete
+   * without hashing it whole a second time here.
+   */
+  setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>, options?: { certified?: boolean }): Promise<void>;
   /**
    * Streams one piece from `source` into place while hashing it. Resolves once
    * it is verified and recorded (emitting 'piece'); rejects with

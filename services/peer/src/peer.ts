@@ -140,7 +140,9 @@ export class Peer implements BlobProvider {
         }
         const { info, supernodeUrl } = task;
         await this.c.store.begin(request.digest, info.sizeBytes);
-        await this.c.store.setPieceHashes(request.digest, info.pieceSha256);
+        // A supernode that holds the blob complete has matched it to its digest: its
+        // piece hashes then vouch for the whole, and the node need not hash it twice.
+        await this.c.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
         return new Download(
           { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes },
           { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
