@@ -103,6 +103,31 @@ async function rssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
+/** CPU-seconds the whole machine has spent busy (every process and the kernel) since boot. */
+async function machineBusySeconds(): Promise<number> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** CPU-seconds (user + system) one process has used. */
+async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs `phase` and reports the CPU it cost: the machine's, and Shoal's own processes'. */
+async function withCpu<T>(shoalPids: number[], phase: () => Promise<T>): Promise<{ result: T; machineCpuS: number; shoalCpuS: number }> {
+  const m0 = await machineBusySeconds();
+  const s0 = (await Promise.all(shoalPids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
+  const result = await phase();
+  const m1 = await machineBusySeconds();
+  const s1 = (await Promise.all(shoalPids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
+  return { result, machineCpuS: m1 - m0, shoalCpuS: s1 - s0 };
+}
+
 async function curlSpeed(url: string): Promise<number> {
   const r = await runChecked('curl', ['-sS', '-o', '/dev/null', '-w', '%{speed_download}', url]);
   return Number(r.stdout.trim()) / MiB;
@@ -138,13 +163,16 @@ async function main(): Promise<void> {
     log(`image ${imageMiB.toFixed(0)} MiB in ${image.layers.length} layers; ${RUNS} runs`);
 
     const times = { direct: [] as number[], cold: [] as number[], warm: [] as number[] };
+    // CPU-seconds per pull: the machine's (containerd, registry, Shoal, kernel) and Shoal's own.
+    const cpu = { direct: [] as Array<{ machineCpuS: number; shoalCpuS: number }>, cold: [] as Array<{ machineCpuS: number; shoalCpuS: number }>, warm: [] as Array<{ machineCpuS: number; shoalCpuS: number }> };
     const sources: Array<Record<string, unknown>> = [];
     for (let run = 0; run < RUNS; run++) {
       const runDir = join(dir, `run${run}`);
       await mkdir(runDir, { recursive: true });
       const direct = await startContainerd({ name: `direct${run}` });
-      const t0 = await direct.pull(ref, { hostsDir: null, plainHttp: true });
-      times.direct.push(t0.durationMs / 1000);
+      const d0 = await withCpu([], () => direct.pull(ref, { hostsDir: null, plainHttp: true }));
+      times.direct.push(d0.result.durationMs / 1000);
+      cpu.direct.push({ machineCpuS: d0.machineCpuS, shoalCpuS: d0.shoalCpuS });
       await direct.stop();
 
       const shoal = await startShoal(runDir, registry, 2);
@@ -152,16 +180,22 @@ async function main(): Promise<void> {
       if (a === undefined || b === undefined) throw new Error('two nodes expected');
       const ca = await startContainerd({ name: `cold${run}` });
       await containerdConfig(ca.hostsDir, a.proxyUrl, registry.host);
-      const t1 = await ca.pull(ref);
-      times.cold.push(t1.durationMs / 1000);
+      const shoalPids = [shoal.supernode.pid, a.process.pid, b.process.pid];
+      const d1 = await withCpu(shoalPids, () => ca.pull(ref));
+      times.cold.push(d1.result.durationMs / 1000);
+      cpu.cold.push({ machineCpuS: d1.machineCpuS, shoalCpuS: d1.shoalCpuS });
       await ca.stop();
       const cb = await startContainerd({ name: `warm${run}` });
       await containerdConfig(cb.hostsDir, b.proxyUrl, registry.host);
-      const t2 = await cb.pull(ref);
-      times.warm.push(t2.durationMs / 1000);
+      const d2 = await withCpu(shoalPids, () => cb.pull(ref));
+      times.warm.push(d2.result.durationMs / 1000);
+      cpu.warm.push({ machineCpuS: d2.machineCpuS, shoalCpuS: d2.shoalCpuS });
       await cb.stop();
       sources.push({ run, nodeA: await sourcesOf(a.proxyUrl), nodeB: await sourcesOf(b.proxyUrl) });
-      log(`run ${run}: direct ${times.direct[run]?.toFixed(2)} s, cold ${times.cold[run]?.toFixed(2)} s, warm ${times.warm[run]?.toFixed(2)} s`);
+      const cpuText = (c: { machineCpuS: number; shoalCpuS: number } | undefined): string => `${c?.machineCpuS.toFixed(1)} CPU-s (Shoal ${c?.shoalCpuS.toFixed(1)})`;
+      log(
+        `run ${run}: direct ${times.direct[run]?.toFixed(2)} s, ${cpuText(cpu.direct[run])}; cold ${times.cold[run]?.toFixed(2)} s, ${cpuText(cpu.cold[run])}; warm ${times.warm[run]?.toFixed(2)} s, ${cpuText(cpu.warm[run])}`,
+      );
 
       if (run === RUNS - 1) {
         // Throughput of a cached blob: node A holds every layer now.
@@ -208,6 +242,10 @@ async function main(): Promise<void> {
       layers: image.layers.map((l) => l.sizeBytes / MiB),
       runs: RUNS,
       seconds: times,
+      cpuSeconds: cpu,
+      medianCpuSeconds: Object.fromEntries(
+        (['direct', 'cold', 'warm'] as const).map((k) => [k, { machine: median(cpu[k].map((c) => c.machineCpuS)), shoal: median(cpu[k].map((c) => c.shoalCpuS)) }]),
+      ),
       medianSeconds: { direct: d, cold: median(times.cold), warm: median(times.warm) },
       ratioToDirect: { cold: median(times.cold) / d, warm: median(times.warm) / d },
       throughput,
@@ -227,6 +265,7 @@ async function main(): Promise<void> {
         `| Shoal cold / direct | ${result.ratioToDirect.cold.toFixed(2)}× (${result.medianSeconds.cold.toFixed(2)} s) | ≤ 1.15× |`,
         `| Shoal warm, 2nd node / direct | ${result.ratioToDirect.warm.toFixed(2)}× (${result.medianSeconds.warm.toFixed(2)} s) | ≤ 1.0× |`,
         `| cached blob: proxy / registry (curl) | ${(result.throughputRatio * 100).toFixed(0)} % (${throughput.proxyMiBps.toFixed(0)} vs ${throughput.registryMiBps.toFixed(0)} MiB/s) | ≥ 60 % |`,
+        `| machine CPU per pull: direct / cold / warm | ${(['direct', 'cold', 'warm'] as const).map((k) => result.medianCpuSeconds[k]?.machine.toFixed(1)).join(' / ')} CPU-s (Shoal's processes: cold ${result.medianCpuSeconds.cold?.shoal.toFixed(1)}, warm ${result.medianCpuSeconds.warm?.shoal.toFixed(1)}) | 2 cores |`,
         `| node RSS, 4 × 1 GiB cold | ${rss.cold?.peakMiB.toFixed(0)} MiB | < 150 MiB |`,
         `| node RSS, 4 × 1 GiB cached | ${rss.cached?.peakMiB.toFixed(0)} MiB | < 150 MiB |`,
         '',
