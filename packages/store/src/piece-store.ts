@@ -81,7 +81,8 @@ const HASH_READ_CHUNK_BYTES = 1024 * 1024;
  * Disk I/O happens in chunks of this size at least (or a piece's end). Network
  * bodies arrive in 16–64 KiB chunks, and one syscall per chunk costs several
  * times the copy itself (measured here: 256 MiB in 64 KiB writes 381 ms, in
- * 1 MiB writes 55 ms). Bounds memory to one chunk per piece being written.
+ * 1 MiB writes 55 ms). Bounds memory to two chunks per piece being written
+ * (one filling while the other is written).
  */
 const IO_CHUNK_BYTES = 1024 * 1024;
 
