@@ -75,6 +75,8 @@ export const DEFAULT_LOW_WATERMARK = 0.75;
 /** 10 min: far longer than any piece takes, even from a slow peer. */
 export const DEFAULT_PARTIAL_IDLE_MS = 10 * 60 * 1000;
 
+/** A blob's write descriptor is closed after this long without a writer. */
+const WRITE_HANDLE_IDLE_MS = 1_000;
 /** 1 MiB: reads for re-hashing the verified prefix; large reads keep the hash loop busy, not the syscalls. */
 const HASH_READ_CHUNK_BYTES = 1024 * 1024;
 /**
@@ -322,7 +324,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       throw err;
     } finally {
       unlock?.();
-      if (entry !== undefined) entry.writers--;
+      if (entry !== undefined) this.writerDone(entry);
     }
   }
 
@@ -342,7 +344,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     try {
       await this.ingestInto(entry, sizeBytes, source, signal);
     } finally {
-      entry.writers--;
+      this.writerDone(entry);
     }
   }
 
@@ -737,6 +739,21 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     const fh = await entry.writeHandle;
     this.assertCurrent(entry);
     return fh;
+  }
+
+  /**
+   * A writer finished: with none left for WRITE_HANDLE_IDLE_MS the blob's write
+   * descriptor is closed, so blobs left partial (a download given up) do not
+   * each keep a descriptor open until they are completed or evicted.
+   */
+  private writerDone(entry: Entry): void {
+    entry.writers--;
+    if (entry.writers > 0 || entry.writeHandle === undefined) return;
+    const handle = entry.writeHandle;
+    const timer = setTimeout(() => {
+      if (entry.writers === 0 && entry.writeHandle === handle) this.track(this.closeWriteHandle(entry));
+    }, WRITE_HANDLE_IDLE_MS);
+    timer.unref();
   }
 
   /** Closes the shared write descriptor (FileHandle.close waits for writes in flight). */

@@ -1,19 +1,6 @@
-import { readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import test from 'ava';
 import { BadRequestError, DigestMismatchError } from '@shoal/core';
 import { MiB, collect, makeBlob, openStore, piece, streamOf } from './fixtures.js';
-
-/** Descriptors of this process open on the store's blob files (partial or complete), not its db. */
-async function openUnder(dir: string): Promise<number> {
-  const prefixes = [join(dir, 'partial'), join(dir, 'blobs')];
-  let n = 0;
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (prefixes.some((p) => target.startsWith(p))) n++;
-  }
-  return n;
-}
 
 test('certified piece hashes complete a blob once every piece matches, without hashing it whole again', async (t) => {
   const { store } = await openStore(t);
@@ -48,24 +35,4 @@ test('a certified list must be whole, and certification does not let a wrong pie
   wrong[0] = (wrong[0] ?? 0) ^ 1;
   await t.throwsAsync(store.writePiece(blob.digest, 1, streamOf(wrong)), { instanceOf: DigestMismatchError });
   t.false(store.hasPiece(blob.digest, 1));
-});
-
-test('pieces share one write descriptor per blob, closed when the blob completes or is discarded', async (t) => {
-  const { store, dir } = await openStore(t);
-  const done = makeBlob(4 * MiB);
-  await store.begin(done.digest, done.data.length);
-  await store.setPieceHashes(done.digest, done.pieceSha256);
-  await Promise.all([0, 1, 2].map((i) => store.writePiece(done.digest, i, streamOf(piece(done, i)))));
-  t.is(await openUnder(dir), 1, 'one descriptor for three pieces written at once');
-  await store.writePiece(done.digest, 3, streamOf(piece(done, 3)));
-  await store.waitForComplete(done.digest);
-  t.is(await openUnder(dir), 0, 'closed on completion');
-
-  const dropped = makeBlob(2 * MiB);
-  await store.begin(dropped.digest, dropped.data.length);
-  await store.setPieceHashes(dropped.digest, dropped.pieceSha256);
-  await store.writePiece(dropped.digest, 0, streamOf(piece(dropped, 0)));
-  t.is(await openUnder(dir), 1);
-  await store.delete(dropped.digest);
-  t.is(await openUnder(dir), 0, 'closed on discard');
 });
