@@ -54,7 +54,7 @@ export async function startSupernodeIn(host: Host, dir: string, registryHost: st
       SHOAL_LISTEN: `0.0.0.0:${SUPERNODE_PORT}`,
       SHOAL_DATA: join(dir, 'data'),
       SHOAL_PLAIN_HTTP: registryHost,
-      SHOAL_LOG_LEVEL: 'warn',
+      SHOAL_LOG_LEVEL: process.env.SHOAL_BENCH_LOG_LEVEL ?? 'warn',
     }),
     logDir: dir,
   });
@@ -83,7 +83,7 @@ export async function startShoalNodeIn(host: Host, dir: string, o: { supernodeUr
       SHOAL_PLAIN_HTTP: o.registryHost,
       SHOAL_DATA: join(dir, 'data'),
       SHOAL_CONTAINERD_SOCKET: o.containerdSocket,
-      SHOAL_LOG_LEVEL: 'warn',
+      SHOAL_LOG_LEVEL: process.env.SHOAL_BENCH_LOG_LEVEL ?? 'warn',
     }),
     logDir: dir,
   });

@@ -28,6 +28,8 @@ const URGENT_AHEAD = 8;
 /** How long to wait before asking again when the scheduler had nothing (pieces still on their way to the seed). */
 const IDLE_POLL_MIN_MS = 20;
 const IDLE_POLL_MAX_MS = 100;
+/** A download with pieces missing and none landing for this long says so in the log, with its state. */
+const STALL_REPORT_MS = 5_000;
 /** Schedule calls that may fail in a row before this download stops relying on the supernode. */
 const MAX_SCHEDULE_FAILURES = 3;
 
@@ -76,6 +78,11 @@ export class Download {
   private orphanTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private poked = false;
+  /** When a piece last landed (or the download began), and when a stall was last reported. */
+  private lastProgressMs = Date.now();
+  private lastStallReportMs = 0;
+  /** The last schedule answer, for the stall report. */
+  private lastAnswer: { free: number; got: number; atMs: number } | undefined;
   /** Bytes by origin, for X-Shoal-Source and metrics. */
   readonly bytesFrom = { peer: 0, supernode: 0 };
   readonly done: Promise<void>;
@@ -183,6 +190,7 @@ export class Download {
     let idleMs = IDLE_POLL_MIN_MS;
     try {
       while (!this.abort.signal.aborted && this.missingCount() > 0) {
+        this.reportStall();
         const free = this.init.pieceWindow - this.inflight.size;
         if (free <= 0) {
           await this.nap(IDLE_POLL_MAX_MS);
@@ -208,6 +216,7 @@ export class Download {
           if (answer.error !== undefined) throw new SwarmUnavailableError(`supernode: ${answer.error}`);
           assignments = answer.assignments;
           scheduleFailures = 0;
+          this.lastAnswer = { free, got: assignments.length, atMs: Date.now() };
           this.log.trace({ ms: Math.round(performance.now() - askedAt), free, got: assignments.length }, 'schedule answered');
         } catch (err) {
           if (this.abort.signal.aborted) break;
@@ -239,14 +248,17 @@ export class Download {
         }
       }
       if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      await this.c.store.waitForComplete(this.digest, { signal: this.abort.signal });
-      this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt, fromPeers: this.bytesFrom.peer, fromSupernode: this.bytesFrom.supernode }, 'blob downloaded');
-      // Tell the scheduler about the last pieces, so others may fetch them from here.
+      // Tell the scheduler about the last pieces at once, so others may fetch them
+      // from here: they are servable now, while completing (the whole-digest check,
+      // datasync and rename) can take seconds on a busy disk. Waiting for it held a
+      // 1-piece blob back from a whole swarm.
       if (this.newlyVerified.length > 0) {
         await this.c.supernodes
           .schedule(this.init.supernodeUrl, this.digest, { peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, limit: 0, have: this.newlyVerified.splice(0, 4096), failures: this.failures.splice(0, 256) })
           .catch(() => undefined);
       }
+      await this.c.store.waitForComplete(this.digest, { signal: this.abort.signal });
+      this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt, fromPeers: this.bytesFrom.peer, fromSupernode: this.bytesFrom.supernode }, 'blob downloaded');
     } catch (err) {
       const reason = err instanceof Error ? err : new Error(String(err));
       if (!this.abort.signal.aborted) this.abort.abort(reason);
@@ -257,6 +269,24 @@ export class Download {
       // In-flight fetches end with the abort signal; wait so nothing writes after we are done.
       while (this.inflight.size > 0) await this.nap(50);
     }
+  }
+
+  /** No piece has landed for STALL_REPORT_MS: says what this download is waiting for (at most every STALL_REPORT_MS). */
+  private reportStall(): void {
+    const now = Date.now();
+    if (now - this.lastProgressMs < STALL_REPORT_MS || now - this.lastStallReportMs < STALL_REPORT_MS) return;
+    this.lastStallReportMs = now;
+    this.log.warn(
+      {
+        stalledMs: now - this.lastProgressMs,
+        missing: this.missingCount(),
+        inflight: [...this.inflight].slice(0, 16),
+        readersAt: [...this.cursors.values()].slice(0, 8),
+        lastAnswer: this.lastAnswer === undefined ? undefined : { ...this.lastAnswer, agoMs: now - this.lastAnswer.atMs },
+        failuresQueued: this.failures.length,
+      },
+      'download stalled: no piece landed',
+    );
   }
 
   /** Tries the candidates in order; a failure is reported with the next schedule call. */
@@ -289,6 +319,7 @@ export class Download {
         this.bytesFrom[from] += length;
         this.c.onPieceBytes?.(from, length);
         this.newlyVerified.push(piece);
+        this.lastProgressMs = Date.now();
         return;
       } catch (err) {
         if (this.abort.signal.aborted) return;
