@@ -44,6 +44,7 @@ const OPTIONS = {
     'frontier-ahead': { type: 'string' },
     'frontier-ttl-ms': { type: 'string' },
     'max-uploads': { type: 'string' },
+    'peer-max-uploads': { type: 'string' },
     'max-seed-uploads': { type: 'string' },
     candidates: { type: 'string' },
     trace: { type: 'string', default: '0' },
@@ -64,6 +65,7 @@ if (args.help) {
   --frontier-ahead K   experiment: claim only pieces < K past the seed's fill front (any)
   --frontier-ttl-ms MS experiment: frontier claims' lifetime (15000, the supernode's)
   --max-uploads N      SchedulerInit.maxUploadsPerPeer (scheduler default)
+  --peer-max-uploads N pieces a peer serves at once before refusing (16, as shoal node)
   --max-seed-uploads N SchedulerInit.maxSeedUploads (scheduler default)
   --candidates N       SchedulerInit.candidatesPerPiece (scheduler default)
   --trace F            print the swarm's state every F × S/B (0: never)`);
@@ -171,6 +173,7 @@ const params = {
   seed: num('seed', args.seed),
   traceEvery: num('trace', args.trace),
   frontier: args.frontier,
+  ...(args['peer-max-uploads'] === undefined ? {} : { peerMaxUploads: num('peer-max-uploads', args['peer-max-uploads']) }),
   ...(args['frontier-ahead'] === undefined ? {} : { frontierAhead: num('frontier-ahead', args['frontier-ahead']) }),
   ...(args['frontier-ttl-ms'] === undefined ? {} : { frontierTtlMs: num('frontier-ttl-ms', args['frontier-ttl-ms']) }),
   scheduler: {

@@ -28,7 +28,8 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * flight; whenever a slot is free it calls schedule(limit = free slots, urgent =
  * the next `urgent` missing pieces in order), fetches each piece from its first
  * candidate, falls back to the next on 'busy' (a peer refuses beyond its
- * upload cap, the scheduler's maxUploadsPerPeer, and the child reports it; the
+ * upload cap, `peerMaxUploads` as `shoal node --max-uploads`, 16 by default,
+ * which is above the scheduler's maxUploadsPerPeer; the child reports it; the
  * seed never refuses: its piece route has no cap, maxSeedUploads only bounds
  * what the scheduler sends it), and announces every completed piece with
  * peerHas. Like the engine, a peer asks again at once only when the answer
@@ -48,6 +49,9 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * Not modelled: the supernode's answer time and its own network hop (answers
  * are instantaneous), readers' cursors (urgent = the next missing pieces).
  */
+/** The peer's own upload cap by default (DEFAULT_MAX_UPLOADS in services/peer). */
+export const PEER_MAX_UPLOADS = 16;
+
 export interface SimParams {
   nodes: number;
   sizeBytes: number;
@@ -71,6 +75,8 @@ export interface SimParams {
   frontierTtlMs?: number;
   seed: number;
   scheduler: SchedulerInit;
+  /** Pieces a peer serves at once before refusing with 'busy' (`shoal node --max-uploads`). @default PEER_MAX_UPLOADS */
+  peerMaxUploads?: number;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
 }
@@ -142,7 +148,7 @@ export function simulate(params: SimParams): SimResult {
   const B = params.rateBitsPerSec / 8 / 1000; // bytes per ms
   const lineRateMs = params.sizeBytes / B;
   const SEED = N;
-  const maxUploads = params.scheduler.maxUploadsPerPeer ?? 4;
+  const maxUploads = params.peerMaxUploads ?? PEER_MAX_UPLOADS;
   const horizonMs = 100 * lineRateMs;
 
   let now = 0;

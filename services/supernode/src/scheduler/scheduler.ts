@@ -121,14 +121,16 @@ export const BUSY_PENALTY_MS = 1_000;
  */
 export const SEED_COPY_PATIENCE_DIVISOR = 8;
 /**
- * When every holder of a piece is busy, the seed still serves it to a child
- * whose reader waits for it (an urgent piece), up to this many copies per
- * piece of the blob, in total (0.5: half the blob's size). Without it a small
- * blob held by a few busy peers (an image config, 1 KiB) kept containerd
- * waiting 6–14 s at N=16 while the seed that held it sat idle; the budget
- * keeps the seed's egress within the 2 × S the first copies leave room for.
+ * When every holder of a piece is busy, the seed may still serve it to a
+ * child whose reader is blocked on it (the first urgent piece), up to this
+ * many copies per piece of the blob in total (0.5: half the blob's size). At
+ * N=16 a 1 KiB image config held by a few busy peers kept containerd waiting
+ * 6–14 s while the seed that held it sat idle. The budget keeps the seed's
+ * egress within the 2 × S that its first copies leave room for.
  */
 export const SEED_URGENT_SPARE_PER_PIECE = 0.5;
+/** ... and only while fewer than maxSeedUploads / this are in flight across all blobs. */
+export const SEED_SPARE_SLOTS_DIVISOR = 4;
 /** `parentId` that names the supernode's cache; no peer may use it. */
 export const SEED_ID = 'seed';
 
@@ -480,7 +482,8 @@ export class Scheduler implements SchedulerApi {
       const p = urgent[i] as number;
       if (!wanted(p)) continue;
       if (postponed(p)) (urgentPostponed ??= []).push(p);
-      else this.assign(blob, m, p, now, out, true);
+      // The first is the piece the child's reader is blocked on (see assign).
+      else this.assign(blob, m, p, now, out, i === 0);
     }
 
     // 2. Rarest first among the rest: one pass over the child's bitsets builds
@@ -565,18 +568,18 @@ export class Scheduler implements SchedulerApi {
 
   /**
    * Whether the seed may send a piece whose holders are all busy: only for a
-   * reader waiting on it, only once peers hold every piece of the blob (the
+   * reader blocked on it, only once peers hold every piece of the blob (the
    * seed has no first copies of it left to send), only while the seed has
    * upload slots to spare across all blobs (its first copies elsewhere come
    * first), and within the blob's budget. The simulator showed why each
    * condition: without them a 1,000-node swarm took 2.08 × S/B instead of
    * 1.16, the seed's link spent on copies peers could have made.
    */
-  private urgentSpareAllowed(blob: BlobState, urgent: boolean): boolean {
+  private urgentSpareAllowed(blob: BlobState, blocking: boolean): boolean {
     return (
-      urgent &&
+      blocking &&
       blob.heldPieces === blob.pieceCount &&
-      this.seedUploads < this.maxSeedUploads / 4 &&
+      this.seedUploads < this.maxSeedUploads / SEED_SPARE_SLOTS_DIVISOR &&
       blob.seedUrgentSpares < blob.pieceCount * SEED_URGENT_SPARE_PER_PIECE
     );
   }
@@ -585,7 +588,7 @@ export class Scheduler implements SchedulerApi {
    * Picks the candidates for one piece and, if there is any, records the
    * assignment against the first one. Returns false when no parent can take it.
    */
-  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[], urgent = false): boolean {
+  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[], blocking = false): boolean {
     const child = m.peer;
     // Fair shares: a child gets no more busy parents at once than a parent gets
     // children (maxUploadsPerPeer), so upload slots spread over all children
@@ -611,7 +614,7 @@ export class Scheduler implements SchedulerApi {
       // (unless a reader waits for the piece and the blob's spare budget allows).
       if (!seedOk || this.seedUploads >= this.seedCap) return false;
       if (this.sawBusy) {
-        if (!this.urgentSpareAllowed(blob, urgent)) return false;
+        if (!this.urgentSpareAllowed(blob, blocking)) return false;
         blob.seedUrgentSpares++;
       }
       candidates.push(SEED_CANDIDATE);
