@@ -18,15 +18,8 @@ import {
   type TaskRequest,
 } from '@shoal/core';
 
-/**
- * Connections per supernode from one peer, in two pools. Piece requests may
- * wait at the supernode for a piece still arriving from the registry (a
- * long-poll of up to PIECE_WAIT_MS): in one shared pool of 8 they held every
- * connection at N=16, and a schedule call or a 1 KiB image config queued
- * behind them for 17 s. Control calls (tasks, schedule) get their own.
- */
-const CONTROL_CONNECTIONS_PER_SUPERNODE = 8;
-const PIECE_CONNECTIONS_PER_SUPERNODE = 32;
+/** Connections per supernode from one peer. */
+const CONNECTIONS_PER_SUPERNODE = 8;
 /** Headers may wait while the supernode holds a piece request for a piece in flight (PIECE_WAIT_MS). */
 const HEADERS_TIMEOUT_MS = 40_000;
 /** A piece body with no byte for this long is stalled. */
@@ -66,7 +59,6 @@ function readJson(body: Readable, limit: number): Promise<unknown> {
 export class SupernodeClient {
   readonly urls: readonly string[];
   private readonly pools = new Map<string, Pool>();
-  private readonly piecePools = new Map<string, Pool>();
   private readonly token: string | undefined;
   private readonly log: Logger;
 
@@ -76,13 +68,13 @@ export class SupernodeClient {
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
-  /** Tasks and schedule calls: answered promptly, never queued behind piece long-polls. */
   private pool(url: string): Pool {
-    return poolFor(this.pools, url, CONTROL_CONNECTIONS_PER_SUPERNODE);
-  }
-
-  private piecePool(url: string): Pool {
-    return poolFor(this.piecePools, url, PIECE_CONNECTIONS_PER_SUPERNODE);
+    let pool = this.pools.get(url);
+    if (pool === undefined) {
+      pool = new Pool(url, { connections: CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS });
+      this.pools.set(url, pool);
+    }
+    return pool;
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -141,7 +133,7 @@ export class SupernodeClient {
 
   /** Fetches one piece from a supernode; the caller verifies it before storing. */
   async fetchPiece(supernodeUrl: string, digest: Digest, index: number, signal?: AbortSignal): Promise<PieceResponse> {
-    const response = await this.piecePool(supernodeUrl).request({
+    const response = await this.pool(supernodeUrl).request({
       path: `${API_PREFIX}/blobs/${digest}/pieces/${index}`,
       method: 'GET',
       headers: this.headers(),
@@ -156,17 +148,7 @@ export class SupernodeClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values(), ...this.piecePools.values()].map((p) => p.close()));
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
-    this.piecePools.clear();
   }
-}
-
-function poolFor(pools: Map<string, Pool>, url: string, connections: number): Pool {
-  let pool = pools.get(url);
-  if (pool === undefined) {
-    pool = new Pool(url, { connections, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS });
-    pools.set(url, pool);
-  }
-  return pool;
 }
