@@ -120,17 +120,6 @@ export const BUSY_PENALTY_MS = 1_000;
  * is never duplicated.
  */
 export const SEED_COPY_PATIENCE_DIVISOR = 8;
-/**
- * When every holder of a piece is busy, the seed may still serve it to a
- * child whose reader is blocked on it (the first urgent piece), up to this
- * many copies per piece of the blob in total (0.5: half the blob's size). At
- * N=16 a 1 KiB image config held by a few busy peers kept containerd waiting
- * 6–14 s while the seed that held it sat idle. The budget keeps the seed's
- * egress within the 2 × S that its first copies leave room for.
- */
-export const SEED_URGENT_SPARE_PER_PIECE = 0.5;
-/** ... and only while fewer than maxSeedUploads / this are in flight across all blobs. */
-export const SEED_SPARE_SLOTS_DIVISOR = 4;
 /** `parentId` that names the supernode's cache; no peer may use it. */
 export const SEED_ID = 'seed';
 
@@ -191,10 +180,6 @@ class BlobState {
   readonly seedInflight: Int32Array;
   /** When the piece's current run of seed copies began (ms). */
   readonly seedCopySince: Float64Array;
-  /** Seed copies made for urgent pieces while holders were busy (see SEED_URGENT_SPARE_PER_PIECE). */
-  seedUrgentSpares = 0;
-  /** Pieces at least one live peer holds: when all are, the seed has no first copies left to send. */
-  heldPieces = 0;
   /** Per piece: member slots, possibly including dead ones (tombstones); length in holderLen. */
   readonly holders: Array<Int32Array | undefined>;
   readonly holderLen: Int32Array;
@@ -400,7 +385,6 @@ export class Scheduler implements SchedulerApi {
       if (((m.have[byte] as number) & bit) !== 0) continue;
       m.have[byte] = (m.have[byte] as number) | bit;
       blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
-      if (blob.holderCount[p] === 1) blob.heldPieces++;
       blob.pushHolder(p, m.slot);
     }
     this.compactQueue();
@@ -482,8 +466,7 @@ export class Scheduler implements SchedulerApi {
       const p = urgent[i] as number;
       if (!wanted(p)) continue;
       if (postponed(p)) (urgentPostponed ??= []).push(p);
-      // The first is the piece the child's reader is blocked on (see assign).
-      else this.assign(blob, m, p, now, out, i === 0);
+      else this.assign(blob, m, p, now, out);
     }
 
     // 2. Rarest first among the rest: one pass over the child's bitsets builds
@@ -567,28 +550,10 @@ export class Scheduler implements SchedulerApi {
   // ---------------------------------------------------------------------------
 
   /**
-   * Whether the seed may send a piece whose holders are all busy: only for a
-   * reader blocked on it, only once peers hold every piece of the blob (the
-   * seed has no first copies of it left to send), only while the seed has
-   * upload slots to spare across all blobs (its first copies elsewhere come
-   * first), and within the blob's budget. The simulator showed why each
-   * condition: without them a 1,000-node swarm took 2.08 × S/B instead of
-   * 1.16, the seed's link spent on copies peers could have made.
-   */
-  private urgentSpareAllowed(blob: BlobState, blocking: boolean): boolean {
-    return (
-      blocking &&
-      blob.heldPieces === blob.pieceCount &&
-      this.seedUploads < this.maxSeedUploads / SEED_SPARE_SLOTS_DIVISOR &&
-      blob.seedUrgentSpares < blob.pieceCount * SEED_URGENT_SPARE_PER_PIECE
-    );
-  }
-
-  /**
    * Picks the candidates for one piece and, if there is any, records the
    * assignment against the first one. Returns false when no parent can take it.
    */
-  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[], blocking = false): boolean {
+  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[]): boolean {
     const child = m.peer;
     // Fair shares: a child gets no more busy parents at once than a parent gets
     // children (maxUploadsPerPeer), so upload slots spread over all children
@@ -610,13 +575,8 @@ export class Scheduler implements SchedulerApi {
     } else {
       // No peer can serve it. The seed steps in when no peer holds the piece or
       // every holder seen is excluded for this child; when some are merely full
-      // they will be free soon, and waiting for them keeps the seed's egress low
-      // (unless a reader waits for the piece and the blob's spare budget allows).
-      if (!seedOk || this.seedUploads >= this.seedCap) return false;
-      if (this.sawBusy) {
-        if (!this.urgentSpareAllowed(blob, blocking)) return false;
-        blob.seedUrgentSpares++;
-      }
+      // they will be free soon, and waiting for them keeps the seed's egress low.
+      if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap) return false;
       candidates.push(SEED_CANDIDATE);
     }
     const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
@@ -748,9 +708,7 @@ export class Scheduler implements SchedulerApi {
     while (m.assignments.length > 0) this.release(m.assignments[m.assignments.length - 1] as Assignment);
     const have = m.have;
     for (let p = 0; p < blob.pieceCount; p++) {
-      if (((have[p >> 3] as number) & (1 << (p & 7))) === 0) continue;
-      blob.holderCount[p] = (blob.holderCount[p] as number) - 1;
-      if (blob.holderCount[p] === 0) blob.heldPieces--;
+      if (((have[p >> 3] as number) & (1 << (p & 7))) !== 0) blob.holderCount[p] = (blob.holderCount[p] as number) - 1;
     }
     blob.members[m.slot] = undefined;
     blob.byPeer.delete(m.peer);
