@@ -466,7 +466,8 @@ export class Scheduler implements SchedulerApi {
       const p = urgent[i] as number;
       if (!wanted(p)) continue;
       if (postponed(p)) (urgentPostponed ??= []).push(p);
-      else this.assign(blob, m, p, now, out);
+      // The first urgent piece of a child with nothing in flight for this blob: its reader is starving.
+      else this.assign(blob, m, p, now, out, i === 0 && m.assignments.length === 0);
     }
 
     // 2. Rarest first among the rest: one pass over the child's bitsets builds
@@ -553,14 +554,18 @@ export class Scheduler implements SchedulerApi {
    * Picks the candidates for one piece and, if there is any, records the
    * assignment against the first one. Returns false when no parent can take it.
    */
-  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[]): boolean {
+  private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[], starving = false): boolean {
     const child = m.peer;
     // Fair shares: a child gets no more busy parents at once than a parent gets
     // children (maxUploadsPerPeer), so upload slots spread over all children
     // instead of piling onto the ones that ask most often; pieces beyond that
     // come only from idle parents (spare capacity nobody else is waiting for).
     const extra = m.assignments.length >= this.maxUploadsPerPeer;
-    this.parentCap = extra ? 1 : this.maxUploadsPerPeer;
+    // A starving child (its reader blocked, nothing in flight for the blob) may
+    // take one upload slot past a parent's cap. At N=16, with every holder full
+    // of bulk pieces that other children grab as soon as a slot frees, such a
+    // child got nothing for 17 s and containerd gave up on the swarm.
+    this.parentCap = starving ? this.maxUploadsPerPeer + 1 : extra ? 1 : this.maxUploadsPerPeer;
     this.seedCap = extra ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
     const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
     // The last slot is kept for the seed when it can serve the piece.
