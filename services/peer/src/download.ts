@@ -250,8 +250,7 @@ export class Download {
       if (this.abort.signal.aborted) throw this.abort.signal.reason;
       // Tell the scheduler about the last pieces at once, so others may fetch them
       // from here: they are servable now, while completing (the whole-digest check,
-      // datasync and rename) can take seconds on a busy disk. Waiting for it held a
-      // 1-piece blob back from a whole swarm.
+      // datasync and rename) can take seconds on a busy disk.
       if (this.newlyVerified.length > 0) {
         await this.c.supernodes
           .schedule(this.init.supernodeUrl, this.digest, { peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, limit: 0, have: this.newlyVerified.splice(0, 4096), failures: this.failures.splice(0, 256) })
