@@ -31,7 +31,7 @@ import type {
  *   upload slot past a holder's cap. Without it, at N=16 on real containerd,
  *   freed slots always went to children whose pieces had just landed, a
  *   blocked reader got nothing for 17 s and containerd fell back to the
- *   registry (3.9–8.7 × S of registry egress; 1.00 × S with it). The
+ *   registry (3.7–8.7 × S of registry egress; 1.00 × S with it). The
  *   simulator's price: p50 1.156 → 1.174 × S/B at 1,000 nodes.
  *   The seed steps in when no live peer holds the piece, or every holder seen
  *   is excluded for this child (penalised, quarantined).
@@ -62,7 +62,7 @@ import type {
  *
  * Bounds: blobs ≤ maxBlobs, peers ≤ MAX_PEERS, pieces per blob ≤
  * MAX_PIECES_PER_BLOB, live assignments ≤ peers × MAX_INFLIGHT_PER_CHILD per
- * blob (and each pins an upload slot: ≤ peers × maxUploadsPerPeer +
+ * blob (and each pins an upload slot: ≤ peers × (maxUploadsPerPeer + 1) +
  * maxSeedUploads of them to busy parents), the FIFO ≤ 2 × live + 1,024,
  * penalties ≤ MAX_PENALTIES_PER_CHILD per peer, quarantine ≤ MAX_QUARANTINED.
  * For scale: 10,000 peers on a 512-piece blob, each holding half of it, take
