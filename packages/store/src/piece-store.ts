@@ -118,6 +118,8 @@ interface Entry {
   certified: boolean;
   /** The partial file, open for writing while pieces are written (one descriptor per blob, not per piece). */
   writeHandle: Promise<FileHandle> | undefined;
+  /** Closes writeHandle once the blob has had no writer for WRITE_HANDLE_IDLE_MS (one timer per blob, not per piece). */
+  idleCloseTimer: NodeJS.Timeout | undefined;
   /** Set once the entry is discarded; operations still holding it fail with this. */
   discardReason: Error | undefined;
   /** Settles once a discard has removed the files and record: a second caller waits for it instead of returning early. */
@@ -748,12 +750,14 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
    */
   private writerDone(entry: Entry): void {
     entry.writers--;
-    if (entry.writers > 0 || entry.writeHandle === undefined) return;
-    const handle = entry.writeHandle;
-    const timer = setTimeout(() => {
-      if (entry.writers === 0 && entry.writeHandle === handle) this.track(this.closeWriteHandle(entry));
+    if (entry.writers > 0 || entry.writeHandle === undefined || entry.idleCloseTimer !== undefined) return;
+    entry.idleCloseTimer = setTimeout(() => {
+      entry.idleCloseTimer = undefined;
+      // A writer still at work sets a new timer when it finishes.
+      if (entry.writers > 0) return;
+      this.track(this.closeWriteHandle(entry));
     }, WRITE_HANDLE_IDLE_MS);
-    timer.unref();
+    entry.idleCloseTimer.unref();
   }
 
   /** Closes the shared write descriptor (FileHandle.close waits for writes in flight). */
@@ -1169,6 +1173,7 @@ function newEntry(digest: Digest, layout: PieceLayout, lastAccessMs: number): En
     writers: 0,
     certified: false,
     writeHandle: undefined,
+    idleCloseTimer: undefined,
     discardReason: undefined,
     discarded: undefined,
     prefix: { hash: createHash('sha256'), bytes: 0 },
