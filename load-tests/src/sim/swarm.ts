@@ -1,4 +1,5 @@
 import { PIECE_WAIT_MS, pieceLayout, pieceSpan } from '@shoal/core';
+import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { EventQueue } from './heap.js';
 import { seededRandom } from './rng.js';
 import { Scheduler, type SchedulerInit } from './scheduler.js';
@@ -49,9 +50,6 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * Not modelled: the supernode's answer time and its own network hop (answers
  * are instantaneous), readers' cursors (urgent = the next missing pieces).
  */
-/** The peer's own upload cap by default (DEFAULT_MAX_UPLOADS in services/peer). */
-export const PEER_MAX_UPLOADS = 16;
-
 export interface SimParams {
   nodes: number;
   sizeBytes: number;
@@ -75,7 +73,7 @@ export interface SimParams {
   frontierTtlMs?: number;
   seed: number;
   scheduler: SchedulerInit;
-  /** Pieces a peer serves at once before refusing with 'busy' (`shoal node --max-uploads`). @default PEER_MAX_UPLOADS */
+  /** Pieces a peer serves at once before refusing with 'busy' (`shoal node --max-uploads`). @default DEFAULT_MAX_UPLOADS of the peer */
   peerMaxUploads?: number;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
@@ -148,7 +146,7 @@ export function simulate(params: SimParams): SimResult {
   const B = params.rateBitsPerSec / 8 / 1000; // bytes per ms
   const lineRateMs = params.sizeBytes / B;
   const SEED = N;
-  const maxUploads = params.peerMaxUploads ?? PEER_MAX_UPLOADS;
+  const maxUploads = params.peerMaxUploads ?? DEFAULT_MAX_UPLOADS;
   const horizonMs = 100 * lineRateMs;
 
   let now = 0;
