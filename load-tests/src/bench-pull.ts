@@ -118,14 +118,19 @@ async function processCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Runs `phase` and reports the CPU it cost: the machine's, and Shoal's own processes'. */
-async function withCpu<T>(shoalPids: number[], phase: () => Promise<T>): Promise<{ result: T; machineCpuS: number; shoalCpuS: number }> {
-  const m0 = await machineBusySeconds();
-  const s0 = (await Promise.all(shoalPids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
+/** CPU-seconds a phase cost: the whole machine's (containerd, registry, Shoal, kernel), and Shoal's own processes'. */
+interface CpuCost {
+  machineCpuS: number;
+  shoalCpuS: number;
+}
+
+/** Runs `phase` and reports the CPU it cost. */
+async function withCpu<T>(shoalPids: number[], phase: () => Promise<T>): Promise<{ result: T; cost: CpuCost }> {
+  const shoalSeconds = async (): Promise<number> => (await Promise.all(shoalPids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
+  const [m0, s0] = [await machineBusySeconds(), await shoalSeconds()];
   const result = await phase();
-  const m1 = await machineBusySeconds();
-  const s1 = (await Promise.all(shoalPids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
-  return { result, machineCpuS: m1 - m0, shoalCpuS: s1 - s0 };
+  const [m1, s1] = [await machineBusySeconds(), await shoalSeconds()];
+  return { result, cost: { machineCpuS: m1 - m0, shoalCpuS: s1 - s0 } };
 }
 
 async function curlSpeed(url: string): Promise<number> {
@@ -163,8 +168,7 @@ async function main(): Promise<void> {
     log(`image ${imageMiB.toFixed(0)} MiB in ${image.layers.length} layers; ${RUNS} runs`);
 
     const times = { direct: [] as number[], cold: [] as number[], warm: [] as number[] };
-    // CPU-seconds per pull: the machine's (containerd, registry, Shoal, kernel) and Shoal's own.
-    const cpu = { direct: [] as Array<{ machineCpuS: number; shoalCpuS: number }>, cold: [] as Array<{ machineCpuS: number; shoalCpuS: number }>, warm: [] as Array<{ machineCpuS: number; shoalCpuS: number }> };
+    const cpu = { direct: [] as CpuCost[], cold: [] as CpuCost[], warm: [] as CpuCost[] };
     const sources: Array<Record<string, unknown>> = [];
     for (let run = 0; run < RUNS; run++) {
       const runDir = join(dir, `run${run}`);
@@ -172,7 +176,7 @@ async function main(): Promise<void> {
       const direct = await startContainerd({ name: `direct${run}` });
       const d0 = await withCpu([], () => direct.pull(ref, { hostsDir: null, plainHttp: true }));
       times.direct.push(d0.result.durationMs / 1000);
-      cpu.direct.push({ machineCpuS: d0.machineCpuS, shoalCpuS: d0.shoalCpuS });
+      cpu.direct.push(d0.cost);
       await direct.stop();
 
       const shoal = await startShoal(runDir, registry, 2);
@@ -183,16 +187,16 @@ async function main(): Promise<void> {
       const shoalPids = [shoal.supernode.pid, a.process.pid, b.process.pid];
       const d1 = await withCpu(shoalPids, () => ca.pull(ref));
       times.cold.push(d1.result.durationMs / 1000);
-      cpu.cold.push({ machineCpuS: d1.machineCpuS, shoalCpuS: d1.shoalCpuS });
+      cpu.cold.push(d1.cost);
       await ca.stop();
       const cb = await startContainerd({ name: `warm${run}` });
       await containerdConfig(cb.hostsDir, b.proxyUrl, registry.host);
       const d2 = await withCpu(shoalPids, () => cb.pull(ref));
       times.warm.push(d2.result.durationMs / 1000);
-      cpu.warm.push({ machineCpuS: d2.machineCpuS, shoalCpuS: d2.shoalCpuS });
+      cpu.warm.push(d2.cost);
       await cb.stop();
       sources.push({ run, nodeA: await sourcesOf(a.proxyUrl), nodeB: await sourcesOf(b.proxyUrl) });
-      const cpuText = (c: { machineCpuS: number; shoalCpuS: number } | undefined): string => `${c?.machineCpuS.toFixed(1)} CPU-s (Shoal ${c?.shoalCpuS.toFixed(1)})`;
+      const cpuText = (c: CpuCost | undefined): string => `${c?.machineCpuS.toFixed(1)} CPU-s (Shoal ${c?.shoalCpuS.toFixed(1)})`;
       log(
         `run ${run}: direct ${times.direct[run]?.toFixed(2)} s, ${cpuText(cpu.direct[run])}; cold ${times.cold[run]?.toFixed(2)} s, ${cpuText(cpu.cold[run])}; warm ${times.warm[run]?.toFixed(2)} s, ${cpuText(cpu.warm[run])}`,
       );
