@@ -10,3 +10,4 @@ export * from './wire.js';
 export * from './timing.js';
 export * from './swarm.js';
 export * from './auth.js';
+export * from './chunk-reader.js';

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
 import type { ByteRange } from './range.js';
 import type { BlobSource } from './wire.js';
+import type { ChunkReader } from './chunk-reader.js';
 
 /** What the proxy asks the swarm for: one blob of one repository of one registry. */
 export interface BlobRequest {
@@ -15,17 +16,20 @@ export interface BlobRequest {
   registryAuthorization?: string | undefined;
 }
 
-export interface BlobStream {
+/**
+ * The bytes of a blob answer, as a stream or as a ChunkReader (which lets the
+ * sender reuse its buffers). Either carries the requested bytes in order (the
+ * whole blob, or exactly the range), gives out only verified bytes, and on any
+ * failure errors (rejects) instead of ending, so a truncated body is never
+ * mistaken for a complete one. Destroying the stream (closing the reader)
+ * cancels the work it alone was waiting for.
+ */
+export type BlobStream = BlobStreamHead & ({ body: Readable; reader?: never } | { reader: ChunkReader; body?: never });
+
+interface BlobStreamHead {
   /** Where the bytes come from, for `X-Shoal-Source`. */
   source: BlobSource;
   sizeBytes: number;
-  /**
-   * The requested bytes in order (the whole blob, or exactly `range`). Only
-   * verified bytes are emitted; on any failure the stream errors instead of
-   * ending, so a reader never mistakes a truncated body for a complete one.
-   * Destroying it cancels the work it alone was waiting for.
-   */
-  body: Readable;
 }
 
 /**

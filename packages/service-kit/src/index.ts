@@ -2,3 +2,4 @@ export * from './ops.js';
 export * from './token.js';
 export * from './errors.js';
 export * from './server-timeouts.js';
+export * from './chunk-sender.js';

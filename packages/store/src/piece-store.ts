@@ -26,11 +26,13 @@ import {
   type Clock,
   type Digest,
   type Logger,
+  type ChunkReader,
   type PieceLayout,
 } from '@shoal/core';
 import { SHA256_HEX_RE, bitmapBytes, countBits, decodeRecord, encodeRecord, setBit, testBit, type StoredRecord } from './record.js';
 import type { BlobRecord, PieceStoreApi, PieceStoreEvents, StoreUsage } from './types.js';
 import { COMPLETE, DIGEST_VERIFIED, Waiters } from './waiters.js';
+import { RangeReader } from './range-reader.js';
 
 export interface PieceStoreComponents {
   log: Logger;
@@ -79,6 +81,9 @@ export const DEFAULT_PARTIAL_IDLE_MS = 10 * 60 * 1000;
 const WRITE_HANDLE_IDLE_MS = 1_000;
 /** 1 MiB: reads for re-hashing the verified prefix; large reads keep the hash loop busy, not the syscalls. */
 const HASH_READ_CHUNK_BYTES = 1024 * 1024;
+/** Read buffers for hashing back what is on disk, reused: fresh 1 MiB buffers cost page faults and GC. */
+const hashBuffers: Buffer[] = [];
+const MAX_HASH_BUFFERS = 4;
 /**
  * Disk I/O happens in chunks of this size at least (or a piece's end). Network
  * bodies arrive in 16–64 KiB chunks, and one syscall per chunk costs several
@@ -107,7 +112,7 @@ interface Entry {
   lastAccessMs: number;
   /** lastAccessMs changed since the last db write (written lazily, at the next flush or close). */
   accessDirty: boolean;
-  /** Open readBlob/readPiece streams: the blob is being served and must not be evicted. */
+  /** Open readBlob/readPiece streams and readers: the blob is being served and must not be evicted. */
   readers: number;
   /** writePiece/ingest calls in progress: the blob must not be evicted. */
   writers: number;
@@ -433,6 +438,38 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       throw new RangeInvalidError(`bytes ${start}-${end} are not inside ${digest} (${size} bytes)`);
     }
     return this.reading(entry, createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES }));
+  }
+
+  /**
+   * Bytes [start, end] (inclusive; the whole blob without a range) read into
+   * the caller's buffers. Works on a partial blob too: each read covers only
+   * verified pieces and rejects with PieceUnavailableError at one that is not
+   * (wait for it first). The blob is not evicted while the reader is open.
+   */
+  openReader(digest: Digest, range?: { start: number; end: number }): ChunkReader {
+    this.assertOpen();
+    const entry = this.entries.get(digest);
+    if (entry === undefined) throw new BlobUnknownError(digest);
+    const size = entry.layout.blobSizeBytes;
+    const start = range?.start ?? 0;
+    const end = range?.end ?? size - 1;
+    if (range !== undefined && (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end >= size || start > end)) {
+      throw new RangeInvalidError(`bytes ${start}-${end} are not inside ${digest} (${size} bytes)`);
+    }
+    this.touch(entry);
+    entry.readers++;
+    return new RangeReader(
+      {
+        digest,
+        open: () => this.openForRead(entry),
+        verifiedEnd: (position, want) => this.verifiedEnd(entry, position, want),
+        release: () => {
+          entry.readers--;
+        },
+      },
+      start,
+      end + 1,
+    );
   }
 
   async waitForPiece(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -1115,6 +1152,33 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     };
   }
 
+  /** Opens the blob's file for reading: the partial file, or blobs/ once completion renamed it. */
+  private async openForRead(entry: Entry): Promise<FileHandle> {
+    this.assertCurrent(entry);
+    if (entry.complete) return open(this.blobPath(entry.digest), 'r');
+    try {
+      const handle = await open(this.partialPath(entry.digest), 'r');
+      // A blob discarded and begun again has a new file whose bytes are not verified.
+      if (this.isCurrent(entry)) return handle;
+      await handle.close();
+      throw entry.discardReason ?? new BlobUnknownError(entry.digest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && entry.complete && this.isCurrent(entry)) return open(this.blobPath(entry.digest), 'r');
+      throw err;
+    }
+  }
+
+  /** See RangeReaderSource.verifiedEnd. */
+  private verifiedEnd(entry: Entry, position: number, want: number): number {
+    if (entry.complete) return position + want;
+    this.assertCurrent(entry);
+    const { pieceSizeBytes, pieceCount, blobSizeBytes } = entry.layout;
+    let index = Math.floor(position / pieceSizeBytes);
+    if (!testBit(entry.verified, index)) throw new PieceUnavailableError(entry.digest, index);
+    while (index + 1 < pieceCount && (index + 1) * pieceSizeBytes < position + want && testBit(entry.verified, index + 1)) index++;
+    return Math.min((index + 1) * pieceSizeBytes, blobSizeBytes);
+  }
+
   private async shutdown(): Promise<void> {
     this.closed = true;
     const reason = new Error('piece store closed');
@@ -1228,13 +1292,22 @@ async function fileSize(path: string): Promise<number | undefined> {
 }
 
 async function hashFileRange(path: string, hash: Hash, start: number, endInclusive: number, signal: AbortSignal): Promise<void> {
-  let bytes = 0;
-  for await (const chunk of createReadStream(path, { start, end: endInclusive, highWaterMark: HASH_READ_CHUNK_BYTES, signal })) {
-    const buf = chunk as Buffer;
-    hash.update(buf);
-    bytes += buf.length;
+  const handle = await open(path, 'r');
+  const buffer = hashBuffers.pop() ?? Buffer.allocUnsafeSlow(HASH_READ_CHUNK_BYTES);
+  try {
+    let position = start;
+    while (position <= endInclusive) {
+      signal.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, endInclusive + 1 - position), position);
+      if (bytesRead === 0) throw new SizeMismatchError(`${path}: read ${position - start} bytes at ${start}, expected ${endInclusive - start + 1}`);
+      hash.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+    // hash.update copies nothing it keeps: the buffer is free again.
+    if (hashBuffers.length < MAX_HASH_BUFFERS) hashBuffers.push(buffer);
   }
-  if (bytes !== endInclusive - start + 1) throw new SizeMismatchError(`${path}: read ${bytes} bytes at ${start}, expected ${endInclusive - start + 1}`);
 }
 
 /**
@@ -1273,24 +1346,37 @@ class PositionalWriter {
 
   private async startWrite(): Promise<void> {
     await this.inflight;
-    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+    // Gathered with writev, not concatenated: a copy into a fresh 1 MiB
+    // buffer cost more main-thread time (page faults, GC) than the write.
+    const chunks = this.pending;
     const at = this.position;
-    this.position += data.length;
+    this.position += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    const write = writeFully(this.fh, data, at);
+    const write = writeFully(this.fh, chunks, at);
     // Handled here so a failure is not reported as unhandled before it is awaited.
     write.catch(noop);
     this.inflight = write;
   }
 }
 
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
+async function writeFully(fh: FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, position);
+    position += bytesWritten;
+    rest = dropBytes(rest, bytesWritten);
   }
+}
+
+/** What is left of `chunks` after its first `count` bytes (after a short write). */
+function dropBytes(chunks: Buffer[], count: number): Buffer[] {
+  let skip = count;
+  let index = 0;
+  while (index < chunks.length && skip >= (chunks[index] as Buffer).length) skip -= (chunks[index++] as Buffer).length;
+  const rest = chunks.slice(index);
+  if (skip > 0 && rest.length > 0) rest[0] = (rest[0] as Buffer).subarray(skip);
+  return rest;
 }
 
 function drain(source: Readable, signal: AbortSignal | undefined): Promise<void> {

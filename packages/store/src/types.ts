@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Digest, PieceLayout } from '@shoal/core';
+import type { ChunkReader, Digest, PieceLayout } from '@shoal/core';
 
 /**
  * Contract of the piece store (implemented in piece-store.ts), shared by the
@@ -104,6 +104,8 @@ export interface PieceStoreApi {
   readPiece(digest: Digest, index: number, range?: { start: number; end: number }): Readable;
   /** Reads bytes of a complete blob (inclusive range). Throws BlobUnknownError if not complete. */
   readBlob(digest: Digest, range?: { start: number; end: number }): Readable;
+  /** Reads bytes (inclusive range) into the caller's buffers; on a partial blob each read must start at a verified piece (PieceUnavailableError). */
+  openReader(digest: Digest, range?: { start: number; end: number }): ChunkReader;
   /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
   /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import {
   pieceSpan,
   piecesForRange,
@@ -7,6 +6,7 @@ import {
   type BlobRequest,
   type BlobSource,
   type BlobStream,
+  type ChunkReader,
   type ByteRange,
   type Digest,
   type Logger,
@@ -77,10 +77,10 @@ export class Peer implements BlobProvider {
     const record = this.c.store.get(digest);
     if (record?.complete === true) {
       if (record.layout.blobSizeBytes !== request.sizeBytes) this.log.warn({ digest, held: record.layout.blobSizeBytes, asked: request.sizeBytes }, 'size disagrees with registry');
-      return { source: 'local', sizeBytes: record.layout.blobSizeBytes, body: this.c.store.readBlob(digest, range) };
+      return { source: 'local', sizeBytes: record.layout.blobSizeBytes, reader: this.c.store.openReader(digest, range) };
     }
     const fill = await this.fill(request);
-    const reader = fill.attach();
+    const attached = fill.attach();
     try {
       const readerSignal = options.signal === undefined ? fill.signal : AbortSignal.any([options.signal, fill.signal]);
       const start = range?.start ?? 0;
@@ -89,15 +89,18 @@ export class Peer implements BlobProvider {
       // deliver it, the caller still has time to go to the registry instead.
       if (end >= start) {
         const { first } = piecesForRange(fill.layout, start, end);
-        reader.setCursor(first);
+        attached.setCursor(first);
         await this.waitReadable(fill.layout, digest, first, readerSignal);
       }
-      const body = Readable.from(this.orderedBytes(fill.layout, digest, start, end, readerSignal, reader.setCursor), { objectMode: false });
-      body.once('close', reader.detach);
+      const reader = new InOrderReader(
+        { store: this.c.store, layout: fill.layout, digest, signal: readerSignal, attached, waitReadable: (index, signal) => this.waitReadable(fill.layout, digest, index, signal) },
+        start,
+        end,
+      );
       const source: BlobSource = fill instanceof RegistryFill ? 'upstream' : fill.bytesFrom.peer > 0 || fill.bytesFrom.supernode === 0 ? 'peer' : 'supernode';
-      return { source, sizeBytes: fill.layout.blobSizeBytes, body };
+      return { source, sizeBytes: fill.layout.blobSizeBytes, reader };
     } catch (err) {
-      reader.detach();
+      attached.detach();
       throw err;
     }
   }
@@ -164,31 +167,67 @@ export class Peer implements BlobProvider {
     else await this.c.store.waitForPiece(digest, index, { signal });
   }
 
-  private async *orderedBytes(
-    layout: PieceLayout,
-    digest: Digest,
-    start: number,
-    end: number,
-    signal: AbortSignal,
-    setCursor: (piece: number) => void,
-  ): AsyncGenerator<Buffer> {
-    if (end < start) return;
-    const { first, last } = piecesForRange(layout, start, end);
-    for (let index = first; index <= last; index++) {
-      setCursor(index);
-      await this.waitReadable(layout, digest, index, signal);
-      const span = pieceSpan(layout, index);
-      const from = Math.max(start, span.offset);
-      const to = Math.min(end, span.offset + span.length - 1);
-      for await (const chunk of this.c.store.readPiece(digest, index, { start: from, end: to })) {
-        yield chunk as Buffer;
-      }
-    }
-  }
-
   close(): void {
     for (const pending of this.fills.values()) {
       pending.then((d) => d.cancel(new Error('peer shutting down')), () => undefined);
     }
   }
 }
+
+/**
+ * A blob's bytes in order while this node is still filling it: each piece is
+ * read once it is verified (the last once the whole blob matched its digest),
+ * and the fill is told where the reader is, so it fetches those pieces first.
+ */
+class InOrderReader implements ChunkReader {
+  private position: number;
+  private readonly endExclusive: number;
+  private readonly stored: ChunkReader;
+  /** Aborts a wait for a piece when the reader closes. */
+  private readonly closing = new AbortController();
+  private readonly signal: AbortSignal;
+  /** The piece whose bytes may be read now (it was waited for). */
+  private readablePiece = -1;
+
+  constructor(
+    private readonly c: {
+      store: PieceStoreApi;
+      layout: PieceLayout;
+      digest: Digest;
+      signal: AbortSignal;
+      attached: { setCursor: (piece: number) => void; detach: () => void };
+      waitReadable: (index: number, signal: AbortSignal) => Promise<void>;
+    },
+    start: number,
+    end: number,
+  ) {
+    this.position = start;
+    this.endExclusive = end + 1;
+    this.signal = AbortSignal.any([c.signal, this.closing.signal]);
+    this.stored = end >= start ? c.store.openReader(c.digest, { start, end }) : emptyReader;
+  }
+
+  async read(into: Buffer): Promise<number> {
+    if (this.position >= this.endExclusive) return 0;
+    const index = Math.floor(this.position / this.c.layout.pieceSizeBytes);
+    if (index !== this.readablePiece) {
+      this.c.attached.setCursor(index);
+      await this.c.waitReadable(index, this.signal);
+      this.readablePiece = index;
+    }
+    const span = pieceSpan(this.c.layout, index);
+    // Never past this piece: the next one has not been waited for.
+    const want = Math.min(into.length, span.offset + span.length - this.position, this.endExclusive - this.position);
+    const count = await this.stored.read(into.subarray(0, want));
+    this.position += count;
+    return count;
+  }
+
+  close(): void {
+    this.closing.abort(new Error('reader closed'));
+    this.stored.close();
+    this.c.attached.detach();
+  }
+}
+
+const emptyReader: ChunkReader = { read: async () => 0, close: () => undefined };

@@ -13,10 +13,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import test from 'ava';
 import { request } from 'undici';
-import { API_PREFIX, pieceLayout, SwarmUnavailableError, silentLogger, type BlobProvider, type BlobStream, type Digest } from '@shoal/core';
+import { API_PREFIX, pieceLayout, SwarmUnavailableError, silentLogger, type BlobProvider, type BlobStream, type ChunkReader, type Digest } from '@shoal/core';
 import { PieceStore, type BlobRecord, type PieceStoreApi } from '@shoal/store';
 import { buildPeerApp } from '../src/app.js';
 import { logConnections, neverReads, slowloris, until } from '@shoal/testkit';
@@ -27,30 +26,34 @@ const LAYOUT = pieceLayout(16 * 1024 ** 3);
 
 /**
  * A real (empty) PieceStore that, through a Proxy, also claims to hold every
- * piece of one huge blob: each read is a lazily generated 16 MiB stream, so
+ * piece of one huge blob: each read is a lazily generated 16 MiB reader, so
  * nothing big is ever written to disk or held in memory. FAKE pieces.
  */
 function withHugeBlob(store: PieceStore, streams: { opened: number; destroyed: number }): PieceStoreApi {
   const record: BlobRecord = { digest: DIGEST, layout: LAYOUT, pieceSha256: Array<string>(LAYOUT.pieceCount).fill('c'.repeat(64)), verifiedCount: LAYOUT.pieceCount, complete: true };
-  const readPiece = (): Readable => {
+  const openReader = (): ChunkReader => {
     streams.opened++;
     let left = LAYOUT.pieceSizeBytes;
-    const chunk = Buffer.alloc(64 * 1024, 1);
-    const body = new Readable({
-      read() {
-        const n = Math.min(chunk.length, left);
+    let closed = false;
+    return {
+      read: async (into) => {
+        const n = Math.min(into.length, left);
+        into.fill(1, 0, n);
         left -= n;
-        this.push(n === 0 ? null : chunk.subarray(0, n));
+        return n;
       },
-    });
-    body.once('close', () => streams.destroyed++);
-    return body;
+      close: () => {
+        if (closed) return;
+        closed = true;
+        streams.destroyed++;
+      },
+    };
   };
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property === 'get') return (digest: Digest) => (digest === DIGEST ? record : target.get(digest));
       if (property === 'hasPiece') return (digest: Digest, index: number) => (digest === DIGEST ? index < LAYOUT.pieceCount : target.hasPiece(digest, index));
-      if (property === 'readPiece') return readPiece;
+      if (property === 'openReader') return openReader;
       return Reflect.get(target, property, receiver) as unknown;
     },
   });

@@ -12,8 +12,10 @@ import {
   type BlobSource,
   type BlobStream,
   type ByteRange,
+  type ChunkReader,
   type Digest,
 } from '@shoal/core';
+import { replyWithReader, sendBuffers } from '@shoal/service-kit';
 import { ClientGoneError, FirstByteTimeoutError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, sendOciError } from './oci-reply.js';
 import type { ProxyContext } from './plugins/context.js';
@@ -79,10 +81,12 @@ export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, repl
 
   const swarm = await openFromSwarm(exchange);
   if (swarm.ok) {
-    return streamBody(exchange, swarm.stream.source, swarm.stream.body, [], (err) => {
+    const onFailure = (err: Error): void => {
       swarm.controller.abort(err);
       request.log.warn({ err, ...target, source: swarm.stream.source }, 'swarm failed mid-body; connection cut so the client resumes with Range');
-    });
+    };
+    if (swarm.stream.reader !== undefined) return sendFromReader(exchange, swarm.stream.source, swarm.stream.reader, swarm.first, onFailure);
+    return streamBody(exchange, swarm.stream.source, swarm.stream.body, [], onFailure);
   }
   if (clientSignal.aborted) return abandon(reply);
   request.server.proxyMetrics.fallbacks.inc({ reason: swarm.reason });
@@ -94,7 +98,8 @@ export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, repl
 }
 
 type SwarmOpening =
-  | { ok: true; stream: BlobStream; controller: AbortController }
+  /** `first`: the reader's first bytes, read to know the swarm can deliver (in a sendBuffers buffer). */
+  | { ok: true; stream: BlobStream; controller: AbortController; first: FirstChunk | undefined }
   | { ok: false; reason: FallbackReason; error: unknown };
 
 /**
@@ -122,23 +127,49 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
     // From here on a failure of the body is handled where it is read (first
     // byte, then the pipeline); this listener only keeps an error emitted in
     // between from becoming an uncaught exception.
-    stream.body.on('error', () => {});
+    stream.body?.on('error', () => {});
     if (stream.sizeBytes !== exchange.sizeBytes) {
       throw new SizeMismatchError(`the swarm has ${stream.sizeBytes} bytes for ${target.digest}, the registry says ${exchange.sizeBytes}`);
     }
+    if (stream.reader !== undefined) {
+      const first = expectedBytes === 0 ? undefined : await readFirstChunk(stream.reader, expectedBytes, controller.signal);
+      return { ok: true, stream, controller, first };
+    }
     const hasByte = await waitFirstByte(stream.body, controller.signal);
     if (!hasByte && expectedBytes > 0) throw new EmptyBodyError();
-    return { ok: true, stream, controller };
+    return { ok: true, stream, controller, first: undefined };
   } catch (error) {
     const reason: FallbackReason = controller.signal.reason instanceof FirstByteTimeoutError ? 'first_byte_timeout' : 'swarm_error';
     controller.abort(error);
-    if (stream !== undefined) destroyQuietly(stream.body);
+    if (stream !== undefined) release(stream);
     // A provider that ignores its signal may still resolve: do not leak that body.
-    else opening?.then((late) => destroyQuietly(late.body), () => {});
+    else opening?.then(release, () => {});
     return { ok: false, reason, error };
   } finally {
     clearTimeout(timer);
   }
+}
+
+interface FirstChunk {
+  buffer: Buffer;
+  length: number;
+}
+
+/** The reader's first bytes, within the signal; an empty read is a failure (bytes were expected). */
+async function readFirstChunk(reader: ChunkReader, expectedBytes: number, signal: AbortSignal): Promise<FirstChunk> {
+  const buffer = sendBuffers.take();
+  // On abort the read may still be filling `buffer`: it is then dropped, not given back.
+  const length = await abortable(reader.read(buffer.subarray(0, Math.min(buffer.length, expectedBytes))), signal);
+  if (length === 0) {
+    sendBuffers.give(buffer);
+    throw new EmptyBodyError();
+  }
+  return { buffer, length };
+}
+
+function release(stream: BlobStream): void {
+  if (stream.reader !== undefined) stream.reader.close();
+  else destroyQuietly(stream.body);
 }
 
 /** The registry directly, as containerd would have fetched it without us. */
@@ -187,24 +218,66 @@ function streamBody(
   stages: Transform[],
   onFailure: (err: Error) => void,
 ): FastifyReply {
-  const { ctx, request, reply, target, range, sizeBytes, clientSignal, startedAt } = exchange;
-  const statusCode = range === undefined ? 200 : 206;
-  const expectedBytes = range === undefined ? sizeBytes : range.end - range.start + 1;
-  const counter = new ExactLength(expectedBytes);
+  const { ctx, reply, clientSignal } = exchange;
+  const answer = answerOf(exchange, source);
+  const counter = new ExactLength(answer.bytes);
   const idle = new IdleWatchdog(ctx.config.bodyIdleTimeoutMs, () => reply.raw.writableNeedDrain);
   pipeline([body, ...stages, counter, idle], (err) => {
     if (err === undefined || err === null || clientSignal.aborted) return;
     onFailure(err);
     reply.raw.destroy();
   });
+  logWhenDone(exchange, source, answer.statusCode, () => counter.bytes);
+  return reply.code(answer.statusCode).headers(answer.headers).send(idle);
+}
+
+/**
+ * Sends a ChunkReader's bytes (the local peer's) with reused buffers; the
+ * same length check, idle timeout and cut-on-failure as streamBody.
+ */
+function sendFromReader(exchange: BlobExchange, source: BlobSource, reader: ChunkReader, first: FirstChunk | undefined, onFailure: (err: Error) => void): FastifyReply {
+  const { ctx, reply } = exchange;
+  const answer = answerOf(exchange, source);
+  let bytes = first?.length ?? 0;
+  const counted: ChunkReader = {
+    read: async (into) => {
+      const count = await reader.read(into);
+      bytes += count;
+      return count;
+    },
+    close: () => reader.close(),
+  };
+  logWhenDone(exchange, source, answer.statusCode, () => bytes);
+  return replyWithReader(reply, counted, {
+    statusCode: answer.statusCode,
+    headers: answer.headers,
+    bytes: answer.bytes,
+    first,
+    idleMs: ctx.config.bodyIdleTimeoutMs,
+    onFailure,
+  });
+}
+
+/** Status, headers and body length of a successful blob answer. */
+function answerOf(exchange: BlobExchange, source: BlobSource): { statusCode: number; headers: Record<string, string>; bytes: number } {
+  const { target, range, sizeBytes } = exchange;
+  const bytes = range === undefined ? sizeBytes : range.end - range.start + 1;
+  const headers: Record<string, string> = { ...blobHeaders(target.digest), 'content-length': String(bytes), [HEADER.source]: source };
+  if (range !== undefined) headers['content-range'] = `bytes ${range.start}-${range.end}/${sizeBytes}`;
+  return { statusCode: range === undefined ? 200 : 206, headers, bytes };
+}
+
+/** One log line and the byte counter per blob answer, when its connection is done with it. */
+function logWhenDone(exchange: BlobExchange, source: BlobSource, statusCode: number, bytes: () => number): void {
+  const { request, reply, target, startedAt } = exchange;
   reply.raw.once('close', () => {
-    request.server.proxyMetrics.blobBytes.inc({ source }, counter.bytes);
+    request.server.proxyMetrics.blobBytes.inc({ source }, bytes());
     request.log.info(
       {
         digest: target.digest,
         repository: target.repository,
         registry: target.registry,
-        bytes: counter.bytes,
+        bytes: bytes(),
         source,
         durationMs: Math.round(performance.now() - startedAt),
         status: statusCode,
@@ -213,9 +286,6 @@ function streamBody(
       'blob served',
     );
   });
-  reply.code(statusCode).headers({ ...blobHeaders(target.digest), 'content-length': String(expectedBytes), [HEADER.source]: source });
-  if (range !== undefined) reply.header('content-range', `bytes ${range.start}-${range.end}/${sizeBytes}`);
-  return reply.send(idle);
 }
 
 /** Headers of every successful blob answer. */

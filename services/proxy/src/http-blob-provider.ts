@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { Pool } from 'undici';
 import {
   API_PREFIX,
@@ -77,7 +77,7 @@ export class HttpBlobProvider implements BlobProvider {
     });
   }
 
-  async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream> {
+  async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream & { body: Readable }> {
     const query = new URLSearchParams({ registry: request.registry, repository: request.repository, size: String(request.sizeBytes) });
     const headers: Record<string, string> = {};
     if (this.token !== undefined) headers[HEADER.token] = this.token;

@@ -13,6 +13,7 @@ import {
   pieceSpan,
   MAX_BLOB_SIZE_BYTES,
 } from '@shoal/core';
+import { replyWithReader } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from '../rate-limit.js';
@@ -74,12 +75,13 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     uploads++;
     reply.raw.once('close', () => uploads--);
     piecesServed.inc();
-    const body = store.readPiece(digest, index);
-    return reply
-      .header(HEADER.pieceSha256, sha)
-      .header('content-length', pieceSpan(record.layout, index).length)
-      .type('application/octet-stream')
-      .send(options.uploadLimiter === undefined ? body : body.pipe(options.uploadLimiter.throttle()));
+    const span = pieceSpan(record.layout, index);
+    const limiter = options.uploadLimiter;
+    return replyWithReader(reply, store.openReader(digest, { start: span.offset, end: span.offset + span.length - 1 }), {
+      headers: { [HEADER.pieceSha256]: sha, 'content-length': span.length, 'content-type': 'application/octet-stream' },
+      bytes: span.length,
+      beforeWrite: limiter === undefined ? undefined : (bytes) => limiter.take(bytes),
+    });
   });
 
   app.get<{ Params: { digest: string }; Querystring: Record<string, string | undefined> }>(`${API_PREFIX}/blobs/:digest`, async (request, reply) => {
@@ -96,12 +98,10 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
       range,
       { signal: abort.signal },
     );
-    reply.header(HEADER.source, blob.source).type('application/octet-stream');
-    if (range === undefined) return reply.header('content-length', blob.sizeBytes).send(blob.body);
-    return reply
-      .code(206)
-      .header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`)
-      .header('content-length', range.end - range.start + 1)
-      .send(blob.body);
+    const bytes = range === undefined ? blob.sizeBytes : range.end - range.start + 1;
+    reply.header(HEADER.source, blob.source).type('application/octet-stream').header('content-length', bytes);
+    if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`);
+    if (blob.reader === undefined) return reply.send(blob.body);
+    return replyWithReader(reply, blob.reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes });
   });
 }

@@ -14,6 +14,7 @@ import {
   pieceSpan,
   TaskRequestSchema,
 } from '@shoal/core';
+import { replyWithReader } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
 
@@ -73,13 +74,12 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     const current = store.get(digest);
     const sha = current?.pieceSha256[index];
     if (current === undefined || sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
-    const { length } = pieceSpan(current.layout, index);
+    const { offset, length } = pieceSpan(current.layout, index);
     piecesServed.inc();
     bytesServed.inc(length);
-    return reply
-      .header(HEADER.pieceSha256, sha)
-      .header('content-length', length)
-      .type('application/octet-stream')
-      .send(store.readPiece(digest, index));
+    return replyWithReader(reply, store.openReader(digest, { start: offset, end: offset + length - 1 }), {
+      headers: { [HEADER.pieceSha256]: sha, 'content-length': length, 'content-type': 'application/octet-stream' },
+      bytes: length,
+    });
   });
 }

@@ -1,0 +1,194 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
+import { ShoalError, SizeMismatchError, type ChunkReader } from '@shoal/core';
+
+/** Bytes per buffer: small enough to stay in cache, large enough for few syscalls. */
+export const SEND_CHUNK_BYTES = 256 * 1024;
+/** Buffers one response may have handed to its socket and not got back. */
+const MAX_IN_FLIGHT_PER_RESPONSE = 8;
+/** Idle buffers the pool keeps for reuse (8 MiB, the in-flight buffers of 4 responses); more are left to the GC. */
+const MAX_POOLED = 32;
+
+/**
+ * Send buffers, reused. A buffer comes back only from a socket write's
+ * callback, when the kernel has the bytes; one whose fate is unknown (a read
+ * abandoned on timeout, a response torn down with the write pending) is never
+ * given back, so a buffer in use is never filled again.
+ */
+export class BufferPool {
+  private readonly idle: Buffer[] = [];
+
+  constructor(
+    readonly bufferBytes = SEND_CHUNK_BYTES,
+    private readonly maxIdle = MAX_POOLED,
+  ) {}
+
+  take(): Buffer {
+    return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes);
+  }
+
+  give(buffer: Buffer): void {
+    if (buffer.length === this.bufferBytes && this.idle.length < this.maxIdle) this.idle.push(buffer);
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+}
+
+/** The one pool of a process: every response draws from it. */
+export const sendBuffers = new BufferPool();
+
+/** The reader produced no byte for longer than the idle timeout. */
+export class ReaderIdleTimeoutError extends ShoalError {
+  constructor(idleMs: number) {
+    super(`no byte for ${idleMs} ms`, 'SHOAL_BODY_IDLE_TIMEOUT', 504, 'UNKNOWN');
+  }
+}
+
+/** The response closed before its body was sent. */
+export class ResponseClosedError extends Error {
+  constructor() {
+    super('the response closed before its body was sent');
+  }
+}
+
+export interface SendChunksOptions {
+  /** The body is exactly this many bytes; a reader that ends sooner fails the send. */
+  bytes: number;
+  /** Bytes already read from the reader, in a buffer taken from `pool` (sent first, then given back). */
+  first?: { buffer: Buffer; length: number } | undefined;
+  /** The reader may take this long for one read; longer fails the send. */
+  idleMs?: number | undefined;
+  /** Awaited before each chunk is written (a rate limit). */
+  beforeWrite?: ((bytes: number) => Promise<void>) | undefined;
+  pool?: BufferPool | undefined;
+}
+
+/**
+ * Sends `reader`'s bytes as the body of `response` (headers already set) and
+ * ends it. Reads ahead while earlier chunks are still being written, with at
+ * most a few buffers per response. Resolves once the body is handed to the
+ * socket; rejects on a reader failure, a short reader, an idle reader or a
+ * closed response, and then the caller must destroy the response (a clean end
+ * would pass a truncated body for a whole one). Closes the reader either way.
+ */
+export async function sendChunks(response: ServerResponse, reader: ChunkReader, options: SendChunksOptions): Promise<void> {
+  const pool = options.pool ?? sendBuffers;
+  let inFlight = 0;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  /** Set while a read is outstanding: rejects it (its buffer is then dropped, see BufferPool). */
+  let abandonRead: ((err: Error) => void) | undefined;
+  let readStartedAt = 0;
+  const resume = (): void => {
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  const fail = (err: Error): void => {
+    failure ??= err;
+    abandonRead?.(failure);
+    resume();
+  };
+  const onClose = (): void => {
+    if (!response.writableFinished) fail(new ResponseClosedError());
+    resume();
+  };
+  response.once('close', onClose);
+  response.once('finish', resume);
+  const idleMs = options.idleMs;
+  const watchdog =
+    idleMs === undefined
+      ? undefined
+      : setInterval(() => {
+          if (abandonRead !== undefined && performance.now() - readStartedAt >= idleMs) fail(new ReaderIdleTimeoutError(idleMs));
+        }, Math.min(idleMs, 1000));
+  watchdog?.unref();
+
+  const write = (buffer: Buffer, length: number): void => {
+    inFlight++;
+    response.write(buffer.subarray(0, length), (err) => {
+      inFlight--;
+      // Written or failed, the socket holds no reference to it any more.
+      pool.give(buffer);
+      if (err !== undefined && err !== null) fail(err);
+      resume();
+    });
+  };
+  const read = (into: Buffer): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      abandonRead = reject;
+      readStartedAt = performance.now();
+      reader.read(into).then(resolve, reject);
+    }).finally(() => {
+      abandonRead = undefined;
+    });
+  const until = async (done: () => boolean): Promise<void> => {
+    while (!done() && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+    if (failure !== undefined) throw failure;
+  };
+
+  try {
+    let sent = 0;
+    if (options.first !== undefined) {
+      if (options.first.length > options.bytes) throw new SizeMismatchError(`body is longer than the expected ${options.bytes} bytes`);
+      write(options.first.buffer, options.first.length);
+      sent = options.first.length;
+    }
+    while (sent < options.bytes) {
+      await until(() => inFlight < MAX_IN_FLIGHT_PER_RESPONSE);
+      const buffer = pool.take();
+      const count = await read(buffer.subarray(0, Math.min(buffer.length, options.bytes - sent)));
+      if (count === 0) {
+        pool.give(buffer);
+        throw new SizeMismatchError(`body ended after ${sent} of ${options.bytes} bytes`);
+      }
+      sent += count;
+      if (options.beforeWrite !== undefined) await options.beforeWrite(count);
+      if (failure !== undefined) throw failure;
+      write(buffer, count);
+    }
+    response.end();
+    await until(() => response.writableFinished);
+  } finally {
+    clearInterval(watchdog);
+    response.off('close', onClose);
+    response.off('finish', resume);
+    reader.close();
+  }
+}
+
+export interface ReplyWithReaderInit extends SendChunksOptions {
+  statusCode?: number | undefined;
+  headers: Record<string, string | number>;
+  /** Told of a failure after the headers left (the connection is then cut); a client that left is not a failure. */
+  onFailure?: ((err: Error) => void) | undefined;
+}
+
+/**
+ * Answers a fastify request with `reader`'s bytes through sendChunks. The
+ * reply is hijacked (fastify's onResponse hooks still run); headers already
+ * set on it are kept. A HEAD request gets the headers only.
+ */
+export function replyWithReader(reply: FastifyReply, reader: ChunkReader, init: ReplyWithReaderInit): FastifyReply {
+  reply.hijack();
+  const raw = reply.raw;
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries({ ...reply.getHeaders(), ...init.headers })) if (value !== undefined) headers[name] = value;
+  raw.writeHead(init.statusCode ?? 200, headers);
+  if (reply.request.method === 'HEAD') {
+    if (init.first !== undefined) (init.pool ?? sendBuffers).give(init.first.buffer);
+    reader.close();
+    raw.end();
+    return reply;
+  }
+  sendChunks(raw, reader, init).catch((err: Error) => {
+    if (!(err instanceof ResponseClosedError)) {
+      if (init.onFailure !== undefined) init.onFailure(err);
+      else reply.log.warn({ err, url: reply.request.url }, 'body failed after its headers; connection cut');
+    }
+    raw.destroy();
+  });
+  return reply;
+}
