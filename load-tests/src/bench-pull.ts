@@ -30,6 +30,7 @@ import {
   type ManagedProcess,
   type RunningRegistry,
 } from '@shoal/testkit';
+import { NODE_FLAGS } from '@shoal/cli';
 
 const MiB = 1024 * 1024;
 const SHOAL = fileURLToPath(new URL('../../services/shoal/bin/shoal.js', import.meta.url));
@@ -57,7 +58,7 @@ async function startShoal(dir: string, registry: RunningRegistry, nodeCount: num
   const supernode = await spawnProcess({
     name: 'supernode',
     command: process.execPath,
-    args: [SHOAL, 'supernode'],
+    args: [...NODE_FLAGS, SHOAL, 'supernode'],
     env: { ...env, SHOAL_LISTEN: `127.0.0.1:${snPort}`, SHOAL_DATA: join(dir, 'supernode') },
     logDir: dir,
   });
@@ -68,7 +69,7 @@ async function startShoal(dir: string, registry: RunningRegistry, nodeCount: num
     const p = await spawnProcess({
       name: `node${i}`,
       command: process.execPath,
-      args: [SHOAL, 'node'],
+      args: [...NODE_FLAGS, SHOAL, 'node'],
       env: {
         ...env,
         SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}`,

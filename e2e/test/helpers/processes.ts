@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { NODE_FLAGS } from '@shoal/cli';
 
 export { httpOk };
 
@@ -37,7 +38,7 @@ export async function spawnSupernode(dir: string, plainHttp: string, name = 'sup
   const p = await spawnProcess({
     name,
     command: process.execPath,
-    args: [SHOAL, 'supernode'],
+    args: [...NODE_FLAGS, SHOAL, 'supernode'],
     env: minimalEnv({ SHOAL_LISTEN: `127.0.0.1:${port}`, SHOAL_DATA: join(dir, name), SHOAL_PLAIN_HTTP: plainHttp, SHOAL_LOG_LEVEL: process.env.SHOAL_TEST_LOG ?? 'warn' }),
     logDir: dir,
   });
@@ -50,7 +51,7 @@ export async function spawnNode(dir: string, name: string, supernodeUrl: string,
   const p = await spawnProcess({
     name,
     command: process.execPath,
-    args: [SHOAL, 'node'],
+    args: [...NODE_FLAGS, SHOAL, 'node'],
     env: minimalEnv({
       SHOAL_SUPERNODE: supernodeUrl,
       SHOAL_PROXY_LISTEN: `127.0.0.1:${proxyPort}`,

@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { NODE_FLAGS } from '@shoal/cli';
 
 export { httpOk };
 
@@ -73,7 +74,7 @@ export class ServiceProcess {
   }
 
   async start(): Promise<void> {
-    this.current = await spawnProcess({ name: this.name, command: process.execPath, args: [SHOAL, ...this.args], env: minimalEnv(this.env), logDir: this.logDir });
+    this.current = await spawnProcess({ name: this.name, command: process.execPath, args: [...NODE_FLAGS, SHOAL, ...this.args], env: minimalEnv(this.env), logDir: this.logDir });
     await waitFor(() => httpOk(`${this.url}/readyz`), { process: this.current, description: `${this.name} ready`, timeoutMs: 30_000 });
   }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { minimalEnv, registryConfig, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { httpGetIn, inNetns } from './exec.js';
 import type { Host } from './topology.js';
+import { NODE_FLAGS } from '@shoal/cli';
 
 /** The repository's own `shoal` (built by `tsc -b`); `--shoal` picks another build. */
 export const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
@@ -45,7 +46,7 @@ export async function startRegistryIn(host: Host, dir: string, options: { proxyR
 
 export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
-  const c = inNetns(host.ns, process.execPath, [shoalBin, 'supernode']);
+  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, shoalBin, 'supernode']);
   const proc = await spawnProcess({
     name: 'supernode',
     command: c.command,
@@ -69,7 +70,7 @@ export async function startSupernodeIn(host: Host, dir: string, registryHost: st
 
 export async function startShoalNodeIn(host: Host, dir: string, o: { supernodeUrl: string; registryHost: string; containerdSocket: string; shoalBin?: string }): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
-  const c = inNetns(host.ns, process.execPath, [o.shoalBin ?? SHOAL, 'node']);
+  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, o.shoalBin ?? SHOAL, 'node']);
   const proc = await spawnProcess({
     name: `node-${host.name}`,
     command: c.command,

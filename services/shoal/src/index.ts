@@ -1,3 +1,4 @@
 export * from './runtime.js';
 export * from './commands/containerd-config.js';
 export * from './commands/pull.js';
+export * from './node-flags.js';
