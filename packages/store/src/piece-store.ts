@@ -854,7 +854,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
         if (entry.prefix !== undefined && this.isCurrent(entry) && !this.closed && entry.verifiedCount === layout.pieceCount) await this.finalize(entry, undefined);
         return;
       }
-      while (this.isCurrent(entry) && !this.closed && entry.prefix !== undefined) {
+      // Certified meanwhile (setPieceHashes): the pass stops, and a later advance completes the blob.
+      while (this.isCurrent(entry) && !this.closed && entry.prefix !== undefined && !entry.certified) {
         const prefix = entry.prefix;
         if (prefix.bytes === layout.blobSizeBytes) {
           await this.finalize(entry, prefix.hash);

@@ -83,6 +83,8 @@ export class Download {
   private lastStallReportMs = 0;
   /** The last schedule answer, for the stall report. */
   private lastAnswer: { free: number; got: number; atMs: number } | undefined;
+  /** Whether the supernode was asked to vouch for the piece hashes (see certify). */
+  private certifying: boolean;
   /** Bytes by origin, for X-Shoal-Source and metrics. */
   readonly bytesFrom = { peer: 0, supernode: 0 };
   readonly done: Promise<void>;
@@ -93,6 +95,8 @@ export class Download {
     this.log = components.log.child({ module: 'download', digest: this.digest });
     this.c = components;
     this.init = init;
+    // Hashes that came with a complete blob were certified when the download began.
+    this.certifying = init.info.complete;
     // Every piece in flight and every reader listens on it: more than Node's default 10.
     setMaxListeners(Math.max(64, init.pieceWindow * 4), this.abort.signal);
     this.done = this.run().finally(init.onDone);
@@ -163,6 +167,26 @@ export class Download {
     });
   }
 
+  /**
+   * The supernode finished the blob while this node was fetching it: the piece
+   * hashes it now holds complete have matched the whole digest there. Given to
+   * the store as certified, they spare this node its own SHA-256 pass over the
+   * whole blob (and the wait for it before the last piece is released). The
+   * trust is the same as for a blob complete from the start (docs/security.md);
+   * hashes that contradict the ones already used are refused by the store, and
+   * then the node's own whole-blob check simply goes on.
+   */
+  private async certify(): Promise<void> {
+    try {
+      const info = await this.c.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
+      if (!info.complete || info.sizeBytes !== this.layout.blobSizeBytes || info.pieceCount !== this.layout.pieceCount) return;
+      await this.c.store.setPieceHashes(this.digest, info.pieceSha256, { certified: true });
+      this.log.debug('piece hashes certified by the supernode: no whole-blob pass here');
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.log.warn({ err: (err as Error).message }, 'could not take the supernode\'s certified piece hashes; checking the whole blob here');
+    }
+  }
+
   private held(piece: number): boolean {
     return this.c.store.hasPiece(this.digest, piece);
   }
@@ -214,6 +238,10 @@ export class Download {
             this.abort.signal,
           );
           if (answer.error !== undefined) throw new SwarmUnavailableError(`supernode: ${answer.error}`);
+          if (answer.seedComplete && !this.certifying) {
+            this.certifying = true;
+            void this.certify();
+          }
           assignments = answer.assignments;
           scheduleFailures = 0;
           this.lastAnswer = { free, got: assignments.length, atMs: Date.now() };

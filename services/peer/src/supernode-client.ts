@@ -131,6 +131,17 @@ export class SupernodeClient {
     return parseWire(ScheduleResponseSchema, json, 'schedule response');
   }
 
+  /** The supernode's view of a blob it is fetching or holds: size, piece hashes, whether complete. */
+  async taskInfo(supernodeUrl: string, digest: Digest, signal?: AbortSignal): Promise<TaskInfo> {
+    const response = await this.pool(supernodeUrl).request({ path: `${API_PREFIX}/blobs/${digest}/info`, method: 'GET', headers: this.headers(), signal });
+    const json = await readJson(response.body, MAX_JSON_BYTES);
+    if (response.statusCode !== 200) {
+      const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
+      throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
+    }
+    return parseWire(TaskInfoSchema, json, 'task info');
+  }
+
   /** Fetches one piece from a supernode; the caller verifies it before storing. */
   async fetchPiece(supernodeUrl: string, digest: Digest, index: number, signal?: AbortSignal): Promise<PieceResponse> {
     const response = await this.pool(supernodeUrl).request({
