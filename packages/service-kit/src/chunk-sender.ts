@@ -46,10 +46,10 @@ export class ReaderIdleTimeoutError extends ShoalError {
   }
 }
 
-/** The response closed before its body was sent. */
+/** The response closed, or its socket failed, before its body was sent: the client's side, not the reader's. */
 export class ResponseClosedError extends Error {
-  constructor() {
-    super('the response closed before its body was sent');
+  constructor(cause?: Error) {
+    super(cause === undefined ? 'the response closed before its body was sent' : `the response failed before its body was sent: ${cause.message}`, { cause });
   }
 }
 
@@ -112,7 +112,7 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
       inFlight--;
       // Written or failed, the socket holds no reference to it any more.
       pool.give(buffer);
-      if (err !== undefined && err !== null) fail(err);
+      if (err !== undefined && err !== null) fail(new ResponseClosedError(err));
       resume();
     });
   };

@@ -1,6 +1,14 @@
 import test from 'ava';
 import { BlobUnknownError, PieceUnavailableError, RangeInvalidError, digestOf, readAll } from '@shoal/core';
+import type { PieceStore } from '../src/index.js';
 import { MiB, makeBlob, openStore, piece, streamOf } from './fixtures.js';
+
+/** Begins `blob` with its piece hashes and stores the pieces listed. */
+async function partial(store: PieceStore, blob: ReturnType<typeof makeBlob>, pieces: number[]): Promise<void> {
+  await store.begin(blob.digest, blob.data.length);
+  await store.setPieceHashes(blob.digest, blob.pieceSha256);
+  for (const index of pieces) await store.writePiece(blob.digest, index, streamOf(piece(blob, index)));
+}
 
 test('a reader gives a complete blob, or any range of it, into the caller\'s buffers', async (t) => {
   const { store } = await openStore(t);
@@ -24,11 +32,7 @@ test('a reader gives a complete blob, or any range of it, into the caller\'s buf
 test('on a partial blob a reader reads verified pieces only, and refuses the first byte of one that is not', async (t) => {
   const { store } = await openStore(t);
   const blob = makeBlob(4 * MiB);
-  await store.begin(blob.digest, blob.data.length);
-  await store.setPieceHashes(blob.digest, blob.pieceSha256);
-  await store.writePiece(blob.digest, 0, streamOf(piece(blob, 0)));
-  await store.writePiece(blob.digest, 1, streamOf(piece(blob, 1)));
-  await store.writePiece(blob.digest, 3, streamOf(piece(blob, 3)));
+  await partial(store, blob, [0, 1, 3]);
 
   const reader = store.openReader(blob.digest);
   const into = Buffer.alloc(3 * MiB);
@@ -50,9 +54,7 @@ test('on a partial blob a reader reads verified pieces only, and refuses the fir
 test('a reader opened on a partial blob goes on reading after the blob completes and is renamed', async (t) => {
   const { store } = await openStore(t);
   const blob = makeBlob(2 * MiB);
-  await store.begin(blob.digest, blob.data.length);
-  await store.setPieceHashes(blob.digest, blob.pieceSha256);
-  await store.writePiece(blob.digest, 0, streamOf(piece(blob, 0)));
+  await partial(store, blob, [0]);
   const reader = store.openReader(blob.digest);
   const into = Buffer.alloc(MiB);
   t.is(await reader.read(into), MiB);
@@ -70,9 +72,7 @@ test('a reader opened on a partial blob goes on reading after the blob completes
 test('a partial blob deleted under an open reader fails the reader\'s next read (its bytes are no longer vouched for)', async (t) => {
   const { store } = await openStore(t);
   const blob = makeBlob(2 * MiB);
-  await store.begin(blob.digest, blob.data.length);
-  await store.setPieceHashes(blob.digest, blob.pieceSha256);
-  await store.writePiece(blob.digest, 0, streamOf(piece(blob, 0)));
+  await partial(store, blob, [0]);
   const reader = store.openReader(blob.digest);
   await store.delete(blob.digest);
   await t.throwsAsync(reader.read(Buffer.alloc(MiB)), { instanceOf: BlobUnknownError });
