@@ -2,7 +2,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { buildImage, pushImage, requireTools, waitFor } from '@shoal/testkit';
 import { startCluster } from './helpers/cluster.js';
-import { metricValue } from './helpers/metrics.js';
+import { counterByLabel, metricValue } from './helpers/metrics.js';
 import { spawnSupernode, type ShoalProcess } from './helpers/processes.js';
 
 // The only supernode dies (SIGKILL) while two nodes are mid-pull: both pulls
@@ -26,10 +26,23 @@ test('the supernode killed mid-swarm: every pull completes', async (t) => {
   const ref = `${cluster.registry.host}/faults/supernode:v1`;
   const [a, b] = cluster.nodes;
   if (a === undefined || b === undefined || supernode === undefined) throw new Error('setup');
-  const pulls = [a, b].map((n) => n.containerd.pull(ref, { hostsDir: n.containerd.hostsDir }));
+  const startedAt = performance.now();
+  const pullSeconds: number[] = [];
+  const pulls = [a, b].map((n, i) =>
+    n.containerd.pull(ref, { hostsDir: n.containerd.hostsDir }).then((result) => {
+      pullSeconds[i] = (performance.now() - startedAt) / 1000;
+      return result;
+    }),
+  );
   const swarmBytes = async (url: string): Promise<number> => metricValue(url, 'shoal_peer_piece_bytes_total');
   await waitFor(async () => (await swarmBytes(a.agent.peerUrl)) + (await swarmBytes(b.agent.peerUrl)) > 4 * 1024 * 1024, { timeoutMs: 30_000, description: 'pulls under way' });
   await supernode.kill();
   await Promise.all(pulls);
+  // Where the time went, for a slow run (it once took a minute in the full suite):
+  // each node's pull, and its proxy's fallbacks by reason (first_byte_timeout is a 30 s wait).
+  for (const [i, n] of [a, b].entries()) {
+    const fallbacks = await counterByLabel(n.agent.proxyUrl, 'shoal_proxy_fallbacks_total', 'reason');
+    t.log(`${n.containerd.name}: pull ${pullSeconds[i]?.toFixed(1)} s; fallbacks ${JSON.stringify(Object.fromEntries(fallbacks))}`);
+  }
   for (const n of [a, b]) t.true(await n.containerd.imageUnpacked(ref), `${n.containerd.name} has the image, unpacked`);
 });
