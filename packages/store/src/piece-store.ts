@@ -1,10 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addAbortSignal, Writable, type Readable } from 'node:stream';
+import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Level } from 'level';
 import {
@@ -160,7 +159,6 @@ interface IngestState {
   writer: PositionalWriter | undefined;
 }
 
-type OpenCallback = (err: Error | null, fd?: number) => void;
 
 const noop = (): void => {};
 
@@ -421,23 +419,14 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < span.offset || end > last || start > end) {
       throw new RangeInvalidError(`bytes ${start}-${end} are not inside piece ${index} (${span.offset}-${last}) of ${digest}`);
     }
-    this.touch(entry);
-    if (entry.complete) return this.reading(entry, createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES }));
-    return this.reading(entry, createReadStream(this.partialPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES, fs: this.partialOpener(entry) }));
+    return readableOf(this.openReader(digest, { start, end }));
   }
 
   readBlob(digest: Digest, range?: { start: number; end: number }): Readable {
     this.assertOpen();
     const entry = this.entries.get(digest);
     if (entry === undefined || !entry.complete) throw new BlobUnknownError(digest);
-    this.touch(entry);
-    if (range === undefined) return this.reading(entry, createReadStream(this.blobPath(digest), { highWaterMark: IO_CHUNK_BYTES }));
-    const { start, end } = range;
-    const size = entry.layout.blobSizeBytes;
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end >= size || start > end) {
-      throw new RangeInvalidError(`bytes ${start}-${end} are not inside ${digest} (${size} bytes)`);
-    }
-    return this.reading(entry, createReadStream(this.blobPath(digest), { start, end, highWaterMark: IO_CHUNK_BYTES }));
+    return readableOf(this.openReader(digest, range));
   }
 
   /**
@@ -1102,12 +1091,6 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
   }
 
   /** A stream that keeps its blob from eviction until it closes. */
-  private reading(entry: Entry, stream: fs.ReadStream): Readable {
-    entry.readers++;
-    stream.once('close', () => entry.readers--);
-    return stream;
-  }
-
   private track(work: Promise<void>): void {
     this.background.add(work);
     void work.finally(() => this.background.delete(work));
@@ -1127,30 +1110,6 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       complete: entry.complete,
     });
     return entry.snapshot;
-  }
-
-  /**
-   * fs functions for reading a partial file. Completion renames the file into
-   * blobs/ at any moment, so a stream created before the rename may open after
-   * it: then the same bytes are under the new name. And a blob discarded and
-   * begun again has a new file whose bytes are not verified: refuse it.
-   */
-  private partialOpener(entry: Entry) {
-    return {
-      open: (path: string, flags: string, mode: number, callback: OpenCallback): void => {
-        fs.open(path, flags, mode, (err, fd) => {
-          if (err === null) {
-            if (this.isCurrent(entry)) callback(null, fd);
-            else fs.close(fd, () => callback(entry.discardReason ?? new BlobUnknownError(entry.digest)));
-            return;
-          }
-          if (err.code === 'ENOENT' && entry.complete && this.isCurrent(entry)) fs.open(this.blobPath(entry.digest), flags, mode, callback);
-          else callback(err);
-        });
-      },
-      read: fs.read,
-      close: fs.close,
-    };
   }
 
   /** Opens the blob's file for reading: the partial file, or blobs/ once completion renamed it. */
@@ -1406,4 +1365,22 @@ async function hashFile(path: string, signal: AbortSignal): Promise<string> {
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+/** A stream over a reader, for callers that want one (each chunk a new buffer, nothing reused). */
+function readableOf(reader: ChunkReader): Readable {
+  return new Readable({
+    highWaterMark: IO_CHUNK_BYTES,
+    read(): void {
+      const into = Buffer.allocUnsafe(IO_CHUNK_BYTES);
+      reader.read(into).then(
+        (count) => this.push(count === 0 ? null : into.subarray(0, count)),
+        (err: Error) => this.destroy(err),
+      );
+    },
+    destroy(err, done): void {
+      reader.close();
+      done(err);
+    },
+  });
 }

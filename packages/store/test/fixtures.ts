@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
-import { digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, type Clock, type Digest, type Logger, type PieceLayout } from '@shoal/core';
+import { digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, type ChunkReader, type Clock, type Digest, type Logger, type PieceLayout } from '@shoal/core';
 import { PieceStore, type PieceStoreInit } from '../src/index.js';
 
 export const MiB = 1024 * 1024;
@@ -125,4 +125,19 @@ export function shuffled<T>(items: readonly T[]): T[] {
     [out[i], out[j]] = [out[j] as T, out[i] as T];
   }
   return out;
+}
+
+/** Reads `reader` to its end into one buffer, `chunkBytes` at a time, and closes it. */
+export async function readAll(reader: ChunkReader, chunkBytes = 64 * 1024): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  try {
+    for (;;) {
+      const into = Buffer.allocUnsafe(chunkBytes);
+      const count = await reader.read(into);
+      if (count === 0) return Buffer.concat(parts);
+      parts.push(into.subarray(0, count));
+    }
+  } finally {
+    reader.close();
+  }
 }

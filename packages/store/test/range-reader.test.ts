@@ -1,7 +1,7 @@
 import test from 'ava';
-import { BlobUnknownError, PieceUnavailableError, RangeInvalidError, digestOf, readAll } from '@shoal/core';
+import { BlobUnknownError, PieceUnavailableError, RangeInvalidError, digestOf } from '@shoal/core';
 import type { PieceStore } from '../src/index.js';
-import { MiB, makeBlob, openStore, piece, streamOf } from './fixtures.js';
+import { MiB, makeBlob, openStore, piece, readAll, streamOf } from './fixtures.js';
 
 /** Begins `blob` with its piece hashes and stores the pieces listed. */
 async function partial(store: PieceStore, blob: ReturnType<typeof makeBlob>, pieces: number[]): Promise<void> {
