@@ -127,6 +127,8 @@ interface Entry {
   discardReason: Error | undefined;
   /** Settles once a discard has removed the files and record: a second caller waits for it instead of returning early. */
   discarded: Promise<void> | undefined;
+  /** The first disk-full handling of this blob (discard, then eviction): later writers that hit it wait for the same. */
+  diskFull: Promise<StoreFullError> | undefined;
   /** Undefined once complete. */
   prefix: Prefix | undefined;
   /**
@@ -1037,13 +1039,21 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
    * emitting 'discarded'), idle blobs are evicted so what comes next has room,
    * and the caller gets StoreFullError to stream the bytes through instead.
    */
-  private async diskFull(entry: Entry | undefined, digest: Digest, err: unknown, sizeBytes = entry?.layout.blobSizeBytes ?? 0): Promise<StoreFullError> {
+  private diskFull(entry: Entry | undefined, digest: Digest, err: unknown, sizeBytes = entry?.layout.blobSizeBytes ?? 0): Promise<StoreFullError> {
+    // Another writer of the blob, or its record's write, found the disk full
+    // first (this error may be the StoreFullError it made): its handling, discard
+    // and eviction both, is done before this caller reports the blob gone.
+    if (entry?.diskFull !== undefined) return entry.diskFull;
+    const discards = entry !== undefined && this.isCurrent(entry) && !entry.complete;
+    const handling = this.handleDiskFull(entry, digest, err, sizeBytes);
+    if (discards) entry.diskFull = handling;
+    return handling;
+  }
+
+  private async handleDiskFull(entry: Entry | undefined, digest: Digest, err: unknown, sizeBytes: number): Promise<StoreFullError> {
+    // Discarded for another reason first: still, its files are gone before the caller hears.
+    if (entry !== undefined && !this.isCurrent(entry)) await entry.discarded;
     if (err instanceof StoreFullError) return err;
-    // Another writer of the same blob got there first.
-    if (entry !== undefined && !this.isCurrent(entry) && entry.discardReason instanceof StoreFullError) {
-      await entry.discarded;
-      return entry.discardReason;
-    }
     const message = err instanceof Error ? err.message : String(err);
     const full = new StoreFullError(`no space left to store ${digest}: ${message}`, { cause: err });
     this.log.warn({ digest, sizeBytes, err: message }, 'disk full: blob not kept');
@@ -1201,6 +1211,7 @@ function newEntry(digest: Digest, layout: PieceLayout, lastAccessMs: number): En
     idleCloseTimer: undefined,
     discardReason: undefined,
     discarded: undefined,
+    diskFull: undefined,
     prefix: { hash: createHash('sha256'), bytes: 0 },
     hints: new Map(),
     pieceLocks: new Map(),
