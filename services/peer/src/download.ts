@@ -176,6 +176,12 @@ export class Download {
    * hashes that contradict the ones already used are refused by the store, and
    * then the node's own whole-blob check simply goes on.
    */
+  private certifyOnce(seedComplete: boolean): void {
+    if (!seedComplete || this.certifying) return;
+    this.certifying = true;
+    void this.certify();
+  }
+
   private async certify(): Promise<void> {
     try {
       const info = await this.c.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
@@ -238,10 +244,7 @@ export class Download {
             this.abort.signal,
           );
           if (answer.error !== undefined) throw new SwarmUnavailableError(`supernode: ${answer.error}`);
-          if (answer.seedComplete && !this.certifying) {
-            this.certifying = true;
-            void this.certify();
-          }
+          this.certifyOnce(answer.seedComplete);
           assignments = answer.assignments;
           scheduleFailures = 0;
           this.lastAnswer = { free, got: assignments.length, atMs: Date.now() };
@@ -280,9 +283,11 @@ export class Download {
       // from here: they are servable now, while completing (the whole-digest check,
       // datasync and rename) can take seconds on a busy disk.
       if (this.newlyVerified.length > 0) {
-        await this.c.supernodes
+        const answer = await this.c.supernodes
           .schedule(this.init.supernodeUrl, this.digest, { peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, limit: 0, have: this.newlyVerified.splice(0, 4096), failures: this.failures.splice(0, 256) })
           .catch(() => undefined);
+        // The supernode may have finished just before this node: its hashes still spare the whole-blob pass.
+        if (answer?.error === undefined) this.certifyOnce(answer?.seedComplete === true);
       }
       await this.c.store.waitForComplete(this.digest, { signal: this.abort.signal });
       this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt, fromPeers: this.bytesFrom.peer, fromSupernode: this.bytesFrom.supernode }, 'blob downloaded');

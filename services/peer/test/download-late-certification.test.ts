@@ -1,0 +1,110 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import test from 'ava';
+import { pieceLayout, pieceSpan, silentLogger, type Digest, type ScheduleRequest, type ScheduleResponse, type TaskInfo } from '@shoal/core';
+import { PieceStore } from '@shoal/store';
+import { Download, PieceClient, SupernodeClient, type PieceResponse } from '../src/index.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * A scripted supernode (no HTTP): it hands every piece to the node from the
+ * seed, says the seed is still fetching on every schedule call of the
+ * download loop, and answers the final announce (limit 0) with
+ * `finalSeedComplete`. That is the moment a real supernode finishes just
+ * before the node does, which cannot be timed with real processes.
+ */
+class ScriptedSupernode extends SupernodeClient {
+  readonly requests: ScheduleRequest[] = [];
+  taskInfoCalls = 0;
+  private readonly assigned = new Set<number>();
+
+  constructor(
+    private readonly blob: { digest: Digest; data: Buffer; hashes: string[] },
+    private readonly finalSeedComplete: boolean,
+  ) {
+    super({ log: silentLogger() }, { supernodeUrls: ['http://scripted.invalid'], token: undefined });
+  }
+
+  override async schedule(_url: string, _digest: Digest, request: ScheduleRequest): Promise<ScheduleResponse> {
+    this.requests.push(request);
+    if (request.limit === 0) return { assignments: [], seedComplete: this.finalSeedComplete };
+    const assignments: ScheduleResponse['assignments'] = [];
+    for (let piece = 0; piece < this.blob.hashes.length && assignments.length < request.limit; piece++) {
+      if (this.assigned.has(piece)) continue;
+      this.assigned.add(piece);
+      assignments.push({ piece, candidates: [{ kind: 'seed' }] });
+    }
+    return { assignments, seedComplete: false };
+  }
+
+  override async taskInfo(): Promise<TaskInfo> {
+    this.taskInfoCalls++;
+    const layout = pieceLayout(this.blob.data.length);
+    return { digest: this.blob.digest, sizeBytes: layout.blobSizeBytes, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: this.blob.hashes, complete: true };
+  }
+
+  override async fetchPiece(_url: string, _digest: Digest, index: number): Promise<PieceResponse> {
+    const span = pieceSpan(pieceLayout(this.blob.data.length), index);
+    return { sha256: this.blob.hashes[index] as string, body: Readable.from([this.blob.data.subarray(span.offset, span.offset + span.length)]) };
+  }
+}
+
+async function download(t: import('ava').ExecutionContext, finalSeedComplete: boolean) {
+  const data = randomBytes(4 * MiB);
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
+  const layout = pieceLayout(data.length);
+  const hashes = Array.from({ length: layout.pieceCount }, (_, i) => {
+    const span = pieceSpan(layout, i);
+    return createHash('sha256').update(data.subarray(span.offset, span.offset + span.length)).digest('hex');
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-late-cert-'));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir });
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const certifiedLists: boolean[] = [];
+  const setPieceHashes = store.setPieceHashes.bind(store);
+  store.setPieceHashes = async (d, list, options) => {
+    certifiedLists.push(options?.certified === true);
+    return setPieceHashes(d, list, options);
+  };
+  const supernode = new ScriptedSupernode({ digest, data, hashes }, finalSeedComplete);
+  // As the peer begins a download the supernode is still fetching: no hashes yet, not complete.
+  await store.begin(digest, data.length);
+  const run = new Download(
+    { log: silentLogger(), store, supernodes: supernode, pieces: new PieceClient({ token: undefined }) },
+    {
+      info: { digest, sizeBytes: data.length, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: hashes.map(() => null), complete: false },
+      supernodeUrl: 'http://scripted.invalid',
+      peerId: 'late-cert-node',
+      advertiseUrl: 'http://127.0.0.1:1',
+      pieceWindow: 8,
+      onDone: () => undefined,
+    },
+  );
+  await run.done;
+  t.true(store.get(digest)?.complete);
+  const last = supernode.requests.at(-1);
+  t.is(last?.limit, 0, 'the download ended with its final announce');
+  t.true((last?.have ?? []).length > 0);
+  return { supernode, certifiedLists };
+}
+
+test('the final announce says the seed is complete: the node takes its certified hashes', async (t) => {
+  const { supernode, certifiedLists } = await download(t, true);
+  t.is(supernode.taskInfoCalls, 1);
+  // The certification is not awaited by the download (the node's own pass may finish first): wait for it here.
+  for (let waitedMs = 0; certifiedLists.length === 0 && waitedMs < 5_000; waitedMs += 10) await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(certifiedLists, [true]);
+});
+
+test('the final announce says the seed is still fetching: the node checks the whole blob itself', async (t) => {
+  const { supernode, certifiedLists } = await download(t, false);
+  t.is(supernode.taskInfoCalls, 0);
+  t.deepEqual(certifiedLists, []);
+});
