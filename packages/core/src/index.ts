@@ -11,3 +11,4 @@ export * from './timing.js';
 export * from './swarm.js';
 export * from './auth.js';
 export * from './chunk-reader.js';
+export * from './streams.js';

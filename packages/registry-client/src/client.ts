@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import {
+  destroyQuietly,
   BadRequestError,
   UpstreamError,
   backoffMs,
@@ -125,7 +126,7 @@ function discard(body: Readable & { dump?: (opts?: { limit: number }) => Promise
   if (typeof body.dump === 'function') {
     body.dump({ limit: DISCARD_LIMIT_BYTES }).catch(() => {});
   } else {
-    body.destroy();
+    destroyQuietly(body);
   }
 }
 
@@ -136,7 +137,7 @@ async function readBounded(body: Readable, maxBytes: number): Promise<string> {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     total += buf.length;
     if (total > maxBytes) {
-      body.destroy();
+      destroyQuietly(body);
       throw new UpstreamError(`token response larger than ${maxBytes} bytes`, 502);
     }
     chunks.push(buf);
@@ -481,7 +482,7 @@ export class RegistryClient implements RegistryClientApi {
     }
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > MAX_TOKEN_RESPONSE_BYTES) {
-      response.body.destroy();
+      destroyQuietly(response.body);
       this.log.warn({ registry, realm: forLog(url), bytes: declared }, 'token response too large');
       return undefined;
     }

@@ -6,6 +6,7 @@ import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Level } from 'level';
 import {
+  destroyQuietly,
   abortable,
   BadRequestError,
   BlobUnknownError,
@@ -319,7 +320,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       }
       await this.streamPiece(entry, index, span, expected, source, signal);
     } catch (err) {
-      source.destroy();
+      destroyQuietly(source);
       if (signal?.aborted === true) throw signal.reason;
       if (isDiskFull(err)) throw await this.diskFull(entry, digest, err);
       // Discarded while we wrote (its file closed under us): say why, once its files are gone.
@@ -342,7 +343,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       await this.begin(digest, sizeBytes);
       entry = this.current(digest);
     } catch (err) {
-      source.destroy();
+      destroyQuietly(source);
       throw signal?.aborted === true ? signal.reason : err;
     }
     entry.writers++;

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
+  destroyQuietly,
   backoffMs,
   delay,
   parseDigest,
@@ -334,7 +335,7 @@ export class Download {
           // The seed is trusted: for a piece it has just received, its answer carries the hash.
           const r = await this.c.supernodes.fetchPiece(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
           if (sha256 !== undefined && r.sha256 !== sha256) {
-            r.body.destroy();
+            destroyQuietly(r.body);
             throw new Error(`seed's hash for piece ${piece} differs from the schedule's`);
           }
           sha256 = r.sha256;

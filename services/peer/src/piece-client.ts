@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { readBoundedJson } from './read-json.js';
-import { API_PREFIX, HEADER, ShoalError, type Digest } from '@shoal/core';
+import { API_PREFIX, destroyQuietly, HEADER, ShoalError, type Digest } from '@shoal/core';
 import type { FailureKindWire } from '@shoal/core';
 
 /** Largest blob description a parent may send (a hash per piece). Bytes: 8 MiB. */
@@ -74,7 +74,7 @@ export class PieceClient {
       throw new ParentFailedError(failureKindOf(err), `parent ${parentUrl}: ${(err as Error).message}`, { cause: err });
     }
     if (response.statusCode === 200) return response.body;
-    response.body.destroy();
+    destroyQuietly(response.body);
     const kind: FailureKindWire = response.statusCode === 404 ? 'missing' : response.statusCode === 503 ? 'busy' : 'unreachable';
     throw new ParentFailedError(kind, `parent ${parentUrl} answered ${response.statusCode} for piece ${index}`);
   }
@@ -89,7 +89,7 @@ export class PieceClient {
       signal,
     });
     if (response.statusCode !== 200) {
-      response.body.destroy();
+      destroyQuietly(response.body);
       throw new ParentFailedError('missing', `parent ${parentUrl} answered ${response.statusCode} for ${digest} info`);
     }
     return readBoundedJson(response.body, MAX_INFO_BYTES, () => new ParentFailedError('bad-piece', `parent ${parentUrl} sent an oversized info`));

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { destroyQuietly } from '@shoal/core';
 
 /**
  * Reads a small JSON answer from another Shoal process, refusing one larger
@@ -11,7 +12,7 @@ export async function readBoundedJson(body: Readable, limitBytes: number, tooLar
   for await (const chunk of body) {
     total += (chunk as Buffer).length;
     if (total > limitBytes) {
-      body.destroy();
+      destroyQuietly(body);
       throw tooLarge();
     }
     chunks.push(chunk as Buffer);

@@ -1,4 +1,4 @@
-import { pieceLayout, SwarmUnavailableError, type Digest, type Logger, type PieceLayout } from '@shoal/core';
+import { destroyQuietly, pieceLayout, SwarmUnavailableError, type Digest, type Logger, type PieceLayout } from '@shoal/core';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import type { PieceStoreApi } from '@shoal/store';
 
@@ -33,7 +33,7 @@ export class RegistryFill {
         signal: this.abort.signal,
       });
       if (response.statusCode !== 200) {
-        response.body.destroy();
+        destroyQuietly(response.body);
         throw new SwarmUnavailableError(`registry answered ${response.statusCode} for ${init.digest}`);
       }
       log.warn({ registry: init.registry }, 'no supernode answered: this node fetches the blob from the registry itself');

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { readBoundedJson } from './read-json.js';
 import { Pool } from 'undici';
 import {
+  destroyQuietly,
   API_PREFIX,
   HEADER,
   parseWire,
@@ -152,7 +153,7 @@ export class SupernodeClient {
     });
     const sha = response.headers[HEADER.pieceSha256];
     if (response.statusCode !== 200 || typeof sha !== 'string' || !/^[a-f0-9]{64}$/.test(sha)) {
-      response.body.destroy();
+      destroyQuietly(response.body);
       throw new SwarmUnavailableError(`supernode ${supernodeUrl} answered ${response.statusCode} for piece ${index} of ${digest}`);
     }
     return { sha256: sha, body: response.body };

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable, type Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  destroyQuietly,
   abortable,
   DigestVerifier,
   HEADER,
@@ -20,7 +21,7 @@ import { ClientGoneError, FirstByteTimeoutError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, sendOciError } from './oci-reply.js';
 import type { ProxyContext } from './plugins/context.js';
 import type { FallbackReason } from './plugins/metrics.js';
-import { destroyQuietly, EmptyBodyError, ExactLength, HoldLastChunk, IdleWatchdog, SliceBytes, waitFirstByte } from './streams.js';
+import { EmptyBodyError, ExactLength, HoldLastChunk, IdleWatchdog, SliceBytes, waitFirstByte } from './streams.js';
 import { checkAccessOrRemember } from './outage.js';
 import { discard, pickHeaders } from './upstream.js';
 

@@ -161,15 +161,6 @@ export class CaptureUpTo extends Transform {
   }
 }
 
-/**
- * Destroys a stream someone else made without risking an unhandled 'error'
- * event (undici bodies emit one when destroyed before their end).
- */
-export function destroyQuietly(stream: Readable): void {
-  stream.on('error', () => {});
-  stream.destroy();
-}
-
 /** The body closed before it produced a byte. */
 export class EmptyBodyError extends ShoalError {
   constructor() {

@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
 import {
+  destroyQuietly,
   BlobUnknownError,
   ShoalError,
   UpstreamError,
@@ -174,7 +174,7 @@ export class BlobTasks {
         signal: abort.signal,
       });
       if (response.statusCode !== 200) {
-        dropBody(response.body);
+        destroyQuietly(response.body);
         retryAfterMs = parseRetryAfter(response.headers['retry-after'], this.clock.now());
         if (response.statusCode === 404) throw new BlobUnknownError(digest);
         if (response.statusCode === 401 || response.statusCode === 403) throw new UpstreamDeniedError(response.statusCode, digest);
@@ -183,11 +183,11 @@ export class BlobTasks {
       const length = Number(response.headers['content-length']);
       const sizeBytes = Number.isSafeInteger(length) && length >= 0 ? length : request.sizeBytes;
       if (sizeBytes === undefined) {
-        dropBody(response.body);
+        destroyQuietly(response.body);
         throw new UpstreamError(`registry sent ${digest} without a length`, 502, 200);
       }
       if (request.sizeBytes !== undefined && request.sizeBytes !== sizeBytes) {
-        dropBody(response.body);
+        destroyQuietly(response.body);
         throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, 502, 200);
       }
       await this.store.begin(digest, sizeBytes);
@@ -261,14 +261,4 @@ function isRegistryTrouble(err: unknown): err is UpstreamError {
   if (!(err instanceof UpstreamError)) return false;
   const status = err.upstreamStatus;
   return status === undefined || status === 429 || (status >= 500 && status <= 599);
-}
-
-/**
- * Destroys a body we will not read. undici's body emits an AbortError when
- * destroyed before its end: without a listener that error would be uncaught
- * and take the supernode down (seen with a 429 answer).
- */
-function dropBody(body: Readable): void {
-  body.on('error', () => {});
-  body.destroy();
 }

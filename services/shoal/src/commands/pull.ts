@@ -2,6 +2,7 @@ import { Agent, request } from 'undici';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import {
+  destroyQuietly,
   DigestVerifier,
   HEADER,
   isIndexMediaType,
@@ -98,7 +99,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       const blobStart = Date.now();
       const res = await request(`${base}/v2/${image.repository}/blobs/${digest}?ns=${ns}`, { dispatcher, headers: headers({ accept: '*/*' }) });
       if (res.statusCode !== 200) {
-        res.body.destroy();
+        destroyQuietly(res.body);
         throw new PullError(`blob ${digest}: proxy answered ${res.statusCode}`);
       }
       const source = String(res.headers[HEADER.source] ?? 'unknown');
