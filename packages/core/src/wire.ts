@@ -167,6 +167,8 @@ export const PeerMessageSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** The peer no longer holds any piece of the blob (evicted, or a download given up): stop sending children to it. */
+  Type.Object({ type: Type.Literal('drop'), digest: DigestSchema }, { additionalProperties: false }),
 ]);
 export type PeerMessage = Static<typeof PeerMessageSchema>;
 

@@ -166,6 +166,8 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       inventory: () => store.list().filter((b) => b.complete).map((b) => ({ digest: b.digest, pieceCount: store.get(b.digest)?.layout.pieceCount ?? 0 })),
     },
   );
+  // Evicted or given up: children asking for its pieces would only meet a 404.
+  store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
   session.start();
   log.info({ peerId, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {

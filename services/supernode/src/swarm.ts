@@ -112,6 +112,11 @@ export class Swarm {
     if (this.know(digest)) this.scheduler.peerHas(peerId, digest, pieces);
   }
 
+  /** A peer evicted or gave up a blob: children are no longer sent to it for its pieces. */
+  peerDropped(peerId: string, digest: Digest): void {
+    if (this.know(digest)) this.scheduler.peerDropped(peerId, digest);
+  }
+
   /** Answers a peer's schedule call; undefined when the supernode does not know the blob. */
   schedule(digest: Digest, request: ScheduleRequest): ScheduleResponse | undefined {
     if (!this.know(digest)) return undefined;

@@ -22,6 +22,7 @@ type Op =
   | { op: 'remove'; peer: number }
   | { op: 'seedHas'; blob: number; pieces: number[] }
   | { op: 'peerHas'; peer: number; blob: number; pieces: number[] }
+  | { op: 'drop'; peer: number; blob: number }
   | { op: 'fail'; peer: number; parent: number; blob: number; piece: number; kind: FailureKind }
   | { op: 'schedule'; peer: number; blob: number; limit: number; urgent: number[] }
   | { op: 'advance'; ms: number };
@@ -35,6 +36,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('remove' as const), peer }),
   fc.record({ op: fc.constant('seedHas' as const), blob, pieces }),
   fc.record({ op: fc.constant('peerHas' as const), peer, blob, pieces }),
+  fc.record({ op: fc.constant('drop' as const), peer, blob }),
   fc.record({
     op: fc.constant('fail' as const),
     peer,
@@ -103,6 +105,11 @@ test('any sequence of calls keeps the scheduler consistent with the model', (t) 
               }
               break;
             }
+            case 'drop':
+              s.peerDropped(id(o.peer), BLOBS[o.blob] as string);
+              have.delete(`${o.peer}/${o.blob}`);
+              for (const k of [...pending.keys()]) if (k.startsWith(`${o.peer}/${o.blob}/`)) pending.delete(k);
+              break;
             case 'fail':
               s.reportFailure(id(o.peer), o.parent < 0 ? 'seed' : id(o.parent), BLOBS[o.blob] as string, o.piece, o.kind);
               if (live.has(o.peer)) pending.delete(key(o.peer, o.blob, o.piece));

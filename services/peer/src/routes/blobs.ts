@@ -46,6 +46,11 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
   let uploads = 0;
   const piecesServed = new Counter({ name: 'shoal_peer_pieces_served_total', help: 'Pieces sent to other peers', registers: [app.metrics] });
   const uploadsRefused = new Counter({ name: 'shoal_peer_uploads_refused_total', help: 'Piece requests refused because max uploads were running', registers: [app.metrics] });
+  const piecesMissing = new Counter({
+    name: 'shoal_peer_pieces_missing_total',
+    help: 'Piece requests for pieces this node does not hold: the scheduler sent a child here on a stale view (should stay near zero)',
+    registers: [app.metrics],
+  });
 
   app.get<{ Params: { digest: string } }>(`${API_PREFIX}/blobs/:digest/info`, async (request) => {
     const digest = parseDigest(request.params.digest);
@@ -65,9 +70,11 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     const digest = parseDigest(request.params.digest);
     const index = parseIndex(request.params.index);
     const record = store.get(digest);
-    if (record === undefined || index >= record.layout.pieceCount || !store.hasPiece(digest, index)) throw new PieceUnavailableError(digest, index);
-    const sha = record.pieceSha256[index];
-    if (sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
+    const sha = record?.pieceSha256[index];
+    if (record === undefined || index >= record.layout.pieceCount || !store.hasPiece(digest, index) || sha === null || sha === undefined) {
+      piecesMissing.inc();
+      throw new PieceUnavailableError(digest, index);
+    }
     if (uploads >= maxUploads) {
       uploadsRefused.inc();
       return reply.code(503).send({ code: 'SHOAL_BUSY', message: `serving ${uploads} pieces already` });

@@ -14,7 +14,7 @@ const MAX_BAD_FRAMES = 10;
 
 /**
  * Peers keep one WebSocket to the supernode: they register, beat every few
- * seconds, and (swarm) announce pieces. Every frame is parsed at the edge; a
+ * seconds, and (swarm) announce pieces and blobs they no longer hold. Every frame is parsed at the edge; a
  * bad frame is answered with an error frame and logged, and never takes the
  * supernode down.
  */
@@ -60,6 +60,10 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
           case 'have':
             if (peerId === undefined) throw new Error('have before register');
             swarm.peerHas(peerId, parseDigest(message.digest), message.pieces);
+            break;
+          case 'drop':
+            if (peerId === undefined) throw new Error('drop before register');
+            swarm.peerDropped(peerId, parseDigest(message.digest));
             break;
         }
       } catch (err) {

@@ -397,6 +397,18 @@ export class Scheduler implements SchedulerApi {
     this.compactQueue();
   }
 
+  peerDropped(peerId: string, digest: string): void {
+    this.expire(this.clock.now());
+    const blob = this.touch(digest);
+    const rec = this.peers.get(peerId);
+    if (blob === undefined || rec === undefined) return;
+    const m = blob.byPeer.get(rec);
+    if (m === undefined) return;
+    this.dropMember(blob, m);
+    rec.blobs.delete(blob);
+    this.compactQueue();
+  }
+
   reportFailure(childId: string, parentId: string, digest: string, piece: number, kind: FailureKind): void {
     const now = this.clock.now();
     this.expire(now);

@@ -81,6 +81,8 @@ export interface SchedulerApi {
   seedHas(digest: string, pieces: readonly number[]): void;
   /** A peer verified and holds these pieces (also completes its in-flight assignments for them). */
   peerHas(peerId: string, digest: string, pieces: readonly number[]): void;
+  /** A peer no longer holds any piece of the blob (evicted it): it stops being a parent for it, and its own assignments for it end. */
+  peerDropped(peerId: string, digest: string): void;
   /** A child reports that a parent failed it for a piece. `parentId` is 'seed' for the supernode. */
   reportFailure(childId: string, parentId: string, digest: string, piece: number, kind: FailureKind): void;
   /** Up to `limit` pieces for the child to fetch next. */
