@@ -88,12 +88,15 @@ export class Download {
   private certifying: boolean;
   /** Bytes by origin, for X-Shoal-Source and metrics. */
   readonly bytesFrom = { peer: 0, supernode: 0 };
+  /** Per piece, where its last write came from (0 not fetched here, 1 a peer, 2 the supernode). */
+  private readonly pieceOrigin: Uint8Array;
   readonly done: Promise<void>;
 
   constructor(components: DownloadComponents, init: DownloadInit) {
     this.digest = parseDigest(init.info.digest);
     this.layout = { blobSizeBytes: init.info.sizeBytes, pieceSizeBytes: init.info.pieceSizeBytes, pieceCount: init.info.pieceCount };
     this.log = components.log.child({ module: 'download', digest: this.digest });
+    this.pieceOrigin = new Uint8Array(this.layout.pieceCount);
     this.c = components;
     this.init = init;
     // Hashes that came with a complete blob were certified when the download began.
@@ -107,6 +110,15 @@ export class Download {
   /** Aborted (with the cause) when the download fails or is cancelled: readers wait on it. */
   get signal(): AbortSignal {
     return this.abort.signal;
+  }
+
+  /**
+   * Where a piece this download stored came from. Known as soon as the piece is
+   * readable, unlike bytesFrom, which counts a piece only once its write returned.
+   */
+  originOf(piece: number): 'peer' | 'supernode' | undefined {
+    const origin = this.pieceOrigin[piece];
+    return origin === 1 ? 'peer' : origin === 2 ? 'supernode' : undefined;
   }
 
   /** A reader started; returns its cursor setter and the function to call when it stops. */
@@ -346,6 +358,8 @@ export class Download {
         }
         const limited = this.c.downloadLimiter === undefined ? body : await throttled(body, this.c.downloadLimiter);
         const fetchedAt = performance.now();
+        // Set before the write: the piece may be readable (and labelled) before writePiece returns.
+        this.pieceOrigin[piece] = candidate.kind === 'seed' ? 2 : 1;
         await this.c.store.writePiece(this.digest, piece, limited, { expectedSha256: sha256, signal: this.abort.signal });
         this.log.trace({ piece, parentId, ms: Math.round(performance.now() - fetchedAt) }, 'piece stored');
         const from = candidate.kind === 'seed' ? 'supernode' : 'peer';

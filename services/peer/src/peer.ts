@@ -49,6 +49,15 @@ export interface PeerInit {
 /** What fills a blob on this node: the swarm (Download) or, without a supernode, the registry. */
 type Fill = Download | DhtFill | RegistryFill;
 
+/** X-Shoal-Source of a blob served while `fill` fills it: where its first piece came from. */
+function sourceOf(fill: Fill, first: number | undefined): BlobSource {
+  if (fill instanceof RegistryFill) return 'upstream';
+  if (fill instanceof DhtFill) return 'peer';
+  const origin = first === undefined ? undefined : fill.originOf(first);
+  // Not fetched by this download (the piece was here already): judge by the bytes so far.
+  return origin ?? (fill.bytesFrom.peer > 0 || fill.bytesFrom.supernode === 0 ? 'peer' : 'supernode');
+}
+
 /**
  * The node's peer: answers the proxy's blob requests from the local store, or
  * fills the store from the swarm while streaming the blob out in order.
@@ -85,10 +94,10 @@ export class Peer implements BlobProvider {
       const readerSignal = options.signal === undefined ? fill.signal : AbortSignal.any([options.signal, fill.signal]);
       const start = range?.start ?? 0;
       const end = range?.end ?? fill.layout.blobSizeBytes - 1;
+      const first = end >= start ? piecesForRange(fill.layout, start, end).first : undefined;
       // The first byte must be in hand before we answer: if the swarm cannot
       // deliver it, the caller still has time to go to the registry instead.
-      if (end >= start) {
-        const { first } = piecesForRange(fill.layout, start, end);
+      if (first !== undefined) {
         attached.setCursor(first);
         await this.waitReadable(fill.layout, digest, first, readerSignal);
       }
@@ -97,7 +106,7 @@ export class Peer implements BlobProvider {
         start,
         end,
       );
-      const source: BlobSource = fill instanceof RegistryFill ? 'upstream' : fill.bytesFrom.peer > 0 || fill.bytesFrom.supernode === 0 ? 'peer' : 'supernode';
+      const source = sourceOf(fill, first);
       return { source, sizeBytes: fill.layout.blobSizeBytes, reader };
     } catch (err) {
       attached.detach();

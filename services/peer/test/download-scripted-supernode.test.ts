@@ -74,6 +74,12 @@ async function download(t: import('ava').ExecutionContext, finalSeedComplete: bo
     return setPieceHashes(d, list, options);
   };
   const supernode = new ScriptedSupernode({ digest, data, hashes }, finalSeedComplete);
+  // Where each piece came from, as the download tells it the moment the piece is readable
+  // (what the proxy's X-Shoal-Source is decided on), before writePiece has returned.
+  const originsWhenReadable: Array<string | undefined> = [];
+  store.on('piece', (d, index) => {
+    if (d === digest) originsWhenReadable[index] = run.originOf(index);
+  });
   // As the peer begins a download the supernode is still fetching: no hashes yet, not complete.
   await store.begin(digest, data.length);
   const run = new Download(
@@ -92,7 +98,7 @@ async function download(t: import('ava').ExecutionContext, finalSeedComplete: bo
   const last = supernode.requests.at(-1);
   t.is(last?.limit, 0, 'the download ended with its final announce');
   t.true((last?.have ?? []).length > 0);
-  return { supernode, certifiedLists };
+  return { supernode, certifiedLists, originsWhenReadable };
 }
 
 test('the final announce says the seed is complete: the node takes its certified hashes', async (t) => {
@@ -107,4 +113,9 @@ test('the final announce says the seed is still fetching: the node checks the wh
   const { supernode, certifiedLists } = await download(t, false);
   t.is(supernode.taskInfoCalls, 0);
   t.deepEqual(certifiedLists, []);
+});
+
+test('a piece is labelled with its origin as soon as it is readable', async (t) => {
+  const { originsWhenReadable } = await download(t, false);
+  t.deepEqual(originsWhenReadable, ['supernode', 'supernode', 'supernode', 'supernode']);
 });
