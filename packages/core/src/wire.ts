@@ -239,3 +239,71 @@ export function parseFrame<T extends TSchema>(schema: T, data: Buffer | string, 
   }
   return parseWire(schema, value, what);
 }
+
+/*
+ * Preheat (supernode HTTP, under API_PREFIX, cluster token required):
+ *   POST /preheat        PreheatRequest → 202 PreheatJob. Resolves the image (tag →
+ *                        manifest; an index → the manifests of the requested platforms)
+ *                        and starts the back-to-source download of its config and layer
+ *                        blobs through the same BlobTasks peers use. Registry credentials
+ *                        ride in HEADER.registryAuthorization.
+ *   GET  /preheat/:id    → PreheatJob (404 once the supernode has forgotten the job).
+ */
+
+/** `os/architecture[/variant]`, lowercase, as in an index's `platform` field. */
+export const PLATFORM_PATTERN = '^[a-z0-9._-]{1,32}/[a-z0-9._-]{1,32}(?:/[a-z0-9._-]{1,32})?$';
+/** Platforms one preheat request may name. */
+export const MAX_PREHEAT_PLATFORMS = 32;
+/** Distinct blobs one preheat job may hold (configs and layers of every chosen platform). */
+export const MAX_PREHEAT_BLOBS = 4096;
+/** A preheat job id: a random UUID. */
+export const PREHEAT_JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+export const PreheatRequestSchema = Type.Object(
+  {
+    /** `[host[:port]/]repo[:tag][@digest]`, as docker and containerd read it. */
+    image: Type.String({ minLength: 1, maxLength: 600 }),
+    /** For an index: only these platforms (default: every platform but attestations). */
+    platforms: Type.Optional(Type.Array(Type.String({ pattern: PLATFORM_PATTERN }), { minItems: 1, maxItems: MAX_PREHEAT_PLATFORMS })),
+  },
+  { additionalProperties: false },
+);
+export type PreheatRequest = Static<typeof PreheatRequestSchema>;
+
+export const PreheatBlobStateSchema = Type.Union([Type.Literal('pending'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]);
+export type PreheatBlobState = Static<typeof PreheatBlobStateSchema>;
+
+export const PreheatJobStateSchema = Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]);
+export type PreheatJobState = Static<typeof PreheatJobStateSchema>;
+
+export const PreheatBlobSchema = Type.Object(
+  {
+    digest: DigestSchema,
+    sizeBytes: Type.Integer({ minimum: 0, maximum: MAX_BLOB_SIZE_BYTES }),
+    state: PreheatBlobStateSchema,
+    error: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type PreheatBlob = Static<typeof PreheatBlobSchema>;
+
+export const PreheatJobSchema = Type.Object(
+  {
+    id: Type.String({ pattern: PREHEAT_JOB_ID_PATTERN }),
+    /** The reference as the client wrote it. */
+    image: Type.String({ maxLength: 600 }),
+    /** Platforms of the manifests chosen from an index (`os/arch[/variant]`); empty for a single manifest. */
+    platforms: Type.Array(Type.String({ maxLength: 200 }), { maxItems: 1024 }),
+    state: PreheatJobStateSchema,
+    blobs: Type.Array(PreheatBlobSchema, { maxItems: MAX_PREHEAT_BLOBS }),
+    /** Bytes of the blobs verified in the supernode's cache so far. */
+    bytesDone: Type.Integer({ minimum: 0 }),
+    bytesTotal: Type.Integer({ minimum: 0 }),
+    /** ISO 8601. */
+    startedAt: Type.String({ maxLength: 40 }),
+    finishedAt: Type.Optional(Type.String({ maxLength: 40 })),
+    message: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type PreheatJob = Static<typeof PreheatJobSchema>;

@@ -21,6 +21,8 @@ import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { writeContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
+import { doctorFlags, runDoctorCommand } from './commands/doctor.js';
+import { preheatCommand } from './commands/preheat.js';
 
 interface Command {
   summary: string;
@@ -246,6 +248,7 @@ const commands: Record<string, Command> = {
       process.stdout.write(`pulled ${imageText} (${result.manifestDigest}): ${(result.totalBytes / 1048576).toFixed(1)} MiB in ${(result.durationMs / 1000).toFixed(2)} s\n`);
     },
   },
+  preheat: preheatCommand,
   status: {
     summary: 'the swarm at a glance',
     flags: {
@@ -261,6 +264,11 @@ const commands: Record<string, Command> = {
       process.stdout.write(`supernode ${c.supernode as string}: ${status.peers.length} peer(s), ${status.blobs.count} blob(s) cached (${(status.blobs.bytes / 1048576).toFixed(1)} MiB), ${status.blobs.inflight} downloading\n`);
       for (const p of status.peers) process.stdout.write(`  ${p.peerId}  ${p.advertiseUrl}\n`);
     },
+  },
+  doctor: {
+    summary: "check this node's wiring: containerd config_path, hosts.toml, proxy up, a test fetch through the swarm",
+    flags: doctorFlags(defaultPlatform()),
+    run: (c) => runDoctorCommand(c),
   },
   'all-in-one': {
     summary: 'a supernode and a node agent on this machine (what `npm start` runs)',
@@ -338,7 +346,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const ONE_SHOT = new Set(['containerd-config', 'pull', 'status']);
+const ONE_SHOT = new Set(['containerd-config', 'doctor', 'pull', 'preheat', 'status']);
 const code = await main(process.argv.slice(2));
 if (code >= 0) process.exit(code);
 else if (ONE_SHOT.has(process.argv[2] ?? '')) process.exit(0);

@@ -12,6 +12,8 @@ import { Swarm } from './swarm.js';
 import { scheduleRoutes } from './routes/schedule.js';
 import { blobRoutes } from './routes/blobs.js';
 import { attachPeersWebSocket } from './routes/peers-ws.js';
+import { PreheatJobs, type PreheatInit } from './preheat.js';
+import { preheatRoutes } from './routes/preheat.js';
 
 export interface SupernodeComponents {
   log: Logger;
@@ -26,6 +28,7 @@ export interface SupernodeInit {
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
   scheduler?: SchedulerInit;
+  preheat?: PreheatInit;
   /** Server timeouts; each defaults to its SUPERNODE_SERVER_*_TIMEOUT_MS constant. */
   serverTimeouts?: Partial<SupernodeServerTimeouts> | undefined;
 }
@@ -101,6 +104,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   await app.register(tokenAuthPlugin, { token: init.token, prefix: API_PREFIX });
   await app.register(blobRoutes, { store: components.store, tasks });
   await app.register(scheduleRoutes, { swarm });
+  const preheat = new PreheatJobs({ log: components.log, store: components.store, registry: components.registry, tasks }, init.preheat);
+  await app.register(preheatRoutes, { jobs: preheat });
 
   const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
   swarm.onBadPiece = () => badPieces.inc();
@@ -122,6 +127,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs });
   app.addHook('onClose', async () => {
     clearInterval(pruner);
+    preheat.close();
     tasks.close();
   });
   return { app, tasks, peers };

@@ -18,8 +18,8 @@ export function serverUrl(registryName: string, plainHttpHosts: readonly string[
 /**
  * hosts.toml for one registry: the node's proxy as a pull/resolve mirror, the
  * registry itself as `server`. No TLS settings on the loopback mirror
- * (containerd would try HTTPS first), no `dial_timeout` (containerd < 2.1
- * rejects the whole file, silently).
+ * (containerd would try HTTPS first), no `dial_timeout` (unknown before
+ * containerd 2.1: 1.6 ignores it, so it would promise a timeout it does not give).
  */
 export function hostsToml(proxyUrl: string, server: string | undefined): string {
   const lines = ['# Written by `shoal containerd-config`. containerd re-reads it on every pull.'];

@@ -1,0 +1,196 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import {
+  API_PREFIX,
+  ConfigError,
+  HEADER,
+  parseImageReference,
+  parseWire,
+  PLATFORM_PATTERN,
+  PreheatJobSchema,
+  ShoalError,
+  type FlagSpecs,
+  type PreheatJob,
+  type PreheatRequest,
+} from '@shoal/core';
+import { DEFAULT_SUPERNODE_URL, readToken, tokenFileFlag } from '../flags.js';
+
+/** How often the job's status is asked for. Milliseconds. */
+export const PREHEAT_POLL_INTERVAL_MS = 500;
+/** Status requests in a row that may fail (supernode briefly unreachable) before the command gives up. */
+export const MAX_POLL_FAILURES = 10;
+/** A job status lists every blob; larger answers are refused rather than buffered. Bytes: 4 MiB. */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+const PLATFORM_RE = new RegExp(PLATFORM_PATTERN);
+const MIB = 1024 * 1024;
+
+export class PreheatError extends ShoalError {
+  constructor(message: string) {
+    super(message, 'SHOAL_PREHEAT_FAILED', 502, 'UNKNOWN');
+  }
+}
+
+export interface PreheatOptions {
+  supernodeUrl: string;
+  image: string;
+  /** `os/arch[/variant]`; empty: every platform of an index. */
+  platforms: readonly string[];
+  /** The cluster token. */
+  token: string | undefined;
+  /** The registry credential (an Authorization header value), passed to the supernode for its registry requests. */
+  registryAuthorization?: string | undefined;
+  /** Called with every status polled, the first being the job as started. */
+  onStatus?: (job: PreheatJob) => void;
+  signal?: AbortSignal;
+}
+
+async function readAnswer(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > MAX_ANSWER_BYTES) {
+      body.destroy();
+      throw new PreheatError(`supernode answer larger than ${MAX_ANSWER_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `message (status code)` from the supernode's `{ code, message }` error body, or the raw text. */
+function errorText(status: number, text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (typeof parsed.message === 'string') {
+      const hint = status === 401 ? ' (the cluster token: --token-file)' : '';
+      return `${parsed.message}${hint} [${typeof parsed.code === 'string' ? parsed.code : status}]`;
+    }
+  } catch {
+    // not JSON: show it as it is
+  }
+  return `${status} ${text.slice(0, 300)}`;
+}
+
+/**
+ * Asks a supernode to preheat an image and follows the job to its end.
+ * Resolves with the final status (done or failed); rejects when the
+ * supernode refuses the job or cannot be reached.
+ */
+export async function preheatImage(options: PreheatOptions): Promise<PreheatJob> {
+  const base = options.supernodeUrl.replace(/\/+$/, '');
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (options.token !== undefined) headers[HEADER.token] = options.token;
+  if (options.registryAuthorization !== undefined) headers[HEADER.registryAuthorization] = options.registryAuthorization;
+  const payload: PreheatRequest = options.platforms.length === 0 ? { image: options.image } : { image: options.image, platforms: [...options.platforms] };
+
+  let job: PreheatJob;
+  try {
+    const res = await request(`${base}${API_PREFIX}/preheat`, { method: 'POST', headers, body: JSON.stringify(payload), signal: options.signal ?? null });
+    const text = await readAnswer(res.body);
+    if (res.statusCode !== 202) throw new PreheatError(`supernode ${base} refused to preheat ${options.image}: ${errorText(res.statusCode, text)}`);
+    job = parseWire(PreheatJobSchema, JSON.parse(text), 'preheat job');
+  } catch (err) {
+    if (err instanceof ShoalError) throw err;
+    throw new PreheatError(`cannot reach supernode ${base}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  options.onStatus?.(job);
+
+  let failures = 0;
+  while (job.state === 'running') {
+    await sleep(PREHEAT_POLL_INTERVAL_MS, undefined, { signal: options.signal });
+    try {
+      const res = await request(`${base}${API_PREFIX}/preheat/${job.id}`, { headers, signal: options.signal ?? null });
+      const text = await readAnswer(res.body);
+      if (res.statusCode === 404) throw new PreheatError(`supernode ${base} no longer knows preheat job ${job.id} (restarted?): ${errorText(res.statusCode, text)}`);
+      if (res.statusCode !== 200) throw new PreheatError(`supernode ${base} answered ${errorText(res.statusCode, text)} for preheat job ${job.id}`);
+      job = parseWire(PreheatJobSchema, JSON.parse(text), 'preheat job');
+      failures = 0;
+    } catch (err) {
+      if (err instanceof ShoalError || options.signal?.aborted === true) throw err;
+      if (++failures >= MAX_POLL_FAILURES) {
+        throw new PreheatError(`supernode ${base} unreachable while following preheat job ${job.id}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      continue;
+    }
+    options.onStatus?.(job);
+  }
+  return job;
+}
+
+function mib(bytes: number): string {
+  return (bytes / MIB).toFixed(1);
+}
+
+export const preheatFlags = {
+  supernode: { kind: 'url', help: 'supernode URL', default: DEFAULT_SUPERNODE_URL },
+  platform: { kind: 'stringList', help: 'OS/ARCH[/VARIANT] to warm from a multi-arch index, repeatable (none: every platform in it)', default: [] },
+  nodes: { kind: 'stringList', help: 'all | NAME,...: also pull into nodes (not built yet: refused)' },
+  registryCredentialsFile: { kind: 'path', help: 'file holding USER:PASSWORD for a private registry (sent to the supernode, which fetches with it)' },
+  tokenFile: tokenFileFlag,
+} satisfies FlagSpecs;
+
+async function readRegistryCredentials(path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw new ConfigError([`--registry-credentials-file: cannot read ${path}: ${(err as Error).message}`]);
+  }
+  if (!text.includes(':')) throw new ConfigError([`--registry-credentials-file: ${path} must hold USER:PASSWORD`]);
+  return `Basic ${Buffer.from(text).toString('base64')}`;
+}
+
+/** `shoal preheat`: the command-table entry (main.ts registers it). */
+export const preheatCommand = {
+  summary: "warm the supernode's cache with an image's blobs (every platform of an index, or --platform)",
+  positionals: { min: 1, max: 1, names: 'IMAGE' },
+  flags: preheatFlags,
+  async run(c: Record<string, unknown>, [imageText]: string[]): Promise<void> {
+    const problems: string[] = [];
+    if (c.nodes !== undefined) {
+      problems.push(
+        '--nodes: pulling into nodes is not built yet. `shoal preheat` warms the supernode\'s cache; ' +
+          'each node then pulls from that warm cache on first use, without asking the registry for the blobs. Run it without --nodes.',
+      );
+    }
+    const platforms = c.platform as string[];
+    for (const p of platforms) if (!PLATFORM_RE.test(p)) problems.push(`--platform: expected OS/ARCH[/VARIANT] in lowercase (e.g. linux/amd64), got ${JSON.stringify(p)}`);
+    if (problems.length > 0) throw new ConfigError(problems);
+    const image = imageText ?? '';
+    parseImageReference(image); // an invalid reference fails here, with its own message
+    const token = await readToken(c.tokenFile as string | undefined);
+    const registryAuthorization = await readRegistryCredentials(c.registryCredentialsFile as string | undefined);
+    const supernodeUrl = c.supernode as string;
+
+    let shown = '';
+    const started = Date.now();
+    const final = await preheatImage({
+      supernodeUrl,
+      image,
+      platforms,
+      token,
+      registryAuthorization,
+      onStatus: (job) => {
+        if (shown === '') {
+          const which = job.platforms.length === 0 ? '' : ` (${job.platforms.join(', ')})`;
+          process.stdout.write(`preheating ${job.image}${which} on ${supernodeUrl}: ${job.blobs.length} blobs, ${mib(job.bytesTotal)} MiB, job ${job.id}\n`);
+        }
+        const done = job.blobs.filter((b) => b.state === 'done').length;
+        const line = `  ${done}/${job.blobs.length} blobs, ${mib(job.bytesDone)}/${mib(job.bytesTotal)} MiB`;
+        if (line !== shown) process.stdout.write(`${line}\n`);
+        shown = line;
+      },
+    });
+    const seconds = ((Date.now() - started) / 1000).toFixed(2);
+    if (final.state === 'done') {
+      process.stdout.write(`preheated ${final.image}: ${final.blobs.length} blobs, ${mib(final.bytesTotal)} MiB in the supernode's cache (${seconds} s)\n`);
+      return;
+    }
+    const failed = final.blobs.filter((b) => b.state === 'failed');
+    for (const b of failed) process.stderr.write(`failed ${b.digest} (${mib(b.sizeBytes)} MiB): ${b.error ?? 'unknown error'}\n`);
+    throw new PreheatError(`preheat of ${final.image} failed: ${failed.length} of ${final.blobs.length} blobs could not be fetched into the supernode's cache`);
+  },
+};
