@@ -1103,9 +1103,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return this.heldBytes + this.reservedBytes;
   }
 
+  /** Background work, awaited by close. Its callers handle their failures; one that slips through is logged, never unhandled. */
   private track(work: Promise<void>): void {
     this.background.add(work);
-    void work.finally(() => this.background.delete(work));
+    void work.catch((err: unknown) => this.log.error({ err }, 'background store work failed')).finally(() => this.background.delete(work));
   }
 
   private touch(entry: Entry): void {

@@ -272,6 +272,12 @@ export class Download {
         }
         let started = 0;
         for (const a of assignments) {
+          // The answer is network input: a piece outside this blob's layout (a supernode
+          // holding the blob with another size) would throw in fetchPiece, unhandled.
+          if (a.piece >= this.layout.pieceCount) {
+            this.log.warn({ piece: a.piece, pieceCount: this.layout.pieceCount }, 'supernode assigned a piece outside the blob; skipped');
+            continue;
+          }
           if (this.inflight.has(a.piece) || this.held(a.piece)) continue;
           started++;
           this.inflight.add(a.piece);

@@ -190,7 +190,13 @@ export class BlobTasks {
         destroyQuietly(response.body);
         throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, 502, 200);
       }
-      await this.store.begin(digest, sizeBytes);
+      try {
+        await this.store.begin(digest, sizeBytes);
+      } catch (err) {
+        // No room (StoreFullError) or store closing: the body would hold its connection until a timeout.
+        destroyQuietly(response.body);
+        throw err;
+      }
       log.info({ sizeBytes }, 'back-to-source started');
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store

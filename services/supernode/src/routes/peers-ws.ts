@@ -86,13 +86,20 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
+    // node's HTTP server takes its 'error' listener off a socket it hands to
+    // 'upgrade' (ws adds its own in handleUpgrade): a client that resets while
+    // we refuse it would otherwise be an uncaught ECONNRESET.
+    const refuse = (status: string): void => {
+      socket.on('error', (err) => log.debug({ remote: request.socket.remoteAddress, err: err.message }, 'refused upgrade socket failed'));
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
     if (path !== PEERS_WS_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuse('404 Not Found');
       return;
     }
     if (!requestHasToken({ headers: request.headers }, token)) {
       log.warn({ remote: request.socket.remoteAddress }, 'peer refused: missing or wrong cluster token');
-      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuse('401 Unauthorized');
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
