@@ -13,3 +13,23 @@ export function destroyQuietly(stream: Readable): void {
 }
 
 function noop(): void {}
+
+/**
+ * Reads a small answer whole (JSON, a manifest, a token; never blob bytes),
+ * refusing one larger than `maxBytes` with the caller's error, so a broken or
+ * hostile server cannot make us buffer without bound.
+ */
+export async function readBounded(body: Readable, maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += buf.length;
+    if (total > maxBytes) {
+      destroyQuietly(body);
+      throw tooLarge();
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
+}

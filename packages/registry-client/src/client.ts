@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import {
   destroyQuietly,
+  readBounded,
   BadRequestError,
   UpstreamError,
   backoffMs,
@@ -128,21 +129,6 @@ function discard(body: Readable & { dump?: (opts?: { limit: number }) => Promise
   } else {
     destroyQuietly(body);
   }
-}
-
-async function readBounded(body: Readable, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    total += buf.length;
-    if (total > maxBytes) {
-      destroyQuietly(body);
-      throw new UpstreamError(`token response larger than ${maxBytes} bytes`, 502);
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Waits for `promise` but gives up with the signal's reason as soon as it aborts. */
@@ -487,7 +473,7 @@ export class RegistryClient implements RegistryClientApi {
       return undefined;
     }
     try {
-      const parsed = parseTokenResponse(await readBounded(response.body, MAX_TOKEN_RESPONSE_BYTES));
+      const parsed = parseTokenResponse((await readBounded(response.body, MAX_TOKEN_RESPONSE_BYTES, () => new UpstreamError(`token response larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, 502))).toString('utf8'));
       this.tokens.set(key, parsed.token, parsed.expiresInSeconds * 1000);
       this.log.debug({ registry, scope, expiresInSeconds: parsed.expiresInSeconds }, 'bearer token obtained');
       return parsed.token;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import {
   destroyQuietly,
+  readBounded,
   DigestMismatchError,
   digestOf,
   isDigest,
@@ -235,21 +235,6 @@ export function parseManifest(body: Buffer, contentType: string | undefined, whe
   throw new PreheatUnsupportedError(`${where}: unsupported manifest type ${JSON.stringify(mediaType ?? 'unknown')} (preheat reads OCI and Docker schema 2 manifests and indexes)`);
 }
 
-async function readBounded(body: Readable, maxBytes: number, where: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    total += buf.length;
-    if (total > maxBytes) {
-      destroyQuietly(body);
-      throw new PreheatUnsupportedError(`${where}: manifest larger than ${maxBytes} bytes`);
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks);
-}
-
 // --- jobs ----------------------------------------------------------------------
 
 export interface PreheatComponents {
@@ -440,7 +425,7 @@ export class PreheatJobs {
       destroyQuietly(response.body);
       throw new PreheatUnsupportedError(`${where}: manifest of ${declared} bytes, larger than ${MAX_MANIFEST_BYTES}`);
     }
-    const body = await readBounded(response.body, MAX_MANIFEST_BYTES, where);
+    const body = await readBounded(response.body, MAX_MANIFEST_BYTES, () => new PreheatUnsupportedError(`${where}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`));
     if (digest !== undefined && digestOf(body) !== digest) throw new DigestMismatchError(`${where}: the registry sent a manifest whose digest is ${digestOf(body)}`);
     return parseManifest(body, response.headers['content-type'], where);
   }

@@ -12,13 +12,13 @@ import { pipeline } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
   ConfigError,
-  destroyQuietly,
   DigestVerifier,
   HEADER,
   isIndexMediaType,
   MANIFEST_ACCEPT,
   parseDigest,
   parseImageReference,
+  readBounded,
   ShoalError,
   type FlagSpecs,
   type ImageReference,
@@ -76,20 +76,6 @@ function describeError(err: unknown, url: string, timeoutMs: number): string {
   return `${url}: ${e.message ?? String(err)}${code !== undefined ? ` (${code})` : ''}`;
 }
 
-async function readSmall(body: Dispatcher.ResponseData['body'], limit = MAX_SMALL_BODY_BYTES): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      destroyQuietly(body);
-      throw new Error(`answer larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 function statusOf(text: string): string {
   try {
     const json = JSON.parse(text) as { status?: unknown };
@@ -98,6 +84,10 @@ function statusOf(text: string): string {
     // not JSON: show the text
   }
   return text.trim().slice(0, 200) || '(empty body)';
+}
+
+async function readSmall(body: Dispatcher.ResponseData['body'], limit = MAX_SMALL_BODY_BYTES): Promise<string> {
+  return (await readBounded(body, limit, () => new Error(`answer larger than ${limit} bytes`))).toString('utf8');
 }
 
 /**

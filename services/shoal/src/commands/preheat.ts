@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import {
   API_PREFIX,
@@ -9,6 +10,7 @@ import {
   parseWire,
   PLATFORM_PATTERN,
   PreheatJobSchema,
+  readBounded,
   ShoalError,
   type FlagSpecs,
   type PreheatJob,
@@ -45,18 +47,8 @@ export interface PreheatOptions {
   signal?: AbortSignal;
 }
 
-async function readAnswer(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new PreheatError(`supernode answer larger than ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+async function readAnswer(body: Readable): Promise<string> {
+  return (await readBounded(body, MAX_ANSWER_BYTES, () => new PreheatError(`supernode answer larger than ${MAX_ANSWER_BYTES} bytes`))).toString('utf8');
 }
 
 /** `message (status code)` from the supernode's `{ code, message }` error body, or the raw text. */

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import {
   destroyQuietly,
+  readBounded,
   DigestVerifier,
   HEADER,
   isIndexMediaType,
@@ -48,17 +49,6 @@ export interface PullResult {
   durationMs: number;
 }
 
-async function readSmall(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > limit) throw new PullError(`manifest larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 /**
  * Fetches an image through a node's proxy the way containerd would (manifest,
  * platform choice, config and layers), verifying every blob, and reports where
@@ -75,7 +65,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   try {
     const getManifest = async (reference: string, accept: string): Promise<{ json: { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] }; digest: string; mediaType: string }> => {
       const res = await request(`${base}/v2/${image.repository}/manifests/${reference}?ns=${ns}`, { dispatcher, headers: headers({ accept }) });
-      const body = await readSmall(res.body, MAX_MANIFEST_BYTES);
+      const body = await readBounded(res.body, MAX_MANIFEST_BYTES, () => new PullError(`manifest larger than ${MAX_MANIFEST_BYTES} bytes`));
       if (res.statusCode !== 200) throw new PullError(`manifest ${reference}: proxy answered ${res.statusCode} ${body.toString('utf8').slice(0, 300)}`);
       const digest = String(res.headers['docker-content-digest'] ?? '');
       const json = JSON.parse(body.toString('utf8')) as { mediaType?: string };
