@@ -152,7 +152,9 @@ async function main(): Promise<void> {
     stopping = true;
     await chaos;
 
-    const result = { date: new Date().toISOString(), minutes: Number(args.minutes), seed: Number(args.seed), injected: Object.fromEntries(injected), ...outcomes, failures };
+    // Only the chaos loop may end a service: any other exit is a crash, whatever the pulls did.
+    const crashes = services.flatMap((s) => s.crashes);
+    const result = { date: new Date().toISOString(), minutes: Number(args.minutes), seed: Number(args.seed), injected: Object.fromEntries(injected), ...outcomes, failures, crashes };
     await mkdir(RESULTS_DIR, { recursive: true });
     await writeFile(join(RESULTS_DIR, `faults-${result.date.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(
@@ -161,10 +163,12 @@ async function main(): Promise<void> {
         `injected: ${[...injected].map(([k, v]) => `${k} ×${v}`).join(', ') || 'nothing'}`,
         `pulls completed: ${outcomes.completed} (${outcomes.completedAfterRetry} after a retry), failed after ${MAX_ATTEMPTS} attempts: ${outcomes.failed}, attempts: ${outcomes.attempts}`,
         ...failures.slice(0, 10).map((f) => `failed: ${f}`),
+        `services that exited on their own (crashes): ${crashes.length}`,
+        ...crashes.slice(0, 5).map((c) => `crash: ${c.name} (${c.exit})\n${c.tail}`),
         '',
       ].join('\n'),
     );
-    if (outcomes.failed > 0) process.exitCode = 1;
+    if (outcomes.failed > 0 || crashes.length > 0) process.exitCode = 1;
   } finally {
     for (const c of containerds) await c.stop().catch(() => undefined);
     for (const s of services) await s.stop().catch(() => undefined);

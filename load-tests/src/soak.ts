@@ -113,7 +113,8 @@ async function main(): Promise<void> {
         fdsMax: Math.max(...xs.map((x) => x.fds)),
       };
     });
-    const result = { date: new Date().toISOString(), minutes: Number(args.minutes), workers: WORKERS, nodes: NODES, pulls, ranges, errors: errors.length, errorSamples: errors.slice(0, 10), gibServed: bytes / 1024 ** 3, summary, samples };
+    const crashes = services.flatMap((s) => s.crashes);
+    const result = { date: new Date().toISOString(), minutes: Number(args.minutes), workers: WORKERS, nodes: NODES, pulls, ranges, errors: errors.length, errorSamples: errors.slice(0, 10), crashes, gibServed: bytes / 1024 ** 3, summary, samples };
     await mkdir(RESULTS_DIR, { recursive: true });
     await writeFile(join(RESULTS_DIR, `soak-${result.date.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
     await mkdir(DOCS_IMG, { recursive: true });
@@ -132,10 +133,12 @@ async function main(): Promise<void> {
         '| --- | --- | --- | --- | --- | --- | --- | --- |',
         ...summary.map((s) => `| ${s.proc} | ${s.rssStartMiB.toFixed(0)} | ${s.rssAfter30sMiB.toFixed(0)} | ${s.rssEndMiB.toFixed(0)} | ${s.rssMaxMiB.toFixed(0)} | ${s.fdsStart} | ${s.fdsEnd} | ${s.fdsMax} |`),
         ...errors.slice(0, 10).map((e) => `error: ${e}`),
+        `services that exited on their own (crashes): ${crashes.length}`,
+        ...crashes.slice(0, 5).map((c) => `crash: ${c.name} (${c.exit})\n${c.tail}`),
         '',
       ].join('\n'),
     );
-    if (errors.length > 0) process.exitCode = 1;
+    if (errors.length > 0 || crashes.length > 0) process.exitCode = 1;
   } finally {
     for (const s of services) await s.stop().catch(() => undefined);
     await registry.stop();

@@ -31,6 +31,10 @@ export class ServiceProcess {
   private readonly env: Record<string, string>;
   private readonly logDir: string;
   private current: ManagedProcess | undefined;
+  /** Processes this harness ended itself (kill, stop): any other exit is a crash. */
+  private readonly endedOnPurpose = new WeakSet<ManagedProcess>();
+  /** Exits nobody asked for: the service crashed (an uncaught exception, an OOM kill). */
+  readonly crashes: Array<{ name: string; exit: string; tail: string }> = [];
 
   private constructor(name: string, url: string, args: string[], env: Record<string, string>, logDir: string) {
     this.name = name;
@@ -74,14 +78,20 @@ export class ServiceProcess {
   }
 
   async start(): Promise<void> {
-    this.current = await spawnProcess({ name: this.name, command: process.execPath, args: [...NODE_FLAGS, SHOAL, ...this.args], env: minimalEnv(this.env), logDir: this.logDir });
-    await waitFor(() => httpOk(`${this.url}/readyz`), { process: this.current, description: `${this.name} ready`, timeoutMs: 30_000 });
+    const p = await spawnProcess({ name: this.name, command: process.execPath, args: [...NODE_FLAGS, SHOAL, ...this.args], env: minimalEnv(this.env), logDir: this.logDir });
+    this.current = p;
+    void p.exited.then(async (exit) => {
+      if (this.endedOnPurpose.has(p)) return;
+      this.crashes.push({ name: this.name, exit: exit.signal ?? `code ${String(exit.code)}`, tail: await p.tail(20).catch(() => '') });
+    });
+    await waitFor(() => httpOk(`${this.url}/readyz`), { process: p, description: `${this.name} ready`, timeoutMs: 30_000 });
   }
 
   /** SIGKILL, as a crash or an OOM kill would. */
   async kill(): Promise<void> {
     const p = this.current;
     if (p === undefined || p.exitStatus() !== undefined) return;
+    this.endedOnPurpose.add(p);
     try {
       process.kill(-p.pid, 'SIGKILL');
     } catch {
@@ -91,6 +101,7 @@ export class ServiceProcess {
   }
 
   async stop(): Promise<void> {
+    if (this.current !== undefined) this.endedOnPurpose.add(this.current);
     await this.current?.stop();
   }
 }
