@@ -180,6 +180,13 @@ export class Download {
     });
   }
 
+  /** Asks for the supernode's certified piece hashes once, when an answer says its copy is complete. */
+  private certifyOnce(seedComplete: boolean): void {
+    if (!seedComplete || this.certifying) return;
+    this.certifying = true;
+    void this.certify();
+  }
+
   /**
    * The supernode finished the blob while this node was fetching it: the piece
    * hashes it now holds complete have matched the whole digest there. Given to
@@ -189,12 +196,6 @@ export class Download {
    * hashes that contradict the ones already used are refused by the store, and
    * then the node's own whole-blob check simply goes on.
    */
-  private certifyOnce(seedComplete: boolean): void {
-    if (!seedComplete || this.certifying) return;
-    this.certifying = true;
-    void this.certify();
-  }
-
   private async certify(): Promise<void> {
     try {
       const info = await this.c.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
