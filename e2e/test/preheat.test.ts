@@ -144,12 +144,14 @@ test('shoal preheat of a missing tag, or of an image with a blob gone from the r
   t.is(broken.stderr.match(/^failed /gm)?.length, 1, 'only the gone blob is reported');
 });
 
-test('shoal preheat --nodes is refused with exit 2: pulling into nodes is not built', async (t) => {
-  const result = await shoalPreheat(['registry.test/app:v1', '--nodes', 'all']);
+test('shoal preheat refuses an invalid --nodes or --platform with exit 2', async (t) => {
+  const result = await shoalPreheat(['registry.test/app:v1', '--nodes', 'Node_A']);
   t.is(result.code, 2);
-  t.regex(result.stderr, /--nodes: pulling into nodes is not built yet/);
-  t.regex(result.stderr, /each node then pulls from that warm cache on first use/);
-  const env = await shoalPreheat(['registry.test/app:v1'], { SHOAL_NODES: 'node-a,node-b' });
+  t.regex(result.stderr, /--nodes: "Node_A" is not a Kubernetes node name/);
+  const mixed = await shoalPreheat(['registry.test/app:v1', '--nodes', 'all,node-a']);
+  t.is(mixed.code, 2);
+  t.regex(mixed.stderr, /--nodes: all stands alone/);
+  const env = await shoalPreheat(['registry.test/app:v1'], { SHOAL_NODES: 'node-a,-bad' });
   t.is(env.code, 2, 'SHOAL_NODES too');
   const platform = await shoalPreheat(['registry.test/app:v1', '--platform', 'amd64']);
   t.is(platform.code, 2);

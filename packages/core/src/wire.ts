@@ -52,6 +52,19 @@ export const PIECE_WAIT_MS = 30_000;
 const DigestSchema = Type.String({ pattern: '^sha256:[a-f0-9]{64}$' });
 const Sha256Hex = Type.String({ pattern: '^[a-f0-9]{64}$' });
 const PeerId = Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' });
+/** A preheat job id: a random UUID. */
+export const PREHEAT_JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+const PreheatJobId = Type.String({ pattern: PREHEAT_JOB_ID_PATTERN });
+/** A Kubernetes node name: a lowercase RFC 1123 subdomain (kubelet's rule), at most MAX_NODE_NAME_LENGTH characters. */
+export const NODE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+export const MAX_NODE_NAME_LENGTH = 253;
+const NodeNameSchema = Type.String({ minLength: 1, maxLength: MAX_NODE_NAME_LENGTH, pattern: NODE_NAME_PATTERN });
+const NODE_NAME_RE = new RegExp(NODE_NAME_PATTERN);
+
+/** Whether `name` is a valid Kubernetes node name (lowercase RFC 1123 subdomain, ≤ 253 characters). */
+export function isNodeName(name: string): boolean {
+  return name.length >= 1 && name.length <= MAX_NODE_NAME_LENGTH && NODE_NAME_RE.test(name);
+}
 /** Longest blob we accept metadata for: 64 GiB. */
 export const MAX_BLOB_SIZE_BYTES = 64 * 1024 ** 3;
 
@@ -155,6 +168,8 @@ export const PeerMessageSchema = Type.Union([
       peerId: PeerId,
       advertiseUrl: Type.String({ maxLength: 300 }),
       zone: Type.Optional(Type.String({ maxLength: 100 })),
+      /** The Kubernetes node this peer runs on (`shoal node --node-name`); peers before it send none. */
+      nodeName: Type.Optional(NodeNameSchema),
     },
     { additionalProperties: false },
   ),
@@ -169,11 +184,45 @@ export const PeerMessageSchema = Type.Union([
   ),
   /** The peer no longer holds any piece of the blob (evicted, or a download given up): stop sending children to it. */
   Type.Object({ type: Type.Literal('drop'), digest: DigestSchema }, { additionalProperties: false }),
+  /** The answer to one blob of a `prefetch`: it is complete in this node's store (ok), or why not. */
+  Type.Object(
+    {
+      type: Type.Literal('prefetched'),
+      job: PreheatJobId,
+      digest: DigestSchema,
+      ok: Type.Boolean(),
+      error: Type.Optional(Type.String({ maxLength: 2000 })),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type PeerMessage = Static<typeof PeerMessageSchema>;
 
+/** Blobs one `prefetch` frame names at most (a job with more sends several frames): keeps frames far below MAX_WS_FRAME_BYTES. */
+export const MAX_PREFETCH_BLOBS_PER_FRAME = 256;
+
+export const PrefetchBlobSchema = Type.Object(
+  {
+    digest: DigestSchema,
+    sizeBytes: Type.Integer({ minimum: 0, maximum: MAX_BLOB_SIZE_BYTES }),
+    registry: Type.String({ minLength: 1, maxLength: 260 }),
+    repository: Type.String({ minLength: 1, maxLength: 255 }),
+  },
+  { additionalProperties: false },
+);
+export type PrefetchBlob = Static<typeof PrefetchBlobSchema>;
+
 export const SupernodeMessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('registered'), peerId: PeerId }, { additionalProperties: false }),
+  /** Preheat into nodes: fill the node's store with these blobs from the swarm; one `prefetched` answer per blob. */
+  Type.Object(
+    {
+      type: Type.Literal('prefetch'),
+      job: PreheatJobId,
+      blobs: Type.Array(PrefetchBlobSchema, { minItems: 1, maxItems: MAX_PREFETCH_BLOBS_PER_FRAME }),
+    },
+    { additionalProperties: false },
+  ),
   Type.Object({ type: Type.Literal('error'), code: Type.String({ maxLength: 100 }), message: Type.String({ maxLength: 2000 }) }, { additionalProperties: false }),
 ]);
 export type SupernodeMessage = Static<typeof SupernodeMessageSchema>;
@@ -248,6 +297,9 @@ export function parseFrame<T extends TSchema>(schema: T, data: Buffer | string, 
  *                        blobs through the same BlobTasks peers use. Registry credentials
  *                        ride in HEADER.registryAuthorization.
  *   GET  /preheat/:id    → PreheatJob (404 once the supernode has forgotten the job).
+ * With `nodes` (all, or node names of live peers; an unknown name is a 404 at request time),
+ * once the cache holds the blobs each chosen peer gets `prefetch` frames on its WebSocket and
+ * answers one `prefetched` per blob; PreheatJob.nodes follows each node.
  */
 
 /** `os/architecture[/variant]`, lowercase, as in an index's `platform` field. */
@@ -256,8 +308,12 @@ export const PLATFORM_PATTERN = '^[a-z0-9._-]{1,32}/[a-z0-9._-]{1,32}(?:/[a-z0-9
 export const MAX_PREHEAT_PLATFORMS = 32;
 /** Distinct blobs one preheat job may hold (configs and layers of every chosen platform). */
 export const MAX_PREHEAT_BLOBS = 4096;
-/** A preheat job id: a random UUID. */
-export const PREHEAT_JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+/** Nodes one preheat job may fill (named, or `all` at the moment of the request). */
+export const MAX_PREHEAT_NODES = 5000;
+
+/** `all`: every peer registered when the request arrives; else these node names. */
+export const PreheatNodesSchema = Type.Union([Type.Literal('all'), Type.Array(NodeNameSchema, { minItems: 1, maxItems: MAX_PREHEAT_NODES })]);
+export type PreheatNodes = Static<typeof PreheatNodesSchema>;
 
 export const PreheatRequestSchema = Type.Object(
   {
@@ -265,6 +321,8 @@ export const PreheatRequestSchema = Type.Object(
     image: Type.String({ minLength: 1, maxLength: 600 }),
     /** For an index: only these platforms (default: every platform but attestations). */
     platforms: Type.Optional(Type.Array(Type.String({ pattern: PLATFORM_PATTERN }), { minItems: 1, maxItems: MAX_PREHEAT_PLATFORMS })),
+    /** Also fill these nodes' own stores once the supernode's cache holds the blobs. */
+    nodes: Type.Optional(PreheatNodesSchema),
   },
   { additionalProperties: false },
 );
@@ -287,6 +345,21 @@ export const PreheatBlobSchema = Type.Object(
 );
 export type PreheatBlob = Static<typeof PreheatBlobSchema>;
 
+export const PreheatNodeStateSchema = Type.Object(
+  {
+    /** The node name (a peer registered without one: its peer id). */
+    name: Type.String({ maxLength: MAX_NODE_NAME_LENGTH }),
+    state: PreheatBlobStateSchema,
+    /** Blobs complete in the node's store. */
+    blobsDone: Type.Integer({ minimum: 0 }),
+    /** Blobs the node was asked for (those the supernode's cache holds). */
+    blobsTotal: Type.Integer({ minimum: 0 }),
+    error: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type PreheatNodeState = Static<typeof PreheatNodeStateSchema>;
+
 export const PreheatJobSchema = Type.Object(
   {
     id: Type.String({ pattern: PREHEAT_JOB_ID_PATTERN }),
@@ -303,6 +376,8 @@ export const PreheatJobSchema = Type.Object(
     startedAt: Type.String({ maxLength: 40 }),
     finishedAt: Type.Optional(Type.String({ maxLength: 40 })),
     message: Type.Optional(Type.String({ maxLength: 2000 })),
+    /** Present when nodes were asked for: each node's own fill. */
+    nodes: Type.Optional(Type.Array(PreheatNodeStateSchema, { maxItems: MAX_PREHEAT_NODES })),
   },
   { additionalProperties: false },
 );

@@ -8,3 +8,4 @@ export * from './rate-limit.js';
 export * from './registry-fill.js';
 export * from './discovery/index.js';
 export { DEFAULT_MAX_UPLOADS } from './routes/blobs.js';
+export * from './prefetch.js';

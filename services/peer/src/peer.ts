@@ -1,4 +1,6 @@
 import {
+  abortable,
+  parseDigest,
   pieceSpan,
   piecesForRange,
   SwarmUnavailableError,
@@ -11,6 +13,7 @@ import {
   type Digest,
   type Logger,
   type PieceLayout,
+  type PrefetchBlob,
 } from '@shoal/core';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import type { PieceStoreApi } from '@shoal/store';
@@ -114,8 +117,31 @@ export class Peer implements BlobProvider {
     }
   }
 
-  /** Starts (or joins) this node's fill of a blob. */
-  private fill(request: BlobRequest): Promise<Fill> {
+  /**
+   * Preheat into this node: fills the store with a blob through the same
+   * swarm path a pull takes (the supernode's scheduler, other peers, the
+   * seed), with no reader. The fill is pinned (held as a reader that reads
+   * nothing) so the orphan timer does not cancel it. No registry credential:
+   * the blob is in the supernode's cache already, and the swarm only needs the
+   * cluster token. Resolves once the blob is complete here (at once if it
+   * was); rejects with the reason it cannot be (quota, swarm failure...).
+   */
+  async prefetch(blob: PrefetchBlob, options: { signal?: AbortSignal } = {}): Promise<'local' | 'fetched'> {
+    const digest = parseDigest(blob.digest);
+    if (this.c.store.get(digest)?.complete === true) return 'local';
+    const fill = await abortable(this.fill({ digest, registry: blob.registry, repository: blob.repository, sizeBytes: blob.sizeBytes, registryAuthorization: undefined }, { swarmOnly: true }), options.signal);
+    const pin = fill.attach();
+    try {
+      await abortable(fill.done, options.signal);
+    } finally {
+      pin.detach();
+    }
+    if (this.c.store.get(digest)?.complete !== true) throw new Error(`${digest} is not complete in this node's store after its download`);
+    return 'fetched';
+  }
+
+  /** Starts (or joins) this node's fill of a blob; `swarmOnly`: never the node's own back-to-source. */
+  private fill(request: BlobRequest, options: { swarmOnly?: boolean } = {}): Promise<Fill> {
     let pending = this.fills.get(request.digest);
     if (pending === undefined) {
       const onDone = (): void => {
@@ -133,7 +159,7 @@ export class Peer implements BlobProvider {
         } catch (err) {
           // No supernode at all: peers found in the DHT, else the node fetches the
           // blob itself rather than leave every pull to containerd's fallback.
-          if (!(err instanceof SwarmUnavailableError)) throw err;
+          if (!(err instanceof SwarmUnavailableError) || options.swarmOnly === true) throw err;
           if (this.c.discovery !== undefined) {
             try {
               return await DhtFill.start(

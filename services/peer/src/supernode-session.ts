@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import { API_PREFIX, backoffMs, HEADER, MAX_WS_FRAME_BYTES, parseFrame, SupernodeMessageSchema, type Logger, type PeerMessage } from '@shoal/core';
+import { API_PREFIX, backoffMs, HEADER, MAX_WS_FRAME_BYTES, parseFrame, SupernodeMessageSchema, type Logger, type PeerMessage, type SupernodeMessage } from '@shoal/core';
 
 /** How often a peer tells the supernode it is alive (the supernode forgets it after 3 missed beats). */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
@@ -12,6 +12,10 @@ export interface SupernodeSessionInit {
   peerId: string;
   advertiseUrl: string;
   zone?: string | undefined;
+  /** The Kubernetes node this peer runs on, sent with `register` (preheat into nodes selects by it). */
+  nodeName?: string | undefined;
+  /** A supernode asked for blobs to be filled (preheat); `reply` answers on that supernode's socket. */
+  onPrefetch?: (message: Extract<SupernodeMessage, { type: 'prefetch' }>, reply: (answer: PeerMessage) => void) => void;
   /** Blobs held in full, announced after every (re)registration so a restarted supernode knows them. */
   inventory?: () => Array<{ digest: string; pieceCount: number }>;
 }
@@ -53,6 +57,15 @@ export class SupernodeSession {
     }
   }
 
+  /**
+   * An answer on the socket the request came on. Answers are small and one per
+   * blob asked for (bounded by the prefetch queue), so they are not dropped
+   * when the socket has a backlog: the supernode waits for each.
+   */
+  private reply(ws: WebSocket, message: PeerMessage): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  }
+
   private connect(url: string, attempt: number): void {
     if (this.closed) return;
     const wsUrl = `${url.replace(/^http/, 'ws')}${API_PREFIX}/peers/ws`;
@@ -65,7 +78,14 @@ export class SupernodeSession {
     let beat: NodeJS.Timeout | undefined;
     ws.on('open', () => {
       attempt = 0;
-      ws.send(JSON.stringify({ type: 'register', peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, ...(this.init.zone === undefined ? {} : { zone: this.init.zone }) } satisfies PeerMessage));
+      const register: PeerMessage = {
+        type: 'register',
+        peerId: this.init.peerId,
+        advertiseUrl: this.init.advertiseUrl,
+        ...(this.init.zone === undefined ? {} : { zone: this.init.zone }),
+        ...(this.init.nodeName === undefined ? {} : { nodeName: this.init.nodeName }),
+      };
+      ws.send(JSON.stringify(register));
       beat = setInterval(() => {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'heartbeat' } satisfies PeerMessage));
       }, HEARTBEAT_INTERVAL_MS);
@@ -82,6 +102,12 @@ export class SupernodeSession {
               const pieces = Array.from({ length: Math.min(PIECES_PER_FRAME, blob.pieceCount - from) }, (_, i) => from + i);
               if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'have', digest: blob.digest, pieces } satisfies PeerMessage));
             }
+          }
+        } else if (message.type === 'prefetch') {
+          if (this.init.onPrefetch === undefined) {
+            for (const blob of message.blobs) this.reply(ws, { type: 'prefetched', job: message.job, digest: blob.digest, ok: false, error: 'this peer does not prefetch' });
+          } else {
+            this.init.onPrefetch(message, (answer) => this.reply(ws, answer));
           }
         } else {
           this.log.warn({ supernode: url, code: message.code, msg: message.message }, 'supernode reported an error');

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ConfigError, type FlagSpec } from '@shoal/core';
+import { ConfigError, isNodeName, MAX_NODE_NAME_LENGTH, type FlagSpec } from '@shoal/core';
 
 /** Default listen addresses and locations (DESIGN.md, the command-line contract). */
 export const DEFAULT_SUPERNODE_LISTEN = '0.0.0.0:8002';
@@ -34,4 +34,31 @@ export async function readToken(path: string | undefined): Promise<string | unde
   const token = text.trim();
   if (token.length < 16) throw new ConfigError([`--token-file: ${path} holds ${token.length} characters; use at least 16 (e.g. openssl rand -hex 32)`]);
   return token;
+}
+
+export const nodeNameFlag = {
+  kind: 'string',
+  help: 'the Kubernetes node this peer runs on (spec.nodeName), which `shoal preheat --nodes` selects by (default: this host name, lowercased)',
+} satisfies FlagSpec<'string'>;
+
+/**
+ * The node name a peer registers with: `--node-name` / SHOAL_NODE_NAME, else
+ * the host name in lowercase (as kubelet names a node). A name given must be
+ * what Kubernetes accepts as a node name (a lowercase RFC 1123 subdomain of at
+ * most 253 characters), else it is a ConfigError. A host name that is not one
+ * (an underscore, say) gives undefined: the peer then registers without a node
+ * name and `shoal preheat --nodes` knows it by its peer id, rather than a
+ * laptop's `shoal node` refusing to start.
+ */
+export function resolveNodeName(given: string | undefined, host: string): string | undefined {
+  if (given === undefined) {
+    const name = host.toLowerCase();
+    return isNodeName(name) ? name : undefined;
+  }
+  if (!isNodeName(given)) {
+    throw new ConfigError([
+      `--node-name: expected a Kubernetes node name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most ${MAX_NODE_NAME_LENGTH} characters), got ${JSON.stringify(given.slice(0, 300))}`,
+    ]);
+  }
+  return given;
 }

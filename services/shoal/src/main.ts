@@ -1,4 +1,4 @@
-import { arch, platform } from 'node:os';
+import { arch, hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ConfigError, createLogger, describeFlags, loadConfig, parseImageReference, type FlagSpecs, type Logger } from '@shoal/core';
@@ -16,6 +16,8 @@ import {
   plainHttpFlag,
   readToken,
   tokenFileFlag,
+  nodeNameFlag,
+  resolveNodeName,
 } from './flags.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
@@ -97,6 +99,7 @@ const peerFlags = {
   advertise: { kind: 'url', help: 'URL other peers use to reach this one (default: first non-loopback address)' },
   data: { kind: 'path', help: "the node's piece store", default: DEFAULT_NODE_DATA },
   zone: { kind: 'string', help: 'topology zone (e.g. topology.kubernetes.io/zone); parents in the same zone are preferred' },
+  nodeName: nodeNameFlag,
   maxUploads: { kind: 'integer', help: 'pieces served to other peers at once', default: DEFAULT_MAX_UPLOADS, min: 1, max: 1024 },
   uploadBytesPerSec: { kind: 'integer', help: 'upload rate limit to other peers, bytes/s (0 = none)', default: 0, min: 0 },
   downloadBytesPerSec: { kind: 'integer', help: 'download rate limit from the swarm, bytes/s (0 = none)', default: 0, min: 0 },
@@ -116,6 +119,7 @@ function peerOptions(c: Record<string, unknown>, token: string | undefined): Pee
     token,
     plainHttpHosts: (c.plainHttp as string[] | undefined) ?? [],
     zone: c.zone as string | undefined,
+    nodeName: resolveNodeName(c.nodeName as string | undefined, hostname()),
     maxUploads: c.maxUploads as number,
     uploadBytesPerSec: c.uploadBytesPerSec as number,
     downloadBytesPerSec: c.downloadBytesPerSec as number,
@@ -260,9 +264,9 @@ const commands: Record<string, Command> = {
       const res = await request(`${c.supernode as string}/api/v1/status`, { headers: token === undefined ? {} : { 'x-shoal-token': token } });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`supernode answered ${res.statusCode}: ${text.slice(0, 300)}`);
-      const status = JSON.parse(text) as { peers: Array<{ peerId: string; advertiseUrl: string }>; blobs: { count: number; bytes: number; inflight: number } };
+      const status = JSON.parse(text) as { peers: Array<{ peerId: string; nodeName?: string; advertiseUrl: string }>; blobs: { count: number; bytes: number; inflight: number } };
       process.stdout.write(`supernode ${c.supernode as string}: ${status.peers.length} peer(s), ${status.blobs.count} blob(s) cached (${(status.blobs.bytes / 1048576).toFixed(1)} MiB), ${status.blobs.inflight} downloading\n`);
-      for (const p of status.peers) process.stdout.write(`  ${p.peerId}  ${p.advertiseUrl}\n`);
+      for (const p of status.peers) process.stdout.write(`  ${p.peerId}  ${p.advertiseUrl}${typeof p.nodeName === 'string' ? `  node ${p.nodeName}` : ''}\n`);
     },
   },
   doctor: {

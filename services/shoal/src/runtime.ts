@@ -6,7 +6,7 @@ import { splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp } from '@shoal/supernode';
-import { buildPeerApp, DhtDiscovery, Peer, PieceClient, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildPeerApp, DhtDiscovery, Peer, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
@@ -94,6 +94,8 @@ export interface PeerOptions extends CacheOptions {
   /** Registries reached over plain HTTP (the peer's own back-to-source when no supernode answers). */
   plainHttpHosts?: readonly string[];
   zone?: string | undefined;
+  /** The Kubernetes node name the peer registers with (preheat --nodes selects by it); undefined sends none. */
+  nodeName?: string | undefined;
   /** Pieces served at once at most. */
   maxUploads?: number | undefined;
   /** 0 = unlimited. */
@@ -155,6 +157,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     { peerId, advertiseUrl, zone: options.zone },
   );
   late = peer;
+  const prefetcher = new Prefetcher({ log, target: peer });
   const session = new SupernodeSession(
     { log },
     {
@@ -163,13 +166,15 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       peerId,
       advertiseUrl,
       zone: options.zone,
+      nodeName: options.nodeName,
+      onPrefetch: (message, reply) => prefetcher.handle(message, reply),
       inventory: () => store.list().filter((b) => b.complete).map((b) => ({ digest: b.digest, pieceCount: store.get(b.digest)?.layout.pieceCount ?? 0 })),
     },
   );
   // Evicted or given up: children asking for its pieces would only meet a 404.
   store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
   session.start();
-  log.info({ peerId, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
+  log.info({ peerId, nodeName: options.nodeName, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {
     url: listenUrl(address, options.peerListen),
     peer,
@@ -177,6 +182,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     dhtAddress: discovery?.address,
     async close() {
       session.close();
+      prefetcher.close();
       await discovery?.close();
       peer.close();
       await app.close();

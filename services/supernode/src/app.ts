@@ -13,6 +13,7 @@ import { scheduleRoutes } from './routes/schedule.js';
 import { blobRoutes } from './routes/blobs.js';
 import { attachPeersWebSocket } from './routes/peers-ws.js';
 import { PreheatJobs, type PreheatInit } from './preheat.js';
+import { PeerLinks } from './peer-links.js';
 import { preheatRoutes } from './routes/preheat.js';
 
 export interface SupernodeComponents {
@@ -104,7 +105,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   await app.register(tokenAuthPlugin, { token: init.token, prefix: API_PREFIX });
   await app.register(blobRoutes, { store: components.store, tasks });
   await app.register(scheduleRoutes, { swarm });
-  const preheat = new PreheatJobs({ log: components.log, store: components.store, registry: components.registry, tasks }, init.preheat);
+  const links = new PeerLinks();
+  const preheat = new PreheatJobs({ log: components.log, store: components.store, registry: components.registry, tasks, peers, links }, init.preheat);
   await app.register(preheatRoutes, { jobs: preheat });
 
   const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
@@ -117,14 +119,14 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   app.get(`${API_PREFIX}/status`, async () => {
     const blobs = components.store.list();
     return {
-      peers: peers.list().map((p) => ({ peerId: p.peerId, advertiseUrl: p.advertiseUrl, zone: p.zone, lastSeenMs: p.lastSeenMs })),
+      peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, zone: p.zone, lastSeenMs: p.lastSeenMs })),
       blobs: { count: blobs.length, bytes: blobs.reduce((sum, b) => sum + b.sizeBytes, 0), inflight: tasks.inflightCount },
     };
   });
 
   new Gauge({ name: 'shoal_supernode_scheduler_inflight', help: 'Piece transfers the scheduler has assigned and not yet seen completed', registers: [app.metrics], collect() { this.set(scheduler.stats().inflightAssignments); } });
 
-  attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs });
+  attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs, links });
   app.addHook('onClose', async () => {
     clearInterval(pruner);
     preheat.close();

@@ -9,6 +9,8 @@ export interface PeerEntry {
   peerId: string;
   advertiseUrl: string;
   zone: string | undefined;
+  /** The Kubernetes node the peer runs on, when it said (peers before `--node-name` do not). */
+  nodeName: string | undefined;
   registeredAtMs: number;
   lastSeenMs: number;
 }
@@ -29,11 +31,12 @@ export class PeerTable {
     this.onRemove = init.onRemove ?? (() => undefined);
   }
 
-  register(peerId: string, advertiseUrl: string, zone: string | undefined): PeerEntry {
+  register(peerId: string, advertiseUrl: string, zone: string | undefined, nodeName?: string): PeerEntry {
     const now = this.clock.now();
     const previous = this.peers.get(peerId);
     this.peers.delete(peerId);
-    const entry: PeerEntry = { peerId, advertiseUrl, zone, registeredAtMs: previous?.registeredAtMs ?? now, lastSeenMs: now };
+    // A registration from a schedule call carries no node name: keep the one the WebSocket gave.
+    const entry: PeerEntry = { peerId, advertiseUrl, zone, nodeName: nodeName ?? previous?.nodeName, registeredAtMs: previous?.registeredAtMs ?? now, lastSeenMs: now };
     this.peers.set(peerId, entry);
     while (this.peers.size > this.maxPeers) {
       const oldest = this.peers.keys().next().value;

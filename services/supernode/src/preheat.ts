@@ -9,7 +9,9 @@ import {
   isManifestMediaType,
   MANIFEST_ACCEPT,
   MAX_BLOB_SIZE_BYTES,
+  MAX_PREFETCH_BLOBS_PER_FRAME,
   MAX_PREHEAT_BLOBS,
+  MAX_PREHEAT_NODES,
   ShoalError,
   systemClock,
   UpstreamError,
@@ -20,10 +22,15 @@ import {
   type PreheatBlobState,
   type PreheatJob,
   type PreheatJobState,
+  type PreheatNodes,
+  type PreheatNodeState,
+  type PrefetchBlob,
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { UpstreamDeniedError, type BlobTasks } from './blob-tasks.js';
+import type { PeerLinks, PrefetchedMessage } from './peer-links.js';
+import type { PeerTable } from './peer-table.js';
 
 /** Jobs remembered at once; the oldest finished ones are forgotten first. Jobs. */
 export const DEFAULT_MAX_PREHEAT_JOBS = 100;
@@ -33,6 +40,15 @@ export const DEFAULT_PREHEAT_BLOB_CONCURRENCY = 4;
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Manifests chosen from one index at most (each costs a registry request while the client waits). */
 export const MAX_PREHEAT_MANIFESTS = 64;
+/**
+ * A node asked to prefetch that sends no answer for this long (none at all, or
+ * no further one) is marked failed for the blobs it has not answered. Milliseconds: 10 min.
+ */
+export const DEFAULT_PREHEAT_NODE_TIMEOUT_MS = 10 * 60_000;
+/** Known node names listed in an unknown-node error at most. */
+const MAX_LISTED_NODES = 50;
+/** Blob failures a node's error names at most (the count says how many in all). */
+const MAX_NODE_ERRORS_LISTED = 4;
 /** How long resolving the image (tag, index, manifests) may take before the request fails. Milliseconds. */
 export const PREHEAT_RESOLVE_TIMEOUT_MS = 60_000;
 
@@ -83,6 +99,20 @@ export class PreheatUnsupportedError extends ShoalError {
 export class PreheatJobUnknownError extends ShoalError {
   constructor(id: string) {
     super(`preheat job ${id} is unknown (never started here, or forgotten)`, 'SHOAL_PREHEAT_JOB_UNKNOWN', 404, 'UNKNOWN');
+  }
+}
+
+/** A node named in a preheat request has no live peer here. */
+export class PreheatNodeUnknownError extends ShoalError {
+  constructor(unknown: readonly string[], known: readonly string[]) {
+    const shown = known.slice(0, MAX_LISTED_NODES).join(', ');
+    const more = known.length > MAX_LISTED_NODES ? ` and ${known.length - MAX_LISTED_NODES} more` : '';
+    super(
+      `unknown node${unknown.length === 1 ? '' : 's'} ${unknown.slice(0, 10).join(', ')}: no live peer registered with that name (known nodes: ${known.length === 0 ? 'none' : `${shown}${more}`})`,
+      'SHOAL_PREHEAT_NODE_UNKNOWN',
+      404,
+      'UNKNOWN',
+    );
   }
 }
 
@@ -245,6 +275,9 @@ export interface PreheatComponents {
   tasks: BlobTasks;
   /** @default systemClock */
   clock?: Clock;
+  /** Live peers and their sockets, for preheat into nodes; without them a request naming nodes is refused. */
+  peers?: PeerTable | undefined;
+  links?: PeerLinks | undefined;
 }
 
 export interface PreheatInit {
@@ -252,6 +285,8 @@ export interface PreheatInit {
   maxJobs?: number | undefined;
   /** @default DEFAULT_PREHEAT_BLOB_CONCURRENCY */
   blobConcurrency?: number | undefined;
+  /** @default DEFAULT_PREHEAT_NODE_TIMEOUT_MS */
+  nodeTimeoutMs?: number | undefined;
 }
 
 export interface PreheatStart {
@@ -260,6 +295,28 @@ export interface PreheatStart {
   image: ImageReference;
   /** Undefined: every platform of an index. */
   platforms: readonly Platform[] | undefined;
+  /** Also fill these nodes' stores (`all`: every live peer now). */
+  nodes?: PreheatNodes | undefined;
+}
+
+/** Per blob of a node's fill (index in the job's blobs); 0: not asked (the supernode's cache lacks it). */
+const BLOB_ASKED = 1;
+const BLOB_ANSWERED = 2;
+
+interface NodeEntry {
+  readonly name: string;
+  readonly peerId: string;
+  state: PreheatBlobState;
+  blobsDone: number;
+  /** Blobs the node answered as failed. */
+  blobsFailed: number;
+  blobsTotal: number;
+  /** The first few failures, then the count. */
+  errors: string[];
+  reason?: string;
+  /** Per blob of the job; held only while the node is running. */
+  blobStates?: Uint8Array;
+  timer?: NodeJS.Timeout;
 }
 
 interface BlobEntry {
@@ -279,6 +336,12 @@ interface Job {
   state: PreheatJobState;
   finishedAtMs?: number;
   message?: string;
+  /** Nodes to fill, chosen at request time; undefined when none were asked for. */
+  readonly nodes?: NodeEntry[];
+  /** Digest → index in blobs, while nodes are being filled. */
+  blobIndex?: Map<Digest, number>;
+  /** Called when a node finishes, to see whether all have. */
+  nodeSettled?: () => void;
 }
 
 interface Resolved {
@@ -300,8 +363,13 @@ export class PreheatJobs {
   private readonly clock: Clock;
   private readonly maxJobs: number;
   private readonly blobConcurrency: number;
+  private readonly nodeTimeoutMs: number;
+  private readonly peers: PeerTable | undefined;
+  private readonly links: PeerLinks | undefined;
   /** In start order, bounded by maxJobs. */
   private readonly jobs = new Map<string, Job>();
+  /** Nodes being filled, by peer id: bounded by running jobs × their nodes. */
+  private readonly filling = new Map<string, Set<{ job: Job; node: NodeEntry }>>();
 
   constructor(components: PreheatComponents, init: PreheatInit = {}) {
     this.log = components.log.child({ module: 'preheat' });
@@ -311,6 +379,10 @@ export class PreheatJobs {
     this.clock = components.clock ?? systemClock;
     this.maxJobs = Math.max(1, init.maxJobs ?? DEFAULT_MAX_PREHEAT_JOBS);
     this.blobConcurrency = Math.max(1, init.blobConcurrency ?? DEFAULT_PREHEAT_BLOB_CONCURRENCY);
+    this.nodeTimeoutMs = Math.max(1, init.nodeTimeoutMs ?? DEFAULT_PREHEAT_NODE_TIMEOUT_MS);
+    this.peers = components.peers;
+    this.links = components.links;
+    this.links?.listen({ prefetched: (peerId, message) => this.onPrefetched(peerId, message), disconnected: (peerId) => this.onDisconnected(peerId) });
   }
 
   /**
@@ -320,6 +392,8 @@ export class PreheatJobs {
    * registry request of the job and never logged.
    */
   async start(request: PreheatStart, authorization: string | undefined, options: { signal?: AbortSignal } = {}): Promise<PreheatJob> {
+    // Unknown node names fail the request before the registry is asked anything.
+    const nodes = request.nodes === undefined ? undefined : this.selectNodes(request.nodes);
     const resolved = await this.resolve(request, authorization, options.signal);
     this.makeRoom();
     const job: Job = {
@@ -330,11 +404,13 @@ export class PreheatJobs {
       startedAtMs: this.clock.now(),
       abort: new AbortController(),
       state: 'running',
+      ...(nodes === undefined ? {} : { nodes: nodes.map((n): NodeEntry => ({ name: n.name, peerId: n.peerId, state: 'pending', blobsDone: 0, blobsFailed: 0, blobsTotal: 0, errors: [] })) }),
     };
     this.jobs.set(job.id, job);
     const log = this.log.child({ job: job.id, image: job.image });
-    log.info({ platforms: job.platforms, blobs: job.blobs.length, bytesTotal: sumBytes(job.blobs) }, 'preheat started');
+    log.info({ platforms: job.platforms, blobs: job.blobs.length, bytesTotal: sumBytes(job.blobs), nodes: job.nodes?.length }, 'preheat started');
     this.run(job, request.image, authorization, log).catch((err: unknown) => {
+      for (const node of job.nodes ?? []) if (node.state === 'pending' || node.state === 'running') this.failNode(job, node, 'preheat stopped');
       job.state = 'failed';
       job.message = `preheat stopped: ${err instanceof Error ? err.message : String(err)}`;
       log.error({ err }, 'preheat job stopped');
@@ -440,12 +516,152 @@ export class PreheatJobs {
     };
     await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, job.blobs.length) }, worker));
     const failed = job.blobs.filter((b) => b.state === 'failed').length;
-    job.state = failed === 0 ? 'done' : 'failed';
+    if (job.nodes !== undefined) await this.fillNodes(job, image, log);
+    const failedNodes = job.nodes?.filter((n) => n.state === 'failed') ?? [];
+    job.state = failed === 0 && failedNodes.length === 0 ? 'done' : 'failed';
     job.finishedAtMs = this.clock.now();
-    job.message = failed === 0 ? `${job.blobs.length} blobs in the supernode's cache` : `${failed} of ${job.blobs.length} blobs failed`;
+    const parts = [failed === 0 ? `${job.blobs.length} blobs in the supernode's cache` : `${failed} of ${job.blobs.length} blobs failed`];
+    if (job.nodes !== undefined) {
+      parts.push(failedNodes.length === 0 ? `${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'} filled` : `${failedNodes.length} of ${job.nodes.length} nodes failed: ${failedNodes.slice(0, 10).map((n) => n.name).join(', ')}`);
+    }
+    job.message = parts.join('; ').slice(0, 2000);
     const durationMs = job.finishedAtMs - job.startedAtMs;
-    if (failed === 0) log.info({ blobs: job.blobs.length, bytes: sumBytes(job.blobs), durationMs }, 'preheat done');
-    else log.warn({ blobs: job.blobs.length, failed, durationMs }, 'preheat failed');
+    if (job.state === 'done') log.info({ blobs: job.blobs.length, bytes: sumBytes(job.blobs), nodes: job.nodes?.length, durationMs }, 'preheat done');
+    else log.warn({ blobs: job.blobs.length, failed, failedNodes: failedNodes.length, durationMs }, 'preheat failed');
+  }
+
+  /**
+   * The live peers a request names (by node name; a peer registered without
+   * one goes by its peer id). `all`: every live peer now. A name several
+   * peers share goes to the one seen last.
+   */
+  private selectNodes(wanted: PreheatNodes): Array<{ name: string; peerId: string }> {
+    if (this.peers === undefined || this.links === undefined) throw new PreheatUnsupportedError('this supernode cannot reach nodes: preheat without nodes');
+    const byName = new Map<string, string>();
+    // list() is ordered stalest first: a later peer with the same name wins.
+    for (const p of this.peers.list()) if (this.links.has(p.peerId)) byName.set(p.nodeName ?? p.peerId, p.peerId);
+    if (wanted === 'all') {
+      if (byName.size > MAX_PREHEAT_NODES) throw new PreheatUnsupportedError(`${byName.size} nodes are registered, at most ${MAX_PREHEAT_NODES} per preheat job (name them with --nodes)`);
+      return [...byName].map(([name, peerId]) => ({ name, peerId }));
+    }
+    const unknown = wanted.filter((name) => !byName.has(name));
+    if (unknown.length > 0) throw new PreheatNodeUnknownError(unknown, [...byName.keys()].sort());
+    return [...new Set(wanted)].map((name) => ({ name, peerId: byName.get(name) as string }));
+  }
+
+  /**
+   * Sends each node the blobs the supernode's cache now holds (in frames of
+   * MAX_PREFETCH_BLOBS_PER_FRAME), then waits until every node has answered
+   * every blob, disconnected, or gone silent for nodeTimeoutMs.
+   */
+  private async fillNodes(job: Job, image: ImageReference, log: Logger): Promise<void> {
+    const nodes = job.nodes ?? [];
+    const ready: PrefetchBlob[] = [];
+    const indexes: number[] = [];
+    job.blobs.forEach((b, i) => {
+      if (b.state !== 'done') return;
+      ready.push({ digest: b.digest, sizeBytes: b.sizeBytes, registry: image.registry, repository: image.repository });
+      indexes.push(i);
+    });
+    job.blobIndex = new Map(job.blobs.map((b, i) => [b.digest, i]));
+    let check = (): void => undefined;
+    const settled = new Promise<void>((resolve) => {
+      check = () => {
+        if (nodes.every((n) => n.state === 'done' || n.state === 'failed')) resolve();
+      };
+    });
+    job.nodeSettled = check;
+    const onAbort = (): void => {
+      for (const node of nodes) if (node.state === 'pending' || node.state === 'running') this.failNode(job, node, `preheat stopped: ${String(job.abort.signal.reason)}`);
+    };
+    job.abort.signal.addEventListener('abort', onAbort, { once: true });
+    for (const node of nodes) {
+      node.blobsTotal = ready.length;
+      if (ready.length === 0) {
+        this.failNode(job, node, "no blob of the image is in the supernode's cache to fetch");
+        continue;
+      }
+      node.state = 'running';
+      node.blobStates = new Uint8Array(job.blobs.length);
+      for (const i of indexes) node.blobStates[i] = BLOB_ASKED;
+      this.track(node.peerId, job, node);
+      this.armNodeTimer(job, node);
+      for (let from = 0; from < ready.length && node.state === 'running'; from += MAX_PREFETCH_BLOBS_PER_FRAME) {
+        const sent = this.links?.send(node.peerId, { type: 'prefetch', job: job.id, blobs: ready.slice(from, from + MAX_PREFETCH_BLOBS_PER_FRAME) }) ?? false;
+        if (!sent) this.failNode(job, node, 'the node is no longer connected');
+      }
+      log.info({ node: node.name, peerId: node.peerId, blobs: ready.length }, 'prefetch sent to node');
+    }
+    check();
+    try {
+      await settled;
+    } finally {
+      job.abort.signal.removeEventListener('abort', onAbort);
+      delete job.blobIndex;
+      delete job.nodeSettled;
+    }
+  }
+
+  private track(peerId: string, job: Job, node: NodeEntry): void {
+    let set = this.filling.get(peerId);
+    if (set === undefined) {
+      set = new Set();
+      this.filling.set(peerId, set);
+    }
+    set.add({ job, node });
+  }
+
+  private untrack(peerId: string, node: NodeEntry): void {
+    const set = this.filling.get(peerId);
+    if (set === undefined) return;
+    for (const entry of set) if (entry.node === node) set.delete(entry);
+    if (set.size === 0) this.filling.delete(peerId);
+  }
+
+  private armNodeTimer(job: Job, node: NodeEntry): void {
+    clearTimeout(node.timer);
+    node.timer = setTimeout(() => this.failNode(job, node, `the node sent no answer for ${this.nodeTimeoutMs} ms`), this.nodeTimeoutMs);
+    node.timer.unref();
+  }
+
+  private onPrefetched(peerId: string, message: PrefetchedMessage): void {
+    for (const { job, node } of this.filling.get(peerId) ?? []) {
+      if (job.id !== message.job || node.state !== 'running') continue;
+      const index = job.blobIndex?.get(message.digest as Digest);
+      if (index === undefined || node.blobStates?.[index] !== BLOB_ASKED) return; // not asked, or answered already
+      node.blobStates[index] = BLOB_ANSWERED;
+      if (message.ok) {
+        node.blobsDone++;
+      } else {
+        node.blobsFailed++;
+        if (node.errors.length < MAX_NODE_ERRORS_LISTED) node.errors.push(`${message.digest}: ${(message.error ?? 'failed').slice(0, 300)}`);
+        this.log.warn({ job: job.id, node: node.name, digest: message.digest, err: message.error }, 'a node could not prefetch a blob');
+      }
+      if (node.blobsDone + node.blobsFailed >= node.blobsTotal) this.finishNode(job, node, node.blobsFailed === 0 ? 'done' : 'failed');
+      else this.armNodeTimer(job, node);
+      return;
+    }
+  }
+
+  private onDisconnected(peerId: string): void {
+    for (const { job, node } of [...(this.filling.get(peerId) ?? [])]) this.failNode(job, node, 'the node disconnected before it had every blob');
+  }
+
+  /** The node's unanswered blobs count as failed, for `reason`. */
+  private failNode(job: Job, node: NodeEntry, reason: string): void {
+    if (node.state === 'done' || node.state === 'failed') return;
+    node.reason = reason;
+    this.log.warn({ job: job.id, node: node.name, reason, blobsDone: node.blobsDone, blobsTotal: node.blobsTotal }, 'preheat of a node failed');
+    this.finishNode(job, node, 'failed');
+  }
+
+  private finishNode(job: Job, node: NodeEntry, state: 'done' | 'failed'): void {
+    node.state = state;
+    clearTimeout(node.timer);
+    delete node.timer;
+    delete node.blobStates;
+    this.untrack(node.peerId, node);
+    job.nodeSettled?.();
   }
 
   /** One blob: start (or join) its back-to-source download, then wait until the cache holds it whole and verified. */
@@ -481,6 +697,7 @@ export class PreheatJobs {
     };
     if (job.finishedAtMs !== undefined) out.finishedAt = new Date(job.finishedAtMs).toISOString();
     if (job.message !== undefined) out.message = job.message;
+    if (job.nodes !== undefined) out.nodes = job.nodes.map(nodeStatus);
     return out;
   }
 
@@ -493,6 +710,18 @@ export class PreheatJobs {
     if (record.complete) return blob.sizeBytes;
     return Math.min(blob.sizeBytes, record.verifiedCount * record.layout.pieceSizeBytes);
   }
+}
+
+function nodeStatus(node: NodeEntry): PreheatNodeState {
+  const out: PreheatNodeState = { name: node.name, state: node.state, blobsDone: node.blobsDone, blobsTotal: node.blobsTotal };
+  const parts: string[] = [];
+  if (node.reason !== undefined) parts.push(node.reason);
+  if (node.errors.length > 0) {
+    const n = node.blobsFailed;
+    parts.push(`${n} blob${n === 1 ? '' : 's'} failed: ${node.errors.join('; ')}${n > node.errors.length ? '; ...' : ''}`);
+  }
+  if (parts.length > 0) out.error = parts.join('; ').slice(0, 2000);
+  return out;
 }
 
 function fail(blob: BlobEntry, err: unknown): void {

@@ -38,12 +38,16 @@ function defined(record: Record<string, unknown>): Record<string, unknown> {
 }
 const lookalike = fc
   .record({
-    type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom<unknown>('register', 'heartbeat', 'have') }, fc.constantFrom<unknown>('registered', 'error', 'HAVE', ''), wrong),
+    type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom<unknown>('register', 'heartbeat', 'have', 'prefetched') }, fc.constantFrom<unknown>('registered', 'error', 'HAVE', 'prefetch', ''), wrong),
     peerId: maybe(peerId),
     advertiseUrl: maybe(fc.oneof(fc.constantFrom('http://127.0.0.1:1', 'http://peer.invalid:65002'), wrong)),
     zone: maybe(fc.oneof(fc.constantFrom('a', 'z'.repeat(101)), wrong)),
     digest: maybe(digest),
     pieces: maybe(pieces),
+    nodeName: maybe(fc.oneof(fc.constantFrom<unknown>('node-a', 'Node_A', 'n'.repeat(254)), wrong)),
+    job: maybe(fc.oneof(fc.constantFrom<unknown>('0b9f6a1e-4d3c-4f5e-8a7b-1c2d3e4f5a6b', 'job'), wrong)),
+    ok: maybe(fc.oneof(fc.boolean(), wrong)),
+    error: maybe(fc.oneof(fc.constantFrom<unknown>('quota', 'e'.repeat(2001)), wrong)),
     extra: maybe(wrong),
   })
   .map(defined);

@@ -6,6 +6,8 @@ import {
   API_PREFIX,
   ConfigError,
   HEADER,
+  isNodeName,
+  MAX_PREHEAT_NODES,
   parseImageReference,
   parseWire,
   PLATFORM_PATTERN,
@@ -14,6 +16,7 @@ import {
   ShoalError,
   type FlagSpecs,
   type PreheatJob,
+  type PreheatNodes,
   type PreheatRequest,
 } from '@shoal/core';
 import { DEFAULT_SUPERNODE_URL, readToken, tokenFileFlag } from '../flags.js';
@@ -38,6 +41,8 @@ export interface PreheatOptions {
   image: string;
   /** `os/arch[/variant]`; empty: every platform of an index. */
   platforms: readonly string[];
+  /** Also fill these nodes' own stores (`all`: every node registered now). */
+  nodes?: PreheatNodes | undefined;
   /** The cluster token. */
   token: string | undefined;
   /** The registry credential (an Authorization header value), passed to the supernode for its registry requests. */
@@ -75,7 +80,9 @@ export async function preheatImage(options: PreheatOptions): Promise<PreheatJob>
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.token !== undefined) headers[HEADER.token] = options.token;
   if (options.registryAuthorization !== undefined) headers[HEADER.registryAuthorization] = options.registryAuthorization;
-  const payload: PreheatRequest = options.platforms.length === 0 ? { image: options.image } : { image: options.image, platforms: [...options.platforms] };
+  const payload: PreheatRequest = { image: options.image };
+  if (options.platforms.length > 0) payload.platforms = [...options.platforms];
+  if (options.nodes !== undefined) payload.nodes = options.nodes === 'all' ? 'all' : [...options.nodes];
 
   let job: PreheatJob;
   try {
@@ -118,7 +125,7 @@ function mib(bytes: number): string {
 export const preheatFlags = {
   supernode: { kind: 'url', help: 'supernode URL', default: DEFAULT_SUPERNODE_URL },
   platform: { kind: 'stringList', help: 'OS/ARCH[/VARIANT] to warm from a multi-arch index, repeatable (none: every platform in it)', default: [] },
-  nodes: { kind: 'stringList', help: 'all | NAME,...: also pull into nodes (not built yet: refused)' },
+  nodes: { kind: 'stringList', help: "all | NAME,...: also fill these nodes' own caches (node names as `shoal node --node-name`)" },
   registryCredentialsFile: { kind: 'path', help: 'file holding USER:PASSWORD for a private registry (sent to the supernode, which fetches with it)' },
   tokenFile: tokenFileFlag,
 } satisfies FlagSpecs;
@@ -135,19 +142,38 @@ async function readRegistryCredentials(path: string | undefined): Promise<string
   return `Basic ${Buffer.from(text).toString('base64')}`;
 }
 
+/** `--nodes`: `all`, or node names (each a Kubernetes node name). */
+export function parseNodesFlag(values: readonly string[] | undefined, problems: string[]): PreheatNodes | undefined {
+  if (values === undefined) return undefined;
+  if (values.length === 1 && values[0] === 'all') return 'all';
+  if (values.length === 0) {
+    problems.push('--nodes: expected all or node names (NAME,...)');
+    return undefined;
+  }
+  if (values.includes('all')) problems.push('--nodes: all stands alone, not among node names');
+  if (values.length > MAX_PREHEAT_NODES) problems.push(`--nodes: at most ${MAX_PREHEAT_NODES} node names`);
+  for (const v of values.slice(0, 20)) if (v !== 'all' && !isNodeName(v)) problems.push(`--nodes: ${JSON.stringify(v.slice(0, 300))} is not a Kubernetes node name (lowercase RFC 1123 subdomain)`);
+  return [...new Set(values)];
+}
+
+/** Per-node progress: each node's counts for a few nodes, counts by state for many. */
+function nodesProgress(job: PreheatJob): string {
+  const nodes = job.nodes;
+  if (nodes === undefined) return '';
+  if (nodes.length === 0) return '; no nodes registered';
+  if (nodes.length <= 8) return `; nodes: ${nodes.map((n) => `${n.name} ${n.blobsDone}/${n.blobsTotal}${n.state === 'failed' ? ' failed' : ''}`).join(', ')}`;
+  const count = (state: string): number => nodes.filter((n) => n.state === state).length;
+  return `; nodes: ${count('done')} done, ${count('running') + count('pending')} running, ${count('failed')} failed of ${nodes.length}`;
+}
+
 /** `shoal preheat`: the command-table entry (main.ts registers it). */
 export const preheatCommand = {
-  summary: "warm the supernode's cache with an image's blobs (every platform of an index, or --platform)",
+  summary: "warm the supernode's cache with an image's blobs (every platform of an index, or --platform), and with --nodes the nodes' own caches",
   positionals: { min: 1, max: 1, names: 'IMAGE' },
   flags: preheatFlags,
   async run(c: Record<string, unknown>, [imageText]: string[]): Promise<void> {
     const problems: string[] = [];
-    if (c.nodes !== undefined) {
-      problems.push(
-        '--nodes: pulling into nodes is not built yet. `shoal preheat` warms the supernode\'s cache; ' +
-          'each node then pulls from that warm cache on first use, without asking the registry for the blobs. Run it without --nodes.',
-      );
-    }
+    const nodes = parseNodesFlag(c.nodes as string[] | undefined, problems);
     const platforms = c.platform as string[];
     for (const p of platforms) if (!PLATFORM_RE.test(p)) problems.push(`--platform: expected OS/ARCH[/VARIANT] in lowercase (e.g. linux/amd64), got ${JSON.stringify(p)}`);
     if (problems.length > 0) throw new ConfigError(problems);
@@ -163,6 +189,7 @@ export const preheatCommand = {
       supernodeUrl,
       image,
       platforms,
+      nodes,
       token,
       registryAuthorization,
       onStatus: (job) => {
@@ -171,18 +198,25 @@ export const preheatCommand = {
           process.stdout.write(`preheating ${job.image}${which} on ${supernodeUrl}: ${job.blobs.length} blobs, ${mib(job.bytesTotal)} MiB, job ${job.id}\n`);
         }
         const done = job.blobs.filter((b) => b.state === 'done').length;
-        const line = `  ${done}/${job.blobs.length} blobs, ${mib(job.bytesDone)}/${mib(job.bytesTotal)} MiB`;
+        const line = `  ${done}/${job.blobs.length} blobs, ${mib(job.bytesDone)}/${mib(job.bytesTotal)} MiB${nodesProgress(job)}`;
         if (line !== shown) process.stdout.write(`${line}\n`);
         shown = line;
       },
     });
     const seconds = ((Date.now() - started) / 1000).toFixed(2);
+    const finalNodes = final.nodes ?? [];
     if (final.state === 'done') {
-      process.stdout.write(`preheated ${final.image}: ${final.blobs.length} blobs, ${mib(final.bytesTotal)} MiB in the supernode's cache (${seconds} s)\n`);
+      const where = final.nodes === undefined ? '' : ` and in ${finalNodes.length} node${finalNodes.length === 1 ? '' : 's'}${finalNodes.length > 0 && finalNodes.length <= 8 ? ` (${finalNodes.map((n) => n.name).join(', ')})` : ''}`;
+      process.stdout.write(`preheated ${final.image}: ${final.blobs.length} blobs, ${mib(final.bytesTotal)} MiB in the supernode's cache${where} (${seconds} s)\n`);
       return;
     }
     const failed = final.blobs.filter((b) => b.state === 'failed');
     for (const b of failed) process.stderr.write(`failed ${b.digest} (${mib(b.sizeBytes)} MiB): ${b.error ?? 'unknown error'}\n`);
-    throw new PreheatError(`preheat of ${final.image} failed: ${failed.length} of ${final.blobs.length} blobs could not be fetched into the supernode's cache`);
+    const failedNodes = finalNodes.filter((n) => n.state === 'failed');
+    for (const n of failedNodes) process.stderr.write(`failed node ${n.name} (${n.blobsDone}/${n.blobsTotal} blobs): ${n.error ?? 'unknown error'}\n`);
+    const reasons: string[] = [];
+    if (failed.length > 0) reasons.push(`${failed.length} of ${final.blobs.length} blobs could not be fetched into the supernode's cache`);
+    if (failedNodes.length > 0) reasons.push(`${failedNodes.length} of ${finalNodes.length} nodes failed (${failedNodes.slice(0, 20).map((n) => n.name).join(', ')}${failedNodes.length > 20 ? ', ...' : ''})`);
+    throw new PreheatError(`preheat of ${final.image} failed: ${reasons.join('; ')}`);
   },
 };

@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type SupernodeMessage } from '@shoal/core';
 import { requestHasToken } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
+import type { PeerLinks } from '../peer-links.js';
 import type { Swarm } from '../swarm.js';
 import { parseDigest } from '@shoal/core';
 
@@ -18,7 +19,7 @@ const MAX_BAD_FRAMES = 10;
  * bad frame is answered with an error frame and logged, and never takes the
  * supernode down.
  */
-export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined, options: { idleMs: number }): void {
+export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined, options: { idleMs: number; links?: PeerLinks | undefined }): void {
   const log = app.log.child({ module: 'peers-ws' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_FRAME_BYTES });
   const send = (ws: WebSocket, message: SupernodeMessage): void => {
@@ -28,6 +29,12 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
   wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
     let peerId: string | undefined;
     let badFrames = 0;
+    // This socket as a link the preheat jobs can send `prefetch` on.
+    const link = (message: SupernodeMessage): boolean => {
+      if (ws.readyState !== ws.OPEN) return false;
+      ws.send(JSON.stringify(message));
+      return true;
+    };
     const remote = request.socket.remoteAddress;
     // ws turns the socket's own timeout off: without this, a peer that connects
     // and goes silent (or never registers) would hold its socket forever.
@@ -48,10 +55,12 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
         const message = parseFrame(PeerMessageSchema, data, 'peer message');
         switch (message.type) {
           case 'register':
+            if (peerId !== undefined && peerId !== message.peerId) options.links?.detach(peerId, link);
             peerId = message.peerId;
-            peers.register(message.peerId, message.advertiseUrl, message.zone);
+            peers.register(message.peerId, message.advertiseUrl, message.zone, message.nodeName);
+            options.links?.attach(message.peerId, link);
             swarm.peerJoined(message.peerId, message.advertiseUrl, message.zone);
-            log.info({ peerId, advertiseUrl: message.advertiseUrl, remote }, 'peer registered');
+            log.info({ peerId, nodeName: message.nodeName, advertiseUrl: message.advertiseUrl, remote }, 'peer registered');
             send(ws, { type: 'registered', peerId });
             break;
           case 'heartbeat':
@@ -65,6 +74,10 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
             if (peerId === undefined) throw new Error('drop before register');
             swarm.peerDropped(peerId, parseDigest(message.digest));
             break;
+          case 'prefetched':
+            if (peerId === undefined) throw new Error('prefetched before register');
+            options.links?.prefetched(peerId, message);
+            break;
         }
       } catch (err) {
         badFrames++;
@@ -77,6 +90,7 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
     ws.on('close', () => {
       clearTimeout(idle);
       if (peerId !== undefined) {
+        options.links?.detach(peerId, link);
         peers.remove(peerId);
         log.info({ peerId }, 'peer disconnected');
       }
