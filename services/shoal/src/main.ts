@@ -138,12 +138,16 @@ const commands: Record<string, Command> = {
       ...cacheFlags,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
+      imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob controller (on one supernode replica only)', default: false },
+      kubeconfig: { kind: 'path', help: 'kubeconfig for the ImagePullJob controller (unset: the pod\'s in-cluster config)' },
+      namespace: { kind: 'string', help: 'watch ImagePullJobs in this namespace only (unset: all namespaces)' },
     },
     async run(c) {
       const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
-      const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token });
+      const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig as string | undefined, namespace: c.namespace as string | undefined } : undefined;
+      const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token, imagePullJobs });
       untilSignal(log, () => running.close());
     },
   },

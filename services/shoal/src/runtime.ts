@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
-import { buildSupernodeApp } from '@shoal/supernode';
+import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
 import { buildPeerApp, DhtDiscovery, Peer, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
@@ -37,13 +37,24 @@ export interface SupernodeOptions extends CacheOptions {
   dataDir: string;
   plainHttpHosts: readonly string[];
   token: string | undefined;
+  /** Run the ImagePullJob controller (`--image-pull-jobs`): kubeconfig file (default: in-cluster), one namespace (default: all). */
+  imagePullJobs?: { kubeconfig?: string | undefined; namespace?: string | undefined; init?: ImagePullJobControllerInit } | undefined;
 }
 
 export async function startSupernode(log: Logger, options: SupernodeOptions): Promise<Running> {
   await mkdir(options.dataDir, { recursive: true });
   const store = await PieceStore.open({ log }, cacheInit(options.dataDir, options));
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
-  const { app } = await buildSupernodeApp({ log, store, registry }, { token: options.token });
+  const pullJobs = options.imagePullJobs;
+  let imagePullJobs;
+  try {
+    imagePullJobs = pullJobs === undefined ? undefined : { kube: await kubeClientFrom(pullJobs), init: pullJobs.init };
+  } catch (err) {
+    await registry.close();
+    await store.close();
+    throw err;
+  }
+  const { app } = await buildSupernodeApp({ log, store, registry }, { token: options.token, imagePullJobs });
   const { host, port } = splitHostPort(options.listen);
   const address = await app.listen({ host, port });
   const url = listenUrl(address, options.listen);

@@ -15,6 +15,7 @@ import { attachPeersWebSocket } from './routes/peers-ws.js';
 import { PreheatJobs, type PreheatInit } from './preheat.js';
 import { PeerLinks } from './peer-links.js';
 import { preheatRoutes } from './routes/preheat.js';
+import { ImagePullJobController, type ImagePullJobControllerInit, type KubeAccess } from './controller/index.js';
 
 export interface SupernodeComponents {
   log: Logger;
@@ -32,6 +33,8 @@ export interface SupernodeInit {
   preheat?: PreheatInit;
   /** Server timeouts; each defaults to its SUPERNODE_SERVER_*_TIMEOUT_MS constant. */
   serverTimeouts?: Partial<SupernodeServerTimeouts> | undefined;
+  /** Run the ImagePullJob controller against this Kubernetes API (once the app is ready); undefined: off. */
+  imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit } | undefined;
 }
 
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */
@@ -108,6 +111,19 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   const links = new PeerLinks();
   const preheat = new PreheatJobs({ log: components.log, store: components.store, registry: components.registry, tasks, peers, links }, init.preheat);
   await app.register(preheatRoutes, { jobs: preheat });
+  const controller =
+    init.imagePullJobs === undefined
+      ? undefined
+      : new ImagePullJobController(
+          {
+            log: components.log,
+            kube: init.imagePullJobs.kube,
+            preheat,
+            peerNodeNames: () => new Set(peers.list().flatMap((p) => (p.nodeName !== undefined && links.has(p.peerId) ? [p.nodeName] : []))),
+          },
+          init.imagePullJobs.init,
+        );
+  if (controller !== undefined) app.addHook('onReady', async () => controller.start());
 
   const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
   swarm.onBadPiece = () => badPieces.inc();
@@ -129,6 +145,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs, links });
   app.addHook('onClose', async () => {
     clearInterval(pruner);
+    await controller?.close();
     preheat.close();
     tasks.close();
   });

@@ -424,6 +424,16 @@ export class PreheatJobs {
     return this.status(job);
   }
 
+  /**
+   * Stops waiting on a running job (the ImagePullJob controller's attempt
+   * timed out): its nodes not yet filled fail with `reason`. Unknown or
+   * finished jobs are left alone.
+   */
+  cancel(id: string, reason: string): void {
+    const job = this.jobs.get(id);
+    if (job !== undefined && job.state === 'running') job.abort.abort(new Error(reason));
+  }
+
   /** Jobs remembered now (running and finished). */
   get size(): number {
     return this.jobs.size;

@@ -1,0 +1,541 @@
+import type { Logger, PreheatJob } from '@shoal/core';
+import type { PreheatStart } from '../preheat.js';
+import { authorizationFromDockerConfig, DOCKER_CONFIG_JSON_TYPE } from './credentials.js';
+import { statusCodeOf, type ImagePullJobObject, type ImagePullJobStatus, type KubeAccess, type WatchEvent } from './kube.js';
+import { selectNodes, type KubeNode } from './select.js';
+import { InvalidImagePullJobError, parseImagePullJobSpec, type ImagePullJobSpec } from './spec.js';
+
+/** ImagePullJobs followed at once; more are ignored (and logged). Jobs. */
+export const DEFAULT_MAX_JOBS = 500;
+/** Node fills (preheat jobs) running at once across every ImagePullJob; below PreheatJobs' own cap of 100. */
+export const DEFAULT_MAX_CONCURRENT_FILLS = 32;
+/** How often a running fill's preheat job is read. Milliseconds. */
+export const DEFAULT_POLL_MS = 1_000;
+/** How often jobs look again at nodes and peers (new nodes for `Never`, the deadline). Milliseconds: 15 s. */
+export const DEFAULT_RESYNC_MS = 15_000;
+/** First wait before a node's next attempt; doubles per attempt up to MAX_RETRY_DELAY_MS. Milliseconds. */
+export const DEFAULT_RETRY_DELAY_MS = 5_000;
+const MAX_RETRY_DELAY_MS = 5 * 60_000;
+/** First wait before listing again after the watch failed; doubles up to DEFAULT_MAX_WATCH_BACKOFF_MS. Milliseconds. */
+export const DEFAULT_WATCH_BACKOFF_MS = 1_000;
+export const DEFAULT_MAX_WATCH_BACKOFF_MS = 60_000;
+/** failedNodes listed in status at most (status.failed has the count). */
+const MAX_FAILED_NODES_LISTED = 100;
+/** Bytes of status.message at most. */
+const MAX_MESSAGE_CHARS = 2_000;
+
+/** The part of PreheatJobs the controller drives. */
+export interface PreheatStarter {
+  start(request: PreheatStart, authorization: string | undefined, options?: { signal?: AbortSignal }): Promise<PreheatJob>;
+  get(id: string): PreheatJob;
+  cancel?(id: string, reason: string): void;
+}
+
+export interface ImagePullJobControllerComponents {
+  log: Logger;
+  kube: KubeAccess;
+  preheat: PreheatStarter;
+  /** Node names of the live peers registered here (`--node-name`). */
+  peerNodeNames: () => ReadonlySet<string>;
+}
+
+export interface ImagePullJobControllerInit {
+  /** @default DEFAULT_MAX_JOBS */
+  maxJobs?: number | undefined;
+  /** @default DEFAULT_MAX_CONCURRENT_FILLS */
+  maxConcurrentFills?: number | undefined;
+  /** @default DEFAULT_POLL_MS */
+  pollMs?: number | undefined;
+  /** @default DEFAULT_RESYNC_MS */
+  resyncMs?: number | undefined;
+  /** @default DEFAULT_RETRY_DELAY_MS */
+  retryDelayMs?: number | undefined;
+  /** @default DEFAULT_WATCH_BACKOFF_MS */
+  watchBackoffMs?: number | undefined;
+  /** @default DEFAULT_MAX_WATCH_BACKOFF_MS */
+  maxWatchBackoffMs?: number | undefined;
+}
+
+type NodeState = 'pending' | 'active' | 'succeeded' | 'failed';
+
+interface NodeEntry {
+  state: NodeState;
+  reason?: string | undefined;
+  /** Set when the node failed only for lack of a peer: a `Never` job tries again once one registers. */
+  noPeer?: boolean;
+}
+
+/** A counting semaphore: node fills across every job. */
+class Slots {
+  private free: number;
+  private readonly waiters: Array<() => void> = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(signal: AbortSignal): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      const grant = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(grant);
+    });
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next !== undefined) next();
+    else this.free++;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 500);
+}
+
+/**
+ * The ImagePullJob controller: lists and watches ImagePullJobs, and for each
+ * fills the selected nodes' stores through PreheatJobs (one preheat job per
+ * node attempt), `parallelism` nodes at a time, writing progress to the
+ * status subresource. A failure here is logged and retried; it never stops
+ * the supernode.
+ */
+export class ImagePullJobController {
+  private readonly log: Logger;
+  private readonly kube: KubeAccess;
+  private readonly preheat: PreheatStarter;
+  private readonly peerNodeNames: () => ReadonlySet<string>;
+  private readonly maxJobs: number;
+  private readonly pollMs: number;
+  private readonly resyncMs: number;
+  private readonly retryDelayMs: number;
+  private readonly watchBackoffMs: number;
+  private readonly maxWatchBackoffMs: number;
+  private readonly slots: Slots;
+  private readonly runners = new Map<string, JobRunner>();
+  private readonly stop = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(components: ImagePullJobControllerComponents, init: ImagePullJobControllerInit = {}) {
+    this.log = components.log.child({ module: 'image-pull-jobs' });
+    this.kube = components.kube;
+    this.preheat = components.preheat;
+    this.peerNodeNames = components.peerNodeNames;
+    this.maxJobs = Math.max(1, init.maxJobs ?? DEFAULT_MAX_JOBS);
+    this.slots = new Slots(Math.max(1, init.maxConcurrentFills ?? DEFAULT_MAX_CONCURRENT_FILLS));
+    this.pollMs = Math.max(1, init.pollMs ?? DEFAULT_POLL_MS);
+    this.resyncMs = Math.max(1, init.resyncMs ?? DEFAULT_RESYNC_MS);
+    this.retryDelayMs = Math.max(0, init.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    this.watchBackoffMs = Math.max(1, init.watchBackoffMs ?? DEFAULT_WATCH_BACKOFF_MS);
+    this.maxWatchBackoffMs = Math.max(this.watchBackoffMs, init.maxWatchBackoffMs ?? DEFAULT_MAX_WATCH_BACKOFF_MS);
+  }
+
+  start(): void {
+    if (this.loop !== undefined) return;
+    this.log.info('ImagePullJob controller started');
+    this.loop = this.listAndWatch().catch((err: unknown) => this.log.error({ err }, 'ImagePullJob controller stopped'));
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort(new Error('supernode shutting down'));
+    for (const runner of this.runners.values()) runner.cancel();
+    this.runners.clear();
+    await this.loop;
+  }
+
+  /** Jobs followed now. */
+  get size(): number {
+    return this.runners.size;
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const signal = this.stop.signal;
+    let backoff = this.watchBackoffMs;
+    while (!signal.aborted) {
+      try {
+        const list = await this.kube.listJobs();
+        if (list.truncated) this.log.warn({ listed: list.items.length }, 'more ImagePullJobs than one list returns: only the first are followed');
+        const present = new Set<string>();
+        for (const job of list.items) {
+          present.add(keyOf(job));
+          this.reconcile(job);
+        }
+        for (const [key, runner] of this.runners) {
+          if (!present.has(key)) {
+            runner.cancel();
+            this.runners.delete(key);
+          }
+        }
+        backoff = this.watchBackoffMs;
+        let resourceVersion = list.resourceVersion;
+        let gone = false;
+        await this.kube.watchJobs(resourceVersion, (event) => {
+          if (event.type === 'BOOKMARK') resourceVersion = event.resourceVersion;
+          else if (event.type === 'ERROR') {
+            gone = true;
+            this.log.info({ code: event.code, message: event.message }, 'ImagePullJob watch ended with an error event: listing again');
+          } else this.onEvent(event);
+        }, signal);
+        if (!gone) this.log.debug('ImagePullJob watch closed: listing again');
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.warn({ err: errorText(err), code: statusCodeOf(err), retryInMs: backoff }, 'ImagePullJob list or watch failed');
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.maxWatchBackoffMs);
+        continue;
+      }
+      // A watch the server closed normally: list again soon, without hammering a server that keeps closing it.
+      await sleep(this.watchBackoffMs, signal);
+    }
+  }
+
+  private onEvent(event: Exclude<WatchEvent, { type: 'BOOKMARK' | 'ERROR' }>): void {
+    if (event.type === 'DELETED') {
+      const key = keyOf(event.object);
+      const runner = this.runners.get(key);
+      if (runner !== undefined && runner.uid === event.object.metadata.uid) {
+        runner.cancel();
+        this.runners.delete(key);
+      }
+      return;
+    }
+    this.reconcile(event.object);
+  }
+
+  /** A new job, or a new spec (generation): (re)start its runner. Status-only changes are our own patches: ignored. */
+  private reconcile(job: ImagePullJobObject): void {
+    const key = keyOf(job);
+    const existing = this.runners.get(key);
+    if (existing !== undefined && existing.uid === job.metadata.uid && existing.generation === job.metadata.generation) return;
+    if (existing !== undefined) {
+      existing.cancel();
+      this.runners.delete(key);
+    } else if (this.runners.size >= this.maxJobs) {
+      this.log.warn({ job: key, maxJobs: this.maxJobs }, 'too many ImagePullJobs: this one is ignored');
+      return;
+    }
+    const runner = new JobRunner(this, job, this.log.child({ imagePullJob: key }));
+    this.runners.set(key, runner);
+    runner.run().catch((err: unknown) => this.log.error({ err: errorText(err), job: key }, 'ImagePullJob runner failed'));
+  }
+
+  // --- what runners use ---------------------------------------------------------
+
+  /** @internal */
+  get deps(): {
+    kube: KubeAccess;
+    preheat: PreheatStarter;
+    peerNodeNames: () => ReadonlySet<string>;
+    slots: Slots;
+    pollMs: number;
+    resyncMs: number;
+    retryDelayMs: number;
+  } {
+    return { kube: this.kube, preheat: this.preheat, peerNodeNames: this.peerNodeNames, slots: this.slots, pollMs: this.pollMs, resyncMs: this.resyncMs, retryDelayMs: this.retryDelayMs };
+  }
+}
+
+function keyOf(job: ImagePullJobObject): string {
+  return `${job.metadata.namespace}/${job.metadata.name}`;
+}
+
+/** One ImagePullJob at one generation, from start to completion (and its TTL). */
+class JobRunner {
+  readonly uid: string;
+  readonly generation: number;
+  private readonly namespace: string;
+  private readonly name: string;
+  private readonly abort = new AbortController();
+  /** Aborted with `abort`, or alone at activeDeadlineSeconds (the TTL still runs then). */
+  private readonly fills = new AbortController();
+  private readonly nodes = new Map<string, NodeEntry>();
+  private readonly initial: ImagePullJobStatus;
+  /** Wakes the main loop (a node settled, or a slot freed). */
+  private wake: () => void = () => undefined;
+  private lastPatched = '';
+  private message = '';
+
+  constructor(
+    private readonly controller: ImagePullJobController,
+    job: ImagePullJobObject,
+    private readonly log: Logger,
+  ) {
+    this.uid = job.metadata.uid;
+    this.generation = job.metadata.generation;
+    this.namespace = job.metadata.namespace;
+    this.name = job.metadata.name;
+    this.initial = job.status;
+    this.spec = job.spec;
+  }
+
+  private readonly spec: unknown;
+
+  cancel(): void {
+    this.abort.abort(new Error('ImagePullJob deleted or changed'));
+    this.fills.abort(new Error('ImagePullJob deleted or changed'));
+    this.wake();
+  }
+
+  async run(): Promise<void> {
+    let spec: ImagePullJobSpec;
+    try {
+      spec = parseImagePullJobSpec(this.spec);
+    } catch (err) {
+      const message = err instanceof InvalidImagePullJobError ? err.message : `invalid spec: ${errorText(err)}`;
+      this.log.warn({ message }, 'ImagePullJob has an invalid spec: not acted on');
+      await this.patch({ desired: 0, active: 0, succeeded: 0, failed: 0, failedNodes: [], message: message.slice(0, MAX_MESSAGE_CHARS) });
+      return;
+    }
+    const { deps } = this.controller;
+    const signal = this.abort.signal;
+    // Finished before (e.g. by another supernode process): only its TTL is left to honour.
+    if (spec.completionPolicy.type === 'Always' && this.initial.completionTime !== undefined) {
+      await this.expire(spec, Date.parse(this.initial.completionTime));
+      return;
+    }
+    const startMs = this.initial.startTime !== undefined && Number.isFinite(Date.parse(this.initial.startTime)) ? Date.parse(this.initial.startTime) : Date.now();
+    const startTime = new Date(startMs).toISOString();
+    const authorization = await this.credentials(spec);
+    if (signal.aborted) return;
+
+    const deadlineMs = spec.completionPolicy.activeDeadlineSeconds === undefined ? undefined : startMs + spec.completionPolicy.activeDeadlineSeconds * 1000;
+    let active = 0;
+    let selectedOnce = false;
+    let nextResyncMs = 0;
+    this.log.info({ image: spec.imageText, parallelism: spec.parallelism, policy: spec.completionPolicy.type }, 'ImagePullJob started');
+    while (!signal.aborted) {
+      const now = Date.now();
+      if (now >= nextResyncMs && (spec.completionPolicy.type === 'Never' || !selectedOnce)) {
+        try {
+          await this.select(spec, spec.completionPolicy.type === 'Never');
+          selectedOnce = true;
+        } catch (err) {
+          this.message = `cannot list nodes: ${errorText(err)}`;
+          this.log.warn({ err: this.message }, 'ImagePullJob could not list nodes');
+        }
+        nextResyncMs = now + deps.resyncMs;
+        if (signal.aborted) return;
+      }
+      if (deadlineMs !== undefined && now >= deadlineMs) {
+        for (const [name, entry] of this.nodes) {
+          if (entry.state === 'pending' || entry.state === 'active') this.nodes.set(name, { state: 'failed', reason: `activeDeadlineSeconds (${spec.completionPolicy.activeDeadlineSeconds}) exceeded` });
+        }
+        this.fills.abort(new Error('activeDeadlineSeconds exceeded'));
+        await this.finish(spec, startTime, 'deadline exceeded');
+        return;
+      }
+      // Start fills up to parallelism (0 pauses the job).
+      for (const [name, entry] of this.nodes) {
+        if (active >= spec.parallelism) break;
+        if (entry.state !== 'pending') continue;
+        entry.state = 'active';
+        active++;
+        void this.fill(spec, name, entry, authorization).finally(() => {
+          active--;
+          this.wake();
+        });
+      }
+      const counts = this.counts();
+      if (selectedOnce && spec.completionPolicy.type === 'Always' && counts.pending === 0 && counts.active === 0) {
+        await this.finish(spec, startTime, undefined);
+        return;
+      }
+      await this.patch(this.status(startTime, undefined));
+      const untilResync = Math.max(1, nextResyncMs - Date.now());
+      const untilDeadline = deadlineMs === undefined ? Infinity : Math.max(1, deadlineMs - Date.now());
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(untilResync, untilDeadline, 2_147_483_647));
+        timer.unref();
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = () => undefined;
+    }
+  }
+
+  /** Adds newly selected nodes; with `again`, nodes that failed for lack of a peer get another chance once one registered. */
+  private async select(spec: ImagePullJobSpec, again: boolean): Promise<void> {
+    const { deps } = this.controller;
+    const kubeNodes: KubeNode[] = spec.selector.kind === 'labels' ? await deps.kube.listNodes() : [];
+    const selection = selectNodes(spec.selector, kubeNodes, deps.peerNodeNames());
+    for (const name of selection.withPeer) {
+      const entry = this.nodes.get(name);
+      if (entry === undefined || (again && entry.noPeer === true)) this.nodes.set(name, { state: 'pending' });
+    }
+    for (const name of selection.withoutPeer) {
+      if (!this.nodes.has(name)) this.nodes.set(name, { state: 'failed', noPeer: true, reason: 'no Shoal peer is registered with this node name (is the Shoal node agent running there with --node-name?)' });
+    }
+    if (selection.truncated) this.message = `more nodes match than one job may fill: only the first ${this.nodes.size} are`;
+  }
+
+  /** One node: up to 1 + backoffLimit attempts, each a preheat job bounded by timeoutSeconds. */
+  private async fill(spec: ImagePullJobSpec, name: string, entry: NodeEntry, authorization: string | undefined): Promise<void> {
+    const { deps } = this.controller;
+    const signal = this.fills.signal;
+    let reason = 'not attempted';
+    for (let attempt = 0; attempt <= spec.backoffLimit && !signal.aborted; attempt++) {
+      if (attempt > 0) await sleep(Math.min(deps.retryDelayMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS), signal);
+      if (signal.aborted) break;
+      try {
+        await deps.slots.acquire(signal);
+      } catch {
+        break;
+      }
+      try {
+        const outcome = await this.attempt(spec, name, authorization);
+        if (outcome === undefined) {
+          entry.state = 'succeeded';
+          delete entry.reason;
+          this.log.info({ node: name, attempt: attempt + 1 }, 'ImagePullJob node filled');
+          return;
+        }
+        reason = outcome;
+      } finally {
+        deps.slots.release();
+      }
+      this.log.warn({ node: name, attempt: attempt + 1, reason }, 'ImagePullJob node attempt failed');
+    }
+    if (signal.aborted) return;
+    entry.state = 'failed';
+    entry.reason = `${reason} (after ${spec.backoffLimit + 1} attempt${spec.backoffLimit === 0 ? '' : 's'})`;
+  }
+
+  /** Undefined when the node holds every blob; else why not. */
+  private async attempt(spec: ImagePullJobSpec, name: string, authorization: string | undefined): Promise<string | undefined> {
+    const { deps } = this.controller;
+    const timeout = AbortSignal.timeout(spec.timeoutSeconds * 1000);
+    const signal = AbortSignal.any([this.fills.signal, timeout]);
+    let job: PreheatJob;
+    try {
+      job = await deps.preheat.start({ imageText: spec.imageText, image: spec.image, platforms: spec.platforms, nodes: [name] }, authorization, { signal });
+    } catch (err) {
+      return timeout.aborted ? `timed out after ${spec.timeoutSeconds} s` : errorText(err);
+    }
+    while (job.state === 'running') {
+      await sleep(deps.pollMs, signal);
+      if (signal.aborted) {
+        deps.preheat.cancel?.(job.id, timeout.aborted ? 'ImagePullJob attempt timed out' : 'ImagePullJob stopped');
+        return timeout.aborted ? `timed out after ${spec.timeoutSeconds} s` : 'stopped';
+      }
+      try {
+        job = deps.preheat.get(job.id);
+      } catch (err) {
+        return errorText(err);
+      }
+    }
+    const node = job.nodes?.find((n) => n.name === name);
+    if (job.state === 'done' && node?.state === 'done') return undefined;
+    return (node?.error ?? job.message ?? 'preheat failed').slice(0, 500);
+  }
+
+  /** The registry credential from the job's pull secrets, if one of them has the image's registry. Never logged. */
+  private async credentials(spec: ImagePullJobSpec): Promise<string | undefined> {
+    const { deps } = this.controller;
+    const problems: string[] = [];
+    for (const secretName of spec.pullSecrets) {
+      try {
+        const secret = await deps.kube.getSecret(this.namespace, secretName);
+        if (secret === undefined) problems.push(`pull secret ${secretName} not found`);
+        else if (secret.type !== DOCKER_CONFIG_JSON_TYPE) problems.push(`pull secret ${secretName} is not of type ${DOCKER_CONFIG_JSON_TYPE}`);
+        else {
+          const authorization = authorizationFromDockerConfig(secret.data, spec.image);
+          if (authorization !== undefined) return authorization;
+        }
+      } catch (err) {
+        problems.push(`pull secret ${secretName} unusable: ${errorText(err)}`);
+      }
+    }
+    if (problems.length > 0) this.message = `${problems.join('; ')}; pulling without credentials`;
+    return undefined;
+  }
+
+  private counts(): { pending: number; active: number; succeeded: number; failed: number } {
+    const c = { pending: 0, active: 0, succeeded: 0, failed: 0 };
+    for (const e of this.nodes.values()) c[e.state]++;
+    return c;
+  }
+
+  private status(startTime: string, completionTime: string | undefined): ImagePullJobStatus {
+    const c = this.counts();
+    const failed = [...this.nodes].filter(([, e]) => e.state === 'failed');
+    const parts: string[] = [];
+    if (this.message !== '') parts.push(this.message);
+    if (this.nodes.size === 0) parts.push('no node selected');
+    else if (completionTime !== undefined) parts.push(`${c.succeeded} of ${this.nodes.size} nodes filled`);
+    else parts.push(`${c.succeeded} of ${this.nodes.size} nodes filled, ${c.active} in progress`);
+    if (failed.length > 0) parts.push(`failed: ${failed.slice(0, 5).map(([n, e]) => `${n}: ${e.reason ?? 'failed'}`).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
+    const status: ImagePullJobStatus = {
+      desired: this.nodes.size,
+      active: c.active,
+      succeeded: c.succeeded,
+      failed: c.failed,
+      failedNodes: failed.slice(0, MAX_FAILED_NODES_LISTED).map(([n]) => n),
+      message: parts.join('; ').slice(0, MAX_MESSAGE_CHARS),
+      startTime,
+    };
+    if (completionTime !== undefined) status.completionTime = completionTime;
+    return status;
+  }
+
+  private async finish(spec: ImagePullJobSpec, startTime: string, why: string | undefined): Promise<void> {
+    const nowMs = Date.now();
+    if (why !== undefined) this.message = this.message === '' ? why : `${this.message}; ${why}`;
+    const status = this.status(startTime, new Date(nowMs).toISOString());
+    await this.patch(status, true);
+    this.log.info({ succeeded: status.succeeded, failed: status.failed, desired: status.desired }, 'ImagePullJob finished');
+    await this.expire(spec, nowMs);
+  }
+
+  /** Deletes the job ttlSecondsAfterFinished after `finishedMs`, unless it goes away first. */
+  private async expire(spec: ImagePullJobSpec, finishedMs: number): Promise<void> {
+    const ttl = spec.completionPolicy.ttlSecondsAfterFinished;
+    if (ttl === undefined || !Number.isFinite(finishedMs)) return;
+    await sleep(Math.max(0, finishedMs + ttl * 1000 - Date.now()), this.abort.signal);
+    if (this.abort.signal.aborted) return;
+    try {
+      await this.controller.deps.kube.deleteJob(this.namespace, this.name);
+      this.log.info({ ttlSecondsAfterFinished: ttl }, 'ImagePullJob deleted after its TTL');
+    } catch (err) {
+      if (statusCodeOf(err) !== 404) this.log.warn({ err: errorText(err) }, 'could not delete a finished ImagePullJob');
+    }
+  }
+
+  /** Writes status when it changed; a failure is logged (the next change writes again). */
+  private async patch(status: ImagePullJobStatus, force = false): Promise<void> {
+    const text = JSON.stringify(status);
+    if (!force && text === this.lastPatched) return;
+    if (this.abort.signal.aborted && !force) return;
+    try {
+      await this.controller.deps.kube.patchStatus(this.namespace, this.name, status);
+      this.lastPatched = text;
+    } catch (err) {
+      this.log.warn({ err: errorText(err), code: statusCodeOf(err) }, 'could not write ImagePullJob status');
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export * from './controller.js';
+export * from './credentials.js';
+export * from './kube.js';
+export * from './select.js';
+export * from './spec.js';

@@ -1,0 +1,124 @@
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from '@kubernetes/client-node';
+import type { KubeNode } from './select.js';
+import {
+  IMAGE_PULL_JOB_GROUP,
+  IMAGE_PULL_JOB_PLURAL,
+  IMAGE_PULL_JOB_VERSION,
+  isRecord,
+  MAX_LISTED_JOBS,
+  MAX_LISTED_NODES,
+  statusCodeOf,
+  toImagePullJob,
+  type ImagePullJobObject,
+  type ImagePullJobStatus,
+  type KubeAccess,
+  type WatchEvent,
+} from './kube.js';
+
+/** The API server closes a watch after this long; the controller then lists again. Seconds: 5 min. */
+const WATCH_TIMEOUT_SECONDS = 300;
+
+/** KubeAccess through @kubernetes/client-node: ImagePullJobs in every namespace, or in `namespace`. */
+export class KubeClient implements KubeAccess {
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly watcher: Watch;
+  private readonly namespace: string | undefined;
+
+  constructor(config: KubeConfig, namespace: string | undefined) {
+    this.custom = config.makeApiClient(CustomObjectsApi);
+    this.core = config.makeApiClient(CoreV1Api);
+    this.watcher = new Watch(config);
+    this.namespace = namespace;
+  }
+
+  private get jobsPath(): string {
+    const base = `/apis/${IMAGE_PULL_JOB_GROUP}/${IMAGE_PULL_JOB_VERSION}`;
+    return this.namespace === undefined ? `${base}/${IMAGE_PULL_JOB_PLURAL}` : `${base}/namespaces/${encodeURIComponent(this.namespace)}/${IMAGE_PULL_JOB_PLURAL}`;
+  }
+
+  async listJobs(): Promise<{ items: ImagePullJobObject[]; resourceVersion: string; truncated: boolean }> {
+    const common = { group: IMAGE_PULL_JOB_GROUP, version: IMAGE_PULL_JOB_VERSION, plural: IMAGE_PULL_JOB_PLURAL, limit: MAX_LISTED_JOBS };
+    const list: unknown = this.namespace === undefined ? await this.custom.listClusterCustomObject(common) : await this.custom.listNamespacedCustomObject({ ...common, namespace: this.namespace });
+    const body = isRecord(list) ? list : {};
+    const metadata = isRecord(body.metadata) ? body.metadata : {};
+    const items = Array.isArray(body.items) ? body.items.flatMap((i) => toImagePullJob(i) ?? []) : [];
+    const resourceVersion = typeof metadata.resourceVersion === 'string' ? metadata.resourceVersion : '';
+    return { items, resourceVersion, truncated: typeof metadata.continue === 'string' && metadata.continue !== '' };
+  }
+
+  async watchJobs(resourceVersion: string, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    let finish: (err: unknown) => void = () => undefined;
+    const ended = new Promise<void>((resolve, reject) => {
+      finish = (err) => (err === null || err === undefined || signal.aborted ? resolve() : reject(err instanceof Error ? err : new Error(String(err))));
+    });
+    const controller = await this.watcher.watch(
+      this.jobsPath,
+      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
+      (type: string, object: unknown) => {
+        if (type === 'BOOKMARK') {
+          const rv = isRecord(object) && isRecord(object.metadata) ? object.metadata.resourceVersion : undefined;
+          if (typeof rv === 'string') onEvent({ type: 'BOOKMARK', resourceVersion: rv });
+        } else if (type === 'ERROR') {
+          // A metav1.Status: 410 Gone when resourceVersion is too old.
+          const s = isRecord(object) ? object : {};
+          onEvent({ type: 'ERROR', code: typeof s.code === 'number' ? s.code : 500, message: typeof s.message === 'string' ? s.message : 'watch error' });
+        } else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') {
+          const job = toImagePullJob(object);
+          if (job !== undefined) onEvent({ type, object: job });
+        }
+      },
+      (err: unknown) => finish(err),
+    );
+    const onAbort = (): void => controller.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await ended;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      controller.abort();
+    }
+  }
+
+  async patchStatus(namespace: string, name: string, status: ImagePullJobStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { group: IMAGE_PULL_JOB_GROUP, version: IMAGE_PULL_JOB_VERSION, plural: IMAGE_PULL_JOB_PLURAL, namespace, name, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  async deleteJob(namespace: string, name: string): Promise<void> {
+    await this.custom.deleteNamespacedCustomObject({ group: IMAGE_PULL_JOB_GROUP, version: IMAGE_PULL_JOB_VERSION, plural: IMAGE_PULL_JOB_PLURAL, namespace, name });
+  }
+
+  async listNodes(): Promise<KubeNode[]> {
+    const list = await this.core.listNode({ limit: MAX_LISTED_NODES });
+    return list.items.flatMap((n) => (n.metadata?.name === undefined ? [] : [{ name: n.metadata.name, labels: n.metadata.labels ?? {} }]));
+  }
+
+  async getSecret(namespace: string, name: string): Promise<{ type: string | undefined; data: Record<string, string> } | undefined> {
+    try {
+      const secret = await this.core.readNamespacedSecret({ namespace, name });
+      return { type: secret.type, data: secret.data ?? {} };
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+/**
+ * A KubeClient from a kubeconfig file, or (without one) the pod's service
+ * account, as in-cluster clients do. Throws when neither is usable.
+ */
+export function connectKube(options: { kubeconfig?: string | undefined; namespace?: string | undefined }): KubeClient {
+  const config = new KubeConfig();
+  if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
+  else {
+    if (process.env.KUBERNETES_SERVICE_HOST === undefined) throw new Error('--image-pull-jobs needs --kubeconfig FILE when not running in a Kubernetes pod');
+    config.loadFromCluster();
+  }
+  if (config.getCurrentCluster() === null) throw new Error(`no current cluster in ${options.kubeconfig ?? 'the in-cluster config'}`);
+  return new KubeClient(config, options.namespace);
+}

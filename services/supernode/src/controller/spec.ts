@@ -1,0 +1,233 @@
+import { isNodeName, parseImageReference, PLATFORM_PATTERN, MAX_PREHEAT_PLATFORMS, type ImageReference } from '@shoal/core';
+import { parsePlatform, type Platform } from '../preheat.js';
+
+/** Nodes one ImagePullJob may name or select. Nodes. */
+export const MAX_NODES_PER_JOB = 1000;
+/** Pull secrets one job may name. */
+export const MAX_PULL_SECRETS = 16;
+/** matchLabels entries and matchExpressions one selector may hold. */
+export const MAX_SELECTOR_TERMS = 32;
+/** Seconds: OpenKruise's default pull timeout. */
+export const DEFAULT_TIMEOUT_SECONDS = 600;
+export const DEFAULT_BACKOFF_LIMIT = 3;
+export const DEFAULT_PARALLELISM = 1;
+/** Largest parallelism honoured; the controller also caps node fills globally. */
+export const MAX_PARALLELISM = 1000;
+
+export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: SelectorOperator;
+  values: string[];
+}
+
+export type NodeSelector =
+  | { kind: 'names'; names: string[] }
+  | { kind: 'labels'; matchLabels: Record<string, string>; matchExpressions: LabelSelectorRequirement[] };
+
+/** An ImagePullJob's spec after validation: defaults filled in, the image parsed. */
+export interface ImagePullJobSpec {
+  imageText: string;
+  image: ImageReference;
+  platforms: Platform[] | undefined;
+  selector: NodeSelector;
+  parallelism: number;
+  timeoutSeconds: number;
+  backoffLimit: number;
+  pullSecrets: string[];
+  completionPolicy: { type: 'Always' | 'Never'; activeDeadlineSeconds: number | undefined; ttlSecondsAfterFinished: number | undefined };
+  imagePullPolicy: 'Always' | 'IfNotPresent';
+}
+
+/** The spec of an ImagePullJob is not something the controller can act on; the message says why (and lands in status.message). */
+export class InvalidImagePullJobError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid spec: ${problems.join('; ')}`);
+    this.name = 'InvalidImagePullJobError';
+    this.problems = problems;
+  }
+}
+
+const PLATFORM_RE = new RegExp(PLATFORM_PATTERN);
+/** A label key: optional DNS-subdomain prefix, then a name of at most 63 characters. */
+const LABEL_KEY_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE_RE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+/** A Secret's name (RFC 1123 subdomain). */
+const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Checks an ImagePullJob's `spec` (untrusted: anyone who may create the
+ * resource wrote it) and fills in OpenKruise's defaults. Every problem is
+ * reported at once, in InvalidImagePullJobError.
+ */
+export function parseImagePullJobSpec(raw: unknown): ImagePullJobSpec {
+  const problems: string[] = [];
+  if (!isRecord(raw)) throw new InvalidImagePullJobError(['spec must be an object']);
+  const known = new Set(['image', 'selector', 'parallelism', 'pullPolicy', 'pullSecrets', 'completionPolicy', 'imagePullPolicy', 'platforms', 'podSelector']);
+  for (const key of Object.keys(raw)) if (!known.has(key)) problems.push(`spec.${key.slice(0, 40)} is not a field of ImagePullJob`);
+
+  let image: ImageReference | undefined;
+  const imageText = raw.image;
+  if (typeof imageText !== 'string' || imageText === '') problems.push('spec.image is required (an image reference such as registry.example/app:v1)');
+  else if (imageText.length > 512) problems.push('spec.image is longer than 512 characters');
+  else {
+    try {
+      image = parseImageReference(imageText);
+    } catch (err) {
+      problems.push(`spec.image ${show(imageText)} is not an image reference: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  let platforms: Platform[] | undefined;
+  if (raw.platforms !== undefined) {
+    if (!Array.isArray(raw.platforms) || raw.platforms.length === 0 || raw.platforms.length > MAX_PREHEAT_PLATFORMS) {
+      problems.push(`spec.platforms must be a list of 1 to ${MAX_PREHEAT_PLATFORMS} platforms such as linux/amd64`);
+    } else {
+      const bad = raw.platforms.filter((p) => typeof p !== 'string' || !PLATFORM_RE.test(p));
+      if (bad.length > 0) problems.push(`spec.platforms: ${bad.slice(0, 3).map(show).join(', ')} ${bad.length === 1 ? 'is not a platform' : 'are not platforms'} (os/arch[/variant], lowercase)`);
+      else platforms = (raw.platforms as string[]).map(parsePlatform);
+    }
+  }
+
+  if (raw.podSelector !== undefined) problems.push('spec.podSelector is not supported by Shoal (select nodes with spec.selector)');
+  const selector = parseSelector(raw.selector, problems);
+
+  const parallelism = integer(raw.parallelism, 'spec.parallelism', DEFAULT_PARALLELISM, 0, MAX_PARALLELISM, problems);
+  let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
+  let backoffLimit = DEFAULT_BACKOFF_LIMIT;
+  if (raw.pullPolicy !== undefined) {
+    if (!isRecord(raw.pullPolicy)) problems.push('spec.pullPolicy must be an object');
+    else {
+      timeoutSeconds = integer(raw.pullPolicy.timeoutSeconds, 'spec.pullPolicy.timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, 1, 86_400, problems);
+      backoffLimit = integer(raw.pullPolicy.backoffLimit, 'spec.pullPolicy.backoffLimit', DEFAULT_BACKOFF_LIMIT, 0, 100, problems);
+    }
+  }
+
+  const pullSecrets: string[] = [];
+  if (raw.pullSecrets !== undefined) {
+    if (!Array.isArray(raw.pullSecrets) || raw.pullSecrets.length > MAX_PULL_SECRETS) problems.push(`spec.pullSecrets must be a list of at most ${MAX_PULL_SECRETS} Secret names`);
+    else {
+      for (const s of raw.pullSecrets) {
+        if (typeof s === 'string' && s.length <= 253 && SECRET_NAME_RE.test(s)) pullSecrets.push(s);
+        else problems.push(`spec.pullSecrets: ${show(s)} is not a Secret name`);
+      }
+    }
+  }
+
+  let completionPolicy: ImagePullJobSpec['completionPolicy'] = { type: 'Always', activeDeadlineSeconds: undefined, ttlSecondsAfterFinished: undefined };
+  if (raw.completionPolicy !== undefined) {
+    const cp = raw.completionPolicy;
+    if (!isRecord(cp)) problems.push('spec.completionPolicy must be an object');
+    else {
+      const type = cp.type ?? 'Always';
+      if (type !== 'Always' && type !== 'Never') problems.push(`spec.completionPolicy.type must be Always or Never, not ${show(type)}`);
+      const deadline = cp.activeDeadlineSeconds === undefined ? undefined : integer(cp.activeDeadlineSeconds, 'spec.completionPolicy.activeDeadlineSeconds', 0, 1, 30 * 86_400, problems);
+      const ttl = cp.ttlSecondsAfterFinished === undefined ? undefined : integer(cp.ttlSecondsAfterFinished, 'spec.completionPolicy.ttlSecondsAfterFinished', 0, 0, 365 * 86_400, problems);
+      if (type === 'Never' && (deadline !== undefined || ttl !== undefined)) problems.push('spec.completionPolicy: activeDeadlineSeconds and ttlSecondsAfterFinished apply only to type Always');
+      completionPolicy = { type: type === 'Never' ? 'Never' : 'Always', activeDeadlineSeconds: deadline, ttlSecondsAfterFinished: ttl };
+    }
+  }
+
+  const pull = raw.imagePullPolicy ?? 'Always';
+  if (pull !== 'Always' && pull !== 'IfNotPresent') problems.push(`spec.imagePullPolicy must be Always or IfNotPresent, not ${show(pull)}`);
+
+  if (problems.length > 0 || image === undefined || selector === undefined) throw new InvalidImagePullJobError(problems.length > 0 ? problems : ['spec is incomplete']);
+  return {
+    imageText: imageText as string,
+    image,
+    platforms,
+    selector,
+    parallelism,
+    timeoutSeconds,
+    backoffLimit,
+    pullSecrets,
+    completionPolicy,
+    imagePullPolicy: pull === 'IfNotPresent' ? 'IfNotPresent' : 'Always',
+  };
+}
+
+function integer(value: unknown, where: string, fallback: number, min: number, max: number, problems: string[]): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    problems.push(`${where} must be an integer from ${min} to ${max}, not ${show(value)}`);
+    return fallback;
+  }
+  return value;
+}
+
+function parseSelector(raw: unknown, problems: string[]): NodeSelector | undefined {
+  if (raw === undefined) {
+    problems.push('spec.selector is required: names (a list of node names) or matchLabels/matchExpressions');
+    return undefined;
+  }
+  if (!isRecord(raw)) {
+    problems.push('spec.selector must be an object');
+    return undefined;
+  }
+  const hasNames = raw.names !== undefined;
+  const hasLabels = raw.matchLabels !== undefined || raw.matchExpressions !== undefined;
+  if (hasNames && hasLabels) {
+    problems.push('spec.selector: give names or matchLabels/matchExpressions, not both');
+    return undefined;
+  }
+  if (hasNames) {
+    const names = raw.names;
+    if (!Array.isArray(names) || names.length === 0 || names.length > MAX_NODES_PER_JOB) {
+      problems.push(`spec.selector.names must be a list of 1 to ${MAX_NODES_PER_JOB} node names`);
+      return undefined;
+    }
+    const bad = names.filter((n) => typeof n !== 'string' || n.length > 253 || !isNodeName(n));
+    if (bad.length > 0) {
+      problems.push(`spec.selector.names: ${bad.slice(0, 3).map(show).join(', ')} ${bad.length === 1 ? 'is not a node name' : 'are not node names'}`);
+      return undefined;
+    }
+    return { kind: 'names', names: [...new Set(names as string[])] };
+  }
+  if (!hasLabels) {
+    problems.push('spec.selector must hold names or matchLabels/matchExpressions (an empty selector would select every node: say so with matchExpressions if you mean it)');
+    return undefined;
+  }
+  const before = problems.length;
+  const matchLabels: Record<string, string> = {};
+  if (raw.matchLabels !== undefined) {
+    if (!isRecord(raw.matchLabels) || Object.keys(raw.matchLabels).length > MAX_SELECTOR_TERMS) problems.push(`spec.selector.matchLabels must be a map of at most ${MAX_SELECTOR_TERMS} labels`);
+    else {
+      for (const [key, value] of Object.entries(raw.matchLabels)) {
+        if (!LABEL_KEY_RE.test(key) || key.length > 317) problems.push(`spec.selector.matchLabels: ${show(key)} is not a label key`);
+        else if (typeof value !== 'string' || !LABEL_VALUE_RE.test(value)) problems.push(`spec.selector.matchLabels.${key}: ${show(value)} is not a label value`);
+        else matchLabels[key] = value;
+      }
+    }
+  }
+  const matchExpressions: LabelSelectorRequirement[] = [];
+  if (raw.matchExpressions !== undefined) {
+    if (!Array.isArray(raw.matchExpressions) || raw.matchExpressions.length > MAX_SELECTOR_TERMS) problems.push(`spec.selector.matchExpressions must be a list of at most ${MAX_SELECTOR_TERMS} requirements`);
+    else {
+      raw.matchExpressions.forEach((e: unknown, i) => {
+        const where = `spec.selector.matchExpressions[${i}]`;
+        if (!isRecord(e)) return void problems.push(`${where} must be an object`);
+        const { key, operator, values } = e;
+        if (typeof key !== 'string' || !LABEL_KEY_RE.test(key)) return void problems.push(`${where}.key: ${show(key)} is not a label key`);
+        if (operator !== 'In' && operator !== 'NotIn' && operator !== 'Exists' && operator !== 'DoesNotExist') return void problems.push(`${where}.operator must be In, NotIn, Exists or DoesNotExist, not ${show(operator)}`);
+        const list = values ?? [];
+        if (!Array.isArray(list) || list.length > MAX_NODES_PER_JOB || list.some((v) => typeof v !== 'string' || !LABEL_VALUE_RE.test(v))) return void problems.push(`${where}.values must be a list of label values`);
+        if ((operator === 'In' || operator === 'NotIn') && list.length === 0) return void problems.push(`${where}.values must not be empty for ${operator}`);
+        if ((operator === 'Exists' || operator === 'DoesNotExist') && list.length > 0) return void problems.push(`${where}.values must be empty for ${operator}`);
+        matchExpressions.push({ key, operator, values: list as string[] });
+      });
+    }
+  }
+  if (problems.length > before) return undefined;
+  return { kind: 'labels', matchLabels, matchExpressions };
+}
