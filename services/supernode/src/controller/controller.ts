@@ -354,10 +354,17 @@ class JobRunner {
         if (entry.state !== 'pending') continue;
         entry.state = 'active';
         active++;
-        void this.fill(spec, name, entry, authorization).finally(() => {
-          active--;
-          this.wake();
-        });
+        void this.fill(spec, name, entry, authorization)
+          .catch((err: unknown) => {
+            // fill settles its own failures; anything else must not become an unhandled rejection.
+            entry.state = 'failed';
+            entry.reason = errorText(err);
+            this.log.error({ node: name, err: entry.reason }, 'ImagePullJob node fill failed');
+          })
+          .finally(() => {
+            active--;
+            this.wake();
+          });
       }
       const counts = this.counts();
       if (selectedOnce && spec.completionPolicy.type === 'Always' && counts.pending === 0 && counts.active === 0) {
