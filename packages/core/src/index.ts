@@ -12,3 +12,4 @@ export * from './swarm.js';
 export * from './auth.js';
 export * from './chunk-reader.js';
 export * from './streams.js';
+export * from './platform.js';

@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BadRequestError } from './errors.js';
+import { PLATFORM_PATTERN } from './platform.js';
 
 /**
  * The wire contract between peers and supernodes. HTTP for bytes, a WebSocket
@@ -302,8 +303,6 @@ export function parseFrame<T extends TSchema>(schema: T, data: Buffer | string, 
  * answers one `prefetched` per blob; PreheatJob.nodes follows each node.
  */
 
-/** `os/architecture[/variant]`, lowercase, as in an index's `platform` field. */
-export const PLATFORM_PATTERN = '^[a-z0-9._-]{1,32}/[a-z0-9._-]{1,32}(?:/[a-z0-9._-]{1,32})?$';
 /** Platforms one preheat request may name. */
 export const MAX_PREHEAT_PLATFORMS = 32;
 /** Distinct blobs one preheat job may hold (configs and layers of every chosen platform). */

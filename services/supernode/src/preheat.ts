@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
   destroyQuietly,
+  normalizePlatform,
+  platformText,
+  type Platform,
   readBounded,
   DigestMismatchError,
   digestOf,
@@ -54,12 +57,6 @@ export const PREHEAT_RESOLVE_TIMEOUT_MS = 60_000;
 
 /** Docker's buildx marks attestation manifests in an index with this annotation (and platform unknown/unknown). */
 const REFERENCE_TYPE_ANNOTATION = 'vnd.docker.reference.type';
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string | undefined;
-}
 
 /** One entry of an index, or a config or layer of a manifest, as read from the registry. */
 export interface Descriptor {
@@ -121,44 +118,6 @@ export class PreheatBusyError extends ShoalError {
   constructor(running: number) {
     super(`${running} preheat jobs are running; try again when one has finished`, 'SHOAL_PREHEAT_BUSY', 503, 'TOOMANYREQUESTS');
   }
-}
-
-const ARCH_ALIASES: Readonly<Record<string, Platform>> = {
-  x86_64: { os: '', architecture: 'amd64' },
-  'x86-64': { os: '', architecture: 'amd64' },
-  aarch64: { os: '', architecture: 'arm64' },
-  armhf: { os: '', architecture: 'arm', variant: 'v7' },
-  armel: { os: '', architecture: 'arm', variant: 'v6' },
-  i386: { os: '', architecture: '386' },
-};
-
-/**
- * The platform in containerd's normal form (platforms.Normalize): architecture
- * aliases resolved, `arm64/v8` is `arm64`, a bare `arm` is `arm/v7`. Both the
- * request and the index entries are normalised before they are compared.
- */
-export function normalizePlatform(p: Platform): Platform {
-  const os = p.os.toLowerCase();
-  let architecture = p.architecture.toLowerCase();
-  let variant = p.variant === undefined || p.variant === '' ? undefined : p.variant.toLowerCase();
-  const alias = ARCH_ALIASES[architecture];
-  if (alias !== undefined) {
-    architecture = alias.architecture;
-    variant = variant ?? alias.variant;
-  }
-  if (architecture === 'arm64' && variant === 'v8') variant = undefined;
-  if (architecture === 'arm' && variant === undefined) variant = 'v7';
-  return variant === undefined ? { os, architecture } : { os, architecture, variant };
-}
-
-/** `os/arch[/variant]`, already checked against PLATFORM_PATTERN by the wire schema. */
-export function parsePlatform(text: string): Platform {
-  const [os = '', architecture = '', variant] = text.split('/');
-  return { os, architecture, variant };
-}
-
-export function platformText(p: Platform): string {
-  return p.variant === undefined || p.variant === '' ? `${p.os}/${p.architecture}` : `${p.os}/${p.architecture}/${p.variant}`;
 }
 
 /** Attestations (provenance, SBOM) that buildx puts in an index: not runnable, never pulled by containerd. */

@@ -4,15 +4,13 @@
  * an index or manifest body is read. Pure functions, no I/O.
  */
 import test from 'ava';
-import { digestOf, MediaType, UpstreamError, type Digest } from '@shoal/core';
+import { digestOf, MediaType, normalizePlatform, UpstreamError, type Digest, type Platform } from '@shoal/core';
 import {
-  normalizePlatform,
   parseManifest,
   PlatformUnknownError,
   PreheatUnsupportedError,
   selectManifests,
   type Descriptor,
-  type Platform,
 } from '../src/preheat.js';
 
 const REF = 'registry.test/app:v1';

@@ -15,7 +15,9 @@ import {
   DigestVerifier,
   HEADER,
   isIndexMediaType,
+  isPlatformText,
   MANIFEST_ACCEPT,
+  manifestForPlatform,
   parseDigest,
   parseImageReference,
   readBounded,
@@ -205,10 +207,7 @@ export async function checkTestFetch(proxyUrl: string, image: ImageReference | u
     };
     let manifest = await getManifest(image.digest ?? image.tag ?? 'latest', MANIFEST_ACCEPT);
     if (isIndexMediaType(manifest.mediaType)) {
-      const [os, architecture, variant] = platform.split('/');
-      const chosen = (manifest.manifests ?? []).find(
-        (m) => m.platform?.os === os && m.platform?.architecture === architecture && (variant === undefined || m.platform?.variant === variant),
-      );
+      const chosen = manifestForPlatform(manifest.manifests ?? [], platform);
       if (chosen === undefined) throw new DoctorProblem(`${name} has no manifest for ${platform}`, 'pass --platform OS/ARCH of an image this node can run');
       manifest = await getManifest(parseDigest(chosen.digest), chosen.mediaType ?? MANIFEST_ACCEPT);
     }
@@ -323,7 +322,6 @@ export function doctorFlags(defaultPlatform: string) {
   } satisfies FlagSpecs;
 }
 
-const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 
 /** Validates the loaded flags (every problem at once, as ConfigError) into DoctorOptions. */
 export function doctorOptions(c: Record<string, unknown>): DoctorOptions {
@@ -342,7 +340,7 @@ export function doctorOptions(c: Record<string, unknown>): DoctorOptions {
     }
   }
   const platform = c.platform as string;
-  if (!PLATFORM_RE.test(platform)) problems.push(`--platform: expected OS/ARCH[/VARIANT] like linux/amd64, got ${JSON.stringify(platform)}`);
+  if (!isPlatformText(platform)) problems.push(`--platform: expected OS/ARCH[/VARIANT] like linux/amd64, got ${JSON.stringify(platform)}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return { containerdConfig: c.containerdConfig as string, certsDir: c.certsDir as string, proxyUrl: proxy.origin, image, platform };
 }

@@ -10,7 +10,7 @@ import {
   MAX_PREHEAT_NODES,
   parseImageReference,
   parseWire,
-  PLATFORM_PATTERN,
+  isPlatformText,
   PreheatJobSchema,
   readBounded,
   ShoalError,
@@ -27,7 +27,6 @@ export const PREHEAT_POLL_INTERVAL_MS = 500;
 export const MAX_POLL_FAILURES = 10;
 /** A job status lists every blob; larger answers are refused rather than buffered. Bytes: 4 MiB. */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
-const PLATFORM_RE = new RegExp(PLATFORM_PATTERN);
 const MIB = 1024 * 1024;
 
 export class PreheatError extends ShoalError {
@@ -175,7 +174,7 @@ export const preheatCommand = {
     const problems: string[] = [];
     const nodes = parseNodesFlag(c.nodes as string[] | undefined, problems);
     const platforms = c.platform as string[];
-    for (const p of platforms) if (!PLATFORM_RE.test(p)) problems.push(`--platform: expected OS/ARCH[/VARIANT] in lowercase (e.g. linux/amd64), got ${JSON.stringify(p)}`);
+    for (const p of platforms) if (!isPlatformText(p)) problems.push(`--platform: expected OS/ARCH[/VARIANT] in lowercase (e.g. linux/amd64), got ${JSON.stringify(p)}`);
     if (problems.length > 0) throw new ConfigError(problems);
     const image = imageText ?? '';
     parseImageReference(image); // an invalid reference fails here, with its own message

@@ -8,6 +8,7 @@ import {
   HEADER,
   isIndexMediaType,
   MANIFEST_ACCEPT,
+  manifestForPlatform,
   parseDigest,
   ShoalError,
   type Digest,
@@ -75,10 +76,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     };
     let manifest = await getManifest(image.digest ?? image.tag ?? 'latest', MANIFEST_ACCEPT);
     if (isIndexMediaType(manifest.mediaType)) {
-      const [os, architecture, variant] = options.platform.split('/');
-      const chosen = (manifest.json.manifests ?? []).find(
-        (m) => m.platform?.os === os && m.platform?.architecture === architecture && (variant === undefined || m.platform?.variant === variant),
-      );
+      const chosen = manifestForPlatform(manifest.json.manifests ?? [], options.platform);
       if (chosen === undefined) throw new PullError(`no manifest for platform ${options.platform} in ${image.repository}`);
       manifest = await getManifest(chosen.digest, chosen.mediaType ?? MANIFEST_ACCEPT);
     }

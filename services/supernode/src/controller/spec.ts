@@ -1,5 +1,4 @@
-import { isNodeName, parseImageReference, PLATFORM_PATTERN, MAX_PREHEAT_PLATFORMS, type ImageReference } from '@shoal/core';
-import { parsePlatform, type Platform } from '../preheat.js';
+import { isNodeName, isPlatformText, parseImageReference, parsePlatform, MAX_PREHEAT_PLATFORMS, type ImageReference, type Platform } from '@shoal/core';
 
 /** Nodes one ImagePullJob may name or select. Nodes. */
 export const MAX_NODES_PER_JOB = 1000;
@@ -50,7 +49,6 @@ export class InvalidImagePullJobError extends Error {
   }
 }
 
-const PLATFORM_RE = new RegExp(PLATFORM_PATTERN);
 /** A label key: optional DNS-subdomain prefix, then a name of at most 63 characters. */
 const LABEL_KEY_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE_RE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
@@ -94,7 +92,7 @@ export function parseImagePullJobSpec(raw: unknown): ImagePullJobSpec {
     if (!Array.isArray(raw.platforms) || raw.platforms.length === 0 || raw.platforms.length > MAX_PREHEAT_PLATFORMS) {
       problems.push(`spec.platforms must be a list of 1 to ${MAX_PREHEAT_PLATFORMS} platforms such as linux/amd64`);
     } else {
-      const bad = raw.platforms.filter((p) => typeof p !== 'string' || !PLATFORM_RE.test(p));
+      const bad = raw.platforms.filter((p) => typeof p !== 'string' || !isPlatformText(p));
       if (bad.length > 0) problems.push(`spec.platforms: ${bad.slice(0, 3).map(show).join(', ')} ${bad.length === 1 ? 'is not a platform' : 'are not platforms'} (os/arch[/variant], lowercase)`);
       else platforms = (raw.platforms as string[]).map(parsePlatform);
     }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { API_PREFIX, BadRequestError, HEADER, parseImageReference, parseWire, PREHEAT_JOB_ID_PATTERN, PreheatRequestSchema } from '@shoal/core';
-import { parsePlatform, type PreheatJobs } from '../preheat.js';
+import { API_PREFIX, BadRequestError, HEADER, parseImageReference, parsePlatform, parseWire, PREHEAT_JOB_ID_PATTERN, PreheatRequestSchema } from '@shoal/core';
+import type { PreheatJobs } from '../preheat.js';
 
 export interface PreheatRoutesOptions {
   jobs: PreheatJobs;
