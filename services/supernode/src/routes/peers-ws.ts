@@ -15,9 +15,10 @@ const MAX_BAD_FRAMES = 10;
 
 /**
  * Peers keep one WebSocket to the supernode: they register, beat every few
- * seconds, and (swarm) announce pieces and blobs they no longer hold. Every frame is parsed at the edge; a
- * bad frame is answered with an error frame and logged, and never takes the
- * supernode down.
+ * seconds, announce pieces and the blobs they no longer hold, and answer
+ * preheat's prefetch requests. Every frame is parsed at the edge; a bad frame
+ * is answered with an error frame and logged, and never takes the supernode
+ * down.
  */
 export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined, options: { idleMs: number; links?: PeerLinks | undefined }): void {
   const log = app.log.child({ module: 'peers-ws' });
@@ -32,7 +33,7 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
     // This socket as a link the preheat jobs can send `prefetch` on.
     const link = (message: SupernodeMessage): boolean => {
       if (ws.readyState !== ws.OPEN) return false;
-      ws.send(JSON.stringify(message));
+      send(ws, message);
       return true;
     };
     const remote = request.socket.remoteAddress;
