@@ -5,3 +5,4 @@ export * from './require-tools.js';
 export * from './containerd.js';
 export * from './token-server.js';
 export * from './slow-clients.js';
+export * from './path-encodings.js';

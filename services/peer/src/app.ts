@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
-import { API_PREFIX, type Logger } from '@shoal/core';
+import type { Logger } from '@shoal/core';
 import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
@@ -76,7 +76,7 @@ export async function buildPeerApp(components: PeerAppComponents, init: PeerAppI
   });
   await app.register(opsPlugin, { metricsPrefix: 'shoal_peer_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
-  await app.register(tokenAuthPlugin, { token: init.token, prefix: API_PREFIX });
+  await app.register(tokenAuthPlugin, { token: init.token });
   await app.register(peerBlobRoutes, { store: components.store, peer: components.peer, maxUploads: init.maxUploads, uploadLimiter: components.uploadLimiter });
   new Gauge({ name: 'shoal_peer_active_downloads', help: 'Blobs this node is downloading', registers: [app.metrics], collect() { this.set(components.peer.activeDownloads); } });
   return app;

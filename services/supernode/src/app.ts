@@ -105,7 +105,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
 
   await app.register(opsPlugin, { metricsPrefix: 'shoal_supernode_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
-  await app.register(tokenAuthPlugin, { token: init.token, prefix: API_PREFIX });
+  await app.register(tokenAuthPlugin, { token: init.token });
   await app.register(blobRoutes, { store: components.store, tasks });
   await app.register(scheduleRoutes, { swarm });
   const links = new PeerLinks();
