@@ -22,8 +22,18 @@ import { runChecked, runCommand } from '@shoal/testkit';
 import { htbBatch } from './shaping.js';
 import { runInChecked } from './exec.js';
 
-/** Every name this benchmark creates starts with it (namespaces, interfaces, temp dirs). */
-export const PREFIX = 'shoalb-';
+/**
+ * Every name this benchmark creates starts with it (namespaces, interfaces, temp dirs).
+ * `SHOAL_BENCH_NETNS_TAG` (1–3 lowercase letters or digits, default `b`) gives runs that
+ * share a machine names of their own: a run removes only leftovers with its own prefix.
+ */
+export const PREFIX = `shoal${benchTag(process.env.SHOAL_BENCH_NETNS_TAG)}-`;
+
+function benchTag(value: string | undefined): string {
+  if (value === undefined || value === '') return 'b';
+  if (!/^[a-z0-9]{1,3}$/.test(value)) throw new Error(`SHOAL_BENCH_NETNS_TAG must be 1-3 lowercase letters or digits, got ${JSON.stringify(value)}`);
+  return value;
+}
 export const SUBNET = '10.213.0';
 export const BRIDGE_NS = `${PREFIX}br`;
 const BRIDGE = `${PREFIX}br0`;
