@@ -57,7 +57,7 @@ export interface SendChunksOptions {
   /** The body is exactly this many bytes; a reader that ends sooner fails the send. */
   bytes: number;
   /** Bytes already read from the reader, in a buffer taken from `pool` (sent first, then given back). */
-  first?: { buffer: Buffer; length: number } | undefined;
+  first?: FirstChunk | undefined;
   /** The reader may take this long for one read; longer fails the send. */
   idleMs?: number | undefined;
   /** Awaited before each chunk is written (a rate limit). */
@@ -133,6 +133,7 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
     let sent = 0;
     if (options.first !== undefined) {
       if (options.first.length > options.bytes) throw new SizeMismatchError(`body is longer than the expected ${options.bytes} bytes`);
+      if (options.beforeWrite !== undefined) await options.beforeWrite(options.first.length);
       write(options.first.buffer, options.first.length);
       sent = options.first.length;
     }
@@ -157,6 +158,35 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
     response.off('finish', resume);
     reader.close();
   }
+}
+
+/** A reader's first bytes, in a buffer taken from a pool, to hand to sendChunks as `first`. */
+export interface FirstChunk {
+  buffer: Buffer;
+  length: number;
+}
+
+/**
+ * Reads a reader's first bytes (at most `bytes`) before anything is answered,
+ * so a reader that cannot deliver, a store piece that fails its check at rest
+ * for one, is still an error status and not a cut body. An empty read is a
+ * SizeMismatchError. On a failure the buffer goes back to the pool, and the
+ * reader is left to the caller.
+ */
+export async function readFirstChunk(reader: ChunkReader, bytes: number, pool: BufferPool = sendBuffers): Promise<FirstChunk> {
+  const buffer = pool.take();
+  let length: number;
+  try {
+    length = await reader.read(buffer.subarray(0, Math.min(buffer.length, bytes)));
+  } catch (err) {
+    pool.give(buffer);
+    throw err;
+  }
+  if (length === 0) {
+    pool.give(buffer);
+    throw new SizeMismatchError(`the body ended before its first byte (${bytes} expected)`);
+  }
+  return { buffer, length };
 }
 
 export interface ReplyWithReaderInit extends SendChunksOptions {

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   destroyQuietly,
   abortable,
+  CorruptAtRestError,
   DigestVerifier,
   HEADER,
   parseRange,
@@ -80,7 +81,9 @@ export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, repl
   }
   const exchange: BlobExchange = { ctx, request, reply, target, authorization, sizeBytes, range, clientSignal, startedAt };
 
-  const swarm = await openFromSwarm(exchange);
+  let swarm = await openFromSwarm(exchange);
+  // This node's copy changed on disk: the store dropped it (and told the supernode), so the swarm serves a fresh one.
+  if (!swarm.ok && swarm.error instanceof CorruptAtRestError) swarm = await openFromSwarm(exchange);
   if (swarm.ok) {
     const onFailure = (err: Error): void => {
       swarm.controller.abort(err);

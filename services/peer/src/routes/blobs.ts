@@ -4,6 +4,7 @@ import {
   API_PREFIX,
   BadRequestError,
   BlobUnknownError,
+  CorruptAtRestError,
   HEADER,
   parseDigest,
   parseRange,
@@ -12,8 +13,10 @@ import {
   PieceUnavailableError,
   pieceSpan,
   MAX_BLOB_SIZE_BYTES,
+  type ChunkReader,
+  type Digest,
 } from '@shoal/core';
-import { replyWithReader } from '@shoal/service-kit';
+import { readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from '../rate-limit.js';
@@ -29,6 +32,22 @@ function parseIndex(text: string): number {
 function parseSize(text: string | undefined): number {
   if (text === undefined || !/^\d{1,15}$/.test(text) || Number(text) > MAX_BLOB_SIZE_BYTES) throw new BadRequestError('size must be a byte count');
   return Number(text);
+}
+
+/**
+ * The piece's first bytes, read before any header: the store checks the piece
+ * against its recorded hash as it reads it, so a piece changed on this disk is
+ * answered as not held (the store dropped the blob and told the supernode)
+ * instead of being sent under its hash.
+ */
+async function readVerifiedStart(reader: ChunkReader, digest: Digest, index: number, bytes: number): Promise<FirstChunk> {
+  try {
+    return await readFirstChunk(reader, bytes);
+  } catch (err) {
+    reader.close();
+    if (err instanceof CorruptAtRestError) throw new PieceUnavailableError(digest, index);
+    throw err;
+  }
 }
 
 /** What other peers read from this one (verified pieces) and what a separate proxy reads (whole blobs). */
@@ -84,9 +103,12 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     piecesServed.inc();
     const span = pieceSpan(record.layout, index);
     const limiter = options.uploadLimiter;
-    return replyWithReader(reply, store.openReader(digest, { start: span.offset, end: span.offset + span.length - 1 }), {
+    const reader = store.openPieceReader(digest, index);
+    const first = await readVerifiedStart(reader, digest, index, span.length);
+    return replyWithReader(reply, reader, {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': span.length, 'content-type': 'application/octet-stream' },
       bytes: span.length,
+      first,
       beforeWrite: limiter === undefined ? undefined : (bytes) => limiter.take(bytes),
     });
   });
