@@ -18,7 +18,7 @@ import {
 } from '@shoal/core';
 import { readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
-import type { BlobProvider } from '@shoal/core';
+import type { BlobProvider, BlobStream } from '@shoal/core';
 import type { RateLimiter } from '../rate-limit.js';
 
 /** Pieces this peer sends at once at most; more are refused with 503 so the child tries another parent. */
@@ -122,15 +122,24 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     const range = parseRange(request.headers.range, sizeBytes);
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort(new Error('client went away')));
-    const blob = await peer.openBlob(
-      { registry, repository, digest, sizeBytes, registryAuthorization: Array.isArray(auth) ? auth[0] : auth },
-      range,
-      { signal: abort.signal },
-    );
+    const open = (): Promise<BlobStream> =>
+      peer.openBlob({ registry, repository, digest, sizeBytes, registryAuthorization: Array.isArray(auth) ? auth[0] : auth }, range, { signal: abort.signal });
+    let blob = await open();
+    let first: FirstChunk | undefined;
+    if (blob.reader !== undefined && (range !== undefined || sizeBytes > 0)) {
+      try {
+        first = await readFirstChunk(blob.reader, range === undefined ? sizeBytes : range.end - range.start + 1);
+      } catch (err) {
+        blob.reader.close();
+        if (!(err instanceof CorruptAtRestError)) throw err;
+        // This node's copy changed on disk and was dropped: the swarm serves a fresh one.
+        blob = await open();
+      }
+    }
     const bytes = range === undefined ? blob.sizeBytes : range.end - range.start + 1;
     reply.header(HEADER.source, blob.source).type('application/octet-stream').header('content-length', bytes);
     if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`);
     if (blob.reader === undefined) return reply.send(blob.body);
-    return replyWithReader(reply, blob.reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes });
+    return replyWithReader(reply, blob.reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes, first });
   });
 }
