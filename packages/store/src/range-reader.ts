@@ -7,8 +7,9 @@ const PIECE_READ_CHUNK_BYTES = 1024 * 1024;
 /**
  * Idle piece buffers kept for reuse, at most this many bytes in all (32 MiB:
  * 32 buffers of 1 MiB, or 2 of 16 MiB). A reader holds one buffer of its
- * blob's piece size while it is open; readers are bounded by their callers
- * (a peer's upload slots, the proxy's responses).
+ * blob's piece size from reading a piece until the piece is read out (1 MiB
+ * for blobs up to 1 GiB, at most 16 MiB); readers are bounded by their
+ * callers (a peer's upload slots, the proxy's responses).
  */
 const MAX_IDLE_PIECE_BUFFER_BYTES = 32 * 1024 * 1024;
 const idlePieceBuffers = new Map<number, Buffer[]>();
@@ -95,6 +96,7 @@ export class RangeReader implements ChunkReader {
       (this.buffer as Buffer).copy(into, filled, this.position - held.offset, this.position - held.offset + count);
       filled += count;
       this.position += count;
+      if (this.position === held.offset + held.length) this.releaseBuffer();
     }
     return filled;
   }
@@ -102,17 +104,22 @@ export class RangeReader implements ChunkReader {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.held = undefined;
     this.source.release();
-    const buffer = this.buffer;
-    this.buffer = undefined;
-    // A read still filling the buffer must finish before anyone else fills it.
-    if (buffer !== undefined) {
-      if (this.loading === undefined) givePieceBuffer(buffer);
-      else void this.loading.then(() => givePieceBuffer(buffer), () => givePieceBuffer(buffer));
-    }
+    this.releaseBuffer();
     // FileHandle.close waits for a read still in flight.
     this.handle?.then((handle) => handle.close()).catch(() => undefined);
+  }
+
+  /** A piece read out (or the reader closed): its buffer goes back to the pool, so an idle reader holds none. */
+  private releaseBuffer(): void {
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    this.held = undefined;
+    if (buffer === undefined) return;
+    // A read still filling the buffer must finish before anyone else fills it.
+    const loading = this.loading;
+    if (loading === undefined) givePieceBuffer(buffer);
+    else void loading.then(() => givePieceBuffer(buffer), () => givePieceBuffer(buffer));
   }
 
   private canRead(index: number): boolean {
@@ -141,8 +148,12 @@ export class RangeReader implements ChunkReader {
     while (at < length) {
       const reading = handle.read(buffer, at, Math.min(PIECE_READ_CHUNK_BYTES, length - at), offset + at);
       this.loading = reading;
-      const { bytesRead } = await reading;
-      this.loading = undefined;
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await reading);
+      } finally {
+        this.loading = undefined;
+      }
       this.assertOpen();
       if (bytesRead === 0) throw new SizeMismatchError(`the file of ${this.source.digest} ends at byte ${offset + at}, before its recorded size`);
       hash.update(buffer.subarray(at, at + bytesRead));
