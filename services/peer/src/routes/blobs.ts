@@ -16,7 +16,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
+import { readerOfStream, readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider, BlobStream } from '@shoal/core';
 import type { RateLimiter } from '../rate-limit.js';
@@ -139,7 +139,8 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     const bytes = range === undefined ? blob.sizeBytes : range.end - range.start + 1;
     reply.header(HEADER.source, blob.source).type('application/octet-stream').header('content-length', bytes);
     if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`);
-    if (blob.reader === undefined) return reply.send(blob.body);
-    return replyWithReader(reply, blob.reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes, first });
+    // One body model to the socket: a stream (the registry's, while this node fetches it) goes through the same sender.
+    const reader = blob.reader !== undefined ? blob.reader : readerOfStream(blob.body);
+    return replyWithReader(reply, reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes, first });
   });
 }
