@@ -24,6 +24,7 @@ import {
   resolveImageManifest,
   ShoalError,
   type FetchedManifest,
+  type ConfigOf,
   type FlagSpecs,
   type ImageReference,
 } from '@shoal/core';
@@ -311,10 +312,13 @@ export function doctorFlags(defaultPlatform: string) {
 }
 
 
+/** The loaded `shoal doctor` flags. */
+export type DoctorConfig = ConfigOf<ReturnType<typeof doctorFlags>>;
+
 /** Validates the loaded flags (every problem at once, as ConfigError) into DoctorOptions. */
-export function doctorOptions(c: Record<string, unknown>): DoctorOptions {
+export function doctorOptions(c: DoctorConfig): DoctorOptions {
   const problems: string[] = [];
-  const proxyUrl = c.proxy as string;
+  const proxyUrl = c.proxy;
   const proxy = new URL(proxyUrl);
   if ((proxy.pathname !== '/' && proxy.pathname !== '') || proxy.search !== '' || proxy.hash !== '' || proxy.username !== '') {
     problems.push(`--proxy: expected scheme://host:port only, got ${JSON.stringify(proxyUrl)}`);
@@ -322,19 +326,19 @@ export function doctorOptions(c: Record<string, unknown>): DoctorOptions {
   let image: ImageReference | undefined;
   if (c.image !== undefined) {
     try {
-      image = parseImageReference(c.image as string);
+      image = parseImageReference(c.image);
     } catch (err) {
       problems.push(`--image: ${(err as Error).message}`);
     }
   }
-  const platform = c.platform as string;
+  const platform = c.platform;
   if (!isPlatformText(platform)) problems.push(`--platform: expected OS/ARCH[/VARIANT] like linux/amd64, got ${JSON.stringify(platform)}`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { containerdConfig: c.containerdConfig as string, certsDir: c.certsDir as string, proxyUrl: proxy.origin, image, platform };
+  return { containerdConfig: c.containerdConfig, certsDir: c.certsDir, proxyUrl: proxy.origin, image, platform };
 }
 
 /** `shoal doctor`: prints the report (or JSON), throws DoctorFailedError when a check failed. */
-export async function runDoctorCommand(c: Record<string, unknown>, write: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
+export async function runDoctorCommand(c: DoctorConfig, write: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
   const options = doctorOptions(c);
   const results = await runDoctor(options);
   const failed = results.filter((r) => r.ok === false);
