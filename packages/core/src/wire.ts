@@ -381,32 +381,3 @@ export const PreheatJobSchema = Type.Object(
   { additionalProperties: false },
 );
 export type PreheatJob = Static<typeof PreheatJobSchema>;
-
-/*
- * Status (supernode HTTP, under API_PREFIX, cluster token required):
- *   GET /status          → SupernodeStatus: the live peers and the cache at a glance
- *                        (`shoal status`). Fields may be added; readers ignore those
- *                        they do not know.
- */
-
-/** Peers one status answer lists at most (the peer table's own bound is far below). */
-export const MAX_STATUS_PEERS = 100_000;
-
-export const SupernodeStatusSchema = Type.Object({
-  peers: Type.Array(
-    Type.Object({
-      peerId: Type.String({ maxLength: 64 }),
-      nodeName: Type.Optional(Type.String({ maxLength: MAX_NODE_NAME_LENGTH })),
-      advertiseUrl: Type.String({ maxLength: 300 }),
-      zone: Type.Optional(Type.String({ maxLength: 100 })),
-      lastSeenMs: Type.Optional(Type.Number()),
-    }),
-    { maxItems: MAX_STATUS_PEERS },
-  ),
-  blobs: Type.Object({
-    count: Type.Integer({ minimum: 0 }),
-    bytes: Type.Integer({ minimum: 0 }),
-    inflight: Type.Integer({ minimum: 0 }),
-  }),
-});
-export type SupernodeStatus = Static<typeof SupernodeStatusSchema>;

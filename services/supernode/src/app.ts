@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import { API_PREFIX, systemClock, type Digest, type Logger, type SupernodeStatus } from '@shoal/core';
+import { API_PREFIX, systemClock, type Digest, type Logger } from '@shoal/core';
 import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
@@ -132,7 +132,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   new Gauge({ name: 'shoal_supernode_peers', help: 'Live peers', registers: [app.metrics], collect() { this.set(peers.size); } });
   new Gauge({ name: 'shoal_supernode_inflight_fetches', help: 'Blobs being fetched from registries', registers: [app.metrics], collect() { this.set(tasks.inflightCount); } });
 
-  app.get(`${API_PREFIX}/status`, async (): Promise<SupernodeStatus> => {
+  app.get(`${API_PREFIX}/status`, async () => {
     const blobs = components.store.list();
     return {
       peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, zone: p.zone, lastSeenMs: p.lastSeenMs })),

@@ -20,7 +20,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type { CheckResult } from './doctor.js';
+import type { CheckResult } from './check-result.js';
 
 /** containerd's config and any hosts.toml are small; anything larger is refused rather than read. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;

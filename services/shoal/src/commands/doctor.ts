@@ -29,8 +29,10 @@ import {
   type ImageReference,
 } from '@shoal/core';
 import { DEFAULT_PROXY_URL } from '../flags.js';
+import type { CheckResult } from './check-result.js';
 import { checkContainerdConfig, checkHostsToml } from './doctor-files.js';
 
+export type { CheckResult } from './check-result.js';
 export { checkContainerdConfig, checkHostsToml, hostDirCandidates, judgeHostsToml } from './doctor-files.js';
 
 /** containerd's own defaults (Debian and upstream packages). */
@@ -44,13 +46,6 @@ const TEST_FETCH_TIMEOUT_MS = 60_000;
 /** Manifests and service answers are small; a larger body is refused rather than buffered. */
 const MAX_SMALL_BODY_BYTES = 4 * 1024 * 1024;
 
-/** One check's verdict: `ok` true (passed), 'warn' (works, but look) or false (broken; `fix` says what to do). */
-export interface CheckResult {
-  check: string;
-  ok: boolean | 'warn';
-  detail: string;
-  fix?: string;
-}
 
 /** X-Shoal-Source values that mean the swarm served the blob (the fourth, `upstream`, is the proxy's fallback). */
 const SWARM_SOURCES: readonly string[] = ['local', 'peer', 'supernode'];
