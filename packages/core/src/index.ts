@@ -8,7 +8,7 @@ export * from './config.js';
 export * from './log.js';
 export * from './wire.js';
 export * from './timing.js';
-export * from './swarm.js';
+export * from './blob-provider.js';
 export * from './auth.js';
 export * from './chunk-reader.js';
 export * from './streams.js';
