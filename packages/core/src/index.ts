@@ -14,3 +14,4 @@ export * from './chunk-reader.js';
 export * from './streams.js';
 export * from './platform.js';
 export * from './manifest.js';
+export * from './json.js';

@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { digestOf, isDigest, type Digest } from './digest.js';
 import { DigestMismatchError, ManifestInvalidError, ManifestUnsupportedError, PlatformUnknownError } from './errors.js';
+import { isRecord } from './json.js';
 import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT } from './media-types.js';
 import { platformMatches, platformText, type Platform } from './platform.js';
 import { MAX_BLOB_SIZE_BYTES } from './wire.js';
@@ -83,10 +84,6 @@ function descriptor(d: RawDescriptor): Descriptor {
   return { mediaType: d.mediaType, digest: d.digest as Digest, sizeBytes: d.size, platform, annotations: d.annotations ?? {} };
 }
 
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
 /** Checks `value` against `schema`; the error names the first problem in a registry user's words. */
 function check<T extends TSchema>(schema: T, value: unknown, where: string): Static<T> {
   if (Value.Check(schema, value)) return value;
@@ -104,13 +101,13 @@ function check<T extends TSchema>(schema: T, value: unknown, where: string): Sta
  * a body that is not a valid manifest is ManifestInvalidError (an UpstreamError, 502).
  */
 export function parseManifest(body: Buffer, contentType: string | undefined, where: string): ParsedManifest {
-  let json: Record<string, unknown> | undefined;
+  let json: unknown;
   try {
-    json = asRecord(JSON.parse(body.toString('utf8')));
+    json = JSON.parse(body.toString('utf8'));
   } catch {
     json = undefined;
   }
-  if (json === undefined) throw new ManifestInvalidError(`${where}: the registry sent a manifest that is not a JSON object`);
+  if (!isRecord(json)) throw new ManifestInvalidError(`${where}: the registry sent a manifest that is not a JSON object`);
   const own = typeof json.mediaType === 'string' && json.mediaType.length <= 255 ? json.mediaType : undefined;
   const mediaType = own ?? (contentType?.split(';')[0]?.trim() || undefined);
   const { manifests, layers } = json;
