@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /** An injectable clock, so schedulers and caches can be tested without waiting. */
 export interface Clock {
   now(): number;
@@ -6,23 +8,14 @@ export interface Clock {
 export const systemClock: Clock = { now: () => Date.now() };
 
 /** Resolves after `ms`, or rejects with the signal's reason when aborted. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    timer.unref();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+export async function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal, ref: false }); // unref: a pending delay does not keep the process alive
+  } catch (err) {
+    // node:timers/promises rejects with an AbortError; callers compare with the reason they aborted with.
+    if (signal?.aborted === true) throw signal.reason;
+    throw err;
+  }
 }
 
 /** Full-jitter exponential backoff: attempt 0 → up to baseMs, capped at maxMs. */
