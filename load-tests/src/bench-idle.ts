@@ -48,6 +48,28 @@ const SETTLE_S = intArg('settle-s', args['settle-s'], 0, 3600);
 const WINDOW_S = intArg('window-s', args['window-s'], 5, 3600);
 const log = (msg: string): void => void process.stderr.write(`[bench-idle ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
+/** CPU-seconds (user + sys) by thread name (`comm`, with the tid when names repeat). */
+async function threadCpu(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${comm}[${tid === String(pid) ? 'main' : tid}]`, (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const dir = await makeTempDir('shoal-bench-idle');
   const procs: ManagedProcess[] = [];
@@ -90,6 +112,8 @@ async function main(): Promise<void> {
     log(`${NODES} node agents ready; settling ${SETTLE_S} s`);
     await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
     const cpu = (): Promise<number[]> => Promise.all([supernode, ...nodes].map((p) => processCpuSeconds(p.pid)));
+    const watched = { supernode: supernode.pid, 'node agent 1': nodes[Math.min(1, nodes.length - 1)]?.pid ?? supernode.pid };
+    const threads0 = Object.fromEntries(await Promise.all(Object.entries(watched).map(async ([name, pid]) => [name, await threadCpu(pid)] as const)));
     const busy = machineBusy();
     const c0 = await cpu();
     const t0 = performance.now();
@@ -98,6 +122,13 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     const c1 = await cpu();
     windowUs = [w0, monotonicUs()];
+    const threadLines: string[] = [];
+    for (const [name, pid] of Object.entries(watched)) {
+      const after = await threadCpu(pid);
+      const before = threads0[name] ?? new Map<string, number>();
+      const rows = [...after].map(([thread, sec]) => [thread, sec - (before.get(thread) ?? 0)] as const).filter(([, d]) => d > 0).sort((a, b) => b[1] - a[1]);
+      threadLines.push(`${name}, CPU-s by thread: ${rows.length === 0 ? 'none' : rows.map(([t, d]) => `${t} ${d.toFixed(2)}`).join(', ')}`);
+    }
     const wall = (performance.now() - t0) / 1000;
     const machine = await busy.stop();
     const d = c1.map((v, i) => v - (c0[i] ?? 0));
@@ -129,6 +160,7 @@ async function main(): Promise<void> {
         `| supernode | ${sn.toFixed(2)} | ${pct(result.supernodeCoreShare)} |`,
         '',
         `machine CPU busy over the window: ${pct(machine)} (other work on the machine included)`,
+        ...threadLines,
         `results: ${file}`,
         '',
       ].join('\n'),

@@ -39,6 +39,7 @@ const USAGE = `usage: npm run simulate -- [options]
   --node-up-mbit X, --node-down-mbit X, --seed-up-mbit X, --seed-down-mbit X, --registry-up-mbit X
                           one kind of link at another rate (B)
   --rtt-ms MS             a request's round trip before bytes flow (0.2)
+  --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)
   --seed X                random seed (1)
   --no-frontier           without the supernode's frontier long-poll
   --no-proxy-fallback     without the proxy's first-byte fallback to the registry
@@ -61,6 +62,7 @@ const { values: args } = parseArgs({
     'seed-down-mbit': { type: 'string' },
     'registry-up-mbit': { type: 'string' },
     'rtt-ms': { type: 'string', default: '0.2' },
+    'layer-concurrency': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     frontier: { type: 'boolean', default: true },
     'proxy-fallback': { type: 'boolean', default: true },
@@ -160,6 +162,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number): SimPa
     rateBitsPerSec: rateMbit * 1e6,
     links,
     rttMs: num('rtt-ms', args['rtt-ms']),
+    layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
     seed: num('seed', args.seed),
     scheduler: {},
     constants: modelConstants(),

@@ -5,8 +5,9 @@
  * simulator refuse to run (`ModelOutOfDateError`): the code changed and the model must be
  * revisited, never silently kept on an old number.
  *
- * One number is not ours: containerd's layer concurrency (`ctr images pull`
- * --max-concurrent-downloads and the CRI plugin's max_concurrent_downloads, both 3).
+ * containerd's layer concurrency is not ours and not a constant: `ctr images pull` (what
+ * bench:swarm runs) fetches every layer at once (--max-concurrent-downloads 0), the CRI
+ * plugin 3 at a time (max_concurrent_downloads); it is a simulation parameter.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,12 +59,8 @@ export function modelConstants(): ModelConstants {
     frontierAhead: sourceConstant(SWARM_TS, 'FRONTIER_AHEAD'),
     frontierTtlMs: sourceConstant(SWARM_TS, 'FRONTIER_TTL_MS'),
     claimedPieceSeedDelayMs: sourceConstant(SWARM_TS, 'CLAIMED_PIECE_SEED_DELAY_MS'),
-    containerdLayerConcurrency: CONTAINERD_MAX_CONCURRENT_DOWNLOADS,
   };
 }
-
-/** containerd's default (ctr pull and CRI): layers fetched at once per pull. Not Shoal's. */
-export const CONTAINERD_MAX_CONCURRENT_DOWNLOADS = 3;
 
 export interface ModelConstants {
   /** @shoal/core PIECE_WAIT_MS: the seed holds a request for a piece it lacks this long. */
@@ -86,5 +83,4 @@ export interface ModelConstants {
   frontierAhead: number;
   frontierTtlMs: number;
   claimedPieceSeedDelayMs: number;
-  containerdLayerConcurrency: number;
 }

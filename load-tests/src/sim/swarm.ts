@@ -22,8 +22,8 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * link and is, if anything, pessimistic (share a flow cannot use at one end is not handed
  * to others there). A request costs `rttMs` before its bytes flow.
  *
- * The image. containerd fetches the layers in manifest order, `containerdLayerConcurrency`
- * at a time; each layer is a blob with its own download in the node agent (a window of
+ * The image. containerd fetches the layers in manifest order, `layerConcurrency` at a time
+ * (0: all at once, as `ctr images pull`; the CRI plugin's default is 3); each layer is a blob with its own download in the node agent (a window of
  * `pieceWindow` pieces, urgent = its next missing pieces in order, the engine's naps) and
  * its own scheduler entry. A node is done when it holds every layer (the harness's
  * "fetch" time; containerd's unpack is not modelled).
@@ -52,6 +52,8 @@ export interface SimParams {
   /** Per-host capacities, bits/s; each defaults to B. */
   links?: Partial<Record<'nodeUp' | 'nodeDown' | 'seedUp' | 'seedDown' | 'registryUp', number>>;
   rttMs: number;
+  /** Layers containerd fetches at once (0: all, as `ctr images pull` by default; 3 is the CRI plugin's default). @default 0 */
+  layerConcurrency?: number;
   seed: number;
   scheduler: SchedulerInit;
   constants: ModelConstants;
@@ -574,7 +576,8 @@ export function simulate(params: SimParams): SimResult {
     startFlow(t, REG, params.layerBytes[layer] as number);
   };
 
-  for (let i = 0; i < N; i++) for (let c = 0; c < k.containerdLayerConcurrency; c++) startLayer(i);
+  const concurrency = params.layerConcurrency === undefined || params.layerConcurrency <= 0 ? L : Math.min(L, params.layerConcurrency);
+  for (let i = 0; i < N; i++) for (let c = 0; c < concurrency; c++) startLayer(i);
 
   const traceStep = (params.traceEvery ?? 0) * lineRateMs;
   let nextTrace = traceStep;
