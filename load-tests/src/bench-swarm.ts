@@ -854,7 +854,7 @@ interface RateRun {
 function sweepTable(runs: readonly RateRun[]): string {
   const lines = [
     '',
-    `Sweep: N = ${NODES}, S = ${(runs[0]?.ctx.sBytes ?? 0) / MiB} MiB`,
+    `Sweep: N = ${NODES}, S = ${((runs[0]?.ctx.sBytes ?? 0) / MiB).toFixed(1)} MiB`,
     '',
     '| rate Mbit/s | mode | nodes ok | p50 × S/B | max × S/B | registry egress × S | supernode host × S | cut bodies | node-side registry fetches | CPU busy | CPU-saturated samples | supernode CPU-s/GiB | node agent CPU-s/GiB (median) | registry CPU-s/GiB sent |',
     '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
