@@ -887,7 +887,9 @@ async function writeSweepSvgs(path: string, runs: readonly RateRun[]): Promise<s
     );
   const present = ALL_MODES.filter((m) => runs.some((run) => run.results.some((r) => r.mode === m)));
   const sBytes = runs[0]?.ctx.sBytes ?? 0;
-  const subtitle = `N = ${NODES} nodes pull one ${(sBytes / MiB).toFixed(0)} MiB image at once · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`}`;
+  const busy = runs.flatMap((run) => run.results.map((r) => r.cpu.meanBusy * 100));
+  const busyText = busy.length === 0 ? '' : ` · machine CPU busy ${Math.min(...busy).toFixed(0)}–${Math.max(...busy).toFixed(0)} %`;
+  const subtitle = `N = ${NODES} nodes pull one ${(sBytes / MiB).toFixed(0)} MiB image at once · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`}${busyText}`;
   const timeSeries: Series[] = present.flatMap((m) => [
     { name: `${names[m]} p50`, color: colors[m], points: points(m, (s) => s.p50) },
     { name: `${names[m]} max`, color: colors[m], dashed: true, points: points(m, (s) => s.max) },
