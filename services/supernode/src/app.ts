@@ -142,7 +142,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   app.get(`${API_PREFIX}/status`, async () => {
     const blobs = components.store.list();
     return {
-      peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, zone: p.zone, lastSeenMs: p.lastSeenMs })),
+      // advertiseCheck: only `bound` and `verified` peers are named as parents (registration.ts).
+      peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, advertiseCheck: p.advertiseCheck, zone: p.zone, lastSeenMs: p.lastSeenMs })),
       blobs: { count: blobs.length, bytes: blobs.reduce((sum, b) => sum + b.sizeBytes, 0), inflight: tasks.inflightCount },
     };
   });

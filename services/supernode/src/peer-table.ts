@@ -17,7 +17,15 @@ export interface PeerEntry {
   owner: object | undefined;
   /** SHA-256 (hex) of the peer's own secret, when it sent one: a re-registration while live must match it. */
   secretHash: string | undefined;
+  /**
+   * Whether its advertised URL is bound to it: `bound` (the URL's host is the address its
+   * connection came from), `verified` (the peer answering there is this one), `checking`,
+   * or `failed`. Only bound and verified peers are named as parents.
+   */
+  advertiseCheck: AdvertiseCheck;
 }
+
+export type AdvertiseCheck = 'bound' | 'verified' | 'checking' | 'failed';
 
 /** Who is registering a peer id: its socket, and the hash of the secret it presented. */
 export interface PeerSession {
@@ -67,6 +75,7 @@ export class PeerTable {
       lastSeenMs: now,
       owner: session.owner ?? previous?.owner,
       secretHash: session.secretHash ?? previous?.secretHash,
+      advertiseCheck: previous !== undefined && previous.advertiseUrl === advertiseUrl ? previous.advertiseCheck : 'checking',
     };
     this.peers.set(peerId, entry);
     while (this.peers.size > this.maxPeers) {

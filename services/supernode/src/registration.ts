@@ -114,15 +114,19 @@ export class Registrar {
       this.log.warn({ peerId: r.peerId, remote: r.remoteAddress }, 'registration refused: peer id held by a live peer');
       throw new PeerIdTakenError(r.peerId);
     }
-    this.peers.register(r.peerId, url, r.zone, r.nodeName, session);
+    const entry = this.peers.register(r.peerId, url, r.zone, r.nodeName, session);
     const bound = r.remoteAddress !== undefined && new URL(url).hostname === urlHostOfAddress(r.remoteAddress);
-    this.swarm.peerJoined(r.peerId, url, r.zone, bound);
-    if (!bound) this.startIdentityCheck(r.peerId, url, r.zone, r.remoteAddress);
+    if (bound) entry.advertiseCheck = 'bound';
+    const serves = entry.advertiseCheck === 'bound' || entry.advertiseCheck === 'verified';
+    this.swarm.peerJoined(r.peerId, url, r.zone, serves);
+    if (!serves) this.startIdentityCheck(r.peerId, url, r.zone, r.remoteAddress);
   }
 
   private startIdentityCheck(peerId: string, url: string, zone: string | undefined, remote: string | undefined): void {
     if (this.checking.get(peerId) === url) return;
     if (this.checking.size >= MAX_IDENTITY_CHECKS) {
+      const entry = this.peers.get(peerId);
+      if (entry !== undefined) entry.advertiseCheck = 'failed';
       this.log.warn({ peerId, advertiseUrl: url }, 'too many identity checks running; the peer is not a parent until it registers again');
       return;
     }
@@ -132,6 +136,7 @@ export class Registrar {
       if (this.checking.get(peerId) === url) this.checking.delete(peerId);
       const entry = this.peers.get(peerId);
       if (entry === undefined || entry.advertiseUrl !== url) return;
+      entry.advertiseCheck = ok ? 'verified' : 'failed';
       if (ok) {
         this.swarm.peerJoined(peerId, url, zone, true);
         this.log.info({ peerId, advertiseUrl: url, remote }, 'advertised URL verified: the peer answers there');
