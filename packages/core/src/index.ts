@@ -13,3 +13,4 @@ export * from './auth.js';
 export * from './chunk-reader.js';
 export * from './streams.js';
 export * from './platform.js';
+export * from './status-wire.js';

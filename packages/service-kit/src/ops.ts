@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { tokenRejections } from './metrics.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,6 +25,10 @@ export const opsPlugin = fp(
     const metrics = options.metrics ?? new Registry();
     if (options.metrics === undefined) collectDefaultMetrics({ register: metrics, prefix: options.metricsPrefix });
     app.decorate('metrics', metrics);
+    const rejected = tokenRejections(metrics, options.metricsPrefix);
+    app.addHook('onError', async (_request, _reply, error) => {
+      if ((error as { code?: unknown }).code === 'SHOAL_UNAUTHORIZED') rejected.inc({ transport: 'http' });
+    });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
       const ready = options.ready?.() ?? true;

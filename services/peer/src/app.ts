@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
+import { errorRenderingPlugin, gauge, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from './rate-limit.js';
@@ -78,6 +78,6 @@ export async function buildPeerApp(components: PeerAppComponents, init: PeerAppI
   await app.register(errorRenderingPlugin);
   await app.register(tokenAuthPlugin, { token: init.token });
   await app.register(peerBlobRoutes, { store: components.store, peer: components.peer, maxUploads: init.maxUploads, uploadLimiter: components.uploadLimiter });
-  new Gauge({ name: 'shoal_peer_active_downloads', help: 'Blobs this node is downloading', registers: [app.metrics], collect() { this.set(components.peer.activeDownloads); } });
+  gauge(app.metrics, 'shoal_peer_active_downloads', 'Blobs this node is downloading (swarm tasks)', { collect() { this.set(components.peer.activeDownloads); } });
   return app;
 }

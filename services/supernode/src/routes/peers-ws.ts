@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type SupernodeMessage } from '@shoal/core';
-import { requestHasToken } from '@shoal/service-kit';
+import { requestHasToken, tokenRejections } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
 import type { PeerLinks } from '../peer-links.js';
 import type { Swarm } from '../swarm.js';
@@ -114,6 +114,7 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
     }
     if (!requestHasToken({ headers: request.headers }, token)) {
       log.warn({ remote: request.socket.remoteAddress }, 'peer refused: missing or wrong cluster token');
+      tokenRejections(app.metrics, 'shoal_supernode_').inc({ transport: 'websocket' });
       refuse('401 Unauthorized');
       return;
     }
