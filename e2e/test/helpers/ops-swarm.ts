@@ -125,3 +125,36 @@ export async function startOpsSwarm(options: { nodes?: number; quotaBytes?: numb
     throw err;
   }
 }
+
+/** One metric family as /metrics describes it. */
+export interface MetricFamily {
+  name: string;
+  type: string;
+  help: string;
+  /** Which service exported it. */
+  service: 'supernode' | 'peer' | 'proxy';
+}
+
+/** Every family (`# TYPE` line) the supernode, a node's peer and its proxy export. */
+export async function scrapeFamilies(swarm: OpsSwarm): Promise<MetricFamily[]> {
+  const node = swarm.nodes[0];
+  if (node === undefined) throw new Error('no node');
+  const out: MetricFamily[] = [];
+  const targets: Array<[MetricFamily['service'], string]> = [['supernode', swarm.supernode.url], ['peer', node.peerUrl], ['proxy', node.proxyUrl]];
+  for (const [service, url] of targets) {
+    const res = await request(`${url}/metrics`);
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`${service} /metrics answered ${res.statusCode}`);
+    const help = new Map<string, string>();
+    for (const m of text.matchAll(/^# HELP (\S+) (.*)$/gm)) help.set(m[1] as string, m[2] as string);
+    for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) out.push({ name: m[1] as string, type: m[2] as string, help: help.get(m[1] as string) ?? '', service });
+  }
+  return out;
+}
+
+/** Sample names a family produces: a histogram's _bucket, _sum and _count, a summary's _sum and _count. */
+export function sampleNames(family: MetricFamily): string[] {
+  if (family.type === 'histogram') return [`${family.name}_bucket`, `${family.name}_sum`, `${family.name}_count`];
+  if (family.type === 'summary') return [family.name, `${family.name}_sum`, `${family.name}_count`];
+  return [family.name];
+}
