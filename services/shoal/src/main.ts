@@ -1,9 +1,8 @@
 import { arch, hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { ConfigError, createLogger, describeFlags, loadConfig, parseImageReference, type FlagSpecs, type Logger } from '@shoal/core';
+import { ConfigError, describeFlags, loadConfig, parseImageReference, type FlagSpecs, type Logger } from '@shoal/core';
 import {
-  checkLogLevel,
   DEFAULT_NODE_DATA,
   DEFAULT_PEER_LISTEN,
   DEFAULT_PROXY_LISTEN,
@@ -19,6 +18,7 @@ import {
   nodeNameFlag,
   resolveNodeName,
 } from './flags.js';
+import { commandLogger, logFormatFlag } from './logging.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { writeContainerdConfig } from './commands/containerd-config.js';
@@ -107,6 +107,7 @@ const peerFlags = {
   dhtBootstrap: { kind: 'hostPortList', help: 'other nodes\' DHT addresses (HOST:PORT, repeatable)', default: [] },
   tokenFile: tokenFileFlag,
   logLevel: logLevelFlag,
+  logFormat: logFormatFlag,
 } satisfies FlagSpecs;
 
 function peerOptions(c: Record<string, unknown>, token: string | undefined): PeerOptions {
@@ -138,12 +139,13 @@ const commands: Record<string, Command> = {
       ...cacheFlags,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
+      logFormat: logFormatFlag,
       imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob controller (on one supernode replica only)', default: false },
       kubeconfig: { kind: 'path', help: 'kubeconfig for the ImagePullJob controller (unset: the pod\'s in-cluster config)' },
       namespace: { kind: 'string', help: 'watch ImagePullJobs in this namespace only (unset: all namespaces)' },
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel as string) });
+      const log = commandLogger('shoal-supernode', c);
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
       const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig as string | undefined, namespace: c.namespace as string | undefined } : undefined;
@@ -161,7 +163,7 @@ const commands: Record<string, Command> = {
       containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel as string) });
+      const log = commandLogger('shoal-node', c);
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
@@ -179,7 +181,7 @@ const commands: Record<string, Command> = {
     summary: 'the peer half of `node`, alone',
     flags: { ...peerFlags, plainHttp: plainHttpFlag },
     async run(c) {
-      const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel as string) });
+      const log = commandLogger('shoal-peer', c);
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
       const running = await startPeer(log, peerOptions(c, token));
@@ -195,9 +197,10 @@ const commands: Record<string, Command> = {
       ...outageFlags,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
+      logFormat: logFormatFlag,
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel as string) });
+      const log = commandLogger('shoal-proxy', c);
       const token = await readToken(c.tokenFile as string | undefined);
       const running = await startProxy(log, {
         proxyListen: c.proxyListen as string,
@@ -288,9 +291,10 @@ const commands: Record<string, Command> = {
       plainHttp: plainHttpFlag,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
+      logFormat: logFormatFlag,
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal', level: checkLogLevel(c.logLevel as string) });
+      const log = commandLogger('shoal', c);
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
       const data = c.data as string;

@@ -141,6 +141,8 @@ export interface PeerOptions extends CacheOptions {
 
 export interface RunningPeer extends Running {
   peer: Peer;
+  /** The peer's metrics registry (a node agent's proxy registers there too, so one scrape of the peer port has both). */
+  metrics: Registry;
   peerId: string;
   /** Where this node's DHT listens (UDP), when it runs one. */
   dhtAddress: { host: string; port: number } | undefined;
@@ -219,6 +221,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   return {
     url: listenUrl(address, options.peerListen),
     peer,
+    metrics,
     peerId,
     dhtAddress: discovery?.address,
     async close() {
@@ -245,12 +248,14 @@ export interface ProxyOptions {
   grantMemoryMs?: number | undefined;
   /** How long the swarm may take to produce a blob's first byte before the proxy goes to the registry. */
   firstByteTimeoutMs?: number | undefined;
+  /** Register the proxy's metrics here (a node agent: the peer's registry). @default a registry of its own */
+  metrics?: Registry | undefined;
 }
 
 export async function startProxy(log: Logger, options: ProxyOptions): Promise<Running> {
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
   const app = await buildProxyApp(
-    { log, registry, blobs: options.blobs },
+    { log, registry, blobs: options.blobs, metrics: options.metrics },
     {
       ...(options.staleIfErrorMs === undefined ? {} : { staleIfErrorMs: options.staleIfErrorMs }),
       ...(options.grantMemoryMs === undefined ? {} : { grantMemoryMs: options.grantMemoryMs }),
@@ -291,7 +296,7 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
   const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;
   try {
-    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs });
+    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs, metrics: peer.metrics });
   } catch (err) {
     await peer.close();
     throw err;
