@@ -157,6 +157,8 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_' });
+  gauge(metrics, 'shoal_peer_cache_bytes', "Bytes held by this node's cache (complete and partial blobs)", { collect() { this.set(store.usage().bytes); } });
+  gauge(metrics, 'shoal_peer_cache_blobs', "Blobs held by this node's cache", { collect() { this.set(store.usage().blobs); } });
   cacheMetrics(metrics, 'shoal_peer_', "this node's cache", store);
   const pieceBytes = counter(metrics, 'shoal_peer_piece_bytes_total', 'Verified piece bytes this node downloaded, by origin', ['from']);
   const peerMetrics = createPeerMetrics(metrics);
