@@ -10,7 +10,7 @@ import { PreheatJobStateSchema } from './wire.js';
 
 /** Peers listed (the peer table holds at most this many too). */
 export const MAX_STATUS_PEERS = 10_000;
-/** Blobs listed, those with the most copies first. */
+/** Blobs listed: the most recently used, those with the most copies first. */
 export const MAX_STATUS_BLOBS = 200;
 /** Preheat jobs listed, newest first. */
 export const MAX_STATUS_PREHEAT_JOBS = 20;
@@ -107,7 +107,7 @@ export const SupernodeStatusSchema = Type.Object(
         /** Blobs being fetched from registries now. */
         inflight: Count,
         quotaBytes: Type.Optional(Bytes),
-        /** Blobs known to the swarm, those with the most copies first (at most MAX_STATUS_BLOBS). */
+        /** The MAX_STATUS_BLOBS most recently used blobs of the cache, those with the most copies first. */
         swarm: Type.Array(StatusBlobSchema, { maxItems: MAX_STATUS_BLOBS }),
         /** More blobs than listed. */
         truncated: Type.Boolean(),

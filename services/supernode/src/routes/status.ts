@@ -94,7 +94,9 @@ export function buildStatus(s: StatusSources): SupernodeStatus {
     };
   });
   const held = s.store.list();
-  const swarm: StatusBlob[] = held.map((b) => {
+  // Copies cost O(holders × pieces / 8) per blob: only the most recently used blobs are looked at.
+  const recent = held.length <= MAX_STATUS_BLOBS ? held : [...held].sort((a, b) => b.lastAccessMs - a.lastAccessMs).slice(0, MAX_STATUS_BLOBS);
+  const swarm: StatusBlob[] = recent.map((b) => {
     const copies = s.scheduler.copies(b.digest);
     return { digest: b.digest, sizeBytes: b.sizeBytes, cached: b.complete, copies: copies?.complete ?? 0, holders: copies?.holders ?? 0 };
   });
@@ -111,8 +113,8 @@ export function buildStatus(s: StatusSources): SupernodeStatus {
       bytes: held.reduce((sum, b) => sum + b.sizeBytes, 0),
       inflight: s.tasks.inflightCount,
       ...(usage.quotaBytes === undefined ? {} : { quotaBytes: usage.quotaBytes }),
-      swarm: swarm.slice(0, MAX_STATUS_BLOBS),
-      truncated: swarm.length > MAX_STATUS_BLOBS,
+      swarm,
+      truncated: held.length > recent.length,
     },
     registry: { fetchedBytes, deliveredBytes, savedBytes: Math.max(0, deliveredBytes - fetchedBytes) },
     preheat: s.preheat.recent(MAX_STATUS_PREHEAT_JOBS).map(preheatSummary),
