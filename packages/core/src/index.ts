@@ -16,5 +16,6 @@ export * from './platform.js';
 export * from './nonce-cache.js';
 export * from './cluster-auth.js';
 export * from './advertise-url.js';
+export * from './status-wire.js';
 export * from './manifest.js';
 export * from './json.js';

@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './server-timeouts.js';
 export * from './chunk-sender.js';
 export * from './token-file.js';
+export * from './metrics.js';

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { tokenRejections } from './metrics.js';
 import { EVENT_LOOP_MONITORING_PRECISION_MS } from '@shoal/core';
 
 declare module 'fastify' {
@@ -25,6 +26,10 @@ export const opsPlugin = fp(
     const metrics = options.metrics ?? new Registry();
     if (options.metrics === undefined) collectDefaultMetrics({ register: metrics, prefix: options.metricsPrefix, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
     app.decorate('metrics', metrics);
+    const rejected = tokenRejections(metrics, options.metricsPrefix);
+    app.addHook('onError', async (_request, _reply, error) => {
+      if ((error as { code?: unknown }).code === 'SHOAL_UNAUTHORIZED') rejected.inc({ transport: 'http' });
+    });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
       const ready = options.ready?.() ?? true;

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { ClusterAuth, Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
+import { errorRenderingPlugin, gauge, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from './rate-limit.js';
@@ -87,6 +87,6 @@ export async function buildPeerApp(components: PeerAppComponents, init: PeerAppI
   await app.register(tokenAuthPlugin, { token: init.token, auth: init.auth, isMe: init.isMe });
   if (init.peerId !== undefined) await app.register(identityRoutes, { peerId: init.peerId });
   await app.register(peerBlobRoutes, { store: components.store, peer: components.peer, maxUploads: init.maxUploads, uploadLimiter: components.uploadLimiter });
-  new Gauge({ name: 'shoal_peer_active_downloads', help: 'Blobs this node is downloading', registers: [app.metrics], collect() { this.set(components.peer.activeDownloads); } });
+  gauge(app.metrics, 'shoal_peer_active_downloads', 'Blobs this node is downloading (swarm tasks)', { collect() { this.set(components.peer.activeDownloads); } });
   return app;
 }

@@ -1,3 +1,4 @@
+import type { PeerMetrics } from './metrics.js';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -42,6 +43,7 @@ export interface DownloadComponents {
   downloadLimiter?: RateLimiter | undefined;
   /** Counts bytes per origin (`peer`, `supernode`). */
   onPieceBytes?: (from: 'peer' | 'supernode', bytes: number) => void;
+  metrics?: PeerMetrics | undefined;
 }
 
 export interface DownloadInit {
@@ -328,6 +330,7 @@ export class Download {
     const now = Date.now();
     if (now - this.lastProgressMs < STALL_REPORT_MS || now - this.lastStallReportMs < STALL_REPORT_MS) return;
     this.lastStallReportMs = now;
+    this.c.metrics?.stalled();
     this.log.warn(
       {
         stalledMs: now - this.lastProgressMs,
@@ -379,6 +382,7 @@ export class Download {
         if (this.abort.signal.aborted) return;
         const kind: FailureKindWire = failureKindOf(err);
         this.failures.push({ parentId, piece, kind });
+        this.c.metrics?.parentFailed(candidate.kind === 'seed' ? 'supernode' : 'peer', kind);
         (kind === 'bad-piece' ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))({ piece, parentId, kind, err: (err as Error).message }, 'parent failed a piece');
       }
     }

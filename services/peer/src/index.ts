@@ -10,3 +10,4 @@ export * from './discovery/index.js';
 export { DEFAULT_MAX_UPLOADS } from './routes/blobs.js';
 export * from './prefetch.js';
 export * from './own-hosts.js';
+export * from './metrics.js';

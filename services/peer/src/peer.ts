@@ -1,3 +1,4 @@
+import type { FillKind, PeerMetrics } from './metrics.js';
 import {
   abortable,
   parseDigest,
@@ -39,6 +40,7 @@ export interface PeerComponents {
   discovery?: PeerDiscovery | undefined;
   downloadLimiter?: RateLimiter | undefined;
   onPieceBytes?: (from: 'peer' | 'supernode', bytes: number) => void;
+  metrics?: PeerMetrics | undefined;
 }
 
 export interface PeerInit {
@@ -182,12 +184,24 @@ export class Peer implements BlobProvider {
         // piece hashes then vouch for the whole, and the node need not hash it twice.
         await this.c.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
         return new Download(
-          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes },
+          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes, metrics: this.c.metrics },
           { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
         );
       })();
       this.fills.set(request.digest, pending);
       pending.catch(() => this.fills.delete(request.digest));
+      const metrics = this.c.metrics;
+      if (metrics !== undefined) {
+        const startedMs = performance.now();
+        const kind = (fill: Fill): FillKind => (fill instanceof RegistryFill ? 'registry' : fill instanceof DhtFill ? 'dht' : 'swarm');
+        pending.then(
+          (fill) => fill.done.then(
+            () => metrics.fillDone(kind(fill), 'ok', (performance.now() - startedMs) / 1000),
+            () => metrics.fillDone(kind(fill), 'failed', (performance.now() - startedMs) / 1000),
+          ),
+          () => metrics.fillDone('swarm', 'failed', (performance.now() - startedMs) / 1000),
+        );
+      }
     }
     return pending;
   }

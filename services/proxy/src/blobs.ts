@@ -268,6 +268,7 @@ function logWhenDone(exchange: BlobExchange, source: BlobSource, statusCode: num
   const { request, reply, target, startedAt } = exchange;
   reply.raw.once('close', () => {
     request.server.proxyMetrics.blobBytes.inc({ source }, bytes());
+    if (reply.raw.writableFinished) request.server.proxyMetrics.blobDuration.observe({ source }, (performance.now() - startedAt) / 1000);
     request.log.info(
       {
         digest: target.digest,

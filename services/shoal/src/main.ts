@@ -4,7 +4,6 @@ import { request } from 'undici';
 import {
   API_PREFIX,
   ConfigError,
-  createLogger,
   describeFlags,
   HEADER,
   parseImageReference,
@@ -14,7 +13,6 @@ import {
   type Logger,
 } from '@shoal/core';
 import {
-  checkLogLevel,
   DEFAULT_NODE_DATA,
   DEFAULT_PEER_LISTEN,
   DEFAULT_PEER_LISTEN_OPEN,
@@ -34,6 +32,7 @@ import {
   resolveListen,
   resolveNodeName,
 } from './flags.js';
+import { commandLogger, logFormatFlag } from './logging.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { writeContainerdConfig } from './commands/containerd-config.js';
@@ -131,6 +130,7 @@ const peerFlags = {
   tokenFile: tokenFileFlag,
   tokenGraceSec: tokenGraceSecFlag,
   logLevel: logLevelFlag,
+  logFormat: logFormatFlag,
 } satisfies FlagSpecs;
 
 function peerOptions(c: ConfigOf<typeof peerFlags & { plainHttp: typeof plainHttpFlag }>, token: string | undefined, log: Logger): PeerOptions {
@@ -163,12 +163,13 @@ const commands: Record<string, Command> = {
       tokenFile: tokenFileFlag,
       tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
+      logFormat: logFormatFlag,
       imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob controller (on one supernode replica only)', default: false },
       kubeconfig: { kind: 'path', help: 'kubeconfig for the ImagePullJob controller (unset: the pod\'s in-cluster config)' },
       namespace: { kind: 'string', help: 'watch ImagePullJobs in this namespace only (unset: all namespaces)' },
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel) });
+      const log = commandLogger('shoal-supernode', c);
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace } : undefined;
@@ -187,7 +188,7 @@ const commands: Record<string, Command> = {
       containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel) });
+      const log = commandLogger('shoal-node', c);
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
@@ -205,7 +206,7 @@ const commands: Record<string, Command> = {
     summary: 'the peer half of `node`, alone',
     flags: { ...peerFlags, plainHttp: plainHttpFlag },
     async run(c) {
-      const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel) });
+      const log = commandLogger('shoal-peer', c);
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const running = await startPeer(log, peerOptions(c, token, log));
@@ -222,9 +223,10 @@ const commands: Record<string, Command> = {
       tokenFile: tokenFileFlag,
       tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
+      logFormat: logFormatFlag,
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel) });
+      const log = commandLogger('shoal-proxy', c);
       const token = await readToken(c.tokenFile);
       const running = await startProxy(log, {
         proxyListen: c.proxyListen,
@@ -316,9 +318,10 @@ const commands: Record<string, Command> = {
       tokenFile: tokenFileFlag,
       tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
+      logFormat: logFormatFlag,
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal', level: checkLogLevel(c.logLevel) });
+      const log = commandLogger('shoal', c);
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const data = c.data;

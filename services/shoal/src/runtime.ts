@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ClusterAuth, ConfigError, EVENT_LOOP_MONITORING_PRECISION_MS, parseAdvertiseUrl, splitHostPort, type Logger } from '@shoal/core';
-import { watchTokenFile } from '@shoal/service-kit';
+import { counter, gauge, watchTokenFile } from '@shoal/service-kit';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
-import { buildPeerApp, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
 
@@ -17,6 +17,24 @@ export type CacheOptions = Pick<PieceStoreInit, 'quotaBytes' | 'highWatermark' |
 
 function cacheInit(dir: string, options: CacheOptions): PieceStoreInit {
   return { dir, quotaBytes: options.quotaBytes, highWatermark: options.highWatermark, lowWatermark: options.lowWatermark, verifyOnOpen: options.verifyOnOpen };
+}
+
+/**
+ * A cache's quota and evictions (its bytes and blobs are the services' own
+ * gauges). An eviction is a blob discarded to make room (quota or a full disk).
+ */
+function cacheMetrics(registry: Registry, prefix: string, what: string, store: PieceStore): void {
+  gauge(registry, `${prefix}cache_quota_bytes`, `Disk quota of ${what} (--cache-quota-bytes); absent when unbounded`, {
+    collect() {
+      const quota = store.usage().quotaBytes;
+      if (quota !== undefined) this.set(quota);
+    },
+  });
+  const evictions = counter(registry, `${prefix}cache_evictions_total`, `Blobs evicted from ${what} to make room (quota or a full disk)`);
+  store.on('discarded', (_digest, reason) => {
+    const cause = reason instanceof Error ? reason.cause : undefined;
+    if (cause instanceof Error && cause.message.startsWith('evicted')) evictions.inc();
+  });
 }
 
 /** A running service: where it listens and how to stop it. */
@@ -76,6 +94,7 @@ export async function startSupernode(log: Logger, options: SupernodeOptions): Pr
   }
   const keys = clusterAuth(log, options);
   const { app } = await buildSupernodeApp({ log, store, registry }, { auth: keys.auth, imagePullJobs });
+  cacheMetrics(app.metrics, 'shoal_supernode_', "the supernode's cache", store);
   const { host, port } = splitHostPort(options.listen);
   let address: string;
   try {
@@ -169,6 +188,8 @@ export interface PeerOptions extends CacheOptions, AuthOptions {
 
 export interface RunningPeer extends Running {
   peer: Peer;
+  /** The peer's metrics registry (a node agent's proxy registers there too, so one scrape of the peer port has both). */
+  metrics: Registry;
   peerId: string;
   /** Where this node's DHT listens (UDP), when it runs one. */
   dhtAddress: { host: string; port: number } | undefined;
@@ -193,9 +214,11 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_', eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
-  new Gauge({ name: 'shoal_peer_cache_bytes', help: "Bytes held by this node's cache (complete and partial blobs)", registers: [metrics], collect() { this.set(store.usage().bytes); } });
-  new Gauge({ name: 'shoal_peer_cache_blobs', help: "Blobs held by this node's cache", registers: [metrics], collect() { this.set(store.usage().blobs); } });
-  const pieceBytes = new Counter({ name: 'shoal_peer_piece_bytes_total', help: 'Verified piece bytes this node downloaded, by origin', labelNames: ['from'], registers: [metrics] });
+  gauge(metrics, 'shoal_peer_cache_bytes', "Bytes held by this node's cache (complete and partial blobs)", { collect() { this.set(store.usage().bytes); } });
+  gauge(metrics, 'shoal_peer_cache_blobs', "Blobs held by this node's cache", { collect() { this.set(store.usage().blobs); } });
+  cacheMetrics(metrics, 'shoal_peer_', "this node's cache", store);
+  const pieceBytes = counter(metrics, 'shoal_peer_piece_bytes_total', 'Verified piece bytes this node downloaded, by origin', ['from']);
+  const peerMetrics = createPeerMetrics(metrics);
   const limiter = (rate: number | undefined): RateLimiter | undefined => (rate === undefined || rate === 0 ? undefined : new RateLimiter(rate));
   // The advertised URL needs the bound port: listen first, then build the peer (routes read it lazily).
   const { host, port } = splitHostPort(options.peerListen);
@@ -224,7 +247,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     store.on('discarded', (digest) => dht.withdraw(digest));
   }
   const peer = new Peer(
-    { log, store, supernodes, pieces, registry, discovery, downloadLimiter: limiter(options.downloadBytesPerSec), onPieceBytes: (from, bytes) => pieceBytes.inc({ from }, bytes) },
+    { log, store, supernodes, pieces, registry, discovery, downloadLimiter: limiter(options.downloadBytesPerSec), onPieceBytes: (from, bytes) => pieceBytes.inc({ from }, bytes), metrics: peerMetrics },
     { peerId, advertiseUrl, zone: options.zone },
   );
   late = peer;
@@ -243,6 +266,16 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       inventory: () => store.list().filter((b) => b.complete).map((b) => ({ digest: b.digest, pieceCount: store.get(b.digest)?.layout.pieceCount ?? 0 })),
     },
   );
+  gauge(metrics, 'shoal_peer_supernodes_registered', 'Supernodes that have this peer registered over an open WebSocket (0: the node is not in the swarm)', {
+    collect() {
+      this.set(session.registeredCount);
+    },
+  });
+  gauge(metrics, 'shoal_peer_supernodes_configured', 'Supernode URLs this peer was given (--supernode)', {
+    collect() {
+      this.set(options.supernodeUrls.length);
+    },
+  });
   // Evicted or given up: children asking for its pieces would only meet a 404.
   store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
   session.start();
@@ -250,6 +283,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   return {
     url: listenUrl(address, options.peerListen),
     peer,
+    metrics,
     peerId,
     dhtAddress: discovery?.address,
     async close() {
@@ -277,12 +311,14 @@ export interface ProxyOptions {
   grantMemoryMs?: number | undefined;
   /** How long the swarm may take to produce a blob's first byte before the proxy goes to the registry. */
   firstByteTimeoutMs?: number | undefined;
+  /** Register the proxy's metrics here (a node agent: the peer's registry). @default a registry of its own */
+  metrics?: Registry | undefined;
 }
 
 export async function startProxy(log: Logger, options: ProxyOptions): Promise<Running> {
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
   const app = await buildProxyApp(
-    { log, registry, blobs: options.blobs },
+    { log, registry, blobs: options.blobs, metrics: options.metrics },
     {
       ...(options.staleIfErrorMs === undefined ? {} : { staleIfErrorMs: options.staleIfErrorMs }),
       ...(options.grantMemoryMs === undefined ? {} : { grantMemoryMs: options.grantMemoryMs }),
@@ -323,7 +359,7 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
   const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;
   try {
-    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs });
+    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs, metrics: peer.metrics });
   } catch (err) {
     await peer.close();
     throw err;

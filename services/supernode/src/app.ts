@@ -1,8 +1,20 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
-import { API_PREFIX, ClusterAuth, isSupernodeAudience, systemClock, type Digest, type Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
+import { ClusterAuth, isSupernodeAudience, pieceSpan, systemClock, type Digest, type Logger } from '@shoal/core';
+import {
+  counter,
+  errorRenderingPlugin,
+  gauge,
+  histogram,
+  opsPlugin,
+  PUBLIC_OPS_ROUTES,
+  tokenAuthPlugin,
+  serverTimeoutOptions,
+  SERVER_HEADERS_TIMEOUT_MS,
+  SERVER_KEEP_ALIVE_TIMEOUT_MS,
+  SERVER_REQUEST_TIMEOUT_MS,
+  TRANSFER_DURATION_BUCKETS_SECONDS,
+} from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { BlobTasks } from './blob-tasks.js';
@@ -16,6 +28,8 @@ import { httpIdentityCheck, Registrar, type IdentityCheck } from './registration
 import { PreheatJobs, type PreheatInit } from './preheat.js';
 import { PeerLinks } from './peer-links.js';
 import { preheatRoutes } from './routes/preheat.js';
+import { statusRoutes, STATUS_PAGE_PATH } from './routes/status.js';
+import { PeerThroughput } from './routes/status-throughput.js';
 import { ImagePullJobController, type ImagePullJobControllerInit, type KubeAccess } from './controller/index.js';
 
 export interface SupernodeComponents {
@@ -103,7 +117,11 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   });
   const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches });
   const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
-  const peers = new PeerTable({}, { onRemove: (peerId) => scheduler.removePeer(peerId) });
+  const throughput = new PeerThroughput({ clock: systemClock });
+  const peers = new PeerTable({}, { onRemove: (peerId) => {
+    scheduler.removePeer(peerId);
+    throughput.forget(peerId);
+  } });
   const swarm = new Swarm({ log: components.log, store: components.store, scheduler, peers });
   const auth = init.auth ?? new ClusterAuth({}, { token: init.token });
   const registrar = new Registrar({ log: components.log, peers, swarm, identityCheck: init.identityCheck ?? httpIdentityCheck(auth) });
@@ -112,7 +130,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
 
   await app.register(opsPlugin, { metricsPrefix: 'shoal_supernode_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
-  await app.register(tokenAuthPlugin, { auth, isMe: isSupernodeAudience });
+  await app.register(tokenAuthPlugin, { auth, isMe: isSupernodeAudience, publicRoutes: [...PUBLIC_OPS_ROUTES, STATUS_PAGE_PATH] });
   await app.register(blobRoutes, { store: components.store, tasks });
   await app.register(scheduleRoutes, { swarm, peers, registrar });
   const links = new PeerLinks();
@@ -132,23 +150,56 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
         );
   if (controller !== undefined) app.addHook('onReady', async () => controller.start());
 
-  const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
-  swarm.onBadPiece = () => badPieces.inc();
-  new Gauge({ name: 'shoal_supernode_cache_bytes', help: 'Bytes held by the supernode cache (complete and partial blobs)', registers: [app.metrics], collect() { this.set(components.store.usage().bytes); } });
-  new Gauge({ name: 'shoal_supernode_cache_blobs', help: 'Blobs held by the supernode cache', registers: [app.metrics], collect() { this.set(components.store.usage().blobs); } });
-  new Gauge({ name: 'shoal_supernode_peers', help: 'Live peers', registers: [app.metrics], collect() { this.set(peers.size); } });
-  new Gauge({ name: 'shoal_supernode_inflight_fetches', help: 'Blobs being fetched from registries', registers: [app.metrics], collect() { this.set(tasks.inflightCount); } });
-
-  app.get(`${API_PREFIX}/status`, async () => {
-    const blobs = components.store.list();
-    return {
-      // advertiseCheck: only `bound` and `verified` peers are named as parents (registration.ts).
-      peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, advertiseCheck: p.advertiseCheck, zone: p.zone, lastSeenMs: p.lastSeenMs })),
-      blobs: { count: blobs.length, bytes: blobs.reduce((sum, b) => sum + b.sizeBytes, 0), inflight: tasks.inflightCount },
-    };
+  const m = app.metrics;
+  const badPieces = counter(m, 'shoal_supernode_bad_piece_reports_total', 'Reports by peers of a parent that sent bytes not matching the piece hash, by parent kind (peer, supernode)', ['parent']);
+  swarm.onBadPiece = (parent) => badPieces.inc({ parent });
+  const delivered = counter(m, 'shoal_supernode_swarm_delivered_bytes_total', 'Piece bytes peers reported verified (from other peers or this cache): bytes nodes got from the swarm');
+  swarm.onPeerPieces = (peerId, bytes) => {
+    delivered.inc(bytes);
+    throughput.add(peerId, bytes);
+  };
+  let fetchedBytes = 0;
+  const upstreamBytes = counter(m, 'shoal_supernode_upstream_bytes_total', 'Blob bytes fetched from registries and verified (registry egress caused by the cluster)');
+  components.store.on('piece', (digest, index) => {
+    const record = components.store.get(digest);
+    if (record === undefined) return;
+    const { length } = pieceSpan(record.layout, index);
+    fetchedBytes += length;
+    upstreamBytes.inc(length);
+  });
+  const fetches = histogram(m, 'shoal_supernode_upstream_fetch_duration_seconds', 'Time to fetch one blob from its registry into the cache, by result', ['result'], TRANSFER_DURATION_BUCKETS_SECONDS);
+  tasks.onFetchDone = (result, seconds) => fetches.observe({ result }, seconds);
+  gauge(m, 'shoal_supernode_cache_bytes', 'Bytes held by the supernode cache (complete and partial blobs)', { collect() { this.set(components.store.usage().bytes); } });
+  gauge(m, 'shoal_supernode_cache_blobs', 'Blobs held by the supernode cache', { collect() { this.set(components.store.usage().blobs); } });
+  gauge(m, 'shoal_supernode_peers', 'Live peers (registered, heard from within the peer TTL)', { collect() { this.set(peers.size); } });
+  gauge(m, 'shoal_supernode_peers_connected', 'Peers with an open WebSocket to this supernode', { collect() { this.set(links.size); } });
+  gauge(m, 'shoal_supernode_inflight_fetches', 'Blobs being fetched from registries', { collect() { this.set(tasks.inflightCount); } });
+  gauge(m, 'shoal_supernode_scheduler_inflight', 'Piece transfers the scheduler has assigned and not yet seen completed', { collect() { this.set(scheduler.stats().inflightAssignments); } });
+  gauge(m, 'shoal_supernode_scheduler_seed_inflight', 'Piece transfers assigned to this supernode (the seed) and not yet seen completed', { collect() { this.set(scheduler.stats().seedInflight); } });
+  gauge(m, 'shoal_supernode_swarm_blobs', 'Blobs the scheduler tracks (swarm tasks)', { collect() { this.set(scheduler.stats().blobs); } });
+  gauge<'state'>(m, 'shoal_supernode_preheat_jobs', 'Preheat jobs remembered (the last 100), by state', {
+    labelNames: ['state'],
+    collect() {
+      const counts = { running: 0, done: 0, failed: 0 };
+      for (const job of preheat.recent(Number.MAX_SAFE_INTEGER)) counts[job.state]++;
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
   });
 
-  new Gauge({ name: 'shoal_supernode_scheduler_inflight', help: 'Piece transfers the scheduler has assigned and not yet seen completed', registers: [app.metrics], collect() { this.set(scheduler.stats().inflightAssignments); } });
+  await app.register(statusRoutes, {
+    sources: {
+      clock: systemClock,
+      store: components.store,
+      tasks,
+      peers,
+      links,
+      scheduler,
+      throughput,
+      preheat,
+      imagePullJobs: controller === undefined ? undefined : (limit) => controller.summaries(limit),
+      fetchedBytes: () => fetchedBytes,
+    },
+  });
 
   attachPeersWebSocket(app, peers, swarm, auth, { idleMs: timeouts.peerSocketIdleMs, links, registrar });
   app.addHook('onClose', async () => {

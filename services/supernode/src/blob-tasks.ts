@@ -113,6 +113,9 @@ export class BlobTasks {
   /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
   private readonly failedStarts = new Map<string, FailedStart>();
 
+  /** Called when a fetch from the registry that had started ends (a metric). */
+  onFetchDone: (result: 'ok' | 'failed', seconds: number) => void = () => undefined;
+
   constructor(components: BlobTasksComponents, init: BlobTasksInit = {}) {
     this.log = components.log.child({ module: 'blob-tasks' });
     this.store = components.store;
@@ -202,8 +205,14 @@ export class BlobTasks {
       this.store
         .ingest(digest, sizeBytes, response.body, { signal: abort.signal })
         .then(
-          () => log.info({ sizeBytes, durationMs: Date.now() - startedAt }, 'back-to-source complete'),
-          (err: unknown) => log.warn({ err }, 'back-to-source failed'),
+          () => {
+            log.info({ sizeBytes, durationMs: Date.now() - startedAt }, 'back-to-source complete');
+            this.onFetchDone('ok', (Date.now() - startedAt) / 1000);
+          },
+          (err: unknown) => {
+            log.warn({ err }, 'back-to-source failed');
+            this.onFetchDone('failed', (Date.now() - startedAt) / 1000);
+          },
         )
         .finally(() => {
           this.inflight.delete(digest);

@@ -43,6 +43,11 @@ export class PeerLinks {
     return this.links.has(peerId);
   }
 
+  /** Peers with an open socket here. */
+  get size(): number {
+    return this.links.size;
+  }
+
   /** False when the peer has no open socket here. */
   send(peerId: string, message: SupernodeMessage): boolean {
     return this.links.get(peerId)?.(message) ?? false;

@@ -262,6 +262,14 @@ export class PreheatJobs {
     return this.jobs.size;
   }
 
+  /** The `limit` most recently started jobs, newest first (for the status API). */
+  recent(limit: number): PreheatJob[] {
+    const out: PreheatJob[] = [];
+    const jobs = [...this.jobs.values()];
+    for (let i = jobs.length - 1; i >= 0 && out.length < limit; i--) out.push(this.status(jobs[i] as Job));
+    return out;
+  }
+
   /** Stops waiting on every running job (shutdown); the downloads themselves belong to BlobTasks. */
   close(): void {
     for (const job of this.jobs.values()) job.abort.abort(new Error('supernode shutting down'));

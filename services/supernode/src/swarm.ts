@@ -1,4 +1,4 @@
-import type { Digest, Logger, ScheduleRequest, ScheduleResponse } from '@shoal/core';
+import { pieceSpan, type Digest, type Logger, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { PeerTable } from './peer-table.js';
 import type { SchedulerApi } from './scheduler/index.js';
@@ -45,8 +45,10 @@ export class Swarm {
   /** Claimed pieces that reached the seed but are not yet offered by it (see CLAIMED_PIECE_SEED_DELAY_MS). */
   private readonly heldBack = new Map<string, NodeJS.Timeout>();
 
-  /** Called for every report of bad bytes (a metric). */
-  onBadPiece: () => void = () => undefined;
+  /** Called for every report of bad bytes (a metric): `parent` is the kind of parent that sent them. */
+  onBadPiece: (parent: 'peer' | 'supernode') => void = () => undefined;
+  /** Called with the bytes of the pieces a peer reports it verified (metrics and the status API). */
+  onPeerPieces: (peerId: string, bytes: number) => void = () => undefined;
 
   constructor(components: { log: Logger; store: PieceStoreApi & { on(event: 'piece', listener: (digest: Digest, index: number) => void): unknown }; scheduler: SchedulerApi; peers: PeerTable }) {
     this.log = components.log.child({ module: 'swarm' });
@@ -129,12 +131,15 @@ export class Swarm {
     if (this.peers.get(peerId) !== undefined) this.peers.heartbeat(peerId);
     for (const f of request.failures ?? []) {
       if (f.piece < record.layout.pieceCount) this.scheduler.reportFailure(peerId, f.parentId, digest, f.piece, f.kind);
-      if (f.kind === 'bad-piece') this.onBadPiece();
+      if (f.kind === 'bad-piece') this.onBadPiece(f.parentId === 'seed' ? 'supernode' : 'peer');
       if (f.kind === 'bad-piece') this.log.warn({ digest, reporter: peerId, parent: f.parentId, piece: f.piece }, 'peer reported bad bytes from a parent');
     }
     const have = (request.have ?? []).filter((p) => p < record.layout.pieceCount);
     if (have.length > 0) {
       this.scheduler.peerHas(peerId, digest, have);
+      let bytes = 0;
+      for (const piece of have) bytes += pieceSpan(record.layout, piece).length;
+      this.onPeerPieces(peerId, bytes);
       // The claimer has it: from now on the seed is only the last resort for it.
       for (const piece of have) this.releaseHeldBack(digest, piece);
     }

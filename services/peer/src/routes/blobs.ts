@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter } from 'prom-client';
 import {
   API_PREFIX,
   BadRequestError,
@@ -16,7 +15,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { readerOfStream, readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
+import { counter, readerOfStream, readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider, BlobStream } from '@shoal/core';
 import type { RateLimiter } from '../rate-limit.js';
@@ -63,13 +62,13 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
   const { store, peer } = options;
   const maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
   let uploads = 0;
-  const piecesServed = new Counter({ name: 'shoal_peer_pieces_served_total', help: 'Pieces sent to other peers', registers: [app.metrics] });
-  const uploadsRefused = new Counter({ name: 'shoal_peer_uploads_refused_total', help: 'Piece requests refused because max uploads were running', registers: [app.metrics] });
-  const piecesMissing = new Counter({
-    name: 'shoal_peer_pieces_missing_total',
-    help: 'Piece requests for pieces this node does not hold: the scheduler sent a child here on a stale view (should stay near zero)',
-    registers: [app.metrics],
-  });
+  const piecesServed = counter(app.metrics, 'shoal_peer_pieces_served_total', 'Pieces sent to other peers');
+  const uploadsRefused = counter(app.metrics, 'shoal_peer_uploads_refused_total', 'Piece requests refused because max uploads were running');
+  const piecesMissing = counter(
+    app.metrics,
+    'shoal_peer_pieces_missing_total',
+    'Piece requests for pieces this node does not hold: the scheduler sent a child here on a stale view (should stay near zero)',
+  );
 
   app.get<{ Params: { digest: string } }>(`${API_PREFIX}/blobs/:digest/info`, async (request) => {
     const digest = parseDigest(request.params.digest);

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import fp from 'fastify-plugin';
-import { Counter, Histogram, Registry } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
+import { Registry } from 'prom-client';
+import { counter, histogram, TRANSFER_DURATION_BUCKETS_SECONDS } from '@shoal/service-kit';
 
 export type RequestKind = 'manifest' | 'blob' | 'ping' | 'health' | 'metrics' | 'other';
 export type FallbackReason = 'swarm_error' | 'first_byte_timeout';
@@ -9,6 +11,8 @@ export interface ProxyMetrics {
   readonly registry: Registry;
   /** Blob bytes sent to clients, by where they came from. */
   readonly blobBytes: Counter<'source'>;
+  /** Seconds from request to last byte of each blob answer sent in full, by source. */
+  readonly blobDuration: Histogram<'source'>;
   /** Requests by kind, method and status (`aborted` when the client left first). */
   readonly requests: Counter<'kind' | 'method' | 'status'>;
   /** Blobs the swarm could not serve, which went to the registry instead. */
@@ -26,23 +30,17 @@ declare module 'fastify' {
   }
 }
 
-function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[]): Counter<T> {
-  // Several apps may share one registry (tests, `shoal node`): reuse what exists.
-  const existing = registry.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<T>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
-}
-
-function histogram<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[], buckets: number[]): Histogram<T> {
-  const existing = registry.getSingleMetric(name);
-  if (existing instanceof Histogram) return existing as Histogram<T>;
-  return new Histogram({ name, help, labelNames, buckets, registers: [registry] });
-}
-
 export function createProxyMetrics(registry: Registry): ProxyMetrics {
   return {
     registry,
     blobBytes: counter(registry, 'shoal_proxy_blob_bytes_total', 'Blob bytes sent to clients, by source', ['source']),
+    blobDuration: histogram(
+      registry,
+      'shoal_proxy_blob_duration_seconds',
+      'Time from request to the last byte of each blob answer sent in full, by source',
+      ['source'],
+      TRANSFER_DURATION_BUCKETS_SECONDS,
+    ),
     requests: counter(registry, 'shoal_proxy_requests_total', 'Requests answered, by kind, method and status', ['kind', 'method', 'status']),
     fallbacks: counter(registry, 'shoal_proxy_fallbacks_total', 'Blobs the swarm could not serve that went to the registry, by reason', ['reason']),
     duration: histogram(

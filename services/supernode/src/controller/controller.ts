@@ -117,6 +117,15 @@ function errorText(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).slice(0, 500);
 }
 
+/** A followed ImagePullJob as the status API shows it. */
+export interface ImagePullJobSummary {
+  namespace: string;
+  name: string;
+  /** spec.image, when it is a string (the spec is validated by the runner). */
+  image?: string;
+  status: ImagePullJobStatus;
+}
+
 /**
  * The ImagePullJob controller: lists and watches ImagePullJobs, and for each
  * fills the selected nodes' stores through PreheatJobs (one preheat job per
@@ -170,6 +179,16 @@ export class ImagePullJobController {
   /** Jobs followed now. */
   get size(): number {
     return this.runners.size;
+  }
+
+  /** Up to `limit` followed jobs with the status last written for each (for the status API). */
+  summaries(limit: number): ImagePullJobSummary[] {
+    const out: ImagePullJobSummary[] = [];
+    for (const runner of this.runners.values()) {
+      if (out.length >= limit) break;
+      out.push(runner.summary());
+    }
+    return out;
   }
 
   private async listAndWatch(): Promise<void> {
@@ -293,6 +312,16 @@ class JobRunner {
   }
 
   private readonly spec: unknown;
+
+  summary(): ImagePullJobSummary {
+    const image = (this.spec as { image?: unknown } | null)?.image;
+    return {
+      namespace: this.namespace,
+      name: this.name,
+      ...(typeof image === 'string' ? { image } : {}),
+      status: this.lastPatched === '' ? this.initial : (JSON.parse(this.lastPatched) as ImagePullJobStatus),
+    };
+  }
 
   cancel(): void {
     this.abort.abort(new Error('ImagePullJob deleted or changed'));

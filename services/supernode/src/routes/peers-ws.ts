@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, isSupernodeAudience, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type ClusterAuth, type SupernodeMessage } from '@shoal/core';
-import { authenticate } from '@shoal/service-kit';
+import { authenticate, tokenRejections } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
 import type { PeerLinks } from '../peer-links.js';
 import type { Swarm } from '../swarm.js';
@@ -140,6 +140,7 @@ export function attachPeersWebSocket(
     const authenticated = authenticate(auth, request, isSupernodeAudience);
     if (!authenticated.ok) {
       log.warn({ remote: request.socket.remoteAddress, reason: authenticated.reason }, 'peer refused: missing or wrong cluster signature or token');
+      tokenRejections(app.metrics, 'shoal_supernode_').inc({ transport: 'websocket' });
       refuse('401 Unauthorized');
       return;
     }

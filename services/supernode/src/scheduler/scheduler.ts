@@ -1,4 +1,5 @@
 import type {
+  BlobCopies,
   Clock,
   FailureKind,
   ParentCandidate,
@@ -570,6 +571,29 @@ export class Scheduler implements SchedulerApi {
   stats(): SchedulerStats {
     this.expire(this.clock.now());
     return { peers: this.peers.size, blobs: this.blobs.size, inflightAssignments: this.liveAssignments, seedInflight: this.seedUploads };
+  }
+
+  /** O(members × pieces / 8): for the status API, which asks about a bounded number of blobs. */
+  copies(digest: string): BlobCopies | undefined {
+    const blob = this.blobs.get(digest);
+    if (blob === undefined) return undefined;
+    let complete = 0;
+    let holders = 0;
+    for (const m of blob.members) {
+      if (m === undefined || m.peer.removed) continue;
+      // Padding bits past pieceCount are set, so a full copy is all 0xff.
+      let all = true;
+      let any = false;
+      for (let i = 0; i < m.have.length; i++) {
+        const byte = m.have[i] as number;
+        if (byte !== 0xff) all = false;
+        const padding = i === m.have.length - 1 && (blob.pieceCount & 7) !== 0 ? 0xff & ~((1 << (blob.pieceCount & 7)) - 1) : 0;
+        if ((byte & ~padding & 0xff) !== 0) any = true;
+      }
+      if (all) complete++;
+      if (any) holders++;
+    }
+    return { complete, holders, pieceCount: blob.pieceCount };
   }
 
   // ---------------------------------------------------------------------------

@@ -89,6 +89,16 @@ export interface SchedulerApi {
   schedule(childId: string, digest: string, options: { limit: number; urgent?: readonly number[] }): PieceAssignment[];
   /** Peers holding a complete copy or most pieces (diagnostics). */
   stats(): SchedulerStats;
+  /** How many live peers hold a blob: every piece (`complete`) or at least one (`holders`); undefined for a blob the scheduler does not know. */
+  copies(digest: string): BlobCopies | undefined;
+}
+
+export interface BlobCopies {
+  /** Live peers holding every piece. */
+  complete: number;
+  /** Live peers holding at least one piece. */
+  holders: number;
+  pieceCount: number;
 }
 
 export type { Clock };
