@@ -121,6 +121,8 @@ export interface PeerOptions extends CacheOptions {
 
 export interface RunningPeer extends Running {
   peer: Peer;
+  /** The registry the peer's `/metrics` serves (on the peer port, reachable from other hosts). */
+  metrics: Registry;
   peerId: string;
   /** Where this node's DHT listens (UDP), when it runs one. */
   dhtAddress: { host: string; port: number } | undefined;
@@ -189,6 +191,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   return {
     url: listenUrl(address, options.peerListen),
     peer,
+    metrics,
     peerId,
     dhtAddress: discovery?.address,
     async close() {
@@ -215,12 +218,14 @@ export interface ProxyOptions {
   grantMemoryMs?: number | undefined;
   /** How long the swarm may take to produce a blob's first byte before the proxy goes to the registry. */
   firstByteTimeoutMs?: number | undefined;
+  /** Where the proxy registers its metrics. @default a registry of its own */
+  metrics?: Registry | undefined;
 }
 
 export async function startProxy(log: Logger, options: ProxyOptions): Promise<Running> {
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts });
   const app = await buildProxyApp(
-    { log, registry, blobs: options.blobs },
+    { log, registry, blobs: options.blobs, metrics: options.metrics },
     {
       ...(options.staleIfErrorMs === undefined ? {} : { staleIfErrorMs: options.staleIfErrorMs }),
       ...(options.grantMemoryMs === undefined ? {} : { grantMemoryMs: options.grantMemoryMs }),
@@ -256,12 +261,16 @@ export interface RunningNodeAgent {
   close(): Promise<void>;
 }
 
-/** `shoal node`: a peer and a proxy in one process; the proxy calls the peer directly. */
+/**
+ * `shoal node`: a peer and a proxy in one process; the proxy calls the peer directly.
+ * The proxy registers its metrics with the peer's registry, so the peer port's
+ * `/metrics` (the one Prometheus can reach: the proxy listens on loopback) shows both.
+ */
 export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Promise<RunningNodeAgent> {
   const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;
   try {
-    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs });
+    proxy = await startProxy(log, { proxyListen: options.proxyListen, plainHttpHosts: options.plainHttpHosts, blobs: peer.peer, metrics: peer.metrics, staleIfErrorMs: options.staleIfErrorMs, grantMemoryMs: options.grantMemoryMs, firstByteTimeoutMs: options.firstByteTimeoutMs });
   } catch (err) {
     await peer.close();
     throw err;
