@@ -173,7 +173,9 @@ async function workspaceDirs(): Promise<string[]> {
 /** Layer 3: production dependencies of the `shoal` executable, the same for every platform. */
 async function depsLayer(ctx: Context): Promise<Layer> {
   const workspaces = await workspaceDirs();
-  const inputs = [await readFile(join(ROOT, 'package.json'), 'utf8'), await readFile(join(ROOT, 'package-lock.json'), 'utf8')];
+  // The root manifest without its scripts: a new npm script changes no dependency.
+  const { scripts: _scripts, ...rootManifest } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const inputs = [JSON.stringify(rootManifest), await readFile(join(ROOT, 'package-lock.json'), 'utf8')];
   for (const dir of workspaces) inputs.push(dir, await readFile(join(ROOT, dir, 'package.json'), 'utf8'));
   return cachedLayer(ctx, 'deps', JSON.stringify({ RECIPE, inputs: sha256(inputs.join('\0')) }), () =>
     withTemp('shoal-image-deps-', async (tmp) => {
