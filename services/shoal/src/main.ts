@@ -227,20 +227,19 @@ const commands: Record<string, Command> = {
         if (restored.length === 0) process.stdout.write(`nothing to restore in ${certsDir}\n`);
         return;
       }
-      const { written, skipped } = await configureContainerd({
+      const { written, warnings } = await configureContainerd({
         certsDir,
         proxyUrl: c.proxy as string,
         registries: c.registry as string[],
         plainHttpHosts: c.plainHttp as string[],
       });
       for (const w of written) process.stdout.write(`${w.action === 'merged' ? `merged (the node's own entries kept after the proxy; original in ${BACKUP_NAME})` : 'wrote'} ${w.file}\n`);
-      for (const s of skipped) process.stderr.write(`skipped ${s.message}\n`);
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
         `containerd must have config_path = "${certsDir}" set\n` +
           '  (1.6/1.7: [plugins."io.containerd.grpc.v1.cri".registry]; 2.x: [plugins."io.containerd.cri.v1.images".registry]);\n' +
           '  turning config_path on needs one containerd restart, edits to hosts.toml do not.\n',
       );
-      if (skipped.length > 0) throw new Error(`${skipped.length} hosts.toml file(s) could not be read and were left unchanged (listed above)`);
     },
   },
   pull: {

@@ -42,14 +42,19 @@ export function hostsToml(proxyUrl: string, server: string | undefined): string 
  */
 export function mergedHostsToml(proxyUrl: string, defaultServer: string | undefined, user: Record<string, unknown> | undefined): string {
   const { host: userHosts, server: userServer, ...userTop } = user ?? {};
-  const hosts: Record<string, unknown> = { [proxyUrl]: { capabilities: ['pull', 'resolve'] } };
+  const hosts: Record<string, unknown> = {};
   if (typeof userHosts === 'object' && userHosts !== null) {
     for (const [url, settings] of Object.entries(userHosts)) if (url.replace(/\/$/, '') !== proxyUrl) hosts[url] = settings;
   }
   const server = typeof userServer === 'string' ? userServer : defaultServer;
-  const doc = { ...(server === undefined ? {} : { server }), ...userTop, host: hosts };
   const origin = user === undefined ? 'containerd re-reads it on every pull.' : `The node's own settings were kept (after the proxy); the original is ${BACKUP_NAME}.`;
-  return `${SHOAL_MARK} ${origin}\n${stringifyToml(doc)}\n`;
+  const lines = [`${SHOAL_MARK} ${origin}`];
+  const top = stringifyToml({ ...(server === undefined ? {} : { server }), ...userTop }).trim();
+  if (top !== '') lines.push(top, '');
+  // The proxy's table first: containerd tries [host] entries in file order.
+  lines.push(`[host."${proxyUrl}"]`, '  capabilities = ["pull", "resolve"]', '');
+  if (Object.keys(hosts).length > 0) lines.push(stringifyToml({ host: hosts }).trim(), '');
+  return lines.join('\n');
 }
 
 /** containerd looks up `host:port` under that exact name first (pkg/remotes/docker/config hostDirectory). */
@@ -66,7 +71,7 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
     const text = await readFile(file, 'utf8');
-    if (Buffer.byteLength(text) > MAX_HOSTS_TOML_BYTES) throw new HostsTomlError(file, `larger than ${MAX_HOSTS_TOML_BYTES} bytes`);
+    if (Buffer.byteLength(text) > MAX_HOSTS_TOML_BYTES) throw new Error(`${file}: larger than ${MAX_HOSTS_TOML_BYTES} bytes: no containerd hosts.toml`);
     return text;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -74,23 +79,14 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
-/** A hosts.toml of the node's that containerd could not read either: left exactly as it is. */
-export class HostsTomlError extends Error {
-  readonly code = 'SHOAL_HOSTS_TOML_INVALID';
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`${file}: ${reason}; left unchanged (fix it, then rerun)`);
-    this.name = 'HostsTomlError';
-  }
-}
-
-function parseUser(file: string, text: string): Record<string, unknown> {
+/** The node's hosts.toml parsed, or undefined (with a warning) when containerd could not read it either. */
+function tryParse(file: string, text: string, warnings: string[]): Record<string, unknown> | undefined {
   try {
     return parseToml(text) as Record<string, unknown>;
   } catch (err) {
-    throw new HostsTomlError(file, err instanceof TomlError ? `not valid TOML (${err.message.split('\n')[0] ?? ''})` : String(err));
+    const reason = err instanceof TomlError ? (err.message.split('\n')[0] ?? '') : String(err);
+    warnings.push(`${file} is not valid TOML (${reason}): containerd ignores it; it is kept as ${BACKUP_NAME} and the proxy is written alone`);
+    return undefined;
   }
 }
 
@@ -102,8 +98,8 @@ export interface WrittenHostsToml {
 
 export interface ContainerdConfigResult {
   written: WrittenHostsToml[];
-  /** The node's own files this run could not parse, left untouched (containerd ignores them too). */
-  skipped: HostsTomlError[];
+  /** Files of the node's that are not valid TOML (containerd ignores them too): kept as the backup, the proxy written alone. */
+  warnings: string[];
 }
 
 /** Registry directories already in certs.d with a hosts.toml (the node's own mirrors), besides `_default`. */
@@ -134,7 +130,7 @@ async function existingRegistryDirs(certsDir: string): Promise<string[]> {
  */
 export async function configureContainerd(options: ContainerdConfigOptions): Promise<ContainerdConfigResult> {
   const proxyUrl = new URL(options.proxyUrl).toString().replace(/\/$/, '');
-  const result: ContainerdConfigResult = { written: [], skipped: [] };
+  const result: ContainerdConfigResult = { written: [], warnings: [] };
   const wanted = new Map<string, string | undefined>();
   for (const registry of [...options.registries, ...options.plainHttpHosts]) {
     parseRegistryHost(registry); // validates
@@ -155,35 +151,26 @@ export async function configureContainerd(options: ContainerdConfigOptions): Pro
     const dir = join(options.certsDir, name);
     const file = join(dir, 'hosts.toml');
     const backup = join(dir, BACKUP_NAME);
-    try {
-      const current = await readIfExists(file);
-      const ours = current?.startsWith(SHOAL_MARK) === true;
-      let userText: string | undefined;
-      if (current !== undefined && !ours) {
-        parseUser(file, current); // an unreadable file is left alone, before anything is written
-        await mkdir(dir, { recursive: true });
-        await writeAtomically(backup, current);
-        userText = current;
-      } else {
-        userText = await readIfExists(backup);
-      }
-      const user = userText === undefined ? undefined : parseUser(backup, userText);
-      await mkdir(dir, { recursive: true });
-      await writeAtomically(file, mergedHostsToml(proxyUrl, server, user));
-      result.written.push({ file, action: user !== undefined ? 'merged' : ours ? 'replaced' : 'created' });
-    } catch (err) {
-      if (err instanceof HostsTomlError) result.skipped.push(err);
-      else throw err;
+    const current = await readIfExists(file);
+    const ours = current?.startsWith(SHOAL_MARK) === true;
+    await mkdir(dir, { recursive: true });
+    if (current !== undefined && !ours) {
+      // The node's own file: back it up byte for byte. One that is not valid TOML
+      // (containerd ignores it) does not replace a good backup from an earlier run.
+      const valid = tryParse(file, current, result.warnings) !== undefined;
+      if (valid || (await readIfExists(backup)) === undefined) await writeAtomically(backup, current);
     }
+    const userText = await readIfExists(backup);
+    const user = userText === undefined ? undefined : tryParse(backup, userText, current !== undefined && !ours ? [] : result.warnings);
+    await writeAtomically(file, mergedHostsToml(proxyUrl, server, user));
+    result.written.push({ file, action: user !== undefined ? 'merged' : ours ? 'replaced' : 'created' });
   }
   return result;
 }
 
 /** Writes the hosts.toml files (see `configureContainerd`); returns the files written. */
 export async function writeContainerdConfig(options: ContainerdConfigOptions): Promise<string[]> {
-  const { written, skipped } = await configureContainerd(options);
-  if (skipped.length > 0) throw skipped[0];
-  return written.map((w) => w.file);
+  return (await configureContainerd(options)).written.map((w) => w.file);
 }
 
 export interface RestoredHostsToml {
