@@ -41,7 +41,7 @@ export const NODE_VERSION = '24.22.3';
 const SUITE = 'bookworm';
 const DEB_PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'dash', 'coreutils'];
 /** Bumped when a cached layer's recipe changes. */
-const RECIPE = 3;
+const RECIPE = 4;
 /** The non-root user every Shoal process runs as unless a pod says otherwise. */
 export const IMAGE_UID = 65532;
 /** The workspaces the `shoal` executable loads at run time. */
@@ -189,8 +189,14 @@ async function depsLayer(ctx: Context): Promise<Layer> {
         await copyFile(join(ROOT, dir, 'package.json'), join(app, dir, 'package.json'));
       }
       await runLogged('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--workspace=@shoal/cli'], { cwd: app, env: { ...process.env, npm_config_update_notifier: 'false' } });
-      // Only node_modules belongs to this layer (the package.json files go with the app).
-      for (const entry of await readdir(app)) if (entry !== 'node_modules') await rm(join(app, entry), { recursive: true, force: true });
+      // Only node_modules belongs to this layer, the workspaces' own included (a version
+      // that conflicts with the hoisted one lands there); the package.json files go with the app.
+      await rm(join(app, 'package.json'));
+      await rm(join(app, 'package-lock.json'));
+      for (const dir of workspaces) {
+        await rm(join(app, dir, 'package.json'));
+        if (!RUNTIME_WORKSPACES.includes(dir)) await rm(join(app, dir), { recursive: true, force: true });
+      }
       const runtime = new Set(RUNTIME_WORKSPACES.map((d) => d.split('/')[1]));
       for (const entry of await readdir(join(app, 'node_modules/@shoal')).catch(() => [] as string[])) {
         const name = entry === 'cli' ? 'shoal' : entry;
