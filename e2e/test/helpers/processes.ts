@@ -33,13 +33,13 @@ async function started(p: ManagedProcess, url: string): Promise<ShoalProcess> {
 }
 
 /** `shoal supernode` as its own process, so a test can kill it for real. */
-export async function spawnSupernode(dir: string, plainHttp: string, name = 'supernode'): Promise<ShoalProcess> {
+export async function spawnSupernode(dir: string, plainHttp: string, name = 'supernode', extraEnv: Record<string, string> = {}): Promise<ShoalProcess> {
   const port = await freePort();
   const p = await spawnProcess({
     name,
     command: process.execPath,
     args: [...NODE_FLAGS, SHOAL, 'supernode'],
-    env: minimalEnv({ SHOAL_LISTEN: `127.0.0.1:${port}`, SHOAL_DATA: join(dir, name), SHOAL_PLAIN_HTTP: plainHttp, SHOAL_LOG_LEVEL: process.env.SHOAL_TEST_LOG ?? 'warn' }),
+    env: minimalEnv({ SHOAL_LISTEN: `127.0.0.1:${port}`, SHOAL_DATA: join(dir, name), SHOAL_PLAIN_HTTP: plainHttp, SHOAL_LOG_LEVEL: process.env.SHOAL_TEST_LOG ?? 'warn', ...extraEnv }),
     logDir: dir,
   });
   return started(p, `http://127.0.0.1:${port}`);

@@ -83,6 +83,16 @@ export class DigestMismatchError extends ShoalError {
   }
 }
 
+/**
+ * Bytes on this node's disk no longer hash to what was recorded when they were
+ * stored (a bad disk, a stray write): the copy is dropped and never sent.
+ */
+export class CorruptAtRestError extends ShoalError {
+  constructor(message: string) {
+    super(message, 'SHOAL_CORRUPT_AT_REST', 502, 'UNKNOWN');
+  }
+}
+
 /** A body was shorter or longer than announced. */
 export class SizeMismatchError extends ShoalError {
   constructor(message: string) {

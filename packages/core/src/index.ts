@@ -13,5 +13,8 @@ export * from './auth.js';
 export * from './chunk-reader.js';
 export * from './streams.js';
 export * from './platform.js';
+export * from './nonce-cache.js';
+export * from './cluster-auth.js';
+export * from './advertise-url.js';
 export * from './manifest.js';
 export * from './json.js';

@@ -25,6 +25,8 @@ import { PLATFORM_PATTERN } from './platform.js';
  *   GET  /peers/ws                       WebSocket: PeerMessage up, SupernodeMessage down.
  * Peer HTTP:
  *   GET  /blobs/:digest/pieces/:index    → a verified piece held by this peer, or 404.
+ *   GET  /identity?nonce=                → PeerIdentity: the supernode's check that the peer
+ *                                        registering under an advertised URL answers there.
  *   GET  /blobs/:digest?registry=&repository=
  *                                        → the whole blob (Range honoured), for a proxy
  *                                        that runs apart from its peer.
@@ -33,8 +35,13 @@ import { PLATFORM_PATTERN } from './platform.js';
 export const API_PREFIX = '/api/v1';
 
 export const HEADER = {
-  /** The cluster's shared secret, on every peer/supernode request. */
+  /**
+   * The cluster's shared secret itself: accepted from operators' tools (`shoal status`,
+   * `shoal preheat`); peers and node agents never send it (they sign, HEADER.signature).
+   */
   token: 'x-shoal-token',
+  /** A request signature under a key derived from the cluster token (cluster-auth.ts). */
+  signature: 'x-shoal-signature',
   /** The registry credential the client (containerd) presented, passed along for back-to-source. */
   registryAuthorization: 'x-shoal-registry-authorization',
   /** Lowercase hex SHA-256 of the piece in the body. */
@@ -47,12 +54,26 @@ export const HEADER = {
 
 export type BlobSource = 'local' | 'peer' | 'supernode' | 'upstream';
 
+/**
+ * Authentication: every route but /healthz, /readyz and /metrics needs a request
+ * signed under the cluster key (HEADER.signature, see cluster-auth.ts) or, from
+ * operators' tools to a supernode, the token itself (HEADER.token).
+ */
+
 /** How long a supernode holds a piece request open for a piece still downloading. */
 export const PIECE_WAIT_MS = 30_000;
 
 const DigestSchema = Type.String({ pattern: '^sha256:[a-f0-9]{64}$' });
 const Sha256Hex = Type.String({ pattern: '^[a-f0-9]{64}$' });
 const PeerId = Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' });
+/** A peer's secret: 32 random bytes in base64url (43 characters); longer is accepted. */
+export const PEER_SECRET_PATTERN = '^[A-Za-z0-9_-]{43,128}$';
+/** The nonce of an identity challenge: 16 random bytes in hex. */
+export const IDENTITY_NONCE_PATTERN = '^[0-9a-f]{32}$';
+
+/** A peer's answer to `GET /identity?nonce=`: who answers at this address. */
+export const PeerIdentitySchema = Type.Object({ peerId: PeerId, nonce: Type.String({ pattern: IDENTITY_NONCE_PATTERN }) }, { additionalProperties: false });
+export type PeerIdentity = Static<typeof PeerIdentitySchema>;
 /** A preheat job id: a random UUID. */
 export const PREHEAT_JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 const PreheatJobId = Type.String({ pattern: PREHEAT_JOB_ID_PATTERN });
@@ -171,6 +192,11 @@ export const PeerMessageSchema = Type.Union([
       zone: Type.Optional(Type.String({ maxLength: 100 })),
       /** The Kubernetes node this peer runs on (`shoal node --node-name`); peers before it send none. */
       nodeName: Type.Optional(NodeNameSchema),
+      /**
+       * The peer's own secret (random, kept in its data dir): while a peer id is live, a
+       * second registration of it is accepted only with the same secret.
+       */
+      peerSecret: Type.Optional(Type.String({ pattern: PEER_SECRET_PATTERN })),
     },
     { additionalProperties: false },
   ),

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { ShoalError, SizeMismatchError, type ChunkReader } from '@shoal/core';
 
@@ -57,7 +58,7 @@ export interface SendChunksOptions {
   /** The body is exactly this many bytes; a reader that ends sooner fails the send. */
   bytes: number;
   /** Bytes already read from the reader, in a buffer taken from `pool` (sent first, then given back). */
-  first?: { buffer: Buffer; length: number } | undefined;
+  first?: FirstChunk | undefined;
   /** The reader may take this long for one read; longer fails the send. */
   idleMs?: number | undefined;
   /** Awaited before each chunk is written (a rate limit). */
@@ -133,6 +134,7 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
     let sent = 0;
     if (options.first !== undefined) {
       if (options.first.length > options.bytes) throw new SizeMismatchError(`body is longer than the expected ${options.bytes} bytes`);
+      if (options.beforeWrite !== undefined) await options.beforeWrite(options.first.length);
       write(options.first.buffer, options.first.length);
       sent = options.first.length;
     }
@@ -149,6 +151,8 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
       if (failure !== undefined) throw failure;
       write(buffer, count);
     }
+    // The reader must end here too: more bytes than announced is a wrong body, not a cut one.
+    if ((await read(Buffer.allocUnsafe(1))) !== 0) throw new SizeMismatchError(`body is longer than the expected ${options.bytes} bytes`);
     response.end();
     await until(() => response.writableFinished);
   } finally {
@@ -157,6 +161,102 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
     response.off('finish', resume);
     reader.close();
   }
+}
+
+/** A reader's first bytes, in a buffer taken from a pool, to hand to sendChunks as `first`. */
+export interface FirstChunk {
+  buffer: Buffer;
+  length: number;
+}
+
+/**
+ * Reads a reader's first bytes (at most `bytes`) before anything is answered,
+ * so a reader that cannot deliver, a store piece that fails its check at rest
+ * for one, is still an error status and not a cut body. An empty read is a
+ * SizeMismatchError. On a failure the buffer goes back to the pool, and the
+ * reader is left to the caller.
+ */
+export async function readFirstChunk(reader: ChunkReader, bytes: number, pool: BufferPool = sendBuffers): Promise<FirstChunk> {
+  const buffer = pool.take();
+  let length: number;
+  try {
+    length = await reader.read(buffer.subarray(0, Math.min(buffer.length, bytes)));
+  } catch (err) {
+    pool.give(buffer);
+    throw err;
+  }
+  if (length === 0) {
+    pool.give(buffer);
+    throw new SizeMismatchError(`the body ended before its first byte (${bytes} expected)`);
+  }
+  return { buffer, length };
+}
+
+/**
+ * A ChunkReader over a stream, for bytes that come from elsewhere (the
+ * registry, a peer in another process): they then reach the socket through
+ * sendChunks like the store's, and its length and idle checks are the only
+ * ones. Each chunk is copied into the caller's buffer (cheaper than a fresh
+ * buffer per write); a chunk larger than the buffer is handed out in parts. An
+ * error, or a close before the end, rejects the read; closing the reader
+ * destroys the stream.
+ */
+export function readerOfStream(stream: Readable): ChunkReader {
+  let rest: Buffer | undefined;
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const resume = (): void => {
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    resume();
+  };
+  const onError = (err: Error): void => {
+    failure ??= err;
+    resume();
+  };
+  const onClose = (): void => {
+    if (!ended) failure ??= stream.errored ?? new SizeMismatchError('the body closed before its end');
+    resume();
+  };
+  stream.on('readable', resume);
+  stream.once('end', onEnd);
+  stream.on('error', onError);
+  stream.once('close', onClose);
+  if (stream.readableEnded) ended = true;
+  else if (stream.destroyed) failure = stream.errored ?? new SizeMismatchError('the body closed before its end');
+  return {
+    async read(into: Buffer): Promise<number> {
+      for (;;) {
+        if (rest === undefined) {
+          const chunk: unknown = stream.read();
+          if (chunk !== null) rest = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+        }
+        if (rest !== undefined && rest.length > 0) {
+          const count = rest.copy(into, 0, 0, Math.min(into.length, rest.length));
+          rest = count === rest.length ? undefined : rest.subarray(count);
+          return count;
+        }
+        rest = undefined;
+        if (failure !== undefined) throw failure;
+        if (ended) return 0;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    close(): void {
+      stream.off('readable', resume);
+      stream.off('end', onEnd);
+      stream.off('close', onClose);
+      // Kept: a late error of the destroyed stream must not go unhandled.
+      stream.on('error', () => {});
+      stream.off('error', onError);
+      if (!stream.destroyed) stream.destroy();
+    },
+  };
 }
 
 export interface ReplyWithReaderInit extends SendChunksOptions {

@@ -3,3 +3,4 @@ export * from './token.js';
 export * from './errors.js';
 export * from './server-timeouts.js';
 export * from './chunk-sender.js';
+export * from './token-file.js';

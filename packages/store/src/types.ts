@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { ChunkReader, Digest, PieceLayout } from '@shoal/core';
 
 /**
- * Contract of the piece store (implemented in piece-store.ts), shared by the
+ * Contract of the piece store (piece-store.ts is its front), shared by the
  * supernode's cache and every peer's node cache.
  *
  * On disk under `dir`:
@@ -19,16 +19,19 @@ import type { ChunkReader, Digest, PieceLayout } from '@shoal/core';
  * - a blob is complete only after every piece is verified AND the whole file
  *   hashed to the blob digest (computed incrementally as pieces become
  *   contiguous from the start, so completion costs no extra pass);
- * - a whole-digest mismatch discards the blob (files and record) and fails its waiters.
+ * - a whole-digest mismatch discards the blob (files and record) and fails its waiters;
+ * - every read for sending hashes each piece as it comes off the disk and hands
+ *   its bytes out only once it matches the recorded hash: a blob changed at rest
+ *   is discarded at the first read that meets the change, never served.
  *
  * Disk rules:
  * - usage counts only the store's own blobs: complete ones and partial ones,
  *   each at its full size (a partial file is sparse but fills up to that size);
  * - with a quota, beginning a blob that takes usage past the high watermark
  *   first evicts whole idle blobs, least recently used first, until usage is
- *   below the low watermark; a blob being read (an open readBlob/readPiece
- *   stream) or written (a write in flight, or waiters) is never evicted, nor is
- *   a partial blob touched recently (it is probably between two pieces);
+ *   below the low watermark; a blob being read (an open reader) or written
+ *   (a write in flight, or waiters) is never evicted, nor is a partial blob
+ *   touched recently (it is probably between two pieces);
  * - a write failing for lack of space (ENOSPC, EDQUOT, or no room under the
  *   quota) keeps nothing of the blob: it is discarded, idle blobs are evicted
  *   to make room for what comes next, and the caller gets StoreFullError;
@@ -100,12 +103,22 @@ export interface PieceStoreApi {
    */
   ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal }): Promise<void>;
   hasPiece(digest: Digest, index: number): boolean;
-  /** Reads bytes [start, end] (inclusive, blob offsets) of a verified piece; throws PieceUnavailableError if it is not verified. */
-  readPiece(digest: Digest, index: number, range?: { start: number; end: number }): Readable;
-  /** Reads bytes of a complete blob (inclusive range). Throws BlobUnknownError if not complete. */
-  readBlob(digest: Digest, range?: { start: number; end: number }): Readable;
-  /** Reads bytes (inclusive range) into the caller's buffers; on a partial blob each read must start at a verified piece (PieceUnavailableError). */
+  /**
+   * The one way to read a blob for sending: bytes [start, end] (inclusive,
+   * blob offsets; the whole blob without a range) read into the caller's
+   * buffers. Works on a partial blob too: each read covers only verified
+   * pieces and rejects with PieceUnavailableError at one that is not (wait for
+   * it first). Every piece is hashed as it is read from disk and its bytes are
+   * handed out only once it matched its recorded SHA-256; a piece changed at
+   * rest rejects the read with CorruptAtRestError and drops the blob
+   * ('discarded'). The blob is not evicted while the reader is open.
+   */
   openReader(digest: Digest, range?: { start: number; end: number }): ChunkReader;
+  /**
+   * openReader over one piece (a range inside it, in blob offsets): throws
+   * PieceUnavailableError at once when the piece is not verified here.
+   */
+  openPieceReader(digest: Digest, index: number, range?: { start: number; end: number }): ChunkReader;
   /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
   /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { BadRequestError, DigestMismatchError } from '@shoal/core';
-import { MiB, collect, makeBlob, openStore, piece, streamOf } from './fixtures.js';
+import { MiB, makeBlob, openStore, piece, streamOf, readAll } from './fixtures.js';
 
 test('certified piece hashes complete a blob once every piece matches, without hashing it whole again', async (t) => {
   const { store } = await openStore(t);
@@ -9,7 +9,7 @@ test('certified piece hashes complete a blob once every piece matches, without h
   await store.setPieceHashes(blob.digest, blob.pieceSha256, { certified: true });
   for (const i of [2, 0, 3, 1]) await store.writePiece(blob.digest, i, streamOf(piece(blob, i)));
   await store.waitForComplete(blob.digest);
-  t.true((await collect(store.readBlob(blob.digest))).equals(blob.data));
+  t.true((await readAll(store.openReader(blob.digest))).equals(blob.data));
 });
 
 test('certified hashes are trusted as they are: the holder vouched for the whole, so it is not hashed here', async (t) => {
@@ -49,5 +49,5 @@ test('hashes certified while a blob is being filled stop its whole-blob pass: it
   await store.setPieceHashes(blob.digest, other.pieceSha256, { certified: true });
   for (const i of [3, 2]) await store.writePiece(blob.digest, i, streamOf(piece(other, i)));
   await store.waitForComplete(blob.digest);
-  t.true((await collect(store.readBlob(blob.digest))).equals(other.data));
+  t.true((await readAll(store.openReader(blob.digest))).equals(other.data));
 });

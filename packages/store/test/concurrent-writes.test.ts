@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { DigestMismatchError, SizeMismatchError } from '@shoal/core';
-import { MiB, collect, makeBlob, openStore, partialFile, piece, streamOf } from './fixtures.js';
+import { MiB, makeBlob, openStore, partialFile, piece, streamOf, readAll } from './fixtures.js';
 
 test('concurrent begin calls for one digest return the same record', async (t) => {
   const { store } = await openStore(t);
@@ -33,7 +33,7 @@ test('two writers of the same piece do not corrupt it, whichever is right', asyn
   await right;
 
   t.true(store.hasPiece(blob.digest, 1));
-  t.true((await collect(store.readPiece(blob.digest, 1))).equals(good));
+  t.true((await readAll(store.openPieceReader(blob.digest, 1))).equals(good));
   const onDisk = await readFile(partialFile(dir, blob.digest));
   t.true(onDisk.subarray(MiB, 2 * MiB).equals(good));
 

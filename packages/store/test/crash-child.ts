@@ -7,7 +7,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { silentLogger, type Digest } from '@shoal/core';
 import { PieceStore } from '../src/index.js';
-import { MiB, collect, makeBlob, piece, shuffled, streamOf } from './fixtures.js';
+import { MiB, makeBlob, piece, shuffled, streamOf, readAll } from './fixtures.js';
 
 const dir = process.argv[2];
 if (dir === undefined) throw new Error('usage: crash-child DIR');
@@ -38,7 +38,7 @@ async function step(): Promise<void> {
   } else {
     const complete = store.list().filter((b) => b.complete);
     const pick: Digest | undefined = complete[randomInt(0, Math.max(1, complete.length))]?.digest;
-    if (pick !== undefined) await collect(store.readBlob(pick));
+    if (pick !== undefined) await readAll(store.openReader(pick));
   }
 }
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { PieceStore } from '../src/index.js';
-import { blobFile, collect, partialFile, recordingLogger, tempDir } from './fixtures.js';
+import { blobFile, partialFile, recordingLogger, tempDir, readAll } from './fixtures.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 const ROUNDS = 10;
@@ -61,12 +61,12 @@ test('after SIGKILL at random moments, the store reopens consistent: only verifi
         t.is(size, record.layout.blobSizeBytes, `file size of ${digest}`);
         for (let index = 0; index < record.layout.pieceCount; index++) {
           if (!store.hasPiece(digest, index)) continue;
-          const data = await collect(store.readPiece(digest, index));
+          const data = await readAll(store.openPieceReader(digest, index));
           t.is(sha256(data), String(record.pieceSha256[index]), `piece ${index} of ${digest}`);
           pieces++;
         }
         if (record.complete) {
-          const data = await collect(store.readBlob(digest));
+          const data = await readAll(store.openReader(digest));
           t.is(`sha256:${sha256(data)}`, digest);
           complete++;
         }

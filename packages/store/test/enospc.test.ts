@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { StoreFullError, silentLogger } from '@shoal/core';
 import { PieceStore } from '../src/index.js';
-import { MiB, blobFile, collect, exists, makeBlob, partialFile, piece, streamOf } from './fixtures.js';
+import { MiB, blobFile, exists, makeBlob, partialFile, piece, streamOf, readAll } from './fixtures.js';
 import { mountSmallFs } from './small-fs.js';
 
 const test = anyTest as TestFn;
@@ -78,5 +78,5 @@ realFsTest('a full disk keeps nothing partial, evicts idle blobs, and fails with
   // With room again, the same store (and its db) works as before.
   await rm(filler);
   await store.ingest(big.digest, big.data.length, streamOf(big.data));
-  t.true((await collect(store.readBlob(big.digest))).equals(big.data));
+  t.true((await readAll(store.openReader(big.digest))).equals(big.data));
 });

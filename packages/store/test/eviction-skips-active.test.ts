@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { DEFAULT_PARTIAL_IDLE_MS } from '../src/index.js';
-import { MiB, collect, makeBlob, manualClock, openStoreWith, piece, streamOf } from './fixtures.js';
+import { MiB, makeBlob, manualClock, openStoreWith, piece, streamOf, readAll } from './fixtures.js';
 
 test('eviction skips blobs being read, written or waited for, and partial blobs touched recently', async (t) => {
   const clock = manualClock();
@@ -18,7 +18,7 @@ test('eviction skips blobs being read, written or waited for, and partial blobs 
 
   await store.ingest(idle.digest, idle.data.length, streamOf(idle.data));
   await store.ingest(reading.digest, reading.data.length, streamOf(reading.data));
-  const stream = store.readBlob(reading.digest);
+  const stream = store.openReader(reading.digest);
   await store.begin(abandoned.digest, abandoned.data.length);
   clock.advance(DEFAULT_PARTIAL_IDLE_MS);
 
@@ -43,7 +43,7 @@ test('eviction skips blobs being read, written or waited for, and partial blobs 
   );
 
   // Once they are done, they may go too.
-  t.true((await collect(stream)).equals(reading.data));
+  t.true((await readAll(stream)).equals(reading.data));
   source.end(piece(writing, 0).subarray(1000));
   await write;
   await store.setPieceHashes(waitedFor.digest, waitedFor.pieceSha256);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
-import { MiB, blobFile, collect, makeBlob, openStore, streamOf } from './fixtures.js';
+import { MiB, blobFile, makeBlob, openStore, streamOf, readAll } from './fixtures.js';
 
 test('ingest records the real piece hashes, emits every piece and completes the blob', async (t) => {
   const { store, dir } = await openStore(t);
@@ -16,7 +16,7 @@ test('ingest records the real piece hashes, emits every piece and completes the 
   t.deepEqual(record?.pieceSha256, blob.pieceSha256);
   t.deepEqual(pieces, Array.from({ length: blob.layout.pieceCount }, (_, i) => i));
   t.true((await readFile(blobFile(dir, blob.digest))).equals(blob.data));
-  t.true((await collect(store.readBlob(blob.digest))).equals(blob.data));
+  t.true((await readAll(store.openReader(blob.digest))).equals(blob.data));
 });
 
 test('ingest of a blob that is already complete drains the source and resolves', async (t) => {
@@ -34,5 +34,5 @@ test('ingest of an empty blob completes it', async (t) => {
   const blob = makeBlob(0);
   await store.ingest(blob.digest, 0, streamOf(blob.data));
   t.true(store.get(blob.digest)?.complete);
-  t.is((await collect(store.readBlob(blob.digest))).length, 0);
+  t.is((await readAll(store.openReader(blob.digest))).length, 0);
 });

@@ -4,7 +4,7 @@ import test from 'ava';
 import { Level } from 'level';
 import { silentLogger, type Digest } from '@shoal/core';
 import { PieceStore } from '../src/index.js';
-import { MiB, blobFile, collect, makeBlob, partialFile, streamOf, tempDir } from './fixtures.js';
+import { MiB, blobFile, makeBlob, partialFile, streamOf, tempDir, readAll } from './fixtures.js';
 
 /** Rewrites a stored record as a crash would have left it. */
 async function markIncomplete(dir: string, digest: Digest): Promise<void> {
@@ -31,7 +31,7 @@ test('a blob renamed into blobs/ before its record said complete is found comple
   const store = await PieceStore.open({ log: silentLogger() }, { dir });
   t.teardown(() => store.close());
   t.true(store.get(blob.digest)?.complete);
-  t.true((await collect(store.readBlob(blob.digest))).equals(blob.data));
+  t.true((await readAll(store.openReader(blob.digest))).equals(blob.data));
 });
 
 test('a blob with every piece verified but not yet renamed completes after open', async (t) => {

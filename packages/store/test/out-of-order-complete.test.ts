@@ -1,7 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { MiB, blobFile, collect, makeBlob, openStore, piece, shuffled, streamOf } from './fixtures.js';
+import { MiB, blobFile, makeBlob, openStore, piece, shuffled, streamOf, readAll } from './fixtures.js';
 
 test('pieces written out of order complete the blob, and the file equals the source', async (t) => {
   const { store, dir } = await openStore(t);
@@ -25,11 +25,11 @@ test('pieces written out of order complete the blob, and the file equals the sou
   t.is(record?.verifiedCount, blob.layout.pieceCount);
   t.true((await readFile(blobFile(dir, blob.digest))).equals(blob.data));
   t.deepEqual(await readdir(join(dir, 'partial', 'sha256')), []);
-  t.true((await collect(store.readBlob(blob.digest))).equals(blob.data));
-  const range = await collect(store.readBlob(blob.digest, { start: 100, end: 2 * MiB }));
+  t.true((await readAll(store.openReader(blob.digest))).equals(blob.data));
+  const range = await readAll(store.openReader(blob.digest, { start: 100, end: 2 * MiB }));
   t.true(range.equals(blob.data.subarray(100, 2 * MiB + 1)));
   // Pieces of a complete blob stay readable.
-  t.true((await collect(store.readPiece(blob.digest, 3))).equals(piece(blob, 3)));
+  t.true((await readAll(store.openPieceReader(blob.digest, 3))).equals(piece(blob, 3)));
 });
 
 test('pieces written concurrently in any order complete the blob', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SizeMismatchError } from '@shoal/core';
-import { MiB, collect, makeBlob, openStore, piece, streamOf } from './fixtures.js';
+import { MiB, makeBlob, openStore, piece, streamOf, readAll } from './fixtures.js';
 
 test('a too-short piece is rejected and not recorded', async (t) => {
   const { store } = await openStore(t);
@@ -24,7 +24,7 @@ test('a too-long piece is rejected without touching the next piece', async (t) =
   const long = Buffer.concat([piece(blob, 0), Buffer.alloc(4096, 0xee)]);
   await t.throwsAsync(store.writePiece(blob.digest, 0, streamOf(long)), { instanceOf: SizeMismatchError });
   t.false(store.hasPiece(blob.digest, 0));
-  t.true((await collect(store.readPiece(blob.digest, 1))).equals(piece(blob, 1)));
+  t.true((await readAll(store.openPieceReader(blob.digest, 1))).equals(piece(blob, 1)));
 
   // The short last piece has its own length.
   const last = blob.layout.pieceCount - 1;

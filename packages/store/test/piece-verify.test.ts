@@ -1,6 +1,6 @@
 import test from 'ava';
 import { DigestMismatchError, PieceUnavailableError } from '@shoal/core';
-import { MiB, collect, makeBlob, openStore, piece, streamOf } from './fixtures.js';
+import { MiB, makeBlob, openStore, piece, streamOf, readAll } from './fixtures.js';
 
 test('a piece with wrong bytes is rejected and never readable; the right bytes then verify', async (t) => {
   const { store } = await openStore(t);
@@ -16,18 +16,18 @@ test('a piece with wrong bytes is rejected and never readable; the right bytes t
   await t.throwsAsync(store.writePiece(blob.digest, 1, streamOf(wrong)), { instanceOf: DigestMismatchError });
   t.false(store.hasPiece(blob.digest, 1));
   t.is(store.get(blob.digest)?.verifiedCount, 0);
-  t.throws(() => store.readPiece(blob.digest, 1), { instanceOf: PieceUnavailableError });
+  t.throws(() => store.openPieceReader(blob.digest, 1), { instanceOf: PieceUnavailableError });
   t.deepEqual(pieces, []);
 
   await store.writePiece(blob.digest, 1, streamOf(piece(blob, 1)));
   t.true(store.hasPiece(blob.digest, 1));
   t.is(store.get(blob.digest)?.verifiedCount, 1);
   t.deepEqual(pieces, [1]);
-  t.true((await collect(store.readPiece(blob.digest, 1))).equals(piece(blob, 1)));
+  t.true((await readAll(store.openPieceReader(blob.digest, 1))).equals(piece(blob, 1)));
 
   // Ranges are blob offsets, inclusive.
   const start = blob.layout.pieceSizeBytes + 10;
-  const part = await collect(store.readPiece(blob.digest, 1, { start, end: start + 99 }));
+  const part = await readAll(store.openPieceReader(blob.digest, 1, { start, end: start + 99 }));
   t.true(part.equals(blob.data.subarray(start, start + 100)));
 });
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { BlobUnknownError } from '@shoal/core';
-import { MiB, blobFile, collect, exists, makeBlob, manualClock, openStoreWith, recordingLogger, streamOf } from './fixtures.js';
+import { MiB, blobFile, exists, makeBlob, manualClock, openStoreWith, recordingLogger, streamOf, readAll } from './fixtures.js';
 
 test('past the high watermark, beginning a blob evicts least recently used blobs down to the low watermark', async (t) => {
   const clock = manualClock();
@@ -17,7 +17,7 @@ test('past the high watermark, beginning a blob evicts least recently used blobs
 
   // A read makes `a` the most recently used.
   clock.advance(1_000);
-  await collect(store.readBlob(a.digest));
+  await readAll(store.openReader(a.digest));
   const discarded: string[] = [];
   store.on('discarded', (digest, reason) => {
     discarded.push(digest);
@@ -32,7 +32,7 @@ test('past the high watermark, beginning a blob evicts least recently used blobs
   t.deepEqual(store.list().map((x) => x.digest).sort(), [a.digest, d.digest, e.digest].sort());
   t.false(await exists(blobFile(dir, b.digest)));
   t.false(await exists(blobFile(dir, c.digest)));
-  t.true((await collect(store.readBlob(a.digest))).equals(a.data));
+  t.true((await readAll(store.openReader(a.digest))).equals(a.data));
 
   const evicted = lines.filter((l) => l.msg === 'blob evicted');
   t.deepEqual(

@@ -1,13 +1,13 @@
 import test from 'ava';
 import { StoreFullError } from '@shoal/core';
-import { MiB, collect, exists, makeBlob, openStoreWith, partialFile, streamOf } from './fixtures.js';
+import { MiB, exists, makeBlob, openStoreWith, partialFile, streamOf, readAll } from './fixtures.js';
 
 test('with the quota held by blobs in use, begin throws StoreFullError and keeps nothing', async (t) => {
   const { store, dir } = await openStoreWith(t, { quotaBytes: 4 * MiB });
   const a = makeBlob(3 * MiB);
   const b = makeBlob(MiB + 1);
   await store.ingest(a.digest, a.data.length, streamOf(a.data));
-  const serving = store.readBlob(a.digest);
+  const serving = store.openReader(a.digest);
 
   const error = await t.throwsAsync(store.begin(b.digest, b.data.length), { instanceOf: StoreFullError });
   t.is(error?.code, 'SHOAL_STORE_FULL');
@@ -18,7 +18,7 @@ test('with the quota held by blobs in use, begin throws StoreFullError and keeps
   t.deepEqual(store.usage(), { bytes: 3 * MiB, quotaBytes: 4 * MiB, blobs: 1 });
 
   // Served to the end, then it may make room.
-  t.true((await collect(serving)).equals(a.data));
+  t.true((await readAll(serving)).equals(a.data));
   await new Promise((resolve) => setImmediate(resolve));
   await store.ingest(b.digest, b.data.length, streamOf(b.data));
   t.is(store.get(a.digest), undefined);

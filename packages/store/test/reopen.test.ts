@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { silentLogger } from '@shoal/core';
 import { PieceStore } from '../src/index.js';
-import { MiB, blobFile, collect, makeBlob, piece, streamOf, tempDir } from './fixtures.js';
+import { MiB, blobFile, makeBlob, piece, streamOf, tempDir, readAll } from './fixtures.js';
 
 test('reopening keeps complete blobs and the verified pieces of partial ones', async (t) => {
   const dir = await tempDir(t);
@@ -20,7 +20,7 @@ test('reopening keeps complete blobs and the verified pieces of partial ones', a
   const store = await PieceStore.open({ log: silentLogger() }, { dir });
   t.teardown(() => store.close());
   t.true(store.get(complete.digest)?.complete);
-  t.true((await collect(store.readBlob(complete.digest))).equals(complete.data));
+  t.true((await readAll(store.openReader(complete.digest))).equals(complete.data));
 
   const record = store.get(partial.digest);
   t.false(record?.complete);
@@ -29,7 +29,7 @@ test('reopening keeps complete blobs and the verified pieces of partial ones', a
   t.true(store.hasPiece(partial.digest, 0));
   t.false(store.hasPiece(partial.digest, 1));
   t.true(store.hasPiece(partial.digest, 2));
-  t.true((await collect(store.readPiece(partial.digest, 2))).equals(piece(partial, 2)));
+  t.true((await readAll(store.openPieceReader(partial.digest, 2))).equals(piece(partial, 2)));
   t.deepEqual(
     store.list().map((e) => [e.digest, e.complete]).sort(),
     [

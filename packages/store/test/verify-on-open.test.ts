@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { silentLogger } from '@shoal/core';
 import { PieceStore } from '../src/index.js';
-import { MiB, blobFile, collect, makeBlob, streamOf, tempDir } from './fixtures.js';
+import { MiB, blobFile, makeBlob, streamOf, tempDir, readAll } from './fixtures.js';
 
 test("verifyOnOpen 'complete' re-hashes complete blobs at open and drops those that changed", async (t) => {
   const dir = await tempDir(t);
@@ -26,5 +26,5 @@ test("verifyOnOpen 'complete' re-hashes complete blobs at open and drops those t
   t.teardown(() => store.close());
   t.is(store.get(rotten.digest), undefined);
   t.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [sound.digest.slice(7)]);
-  t.true((await collect(store.readBlob(sound.digest))).equals(sound.data));
+  t.true((await readAll(store.openReader(sound.digest))).equals(sound.data));
 });

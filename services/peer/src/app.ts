@@ -1,11 +1,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
-import type { Logger } from '@shoal/core';
+import type { ClusterAuth, Logger } from '@shoal/core';
 import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from './rate-limit.js';
 import { peerBlobRoutes } from './routes/blobs.js';
+import { identityRoutes } from './routes/identity.js';
 
 export interface PeerAppComponents {
   log: Logger;
@@ -18,7 +19,14 @@ export interface PeerAppComponents {
 
 /** The peer's HTTP face: pieces for other peers, whole blobs for a proxy running apart. */
 export interface PeerAppInit {
-  token: string | undefined;
+  /** The cluster token; ignored when `auth` is given. */
+  token?: string | undefined;
+  /** The cluster's keys (rotated by the token-file watcher). */
+  auth?: ClusterAuth | undefined;
+  /** Whether a signature's audience (`peer/<host:port>`) is one of this peer's addresses; unset: signatures refused. */
+  isMe?: ((audience: string) => boolean) | undefined;
+  /** This peer's id, answered on `GET /identity` (the supernode's check of an advertised URL); unset: no such route. */
+  peerId?: string | undefined;
   /** @default DEFAULT_MAX_UPLOADS */
   maxUploads?: number | undefined;
   /** Server timeouts; each defaults to its PEER_SERVER_*_TIMEOUT_MS constant. */
@@ -76,7 +84,8 @@ export async function buildPeerApp(components: PeerAppComponents, init: PeerAppI
   });
   await app.register(opsPlugin, { metricsPrefix: 'shoal_peer_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
-  await app.register(tokenAuthPlugin, { token: init.token });
+  await app.register(tokenAuthPlugin, { token: init.token, auth: init.auth, isMe: init.isMe });
+  if (init.peerId !== undefined) await app.register(identityRoutes, { peerId: init.peerId });
   await app.register(peerBlobRoutes, { store: components.store, peer: components.peer, maxUploads: init.maxUploads, uploadLimiter: components.uploadLimiter });
   new Gauge({ name: 'shoal_peer_active_downloads', help: 'Blobs this node is downloading', registers: [app.metrics], collect() { this.set(components.peer.activeDownloads); } });
   return app;

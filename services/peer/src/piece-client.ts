@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { readBoundedJson } from './read-json.js';
-import { API_PREFIX, destroyQuietly, HEADER, ShoalError, type Digest } from '@shoal/core';
+import { API_PREFIX, audienceHost, ClusterAuth, destroyQuietly, ShoalError, type Digest } from '@shoal/core';
 import type { FailureKindWire } from '@shoal/core';
 
 /** Largest blob description a parent may send (a hash per piece). Bytes: 8 MiB. */
@@ -36,10 +36,16 @@ export function failureKindOf(err: unknown): FailureKindWire {
 /** HTTP client for other peers' piece endpoints. */
 export class PieceClient {
   private readonly pools = new Map<string, Pool>();
-  private readonly token: string | undefined;
+  private readonly auth: ClusterAuth;
 
-  constructor(init: { token: string | undefined }) {
-    this.token = init.token;
+  /** `auth`: the cluster's keys (requests are signed for the parent, the token is never sent); else built from `token`. */
+  constructor(init: { token?: string | undefined; auth?: ClusterAuth | undefined }) {
+    this.auth = init.auth ?? new ClusterAuth({}, { token: init.token });
+  }
+
+  /** Headers of one request to a parent: signed for that parent's address only. */
+  private headers(url: URL, path: string): Record<string, string> {
+    return this.auth.sign('GET', path, { kind: 'peer', host: audienceHost(url) });
   }
 
   private pool(origin: string): Pool {
@@ -62,12 +68,13 @@ export class PieceClient {
   /** Asks a parent for a piece; the body must be verified by the caller before it is used. */
   async fetchPiece(parentUrl: string, digest: Digest, index: number, signal: AbortSignal): Promise<Readable> {
     const url = new URL(parentUrl);
+    const path = `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/blobs/${digest}/pieces/${index}`;
     let response;
     try {
       response = await this.pool(url.origin).request({
-        path: `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/blobs/${digest}/pieces/${index}`,
+        path,
         method: 'GET',
-        headers: this.token === undefined ? {} : { [HEADER.token]: this.token },
+        headers: this.headers(url, path),
         signal,
       });
     } catch (err) {
@@ -82,10 +89,11 @@ export class PieceClient {
   /** A parent's view of a blob: its size and piece hashes (untrusted: only the whole digest proves them). */
   async fetchInfo(parentUrl: string, digest: Digest, signal: AbortSignal): Promise<unknown> {
     const url = new URL(parentUrl);
+    const path = `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/blobs/${digest}/info`;
     const response = await this.pool(url.origin).request({
-      path: `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/blobs/${digest}/info`,
+      path,
       method: 'GET',
-      headers: this.token === undefined ? {} : { [HEADER.token]: this.token },
+      headers: this.headers(url, path),
       signal,
     });
     if (response.statusCode !== 200) {

@@ -5,6 +5,7 @@ import { Pool } from 'undici';
 import {
   destroyQuietly,
   API_PREFIX,
+  ClusterAuth,
   HEADER,
   parseWire,
   ShoalError,
@@ -60,12 +61,13 @@ function readJson(body: Readable, limit: number): Promise<unknown> {
 export class SupernodeClient {
   readonly urls: readonly string[];
   private readonly pools = new Map<string, Pool>();
-  private readonly token: string | undefined;
+  private readonly auth: ClusterAuth;
   private readonly log: Logger;
 
-  constructor(components: { log: Logger }, init: { supernodeUrls: readonly string[]; token: string | undefined }) {
+  /** `auth`: the cluster's keys (requests are signed for the supernodes, the token is never sent); else built from `token`. */
+  constructor(components: { log: Logger }, init: { supernodeUrls: readonly string[]; token?: string | undefined; auth?: ClusterAuth | undefined }) {
     this.urls = init.supernodeUrls;
-    this.token = init.token;
+    this.auth = init.auth ?? new ClusterAuth({}, { token: init.token });
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
@@ -78,8 +80,9 @@ export class SupernodeClient {
     return pool;
   }
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    return this.token === undefined ? extra : { ...extra, [HEADER.token]: this.token };
+  /** Headers of one request, signed for the supernodes (`path` exactly as sent). */
+  private headers(method: string, path: string, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...extra, ...this.auth.sign(method, path, { kind: 'supernode' }) };
   }
 
   /** Starts or joins the cluster download of a blob on its owning supernode (next in rank on failure). */
@@ -90,7 +93,7 @@ export class SupernodeClient {
         const response = await this.pool(url).request({
           path: `${API_PREFIX}/tasks`,
           method: 'POST',
-          headers: this.headers({
+          headers: this.headers('POST', `${API_PREFIX}/tasks`, {
             'content-type': 'application/json',
             ...(authorization === undefined ? {} : { [HEADER.registryAuthorization]: authorization }),
           }),
@@ -119,7 +122,7 @@ export class SupernodeClient {
     const response = await this.pool(supernodeUrl).request({
       path: `${API_PREFIX}/blobs/${digest}/schedule`,
       method: 'POST',
-      headers: this.headers({ 'content-type': 'application/json' }),
+      headers: this.headers('POST', `${API_PREFIX}/blobs/${digest}/schedule`, { 'content-type': 'application/json' }),
       body: JSON.stringify(request),
       signal,
       headersTimeout: SCHEDULE_TIMEOUT_MS,
@@ -134,7 +137,8 @@ export class SupernodeClient {
 
   /** The supernode's view of a blob it is fetching or holds: size, piece hashes, whether complete. */
   async taskInfo(supernodeUrl: string, digest: Digest, signal?: AbortSignal): Promise<TaskInfo> {
-    const response = await this.pool(supernodeUrl).request({ path: `${API_PREFIX}/blobs/${digest}/info`, method: 'GET', headers: this.headers(), signal });
+    const path = `${API_PREFIX}/blobs/${digest}/info`;
+    const response = await this.pool(supernodeUrl).request({ path, method: 'GET', headers: this.headers('GET', path), signal });
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
@@ -148,7 +152,7 @@ export class SupernodeClient {
     const response = await this.pool(supernodeUrl).request({
       path: `${API_PREFIX}/blobs/${digest}/pieces/${index}`,
       method: 'GET',
-      headers: this.headers(),
+      headers: this.headers('GET', `${API_PREFIX}/blobs/${digest}/pieces/${index}`),
       signal,
     });
     const sha = response.headers[HEADER.pieceSha256];

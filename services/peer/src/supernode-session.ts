@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import { API_PREFIX, backoffMs, HEADER, MAX_WS_FRAME_BYTES, parseFrame, SupernodeMessageSchema, type Logger, type PeerMessage, type SupernodeMessage } from '@shoal/core';
+import { API_PREFIX, backoffMs, ClusterAuth, MAX_WS_FRAME_BYTES, parseFrame, SupernodeMessageSchema, type Logger, type PeerMessage, type SupernodeMessage } from '@shoal/core';
 
 /** How often a peer tells the supernode it is alive (the supernode forgets it after 3 missed beats). */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
@@ -8,8 +8,13 @@ const RECONNECT_MAX_MS = 30_000;
 
 export interface SupernodeSessionInit {
   supernodeUrls: readonly string[];
-  token: string | undefined;
+  /** The cluster token; ignored when `auth` is given. */
+  token?: string | undefined;
+  /** The cluster's keys: the upgrade request is signed, the token never sent. */
+  auth?: ClusterAuth | undefined;
   peerId: string;
+  /** This peer's own secret (kept in its data dir): proves a re-registration of its live id is this peer. */
+  peerSecret?: string | undefined;
   advertiseUrl: string;
   zone?: string | undefined;
   /** The Kubernetes node this peer runs on, sent with `register` (preheat into nodes selects by it). */
@@ -34,10 +39,12 @@ export class SupernodeSession {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
   private readonly registered = new Set<string>();
+  private readonly auth: ClusterAuth;
 
   constructor(components: { log: Logger }, init: SupernodeSessionInit) {
     this.log = components.log.child({ module: 'supernode-session' });
     this.init = init;
+    this.auth = init.auth ?? new ClusterAuth({}, { token: init.token });
   }
 
   start(): void {
@@ -69,8 +76,9 @@ export class SupernodeSession {
   private connect(url: string, attempt: number): void {
     if (this.closed) return;
     const wsUrl = `${url.replace(/^http/, 'ws')}${API_PREFIX}/peers/ws`;
+    const target = new URL(wsUrl);
     const ws = new WebSocket(wsUrl, {
-      headers: this.init.token === undefined ? {} : { [HEADER.token]: this.init.token },
+      headers: this.auth.sign('GET', `${target.pathname}${target.search}`, { kind: 'supernode' }),
       maxPayload: MAX_WS_FRAME_BYTES,
       handshakeTimeout: 5_000,
     });
@@ -84,6 +92,7 @@ export class SupernodeSession {
         advertiseUrl: this.init.advertiseUrl,
         ...(this.init.zone === undefined ? {} : { zone: this.init.zone }),
         ...(this.init.nodeName === undefined ? {} : { nodeName: this.init.nodeName }),
+        ...(this.init.peerSecret === undefined ? {} : { peerSecret: this.init.peerSecret }),
       };
       ws.send(JSON.stringify(register));
       beat = setInterval(() => {

@@ -53,7 +53,7 @@ function withHugeBlob(store: PieceStore, streams: { opened: number; destroyed: n
     get(target, property, receiver) {
       if (property === 'get') return (digest: Digest) => (digest === DIGEST ? record : target.get(digest));
       if (property === 'hasPiece') return (digest: Digest, index: number) => (digest === DIGEST ? index < LAYOUT.pieceCount : target.hasPiece(digest, index));
-      if (property === 'openReader') return openReader;
+      if (property === 'openReader' || property === 'openPieceReader') return openReader;
       return Reflect.get(target, property, receiver) as unknown;
     },
   });

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   destroyQuietly,
   abortable,
+  CorruptAtRestError,
   DigestVerifier,
   HEADER,
   parseRange,
@@ -16,12 +17,12 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { replyWithReader, sendBuffers } from '@shoal/service-kit';
+import { readerOfStream, replyWithReader, sendBuffers } from '@shoal/service-kit';
 import { ClientGoneError, FirstByteTimeoutError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, sendOciError } from './oci-reply.js';
 import type { ProxyContext } from './plugins/context.js';
 import type { FallbackReason } from './plugins/metrics.js';
-import { EmptyBodyError, ExactLength, HoldLastChunk, IdleWatchdog, SliceBytes, waitFirstByte } from './streams.js';
+import { EmptyBodyError, HoldLastChunk, SliceBytes, waitFirstByte } from './streams.js';
 import { checkAccessOrRemember } from './outage.js';
 import { discard, pickHeaders } from './upstream.js';
 
@@ -80,7 +81,9 @@ export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, repl
   }
   const exchange: BlobExchange = { ctx, request, reply, target, authorization, sizeBytes, range, clientSignal, startedAt };
 
-  const swarm = await openFromSwarm(exchange);
+  let swarm = await openFromSwarm(exchange);
+  // This node's copy changed on disk: the store dropped it (and told the supernode), so the swarm serves a fresh one.
+  if (!swarm.ok && swarm.error instanceof CorruptAtRestError) swarm = await openFromSwarm(exchange);
   if (swarm.ok) {
     const onFailure = (err: Error): void => {
       swarm.controller.abort(err);
@@ -208,9 +211,8 @@ async function serveFromRegistry(exchange: BlobExchange): Promise<FastifyReply> 
 }
 
 /**
- * Streams `body` through `stages`, a length check and the idle watchdog to the
- * client (fastify pipes it with backpressure). On any failure after the
- * headers the connection is destroyed, never ended cleanly.
+ * Sends `body` (through `stages`) as a ChunkReader: the same sender, length
+ * check, idle timeout and cut-on-failure as the local peer's bytes.
  */
 function streamBody(
   exchange: BlobExchange,
@@ -219,22 +221,15 @@ function streamBody(
   stages: Transform[],
   onFailure: (err: Error) => void,
 ): FastifyReply {
-  const { ctx, reply, clientSignal } = exchange;
-  const answer = answerOf(exchange, source);
-  const counter = new ExactLength(answer.bytes);
-  const idle = new IdleWatchdog(ctx.config.bodyIdleTimeoutMs, () => reply.raw.writableNeedDrain);
-  pipeline([body, ...stages, counter, idle], (err) => {
-    if (err === undefined || err === null || clientSignal.aborted) return;
-    onFailure(err);
-    reply.raw.destroy();
-  });
-  logWhenDone(exchange, source, answer.statusCode, () => counter.bytes);
-  return reply.code(answer.statusCode).headers(answer.headers).send(idle);
+  // A failure of any stage reaches the last one, and so the reader.
+  if (stages.length > 0) pipeline([body, ...stages], () => {});
+  return sendFromReader(exchange, source, readerOfStream(stages.at(-1) ?? body), undefined, onFailure);
 }
 
 /**
- * Sends a ChunkReader's bytes (the local peer's) with reused buffers; the
- * same length check, idle timeout and cut-on-failure as streamBody.
+ * Sends a ChunkReader's bytes with reused buffers, through sendChunks (which
+ * checks the length and the idle timeout); a failure after the headers cuts
+ * the connection.
  */
 function sendFromReader(exchange: BlobExchange, source: BlobSource, reader: ChunkReader, first: FirstChunk | undefined, onFailure: (err: Error) => void): FastifyReply {
   const { ctx, reply } = exchange;

@@ -2,6 +2,8 @@ import { pipeline, type Readable } from 'node:stream';
 import { Pool } from 'undici';
 import {
   API_PREFIX,
+  audienceHost,
+  ClusterAuth,
   HEADER,
   SwarmUnavailableError,
   type BlobProvider,
@@ -28,8 +30,10 @@ export const DEFAULT_PEER_BODY_TIMEOUT_MS = 30_000;
 export interface HttpBlobProviderInit {
   /** Base URL of the peer, e.g. `http://127.0.0.1:65002`. */
   peerUrl: string;
-  /** The cluster's shared secret, sent as `x-shoal-token` when set. */
+  /** The cluster's shared secret: requests are signed under it for the peer (the token itself is never sent). Ignored when `auth` is given. */
   token?: string | undefined;
+  /** The cluster's keys (rotated by a token-file watcher). */
+  auth?: ClusterAuth | undefined;
   /** @default 32 (DEFAULT_PEER_CONNECTIONS) */
   connections?: number;
   /** @default 2000 (DEFAULT_PEER_CONNECT_TIMEOUT_MS) */
@@ -60,14 +64,16 @@ function parseSource(value: string | string[] | undefined): BlobSource {
 export class HttpBlobProvider implements BlobProvider {
   private readonly pool: Pool;
   private readonly basePath: string;
-  private readonly token: string | undefined;
+  private readonly auth: ClusterAuth;
+  private readonly audience: string;
   private readonly log: Logger;
 
   constructor(components: { log: Logger }, init: HttpBlobProviderInit) {
     const url = new URL(init.peerUrl);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`peerUrl must be http(s): ${init.peerUrl}`);
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.token = init.token;
+    this.auth = init.auth ?? new ClusterAuth({}, { token: init.token });
+    this.audience = audienceHost(url);
     this.log = components.log.child({ component: 'http-blob-provider' });
     this.pool = new Pool(url.origin, {
       connections: init.connections ?? DEFAULT_PEER_CONNECTIONS,
@@ -79,11 +85,10 @@ export class HttpBlobProvider implements BlobProvider {
 
   async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream & { body: Readable }> {
     const query = new URLSearchParams({ registry: request.registry, repository: request.repository, size: String(request.sizeBytes) });
-    const headers: Record<string, string> = {};
-    if (this.token !== undefined) headers[HEADER.token] = this.token;
+    const path = `${this.basePath}${API_PREFIX}/blobs/${request.digest}?${query.toString()}`;
+    const headers: Record<string, string> = this.auth.sign('GET', path, { kind: 'peer', host: this.audience });
     if (request.registryAuthorization !== undefined) headers[HEADER.registryAuthorization] = request.registryAuthorization;
     if (range !== undefined) headers.range = `bytes=${range.start}-${range.end}`;
-    const path = `${this.basePath}${API_PREFIX}/blobs/${request.digest}?${query.toString()}`;
 
     let response: Awaited<ReturnType<Pool['request']>>;
     try {

@@ -1,13 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { ShoalError, SizeMismatchError } from '@shoal/core';
 
-/** A body went silent for longer than the idle timeout. */
-export class BodyIdleTimeoutError extends ShoalError {
-  constructor(idleMs: number) {
-    super(`no byte for ${idleMs} ms`, 'SHOAL_BODY_IDLE_TIMEOUT', 504, 'UNKNOWN');
-  }
-}
-
 /**
  * Counts bytes and fails the stream when it carries more or fewer than
  * `expected`, so a short body errors instead of ending cleanly (a clean end
@@ -80,52 +73,6 @@ export class SliceBytes extends Transform {
     const from = Math.max(this.first - chunkStart, 0);
     const to = Math.min(this.last + 1 - chunkStart, chunk.length);
     done(null, to > from ? chunk.subarray(from, to) : undefined);
-  }
-}
-
-/**
- * Destroys itself (and so the pipeline it is in) when no byte has passed for
- * `idleMs`. `isWaitingOnReader` lets the owner say the silence is the reader's
- * backpressure, not the source's: then the watchdog keeps waiting.
- */
-export class IdleWatchdog extends Transform {
-  private timer: NodeJS.Timeout | undefined;
-  private readonly idleMs: number;
-  private readonly isWaitingOnReader: () => boolean;
-
-  constructor(idleMs: number, isWaitingOnReader: () => boolean = () => false) {
-    super();
-    this.idleMs = idleMs;
-    this.isWaitingOnReader = isWaitingOnReader;
-    this.arm();
-  }
-
-  private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      // Bytes still buffered here mean the reader is behind, not the source.
-      if (this.isWaitingOnReader() || this.readableLength > 0 || this.writableLength > 0) {
-        this.arm();
-        return;
-      }
-      this.destroy(new BodyIdleTimeoutError(this.idleMs));
-    }, this.idleMs);
-    this.timer.unref();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.arm();
-    done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback): void {
-    clearTimeout(this.timer);
-    done();
-  }
-
-  override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
-    clearTimeout(this.timer);
-    done(err);
   }
 }
 

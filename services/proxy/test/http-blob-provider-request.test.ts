@@ -6,7 +6,7 @@ import { startFakePeer } from './helpers/fake-peer.js';
 const content = Buffer.from('0123456789abcdefghij'.repeat(100));
 const digest = digestOf(content);
 
-test('HttpBlobProvider asks the peer for the blob with token, registry credential and range, and reads x-shoal-source', async (t) => {
+test('HttpBlobProvider asks the peer for the blob signed (never the token), registry credential and range, and reads x-shoal-source', async (t) => {
   const peer = await startFakePeer((req, res) => {
     const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     if (range === null) {
@@ -44,7 +44,8 @@ test('HttpBlobProvider asks the peer for the blob with token, registry credentia
   t.is(url.searchParams.get('registry'), 'registry.example:5000');
   t.is(url.searchParams.get('repository'), 'team/app');
   t.is(url.searchParams.get('size'), String(content.length));
-  t.is(first.headers[HEADER.token], 'cluster-secret');
+  t.is(first.headers[HEADER.token], undefined, 'the token itself is never sent');
+  t.regex(String(first.headers[HEADER.signature]), /^v1;kid=[0-9a-f]{16};ts=\d+;nonce=[\w-]{22};aud=peer\/127\.0\.0\.1:\d+;sig=[\w-]{43}$/);
   t.is(first.headers[HEADER.registryAuthorization], 'Bearer abc');
   t.is(first.headers.range, undefined);
 

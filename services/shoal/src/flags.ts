@@ -1,17 +1,53 @@
 import { readFile } from 'node:fs/promises';
-import { ConfigError, isNodeName, MAX_NODE_NAME_LENGTH, type FlagSpec } from '@shoal/core';
+import { ConfigError, DEFAULT_TOKEN_GRACE_MS, isNodeName, MAX_NODE_NAME_LENGTH, parseTokenText, splitHostPort, type FlagSpec, type Logger } from '@shoal/core';
 
-/** Default listen addresses and locations (DESIGN.md, the command-line contract). */
+/**
+ * Default listen addresses and locations (DESIGN.md, the command-line contract).
+ * The supernode and the peer listen on every interface only when the cluster has
+ * a token; without one (a laptop) they stay on loopback unless told otherwise.
+ */
 export const DEFAULT_SUPERNODE_LISTEN = '0.0.0.0:8002';
+export const DEFAULT_SUPERNODE_LISTEN_OPEN = '127.0.0.1:8002';
 export const DEFAULT_PROXY_LISTEN = '127.0.0.1:65001';
 export const DEFAULT_PEER_LISTEN = '0.0.0.0:65002';
+export const DEFAULT_PEER_LISTEN_OPEN = '127.0.0.1:65002';
 export const DEFAULT_SUPERNODE_DATA = './.shoal/supernode';
 export const DEFAULT_NODE_DATA = './.shoal/node';
 export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 export const DEFAULT_PROXY_URL = 'http://127.0.0.1:65001';
 export const DEFAULT_SUPERNODE_URL = 'http://127.0.0.1:8002';
 
-export const tokenFileFlag = { kind: 'path', help: "file holding the cluster's shared secret" } satisfies FlagSpec<'path'>;
+export const tokenFileFlag = { kind: 'path', help: "file holding the cluster's shared secret (re-read when it changes, e.g. a rotated Kubernetes Secret)" } satisfies FlagSpec<'path'>;
+export const tokenGraceSecFlag = {
+  kind: 'integer',
+  help: 'after the token file changes, how long the old token still works (and the new one is not yet used to sign) — then as long again before the old one is refused; every process must read the new file within it',
+  default: DEFAULT_TOKEN_GRACE_MS / 1000,
+  min: 1,
+  max: 86_400,
+} satisfies FlagSpec<'integer'>;
+
+/** Whether a listen address's host is loopback (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * A supernode's or peer's listen address: the one given, else every interface
+ * when the cluster has a token and loopback when it runs open. An open cluster
+ * told to listen beyond loopback does so, with a loud warning: anyone who can
+ * reach the port can read every cached blob and join the swarm.
+ */
+export function resolveListen(given: string | undefined, token: string | undefined, defaults: { withToken: string; open: string }, flag: string, log: Logger): string {
+  if (given === undefined) return token === undefined ? defaults.open : defaults.withToken;
+  if (token === undefined && !isLoopbackHost(splitHostPort(given).host)) {
+    log.warn(
+      { flag, listen: given },
+      `${flag} ${given} WITHOUT A CLUSTER TOKEN: this port is OPEN beyond this machine — anyone who can reach it can read every cached blob (private ones too) and join the swarm. Set --token-file, or listen on 127.0.0.1.`,
+    );
+  }
+  return given;
+}
 export const plainHttpFlag = { kind: 'hostPortList', help: 'registries reached over plain HTTP (HOST:PORT, repeatable)', default: [] } satisfies FlagSpec<'hostPortList'>;
 export const logLevelFlag = { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent', default: 'info' } satisfies FlagSpec<'string'>;
 
@@ -31,9 +67,9 @@ export async function readToken(path: string | undefined): Promise<string | unde
   } catch (err) {
     throw new ConfigError([`--token-file: cannot read ${path}: ${(err as Error).message}`]);
   }
-  const token = text.trim();
-  if (token.length < 16) throw new ConfigError([`--token-file: ${path} holds ${token.length} characters; use at least 16 (e.g. openssl rand -hex 32)`]);
-  return token;
+  const parsed = parseTokenText(text);
+  if ('problem' in parsed) throw new ConfigError([`--token-file: ${path} ${parsed.problem}`]);
+  return parsed.token;
 }
 
 export const nodeNameFlag = {

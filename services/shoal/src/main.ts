@@ -17,17 +17,21 @@ import {
   checkLogLevel,
   DEFAULT_NODE_DATA,
   DEFAULT_PEER_LISTEN,
+  DEFAULT_PEER_LISTEN_OPEN,
   DEFAULT_PROXY_LISTEN,
   DEFAULT_PROXY_URL,
   DEFAULT_SUPERNODE_DATA,
   DEFAULT_SUPERNODE_LISTEN,
+  DEFAULT_SUPERNODE_LISTEN_OPEN,
   DEFAULT_SUPERNODE_URL,
   DEFAULT_CONTAINERD_SOCKET,
   logLevelFlag,
   plainHttpFlag,
   readToken,
   tokenFileFlag,
+  tokenGraceSecFlag,
   nodeNameFlag,
+  resolveListen,
   resolveNodeName,
 } from './flags.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
@@ -48,8 +52,18 @@ function defaultPlatform(): string {
 
 function openClusterWarning(log: Logger, token: string | undefined): void {
   if (token === undefined) {
-    log.warn('NO CLUSTER TOKEN (--token-file): this cluster runs OPEN — anyone who can reach these ports can read cached blobs and join the swarm. Fine on a laptop, never in production.');
+    log.warn('NO CLUSTER TOKEN (--token-file): this cluster runs OPEN — anyone who can reach these ports can read cached blobs and join the swarm. Listening on loopback unless told otherwise. Fine on a laptop, never in production.');
   }
+}
+
+const SUPERNODE_LISTEN = { withToken: DEFAULT_SUPERNODE_LISTEN, open: DEFAULT_SUPERNODE_LISTEN_OPEN };
+const PEER_LISTEN = { withToken: DEFAULT_PEER_LISTEN, open: DEFAULT_PEER_LISTEN_OPEN };
+const SUPERNODE_LISTEN_HELP = `listen address (default ${DEFAULT_SUPERNODE_LISTEN} with --token-file, ${DEFAULT_SUPERNODE_LISTEN_OPEN} without)`;
+const PEER_LISTEN_HELP = `where other peers reach this peer (default ${DEFAULT_PEER_LISTEN} with --token-file, ${DEFAULT_PEER_LISTEN_OPEN} without)`;
+
+/** The auth part of a service's options: the token, its file (watched for rotations) and the grace. */
+function authOptions(c: { tokenFile?: string | undefined; tokenGraceSec: number }, token: string | undefined): { token: string | undefined; tokenFile: string | undefined; tokenGraceMs: number } {
+  return { token, tokenFile: c.tokenFile, tokenGraceMs: c.tokenGraceSec * 1000 };
 }
 
 /** Runs until SIGINT/SIGTERM, then closes everything and exits. */
@@ -104,8 +118,8 @@ function cacheOptions(c: ConfigOf<typeof cacheFlags>): CacheOptions {
 const peerFlags = {
   ...cacheFlags,
   supernode: { kind: 'urlList', help: 'supernode URL(s), comma-separated', required: true },
-  peerListen: { kind: 'hostPort', help: 'where other peers reach this peer', default: DEFAULT_PEER_LISTEN },
-  advertise: { kind: 'url', help: 'URL other peers use to reach this one (default: first non-loopback address)' },
+  peerListen: { kind: 'hostPort', help: PEER_LISTEN_HELP },
+  advertise: { kind: 'url', help: 'URL other peers use to reach this one: http(s)://HOST:PORT, no path (default: the listen address, or the first non-loopback address for a wildcard)' },
   data: { kind: 'path', help: "the node's piece store", default: DEFAULT_NODE_DATA },
   zone: { kind: 'string', help: 'topology zone (e.g. topology.kubernetes.io/zone); parents in the same zone are preferred' },
   nodeName: nodeNameFlag,
@@ -115,17 +129,18 @@ const peerFlags = {
   dhtListen: { kind: 'hostPort', help: 'UDP address of this node\'s DHT, used to find peers when no supernode answers (unset: no DHT)' },
   dhtBootstrap: { kind: 'hostPortList', help: 'other nodes\' DHT addresses (HOST:PORT, repeatable)', default: [] },
   tokenFile: tokenFileFlag,
+  tokenGraceSec: tokenGraceSecFlag,
   logLevel: logLevelFlag,
 } satisfies FlagSpecs;
 
-function peerOptions(c: ConfigOf<typeof peerFlags & { plainHttp: typeof plainHttpFlag }>, token: string | undefined): PeerOptions {
+function peerOptions(c: ConfigOf<typeof peerFlags & { plainHttp: typeof plainHttpFlag }>, token: string | undefined, log: Logger): PeerOptions {
   return {
     ...cacheOptions(c),
     supernodeUrls: c.supernode,
-    peerListen: c.peerListen,
+    peerListen: resolveListen(c.peerListen, token, PEER_LISTEN, '--peer-listen', log),
     advertise: c.advertise,
     dataDir: c.data,
-    token,
+    ...authOptions(c, token),
     plainHttpHosts: c.plainHttp,
     zone: c.zone,
     nodeName: resolveNodeName(c.nodeName, hostname()),
@@ -141,11 +156,12 @@ const commands: Record<string, Command> = {
   supernode: defineCommand({
     summary: 'cluster cache of registry blobs, piece API and peer membership',
     flags: {
-      listen: { kind: 'hostPort', help: 'listen address', default: DEFAULT_SUPERNODE_LISTEN },
+      listen: { kind: 'hostPort', help: SUPERNODE_LISTEN_HELP },
       data: { kind: 'path', help: 'cache and metadata directory', default: DEFAULT_SUPERNODE_DATA },
       plainHttp: plainHttpFlag,
       ...cacheFlags,
       tokenFile: tokenFileFlag,
+      tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
       imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob controller (on one supernode replica only)', default: false },
       kubeconfig: { kind: 'path', help: 'kubeconfig for the ImagePullJob controller (unset: the pod\'s in-cluster config)' },
@@ -156,7 +172,8 @@ const commands: Record<string, Command> = {
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace } : undefined;
-      const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen, dataDir: c.data, plainHttpHosts: c.plainHttp, token, imagePullJobs });
+      const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
+      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, ...authOptions(c, token), imagePullJobs });
       untilSignal(log, () => running.close());
     },
   }),
@@ -174,7 +191,7 @@ const commands: Record<string, Command> = {
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
-        ...peerOptions(c, token),
+        ...peerOptions(c, token, log),
         proxyListen: c.proxyListen,
         plainHttpHosts: c.plainHttp,
         staleIfErrorMs: c.staleIfErrorSec * 1000,
@@ -191,7 +208,7 @@ const commands: Record<string, Command> = {
       const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel) });
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
-      const running = await startPeer(log, peerOptions(c, token));
+      const running = await startPeer(log, peerOptions(c, token, log));
       untilSignal(log, () => running.close());
     },
   }),
@@ -203,6 +220,7 @@ const commands: Record<string, Command> = {
       plainHttp: plainHttpFlag,
       ...outageFlags,
       tokenFile: tokenFileFlag,
+      tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
     },
     async run(c) {
@@ -211,7 +229,7 @@ const commands: Record<string, Command> = {
       const running = await startProxy(log, {
         proxyListen: c.proxyListen,
         plainHttpHosts: c.plainHttp,
-        blobs: httpBlobProvider(log, c.peer, token),
+        blobs: httpBlobProvider(log, c.peer, authOptions(c, token)),
         staleIfErrorMs: c.staleIfErrorSec * 1000,
         grantMemoryMs: c.grantMemorySec * 1000,
         firstByteTimeoutMs: c.firstByteTimeoutSec * 1000,
@@ -299,12 +317,13 @@ const commands: Record<string, Command> = {
   'all-in-one': defineCommand({
     summary: 'a supernode and a node agent on this machine (what `npm start` runs)',
     flags: {
-      listen: { kind: 'hostPort', help: 'supernode listen address', default: DEFAULT_SUPERNODE_LISTEN },
+      listen: { kind: 'hostPort', help: `supernode ${SUPERNODE_LISTEN_HELP}` },
       proxyListen: { kind: 'hostPort', help: 'proxy listen address', default: DEFAULT_PROXY_LISTEN },
-      peerListen: { kind: 'hostPort', help: 'peer listen address', default: DEFAULT_PEER_LISTEN },
+      peerListen: { kind: 'hostPort', help: `peer ${PEER_LISTEN_HELP}` },
       data: { kind: 'path', help: 'data directory', default: './.shoal' },
       plainHttp: plainHttpFlag,
       tokenFile: tokenFileFlag,
+      tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
     },
     async run(c) {
@@ -313,13 +332,15 @@ const commands: Record<string, Command> = {
       openClusterWarning(log, token);
       const data = c.data;
       const plainHttpHosts = c.plainHttp;
-      const supernode = await startSupernode(log, { listen: c.listen, dataDir: join(data, 'supernode'), plainHttpHosts, token });
+      const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
+      const peerListen = resolveListen(c.peerListen, token, PEER_LISTEN, '--peer-listen', log);
+      const supernode = await startSupernode(log, { listen, dataDir: join(data, 'supernode'), plainHttpHosts, ...authOptions(c, token) });
       const agent = await startNodeAgent(log, {
         supernodeUrls: [supernode.url],
-        peerListen: c.peerListen,
+        peerListen,
         advertise: undefined,
         dataDir: join(data, 'node'),
-        token,
+        ...authOptions(c, token),
         proxyListen: c.proxyListen,
         plainHttpHosts,
       });

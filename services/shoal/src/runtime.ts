@@ -2,11 +2,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { EVENT_LOOP_MONITORING_PRECISION_MS, splitHostPort, type Logger } from '@shoal/core';
+import { ClusterAuth, ConfigError, EVENT_LOOP_MONITORING_PRECISION_MS, parseAdvertiseUrl, splitHostPort, type Logger } from '@shoal/core';
+import { watchTokenFile } from '@shoal/service-kit';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
-import { buildPeerApp, DhtDiscovery, Peer, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildPeerApp, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
@@ -32,11 +33,30 @@ function listenUrl(address: string, listen: string): string {
   return `http://${shown}:${port}`;
 }
 
-export interface SupernodeOptions extends CacheOptions {
+/** How a service authenticates: the cluster token, and the file it is re-read from for rotations. */
+export interface AuthOptions {
+  /** The cluster token; undefined runs the cluster open. */
+  token: string | undefined;
+  /** The token's file, read again every TOKEN_FILE_POLL_MS: a changed token is rotated in (both work for the grace). */
+  tokenFile?: string | undefined;
+  /** @default DEFAULT_TOKEN_GRACE_MS */
+  tokenGraceMs?: number | undefined;
+  /** How often the token file is read. @default TOKEN_FILE_POLL_MS */
+  tokenPollMs?: number | undefined;
+}
+
+/** The cluster's keys for one process, and the token-file watch that rotates them. */
+function clusterAuth(log: Logger, options: AuthOptions): { auth: ClusterAuth; close(): void } {
+  const auth = new ClusterAuth({}, { token: options.token, graceMs: options.tokenGraceMs });
+  if (options.token === undefined || options.tokenFile === undefined) return { auth, close: () => undefined };
+  const watch = watchTokenFile({ log }, auth, { path: options.tokenFile, intervalMs: options.tokenPollMs });
+  return { auth, close: () => watch.close() };
+}
+
+export interface SupernodeOptions extends CacheOptions, AuthOptions {
   listen: string;
   dataDir: string;
   plainHttpHosts: readonly string[];
-  token: string | undefined;
   /** Run the ImagePullJob controller (`--image-pull-jobs`): kubeconfig file (default: in-cluster), one namespace (default: all). */
   imagePullJobs?: { kubeconfig?: string | undefined; namespace?: string | undefined; init?: ImagePullJobControllerInit } | undefined;
 }
@@ -54,19 +74,48 @@ export async function startSupernode(log: Logger, options: SupernodeOptions): Pr
     await store.close();
     throw err;
   }
-  const { app } = await buildSupernodeApp({ log, store, registry }, { token: options.token, imagePullJobs });
+  const keys = clusterAuth(log, options);
+  const { app } = await buildSupernodeApp({ log, store, registry }, { auth: keys.auth, imagePullJobs });
   const { host, port } = splitHostPort(options.listen);
-  const address = await app.listen({ host, port });
+  let address: string;
+  try {
+    address = await app.listen({ host, port });
+  } catch (err) {
+    keys.close();
+    await app.close();
+    await registry.close();
+    await store.close();
+    throw err;
+  }
   const url = listenUrl(address, options.listen);
   log.info({ url, dataDir: options.dataDir }, 'supernode listening');
   return {
     url,
     async close() {
+      keys.close();
       await app.close();
       await registry.close();
       await store.close();
     },
   };
+}
+
+/**
+ * This peer's own secret, kept in its data dir (mode 0600): it proves to a
+ * supernode that a re-registration of this peer id (a reconnect, a restart) is
+ * this peer, so nobody else can take the id over while it is live.
+ */
+async function loadPeerSecret(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'peer-secret');
+  try {
+    const secret = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9_-]{43,128}$/.test(secret)) return secret;
+  } catch {
+    // first start
+  }
+  const secret = randomBytes(32).toString('base64url');
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }
 
 /** A stable identity for this node's peer, kept in its data dir. */
@@ -96,12 +145,11 @@ export function defaultAdvertiseUrl(peerListen: string, boundPort: number): stri
   return `http://127.0.0.1:${boundPort}`;
 }
 
-export interface PeerOptions extends CacheOptions {
+export interface PeerOptions extends CacheOptions, AuthOptions {
   supernodeUrls: readonly string[];
   peerListen: string;
   advertise: string | undefined;
   dataDir: string;
-  token: string | undefined;
   /** Registries reached over plain HTTP (the peer's own back-to-source when no supernode answers). */
   plainHttpHosts?: readonly string[];
   zone?: string | undefined;
@@ -129,11 +177,21 @@ export interface RunningPeer extends Running {
 }
 
 export async function startPeer(log: Logger, options: PeerOptions): Promise<RunningPeer> {
+  if (options.advertise !== undefined) {
+    try {
+      parseAdvertiseUrl(options.advertise);
+    } catch (err) {
+      throw new ConfigError([`--advertise: ${(err as Error).message}`]);
+    }
+  }
   await mkdir(options.dataDir, { recursive: true });
   const peerId = await loadPeerId(options.dataDir);
+  const peerSecret = await loadPeerSecret(options.dataDir);
   const store = await PieceStore.open({ log }, cacheInit(join(options.dataDir, 'store'), options));
-  const supernodes = new SupernodeClient({ log }, { supernodeUrls: options.supernodeUrls, token: options.token });
-  const pieces = new PieceClient({ token: options.token });
+  const keys = clusterAuth(log, options);
+  const auth = keys.auth;
+  const supernodes = new SupernodeClient({ log }, { supernodeUrls: options.supernodeUrls, auth });
+  const pieces = new PieceClient({ auth });
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_', eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
@@ -153,10 +211,12 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       return late?.activeDownloads ?? 0;
     },
   };
-  const app = await buildPeerApp({ log, store, peer: lazyPeer, metrics, uploadLimiter: limiter(options.uploadBytesPerSec) }, { token: options.token, maxUploads: options.maxUploads });
+  const audience = new PeerAudience();
+  const app = await buildPeerApp({ log, store, peer: lazyPeer, metrics, uploadLimiter: limiter(options.uploadBytesPerSec) }, { auth, isMe: audience.isMe, peerId, maxUploads: options.maxUploads });
   const address = await app.listen({ host, port });
   const boundPort = Number(new URL(address).port);
-  const advertiseUrl = options.advertise ?? defaultAdvertiseUrl(options.peerListen, boundPort);
+  const advertiseUrl = parseAdvertiseUrl(options.advertise ?? defaultAdvertiseUrl(options.peerListen, boundPort));
+  audience.set(advertiseUrl, boundPort);
   let discovery: DhtDiscovery | undefined;
   if (options.dhtListen !== undefined) {
     discovery = await DhtDiscovery.start({ log }, { listen: splitHostPort(options.dhtListen), bootstrap: [...(options.dhtBootstrap ?? [])], peerPort: boundPort });
@@ -175,8 +235,9 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     { log },
     {
       supernodeUrls: options.supernodeUrls,
-      token: options.token,
+      auth,
       peerId,
+      peerSecret,
       advertiseUrl,
       zone: options.zone,
       nodeName: options.nodeName,
@@ -195,6 +256,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     peerId,
     dhtAddress: discovery?.address,
     async close() {
+      keys.close();
       session.close();
       prefetcher.close();
       await discovery?.close();
@@ -287,7 +349,11 @@ export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Pr
   };
 }
 
-/** `shoal proxy` apart from its peer: blobs come over HTTP from the peer process. */
-export function httpBlobProvider(log: Logger, peerUrl: string, token: string | undefined): BlobProvider {
-  return new HttpBlobProvider({ log }, { peerUrl, token });
+/**
+ * `shoal proxy` apart from its peer: blobs come over HTTP from the peer process,
+ * in requests signed for it (the token file is followed for rotations for as
+ * long as the process runs).
+ */
+export function httpBlobProvider(log: Logger, peerUrl: string, options: AuthOptions): BlobProvider {
+  return new HttpBlobProvider({ log }, { peerUrl, auth: clusterAuth(log, options).auth });
 }

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import { API_PREFIX, systemClock, type Digest, type Logger } from '@shoal/core';
+import { API_PREFIX, ClusterAuth, isSupernodeAudience, systemClock, type Digest, type Logger } from '@shoal/core';
 import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
@@ -12,6 +12,7 @@ import { Swarm } from './swarm.js';
 import { scheduleRoutes } from './routes/schedule.js';
 import { blobRoutes } from './routes/blobs.js';
 import { attachPeersWebSocket } from './routes/peers-ws.js';
+import { httpIdentityCheck, Registrar, type IdentityCheck } from './registration.js';
 import { PreheatJobs, type PreheatInit } from './preheat.js';
 import { PeerLinks } from './peer-links.js';
 import { preheatRoutes } from './routes/preheat.js';
@@ -25,8 +26,12 @@ export interface SupernodeComponents {
 }
 
 export interface SupernodeInit {
-  /** The cluster token; undefined runs open. */
-  token: string | undefined;
+  /** The cluster token; undefined runs open. Ignored when `auth` is given. */
+  token?: string | undefined;
+  /** The cluster's keys (rotated by a token-file watcher); built from `token` when absent. */
+  auth?: ClusterAuth | undefined;
+  /** How an advertised URL whose host is not the connection's address is checked. @default httpIdentityCheck */
+  identityCheck?: IdentityCheck | undefined;
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
   scheduler?: SchedulerInit;
@@ -100,14 +105,16 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
   const peers = new PeerTable({}, { onRemove: (peerId) => scheduler.removePeer(peerId) });
   const swarm = new Swarm({ log: components.log, store: components.store, scheduler, peers });
+  const auth = init.auth ?? new ClusterAuth({}, { token: init.token });
+  const registrar = new Registrar({ log: components.log, peers, swarm, identityCheck: init.identityCheck ?? httpIdentityCheck(auth) });
   const pruner = setInterval(() => peers.prune(), PEER_PRUNE_INTERVAL_MS);
   pruner.unref();
 
   await app.register(opsPlugin, { metricsPrefix: 'shoal_supernode_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
-  await app.register(tokenAuthPlugin, { token: init.token });
+  await app.register(tokenAuthPlugin, { auth, isMe: isSupernodeAudience });
   await app.register(blobRoutes, { store: components.store, tasks });
-  await app.register(scheduleRoutes, { swarm });
+  await app.register(scheduleRoutes, { swarm, peers, registrar });
   const links = new PeerLinks();
   const preheat = new PreheatJobs({ log: components.log, store: components.store, registry: components.registry, tasks, peers, links }, init.preheat);
   await app.register(preheatRoutes, { jobs: preheat });
@@ -135,15 +142,17 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   app.get(`${API_PREFIX}/status`, async () => {
     const blobs = components.store.list();
     return {
-      peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, zone: p.zone, lastSeenMs: p.lastSeenMs })),
+      // advertiseCheck: only `bound` and `verified` peers are named as parents (registration.ts).
+      peers: peers.list().map((p) => ({ peerId: p.peerId, nodeName: p.nodeName, advertiseUrl: p.advertiseUrl, advertiseCheck: p.advertiseCheck, zone: p.zone, lastSeenMs: p.lastSeenMs })),
       blobs: { count: blobs.length, bytes: blobs.reduce((sum, b) => sum + b.sizeBytes, 0), inflight: tasks.inflightCount },
     };
   });
 
   new Gauge({ name: 'shoal_supernode_scheduler_inflight', help: 'Piece transfers the scheduler has assigned and not yet seen completed', registers: [app.metrics], collect() { this.set(scheduler.stats().inflightAssignments); } });
 
-  attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs, links });
+  attachPeersWebSocket(app, peers, swarm, auth, { idleMs: timeouts.peerSocketIdleMs, links, registrar });
   app.addHook('onClose', async () => {
+    registrar.close();
     clearInterval(pruner);
     await controller?.close();
     preheat.close();

@@ -5,3 +5,4 @@ export { PEERS_WS_PATH } from './routes/peers-ws.js';
 export * from './scheduler/index.js';
 export * from './peer-links.js';
 export * from './controller/index.js';
+export * from './registration.js';

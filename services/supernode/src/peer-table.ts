@@ -13,6 +13,24 @@ export interface PeerEntry {
   nodeName: string | undefined;
   registeredAtMs: number;
   lastSeenMs: number;
+  /** The WebSocket that registered it (undefined: a schedule call did): only that socket's close removes it. */
+  owner: object | undefined;
+  /** SHA-256 (hex) of the peer's own secret, when it sent one: a re-registration while live must match it. */
+  secretHash: string | undefined;
+  /**
+   * Whether its advertised URL is bound to it: `bound` (the URL's host is the address its
+   * connection came from), `verified` (the peer answering there is this one), `checking`,
+   * or `failed`. Only bound and verified peers are named as parents.
+   */
+  advertiseCheck: AdvertiseCheck;
+}
+
+export type AdvertiseCheck = 'bound' | 'verified' | 'checking' | 'failed';
+
+/** Who is registering a peer id: its socket, and the hash of the secret it presented. */
+export interface PeerSession {
+  owner?: object | undefined;
+  secretHash?: string | undefined;
 }
 
 /** Cluster membership as the supernode knows it: bounded in size and in age. */
@@ -31,12 +49,34 @@ export class PeerTable {
     this.onRemove = init.onRemove ?? (() => undefined);
   }
 
-  register(peerId: string, advertiseUrl: string, zone: string | undefined, nodeName?: string): PeerEntry {
+  /**
+   * Whether `session` may register `peerId` now: the id is free (unknown or
+   * expired), or held by the same socket, or held without a secret (a schedule
+   * call, or a peer that sends none), or held with the secret presented.
+   */
+  mayClaim(peerId: string, session: PeerSession): boolean {
+    const live = this.get(peerId);
+    if (live === undefined || live.secretHash === undefined) return true;
+    if (session.owner !== undefined && live.owner === session.owner) return true;
+    return session.secretHash !== undefined && session.secretHash === live.secretHash;
+  }
+
+  register(peerId: string, advertiseUrl: string, zone: string | undefined, nodeName?: string, session: PeerSession = {}): PeerEntry {
     const now = this.clock.now();
     const previous = this.peers.get(peerId);
     this.peers.delete(peerId);
-    // A registration from a schedule call carries no node name: keep the one the WebSocket gave.
-    const entry: PeerEntry = { peerId, advertiseUrl, zone, nodeName: nodeName ?? previous?.nodeName, registeredAtMs: previous?.registeredAtMs ?? now, lastSeenMs: now };
+    // A registration from a schedule call carries no node name nor session: keep those the WebSocket gave.
+    const entry: PeerEntry = {
+      peerId,
+      advertiseUrl,
+      zone,
+      nodeName: nodeName ?? previous?.nodeName,
+      registeredAtMs: previous?.registeredAtMs ?? now,
+      lastSeenMs: now,
+      owner: session.owner ?? previous?.owner,
+      secretHash: session.secretHash ?? previous?.secretHash,
+      advertiseCheck: previous !== undefined && previous.advertiseUrl === advertiseUrl ? previous.advertiseCheck : 'checking',
+    };
     this.peers.set(peerId, entry);
     while (this.peers.size > this.maxPeers) {
       const oldest = this.peers.keys().next().value;
@@ -56,7 +96,9 @@ export class PeerTable {
     return true;
   }
 
-  remove(peerId: string): void {
+  /** Forgets a peer; with `owner`, only if that socket still holds the id (a newer socket of the same peer stays). */
+  remove(peerId: string, owner?: object): void {
+    if (owner !== undefined && this.peers.get(peerId)?.owner !== owner) return;
     if (this.peers.delete(peerId)) this.onRemove(peerId);
   }
 

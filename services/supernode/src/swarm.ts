@@ -99,8 +99,9 @@ export class Swarm {
     this.scheduler.seedHas(digest, [piece]);
   }
 
-  peerJoined(peerId: string, url: string, zone: string | undefined): void {
-    this.scheduler.addPeer({ peerId, url, zone });
+  /** `serves: false` until the peer's advertised URL is proven (registration.ts): it downloads, but is nobody's parent. */
+  peerJoined(peerId: string, url: string, zone: string | undefined, serves = true): void {
+    this.scheduler.addPeer({ peerId, url, zone, serves });
   }
 
   peerLeft(peerId: string): void {
@@ -123,15 +124,9 @@ export class Swarm {
     const record = this.store.get(digest);
     if (record === undefined) return undefined;
     const { peerId } = request;
-    // A schedule call also proves the peer is alive; it may arrive before its WebSocket registration.
-    if (this.peers.get(peerId) === undefined) {
-      if (request.advertiseUrl !== undefined) {
-        this.peers.register(peerId, request.advertiseUrl, request.zone);
-        this.peerJoined(peerId, request.advertiseUrl, request.zone);
-      }
-    } else {
-      this.peers.heartbeat(peerId);
-    }
+    // A schedule call also proves the peer is alive. One that arrives before the peer's
+    // WebSocket registration registers it first (routes/schedule.ts, through the Registrar).
+    if (this.peers.get(peerId) !== undefined) this.peers.heartbeat(peerId);
     for (const f of request.failures ?? []) {
       if (f.piece < record.layout.pieceCount) this.scheduler.reportFailure(peerId, f.parentId, digest, f.piece, f.kind);
       if (f.kind === 'bad-piece') this.onBadPiece();

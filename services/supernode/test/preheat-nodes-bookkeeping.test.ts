@@ -55,7 +55,7 @@ async function connectPeer(t: ExecutionContext, url: string, peerId: string, nod
   ws.on('message', (data: Buffer) => received.push(parseWire(SupernodeMessageSchema, JSON.parse(data.toString('utf8')), 'supernode message')));
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   const send = (message: PeerMessage): void => ws.send(JSON.stringify(message));
-  send({ type: 'register', peerId, advertiseUrl: `http://127.0.0.1:1/${peerId}`, ...(nodeName === undefined ? {} : { nodeName }) });
+  send({ type: 'register', peerId, advertiseUrl: `http://127.0.0.1:${1 + (peerId.length % 1000)}`, ...(nodeName === undefined ? {} : { nodeName }) });
   await until(() => received.some((m) => m.type === 'registered'));
   return { ws, received, send };
 }

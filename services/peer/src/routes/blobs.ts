@@ -4,6 +4,7 @@ import {
   API_PREFIX,
   BadRequestError,
   BlobUnknownError,
+  CorruptAtRestError,
   HEADER,
   parseDigest,
   parseRange,
@@ -12,10 +13,12 @@ import {
   PieceUnavailableError,
   pieceSpan,
   MAX_BLOB_SIZE_BYTES,
+  type ChunkReader,
+  type Digest,
 } from '@shoal/core';
-import { replyWithReader } from '@shoal/service-kit';
+import { readerOfStream, readFirstChunk, replyWithReader, type FirstChunk } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
-import type { BlobProvider } from '@shoal/core';
+import type { BlobProvider, BlobStream } from '@shoal/core';
 import type { RateLimiter } from '../rate-limit.js';
 
 /** Pieces this peer sends at once at most; more are refused with 503 so the child tries another parent. */
@@ -29,6 +32,22 @@ function parseIndex(text: string): number {
 function parseSize(text: string | undefined): number {
   if (text === undefined || !/^\d{1,15}$/.test(text) || Number(text) > MAX_BLOB_SIZE_BYTES) throw new BadRequestError('size must be a byte count');
   return Number(text);
+}
+
+/**
+ * The piece's first bytes, read before any header: the store checks the piece
+ * against its recorded hash as it reads it, so a piece changed on this disk is
+ * answered as not held (the store dropped the blob and told the supernode)
+ * instead of being sent under its hash.
+ */
+async function readVerifiedStart(reader: ChunkReader, digest: Digest, index: number, bytes: number): Promise<FirstChunk> {
+  try {
+    return await readFirstChunk(reader, bytes);
+  } catch (err) {
+    reader.close();
+    if (err instanceof CorruptAtRestError) throw new PieceUnavailableError(digest, index);
+    throw err;
+  }
 }
 
 /** What other peers read from this one (verified pieces) and what a separate proxy reads (whole blobs). */
@@ -84,9 +103,12 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     piecesServed.inc();
     const span = pieceSpan(record.layout, index);
     const limiter = options.uploadLimiter;
-    return replyWithReader(reply, store.openReader(digest, { start: span.offset, end: span.offset + span.length - 1 }), {
+    const reader = store.openPieceReader(digest, index);
+    const first = await readVerifiedStart(reader, digest, index, span.length);
+    return replyWithReader(reply, reader, {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': span.length, 'content-type': 'application/octet-stream' },
       bytes: span.length,
+      first,
       beforeWrite: limiter === undefined ? undefined : (bytes) => limiter.take(bytes),
     });
   });
@@ -100,15 +122,25 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     const range = parseRange(request.headers.range, sizeBytes);
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort(new Error('client went away')));
-    const blob = await peer.openBlob(
-      { registry, repository, digest, sizeBytes, registryAuthorization: Array.isArray(auth) ? auth[0] : auth },
-      range,
-      { signal: abort.signal },
-    );
+    const open = (): Promise<BlobStream> =>
+      peer.openBlob({ registry, repository, digest, sizeBytes, registryAuthorization: Array.isArray(auth) ? auth[0] : auth }, range, { signal: abort.signal });
+    let blob = await open();
+    let first: FirstChunk | undefined;
+    if (blob.reader !== undefined && (range !== undefined || sizeBytes > 0)) {
+      try {
+        first = await readFirstChunk(blob.reader, range === undefined ? sizeBytes : range.end - range.start + 1);
+      } catch (err) {
+        blob.reader.close();
+        if (!(err instanceof CorruptAtRestError)) throw err;
+        // This node's copy changed on disk and was dropped: the swarm serves a fresh one.
+        blob = await open();
+      }
+    }
     const bytes = range === undefined ? blob.sizeBytes : range.end - range.start + 1;
     reply.header(HEADER.source, blob.source).type('application/octet-stream').header('content-length', bytes);
     if (range !== undefined) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`);
-    if (blob.reader === undefined) return reply.send(blob.body);
-    return replyWithReader(reply, blob.reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes });
+    // One body model to the socket: a stream (the registry's, while this node fetches it) goes through the same sender.
+    const reader = blob.reader !== undefined ? blob.reader : readerOfStream(blob.body);
+    return replyWithReader(reply, reader, { statusCode: range === undefined ? 200 : 206, headers: {}, bytes, first });
   });
 }

@@ -2,11 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type SupernodeMessage } from '@shoal/core';
-import { requestHasToken } from '@shoal/service-kit';
+import { API_PREFIX, isSupernodeAudience, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type ClusterAuth, type SupernodeMessage } from '@shoal/core';
+import { authenticate } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
 import type { PeerLinks } from '../peer-links.js';
 import type { Swarm } from '../swarm.js';
+import { PeerIdTakenError, type Registrar } from '../registration.js';
 import { parseDigest } from '@shoal/core';
 
 export const PEERS_WS_PATH = `${API_PREFIX}/peers/ws`;
@@ -20,7 +21,13 @@ const MAX_BAD_FRAMES = 10;
  * is answered with an error frame and logged, and never takes the supernode
  * down.
  */
-export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swarm: Swarm, token: string | undefined, options: { idleMs: number; links?: PeerLinks | undefined }): void {
+export function attachPeersWebSocket(
+  app: FastifyInstance,
+  peers: PeerTable,
+  swarm: Swarm,
+  auth: ClusterAuth,
+  options: { idleMs: number; registrar: Registrar; links?: PeerLinks | undefined },
+): void {
   const log = app.log.child({ module: 'peers-ws' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_FRAME_BYTES });
   const send = (ws: WebSocket, message: SupernodeMessage): void => {
@@ -56,11 +63,22 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
         const message = parseFrame(PeerMessageSchema, data, 'peer message');
         switch (message.type) {
           case 'register':
-            if (peerId !== undefined && peerId !== message.peerId) options.links?.detach(peerId, link);
+            // Validates the URL, binds it to this connection and refuses a live id held by another peer.
+            options.registrar.register({
+              peerId: message.peerId,
+              advertiseUrl: message.advertiseUrl,
+              zone: message.zone,
+              nodeName: message.nodeName,
+              peerSecret: message.peerSecret,
+              owner: ws,
+              remoteAddress: remote,
+            });
+            if (peerId !== undefined && peerId !== message.peerId) {
+              options.links?.detach(peerId, link);
+              peers.remove(peerId, ws);
+            }
             peerId = message.peerId;
-            peers.register(message.peerId, message.advertiseUrl, message.zone, message.nodeName);
             options.links?.attach(message.peerId, link);
-            swarm.peerJoined(message.peerId, message.advertiseUrl, message.zone);
             log.info({ peerId, nodeName: message.nodeName, advertiseUrl: message.advertiseUrl, remote }, 'peer registered');
             send(ws, { type: 'registered', peerId });
             break;
@@ -81,8 +99,14 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
             break;
         }
       } catch (err) {
-        badFrames++;
         const message = err instanceof Error ? err.message : String(err);
+        if (err instanceof PeerIdTakenError) {
+          // Not a malformed frame, but this socket has no business here: say why and close.
+          send(ws, { type: 'error', code: err.code, message: message.slice(0, 2000) });
+          ws.close(1008, 'peer id taken');
+          return;
+        }
+        badFrames++;
         log.warn({ peerId, remote, err: message }, 'bad frame from peer');
         send(ws, { type: 'error', code: 'SHOAL_BAD_FRAME', message: message.slice(0, 2000) });
         if (badFrames >= MAX_BAD_FRAMES) ws.close(1008, 'too many bad frames');
@@ -92,7 +116,8 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
       clearTimeout(idle);
       if (peerId !== undefined) {
         options.links?.detach(peerId, link);
-        peers.remove(peerId);
+        // Only if this socket still holds the id: a reconnected socket of the same peer stays.
+        peers.remove(peerId, ws);
         log.info({ peerId }, 'peer disconnected');
       }
     });
@@ -112,8 +137,9 @@ export function attachPeersWebSocket(app: FastifyInstance, peers: PeerTable, swa
       refuse('404 Not Found');
       return;
     }
-    if (!requestHasToken({ headers: request.headers }, token)) {
-      log.warn({ remote: request.socket.remoteAddress }, 'peer refused: missing or wrong cluster token');
+    const authenticated = authenticate(auth, request, isSupernodeAudience);
+    if (!authenticated.ok) {
+      log.warn({ remote: request.socket.remoteAddress, reason: authenticated.reason }, 'peer refused: missing or wrong cluster signature or token');
       refuse('401 Unauthorized');
       return;
     }

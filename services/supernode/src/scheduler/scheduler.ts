@@ -151,6 +151,8 @@ interface PeerRec {
   readonly peerId: string;
   readonly candidate: ParentCandidate;
   readonly zone: string | undefined;
+  /** Named as a parent; false while its advertised URL is not yet proven (it still downloads). */
+  serves: boolean;
   /** Live assignments naming this peer as first candidate, over all blobs. */
   uploads: number;
   removed: boolean;
@@ -308,7 +310,8 @@ export class Scheduler implements SchedulerApi {
     this.seedCopyPatienceMs = this.assignmentTtlMs / SEED_COPY_PATIENCE_DIVISOR;
   }
 
-  addPeer(peer: { peerId: string; url: string; zone?: string | undefined }): void {
+  /** `serves: false`: the peer downloads but is never named as a parent (its address is not proven yet). */
+  addPeer(peer: { peerId: string; url: string; zone?: string | undefined; serves?: boolean | undefined }): void {
     if (peer.peerId === SEED_ID) throw new RangeError(`peer id "${SEED_ID}" is reserved for the supernode`);
     const existing = this.peers.get(peer.peerId);
     if (existing !== undefined) {
@@ -316,6 +319,7 @@ export class Scheduler implements SchedulerApi {
       // Re-adding refreshes the peer's age; a changed address or zone is a new incarnation.
       this.peers.delete(peer.peerId);
       if (same) {
+        existing.serves = peer.serves ?? true;
         this.peers.set(peer.peerId, existing);
         return;
       }
@@ -325,6 +329,7 @@ export class Scheduler implements SchedulerApi {
       peerId: peer.peerId,
       candidate: Object.freeze({ kind: 'peer', peerId: peer.peerId, url: peer.url }),
       zone: peer.zone,
+      serves: peer.serves ?? true,
       uploads: 0,
       removed: false,
       blobs: new Set(),
@@ -668,7 +673,7 @@ export class Scheduler implements SchedulerApi {
 
   /** One holder: skipped, or inserted into the ranked list (stable: earlier probes win ties). */
   private consider(peer: PeerRec, child: PeerRec, now: number, want: number): void {
-    if (peer === child) return;
+    if (peer === child || !peer.serves) return;
     if (peer.uploads >= this.parentCap) {
       this.sawBusy = true;
       return;

@@ -73,7 +73,7 @@ export interface SchedulerStats {
 }
 
 export interface SchedulerApi {
-  addPeer(peer: { peerId: string; url: string; zone?: string | undefined }): void;
+  addPeer(peer: { peerId: string; url: string; zone?: string | undefined; serves?: boolean | undefined }): void;
   removePeer(peerId: string): void;
   /** A blob's layout became known (its download started). Idempotent. */
   addBlob(digest: string, pieceCount: number): void;

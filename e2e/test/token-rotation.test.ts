@@ -1,0 +1,112 @@
+/**
+ * Regression: the token file was read once at start, so rotating the cluster's Secret
+ * split the cluster: processes started after the rotation (new token) and those started
+ * before (old token) refused each other until every one was restarted.
+ *
+ * Now every process re-reads its token file (Kubernetes swaps a `..data` symlink in the
+ * Secret's volume; this test does the same), accepts the old and the new token at once,
+ * keeps signing with the old one for the grace period, then signs with the new one, and
+ * refuses the old one after a second grace. Real processes: a supernode and three node
+ * agents (`shoal supernode`, `shoal node`), each with its own token file, and a real
+ * docker-registry. Pulls keep coming from the swarm throughout.
+ */
+import test from 'ava';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry } from '@shoal/testkit';
+import { spawnNode, spawnSupernode } from './helpers/processes.js';
+import { metricValue } from './helpers/metrics.js';
+import { pullBlob } from './helpers/security.js';
+
+const OLD = 'rotation-old-token-0123456789abcdef';
+const NEW = 'rotation-new-token-fedcba9876543210';
+const GRACE_SEC = 10;
+const MiB = 1024 * 1024;
+
+/** A Secret volume as kubelet lays it out: `token` → `..data/token`, `..data` → a timestamped dir. */
+async function secretVolume(dir: string, token: string): Promise<{ file: string; rotate(token: string): Promise<void> }> {
+  await mkdir(dir, { recursive: true });
+  let version = 0;
+  const write = async (value: string): Promise<void> => {
+    const versioned = `..v${++version}`;
+    await mkdir(join(dir, versioned));
+    await writeFile(join(dir, versioned, 'token'), `${value}\n`);
+    await symlink(versioned, join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data')); // atomic swap, as kubelet does
+  };
+  await write(token);
+  await symlink('..data/token', join(dir, 'token'));
+  return { file: join(dir, 'token'), rotate: write };
+}
+
+test('rotating the token file mid-run: pulls keep coming from the swarm, old and new processes talk, the old token ends', async (t) => {
+  t.timeout(240_000);
+  await requireTools(['docker-registry', 'skopeo']);
+  const dir = await makeTempDir('shoal-rotation');
+  const closers: Array<() => Promise<void>> = [];
+  t.teardown(async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    await removeTempDir(dir);
+  });
+  const registry = await startRegistry({});
+  closers.push(() => registry.stop());
+  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 4 * MiB, seed: 'rotation-x' }, { sizeBytes: 4 * MiB, seed: 'rotation-y' }], gzipLevel: 0 });
+  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'sec/rotation' });
+  const [x, y] = image.layers;
+  if (x === undefined || y === undefined) throw new Error('two layers expected');
+  const pull = async (node: { url: string }, digest: string): Promise<string | undefined> => {
+    const got = await pullBlob(node.url, registry.host, 'sec/rotation', digest);
+    t.is(got.status, 200);
+    t.is(got.digest, digest);
+    return got.source;
+  };
+  const statusWith = async (supernodeUrl: string, token: string): Promise<number> => {
+    const res = await request(`${supernodeUrl}/api/v1/status`, { headers: { 'x-shoal-token': token } });
+    await res.body.dump();
+    return res.statusCode;
+  };
+  const grace = { SHOAL_TOKEN_GRACE_SEC: String(GRACE_SEC) };
+
+  const snSecret = await secretVolume(join(dir, 'secret-supernode'), OLD);
+  const supernode = await spawnSupernode(dir, registry.host, 'supernode', { SHOAL_TOKEN_FILE: snSecret.file, ...grace });
+  closers.push(async () => void (await supernode.process.stop()));
+  const secrets = [await secretVolume(join(dir, 'secret-node0'), OLD), await secretVolume(join(dir, 'secret-node1'), OLD)];
+  const node0 = await spawnNode(dir, 'node0', supernode.url, registry.host, { SHOAL_TOKEN_FILE: secrets[0]?.file ?? '', ...grace });
+  closers.push(async () => void (await node0.process.stop()));
+  const node1 = await spawnNode(dir, 'node1', supernode.url, registry.host, { SHOAL_TOKEN_FILE: secrets[1]?.file ?? '', ...grace });
+  closers.push(async () => void (await node1.process.stop()));
+  t.is(await pull(node0, x.digest), 'supernode');
+
+  // The Secret changes: the supernode and node0 see it first; node1 a little later.
+  await snSecret.rotate(NEW);
+  await secrets[0]?.rotate(NEW);
+  const rotatedAt = Date.now();
+  const deadline = Date.now() + 15_000;
+  while ((await statusWith(supernode.url, NEW)) !== 200) {
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.is(await statusWith(supernode.url, NEW), 200, 'the supernode accepts the new token');
+  t.is(await statusWith(supernode.url, OLD), 200, 'and still the old one');
+
+  // node1 has not read the new file yet: it still talks to everyone with the old token.
+  t.not(await pull(node1, x.digest), 'upstream');
+  await secrets[1]?.rotate(NEW);
+  t.log(`node1's file rotated ${Date.now() - rotatedAt} ms after the supernode's (must be well within the ${GRACE_SEC} s grace)`);
+
+  // A node started after the rotation knows only the new token, and fetches from node0 or node1.
+  const node2Secret = await secretVolume(join(dir, 'secret-node2'), NEW);
+  const node2 = await spawnNode(dir, 'node2', supernode.url, registry.host, { SHOAL_TOKEN_FILE: node2Secret.file, ...grace });
+  closers.push(async () => void (await node2.process.stop()));
+  t.not(await pull(node2, x.digest), 'upstream');
+  t.true((await metricValue(node2.peerUrl, 'shoal_peer_piece_bytes_total', { from: 'peer' })) > 0, 'node2 (new token) got pieces from its peers (old token, rotating)');
+
+  // Two graces (and a poll) after the rotation the old token is refused; pulls go on.
+  const settle = rotatedAt + 2 * GRACE_SEC * 1000 + 3_000 - Date.now();
+  if (settle > 0) await new Promise((r) => setTimeout(r, settle));
+  t.is(await statusWith(supernode.url, OLD), 401, 'the old token is refused after two graces');
+  t.is(await statusWith(supernode.url, NEW), 200);
+  for (const node of [node1, node2, node0]) t.not(await pull(node, y.digest), 'upstream');
+  t.true((await metricValue(node1.peerUrl, 'shoal_peer_piece_bytes_total', { from: 'peer' })) > 0, 'node1 got pieces from its peers');
+});

@@ -1,0 +1,410 @@
+import { createHash, type Hash } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { addAbortSignal, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  abortable,
+  BadRequestError,
+  BlobUnknownError,
+  destroyQuietly,
+  DigestMismatchError,
+  pieceSpan,
+  SizeMismatchError,
+  type Digest,
+  type PieceLayout,
+} from '@shoal/core';
+import { isDiskFull, type Catalog } from './catalog.js';
+import { newEntry, noop, spanOf, toError, type Entry } from './entry.js';
+import { PositionalWriter } from './positional-writer.js';
+import { encodeRecord, SHA256_HEX_RE, testBit } from './record.js';
+import type { WholeDigest } from './whole-digest.js';
+
+/** A blob's write descriptor is closed after this long without a writer. */
+const WRITE_HANDLE_IDLE_MS = 1_000;
+
+/** A blob's writers and its shared write descriptor; changed only here. */
+export interface WriteState {
+  /** writePiece/ingest calls in progress: the blob must not be evicted. */
+  writers: number;
+  /** The partial file, open for writing while pieces are written (one descriptor per blob, not per piece). */
+  handle: Promise<FileHandle> | undefined;
+  /** Closes `handle` once the blob has had no writer for WRITE_HANDLE_IDLE_MS (one timer per blob, not per piece). */
+  idleCloseTimer: NodeJS.Timeout | undefined;
+  /** Tail of each piece's write queue (absent when nobody writes it). */
+  readonly pieceLocks: Map<number, Promise<void>>;
+}
+
+export function newWriteState(): WriteState {
+  return { writers: 0, handle: undefined, idleCloseTimer: undefined, pieceLocks: new Map() };
+}
+
+interface IngestState {
+  index: number;
+  pieceBytes: number;
+  totalBytes: number;
+  pieceHash: Hash | undefined;
+  readonly blobHash: Hash;
+  /** Whether this piece's bytes go to disk (false when it was verified before). */
+  writes: boolean;
+  unlock: (() => void) | undefined;
+  /** Writes the current piece (when it `writes`): hashing a chunk overlaps writing the one before. */
+  writer: PositionalWriter | undefined;
+}
+
+/** What writing needs from the quota part. */
+export interface WritingParts {
+  /** Handles a full disk met while writing `entry` (see Quota.diskFull). */
+  diskFull(entry: Entry | undefined, digest: Digest, err: unknown): Promise<Error>;
+}
+
+/**
+ * Piece writing: creating a blob's sparse partial file and record, streaming
+ * pieces into it while hashing them (writePiece), and the back-to-source
+ * ingest of a whole blob in order. A piece becomes readable once its bytes hashed
+ * to the expected SHA-256; its record follows in the background.
+ */
+export class Writing {
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly whole: WholeDigest,
+    private readonly parts: WritingParts,
+  ) {}
+
+  /** Creates the partial file and record (inside the digest's queue), or returns the entry held already. */
+  async create(digest: Digest, layout: PieceLayout): Promise<Entry> {
+    const { catalog } = this;
+    const existing = catalog.entries.get(digest);
+    if (existing !== undefined) return existing;
+    catalog.assertOpen();
+    const entry = newEntry(digest, layout, catalog.clock.now());
+    const path = catalog.partialPath(digest);
+    const fh = await open(path, 'w');
+    try {
+      // Sparse: pieces land at their offsets in any order without preallocating the disk.
+      await fh.truncate(layout.blobSizeBytes);
+    } finally {
+      await fh.close();
+    }
+    try {
+      await catalog.db.put(digest, encodeRecord(entry));
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+    catalog.hold(entry);
+    catalog.log.debug({ digest, sizeBytes: layout.blobSizeBytes, pieceCount: layout.pieceCount }, 'blob begun');
+    if (layout.pieceCount === 0) catalog.track(this.whole.kick(entry));
+    return entry;
+  }
+
+  async writePiece(
+    digest: Digest,
+    index: number,
+    source: Readable,
+    options: { expectedSha256?: string; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const { signal } = options;
+    const { catalog } = this;
+    let unlock: (() => void) | undefined;
+    let entry: Entry | undefined;
+    try {
+      catalog.assertOpen();
+      signal?.throwIfAborted();
+      entry = catalog.current(digest);
+      entry.write.writers++;
+      catalog.touch(entry);
+      const span = spanOf(entry, index);
+      const expected = expectedSha256(entry, index, options.expectedSha256);
+      unlock = await this.lockPiece(entry, index, signal);
+      catalog.assertCurrent(entry);
+      if (entry.complete || testBit(entry.verified, index)) {
+        await drain(source, signal);
+        return;
+      }
+      await this.streamPiece(entry, index, span, expected, source, signal);
+    } catch (err) {
+      destroyQuietly(source);
+      if (signal?.aborted === true) throw signal.reason;
+      if (isDiskFull(err)) throw await this.parts.diskFull(entry, digest, err);
+      // Discarded while we wrote (its file closed under us): say why, once its files are gone.
+      if (entry !== undefined && !catalog.isCurrent(entry) && entry.discardReason !== undefined) {
+        await entry.discarded;
+        throw entry.discardReason;
+      }
+      throw err;
+    } finally {
+      unlock?.();
+      if (entry !== undefined) this.writerDone(entry);
+    }
+  }
+
+  /** Ingest into a blob already begun (see PieceStoreApi.ingest). */
+  async ingest(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+    entry.write.writers++;
+    this.catalog.touch(entry);
+    try {
+      await this.ingestInto(entry, sizeBytes, source, signal);
+    } finally {
+      this.writerDone(entry);
+    }
+  }
+
+  private async ingestInto(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+    const { digest } = entry;
+    const { catalog } = this;
+    if (entry.complete) {
+      await drain(source, signal).catch((err: unknown) => {
+        throw signal?.aborted === true ? signal.reason : err;
+      });
+      return;
+    }
+    const state: IngestState = {
+      index: 0,
+      pieceBytes: 0,
+      totalBytes: 0,
+      pieceHash: undefined,
+      blobHash: createHash('sha256'),
+      writes: false,
+      unlock: undefined,
+      writer: undefined,
+    };
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.ingestChunk(entry, state, chunk, signal).then(() => done(), done);
+      },
+      final: (done) => {
+        if (state.totalBytes !== sizeBytes) done(new SizeMismatchError(`${digest}: got ${state.totalBytes} bytes, expected ${sizeBytes}`));
+        else done();
+      },
+    });
+    let failure: { reason: unknown } | undefined;
+    try {
+      await pipeline(source, sink, { signal });
+      // Every piece left a hint, so this step only chains hashes and compares the digest.
+      await this.whole.kick(entry);
+      if (!entry.complete) throw entry.discardReason ?? new BlobUnknownError(digest);
+    } catch (err) {
+      failure = { reason: signal?.aborted === true ? signal.reason : err };
+    } finally {
+      await state.writer?.settle();
+      state.unlock?.();
+    }
+    if (failure === undefined) return;
+    let { reason } = failure;
+    if (signal?.aborted !== true && isDiskFull(reason)) reason = await this.parts.diskFull(entry, digest, reason);
+    // A second ingest failing must not throw away a blob the first one completed
+    // (a discard already under way is waited for).
+    else if (!catalog.isCurrent(entry) || !entry.complete) await catalog.discard(entry, toError(reason));
+    throw reason;
+  }
+
+  private async streamPiece(
+    entry: Entry,
+    index: number,
+    span: { offset: number; length: number },
+    expected: string,
+    source: Readable,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const writer = new PositionalWriter(await this.openForWrite(entry), span.offset);
+    const hint = this.whole.hintBase(entry, span.offset);
+    const pieceHash = createHash('sha256');
+    let bytes = 0;
+    // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing.
+    if (signal !== undefined) addAbortSignal(signal, source);
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        // Refuse before writing: extra bytes would land on the next piece.
+        if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
+        pieceHash.update(chunk);
+        hint?.update(chunk);
+        await writer.push(chunk);
+      }
+      await writer.flush();
+    } finally {
+      await writer.settle();
+    }
+    if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
+    const actual = pieceHash.digest('hex');
+    if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
+    await this.markVerified(entry, index, actual, hint);
+  }
+
+  private async ingestChunk(entry: Entry, state: IngestState, chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    const { layout } = entry;
+    if (state.totalBytes + chunk.length > layout.blobSizeBytes) {
+      throw new SizeMismatchError(`${entry.digest}: more than the expected ${layout.blobSizeBytes} bytes`);
+    }
+    let at = 0;
+    while (at < chunk.length) {
+      if (state.pieceHash === undefined) {
+        state.unlock = await this.lockPiece(entry, state.index, signal);
+        this.catalog.assertCurrent(entry);
+        state.writes = !entry.complete && !testBit(entry.verified, state.index);
+        state.pieceHash = createHash('sha256');
+        state.pieceBytes = 0;
+      }
+      const span = pieceSpan(layout, state.index);
+      const take = Math.min(span.length - state.pieceBytes, chunk.length - at);
+      const part = chunk.subarray(at, at + take);
+      state.pieceHash.update(part);
+      state.blobHash.update(part);
+      if (state.writes) {
+        state.writer ??= new PositionalWriter(await this.openForWrite(entry), span.offset);
+        await state.writer.push(part);
+      }
+      state.pieceBytes += take;
+      state.totalBytes += take;
+      at += take;
+      if (state.pieceBytes === span.length) await this.endIngestPiece(entry, state, span.offset);
+    }
+  }
+
+  private async endIngestPiece(entry: Entry, state: IngestState, offset: number): Promise<void> {
+    const index = state.index;
+    await state.writer?.flush();
+    state.writer = undefined;
+    const sha = (state.pieceHash as Hash).digest('hex');
+    const known = entry.pieceSha256[index];
+    if (known !== null && known !== undefined && known !== sha) {
+      throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${sha}, recorded ${known}`);
+    }
+    // The ingest hash covers exactly [0, end of this piece]: the prefix takes it as is.
+    const hint = state.blobHash.copy();
+    if (state.writes) {
+      await this.markVerified(entry, index, sha, hint);
+    } else if (this.whole.wantsHintAt(entry, offset)) {
+      this.whole.offerHint(entry, index, hint);
+      this.catalog.track(this.whole.kick(entry));
+    }
+    state.unlock?.();
+    state.unlock = undefined;
+    state.pieceHash = undefined;
+    state.index++;
+  }
+
+  private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined): Promise<void> {
+    const { catalog } = this;
+    catalog.recordVerified(entry, index, sha);
+    this.whole.offerHint(entry, index, hint);
+    // The bytes are written and verified: readers may have them now. The record
+    // follows in the background (coalesced: one db write covers every piece
+    // verified meanwhile) instead of one awaited db write per piece, which
+    // capped a blob's fill rate. A crash before the write only forgets pieces
+    // (fetched again); nothing unverified ever becomes readable.
+    catalog.events.emit('piece', entry.digest, index);
+    catalog.waiters.resolve(entry.digest, index);
+    catalog.track(this.whole.kick(entry));
+    catalog.track(
+      catalog.persist(entry).catch(async (err: unknown) => {
+        if (!catalog.isCurrent(entry)) return;
+        const reason = isDiskFull(err) ? await this.parts.diskFull(entry, entry.digest, err) : toError(err);
+        catalog.log.warn({ digest: entry.digest, err: reason.message }, 'could not record verified pieces; blob discarded');
+        if (catalog.isCurrent(entry)) await catalog.discard(entry, reason);
+      }),
+    );
+  }
+
+  /**
+   * The blob's partial file open for writing, shared by its writers (opened
+   * once, closed by finalize, discard or close), and only while it still
+   * belongs to `entry` (not to a blob begun again after a discard).
+   */
+  private async openForWrite(entry: Entry): Promise<FileHandle> {
+    const { catalog } = this;
+    const state = entry.write;
+    catalog.assertCurrent(entry);
+    if (state.handle === undefined) {
+      const opening = open(catalog.partialPath(entry.digest), 'r+');
+      state.handle = opening;
+      opening.catch(() => {
+        if (state.handle === opening) state.handle = undefined;
+      });
+    }
+    const fh = await state.handle;
+    catalog.assertCurrent(entry);
+    return fh;
+  }
+
+  /** Every piece is written and matched: the bytes are made durable and the descriptor closed (before the rename into blobs/). */
+  async syncAndClose(entry: Entry): Promise<void> {
+    // Every piece is written, so the shared descriptor has no writer left.
+    const fh = await this.openForWrite(entry);
+    try {
+      await fh.datasync();
+    } finally {
+      await this.closeWriteHandle(entry);
+    }
+  }
+
+  /**
+   * A writer finished: with none left for WRITE_HANDLE_IDLE_MS the blob's write
+   * descriptor is closed, so blobs left partial (a download given up) do not
+   * each keep a descriptor open until they are completed or evicted.
+   */
+  private writerDone(entry: Entry): void {
+    const state = entry.write;
+    state.writers--;
+    if (state.writers > 0 || state.handle === undefined || state.idleCloseTimer !== undefined) return;
+    state.idleCloseTimer = setTimeout(() => {
+      state.idleCloseTimer = undefined;
+      // A writer still at work sets a new timer when it finishes.
+      if (state.writers > 0) return;
+      this.catalog.track(this.closeWriteHandle(entry));
+    }, WRITE_HANDLE_IDLE_MS);
+    state.idleCloseTimer.unref();
+  }
+
+  /** Closes the shared write descriptor (FileHandle.close waits for writes in flight). */
+  async closeWriteHandle(entry: Entry): Promise<void> {
+    const handle = entry.write.handle;
+    entry.write.handle = undefined;
+    if (handle === undefined) return;
+    const fh = await handle.catch(() => undefined);
+    await fh?.close().catch((err: unknown) => this.catalog.log.warn({ digest: entry.digest, err }, 'closing a partial file failed'));
+  }
+
+  /** Whether anyone writes the blob or waits to write one of its pieces. */
+  busy(entry: Entry): boolean {
+    return entry.write.writers > 0 || entry.write.pieceLocks.size > 0;
+  }
+
+  /** Serializes writers of one piece; the lock is released by calling the returned function. */
+  private async lockPiece(entry: Entry, index: number, signal: AbortSignal | undefined): Promise<() => void> {
+    const locks = entry.write.pieceLocks;
+    const previous = locks.get(index);
+    let release: () => void = noop;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous === undefined ? mine : previous.then(() => mine);
+    locks.set(index, tail);
+    const unlock = (): void => {
+      release();
+      if (locks.get(index) === tail) locks.delete(index);
+    };
+    if (previous !== undefined) {
+      try {
+        await abortable(previous, signal);
+      } catch (err) {
+        unlock();
+        throw err;
+      }
+    }
+    return unlock;
+  }
+}
+
+function expectedSha256(entry: Entry, index: number, given: string | undefined): string {
+  const known = entry.pieceSha256[index] ?? null;
+  if (given === undefined) {
+    if (known === null) throw new BadRequestError(`piece ${index} of ${entry.digest}: no expected hash known or given`);
+    return known;
+  }
+  if (!SHA256_HEX_RE.test(given)) throw new BadRequestError(`piece ${index} of ${entry.digest}: invalid sha256 ${JSON.stringify(given.slice(0, 80))}`);
+  if (known !== null && known !== given) throw new DigestMismatchError(`piece ${index} of ${entry.digest}: expected hash ${given} contradicts the recorded ${known}`);
+  return given;
+}
+
+export function drain(source: Readable, signal: AbortSignal | undefined): Promise<void> {
+  return pipeline(source, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal });
+}
