@@ -17,6 +17,7 @@ export const TOOL_PACKAGES = {
   podman: 'podman',
   ip: 'iproute2',
   tc: 'iproute2',
+  mmdebstrap: 'mmdebstrap',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

@@ -35,7 +35,7 @@ import {
 import { commandLogger, logFormatFlag } from './logging.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
-import { writeContainerdConfig } from './commands/containerd-config.js';
+import { BACKUP_NAME, configureContainerd, restoreContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
 import { doctorFlags, runDoctorCommand } from './commands/doctor.js';
 import { preheatCommand } from './commands/preheat.js';
@@ -240,23 +240,32 @@ const commands: Record<string, Command> = {
     },
   }),
   'containerd-config': defineCommand({
-    summary: 'write hosts.toml per registry (and _default) pointing containerd at the proxy',
+    summary: "write hosts.toml per registry (and _default) pointing containerd at the proxy, keeping the node's own hosts.toml after it",
     flags: {
       certsDir: { kind: 'path', help: "containerd's config_path, e.g. /etc/containerd/certs.d", required: true },
       proxy: { kind: 'url', help: "the node's proxy", default: DEFAULT_PROXY_URL },
       registry: { kind: 'stringList', help: 'registries to mirror (repeatable); _default covers the rest', default: ['docker.io'] },
       plainHttp: plainHttpFlag,
+      restore: { kind: 'boolean', help: "undo: put back the node's own hosts.toml files and remove those this command created", default: false },
     },
     async run(c) {
-      const files = await writeContainerdConfig({
-        certsDir: c.certsDir,
+      const certsDir = c.certsDir;
+      if (c.restore) {
+        const restored = await restoreContainerdConfig(certsDir);
+        for (const r of restored) process.stdout.write(`${r.action} ${r.file}\n`);
+        if (restored.length === 0) process.stdout.write(`nothing to restore in ${certsDir}\n`);
+        return;
+      }
+      const { written, warnings } = await configureContainerd({
+        certsDir,
         proxyUrl: c.proxy,
         registries: c.registry,
         plainHttpHosts: c.plainHttp,
       });
-      for (const file of files) process.stdout.write(`wrote ${file}\n`);
+      for (const w of written) process.stdout.write(`${w.action === 'merged' ? `merged (the node's own entries kept after the proxy; original in ${BACKUP_NAME})` : 'wrote'} ${w.file}\n`);
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
-        `containerd must have config_path = "${c.certsDir}" set\n` +
+        `containerd must have config_path = "${certsDir}" set\n` +
           '  (1.6/1.7: [plugins."io.containerd.grpc.v1.cri".registry]; 2.x: [plugins."io.containerd.cri.v1.images".registry]);\n' +
           '  turning config_path on needs one containerd restart, edits to hosts.toml do not.\n',
       );

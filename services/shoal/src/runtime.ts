@@ -354,7 +354,11 @@ export interface RunningNodeAgent {
   close(): Promise<void>;
 }
 
-/** `shoal node`: a peer and a proxy in one process; the proxy calls the peer directly. */
+/**
+ * `shoal node`: a peer and a proxy in one process; the proxy calls the peer directly.
+ * The proxy registers its metrics with the peer's registry, so the peer port's
+ * `/metrics` (the one Prometheus can reach: the proxy listens on loopback) shows both.
+ */
 export async function startNodeAgent(log: Logger, options: NodeAgentOptions): Promise<RunningNodeAgent> {
   const peer = await startPeer(log, { ...options, plainHttpHosts: options.plainHttpHosts });
   let proxy: Running;

@@ -6,11 +6,13 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import yaml from 'js-yaml';
 import { IMAGE_PULL_JOB_GROUP, IMAGE_PULL_JOB_PLURAL, IMAGE_PULL_JOB_VERSION } from '@shoal/supernode';
+import { render, type K8sObject } from './helpers/helm.js';
+import { SCENARIOS } from './helpers/helm-scenarios.js';
 
-// No helm binary and no cluster on the test machines: the chart cannot be
-// rendered here. This test holds its templates to the real CLI instead — every
-// flag and SHOAL_* variable they give a `shoal` subcommand must be one that
-// subcommand's --help lists — and to values.yaml and the controller's constants.
+// Every flag and SHOAL_* variable the rendered chart (a real helm 4) gives a
+// `shoal` subcommand must be one that subcommand's --help lists; so must the
+// command lines NOTES.txt tells users to run. Also holds the chart to values.yaml
+// and to the controller's CRD constants.
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const CHART = join(root, 'charts/shoal');
@@ -28,51 +30,38 @@ interface ContainerUse {
   env: string[];
 }
 
-const indentOf = (line: string): number => line.length - line.trimStart().length;
-
-/** Lines after `lines[start]` indented deeper than it (blank lines included): a YAML key's block. */
-function blockAfter(lines: string[], start: number): string[] {
-  const indent = indentOf(lines[start] ?? '');
-  const out: string[] = [];
-  for (let i = start + 1; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    if (line.trim() !== '' && indentOf(line) <= indent) break;
-    out.push(line);
-  }
-  return out;
-}
-
 const FLAG = /(?<![\w-])--([a-z][a-z0-9-]*)/g;
 const flagsIn = (text: string): string[] => [...text.matchAll(FLAG)].map((m) => m[1] ?? '');
 
+interface RenderedContainer {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: Array<{ name: string }>;
+}
+
 /**
- * The containers of one template: a `- name: X` line followed by `image:`
- * (how every container in the chart is written). For each, the `shoal`
- * subcommand its `command:` runs (`- shoal` / `- node`, or `exec shoal
- * supernode` in a shell wrapper), the flags in its `command:` and `args:`, and
- * the SHOAL_* variables in its `env:`.
+ * The `shoal` containers of rendered objects: for each container whose command
+ * is `shoal <subcommand>`, the flags in its command and args and the SHOAL_*
+ * variables in its env. Containers running anything else (the uninstall hook's
+ * idle and wait containers run `node`) are not `shoal` uses.
  */
-export function containerUses(file: string, text: string): ContainerUse[] {
-  const lines = text.split('\n');
+export function containerUses(objects: readonly K8sObject[]): ContainerUse[] {
   const uses: ContainerUse[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const start = /^(\s*)- name: (\S+)\s*$/.exec(lines[i] ?? '');
-    if (start === null || !new RegExp(`^${start[1] ?? ''}  image:`).test(lines[i + 1] ?? '')) continue;
-    const container = start[2] ?? '';
-    const body = blockAfter(lines, i); // the `- name:` item's other keys
-    const sections = (key: string): string => {
-      const at = body.findIndex((l) => new RegExp(`^\\s*${key}:`).test(l));
-      return at < 0 ? '' : [(body[at] ?? '').replace(new RegExp(`^\\s*${key}:`), ''), ...blockAfter(body, at)].join('\n');
-    };
-    const command = sections('command');
-    const tokens = command.split(/[\s"',[\]|]+/).filter((t) => t !== '' && t !== '-');
-    const subcommands = new Set<string>();
-    tokens.forEach((t, k) => {
-      if (t === 'shoal' && tokens[k + 1] !== undefined) subcommands.add(tokens[k + 1] ?? '');
-    });
-    if (subcommands.size !== 1) throw new Error(`${file}: container ${container} runs ${subcommands.size} shoal subcommands (${[...subcommands].join(', ')}); expected exactly one`);
-    const env = [...sections('env').matchAll(/- name: (SHOAL_[A-Z0-9_]+)/g)].map((m) => m[1] ?? '');
-    uses.push({ file, container, subcommand: [...subcommands][0] ?? '', flags: [...new Set(flagsIn(`${command}\n${sections('args')}`))], env });
+  for (const o of objects) {
+    const spec = ((o.spec as { template?: { spec?: unknown } } | undefined)?.template?.spec ?? {}) as { containers?: RenderedContainer[]; initContainers?: RenderedContainer[] };
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+      const words = [...(c.command ?? []), ...(c.args ?? [])];
+      if (words[0] !== 'shoal') continue;
+      const subcommand = words[1] ?? '';
+      uses.push({
+        file: `${o.kind}/${o.metadata.name}`,
+        container: c.name,
+        subcommand,
+        flags: [...new Set(flagsIn(words.slice(2).join('\n')))],
+        env: (c.env ?? []).map((e) => e.name).filter((n) => n.startsWith('SHOAL_')),
+      });
+    }
   }
   return uses;
 }
@@ -136,16 +125,22 @@ async function templates(): Promise<Array<{ file: string; text: string }>> {
   return Promise.all(files.map(async (file) => ({ file, text: await readFile(join(dir, file), 'utf8') })));
 }
 
-test('every flag and SHOAL_* variable the chart gives shoal is one the real CLI has', async (t) => {
-  const uses = (await templates()).flatMap(({ file, text }) => containerUses(file, text));
-  for (const use of uses) t.log(`${use.file} ${use.container}: shoal ${use.subcommand} ${use.flags.map((f) => `--${f}`).join(' ')} ${use.env.join(' ')}`);
+test('every flag and SHOAL_* variable the rendered chart gives shoal is one the real CLI has', async (t) => {
+  const uses: ContainerUse[] = [];
+  for (const options of Object.values(SCENARIOS)) uses.push(...containerUses(await render(options)));
+  const seen = new Set<string>();
+  for (const use of uses) {
+    const line = `${use.file} ${use.container}: shoal ${use.subcommand} ${use.flags.map((f) => `--${f}`).join(' ')} ${use.env.join(' ')}`;
+    if (!seen.has(line)) t.log(line);
+    seen.add(line);
+  }
   t.deepEqual([...new Set(uses.map((u) => u.subcommand))].sort(), CHART_SUBCOMMANDS);
   const problems: string[] = [];
   for (const use of uses) {
     t.true(use.flags.length > 0, `${use.file}: container ${use.container} passes no flags`);
     problems.push(...(await cliProblems(`${use.file} (${use.container})`, use.subcommand, use.flags, use.env)));
   }
-  t.deepEqual(problems, []);
+  t.deepEqual([...new Set(problems)], []);
   // What the README promises: every service gets the token file.
   for (const use of uses.filter((u) => u.subcommand !== 'containerd-config')) t.true(use.flags.includes('token-file'), `${use.container} has no --token-file`);
 });
@@ -160,18 +155,13 @@ test('the shoal commands NOTES.txt tells users to run exist, with those flags', 
 });
 
 test('the checks catch a typo (a flag, a variable, a command line)', async (t) => {
-  const broken = [
-    '      containers:',
-    '        - name: node',
-    '          image: x',
-    '          command: [shoal, node]',
-    '          args:',
-    '            - --supernode=http://sn:8002',
-    '            - --peer-listn=0.0.0.0:65002',
-    '          env:',
-    '            - name: SHOAL_NODE_NAM',
-  ].join('\n');
-  const [use] = containerUses('broken.yaml', broken);
+  const broken = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'broken' },
+    spec: { template: { spec: { containers: [{ name: 'node', command: ['shoal', 'node'], args: ['--supernode=http://sn:8002', '--peer-listn=0.0.0.0:65002'], env: [{ name: 'SHOAL_NODE_NAM' }] }] } } },
+  } satisfies K8sObject;
+  const [use] = containerUses([broken]);
   t.deepEqual(use?.flags, ['supernode', 'peer-listn']);
   t.deepEqual(await cliProblems('broken.yaml', 'node', use?.flags ?? [], use?.env ?? []), [
     'broken.yaml: shoal node has no --peer-listn',
@@ -224,7 +214,8 @@ test('the CRD is the one the controller watches, and the RBAC names it', async (
   t.true(version?.served === true && version.storage === true);
   t.truthy(version?.subresources?.status, 'the controller patches the status subresource');
 
-  const rbac = await readFile(join(CHART, 'templates/rbac.yaml'), 'utf8');
-  t.regex(rbac, new RegExp(`apiGroups: \\[${IMAGE_PULL_JOB_GROUP.replace(/\./g, '\\.')}\\]\\n\\s+resources: \\[${IMAGE_PULL_JOB_PLURAL}\\]\\n\\s+verbs: \\[get, list, watch, delete\\]`));
-  t.regex(rbac, new RegExp(`resources: \\[${IMAGE_PULL_JOB_PLURAL}/status\\]\\n\\s+verbs: \\[patch\\]`));
+  const rules = (await render()).filter((o) => o.kind === 'ClusterRole').flatMap((o) => o.rules as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>);
+  const verbs = (resource: string): string[] => rules.filter((r) => r.apiGroups.includes(IMAGE_PULL_JOB_GROUP) && r.resources.includes(resource)).flatMap((r) => r.verbs);
+  t.deepEqual(verbs(IMAGE_PULL_JOB_PLURAL), ['get', 'list', 'watch', 'delete']);
+  t.deepEqual(verbs(`${IMAGE_PULL_JOB_PLURAL}/status`), ['patch', 'update']);
 });
