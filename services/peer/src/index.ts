@@ -9,3 +9,4 @@ export * from './registry-fill.js';
 export * from './discovery/index.js';
 export { DEFAULT_MAX_UPLOADS } from './routes/blobs.js';
 export * from './prefetch.js';
+export * from './cri/index.js';

@@ -158,7 +158,7 @@ const commands: Record<string, Command> = {
       proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy (keep it on loopback)', default: DEFAULT_PROXY_LISTEN },
       plainHttp: plainHttpFlag,
       ...outageFlags,
-      containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
+      containerdSocket: { kind: 'path', help: 'containerd\'s CRI socket: prewarm (preheat --nodes, ImagePullJob) has containerd pull the image through it once this node\'s store holds the blobs', default: DEFAULT_CONTAINERD_SOCKET },
     },
     async run(c) {
       const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel as string) });
@@ -166,6 +166,7 @@ const commands: Record<string, Command> = {
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
         ...peerOptions(c, token),
+        containerdSocket: c.containerdSocket as string,
         proxyListen: c.proxyListen as string,
         plainHttpHosts: c.plainHttp as string[],
         staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,

@@ -6,7 +6,7 @@ import { splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
-import { buildPeerApp, DhtDiscovery, Peer, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildPeerApp, DhtDiscovery, Peer, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
@@ -117,6 +117,8 @@ export interface PeerOptions extends CacheOptions {
   dhtListen?: string | undefined;
   /** Other nodes' DHT HOST:PORT. */
   dhtBootstrap?: readonly string[] | undefined;
+  /** The container runtime's CRI socket prewarm pulls through (`--containerd-socket`); undefined: none (prewarm fills the store only). */
+  containerdSocket?: string | undefined;
 }
 
 export interface RunningPeer extends Running {
@@ -168,7 +170,19 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     { peerId, advertiseUrl, zone: options.zone },
   );
   late = peer;
-  const prefetcher = new Prefetcher({ log, target: peer });
+  const runtime = options.containerdSocket === undefined ? undefined : new RuntimePuller({ log }, { socketPath: options.containerdSocket });
+  const prefetcher = new Prefetcher({
+    log,
+    runtime,
+    target: {
+      prefetch: (blob, o) => peer.prefetch(blob, o),
+      storedBytes: (digest) => {
+        const record = store.get(digest as Parameters<typeof store.get>[0]);
+        if (record === undefined) return 0;
+        return record.complete ? record.layout.blobSizeBytes : Math.min(record.layout.blobSizeBytes, record.verifiedCount * record.layout.pieceSizeBytes);
+      },
+    },
+  });
   const session = new SupernodeSession(
     { log },
     {
@@ -178,14 +192,15 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       advertiseUrl,
       zone: options.zone,
       nodeName: options.nodeName,
-      onPrefetch: (message, reply) => prefetcher.handle(message, reply),
+      onPrefetch: (message, reply, progress) => prefetcher.handle(message, reply, progress),
+      onRuntimePull: (message, reply) => prefetcher.handleRuntimePull(message, reply),
       inventory: () => store.list().filter((b) => b.complete).map((b) => ({ digest: b.digest, pieceCount: store.get(b.digest)?.layout.pieceCount ?? 0 })),
     },
   );
   // Evicted or given up: children asking for its pieces would only meet a 404.
   store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
   session.start();
-  log.info({ peerId, nodeName: options.nodeName, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
+  log.info({ peerId, nodeName: options.nodeName, containerdSocket: options.containerdSocket, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {
     url: listenUrl(address, options.peerListen),
     peer,
