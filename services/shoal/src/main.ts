@@ -138,15 +138,19 @@ const commands: Record<string, Command> = {
       ...cacheFlags,
       tokenFile: tokenFileFlag,
       logLevel: logLevelFlag,
-      imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob controller (on one supernode replica only)', default: false },
+      imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob and ImageListPullJob controller (every replica may: one leads, through a coordination.k8s.io Lease)', default: false },
       kubeconfig: { kind: 'path', help: 'kubeconfig for the ImagePullJob controller (unset: the pod\'s in-cluster config)' },
       namespace: { kind: 'string', help: 'watch ImagePullJobs in this namespace only (unset: all namespaces)' },
+      leaderElectionNamespace: { kind: 'string', help: "namespace of the controller's leader Lease shoal-image-pull-jobs (unset: the pod's namespace, else --namespace, else default)" },
     },
     async run(c) {
       const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel as string) });
       const token = await readToken(c.tokenFile as string | undefined);
       openClusterWarning(log, token);
-      const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig as string | undefined, namespace: c.namespace as string | undefined } : undefined;
+      const imagePullJobs =
+        c.imagePullJobs === true
+          ? { kubeconfig: c.kubeconfig as string | undefined, namespace: c.namespace as string | undefined, leaderElectionNamespace: c.leaderElectionNamespace as string | undefined }
+          : undefined;
       const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token, imagePullJobs });
       untilSignal(log, () => running.close());
     },

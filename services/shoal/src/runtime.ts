@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
-import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
+import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit, type LeaderElectionInit } from '@shoal/supernode';
 import { buildPeerApp, DhtDiscovery, Peer, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
@@ -38,7 +38,31 @@ export interface SupernodeOptions extends CacheOptions {
   plainHttpHosts: readonly string[];
   token: string | undefined;
   /** Run the ImagePullJob controller (`--image-pull-jobs`): kubeconfig file (default: in-cluster), one namespace (default: all). */
-  imagePullJobs?: { kubeconfig?: string | undefined; namespace?: string | undefined; init?: ImagePullJobControllerInit } | undefined;
+  imagePullJobs?:
+    | {
+        kubeconfig?: string | undefined;
+        namespace?: string | undefined;
+        init?: ImagePullJobControllerInit;
+        /** Where the leader Lease lives (default: the pod's namespace, else `namespace`, else `default`). */
+        leaderElectionNamespace?: string | undefined;
+        /** Leader election timing (tests shorten it). */
+        leaderElection?: Omit<LeaderElectionInit, 'namespace' | 'identity'> | undefined;
+      }
+    | undefined;
+}
+
+/** The pod's own namespace, as the service account mounts it. */
+const POD_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+async function leaseNamespace(explicit: string | undefined, watched: string | undefined): Promise<string> {
+  if (explicit !== undefined) return explicit;
+  try {
+    const ns = (await readFile(POD_NAMESPACE_FILE, 'utf8')).trim();
+    if (ns !== '') return ns;
+  } catch {
+    // not in a pod
+  }
+  return watched ?? 'default';
 }
 
 export async function startSupernode(log: Logger, options: SupernodeOptions): Promise<Running> {
@@ -48,7 +72,18 @@ export async function startSupernode(log: Logger, options: SupernodeOptions): Pr
   const pullJobs = options.imagePullJobs;
   let imagePullJobs;
   try {
-    imagePullJobs = pullJobs === undefined ? undefined : { kube: await kubeClientFrom(pullJobs), init: pullJobs.init };
+    imagePullJobs =
+      pullJobs === undefined
+        ? undefined
+        : {
+            kube: await kubeClientFrom(pullJobs),
+            init: pullJobs.init,
+            leaderElection: {
+              ...pullJobs.leaderElection,
+              namespace: await leaseNamespace(pullJobs.leaderElectionNamespace, pullJobs.namespace),
+              identity: `${hostname()}-${randomBytes(4).toString('hex')}`,
+            },
+          };
   } catch (err) {
     await registry.close();
     await store.close();

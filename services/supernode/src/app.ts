@@ -15,7 +15,7 @@ import { attachPeersWebSocket } from './routes/peers-ws.js';
 import { PreheatJobs, type PreheatInit } from './preheat.js';
 import { PeerLinks } from './peer-links.js';
 import { preheatRoutes } from './routes/preheat.js';
-import { ImagePullJobController, type ImagePullJobControllerInit, type KubeAccess } from './controller/index.js';
+import { ImagePullJobController, LeaderElector, type ImagePullJobControllerInit, type KubeAccess, type LeaderElectionInit } from './controller/index.js';
 
 export interface SupernodeComponents {
   log: Logger;
@@ -34,7 +34,7 @@ export interface SupernodeInit {
   /** Server timeouts; each defaults to its SUPERNODE_SERVER_*_TIMEOUT_MS constant. */
   serverTimeouts?: Partial<SupernodeServerTimeouts> | undefined;
   /** Run the ImagePullJob controller against this Kubernetes API (once the app is ready); undefined: off. */
-  imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit } | undefined;
+  imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit; leaderElection?: LeaderElectionInit | undefined } | undefined;
 }
 
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */
@@ -123,7 +123,15 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
           },
           init.imagePullJobs.init,
         );
-  if (controller !== undefined) app.addHook('onReady', async () => controller.start());
+  // With leader election, every replica runs this and the controller runs only while this replica holds the Lease.
+  const leaderElection = init.imagePullJobs?.leaderElection;
+  const elector = controller === undefined || leaderElection === undefined || init.imagePullJobs === undefined ? undefined : new LeaderElector({ log: components.log, kube: init.imagePullJobs.kube }, leaderElection);
+  if (controller !== undefined) {
+    app.addHook('onReady', async () => {
+      if (elector === undefined) controller.start();
+      else elector.run({ started: () => controller.start(), stopped: () => controller.close() });
+    });
+  }
 
   const badPieces = new Counter({ name: 'shoal_supernode_bad_piece_reports_total', help: 'Reports by peers of a parent that sent bytes not matching the piece hash', registers: [app.metrics] });
   swarm.onBadPiece = () => badPieces.inc();
@@ -145,6 +153,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   attachPeersWebSocket(app, peers, swarm, init.token, { idleMs: timeouts.peerSocketIdleMs, links });
   app.addHook('onClose', async () => {
     clearInterval(pruner);
+    await elector?.close();
     await controller?.close();
     preheat.close();
     tasks.close();
