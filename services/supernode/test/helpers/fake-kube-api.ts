@@ -99,6 +99,8 @@ export class FakeKubeApi {
   readonly recordedEvents: Array<Record<string, unknown>> = [];
   /** Lease writes answered 409, for tests of leader election. */
   leaseConflicts = 0;
+  /** Lease writes whose holderIdentity is listed here answer 503 (a replica cut off from the API server). */
+  readonly failLeaseWritesBy = new Set<string>();
   private readonly secrets = new Map<string, FakeObject>();
   private readonly events: Event[] = [];
   private readonly watchers = new Set<Watcher>();
@@ -377,6 +379,8 @@ export class FakeKubeApi {
         const current = this.leases.get(key);
         if (current === undefined) return notFound(`leases.coordination.k8s.io "${name}"`);
         const lease = JSON.parse(body) as Record<string, unknown> & { metadata: Record<string, unknown> };
+        const holder = (lease.spec as Record<string, unknown> | undefined)?.holderIdentity;
+        if (typeof holder === 'string' && this.failLeaseWritesBy.has(holder)) return json(503, statusBody(503, 'ServiceUnavailable', 'fake: this replica is cut off'));
         const rv = lease.metadata.resourceVersion;
         if (rv !== undefined && rv !== current.metadata.resourceVersion) {
           this.leaseConflicts++;
