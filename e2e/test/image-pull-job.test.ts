@@ -195,7 +195,8 @@ test.serial('a label selector fills matching nodes with a peer; a matching node 
   t.is(s.failed, 1);
   t.deepEqual(s.failedNodes, ['node-x']);
   t.regex(s.message ?? '', /node-x: no Shoal peer is registered with this node name/);
-  await waitFor(() => kube.openWatches === 1, { timeoutMs: 5_000, description: 'watching again' });
+  // One watch per kind: ImagePullJobs and ImageListPullJobs.
+  await waitFor(() => kube.openWatches === 2, { timeoutMs: 5_000, description: 'watching again' });
 });
 
 test.serial('a Never job keeps going: a node that registers later is filled too', async (t) => {

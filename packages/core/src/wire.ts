@@ -183,6 +183,18 @@ export const ScheduleResponseSchema = Type.Object(
 );
 export type ScheduleResponse = Static<typeof ScheduleResponseSchema>;
 
+/** `Always` pulls; `IfNotPresent` asks the runtime (CRI ImageStatus) first and pulls only an image it lacks. */
+export const ImagePullPolicySchema = Type.Union([Type.Literal('Always'), Type.Literal('IfNotPresent')]);
+export type ImagePullPolicy = Static<typeof ImagePullPolicySchema>;
+
+/**
+ * What a node's container runtime did with a prewarmed image: `pulled` (CRI PullImage
+ * succeeded), `present` (IfNotPresent, and ImageStatus found it), `unavailable` (no
+ * runtime socket on the node: the image is in Shoal's store only), `failed`.
+ */
+export const RuntimePullOutcomeSchema = Type.Union([Type.Literal('pulled'), Type.Literal('present'), Type.Literal('unavailable'), Type.Literal('failed')]);
+export type RuntimePullOutcome = Static<typeof RuntimePullOutcomeSchema>;
+
 export const PeerMessageSchema = Type.Union([
   Type.Object(
     {
@@ -222,6 +234,21 @@ export const PeerMessageSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** While a `prefetch` job's blobs fill this node: bytes of them verified in its store so far (about once a second). */
+  Type.Object({ type: Type.Literal('prefetchProgress'), job: PreheatJobId, bytesDone: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  /** The answer to a `runtimePull`: what containerd (CRI) did with the image. */
+  Type.Object(
+    {
+      type: Type.Literal('runtimePulled'),
+      job: PreheatJobId,
+      outcome: RuntimePullOutcomeSchema,
+      /** containerd's image id (`sha256:...`), when it has the image. */
+      imageRef: Type.Optional(Type.String({ maxLength: 300 })),
+      durationMs: Type.Integer({ minimum: 0 }),
+      error: Type.Optional(Type.String({ maxLength: 2000 })),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type PeerMessage = Static<typeof PeerMessageSchema>;
 
@@ -247,6 +274,22 @@ export const SupernodeMessageSchema = Type.Union([
       type: Type.Literal('prefetch'),
       job: PreheatJobId,
       blobs: Type.Array(PrefetchBlobSchema, { minItems: 1, maxItems: MAX_PREFETCH_BLOBS_PER_FRAME }),
+    },
+    { additionalProperties: false },
+  ),
+  /**
+   * Preheat into the runtime: every blob of the job is in this node's store; have the
+   * container runtime pull the image through CRI (it reaches the node's own proxy through
+   * hosts.toml). One `runtimePulled` answer.
+   */
+  Type.Object(
+    {
+      type: Type.Literal('runtimePull'),
+      job: PreheatJobId,
+      image: Type.String({ minLength: 1, maxLength: 600 }),
+      policy: ImagePullPolicySchema,
+      /** base64 `user:password` for the registry (CRI AuthConfig.auth); never logged. */
+      auth: Type.Optional(Type.String({ maxLength: 8192 })),
     },
     { additionalProperties: false },
   ),
@@ -348,6 +391,8 @@ export const PreheatRequestSchema = Type.Object(
     platforms: Type.Optional(Type.Array(Type.String({ pattern: PLATFORM_PATTERN }), { minItems: 1, maxItems: MAX_PREHEAT_PLATFORMS })),
     /** Also fill these nodes' own stores once the supernode's cache holds the blobs. */
     nodes: Type.Optional(PreheatNodesSchema),
+    /** With nodes: then have each node's container runtime pull the image through CRI, with this policy. */
+    runtimePull: Type.Optional(ImagePullPolicySchema),
   },
   { additionalProperties: false },
 );
@@ -379,6 +424,14 @@ export const PreheatNodeStateSchema = Type.Object(
     blobsDone: Type.Integer({ minimum: 0 }),
     /** Blobs the node was asked for (those the supernode's cache holds). */
     blobsTotal: Type.Integer({ minimum: 0 }),
+    /** Bytes of those blobs verified in the node's store so far, and in all. */
+    bytesDone: Type.Optional(Type.Integer({ minimum: 0 })),
+    bytesTotal: Type.Optional(Type.Integer({ minimum: 0 })),
+    /**
+     * The runtime step, when one was asked for: `waiting` (store still filling),
+     * `pulling` (CRI pull running), then the node's RuntimePullOutcome.
+     */
+    runtime: Type.Optional(Type.Union([Type.Literal('waiting'), Type.Literal('pulling'), RuntimePullOutcomeSchema])),
     error: Type.Optional(Type.String({ maxLength: 2000 })),
   },
   { additionalProperties: false },

@@ -3,8 +3,12 @@
  *
  * Each instance has its own temp dir holding `root`, `state`, the gRPC socket (ttrpc is
  * `<socket>.ttrpc`), the `opt` plugin dir (default /opt/containerd), a `certs.d` hosts
- * dir and `config.toml`. The CRI plugin is disabled: it binds a streaming port and
- * owns CNI paths, and no test needs Kubernetes. Nothing else uses a fixed path or port
+ * dir and `config.toml`. The CRI plugin is disabled unless `cri` is given: it binds a
+ * streaming port (here 127.0.0.1, port 0) and reads CNI paths (here empty dirs of the
+ * instance: containerd logs that no CNI config was found, which the image service does
+ * not need). With `cri`, the CRI image service (runtime.v1 ImageService on `socket`)
+ * pulls through `<cri.configPath>/<host>/hosts.toml` into the `k8s.io` namespace, as
+ * kubelet's pulls do. Nothing else uses a fixed path or port
  * (debug and metrics addresses are empty by default). Image pulls use `ctr`, which
  * resolves and fetches in the `ctr` process itself (1.6 has no transfer service), so the
  * HTTP requests, and `ctr --debug`'s log of them, come from there.
@@ -33,6 +37,11 @@ export interface StartContainerdOptions {
    * only). @default undefined: the caller's namespace
    */
   netns?: string;
+  /**
+   * Turn the CRI plugin on; `configPath` is its registry `config_path` (a certs.d dir,
+   * e.g. what `shoal containerd-config` wrote). @default undefined: CRI disabled
+   */
+  cri?: { configPath?: string };
 }
 
 export interface PullOptions {
@@ -102,6 +111,13 @@ export interface RunningContainerd {
   imageUnpacked(ref: string, options?: { namespace?: string }): Promise<boolean>;
   /** Every digest in the content store (`ctr content ls -q`). */
   contentDigests(options?: { namespace?: string }): Promise<Set<Digest>>;
+  /** Whether the CRI plugin is on (`StartContainerdOptions.cri`). */
+  cri: boolean;
+  /**
+   * Images in the CRI namespace `k8s.io` (`ctr -n k8s.io images ls`): each name with
+   * whether all its content is present and its layers unpacked (`ctr images check`).
+   */
+  criImages(): Promise<Map<string, { unpacked: boolean }>>;
   /** Run any ctr command against this instance (`ctr -a <socket> ...args`). */
   ctr(args: readonly string[], options?: { timeoutMs?: number }): Promise<RunResult>;
   stop(): Promise<void>;
@@ -113,12 +129,34 @@ function tomlString(value: string): string {
   return JSON.stringify(value); // a JSON string is a valid TOML basic string
 }
 
-function containerdConfig(o: { root: string; state: string; socket: string; opt: string; extra?: string }): string {
+interface CriConfig {
+  configPath: string;
+  cniDir: string;
+  snapshotter: string;
+}
+
+function containerdConfig(o: { root: string; state: string; socket: string; opt: string; extra?: string; cri?: CriConfig }): string {
+  const cri =
+    o.cri === undefined
+      ? []
+      : [
+          '[plugins."io.containerd.grpc.v1.cri"]',
+          '  stream_server_address = "127.0.0.1"',
+          '  stream_server_port = "0"',
+          '  [plugins."io.containerd.grpc.v1.cri".containerd]',
+          `    snapshotter = ${tomlString(o.cri.snapshotter)}`,
+          '  [plugins."io.containerd.grpc.v1.cri".cni]',
+          `    bin_dir = ${tomlString(join(o.cri.cniDir, 'bin'))}`,
+          `    conf_dir = ${tomlString(join(o.cri.cniDir, 'conf'))}`,
+          '  [plugins."io.containerd.grpc.v1.cri".registry]',
+          `    config_path = ${tomlString(o.cri.configPath)}`,
+          '',
+        ];
   return [
     'version = 2',
     `root = ${tomlString(o.root)}`,
     `state = ${tomlString(o.state)}`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    o.cri === undefined ? 'disabled_plugins = ["io.containerd.grpc.v1.cri"]' : '',
     '',
     '[grpc]',
     `  address = ${tomlString(o.socket)}`,
@@ -129,6 +167,7 @@ function containerdConfig(o: { root: string; state: string; socket: string; opt:
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${tomlString(o.opt)}`,
     '',
+    ...cri,
     o.extra ?? '',
     '',
   ].join('\n');
@@ -250,15 +289,28 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   // Unix socket paths are limited to 107 bytes; temp dirs are short.
   const socket = join(baseDir, 'containerd.sock');
   if (Buffer.byteLength(`${socket}.ttrpc`) > 107) throw new Error(`socket path too long for a unix socket: ${socket}`);
-  await Promise.all([root, state, opt, hostsDir].map((d) => mkdir(d, { recursive: true })));
+  const cniDir = join(baseDir, 'cni');
+  await Promise.all([root, state, opt, hostsDir, join(cniDir, 'bin'), join(cniDir, 'conf')].map((d) => mkdir(d, { recursive: true })));
   const configPath = join(baseDir, 'config.toml');
-  await writeFile(configPath, containerdConfig({ root, state, socket, opt, ...(options.extraConfig !== undefined ? { extra: options.extraConfig } : {}) }));
+  const writeConfig = (criSnapshotter: string): Promise<void> =>
+    writeFile(
+      configPath,
+      containerdConfig({
+        root,
+        state,
+        socket,
+        opt,
+        ...(options.extraConfig !== undefined ? { extra: options.extraConfig } : {}),
+        ...(options.cri === undefined ? {} : { cri: { configPath: options.cri.configPath ?? hostsDir, cniDir, snapshotter: criSnapshotter } }),
+      }),
+    );
+  await writeConfig(options.snapshotter ?? 'overlayfs');
 
   // `ip netns exec` execs the command in place: the pid and process group stay the same.
   const inNetns = (command: string, args: readonly string[]): { command: string; args: string[] } =>
     options.netns === undefined ? { command, args: [...args] } : { command: 'ip', args: ['netns', 'exec', options.netns, command, ...args] };
   const daemon = inNetns('containerd', ['--config', configPath]);
-  const proc = await spawnProcess({
+  const spawnDaemon = (): Promise<ManagedProcess> => spawnProcess({
     name,
     command: daemon.command,
     args: daemon.args,
@@ -267,6 +319,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     stdoutPath: join(baseDir, 'containerd.stdout.log'),
     stderrPath: join(baseDir, 'containerd.stderr.log'),
   });
+  let proc = await spawnDaemon();
 
   let snapshotter = options.snapshotter ?? 'overlayfs';
   const ctr = async (args: readonly string[], o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunResult> => {
@@ -296,7 +349,16 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
       // Lines: TYPE ID PLATFORMS STATUS, e.g. "io.containerd.snapshotter.v1 overlayfs linux/amd64 ok".
       const plugins = await ctrChecked(['plugins', 'ls']);
       const overlay = plugins.stdout.split('\n').map((l) => l.trim().split(/\s+/)).find((c) => c[0] === 'io.containerd.snapshotter.v1' && c[1] === 'overlayfs');
-      if (overlay?.at(-1) !== 'ok') snapshotter = 'native';
+      if (overlay?.at(-1) !== 'ok') {
+        snapshotter = 'native';
+        if (options.cri !== undefined) {
+          // The CRI plugin reads its snapshotter from the config: start again with native.
+          await proc.stop();
+          await writeConfig('native');
+          proc = await spawnDaemon();
+          await waitFor(async () => (await ctr(['version'], { timeoutMs: 5_000 })).code === 0, { process: proc, description: `${name} on ${socket} (native snapshotter)`, timeoutMs: options.readyTimeoutMs ?? 30_000, intervalMs: 100 });
+        }
+      }
     }
   } catch (err) {
     await proc.stop();
@@ -316,8 +378,25 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     get snapshotter() {
       return snapshotter;
     },
-    process: proc,
+    get process() {
+      return proc;
+    },
+    cri: options.cri !== undefined,
     ctr: (args, o) => ctr(args, o),
+
+    async criImages() {
+      const listed = await ctrChecked(['--namespace', 'k8s.io', 'images', 'ls', '-q']);
+      const names = listed.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+      const checked = await ctrChecked(['--namespace', 'k8s.io', 'images', 'check']);
+      const out = new Map<string, { unpacked: boolean }>();
+      for (const n of names) out.set(n, { unpacked: false });
+      for (const line of checked.stdout.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        const ref = cols[0];
+        if (ref !== undefined && out.has(ref)) out.set(ref, { unpacked: cols[3] === 'complete' && cols.at(-1) === 'true' });
+      }
+      return out;
+    },
 
     async pull(ref, o = {}) {
       const args: string[] = [];

@@ -11,3 +11,4 @@ export { DEFAULT_MAX_UPLOADS } from './routes/blobs.js';
 export * from './prefetch.js';
 export * from './own-hosts.js';
 export * from './metrics.js';
+export * from './cri/index.js';

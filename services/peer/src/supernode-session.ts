@@ -20,7 +20,9 @@ export interface SupernodeSessionInit {
   /** The Kubernetes node this peer runs on, sent with `register` (preheat into nodes selects by it). */
   nodeName?: string | undefined;
   /** A supernode asked for blobs to be filled (preheat); `reply` answers on that supernode's socket. */
-  onPrefetch?: (message: Extract<SupernodeMessage, { type: 'prefetch' }>, reply: (answer: PeerMessage) => void) => void;
+  onPrefetch?: (message: Extract<SupernodeMessage, { type: 'prefetch' }>, reply: (answer: PeerMessage) => void, progress?: (message: PeerMessage) => void) => void;
+  /** A supernode asked for the image to be pulled into the container runtime (prewarm); one answer. */
+  onRuntimePull?: (message: Extract<SupernodeMessage, { type: 'runtimePull' }>, reply: (answer: PeerMessage) => void) => void;
   /** Blobs held in full, announced after every (re)registration so a restarted supernode knows them. */
   inventory?: () => Array<{ digest: string; pieceCount: number }>;
 }
@@ -116,8 +118,11 @@ export class SupernodeSession {
           if (this.init.onPrefetch === undefined) {
             for (const blob of message.blobs) this.reply(ws, { type: 'prefetched', job: message.job, digest: blob.digest, ok: false, error: 'this peer does not prefetch' });
           } else {
-            this.init.onPrefetch(message, (answer) => this.reply(ws, answer));
+            this.init.onPrefetch(message, (answer) => this.reply(ws, answer), (progress) => this.reply(ws, progress));
           }
+        } else if (message.type === 'runtimePull') {
+          if (this.init.onRuntimePull === undefined) this.reply(ws, { type: 'runtimePulled', job: message.job, outcome: 'unavailable', durationMs: 0, error: 'this peer does not pull into a container runtime' });
+          else this.init.onRuntimePull(message, (answer) => this.reply(ws, answer));
         } else {
           this.log.warn({ supernode: url, code: message.code, msg: message.message }, 'supernode reported an error');
         }

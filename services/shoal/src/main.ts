@@ -164,15 +164,16 @@ const commands: Record<string, Command> = {
       tokenGraceSec: tokenGraceSecFlag,
       logLevel: logLevelFlag,
       logFormat: logFormatFlag,
-      imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob controller (on one supernode replica only)', default: false },
+      imagePullJobs: { kind: 'boolean', help: 'run the ImagePullJob and ImageListPullJob controller (every replica may: one leads, through a coordination.k8s.io Lease)', default: false },
       kubeconfig: { kind: 'path', help: 'kubeconfig for the ImagePullJob controller (unset: the pod\'s in-cluster config)' },
       namespace: { kind: 'string', help: 'watch ImagePullJobs in this namespace only (unset: all namespaces)' },
+      leaderElectionNamespace: { kind: 'string', help: "namespace of the controller's leader Lease shoal-image-pull-jobs (unset: the pod's namespace, else --namespace, else default)" },
     },
     async run(c) {
       const log = commandLogger('shoal-supernode', c);
       const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
-      const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace } : undefined;
+      const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace, leaderElectionNamespace: c.leaderElectionNamespace } : undefined;
       const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
       const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, ...authOptions(c, token), imagePullJobs });
       untilSignal(log, () => running.close());
@@ -185,7 +186,7 @@ const commands: Record<string, Command> = {
       proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy (keep it on loopback)', default: DEFAULT_PROXY_LISTEN },
       plainHttp: plainHttpFlag,
       ...outageFlags,
-      containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
+      containerdSocket: { kind: 'path', help: 'containerd\'s CRI socket: prewarm (preheat --nodes, ImagePullJob) has containerd pull the image through it once this node\'s store holds the blobs', default: DEFAULT_CONTAINERD_SOCKET },
     },
     async run(c) {
       const log = commandLogger('shoal-node', c);
@@ -193,6 +194,7 @@ const commands: Record<string, Command> = {
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
         ...peerOptions(c, token, log),
+        containerdSocket: c.containerdSocket,
         proxyListen: c.proxyListen,
         plainHttpHosts: c.plainHttp,
         staleIfErrorMs: c.staleIfErrorSec * 1000,

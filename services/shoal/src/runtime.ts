@@ -6,8 +6,8 @@ import { ClusterAuth, ConfigError, EVENT_LOOP_MONITORING_PRECISION_MS, parseAdve
 import { counter, gauge, watchTokenFile } from '@shoal/service-kit';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
-import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
-import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit, type LeaderElectionInit } from '@shoal/supernode';
+import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
@@ -76,7 +76,31 @@ export interface SupernodeOptions extends CacheOptions, AuthOptions {
   dataDir: string;
   plainHttpHosts: readonly string[];
   /** Run the ImagePullJob controller (`--image-pull-jobs`): kubeconfig file (default: in-cluster), one namespace (default: all). */
-  imagePullJobs?: { kubeconfig?: string | undefined; namespace?: string | undefined; init?: ImagePullJobControllerInit } | undefined;
+  imagePullJobs?:
+    | {
+        kubeconfig?: string | undefined;
+        namespace?: string | undefined;
+        init?: ImagePullJobControllerInit;
+        /** Where the leader Lease lives (default: the pod's namespace, else `namespace`, else `default`). */
+        leaderElectionNamespace?: string | undefined;
+        /** Leader election timing (tests shorten it). */
+        leaderElection?: Omit<LeaderElectionInit, 'namespace' | 'identity'> | undefined;
+      }
+    | undefined;
+}
+
+/** The pod's own namespace, as the service account mounts it. */
+const POD_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+async function leaseNamespace(explicit: string | undefined, watched: string | undefined): Promise<string> {
+  if (explicit !== undefined) return explicit;
+  try {
+    const ns = (await readFile(POD_NAMESPACE_FILE, 'utf8')).trim();
+    if (ns !== '') return ns;
+  } catch {
+    // not in a pod
+  }
+  return watched ?? 'default';
 }
 
 export async function startSupernode(log: Logger, options: SupernodeOptions): Promise<Running> {
@@ -86,7 +110,18 @@ export async function startSupernode(log: Logger, options: SupernodeOptions): Pr
   const pullJobs = options.imagePullJobs;
   let imagePullJobs;
   try {
-    imagePullJobs = pullJobs === undefined ? undefined : { kube: await kubeClientFrom(pullJobs), init: pullJobs.init };
+    imagePullJobs =
+      pullJobs === undefined
+        ? undefined
+        : {
+            kube: await kubeClientFrom(pullJobs),
+            init: pullJobs.init,
+            leaderElection: {
+              ...pullJobs.leaderElection,
+              namespace: await leaseNamespace(pullJobs.leaderElectionNamespace, pullJobs.namespace),
+              identity: `${hostname()}-${randomBytes(4).toString('hex')}`,
+            },
+          };
   } catch (err) {
     await registry.close();
     await store.close();
@@ -184,6 +219,8 @@ export interface PeerOptions extends CacheOptions, AuthOptions {
   dhtListen?: string | undefined;
   /** Other nodes' DHT HOST:PORT. */
   dhtBootstrap?: readonly string[] | undefined;
+  /** The container runtime's CRI socket prewarm pulls through (`--containerd-socket`); undefined: none (prewarm fills the store only). */
+  containerdSocket?: string | undefined;
 }
 
 export interface RunningPeer extends Running {
@@ -251,7 +288,19 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     { peerId, advertiseUrl, zone: options.zone },
   );
   late = peer;
-  const prefetcher = new Prefetcher({ log, target: peer });
+  const runtime = options.containerdSocket === undefined ? undefined : new RuntimePuller({ log }, { socketPath: options.containerdSocket });
+  const prefetcher = new Prefetcher({
+    log,
+    runtime,
+    target: {
+      prefetch: (blob, o) => peer.prefetch(blob, o),
+      storedBytes: (digest) => {
+        const record = store.get(digest as Parameters<typeof store.get>[0]);
+        if (record === undefined) return 0;
+        return record.complete ? record.layout.blobSizeBytes : Math.min(record.layout.blobSizeBytes, record.verifiedCount * record.layout.pieceSizeBytes);
+      },
+    },
+  });
   const session = new SupernodeSession(
     { log },
     {
@@ -262,7 +311,8 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
       advertiseUrl,
       zone: options.zone,
       nodeName: options.nodeName,
-      onPrefetch: (message, reply) => prefetcher.handle(message, reply),
+      onPrefetch: (message, reply, progress) => prefetcher.handle(message, reply, progress),
+      onRuntimePull: (message, reply) => prefetcher.handleRuntimePull(message, reply),
       inventory: () => store.list().filter((b) => b.complete).map((b) => ({ digest: b.digest, pieceCount: store.get(b.digest)?.layout.pieceCount ?? 0 })),
     },
   );
@@ -279,7 +329,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   // Evicted or given up: children asking for its pieces would only meet a 404.
   store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
   session.start();
-  log.info({ peerId, nodeName: options.nodeName, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
+  log.info({ peerId, nodeName: options.nodeName, containerdSocket: options.containerdSocket, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {
     url: listenUrl(address, options.peerListen),
     peer,

@@ -30,7 +30,7 @@ import { PeerLinks } from './peer-links.js';
 import { preheatRoutes } from './routes/preheat.js';
 import { statusRoutes, STATUS_PAGE_PATH } from './routes/status.js';
 import { PeerThroughput } from './routes/status-throughput.js';
-import { ImagePullJobController, type ImagePullJobControllerInit, type KubeAccess } from './controller/index.js';
+import { ImagePullJobController, LeaderElector, type ImagePullJobControllerInit, type KubeAccess, type LeaderElectionInit } from './controller/index.js';
 
 export interface SupernodeComponents {
   log: Logger;
@@ -53,7 +53,7 @@ export interface SupernodeInit {
   /** Server timeouts; each defaults to its SUPERNODE_SERVER_*_TIMEOUT_MS constant. */
   serverTimeouts?: Partial<SupernodeServerTimeouts> | undefined;
   /** Run the ImagePullJob controller against this Kubernetes API (once the app is ready); undefined: off. */
-  imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit } | undefined;
+  imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit; leaderElection?: LeaderElectionInit | undefined } | undefined;
 }
 
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */
@@ -148,7 +148,15 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
           },
           init.imagePullJobs.init,
         );
-  if (controller !== undefined) app.addHook('onReady', async () => controller.start());
+  // With leader election, every replica runs this and the controller runs only while this replica holds the Lease.
+  const leaderElection = init.imagePullJobs?.leaderElection;
+  const elector = controller === undefined || leaderElection === undefined || init.imagePullJobs === undefined ? undefined : new LeaderElector({ log: components.log, kube: init.imagePullJobs.kube }, leaderElection);
+  if (controller !== undefined) {
+    app.addHook('onReady', async () => {
+      if (elector === undefined) controller.start();
+      else elector.run({ started: () => controller.start(), stopped: () => controller.close() });
+    });
+  }
 
   const m = app.metrics;
   const badPieces = counter(m, 'shoal_supernode_bad_piece_reports_total', 'Reports by peers of a parent that sent bytes not matching the piece hash, by parent kind (peer, supernode)', ['parent']);
@@ -205,6 +213,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   app.addHook('onClose', async () => {
     registrar.close();
     clearInterval(pruner);
+    await elector?.close();
     await controller?.close();
     preheat.close();
     tasks.close();

@@ -2,10 +2,14 @@ import type { PeerMessage, SupernodeMessage } from '@shoal/core';
 
 /** A `prefetched` answer as it came from a peer's WebSocket. */
 export type PrefetchedMessage = Extract<PeerMessage, { type: 'prefetched' }>;
+export type PrefetchProgressMessage = Extract<PeerMessage, { type: 'prefetchProgress' }>;
+export type RuntimePulledMessage = Extract<PeerMessage, { type: 'runtimePulled' }>;
 
 /** Who hears about peers' prefetch answers and lost sockets (the preheat jobs). */
 export interface PeerLinkListener {
   prefetched(peerId: string, message: PrefetchedMessage): void;
+  progress?(peerId: string, message: PrefetchProgressMessage): void;
+  runtimePulled?(peerId: string, message: RuntimePulledMessage): void;
   disconnected(peerId: string): void;
 }
 
@@ -37,6 +41,14 @@ export class PeerLinks {
 
   prefetched(peerId: string, message: PrefetchedMessage): void {
     this.listener?.prefetched(peerId, message);
+  }
+
+  progress(peerId: string, message: PrefetchProgressMessage): void {
+    this.listener?.progress?.(peerId, message);
+  }
+
+  runtimePulled(peerId: string, message: RuntimePulledMessage): void {
+    this.listener?.runtimePulled?.(peerId, message);
   }
 
   has(peerId: string): boolean {

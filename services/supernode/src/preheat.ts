@@ -29,11 +29,13 @@ import {
   type PreheatNodes,
   type PreheatNodeState,
   type PrefetchBlob,
+  type ImagePullPolicy,
+  type RuntimePullOutcome,
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { UpstreamDeniedError, type BlobTasks } from './blob-tasks.js';
-import type { PeerLinks, PrefetchedMessage } from './peer-links.js';
+import type { PeerLinks, PrefetchedMessage, PrefetchProgressMessage, RuntimePulledMessage } from './peer-links.js';
 import type { PeerTable } from './peer-table.js';
 
 /** Jobs remembered at once; the oldest finished ones are forgotten first. Jobs. */
@@ -120,6 +122,19 @@ export interface PreheatStart {
   platforms: readonly Platform[] | undefined;
   /** Also fill these nodes' stores (`all`: every live peer now). */
   nodes?: PreheatNodes | undefined;
+  /** With nodes: then have each node's container runtime pull the image through CRI, with this policy. */
+  runtimePull?: ImagePullPolicy | undefined;
+}
+
+/** The name containerd is asked to pull: the reference with its registry spelled out (`docker.io/library/alpine:3`). */
+export function runtimeImageName(image: ImageReference): string {
+  return `${image.registryName}/${image.repository}${image.tag === undefined ? '' : `:${image.tag}`}${image.digest === undefined ? '' : `@${image.digest}`}`;
+}
+
+/** `Basic <base64>` → the base64 part (CRI AuthConfig.auth); other schemes are not passed to the runtime. */
+function basicAuthOf(authorization: string | undefined): string | undefined {
+  const m = authorization === undefined ? null : /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization.trim());
+  return m?.[1];
 }
 
 /** Per blob of a node's fill (index in the job's blobs); 0: not asked (the supernode's cache lacks it). */
@@ -134,6 +149,11 @@ interface NodeEntry {
   /** Blobs the node answered as failed. */
   blobsFailed: number;
   blobsTotal: number;
+  /** Bytes of the asked blobs verified in the node's store (its progress reports and answers). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** The runtime step, when the job asked for one. */
+  runtime?: 'waiting' | 'pulling' | RuntimePullOutcome;
   /** The first few failures, then the count. */
   errors: string[];
   reason?: string;
@@ -165,6 +185,8 @@ interface Job {
   blobIndex?: Map<Digest, number>;
   /** Called when a node finishes, to see whether all have. */
   nodeSettled?: () => void;
+  /** After a node's store holds every blob: what its runtime is asked to pull, and how. */
+  readonly runtime?: { policy: ImagePullPolicy; image: string; auth: string | undefined };
 }
 
 interface Resolved {
@@ -205,7 +227,12 @@ export class PreheatJobs {
     this.nodeTimeoutMs = Math.max(1, init.nodeTimeoutMs ?? DEFAULT_PREHEAT_NODE_TIMEOUT_MS);
     this.peers = components.peers;
     this.links = components.links;
-    this.links?.listen({ prefetched: (peerId, message) => this.onPrefetched(peerId, message), disconnected: (peerId) => this.onDisconnected(peerId) });
+    this.links?.listen({
+      prefetched: (peerId, message) => this.onPrefetched(peerId, message),
+      progress: (peerId, message) => this.onProgress(peerId, message),
+      runtimePulled: (peerId, message) => this.onRuntimePulled(peerId, message),
+      disconnected: (peerId) => this.onDisconnected(peerId),
+    });
   }
 
   /**
@@ -227,7 +254,23 @@ export class PreheatJobs {
       startedAtMs: this.clock.now(),
       abort: new AbortController(),
       state: 'running',
-      ...(nodes === undefined ? {} : { nodes: nodes.map((n): NodeEntry => ({ name: n.name, peerId: n.peerId, state: 'pending', blobsDone: 0, blobsFailed: 0, blobsTotal: 0, errors: [] })) }),
+      ...(nodes === undefined
+        ? {}
+        : {
+            nodes: nodes.map((n): NodeEntry => ({
+              name: n.name,
+              peerId: n.peerId,
+              state: 'pending',
+              blobsDone: 0,
+              blobsFailed: 0,
+              blobsTotal: 0,
+              bytesDone: 0,
+              bytesTotal: 0,
+              errors: [],
+              ...(request.runtimePull === undefined ? {} : { runtime: 'waiting' as const }),
+            })),
+          }),
+      ...(nodes === undefined || request.runtimePull === undefined ? {} : { runtime: { policy: request.runtimePull, image: runtimeImageName(request.image), auth: basicAuthOf(authorization) } }),
     };
     this.jobs.set(job.id, job);
     const log = this.log.child({ job: job.id, image: job.image });
@@ -424,8 +467,10 @@ export class PreheatJobs {
       for (const node of nodes) if (node.state === 'pending' || node.state === 'running') this.failNode(job, node, `preheat stopped: ${String(job.abort.signal.reason)}`);
     };
     job.abort.signal.addEventListener('abort', onAbort, { once: true });
+    const readyBytes = ready.reduce((sum, b) => sum + b.sizeBytes, 0);
     for (const node of nodes) {
       node.blobsTotal = ready.length;
+      node.bytesTotal = readyBytes;
       if (ready.length === 0) {
         this.failNode(job, node, "no blob of the image is in the supernode's cache to fetch");
         continue;
@@ -481,13 +526,70 @@ export class PreheatJobs {
       node.blobStates[index] = BLOB_ANSWERED;
       if (message.ok) {
         node.blobsDone++;
+        node.bytesDone = Math.max(node.bytesDone, this.answeredBytes(job, node));
       } else {
         node.blobsFailed++;
         if (node.errors.length < MAX_NODE_ERRORS_LISTED) node.errors.push(`${message.digest}: ${(message.error ?? 'failed').slice(0, 300)}`);
         this.log.warn({ job: job.id, node: node.name, digest: message.digest, err: message.error }, 'a node could not prefetch a blob');
       }
-      if (node.blobsDone + node.blobsFailed >= node.blobsTotal) this.finishNode(job, node, node.blobsFailed === 0 ? 'done' : 'failed');
-      else this.armNodeTimer(job, node);
+      if (node.blobsDone + node.blobsFailed < node.blobsTotal) this.armNodeTimer(job, node);
+      else if (node.blobsFailed > 0) this.finishNode(job, node, 'failed');
+      else if (job.runtime === undefined) this.finishNode(job, node, 'done');
+      else this.startRuntimePull(job, node);
+      return;
+    }
+  }
+
+  /** Bytes of the blobs the node answered ok. */
+  private answeredBytes(job: Job, node: NodeEntry): number {
+    let bytes = 0;
+    job.blobs.forEach((b, i) => {
+      if (node.blobStates?.[i] === BLOB_ANSWERED) bytes += b.sizeBytes;
+    });
+    return bytes;
+  }
+
+  /** Every blob is in the node's store: its runtime pulls the image (through the node's proxy, so from that store). */
+  private startRuntimePull(job: Job, node: NodeEntry): void {
+    const runtime = job.runtime;
+    if (runtime === undefined) return;
+    node.bytesDone = node.bytesTotal;
+    node.runtime = 'pulling';
+    const sent = this.links?.send(node.peerId, { type: 'runtimePull', job: job.id, image: runtime.image, policy: runtime.policy, ...(runtime.auth === undefined ? {} : { auth: runtime.auth }) }) ?? false;
+    if (!sent) {
+      this.failNode(job, node, 'the node is no longer connected');
+      return;
+    }
+    this.armNodeTimer(job, node);
+  }
+
+  private onProgress(peerId: string, message: PrefetchProgressMessage): void {
+    for (const { job, node } of this.filling.get(peerId) ?? []) {
+      if (job.id !== message.job || node.state !== 'running' || node.runtime === 'pulling') continue;
+      if (message.bytesDone > node.bytesDone) {
+        node.bytesDone = Math.min(node.bytesTotal, message.bytesDone);
+        // Bytes arriving are an answer: a slow link that keeps moving is not silent.
+        this.armNodeTimer(job, node);
+      }
+      return;
+    }
+  }
+
+  private onRuntimePulled(peerId: string, message: RuntimePulledMessage): void {
+    for (const { job, node } of this.filling.get(peerId) ?? []) {
+      if (job.id !== message.job || node.state !== 'running' || node.runtime !== 'pulling') continue;
+      node.runtime = message.outcome;
+      const log = { job: job.id, node: node.name, outcome: message.outcome, imageRef: message.imageRef, durationMs: message.durationMs };
+      if (message.outcome === 'failed') {
+        node.reason = `the container runtime could not pull the image: ${message.error ?? 'no reason given'}`;
+        this.log.warn({ ...log, err: message.error }, 'a node\'s runtime pull failed');
+        this.finishNode(job, node, 'failed');
+        return;
+      }
+      // `unavailable`: the store is filled, the runtime was not reached; the node says why.
+      if (message.outcome === 'unavailable') node.reason = message.error ?? 'no container runtime on the node';
+      this.log.info(log, message.outcome === 'unavailable' ? 'node filled; no runtime to pull into' : 'node filled and image in its runtime');
+      this.finishNode(job, node, 'done');
       return;
     }
   }
@@ -562,7 +664,8 @@ export class PreheatJobs {
 }
 
 function nodeStatus(node: NodeEntry): PreheatNodeState {
-  const out: PreheatNodeState = { name: node.name, state: node.state, blobsDone: node.blobsDone, blobsTotal: node.blobsTotal };
+  const out: PreheatNodeState = { name: node.name, state: node.state, blobsDone: node.blobsDone, blobsTotal: node.blobsTotal, bytesDone: node.bytesDone, bytesTotal: node.bytesTotal };
+  if (node.runtime !== undefined) out.runtime = node.runtime;
   const parts: string[] = [];
   if (node.reason !== undefined) parts.push(node.reason);
   if (node.errors.length > 0) {

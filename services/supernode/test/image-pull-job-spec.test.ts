@@ -65,14 +65,14 @@ test('every problem of an invalid spec is reported at once, each naming its fiel
     completionPolicy: { type: 'Sometimes' },
     imagePullPolicy: 'Never',
     platforms: ['linux'],
-    podSelector: { matchLabels: { app: 'x' } },
+    podSelector: { matchLabels: { 'bad key!': 'x' } },
     extra: 1,
   });
   for (const expected of [
     'spec.extra is not a field of ImagePullJob',
     'spec.image is required',
     'spec.platforms: "linux" is not a platform',
-    'spec.podSelector is not supported by Shoal',
+    'give spec.selector or spec.podSelector, not both',
     'spec.selector.names: "Node_A" is not a node name',
     'spec.parallelism must be an integer from 0 to 1000, not 1.5',
     'spec.pullPolicy.timeoutSeconds must be an integer from 1 to 86400, not 0',

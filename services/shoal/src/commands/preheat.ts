@@ -43,6 +43,8 @@ export interface PreheatOptions {
   platforms: readonly string[];
   /** Also fill these nodes' own stores (`all`: every node registered now). */
   nodes?: PreheatNodes | undefined;
+  /** With nodes: then have each node's containerd pull the image through CRI with this policy; undefined: stores only. */
+  runtimePull?: 'Always' | 'IfNotPresent' | undefined;
   /** The cluster token. */
   token: string | undefined;
   /** The registry credential (an Authorization header value), passed to the supernode for its registry requests. */
@@ -83,6 +85,7 @@ export async function preheatImage(options: PreheatOptions): Promise<PreheatJob>
   const payload: PreheatRequest = { image: options.image };
   if (options.platforms.length > 0) payload.platforms = [...options.platforms];
   if (options.nodes !== undefined) payload.nodes = options.nodes === 'all' ? 'all' : [...options.nodes];
+  if (options.nodes !== undefined && options.runtimePull !== undefined) payload.runtimePull = options.runtimePull;
 
   let job: PreheatJob;
   try {
@@ -125,7 +128,8 @@ function mib(bytes: number): string {
 export const preheatFlags = {
   supernode: { kind: 'url', help: 'supernode URL', default: DEFAULT_SUPERNODE_URL },
   platform: { kind: 'stringList', help: 'OS/ARCH[/VARIANT] to warm from a multi-arch index, repeatable (none: every platform in it)', default: [] },
-  nodes: { kind: 'stringList', help: "all | NAME,...: also fill these nodes' own caches (node names as `shoal node --node-name`)" },
+  nodes: { kind: 'stringList', help: "all | NAME,...: also fill these nodes' own caches (node names as `shoal node --node-name`), then have each node's containerd pull the image through CRI" },
+  imagePullPolicy: { kind: 'string', help: 'with --nodes: Always (containerd pulls) | IfNotPresent (containerd pulls only an image it lacks) | None (fill the nodes\' caches only)', default: 'Always' },
   registryCredentialsFile: { kind: 'path', help: 'file holding USER:PASSWORD for a private registry (sent to the supernode, which fetches with it)' },
   tokenFile: tokenFileFlag,
 } satisfies FlagSpecs;
@@ -161,7 +165,7 @@ function nodesProgress(job: PreheatJob): string {
   const nodes = job.nodes;
   if (nodes === undefined) return '';
   if (nodes.length === 0) return '; no nodes registered';
-  if (nodes.length <= 8) return `; nodes: ${nodes.map((n) => `${n.name} ${n.blobsDone}/${n.blobsTotal}${n.state === 'failed' ? ' failed' : ''}`).join(', ')}`;
+  if (nodes.length <= 8) return `; nodes: ${nodes.map((n) => `${n.name} ${n.blobsDone}/${n.blobsTotal}${n.bytesTotal === undefined ? '' : ` (${mib(n.bytesDone ?? 0)}/${mib(n.bytesTotal)} MiB)`}${n.runtime === undefined || n.runtime === 'waiting' ? '' : ` runtime ${n.runtime}`}${n.state === 'failed' ? ' failed' : ''}`).join(', ')}`;
   const count = (state: string): number => nodes.filter((n) => n.state === state).length;
   return `; nodes: ${count('done')} done, ${count('running') + count('pending')} running, ${count('failed')} failed of ${nodes.length}`;
 }
@@ -174,6 +178,8 @@ export const preheatCommand: CommandSpec<typeof preheatFlags> = {
   async run(c, [imageText]) {
     const problems: string[] = [];
     const nodes = parseNodesFlag(c.nodes, problems);
+    const policy = c.imagePullPolicy;
+    if (policy !== 'Always' && policy !== 'IfNotPresent' && policy !== 'None') problems.push(`--image-pull-policy: expected Always, IfNotPresent or None, got ${JSON.stringify(policy.slice(0, 40))}`);
     const platforms = c.platform;
     for (const p of platforms) if (!isPlatformText(p)) problems.push(`--platform: expected OS/ARCH[/VARIANT] in lowercase (e.g. linux/amd64), got ${JSON.stringify(p)}`);
     if (problems.length > 0) throw new ConfigError(problems);
@@ -190,6 +196,7 @@ export const preheatCommand: CommandSpec<typeof preheatFlags> = {
       image,
       platforms,
       nodes,
+      runtimePull: policy === 'Always' || policy === 'IfNotPresent' ? policy : undefined,
       token,
       registryAuthorization,
       onStatus: (job) => {
@@ -208,6 +215,11 @@ export const preheatCommand: CommandSpec<typeof preheatFlags> = {
     if (final.state === 'done') {
       const where = final.nodes === undefined ? '' : ` and in ${finalNodes.length} node${finalNodes.length === 1 ? '' : 's'}${finalNodes.length > 0 && finalNodes.length <= 8 ? ` (${finalNodes.map((n) => n.name).join(', ')})` : ''}`;
       process.stdout.write(`preheated ${final.image}: ${final.blobs.length} blobs, ${mib(final.bytesTotal)} MiB in the supernode's cache${where} (${seconds} s)\n`);
+      for (const n of finalNodes) {
+        if (n.runtime === 'pulled') process.stdout.write(`  ${n.name}: pulled into containerd (k8s.io namespace)\n`);
+        else if (n.runtime === 'present') process.stdout.write(`  ${n.name}: already in containerd (IfNotPresent): not pulled\n`);
+        else if (n.runtime === 'unavailable') process.stdout.write(`  ${n.name}: in Shoal's store only: ${n.error ?? 'no container runtime socket on the node'}\n`);
+      }
       return;
     }
     const failed = final.blobs.filter((b) => b.state === 'failed');

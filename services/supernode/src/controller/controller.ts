@@ -1,9 +1,18 @@
 import type { Logger, PreheatJob } from '@shoal/core';
 import type { PreheatStart } from '../preheat.js';
 import { authorizationFromDockerConfig, DOCKER_CONFIG_JSON_TYPE } from './credentials.js';
-import { statusCodeOf, type ImagePullJobObject, type ImagePullJobStatus, type KubeAccess, type WatchEvent } from './kube.js';
-import { selectNodes, type KubeNode } from './select.js';
-import { InvalidImagePullJobError, parseImagePullJobSpec, type ImagePullJobSpec } from './spec.js';
+import { statusCodeOf, type ImagePullJobObject, type ImagePullJobStatus, type JobEvent, type KubeAccess, type WatchEvent } from './kube.js';
+import { labelSelectorQuery, nodesOfActivePods, selectNodes, type KubeNode } from './select.js';
+import { InvalidImagePullJobError, parseImagePullJobSpec, type ImagePullJobSpec, type JobImage, type JobKind } from './spec.js';
+
+/** Event reasons on a job, one per node's outcome (OpenKruise's names). */
+export const EVENT_PULL_SUCCEEDED = 'PullImageSucceed';
+export const EVENT_PULL_FAILED = 'PullImageFailed';
+/** The node's store holds the image but the node has no container runtime socket: nothing to pull into. */
+export const EVENT_STORE_ONLY = 'PullImageStoreOnly';
+/** Events one job writes at most (one per node outcome; a `Never` job with churning nodes stops writing beyond this). */
+const MAX_EVENTS_PER_JOB = 2_000;
+const JOB_KINDS: readonly JobKind[] = ['ImagePullJob', 'ImageListPullJob'];
 
 /** ImagePullJobs followed at once; more are ignored (and logged). Jobs. */
 export const DEFAULT_MAX_JOBS = 500;
@@ -63,7 +72,17 @@ interface NodeEntry {
   reason?: string | undefined;
   /** Set when the node failed only for lack of a peer: a `Never` job tries again once one registers. */
   noPeer?: boolean;
+  /** While active: filling the store, or containerd pulling. */
+  phase?: 'filling' | 'pulling';
+  /** Bytes in the node's store of images finished in this attempt, plus the current image's. */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Succeeded with the image in Shoal's store only: the node has no container runtime socket. */
+  storeOnly?: string;
 }
+
+/** How one attempt on one node ended. */
+type AttemptOutcome = { ok: true; detail: string; storeOnly?: string } | { ok: false; reason: string; permanent?: boolean };
 
 /** A counting semaphore: node fills across every job. */
 class Slots {
@@ -146,7 +165,8 @@ export class ImagePullJobController {
   private readonly maxWatchBackoffMs: number;
   private readonly slots: Slots;
   private readonly runners = new Map<string, JobRunner>();
-  private readonly stop = new AbortController();
+  /** Aborted when the controller stops (shutdown, or leadership lost); a new one per start. */
+  private stop = new AbortController();
   private loop: Promise<void> | undefined;
 
   constructor(components: ImagePullJobControllerComponents, init: ImagePullJobControllerInit = {}) {
@@ -163,17 +183,21 @@ export class ImagePullJobController {
     this.maxWatchBackoffMs = Math.max(this.watchBackoffMs, init.maxWatchBackoffMs ?? DEFAULT_MAX_WATCH_BACKOFF_MS);
   }
 
+  /** Starts (or, after `close`, starts again: leadership regained) following both kinds of job. */
   start(): void {
     if (this.loop !== undefined) return;
+    this.stop = new AbortController();
     this.log.info('ImagePullJob controller started');
-    this.loop = this.listAndWatch().catch((err: unknown) => this.log.error({ err }, 'ImagePullJob controller stopped'));
+    this.loop = Promise.all(JOB_KINDS.map((kind) => this.listAndWatch(kind).catch((err: unknown) => this.log.error({ err, kind }, 'ImagePullJob controller stopped')))).then(() => undefined);
   }
 
+  /** Stops every runner and the watches (shutdown, or leadership lost). */
   async close(): Promise<void> {
-    this.stop.abort(new Error('supernode shutting down'));
+    this.stop.abort(new Error('ImagePullJob controller stopping'));
     for (const runner of this.runners.values()) runner.cancel();
     this.runners.clear();
     await this.loop;
+    this.loop = undefined;
   }
 
   /** Jobs followed now. */
@@ -191,12 +215,12 @@ export class ImagePullJobController {
     return out;
   }
 
-  private async listAndWatch(): Promise<void> {
+  private async listAndWatch(kind: JobKind): Promise<void> {
     const signal = this.stop.signal;
     let backoff = this.watchBackoffMs;
     while (!signal.aborted) {
       try {
-        const list = await this.kube.listJobs();
+        const list = await this.kube.listJobs(kind);
         if (list.truncated) this.log.warn({ listed: list.items.length }, 'more ImagePullJobs than one list returns: only the first are followed');
         const present = new Set<string>();
         for (const job of list.items) {
@@ -204,7 +228,7 @@ export class ImagePullJobController {
           this.reconcile(job);
         }
         for (const [key, runner] of this.runners) {
-          if (!present.has(key)) {
+          if (runner.kind === kind && !present.has(key)) {
             runner.cancel();
             this.runners.delete(key);
           }
@@ -212,7 +236,7 @@ export class ImagePullJobController {
         backoff = this.watchBackoffMs;
         let resourceVersion = list.resourceVersion;
         let gone = false;
-        await this.kube.watchJobs(resourceVersion, (event) => {
+        await this.kube.watchJobs(kind, resourceVersion, (event) => {
           if (event.type === 'BOOKMARK') resourceVersion = event.resourceVersion;
           else if (event.type === 'ERROR') {
             gone = true;
@@ -222,7 +246,7 @@ export class ImagePullJobController {
         if (!gone) this.log.debug('ImagePullJob watch closed: listing again');
       } catch (err) {
         if (signal.aborted) return;
-        this.log.warn({ err: errorText(err), code: statusCodeOf(err), retryInMs: backoff }, 'ImagePullJob list or watch failed');
+        this.log.warn({ kind, err: errorText(err), code: statusCodeOf(err), retryInMs: backoff }, 'ImagePullJob list or watch failed');
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, this.maxWatchBackoffMs);
         continue;
@@ -279,13 +303,16 @@ export class ImagePullJobController {
 }
 
 function keyOf(job: ImagePullJobObject): string {
-  return `${job.metadata.namespace}/${job.metadata.name}`;
+  return `${job.kind}/${job.metadata.namespace}/${job.metadata.name}`;
 }
 
 /** One ImagePullJob at one generation, from start to completion (and its TTL). */
 class JobRunner {
   readonly uid: string;
   readonly generation: number;
+  readonly kind: JobKind;
+  private readonly job: ImagePullJobObject;
+  private eventsWritten = 0;
   private readonly namespace: string;
   private readonly name: string;
   private readonly abort = new AbortController();
@@ -305,6 +332,8 @@ class JobRunner {
   ) {
     this.uid = job.metadata.uid;
     this.generation = job.metadata.generation;
+    this.kind = job.kind;
+    this.job = job;
     this.namespace = job.metadata.namespace;
     this.name = job.metadata.name;
     this.initial = job.status;
@@ -332,7 +361,7 @@ class JobRunner {
   async run(): Promise<void> {
     let spec: ImagePullJobSpec;
     try {
-      spec = parseImagePullJobSpec(this.spec);
+      spec = parseImagePullJobSpec(this.spec, this.kind);
     } catch (err) {
       const message = err instanceof InvalidImagePullJobError ? err.message : `invalid spec: ${errorText(err)}`;
       this.log.warn({ message }, 'ImagePullJob has an invalid spec: not acted on');
@@ -355,7 +384,7 @@ class JobRunner {
     let active = 0;
     let selectedOnce = false;
     let nextResyncMs = 0;
-    this.log.info({ image: spec.imageText, parallelism: spec.parallelism, policy: spec.completionPolicy.type }, 'ImagePullJob started');
+    this.log.info({ images: spec.images.map((i) => i.text), parallelism: spec.parallelism, policy: spec.completionPolicy.type, imagePullPolicy: spec.imagePullPolicy }, 'ImagePullJob started');
     while (!signal.aborted) {
       const now = Date.now();
       if (now >= nextResyncMs && (spec.completionPolicy.type === 'Never' || !selectedOnce)) {
@@ -371,7 +400,11 @@ class JobRunner {
       }
       if (deadlineMs !== undefined && now >= deadlineMs) {
         for (const [name, entry] of this.nodes) {
-          if (entry.state === 'pending' || entry.state === 'active') this.nodes.set(name, { state: 'failed', reason: `activeDeadlineSeconds (${spec.completionPolicy.activeDeadlineSeconds}) exceeded` });
+          if (entry.state === 'pending' || entry.state === 'active') {
+            const reason = `activeDeadlineSeconds (${spec.completionPolicy.activeDeadlineSeconds}) exceeded`;
+            this.nodes.set(name, { state: 'failed', reason, bytesDone: entry.bytesDone, bytesTotal: entry.bytesTotal });
+            void this.event({ type: 'Warning', reason: EVENT_PULL_FAILED, message: `node ${name}: ${reason}` });
+          }
         }
         this.fills.abort(new Error('activeDeadlineSeconds exceeded'));
         await this.finish(spec, startTime, 'deadline exceeded');
@@ -419,22 +452,28 @@ class JobRunner {
   private async select(spec: ImagePullJobSpec, again: boolean): Promise<void> {
     const { deps } = this.controller;
     const kubeNodes: KubeNode[] = spec.selector.kind === 'labels' ? await deps.kube.listNodes() : [];
-    const selection = selectNodes(spec.selector, kubeNodes, deps.peerNodeNames());
+    const podNodes = spec.selector.kind === 'pods' ? nodesOfActivePods(await deps.kube.listPods(this.namespace, labelSelectorQuery(spec.selector.matchLabels, spec.selector.matchExpressions))) : [];
+    const selection = selectNodes(spec.selector, kubeNodes, deps.peerNodeNames(), podNodes);
     for (const name of selection.withPeer) {
       const entry = this.nodes.get(name);
-      if (entry === undefined || (again && entry.noPeer === true)) this.nodes.set(name, { state: 'pending' });
+      if (entry === undefined || (again && entry.noPeer === true)) this.nodes.set(name, { state: 'pending', bytesDone: 0, bytesTotal: 0 });
     }
     for (const name of selection.withoutPeer) {
-      if (!this.nodes.has(name)) this.nodes.set(name, { state: 'failed', noPeer: true, reason: 'no Shoal peer is registered with this node name (is the Shoal node agent running there with --node-name?)' });
+      if (!this.nodes.has(name)) {
+        const reason = 'no Shoal peer is registered with this node name (is the Shoal node agent running there with --node-name?)';
+        this.nodes.set(name, { state: 'failed', noPeer: true, reason, bytesDone: 0, bytesTotal: 0 });
+        if (spec.completionPolicy.type === 'Always') void this.event({ type: 'Warning', reason: EVENT_PULL_FAILED, message: `node ${name}: ${reason}` });
+      }
     }
     if (selection.truncated) this.message = `more nodes match than one job may fill: only the first ${this.nodes.size} are`;
   }
 
-  /** One node: up to 1 + backoffLimit attempts, each a preheat job bounded by timeoutSeconds. */
+  /** One node: up to 1 + backoffLimit attempts; an attempt pulls every image of the job in turn. */
   private async fill(spec: ImagePullJobSpec, name: string, entry: NodeEntry, authorization: string | undefined): Promise<void> {
     const { deps } = this.controller;
     const signal = this.fills.signal;
     let reason = 'not attempted';
+    const startedMs = Date.now();
     for (let attempt = 0; attempt <= spec.backoffLimit && !signal.aborted; attempt++) {
       if (attempt > 0) await sleep(Math.min(deps.retryDelayMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS), signal);
       if (signal.aborted) break;
@@ -443,51 +482,139 @@ class JobRunner {
       } catch {
         break;
       }
+      let outcome: AttemptOutcome;
       try {
-        const outcome = await this.attempt(spec, name, authorization);
-        if (outcome === undefined) {
-          entry.state = 'succeeded';
-          delete entry.reason;
-          this.log.info({ node: name, attempt: attempt + 1 }, 'ImagePullJob node filled');
-          return;
-        }
-        reason = outcome;
+        outcome = await this.attemptImages(spec, name, entry, authorization);
       } finally {
         deps.slots.release();
+        delete entry.phase;
       }
+      if (outcome.ok) {
+        entry.state = 'succeeded';
+        delete entry.reason;
+        this.log.info({ node: name, attempt: attempt + 1, detail: outcome.detail }, 'ImagePullJob node done');
+        if (outcome.storeOnly !== undefined) {
+          entry.storeOnly = outcome.storeOnly;
+          await this.event({ type: 'Warning', reason: EVENT_STORE_ONLY, message: `node ${name}: ${outcome.storeOnly}` });
+          return;
+        }
+        await this.event({ type: 'Normal', reason: EVENT_PULL_SUCCEEDED, message: `node ${name}: ${outcome.detail} (${((Date.now() - startedMs) / 1000).toFixed(1)} s)` });
+        return;
+      }
+      reason = outcome.reason;
       this.log.warn({ node: name, attempt: attempt + 1, reason }, 'ImagePullJob node attempt failed');
+      if (outcome.permanent === true) {
+        if (signal.aborted) return;
+        entry.state = 'failed';
+        entry.reason = reason;
+        await this.event({ type: 'Warning', reason: EVENT_PULL_FAILED, message: `node ${name}: ${reason}` });
+        return;
+      }
     }
     if (signal.aborted) return;
     entry.state = 'failed';
     entry.reason = `${reason} (after ${spec.backoffLimit + 1} attempt${spec.backoffLimit === 0 ? '' : 's'})`;
+    await this.event({ type: 'Warning', reason: EVENT_PULL_FAILED, message: `node ${name}: ${entry.reason}` });
   }
 
-  /** Undefined when the node holds every blob; else why not. */
-  private async attempt(spec: ImagePullJobSpec, name: string, authorization: string | undefined): Promise<string | undefined> {
+  /** Every image of the job on one node, in spec order; the first failure ends the attempt. */
+  private async attemptImages(spec: ImagePullJobSpec, name: string, entry: NodeEntry, authorization: string | undefined): Promise<AttemptOutcome> {
+    entry.bytesDone = 0;
+    let doneBytes = 0;
+    const details: string[] = [];
+    let storeOnly: string | undefined;
+    for (const image of spec.images) {
+      const outcome = await this.attempt(spec, image, name, entry, doneBytes, authorization);
+      if (!outcome.ok) return spec.images.length === 1 ? outcome : { ...outcome, reason: `${image.text}: ${outcome.reason}` };
+      doneBytes = entry.bytesDone;
+      storeOnly ??= outcome.storeOnly;
+      details.push(spec.images.length === 1 ? outcome.detail : `${image.text} ${outcome.detail}`);
+    }
+    return { ok: true, detail: details.join('; '), ...(storeOnly === undefined ? {} : { storeOnly }) };
+  }
+
+  /**
+   * One image on one node: a preheat job that fills the node's store and has
+   * its containerd pull the image. Fails when the store gains no byte for
+   * stallSeconds, or containerd's pull takes longer than timeoutSeconds.
+   */
+  private async attempt(spec: ImagePullJobSpec, image: JobImage, name: string, entry: NodeEntry, doneBytes: number, authorization: string | undefined): Promise<AttemptOutcome> {
     const { deps } = this.controller;
-    const timeout = AbortSignal.timeout(spec.timeoutSeconds * 1000);
-    const signal = AbortSignal.any([this.fills.signal, timeout]);
+    const stop = new AbortController();
+    const signal = AbortSignal.any([this.fills.signal, stop.signal]);
+    const stalled = `stalled: no byte progress for ${spec.stallSeconds} s`;
+    entry.phase = 'filling';
     let job: PreheatJob;
     try {
-      job = await deps.preheat.start({ imageText: spec.imageText, image: spec.image, platforms: spec.platforms, nodes: [name] }, authorization, { signal });
+      const resolveTimeout = AbortSignal.timeout(spec.stallSeconds * 1000);
+      job = await deps.preheat.start(
+        { imageText: image.text, image: image.ref, platforms: spec.platforms, nodes: [name], runtimePull: spec.imagePullPolicy },
+        authorization,
+        { signal: AbortSignal.any([signal, resolveTimeout]) },
+      );
     } catch (err) {
-      return timeout.aborted ? `timed out after ${spec.timeoutSeconds} s` : errorText(err);
+      return { ok: false, reason: this.fills.signal.aborted ? 'stopped' : errorText(err) };
     }
+    let progress = -1;
+    let progressAtMs = Date.now();
+    let pullingSinceMs: number | undefined;
     while (job.state === 'running') {
+      const node = job.nodes?.find((n) => n.name === name);
+      const nodeBytes = node?.bytesDone ?? 0;
+      entry.bytesTotal = Math.max(entry.bytesTotal, doneBytes + (node?.bytesTotal ?? job.bytesTotal));
+      entry.bytesDone = doneBytes + nodeBytes;
+      const now = Date.now();
+      // The supernode's cache filling counts as progress too: the node waits on it.
+      const seen = job.bytesDone + nodeBytes;
+      if (seen > progress) {
+        progress = seen;
+        progressAtMs = now;
+      }
+      if (node?.runtime === 'pulling') {
+        entry.phase = 'pulling';
+        pullingSinceMs ??= now;
+      }
+      let why: string | undefined;
+      if (pullingSinceMs !== undefined && now - pullingSinceMs >= spec.timeoutSeconds * 1000) why = `containerd's pull took longer than timeoutSeconds (${spec.timeoutSeconds} s)`;
+      else if (pullingSinceMs === undefined && now - progressAtMs >= spec.stallSeconds * 1000) why = stalled;
+      if (why !== undefined) {
+        deps.preheat.cancel?.(job.id, `ImagePullJob attempt failed: ${why}`);
+        stop.abort();
+        return { ok: false, reason: why };
+      }
       await sleep(deps.pollMs, signal);
-      if (signal.aborted) {
-        deps.preheat.cancel?.(job.id, timeout.aborted ? 'ImagePullJob attempt timed out' : 'ImagePullJob stopped');
-        return timeout.aborted ? `timed out after ${spec.timeoutSeconds} s` : 'stopped';
+      if (this.fills.signal.aborted) {
+        deps.preheat.cancel?.(job.id, 'ImagePullJob stopped');
+        return { ok: false, reason: 'stopped' };
       }
       try {
         job = deps.preheat.get(job.id);
       } catch (err) {
-        return errorText(err);
+        return { ok: false, reason: errorText(err) };
       }
     }
     const node = job.nodes?.find((n) => n.name === name);
-    if (job.state === 'done' && node?.state === 'done') return undefined;
-    return (node?.error ?? job.message ?? 'preheat failed').slice(0, 500);
+    if (node !== undefined) {
+      entry.bytesTotal = Math.max(entry.bytesTotal, doneBytes + (node.bytesTotal ?? 0));
+      entry.bytesDone = doneBytes + (node.bytesDone ?? 0);
+    }
+    if (job.state === 'done' && node?.state === 'done') {
+      if (node.runtime === 'unavailable') return { ok: true, detail: 'image in the node\'s Shoal store only', storeOnly: node.error ?? 'no container runtime on the node: the image is in its Shoal store only' };
+      if (node.runtime === 'present') return { ok: true, detail: 'image already in containerd (IfNotPresent): not pulled' };
+      return { ok: true, detail: 'image pulled into containerd' };
+    }
+    return { ok: false, reason: (node?.error ?? job.message ?? 'preheat failed').slice(0, 500) };
+  }
+
+  /** Records an Event on the job; a failure is logged, never fatal. */
+  private async event(event: JobEvent): Promise<void> {
+    if (this.eventsWritten >= MAX_EVENTS_PER_JOB) return;
+    this.eventsWritten++;
+    try {
+      await this.controller.deps.kube.createEvent(this.job, event);
+    } catch (err) {
+      this.log.warn({ err: errorText(err), code: statusCodeOf(err), reason: event.reason }, 'could not record an Event on the ImagePullJob');
+    }
   }
 
   /** The registry credential from the job's pull secrets, if one of them has the image's registry. Never logged. */
@@ -525,8 +652,21 @@ class JobRunner {
     if (this.nodes.size === 0) parts.push('no node selected');
     else if (completionTime !== undefined) parts.push(`${c.succeeded} of ${this.nodes.size} nodes filled`);
     else parts.push(`${c.succeeded} of ${this.nodes.size} nodes filled, ${c.active} in progress`);
+    const storeOnly = [...this.nodes].filter(([, e]) => e.state === 'succeeded' && e.storeOnly !== undefined);
+    if (storeOnly.length > 0) parts.push(`in Shoal's store only (no container runtime): ${storeOnly.slice(0, 5).map(([n]) => n).join(', ')}${storeOnly.length > 5 ? ', ...' : ''}`);
     if (failed.length > 0) parts.push(`failed: ${failed.slice(0, 5).map(([n, e]) => `${n}: ${e.reason ?? 'failed'}`).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
+    const phases = { pending: 0, filling: 0, pulling: 0, succeeded: 0, failed: 0, storeOnly: 0 };
+    let bytesDone = 0;
+    let bytesTotal = 0;
+    for (const e of this.nodes.values()) {
+      if (e.state === 'active') phases[e.phase === 'pulling' ? 'pulling' : 'filling']++;
+      else phases[e.state]++;
+      if (e.state === 'succeeded' && e.storeOnly !== undefined) phases.storeOnly++;
+      bytesDone += e.bytesDone;
+      bytesTotal += e.bytesTotal;
+    }
     const status: ImagePullJobStatus = {
+      progress: { bytesDone, bytesTotal, nodes: phases },
       desired: this.nodes.size,
       active: c.active,
       succeeded: c.succeeded,
@@ -555,7 +695,7 @@ class JobRunner {
     await sleep(Math.max(0, finishedMs + ttl * 1000 - Date.now()), this.abort.signal);
     if (this.abort.signal.aborted) return;
     try {
-      await this.controller.deps.kube.deleteJob(this.namespace, this.name);
+      await this.controller.deps.kube.deleteJob(this.kind, this.namespace, this.name);
       this.log.info({ ttlSecondsAfterFinished: ttl }, 'ImagePullJob deleted after its TTL');
     } catch (err) {
       if (statusCodeOf(err) !== 404) this.log.warn({ err: errorText(err) }, 'could not delete a finished ImagePullJob');
@@ -568,7 +708,7 @@ class JobRunner {
     if (!force && text === this.lastPatched) return;
     if (this.abort.signal.aborted && !force) return;
     try {
-      await this.controller.deps.kube.patchStatus(this.namespace, this.name, status);
+      await this.controller.deps.kube.patchStatus(this.kind, this.namespace, this.name, status);
       this.lastPatched = text;
     } catch (err) {
       this.log.warn({ err: errorText(err), code: statusCodeOf(err) }, 'could not write ImagePullJob status');

@@ -3,3 +3,4 @@ export * from './credentials.js';
 export * from './kube.js';
 export * from './select.js';
 export * from './spec.js';
+export * from './leader.js';

@@ -12,6 +12,11 @@ export const DEFAULT_BACKOFF_LIMIT = 3;
 export const DEFAULT_PARALLELISM = 1;
 /** Largest parallelism honoured; the controller also caps node fills globally. */
 export const MAX_PARALLELISM = 1000;
+/** Images one ImageListPullJob may name. */
+export const MAX_IMAGES_PER_LIST_JOB = 32;
+
+/** The two kinds the controller runs: one image, or several (OpenKruise's ImageListPullJob). */
+export type JobKind = 'ImagePullJob' | 'ImageListPullJob';
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
@@ -23,16 +28,29 @@ export interface LabelSelectorRequirement {
 
 export type NodeSelector =
   | { kind: 'names'; names: string[] }
-  | { kind: 'labels'; matchLabels: Record<string, string>; matchExpressions: LabelSelectorRequirement[] };
+  | { kind: 'labels'; matchLabels: Record<string, string>; matchExpressions: LabelSelectorRequirement[] }
+  /** podSelector: the nodes running active pods that match, in the job's namespace (as OpenKruise). */
+  | { kind: 'pods'; matchLabels: Record<string, string>; matchExpressions: LabelSelectorRequirement[] };
+
+/** One image of a job. */
+export interface JobImage {
+  text: string;
+  ref: ImageReference;
+}
 
 /** An ImagePullJob's spec after validation: defaults filled in, the image parsed. */
 export interface ImagePullJobSpec {
+  /** The first (for ImagePullJob the only) image. */
   imageText: string;
   image: ImageReference;
+  /** Every image, in spec order (ImageListPullJob: spec.images; ImagePullJob: spec.image). */
+  images: JobImage[];
   platforms: Platform[] | undefined;
   selector: NodeSelector;
   parallelism: number;
   timeoutSeconds: number;
+  /** An attempt whose node stores no new byte for this long fails (and is retried). Defaults to timeoutSeconds. */
+  stallSeconds: number;
   backoffLimit: number;
   pullSecrets: string[];
   completionPolicy: { type: 'Always' | 'Never'; activeDeadlineSeconds: number | undefined; ttlSecondsAfterFinished: number | undefined };
@@ -69,23 +87,33 @@ function show(value: unknown): string {
  * resource wrote it) and fills in OpenKruise's defaults. Every problem is
  * reported at once, in InvalidImagePullJobError.
  */
-export function parseImagePullJobSpec(raw: unknown): ImagePullJobSpec {
+export function parseImagePullJobSpec(raw: unknown, jobKind: JobKind = 'ImagePullJob'): ImagePullJobSpec {
   const problems: string[] = [];
   if (!isRecord(raw)) throw new InvalidImagePullJobError(['spec must be an object']);
-  const known = new Set(['image', 'selector', 'parallelism', 'pullPolicy', 'pullSecrets', 'completionPolicy', 'imagePullPolicy', 'platforms', 'podSelector']);
-  for (const key of Object.keys(raw)) if (!known.has(key)) problems.push(`spec.${key.slice(0, 40)} is not a field of ImagePullJob`);
+  const imageField = jobKind === 'ImagePullJob' ? 'image' : 'images';
+  const known = new Set([imageField, 'selector', 'parallelism', 'pullPolicy', 'pullSecrets', 'completionPolicy', 'imagePullPolicy', 'platforms', 'podSelector']);
+  for (const key of Object.keys(raw)) if (!known.has(key)) problems.push(`spec.${key.slice(0, 40)} is not a field of ${jobKind}`);
 
-  let image: ImageReference | undefined;
-  const imageText = raw.image;
-  if (typeof imageText !== 'string' || imageText === '') problems.push('spec.image is required (an image reference such as registry.example/app:v1)');
-  else if (imageText.length > 512) problems.push('spec.image is longer than 512 characters');
-  else {
-    try {
-      image = parseImageReference(imageText);
-    } catch (err) {
-      problems.push(`spec.image ${show(imageText)} is not an image reference: ${err instanceof Error ? err.message : String(err)}`);
+  const images: JobImage[] = [];
+  const parseOne = (text: unknown, where: string): void => {
+    if (typeof text !== 'string' || text === '') problems.push(`${where} is required (an image reference such as registry.example/app:v1)`);
+    else if (text.length > 512) problems.push(`${where} is longer than 512 characters`);
+    else {
+      try {
+        images.push({ text, ref: parseImageReference(text) });
+      } catch (err) {
+        problems.push(`${where} ${show(text)} is not an image reference: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
+  };
+  if (jobKind === 'ImagePullJob') parseOne(raw.image, 'spec.image');
+  else if (!Array.isArray(raw.images) || raw.images.length === 0 || raw.images.length > MAX_IMAGES_PER_LIST_JOB) problems.push(`spec.images must be a list of 1 to ${MAX_IMAGES_PER_LIST_JOB} image references`);
+  else {
+    raw.images.forEach((text: unknown, i) => parseOne(text, `spec.images[${i}]`));
+    if (new Set(images.map((i) => i.text)).size !== images.length) problems.push('spec.images names an image twice');
   }
+  const image = images[0]?.ref;
+  const imageText = images[0]?.text;
 
   let platforms: Platform[] | undefined;
   if (raw.platforms !== undefined) {
@@ -98,17 +126,26 @@ export function parseImagePullJobSpec(raw: unknown): ImagePullJobSpec {
     }
   }
 
-  if (raw.podSelector !== undefined) problems.push('spec.podSelector is not supported by Shoal (select nodes with spec.selector)');
-  const selector = parseSelector(raw.selector, problems);
+  let selector: NodeSelector | undefined;
+  if (raw.podSelector !== undefined) {
+    if (raw.selector !== undefined) {
+      problems.push('give spec.selector or spec.podSelector, not both');
+      parseSelector(raw.selector, problems); // its own problems too, all at once
+    }
+    selector = parseLabelSelector(raw.podSelector, 'spec.podSelector', 'pods', problems);
+  } else selector = parseSelector(raw.selector, problems);
 
   const parallelism = integer(raw.parallelism, 'spec.parallelism', DEFAULT_PARALLELISM, 0, MAX_PARALLELISM, problems);
   let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
   let backoffLimit = DEFAULT_BACKOFF_LIMIT;
+  let stallSeconds: number | undefined;
   if (raw.pullPolicy !== undefined) {
     if (!isRecord(raw.pullPolicy)) problems.push('spec.pullPolicy must be an object');
     else {
+      for (const key of Object.keys(raw.pullPolicy)) if (key !== 'timeoutSeconds' && key !== 'backoffLimit' && key !== 'stallSeconds') problems.push(`spec.pullPolicy.${key.slice(0, 40)} is not a field of pullPolicy`);
       timeoutSeconds = integer(raw.pullPolicy.timeoutSeconds, 'spec.pullPolicy.timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, 1, 86_400, problems);
       backoffLimit = integer(raw.pullPolicy.backoffLimit, 'spec.pullPolicy.backoffLimit', DEFAULT_BACKOFF_LIMIT, 0, 100, problems);
+      if (raw.pullPolicy.stallSeconds !== undefined) stallSeconds = integer(raw.pullPolicy.stallSeconds, 'spec.pullPolicy.stallSeconds', DEFAULT_TIMEOUT_SECONDS, 1, 86_400, problems);
     }
   }
 
@@ -140,10 +177,12 @@ export function parseImagePullJobSpec(raw: unknown): ImagePullJobSpec {
   const pull = raw.imagePullPolicy ?? 'Always';
   if (pull !== 'Always' && pull !== 'IfNotPresent') problems.push(`spec.imagePullPolicy must be Always or IfNotPresent, not ${show(pull)}`);
 
-  if (problems.length > 0 || image === undefined || selector === undefined) throw new InvalidImagePullJobError(problems.length > 0 ? problems : ['spec is incomplete']);
+  if (problems.length > 0 || image === undefined || imageText === undefined || selector === undefined) throw new InvalidImagePullJobError(problems.length > 0 ? problems : ['spec is incomplete']);
   return {
-    imageText: imageText as string,
+    imageText,
     image,
+    images,
+    stallSeconds: stallSeconds ?? timeoutSeconds,
     platforms,
     selector,
     parallelism,
@@ -196,24 +235,38 @@ function parseSelector(raw: unknown, problems: string[]): NodeSelector | undefin
     problems.push('spec.selector must hold names or matchLabels/matchExpressions (an empty selector would select every node: say so with matchExpressions if you mean it)');
     return undefined;
   }
+  return parseLabelSelector(raw, 'spec.selector', 'labels', problems);
+}
+
+/** matchLabels/matchExpressions (a Kubernetes LabelSelector) at `where`. */
+function parseLabelSelector(raw: unknown, where0: string, kind: 'labels' | 'pods', problems: string[]): NodeSelector | undefined {
+  if (!isRecord(raw)) {
+    problems.push(`${where0} must be an object`);
+    return undefined;
+  }
+  for (const key of Object.keys(raw)) if (key !== 'matchLabels' && key !== 'matchExpressions' && !(kind === 'labels' && key === 'names')) problems.push(`${where0}.${key.slice(0, 40)} is not a field of a label selector`);
+  if (raw.matchLabels === undefined && raw.matchExpressions === undefined) {
+    problems.push(`${where0} must hold matchLabels or matchExpressions`);
+    return undefined;
+  }
   const before = problems.length;
   const matchLabels: Record<string, string> = {};
   if (raw.matchLabels !== undefined) {
-    if (!isRecord(raw.matchLabels) || Object.keys(raw.matchLabels).length > MAX_SELECTOR_TERMS) problems.push(`spec.selector.matchLabels must be a map of at most ${MAX_SELECTOR_TERMS} labels`);
+    if (!isRecord(raw.matchLabels) || Object.keys(raw.matchLabels).length > MAX_SELECTOR_TERMS) problems.push(`${where0}.matchLabels must be a map of at most ${MAX_SELECTOR_TERMS} labels`);
     else {
       for (const [key, value] of Object.entries(raw.matchLabels)) {
-        if (!LABEL_KEY_RE.test(key) || key.length > 317) problems.push(`spec.selector.matchLabels: ${show(key)} is not a label key`);
-        else if (typeof value !== 'string' || !LABEL_VALUE_RE.test(value)) problems.push(`spec.selector.matchLabels.${key}: ${show(value)} is not a label value`);
+        if (!LABEL_KEY_RE.test(key) || key.length > 317) problems.push(`${where0}.matchLabels: ${show(key)} is not a label key`);
+        else if (typeof value !== 'string' || !LABEL_VALUE_RE.test(value)) problems.push(`${where0}.matchLabels.${key}: ${show(value)} is not a label value`);
         else matchLabels[key] = value;
       }
     }
   }
   const matchExpressions: LabelSelectorRequirement[] = [];
   if (raw.matchExpressions !== undefined) {
-    if (!Array.isArray(raw.matchExpressions) || raw.matchExpressions.length > MAX_SELECTOR_TERMS) problems.push(`spec.selector.matchExpressions must be a list of at most ${MAX_SELECTOR_TERMS} requirements`);
+    if (!Array.isArray(raw.matchExpressions) || raw.matchExpressions.length > MAX_SELECTOR_TERMS) problems.push(`${where0}.matchExpressions must be a list of at most ${MAX_SELECTOR_TERMS} requirements`);
     else {
       raw.matchExpressions.forEach((e: unknown, i) => {
-        const where = `spec.selector.matchExpressions[${i}]`;
+        const where = `${where0}.matchExpressions[${i}]`;
         if (!isRecord(e)) return void problems.push(`${where} must be an object`);
         const { key, operator, values } = e;
         if (typeof key !== 'string' || !LABEL_KEY_RE.test(key)) return void problems.push(`${where}.key: ${show(key)} is not a label key`);
@@ -227,5 +280,5 @@ function parseSelector(raw: unknown, problems: string[]): NodeSelector | undefin
     }
   }
   if (problems.length > before) return undefined;
-  return { kind: 'labels', matchLabels, matchExpressions };
+  return { kind, matchLabels, matchExpressions };
 }

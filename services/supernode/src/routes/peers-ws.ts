@@ -97,6 +97,14 @@ export function attachPeersWebSocket(
             if (peerId === undefined) throw new Error('prefetched before register');
             options.links?.prefetched(peerId, message);
             break;
+          case 'prefetchProgress':
+            if (peerId === undefined) throw new Error('prefetchProgress before register');
+            options.links?.progress(peerId, message);
+            break;
+          case 'runtimePulled':
+            if (peerId === undefined) throw new Error('runtimePulled before register');
+            options.links?.runtimePulled(peerId, message);
+            break;
         }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);

@@ -31,7 +31,7 @@ export async function preheatRoutes(app: FastifyInstance, options: PreheatRoutes
     };
     reply.raw.once('close', onClose);
     try {
-      const job = await jobs.start({ imageText: body.image, image, platforms, nodes: body.nodes }, authorization, { signal: gone.signal });
+      const job = await jobs.start({ imageText: body.image, image, platforms, nodes: body.nodes, runtimePull: body.runtimePull }, authorization, { signal: gone.signal });
       reply.code(202);
       return job;
     } finally {

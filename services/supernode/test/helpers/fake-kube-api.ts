@@ -7,13 +7,24 @@ import { KubeConfig } from '@kubernetes/client-node';
 /**
  * A FAKE Kubernetes API server, for tests only: no real API server can run on
  * these machines. It implements just what the ImagePullJob controller calls,
- * with the real JSON shapes: list and watch (chunked JSON lines, from a
- * resourceVersion) of shoal.io/v1alpha1 ImagePullJobs, merge-PATCH of their
- * status subresource, DELETE, list of Nodes, GET of Secrets. Tests add and
- * change objects and read back every status patch.
+ * with the real JSON shapes and the API server's rules where the controller
+ * depends on them: list and watch (chunked JSON lines, from a resourceVersion)
+ * of shoal.io/v1alpha1 ImagePullJobs and ImageListPullJobs; their status
+ * subresource (a merge-PATCH there changes status only and bumps
+ * resourceVersion, not generation; a metadata.resourceVersion in the patch is
+ * a precondition: 409 Conflict when stale); DELETE; list of Nodes; list of
+ * Pods by labelSelector; GET of Secrets; POST of Events; and
+ * coordination.k8s.io/v1 Leases (create answers 409 AlreadyExists when one
+ * exists, PUT with a stale resourceVersion answers 409 Conflict, every write
+ * bumps resourceVersion). Tests add and change objects and read back every
+ * status patch and Event.
  */
 
 const GROUP_VERSION = 'shoal.io/v1alpha1';
+/** The job kinds and their plurals. */
+export type FakeJobKind = 'ImagePullJob' | 'ImageListPullJob';
+export const FAKE_JOB_PLURALS: Record<FakeJobKind, string> = { ImagePullJob: 'imagepulljobs', ImageListPullJob: 'imagelistpulljobs' };
+const KIND_OF_PLURAL: Record<string, FakeJobKind> = { imagepulljobs: 'ImagePullJob', imagelistpulljobs: 'ImageListPullJob' };
 /** Events kept for watches that resume from a resourceVersion; older ones answer 410 Gone. */
 const MAX_EVENTS = 1000;
 
@@ -28,6 +39,7 @@ export interface FakeObject {
     generation: number;
     creationTimestamp: string;
     labels?: Record<string, string>;
+    deletionTimestamp?: string;
   };
   spec?: unknown;
   status?: Record<string, unknown>;
@@ -36,6 +48,7 @@ export interface FakeObject {
 }
 
 interface Watcher {
+  kind: FakeJobKind;
   namespace: string | undefined;
   res: ServerResponse;
 }
@@ -77,8 +90,17 @@ export class FakeKubeApi {
   readonly requests: RecordedRequest[] = [];
   private readonly server: Server;
   private rv = 1;
+  /** Keyed `kind/namespace/name`. */
   private readonly jobs = new Map<string, FakeObject>();
   private readonly nodes = new Map<string, FakeObject>();
+  private readonly pods = new Map<string, FakeObject>();
+  private readonly leases = new Map<string, Record<string, unknown> & { metadata: Record<string, unknown> }>();
+  /** Every Event the client created, in order. */
+  readonly recordedEvents: Array<Record<string, unknown>> = [];
+  /** Lease writes answered 409, for tests of leader election. */
+  leaseConflicts = 0;
+  /** Lease writes whose holderIdentity is listed here answer 503 (a replica cut off from the API server). */
+  readonly failLeaseWritesBy = new Set<string>();
   private readonly secrets = new Map<string, FakeObject>();
   private readonly events: Event[] = [];
   private readonly watchers = new Set<Watcher>();
@@ -156,12 +178,12 @@ export class FakeKubeApi {
 
   // --- objects ---------------------------------------------------------------------
 
-  createJob(namespace: string, name: string, spec: unknown): FakeObject {
-    const key = `${namespace}/${name}`;
+  createJob(namespace: string, name: string, spec: unknown, kind: FakeJobKind = 'ImagePullJob'): FakeObject {
+    const key = `${kind}/${namespace}/${name}`;
     if (this.jobs.has(key)) throw new Error(`${key} exists`);
     const obj: FakeObject = {
       apiVersion: GROUP_VERSION,
-      kind: 'ImagePullJob',
+      kind,
       metadata: { name, namespace, uid: randomUUID(), resourceVersion: '', generation: 1, creationTimestamp: new Date().toISOString() },
       spec: clone(spec),
     };
@@ -171,29 +193,55 @@ export class FakeKubeApi {
   }
 
   /** A new spec: generation goes up, as the API server does for spec changes. */
-  updateJobSpec(namespace: string, name: string, spec: unknown): void {
-    const obj = this.mustGetJob(namespace, name);
+  updateJobSpec(namespace: string, name: string, spec: unknown, kind: FakeJobKind = 'ImagePullJob'): void {
+    const obj = this.mustGetJob(namespace, name, kind);
     obj.spec = clone(spec);
     obj.metadata.generation++;
     this.emit('MODIFIED', obj);
   }
 
-  deleteJob(namespace: string, name: string): void {
-    const key = `${namespace}/${name}`;
+  deleteJob(namespace: string, name: string, kind: FakeJobKind = 'ImagePullJob'): void {
+    const key = `${kind}/${namespace}/${name}`;
     const obj = this.jobs.get(key);
     if (obj === undefined) return;
     this.jobs.delete(key);
     this.emit('DELETED', obj);
   }
 
-  getJob(namespace: string, name: string): FakeObject | undefined {
-    const obj = this.jobs.get(`${namespace}/${name}`);
+  getJob(namespace: string, name: string, kind: FakeJobKind = 'ImagePullJob'): FakeObject | undefined {
+    const obj = this.jobs.get(`${kind}/${namespace}/${name}`);
     return obj === undefined ? undefined : clone(obj);
   }
 
   /** Every status merge-patch body the client sent for this job, in order. */
-  statusPatches(namespace: string, name: string): Array<Record<string, unknown>> {
-    return clone(this.patches.get(`${namespace}/${name}`) ?? []);
+  statusPatches(namespace: string, name: string, kind: FakeJobKind = 'ImagePullJob'): Array<Record<string, unknown>> {
+    return clone(this.patches.get(`${kind}/${namespace}/${name}`) ?? []);
+  }
+
+  /** Events recorded on one job (by involvedObject), in order. */
+  eventsFor(namespace: string, name: string, kind: FakeJobKind = 'ImagePullJob'): Array<{ type: string; reason: string; message: string }> {
+    return this.recordedEvents
+      .filter((e) => {
+        const o = e.involvedObject as Record<string, unknown> | undefined;
+        return o?.kind === kind && o.name === name && o.namespace === namespace;
+      })
+      .map((e) => ({ type: String(e.type), reason: String(e.reason), message: String(e.message) }));
+  }
+
+  /** A Pod; `nodeName` unset is an unscheduled pod. */
+  addPod(namespace: string, name: string, labels: Record<string, string>, nodeName: string | undefined, phase = 'Running'): void {
+    this.pods.set(`${namespace}/${name}`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace, uid: randomUUID(), resourceVersion: String(++this.rv), generation: 0, creationTimestamp: new Date().toISOString(), labels },
+      spec: nodeName === undefined ? {} : { nodeName },
+      status: { phase },
+    });
+  }
+
+  getLease(namespace: string, name: string): Record<string, unknown> | undefined {
+    const lease = this.leases.get(`${namespace}/${name}`);
+    return lease === undefined ? undefined : clone(lease);
   }
 
   addNode(name: string, labels: Record<string, string> = {}): void {
@@ -215,8 +263,8 @@ export class FakeKubeApi {
     });
   }
 
-  private mustGetJob(namespace: string, name: string): FakeObject {
-    const obj = this.jobs.get(`${namespace}/${name}`);
+  private mustGetJob(namespace: string, name: string, kind: FakeJobKind): FakeObject {
+    const obj = this.jobs.get(`${kind}/${namespace}/${name}`);
     if (obj === undefined) throw new Error(`no ImagePullJob ${namespace}/${name}`);
     return obj;
   }
@@ -226,7 +274,7 @@ export class FakeKubeApi {
     const event: Event = { rv: this.rv, type, object: clone(obj) };
     this.events.push(event);
     if (this.events.length > MAX_EVENTS) this.events.shift();
-    for (const w of this.watchers) if (w.namespace === undefined || w.namespace === obj.metadata.namespace) this.send(w, event);
+    for (const w of this.watchers) if (w.kind === obj.kind && (w.namespace === undefined || w.namespace === obj.metadata.namespace)) this.send(w, event);
   }
 
   private send(w: Watcher, event: Event): void {
@@ -250,36 +298,97 @@ export class FakeKubeApi {
     const p = url.pathname;
     let m: RegExpExecArray | null;
 
-    // ImagePullJobs: list or watch, all namespaces or one.
-    if (method === 'GET' && (m = /^\/apis\/shoal\.io\/v1alpha1(?:\/namespaces\/([^/]+))?\/imagepulljobs$/.exec(p)) !== null) {
+    // ImagePullJobs and ImageListPullJobs: list or watch, all namespaces or one.
+    if (method === 'GET' && (m = /^\/apis\/shoal\.io\/v1alpha1(?:\/namespaces\/([^/]+))?\/(imagepulljobs|imagelistpulljobs)$/.exec(p)) !== null) {
       const namespace = m[1];
-      if (url.searchParams.get('watch') === 'true') return this.watch(namespace, url, res);
+      const kind = KIND_OF_PLURAL[m[2] ?? ''] as FakeJobKind;
+      if (url.searchParams.get('watch') === 'true') return this.watch(kind, namespace, url, res);
       if (this.failLists > 0) {
         this.failLists--;
         return json(500, statusBody(500, 'InternalError', 'fake: list failure asked for by the test'));
       }
-      const items = [...this.jobs.values()].filter((j) => namespace === undefined || j.metadata.namespace === namespace);
-      return json(200, { apiVersion: GROUP_VERSION, kind: 'ImagePullJobList', metadata: { resourceVersion: String(this.rv) }, items });
+      const items = [...this.jobs.values()].filter((j) => j.kind === kind && (namespace === undefined || j.metadata.namespace === namespace));
+      return json(200, { apiVersion: GROUP_VERSION, kind: `${kind}List`, metadata: { resourceVersion: String(this.rv) }, items });
     }
-    if ((m = /^\/apis\/shoal\.io\/v1alpha1\/namespaces\/([^/]+)\/imagepulljobs\/([^/]+)(\/status)?$/.exec(p)) !== null) {
-      const [, namespace = '', name = '', sub] = m;
-      const obj = this.jobs.get(`${namespace}/${name}`);
-      if (obj === undefined) return notFound(`imagepulljobs.shoal.io "${name}"`);
+    if ((m = /^\/apis\/shoal\.io\/v1alpha1\/namespaces\/([^/]+)\/(imagepulljobs|imagelistpulljobs)\/([^/]+)(\/status)?$/.exec(p)) !== null) {
+      const [, namespace = '', plural = '', name = '', sub] = m;
+      const kind = KIND_OF_PLURAL[plural] as FakeJobKind;
+      const key = `${kind}/${namespace}/${name}`;
+      const obj = this.jobs.get(key);
+      if (obj === undefined) return notFound(`${plural}.shoal.io "${name}"`);
       if (method === 'GET') return json(200, obj);
       if (method === 'PATCH' && sub === '/status') {
         if (req.headers['content-type'] !== 'application/merge-patch+json') return json(415, statusBody(415, 'UnsupportedMediaType', `fake: only merge patches, not ${String(req.headers['content-type'])}`));
         const patch = JSON.parse(body) as Record<string, unknown>;
-        const list = this.patches.get(`${namespace}/${name}`) ?? [];
+        const list = this.patches.get(key) ?? [];
         list.push(patch);
-        this.patches.set(`${namespace}/${name}`, list);
-        // The status subresource ignores everything but status.
+        this.patches.set(key, list);
+        // A resourceVersion in the patch is a precondition, as on a real API server.
+        const meta = patch.metadata as Record<string, unknown> | undefined;
+        if (typeof meta?.resourceVersion === 'string' && meta.resourceVersion !== obj.metadata.resourceVersion) {
+          return json(409, statusBody(409, 'Conflict', `Operation cannot be fulfilled on ${plural}.shoal.io "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+        }
+        // The status subresource ignores everything but status; generation stays (only spec changes move it).
         obj.status = mergePatch(obj.status ?? {}, patch.status ?? {}) as Record<string, unknown>;
         this.emit('MODIFIED', obj);
         return json(200, obj);
       }
       if (method === 'DELETE' && sub === undefined) {
-        this.deleteJob(namespace, name);
-        return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'shoal.io', kind: 'imagepulljobs', uid: obj.metadata.uid } });
+        this.deleteJob(namespace, name, kind);
+        return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'shoal.io', kind: plural, uid: obj.metadata.uid } });
+      }
+      return json(405, statusBody(405, 'MethodNotAllowed', `${method} ${p}`));
+    }
+    if (method === 'GET' && (m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p)) !== null) {
+      const namespace = m[1];
+      const selector = parseLabelSelector(url.searchParams.get('labelSelector') ?? '');
+      if (selector === undefined) return json(400, statusBody(400, 'BadRequest', `fake: unable to parse labelSelector ${url.searchParams.get('labelSelector') ?? ''}`));
+      const items = [...this.pods.values()].filter((pod) => pod.metadata.namespace === namespace && selector(pod.metadata.labels ?? {}));
+      return json(200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(this.rv) }, items });
+    }
+    if (method === 'POST' && (m = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(p)) !== null) {
+      const event = JSON.parse(body) as Record<string, unknown>;
+      const meta = (event.metadata ?? {}) as Record<string, unknown>;
+      if (meta.namespace !== undefined && meta.namespace !== m[1]) return json(400, statusBody(400, 'BadRequest', 'fake: the namespace of the object does not match the namespace on the request'));
+      for (const field of ['involvedObject', 'reason', 'message', 'type']) if (event[field] === undefined) return json(422, statusBody(422, 'Invalid', `fake: Event.${field} is required`));
+      const name = typeof meta.name === 'string' ? meta.name : `${String(meta.generateName ?? 'event.')}${randomUUID().slice(0, 8)}`;
+      const stored = { ...event, metadata: { ...meta, name, namespace: m[1], uid: randomUUID(), resourceVersion: String(++this.rv) } };
+      this.recordedEvents.push(stored);
+      return json(201, stored);
+    }
+    if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(p)) !== null) {
+      const [, namespace = '', name] = m;
+      if (method === 'GET' && name !== undefined) {
+        const lease = this.leases.get(`${namespace}/${name}`);
+        return lease === undefined ? notFound(`leases.coordination.k8s.io "${name}"`) : json(200, lease);
+      }
+      if (method === 'POST' && name === undefined) {
+        const lease = JSON.parse(body) as Record<string, unknown> & { metadata: Record<string, unknown> };
+        const leaseName = String(lease.metadata.name ?? '');
+        const key = `${namespace}/${leaseName}`;
+        if (this.leases.has(key)) {
+          this.leaseConflicts++;
+          return json(409, statusBody(409, 'AlreadyExists', `leases.coordination.k8s.io "${leaseName}" already exists`));
+        }
+        const stored = { ...lease, apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { ...lease.metadata, name: leaseName, namespace, uid: randomUUID(), resourceVersion: String(++this.rv), creationTimestamp: new Date().toISOString() } };
+        this.leases.set(key, stored);
+        return json(201, stored);
+      }
+      if (method === 'PUT' && name !== undefined) {
+        const key = `${namespace}/${name}`;
+        const current = this.leases.get(key);
+        if (current === undefined) return notFound(`leases.coordination.k8s.io "${name}"`);
+        const lease = JSON.parse(body) as Record<string, unknown> & { metadata: Record<string, unknown> };
+        const holder = (lease.spec as Record<string, unknown> | undefined)?.holderIdentity;
+        if (typeof holder === 'string' && this.failLeaseWritesBy.has(holder)) return json(503, statusBody(503, 'ServiceUnavailable', 'fake: this replica is cut off'));
+        const rv = lease.metadata.resourceVersion;
+        if (rv !== undefined && rv !== current.metadata.resourceVersion) {
+          this.leaseConflicts++;
+          return json(409, statusBody(409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+        }
+        const stored = { ...lease, apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { ...current.metadata, resourceVersion: String(++this.rv) } };
+        this.leases.set(key, stored);
+        return json(200, stored);
       }
       return json(405, statusBody(405, 'MethodNotAllowed', `${method} ${p}`));
     }
@@ -293,7 +402,7 @@ export class FakeKubeApi {
     return notFound(p);
   }
 
-  private watch(namespace: string | undefined, url: URL, res: ServerResponse): void {
+  private watch(kind: FakeJobKind, namespace: string | undefined, url: URL, res: ServerResponse): void {
     const from = Number(url.searchParams.get('resourceVersion') ?? '0');
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const oldest = this.events[0]?.rv ?? this.rv + 1;
@@ -301,8 +410,8 @@ export class FakeKubeApi {
       res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 } })}\n`);
       return;
     }
-    const w: Watcher = { namespace, res };
-    for (const e of this.events) if (e.rv > from && (namespace === undefined || e.object.metadata.namespace === namespace)) this.send(w, e);
+    const w: Watcher = { kind, namespace, res };
+    for (const e of this.events) if (e.rv > from && e.object.kind === kind && (namespace === undefined || e.object.metadata.namespace === namespace)) this.send(w, e);
     this.watchers.add(w);
     const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') ?? '0');
     const timer = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined;
@@ -312,4 +421,44 @@ export class FakeKubeApi {
       this.watchers.delete(w);
     });
   }
+}
+
+/** A labelSelector query (`a=b,c!=d,e in (f,g),h notin (i),j,!k`) as a predicate; undefined when it does not parse. */
+function parseLabelSelector(text: string): ((labels: Record<string, string>) => boolean) | undefined {
+  const terms: Array<(labels: Record<string, string>) => boolean> = [];
+  // Split on commas outside parentheses.
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const c of text) {
+    if (c === '(') depth++;
+    if (c === ')') depth--;
+    if (c === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += c;
+  }
+  if (current.trim() !== '') parts.push(current);
+  for (const raw of parts) {
+    const part = raw.trim();
+    let m: RegExpExecArray | null;
+    if ((m = /^([^\s=!(),]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part)) !== null) {
+      const [, key = '', op, list = ''] = m;
+      const values = list.split(',').map((v) => v.trim());
+      terms.push(op === 'in' ? (l) => Object.hasOwn(l, key) && values.includes(l[key] as string) : (l) => !Object.hasOwn(l, key) || !values.includes(l[key] as string));
+    } else if ((m = /^([^\s=!(),]+)\s*!=\s*([^\s=!(),]*)$/.exec(part)) !== null) {
+      const [, key = '', value] = m;
+      terms.push((l) => l[key] !== value);
+    } else if ((m = /^([^\s=!(),]+)\s*==?\s*([^\s=!(),]*)$/.exec(part)) !== null) {
+      const [, key = '', value] = m;
+      terms.push((l) => l[key] === value);
+    } else if ((m = /^!([^\s=!(),]+)$/.exec(part)) !== null) {
+      const key = m[1] as string;
+      terms.push((l) => !Object.hasOwn(l, key));
+    } else if ((m = /^([^\s=!(),]+)$/.exec(part)) !== null) {
+      const key = m[1] as string;
+      terms.push((l) => Object.hasOwn(l, key));
+    } else return undefined;
+  }
+  return (labels) => terms.every((t) => t(labels));
 }

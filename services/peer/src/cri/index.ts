@@ -1,0 +1,2 @@
+export * from './image-service.js';
+export * from './runtime-puller.js';
