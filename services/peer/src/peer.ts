@@ -25,8 +25,13 @@ import { DhtFill } from './dht-fill.js';
 import type { PeerDiscovery } from './discovery/index.js';
 import type { SupernodeClient } from './supernode-client.js';
 
-/** How long the supernode may take to start a blob (it waits for the registry's headers). */
-const TASK_START_TIMEOUT_MS = 30_000;
+/**
+ * Backstop on starting a blob at a supernode (it waits for the registry's
+ * headers). A frozen or unreachable supernode is noticed within seconds by
+ * liveness probes (SupernodeClient), and the proxy stops waiting when nothing
+ * moves; this only ends a start that a live supernode never finishes.
+ */
+const TASK_START_TIMEOUT_MS = 120_000;
 
 export interface PeerComponents {
   log: Logger;
@@ -72,6 +77,8 @@ export class Peer implements BlobProvider {
   private readonly init: PeerInit;
   /** At most one fill per digest; bounded by the blobs being pulled at once. */
   private readonly fills = new Map<Digest, Promise<Fill>>();
+  /** Per fill running: when it last made progress (started, or received bytes). Same bound as `fills`. */
+  private readonly progress = new Map<Digest, number>();
 
   constructor(components: PeerComponents, init: PeerInit) {
     this.log = components.log.child({ module: 'peer' });
@@ -82,6 +89,16 @@ export class Peer implements BlobProvider {
 
   get activeDownloads(): number {
     return this.fills.size;
+  }
+
+  /**
+   * When this node last received bytes of `digest` (Date.now() ms) while it
+   * fills it, whatever the reader waits for; undefined when no fill runs. The
+   * proxy waits for a swarm that moves, however slowly, and gives up only on
+   * one that does not.
+   */
+  progressAt(digest: Digest): number | undefined {
+    return this.progress.get(digest);
   }
 
   async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream> {
@@ -146,6 +163,10 @@ export class Peer implements BlobProvider {
     if (pending === undefined) {
       const onDone = (): void => {
         this.fills.delete(request.digest);
+        this.progress.delete(request.digest);
+      };
+      const onProgress = (): void => {
+        if (this.fills.has(request.digest)) this.progress.set(request.digest, Date.now());
       };
       pending = (async (): Promise<Fill> => {
         let task;
@@ -163,7 +184,7 @@ export class Peer implements BlobProvider {
           if (this.c.discovery !== undefined) {
             try {
               return await DhtFill.start(
-                { log: this.log, store: this.c.store, pieces: this.c.pieces, discovery: this.c.discovery, onPieceBytes: this.c.onPieceBytes },
+                { log: this.log, store: this.c.store, pieces: this.c.pieces, discovery: this.c.discovery, onPieceBytes: this.c.onPieceBytes, onProgress },
                 { digest: request.digest, sizeBytes: request.sizeBytes, onDone },
               );
             } catch (dhtErr) {
@@ -172,7 +193,7 @@ export class Peer implements BlobProvider {
           }
           if (this.c.registry === undefined) throw err;
           return new RegistryFill(
-            { log: this.log, store: this.c.store, registry: this.c.registry },
+            { log: this.log, store: this.c.store, registry: this.c.registry, onProgress },
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },
           );
         }
@@ -182,12 +203,16 @@ export class Peer implements BlobProvider {
         // piece hashes then vouch for the whole, and the node need not hash it twice.
         await this.c.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
         return new Download(
-          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes },
+          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes, onProgress },
           { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
         );
       })();
       this.fills.set(request.digest, pending);
-      pending.catch(() => this.fills.delete(request.digest));
+      this.progress.set(request.digest, Date.now());
+      pending.catch(() => {
+        this.fills.delete(request.digest);
+        this.progress.delete(request.digest);
+      });
     }
     return pending;
   }

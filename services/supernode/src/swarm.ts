@@ -21,10 +21,14 @@ const FRONTIER_AHEAD = 64;
 /** How long a child holds a frontier piece before another child may be given it. */
 const FRONTIER_TTL_MS = 15_000;
 /**
- * A claimed piece that lands at the seed is kept from the scheduler this long,
- * or until its claimer announces it: meanwhile others are scheduled to fetch it
- * from the claimer, not from the seed (the simulator showed 1.42 × S of seed
- * egress at 1,000 nodes without this).
+ * A claimed piece that lands at the seed is kept from the scheduler until its
+ * claimer announces it, or until the seed's copy to the claimer has made no
+ * progress for this long (it failed, or the claimer took it and then said
+ * nothing): meanwhile others are scheduled to fetch it from the claimer, not
+ * from the seed (the simulator showed 1.42 × S of seed egress at 1,000 nodes
+ * without this). Measured from progress, not from the landing: on a slow link
+ * the copy to the claimer takes many seconds, and releasing it early sent the
+ * same piece from the seed up to four times (bench:swarm, 25 Mbit/s).
  */
 const CLAIMED_PIECE_SEED_DELAY_MS = 2_000;
 
@@ -88,6 +92,22 @@ export class Swarm {
       this.known.delete(oldest);
     }
     return true;
+  }
+
+  /**
+   * The seed is sending `piece` of `digest` to a peer: `progress` while bytes
+   * move, `done` when all were handed to the socket, `failed` when the send
+   * broke off. Keeps a claimed piece held back while its copy to the claimer
+   * moves, and tells the scheduler the seed's copies are healthy.
+   */
+  seedSending(digest: Digest, piece: number, state: 'progress' | 'done' | 'failed'): void {
+    const key = `${digest}/${piece}`;
+    const held = this.heldBack.get(key);
+    if (held !== undefined) {
+      if (state === 'failed') this.releaseHeldBack(digest, piece);
+      else held.refresh();
+    }
+    if (state !== 'failed') this.scheduler.seedProgress(digest, piece);
   }
 
   private releaseHeldBack(digest: Digest, piece: number): void {

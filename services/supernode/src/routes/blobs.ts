@@ -13,6 +13,8 @@ import {
   PieceUnavailableError,
   pieceSpan,
   TaskRequestSchema,
+  type ChunkReader,
+  type Digest,
 } from '@shoal/core';
 import { replyWithReader } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
@@ -21,6 +23,36 @@ import type { BlobTasks } from '../blob-tasks.js';
 export interface BlobRoutesOptions {
   store: PieceStoreApi;
   tasks: BlobTasks;
+  /** Told how each piece send goes (see Swarm.seedSending): at most every SEND_PROGRESS_EVERY_MS while bytes move, then once at the end. */
+  onPieceSending?: ((digest: Digest, piece: number, state: 'progress' | 'done' | 'failed') => void) | undefined;
+}
+
+/** Piece sends report their progress at most this often. Milliseconds. */
+const SEND_PROGRESS_EVERY_MS = 250;
+
+/** `reader`, telling `report` while its bytes are read (each read is one handed to the socket before it). */
+function reportingReader(reader: ChunkReader, bytes: number, report: (state: 'progress' | 'done' | 'failed') => void): ChunkReader {
+  let read = 0;
+  let lastMs = 0;
+  let ended = false;
+  return {
+    read: async (into) => {
+      const count = await reader.read(into);
+      read += count;
+      const now = performance.now();
+      if (now - lastMs >= SEND_PROGRESS_EVERY_MS) {
+        lastMs = now;
+        report('progress');
+      }
+      return count;
+    },
+    close: () => {
+      reader.close();
+      if (ended) return;
+      ended = true;
+      report(read >= bytes ? 'done' : 'failed');
+    },
+  };
 }
 
 function parseIndex(text: string): number {
@@ -77,7 +109,9 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     const { offset, length } = pieceSpan(current.layout, index);
     piecesServed.inc();
     bytesServed.inc(length);
-    return replyWithReader(reply, store.openReader(digest, { start: offset, end: offset + length - 1 }), {
+    const reader = store.openReader(digest, { start: offset, end: offset + length - 1 });
+    const onSending = options.onPieceSending;
+    return replyWithReader(reply, onSending === undefined ? reader : reportingReader(reader, length, (state) => onSending(digest, index, state)), {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': length, 'content-type': 'application/octet-stream' },
       bytes: length,
     });
