@@ -382,7 +382,12 @@ export class Download {
           if (sha256 === undefined) continue; // never take a peer's bytes without a trusted hash
           body = await this.c.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
         }
-        watching = this.meters.watch(body, { judged: candidate.kind === 'peer', label: parentId });
+        watching = this.meters.watch(body, {
+          judged: candidate.kind === 'peer',
+          label: parentId,
+          // Bytes from the seed prove the supernode alive to the liveness checks (see SupernodeClient.heard).
+          ...(candidate.kind === 'seed' ? { onBytes: () => this.c.supernodes.heard(this.init.supernodeUrl) } : {}),
+        });
         body = watching.body;
         const limited = this.c.downloadLimiter === undefined ? body : await throttled(body, this.c.downloadLimiter);
         const fetchedAt = performance.now();

@@ -56,9 +56,14 @@ export class FetchMeters {
    * Counts `source`'s bytes as they pass; read `body` instead of `source`.
    * `judged`: a peer's body, cut when too slow. Call `stop` when done.
    */
-  watch(source: Readable, options: { judged: boolean; label: string }): { body: Readable; meter: Meter; stop: () => void } {
+  watch(source: Readable, options: { judged: boolean; label: string; onBytes?: () => void }): { body: Readable; meter: Meter; stop: () => void } {
     const at = this.now();
-    const onBytes = this.onBytes;
+    const all = this.onBytes;
+    const own = options.onBytes;
+    const onBytes = own === undefined ? all : (n: number): void => {
+      all(n);
+      own();
+    };
     const w: Watched = { body: source, judged: options.judged, label: options.label, bytes: 0, failure: undefined, windowStartMs: at, windowStartBytes: 0, rate: undefined };
     const counter = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

@@ -84,6 +84,8 @@ export class SupernodeUnresponsiveError extends SwarmUnavailableError {
 export class SupernodeClient {
   readonly urls: readonly string[];
   private readonly pools = new Map<string, Pool>();
+  /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
+  private readonly heardAt = new Map<string, number>();
   /** Liveness probes go on connections of their own, never queued behind piece requests. */
   private readonly probes = new Agent({ connections: 1, connectTimeout: LIVENESS_PROBE_TIMEOUT_MS, headersTimeout: LIVENESS_PROBE_TIMEOUT_MS, bodyTimeout: LIVENESS_PROBE_TIMEOUT_MS });
   private readonly token: string | undefined;
@@ -106,6 +108,16 @@ export class SupernodeClient {
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return this.token === undefined ? extra : { ...extra, [HEADER.token]: this.token };
+  }
+
+  /**
+   * The supernode at `url` sent us something (an answer, bytes of a piece):
+   * it is alive, whatever its round-trip time. On a saturated link a probe's
+   * answer waits behind seconds of queued piece bytes, so a probe alone would
+   * call a busy supernode dead.
+   */
+  heard(url: string): void {
+    if (this.urls.includes(url)) this.heardAt.set(url, Date.now());
   }
 
   /** Whether `url` answers GET /readyz within LIVENESS_PROBE_TIMEOUT_MS (any answer counts: it is not frozen). */
@@ -136,8 +148,11 @@ export class SupernodeClient {
     const maxFailed = options.maxFailedProbes ?? LIVENESS_MAX_FAILED_PROBES;
     const next = (ms: number): void => {
       timer = setTimeout(() => {
-        void this.probe(url).then((alive) => {
+        const probedAt = Date.now();
+        void this.probe(url).then((answered) => {
           if (settled) return;
+          // Bytes from it while the probe waited prove it alive as well as an answer would.
+          const alive = answered || (this.heardAt.get(url) ?? 0) >= probedAt - LIVENESS_GRACE_MS;
           failed = alive ? 0 : failed + 1;
           if (!alive) {
             this.log.warn({ supernode: url, failedProbes: failed }, 'supernode did not answer a liveness probe');
@@ -172,6 +187,7 @@ export class SupernodeClient {
       body: JSON.stringify(request),
       signal,
     });
+    this.heard(url);
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
@@ -252,6 +268,7 @@ export class SupernodeClient {
         signal: s,
       }),
     );
+    this.heard(supernodeUrl);
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
@@ -263,6 +280,7 @@ export class SupernodeClient {
   /** The supernode's view of a blob it is fetching or holds: size, piece hashes, whether complete. */
   async taskInfo(supernodeUrl: string, digest: Digest, signal?: AbortSignal): Promise<TaskInfo> {
     const response = await this.pool(supernodeUrl).request({ path: `${API_PREFIX}/blobs/${digest}/info`, method: 'GET', headers: this.headers(), signal });
+    this.heard(supernodeUrl);
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
@@ -279,6 +297,7 @@ export class SupernodeClient {
       headers: this.headers(),
       signal,
     });
+    this.heard(supernodeUrl);
     const sha = response.headers[HEADER.pieceSha256];
     if (response.statusCode !== 200 || typeof sha !== 'string' || !/^[a-f0-9]{64}$/.test(sha)) {
       destroyQuietly(response.body);
