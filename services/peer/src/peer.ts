@@ -79,6 +79,8 @@ export class Peer implements BlobProvider {
   private readonly fills = new Map<Digest, Promise<Fill>>();
   /** Per fill running: when it last made progress (started, or received bytes). Same bound as `fills`. */
   private readonly progress = new Map<Digest, number>();
+  /** When any fill last received bytes. */
+  private anyProgressMs = 0;
 
   constructor(components: PeerComponents, init: PeerInit) {
     this.log = components.log.child({ module: 'peer' });
@@ -92,13 +94,16 @@ export class Peer implements BlobProvider {
   }
 
   /**
-   * When this node last received bytes of `digest` (Date.now() ms) while it
-   * fills it, whatever the reader waits for; undefined when no fill runs. The
-   * proxy waits for a swarm that moves, however slowly, and gives up only on
-   * one that does not.
+   * When this node's swarm last made progress for `digest` (Date.now() ms)
+   * while it fills it: bytes of this blob, or of any other blob this node is
+   * filling (they share the node's link: a blob waiting its turn behind the
+   * image's other layers is slow, not dead); undefined when no fill runs for
+   * it. The proxy waits for a swarm that moves, however slowly, and gives up
+   * only on one that does not.
    */
   progressAt(digest: Digest): number | undefined {
-    return this.progress.get(digest);
+    const own = this.progress.get(digest);
+    return own === undefined ? undefined : Math.max(own, this.anyProgressMs);
   }
 
   async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream> {
@@ -166,7 +171,9 @@ export class Peer implements BlobProvider {
         this.progress.delete(request.digest);
       };
       const onProgress = (): void => {
-        if (this.fills.has(request.digest)) this.progress.set(request.digest, Date.now());
+        const now = Date.now();
+        this.anyProgressMs = now;
+        if (this.fills.has(request.digest)) this.progress.set(request.digest, now);
       };
       pending = (async (): Promise<Fill> => {
         let task;

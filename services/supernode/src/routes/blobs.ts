@@ -23,30 +23,45 @@ import type { BlobTasks } from '../blob-tasks.js';
 export interface BlobRoutesOptions {
   store: PieceStoreApi;
   tasks: BlobTasks;
-  /** Told how each piece send goes (see Swarm.seedSending): at most every SEND_PROGRESS_EVERY_MS while bytes move, then once at the end. */
+  /** Told how each piece send goes (see Swarm.seedSending): every SEND_PROGRESS_EVERY_MS while its response is open, then once at the end. */
   onPieceSending?: ((digest: Digest, piece: number, state: 'progress' | 'done' | 'failed') => void) | undefined;
 }
 
-/** Piece sends report their progress at most this often. Milliseconds. */
-const SEND_PROGRESS_EVERY_MS = 250;
+/**
+ * While a piece send is open it reports progress this often. Milliseconds. The
+ * sender hands a whole piece to the socket at once (its read-ahead is larger
+ * than a piece), so reads say nothing about how far the bytes got: an open
+ * response whose socket has not failed is a copy in progress.
+ */
+const SEND_PROGRESS_EVERY_MS = 500;
+/**
+ * An open piece send stops counting as progress after this long: a child that
+ * froze keeps its connection open, and must not keep the piece from others.
+ * Milliseconds: 1 MiB at 150 kbit/s.
+ */
+const SEND_PROGRESS_MAX_MS = 60_000;
 
-/** `reader`, telling `report` while its bytes are read (each read is one handed to the socket before it). */
+/** `reader`, telling `report` while the response it feeds is open, and how it ended. */
 function reportingReader(reader: ChunkReader, bytes: number, report: (state: 'progress' | 'done' | 'failed') => void): ChunkReader {
   let read = 0;
-  let lastMs = 0;
   let ended = false;
+  let timer: NodeJS.Timeout | undefined;
+  const openedAt = performance.now();
   return {
     read: async (into) => {
+      if (timer === undefined && !ended) {
+        report('progress');
+        timer = setInterval(() => {
+          if (performance.now() - openedAt < SEND_PROGRESS_MAX_MS) report('progress');
+        }, SEND_PROGRESS_EVERY_MS);
+        timer.unref();
+      }
       const count = await reader.read(into);
       read += count;
-      const now = performance.now();
-      if (now - lastMs >= SEND_PROGRESS_EVERY_MS) {
-        lastMs = now;
-        report('progress');
-      }
       return count;
     },
     close: () => {
+      clearInterval(timer);
       reader.close();
       if (ended) return;
       ended = true;
