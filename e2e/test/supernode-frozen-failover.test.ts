@@ -35,11 +35,6 @@ test('a frozen supernode adds seconds, not tens, to a new image pull', async (t)
       return {
         url: a.url,
         close: async () => {
-          try {
-            process.kill(a.process.pid, 'SIGCONT');
-          } catch {
-            // already gone
-          }
           await a.kill();
           await b.kill();
         },
@@ -75,10 +70,15 @@ test('a frozen supernode adds seconds, not tens, to a new image pull', async (t)
 
   const healthySeconds = await pull('warm');
   process.kill(frozen.process.pid, 'SIGSTOP');
-  const frozenSeconds = await pull('cold');
+  let frozenSeconds: number;
+  try {
+    frozenSeconds = await pull('cold');
+  } finally {
+    process.kill(frozen.process.pid, 'SIGCONT');
+  }
   const fallbacks = await counterByLabel(node.agent.proxyUrl, 'shoal_proxy_fallbacks_total', 'reason');
   t.log(`pull with both supernodes: ${healthySeconds.toFixed(1)} s; with the first frozen: ${frozenSeconds.toFixed(1)} s; fallbacks ${JSON.stringify(Object.fromEntries(fallbacks))}`);
   t.true(frozenSeconds - healthySeconds <= ALLOWED_EXTRA_SECONDS + NOISE_SECONDS, `the frozen supernode added ${(frozenSeconds - healthySeconds).toFixed(1)} s`);
   t.is([...fallbacks.values()].reduce((a, b) => a + b, 0), 0, 'the proxy never fell back to the registry: the swarm served every blob');
-  t.true(await node.containerd.imageUnpacked(`${cluster.registry.host}/faults/cold:v1`));
+  t.true(await node.containerd.imageUnpacked(`${cluster.registry.host}/faults/cold:v1`), 'the image is there, unpacked');
 });
