@@ -34,9 +34,10 @@ test('a frozen supernode adds seconds, not tens, to a new image pull', async (t)
       const [a, b] = [frozen, other];
       return {
         url: a.url,
+        // stop(), not kill(): in a teardown nothing else keeps the test process alive while it waits.
         close: async () => {
-          await a.kill();
-          await b.kill();
+          await a.process.stop();
+          await b.process.stop();
         },
       };
     },

@@ -309,6 +309,7 @@ export class SupernodeClient {
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
-    await this.probes.close();
+    // Not close(): it would wait for a probe in flight, whose only timer (AbortSignal.timeout) does not keep the process alive.
+    await this.probes.destroy();
   }
 }
