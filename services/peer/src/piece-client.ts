@@ -8,8 +8,12 @@ import type { FailureKindWire } from '@shoal/core';
 const MAX_INFO_BYTES = 8 * 1024 * 1024;
 /** Pools kept to other peers at most (least recently used closed first). */
 export const MAX_PEER_POOLS = 128;
-/** Connections to one parent: pieces are fetched a few at a time from each. */
-const CONNECTIONS_PER_PEER = 4;
+/**
+ * Connections to one parent: pieces are fetched a few at a time from each (a
+ * parent takes up to maxUploadsPerPeer + 1 of them from one child), and a
+ * request must not queue in the client while the scheduler counts it as an upload.
+ */
+const CONNECTIONS_PER_PEER = 8;
 /**
  * A parent answers at once (it has the piece or not), but on a saturated slow
  * link its answer queues behind the piece bytes it is already sending us: at

@@ -19,8 +19,16 @@ import {
   type TaskRequest,
 } from '@shoal/core';
 
-/** Connections per supernode from one peer. */
-const CONNECTIONS_PER_SUPERNODE = 8;
+/**
+ * Connections per supernode from one peer for piece requests. Enough that a
+ * request never queues behind others in the client: the seed may hold up to a
+ * piece window of requests per blob open (frontier long-polls), and a queued
+ * request is one the scheduler counts as a copy in progress while none is (it
+ * then handed out duplicates: bench:swarm, 25 Mbit/s, 2.8 × S from the seed).
+ */
+const PIECE_CONNECTIONS_PER_SUPERNODE = 64;
+/** Connections per supernode for task, schedule and info calls: never queued behind piece bodies. */
+const CONTROL_CONNECTIONS_PER_SUPERNODE = 4;
 /**
  * Backstop only: headers may wait while the supernode holds a piece request for
  * a piece still in flight (PIECE_WAIT_MS), or fetches a blob's headers from a
@@ -83,7 +91,8 @@ export class SupernodeUnresponsiveError extends SwarmUnavailableError {
 /** HTTP client of the supernodes' peer API. */
 export class SupernodeClient {
   readonly urls: readonly string[];
-  private readonly pools = new Map<string, Pool>();
+  /** Per supernode URL (bounded by `urls`): piece requests and control calls on separate connections. */
+  private readonly pools = new Map<string, { pieces: Pool; control: Pool }>();
   /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
   private readonly heardAt = new Map<string, number>();
   /** Liveness probes go on connections of their own, never queued behind piece requests. */
@@ -97,13 +106,16 @@ export class SupernodeClient {
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
-  private pool(url: string): Pool {
-    let pool = this.pools.get(url);
-    if (pool === undefined) {
-      pool = new Pool(url, { connections: CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS });
-      this.pools.set(url, pool);
+  private pool(url: string, kind: 'pieces' | 'control' = 'control'): Pool {
+    let pools = this.pools.get(url);
+    if (pools === undefined) {
+      pools = {
+        pieces: new Pool(url, { connections: PIECE_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
+        control: new Pool(url, { connections: CONTROL_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
+      };
+      this.pools.set(url, pools);
     }
-    return pool;
+    return pools[kind];
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -291,7 +303,7 @@ export class SupernodeClient {
 
   /** Fetches one piece from a supernode; the caller verifies it before storing. */
   async fetchPiece(supernodeUrl: string, digest: Digest, index: number, signal?: AbortSignal): Promise<PieceResponse> {
-    const response = await this.pool(supernodeUrl).request({
+    const response = await this.pool(supernodeUrl, 'pieces').request({
       path: `${API_PREFIX}/blobs/${digest}/pieces/${index}`,
       method: 'GET',
       headers: this.headers(),
@@ -307,7 +319,7 @@ export class SupernodeClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close()]));
     this.pools.clear();
     // Not close(): it would wait for a probe in flight, whose only timer (AbortSignal.timeout) does not keep the process alive.
     await this.probes.destroy();
