@@ -20,15 +20,12 @@ import {
 } from '@shoal/core';
 
 /**
- * Connections per supernode from one peer for piece requests. Enough that a
- * request rarely queues behind others in the client: the seed may hold a few
- * requests per blob open (frontier long-polls), and a queued request is one
- * the scheduler counts as a copy in progress while none is (it then handed out
- * duplicates: bench:swarm, 25 Mbit/s, 2.8 × S from the seed with 8 shared with
- * control calls). Not many more: 16 nodes × 64 overflowed a busy supernode's
- * accept queue (connect timeouts, every node at the registry).
+ * Connections per supernode from one peer for piece requests. A request that
+ * queues here is one the scheduler counts as a seed copy in progress while
+ * none is; 64 would avoid that, but 16 nodes × 64 overflowed a busy
+ * supernode's accept queue (connect timeouts, every node at the registry).
  */
-const PIECE_CONNECTIONS_PER_SUPERNODE = 24;
+const PIECE_CONNECTIONS_PER_SUPERNODE = 8;
 /** Connections per supernode for task, schedule and info calls: never queued behind piece bodies. */
 const CONTROL_CONNECTIONS_PER_SUPERNODE = 4;
 /**
