@@ -6,7 +6,9 @@
  * plus curl throughput of a cached blob from the proxy vs from docker-registry, and the
  * node agent's peak RSS while 4 clients fetch a 1 GiB blob at once (cold, then cached).
  * Everything runs on loopback as real processes: docker-registry, `shoal supernode`,
- * `shoal node`, containerd + ctr. Options: --runs N (default 3), --keep.
+ * `shoal node`, containerd + ctr. Every pull also reports the CPU-seconds (user + sys from
+ * /proc/<pid>/stat) of each Shoal process and of docker-registry per GiB of image, and
+ * the machine's CPU busy fraction over the pull. Run with --help for the flags.
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,8 +38,19 @@ const MiB = 1024 * 1024;
 const SHOAL = fileURLToPath(new URL('../../services/shoal/bin/shoal.js', import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false } } });
+const USAGE = `usage: npm run bench:pull -- [options]
+  --runs N     pulls of each kind, each with fresh state; medians reported (3)
+  --keep       keep the work dir
+  -h, --help   this text
+`;
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const RUNS = Number(args.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs must be a positive integer, got ${String(args.runs)}`);
+const GiB = 1024 * MiB;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -119,19 +132,31 @@ async function processCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** CPU-seconds a phase cost: the whole machine's (containerd, registry, Shoal, kernel), and Shoal's own processes'. */
+/** CPU-seconds a phase cost: the whole machine's (containerd, registry, Shoal, kernel), Shoal's own processes' together and each one's. */
 interface CpuCost {
   machineCpuS: number;
+  /** The machine's busy share over the phase (all cores). */
+  machineBusy: number;
   shoalCpuS: number;
+  /** Each named process's CPU-seconds over the phase. */
+  byProcess: Record<string, number>;
 }
 
-/** Runs `phase` and reports the CPU it cost. */
-async function withCpu<T>(shoalPids: number[], phase: () => Promise<T>): Promise<{ result: T; cost: CpuCost }> {
-  const shoalSeconds = async (): Promise<number> => (await Promise.all(shoalPids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
-  const [m0, s0] = [await machineBusySeconds(), await shoalSeconds()];
+async function machineTotalSeconds(): Promise<number> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  return fields.slice(0, 8).reduce((a, b) => a + b, 0) / 100;
+}
+
+/** Runs `phase` and reports the CPU it cost; `shoal` names Shoal's processes, `others` the rest to account for (the registry). */
+async function withCpu<T>(shoal: Record<string, number>, others: Record<string, number>, phase: () => Promise<T>): Promise<{ result: T; cost: CpuCost }> {
+  const all = { ...shoal, ...others };
+  const each = async (): Promise<Record<string, number>> => Object.fromEntries(await Promise.all(Object.entries(all).map(async ([name, pid]) => [name, await processCpuSeconds(pid)] as const)));
+  const [m0, t0, e0] = [await machineBusySeconds(), await machineTotalSeconds(), await each()];
   const result = await phase();
-  const [m1, s1] = [await machineBusySeconds(), await shoalSeconds()];
-  return { result, cost: { machineCpuS: m1 - m0, shoalCpuS: s1 - s0 } };
+  const [m1, t1, e1] = [await machineBusySeconds(), await machineTotalSeconds(), await each()];
+  const byProcess = Object.fromEntries(Object.keys(all).map((name) => [name, (e1[name] ?? 0) - (e0[name] ?? 0)]));
+  const shoalCpuS = Object.keys(shoal).reduce((a, name) => a + (byProcess[name] ?? 0), 0);
+  return { result, cost: { machineCpuS: m1 - m0, machineBusy: (m1 - m0) / Math.max(0.01, t1 - t0), shoalCpuS, byProcess } };
 }
 
 async function curlSpeed(url: string): Promise<number> {
@@ -175,7 +200,7 @@ async function main(): Promise<void> {
       const runDir = join(dir, `run${run}`);
       await mkdir(runDir, { recursive: true });
       const direct = await startContainerd({ name: `direct${run}` });
-      const d0 = await withCpu([], () => direct.pull(ref, { hostsDir: null, plainHttp: true }));
+      const d0 = await withCpu({}, { registry: registry.process.pid }, () => direct.pull(ref, { hostsDir: null, plainHttp: true }));
       times.direct.push(d0.result.durationMs / 1000);
       cpu.direct.push(d0.cost);
       await direct.stop();
@@ -185,14 +210,15 @@ async function main(): Promise<void> {
       if (a === undefined || b === undefined) throw new Error('two nodes expected');
       const ca = await startContainerd({ name: `cold${run}` });
       await containerdConfig(ca.hostsDir, a.proxyUrl, registry.host);
-      const shoalPids = [shoal.supernode.pid, a.process.pid, b.process.pid];
-      const d1 = await withCpu(shoalPids, () => ca.pull(ref));
+      const shoalPids = { supernode: shoal.supernode.pid, 'node A': a.process.pid, 'node B': b.process.pid };
+      const registryPid = { registry: registry.process.pid };
+      const d1 = await withCpu(shoalPids, registryPid, () => ca.pull(ref));
       times.cold.push(d1.result.durationMs / 1000);
       cpu.cold.push(d1.cost);
       await ca.stop();
       const cb = await startContainerd({ name: `warm${run}` });
       await containerdConfig(cb.hostsDir, b.proxyUrl, registry.host);
-      const d2 = await withCpu(shoalPids, () => cb.pull(ref));
+      const d2 = await withCpu(shoalPids, registryPid, () => cb.pull(ref));
       times.warm.push(d2.result.durationMs / 1000);
       cpu.warm.push(d2.cost);
       await cb.stop();
@@ -255,6 +281,14 @@ async function main(): Promise<void> {
         (['direct', 'cold', 'warm'] as const).map((k) => [k, { machine: median(cpu[k].map((c) => c.machineCpuS)), shoal: median(cpu[k].map((c) => c.shoalCpuS)) }]),
       ),
       medianSeconds: { direct: d, cold: median(times.cold), warm: median(times.warm) },
+      /** CPU-seconds per GiB of image, per process, median over runs: cold (node A pulls, supernode fetches), warm (node B pulls from the swarm). */
+      cpuPerGiB: Object.fromEntries(
+        (['direct', 'cold', 'warm'] as const).map((k) => [
+          k,
+          Object.fromEntries(['supernode', 'node A', 'node B', 'registry'].map((name) => [name, median(cpu[k].map((c) => (c.byProcess[name] ?? Number.NaN) / (image.totalBytes / GiB)))])),
+        ]),
+      ) as Record<'direct' | 'cold' | 'warm', Record<string, number>>,
+      medianMachineBusy: Object.fromEntries((['direct', 'cold', 'warm'] as const).map((k) => [k, median(cpu[k].map((c) => c.machineBusy))])) as Record<'direct' | 'cold' | 'warm', number>,
       ratioToDirect: { cold: median(times.cold) / d, warm: median(times.warm) / d },
       throughput,
       throughputRatio: throughput.proxyMiBps / throughput.registryMiBps,
@@ -274,6 +308,10 @@ async function main(): Promise<void> {
         `| Shoal warm, 2nd node / direct | ${result.ratioToDirect.warm.toFixed(2)}× (${result.medianSeconds.warm.toFixed(2)} s) | ≤ 1.0× |`,
         `| cached blob: proxy / registry (curl) | ${(result.throughputRatio * 100).toFixed(0)} % (${throughput.proxyMiBps.toFixed(0)} vs ${throughput.registryMiBps.toFixed(0)} MiB/s) | ≥ 60 % |`,
         `| machine CPU per pull: direct / cold / warm | ${(['direct', 'cold', 'warm'] as const).map((k) => result.medianCpuSeconds[k]?.machine.toFixed(1)).join(' / ')} CPU-s (Shoal's processes: cold ${result.medianCpuSeconds.cold?.shoal.toFixed(1)}, warm ${result.medianCpuSeconds.warm?.shoal.toFixed(1)}) | 2 cores |`,
+        `| CPU-s per GiB, cold pull: supernode / node agent / docker-registry | ${['supernode', 'node A', 'registry'].map((n) => result.cpuPerGiB.cold[n]?.toFixed(2)).join(' / ')} | ≤ 3 per Shoal process |`,
+        `| CPU-s per GiB, warm pull (2nd node from the swarm): node agent / supernode / docker-registry | ${['node B', 'supernode', 'registry'].map((n) => result.cpuPerGiB.warm[n]?.toFixed(2)).join(' / ')} | |`,
+        `| CPU-s per GiB, direct pull: docker-registry | ${result.cpuPerGiB.direct.registry?.toFixed(2)} | |`,
+        `| machine CPU busy during the pulls: direct / cold / warm | ${(['direct', 'cold', 'warm'] as const).map((k) => `${(result.medianMachineBusy[k] * 100).toFixed(0)} %`).join(' / ')} | 100 %: the CPU was the limit |`,
         `| node RSS, 4 × 1 GiB cold | ${rss.cold?.peakMiB.toFixed(0)} MiB | < 150 MiB |`,
         `| node RSS, 4 × 1 GiB cached | ${rss.cached?.peakMiB.toFixed(0)} MiB | < 150 MiB |`,
         '',

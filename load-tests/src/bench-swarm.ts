@@ -16,15 +16,16 @@
  * Reported per mode: each node's completion time (ctr exit; and fetch = until ctr starts
  * unpacking) as a ratio to S/B, the time one node needs at line rate; registry and
  * supernode-host egress in multiples of S from the interfaces' tx_bytes counters; for
- * Shoal where each node's proxy got its bytes; CPU use, to tell a network-bound run from
- * a CPU-bound one. Writes load-tests/results/bench-swarm-<date>.json and a plot (SVG).
+ * Shoal where each node's proxy got its bytes; cut bodies (blob GETs containerd resumed
+ * with `Range`, from `ctr --debug`) and blob bytes the registry sent to each client
+ * address (its JSON access log: node addresses there are nodes that left the swarm);
+ * the CPU-seconds of every process (user + sys from /proc/<pid>/stat) and per GiB it
+ * moved; the machine's CPU busy fraction, to tell a network-bound run from a CPU-bound
+ * one. `--rate-mbit` takes a list: the LAN is rebuilt at each rate (a sweep), and the
+ * sweep is plotted against the rate. Writes load-tests/results/bench-swarm-<date>.json
+ * and plots (SVG).
  *
- * Flags: --nodes N (16) --size-mib S (256) --rate-mbit B (200) --modes direct,cache,shoal
- *        --mode-timeout-s T (auto) --svg PATH (docs/img/bench-swarm.svg, '' for none)
- *        --shoal PATH (the `shoal` to run, e.g. another build; default this repository's)
- *        --label TEXT (what was measured, e.g. the commit; in the JSON and the plot)
- *        --shaping-only (build the LAN, check the shaping, stop) --keep (keep the work
- *        dir until the next run).
+ * Run with --help for the flags.
  * Network namespaces, veths and processes are removed on exit, on error and on SIGINT,
  * and leftovers of a crashed run are removed at start. Nothing touches the root
  * namespace's interfaces or routes; namespaces have no route out.
@@ -43,12 +44,15 @@ import {
   runChecked,
   runCommand,
   startContainerd,
+  parseCtrDebugLog,
   stopAllProcesses,
   whichTool,
   type RunningContainerd,
 } from '@shoal/testkit';
 import { startCpuWindow, type CpuReport } from './netns/cpu.js';
-import { runInChecked, spawnGated, txBytesIn, type GatedProcess } from './netns/exec.js';
+import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netns/exec.js';
+import { linePlotSvg, type Series } from './lib/svg-plot.js';
+import { layerSizes } from './lib/image-shape.js';
 import {
   blobsServed,
   proxyStats,
@@ -80,11 +84,29 @@ const START_CONCURRENCY = 4;
 const JOIN_TIMEOUT_MS = 60_000;
 /** Let every gated ctr reach its `read` before the barrier. */
 const GATE_SETTLE_MS = 1_000;
-/** Layer sizes as fractions of S: "a few layers", one large. */
-const LAYER_FRACTIONS = [1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 16];
+/** The end of each ctr's stderr kept for its debug log (a 5-layer pull logs a few KiB; retries more). */
+const CTR_LOG_KEEP_BYTES = 8 * MiB;
+const GiB = 1024 * MiB;
 
 type Mode = 'direct' | 'cache' | 'shoal';
 const ALL_MODES: readonly Mode[] = ['direct', 'cache', 'shoal'];
+
+const DEFAULT_SWEEP_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm-sweep.svg', import.meta.url));
+const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BENCH_NETNS_TAG on a shared machine)
+  --nodes N             node hosts (16)
+  --size-mib S          image size, MiB, in 5 layers (256)
+  --rate-mbit B[,B...]  every link's rate, Mbit/s; a list sweeps the rate, rebuilding the LAN at each (200)
+  --modes M[,M...]      direct, cache, shoal (all three)
+  --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
+  --mode-timeout-s T    a mode's pulls are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
+  --svg PATH            per-node bar chart of a single-rate run (docs/img/bench-swarm.svg; '' for none)
+  --sweep-svg PATH      the sweep's plots, PATH and PATH with -egress (docs/img/bench-swarm-sweep.svg; '' for none)
+  --shoal PATH          the shoal executable to run (this repository's)
+  --label TEXT          what was measured (the commit); in the JSON and the plots
+  --shaping-only        build the LAN, check the shaping, stop
+  --keep                keep the work dir until the next run
+  -h, --help            this text
+`;
 
 const { values: args } = parseArgs({
   options: {
@@ -92,14 +114,21 @@ const { values: args } = parseArgs({
     'size-mib': { type: 'string', default: '256' },
     'rate-mbit': { type: 'string', default: '200' },
     modes: { type: 'string', default: ALL_MODES.join(',') },
+    'baseline-rates': { type: 'string' },
     'mode-timeout-s': { type: 'string' },
     svg: { type: 'string', default: DEFAULT_SVG },
+    'sweep-svg': { type: 'string', default: DEFAULT_SWEEP_SVG },
     shoal: { type: 'string', default: SHOAL },
     label: { type: 'string', default: '' },
     'shaping-only': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 function intFlag(name: string, text: string | undefined, min: number, max: number): number {
   const v = Number(text);
@@ -109,7 +138,10 @@ function intFlag(name: string, text: string | undefined, min: number, max: numbe
 
 const NODES = intFlag('nodes', args.nodes, 1, 254 - NODE_OCTET_BASE);
 const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
-const RATE_MBIT = intFlag('rate-mbit', args['rate-mbit'], 1, 100_000);
+const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
+const RATES = intList('rate-mbit', args['rate-mbit']);
+if (RATES.length === 0) throw new Error('--rate-mbit: at least one rate');
+const BASELINE_RATES = args['baseline-rates'] === undefined ? RATES : intList('baseline-rates', args['baseline-rates']);
 const SHOAL_BIN = args.shoal ?? SHOAL;
 const MODES = (args.modes ?? '').split(',').filter((m) => m !== '') as Mode[];
 for (const m of MODES) if (!ALL_MODES.includes(m)) throw new Error(`--modes: unknown mode ${m} (direct, cache, shoal)`);
@@ -158,6 +190,12 @@ interface NodeResult {
   metricsError?: string;
   /** Bytes this node's link sent during the pull (uploads to peers, requests). */
   txBytes: number;
+  /** Bytes this node's link received during the pull. */
+  rxBytes: number;
+  /** Blob GETs containerd reopened with `Range: bytes=<offset>-` after a body was cut (from `ctr --debug`). */
+  rangeResumes: number;
+  /** Blob GETs containerd sent to the registry itself and got 2xx (it left the mirror). */
+  ctrRegistryFetches: number;
 }
 
 interface ModeResult {
@@ -170,8 +208,12 @@ interface ModeResult {
   modeWallSeconds: number;
   nodes: NodeResult[];
   egressBytes: { registry: number; supernodeHost: number; nodesTotal: number };
+  /** Bytes received by the supernode (or cache) host's link: its back-to-source. */
+  supernodeHostRxBytes: number;
   /** From the registry's access log: blob bytes it sent, by client address. */
   registryBlobBytesByClient: Record<string, number>;
+  /** From the registry's access log: blob GETs answered 200 and bytes, by client address. */
+  registryBlobGetsByClient: Record<string, { count: number; bytes: number }>;
   /** Shoal mode: nodes the supernode listed before the barrier. */
   peersJoined?: number;
   cpu: CpuReport;
@@ -179,6 +221,7 @@ interface ModeResult {
 
 interface Ctx {
   topo: Topology;
+  rateMbit: number;
   work: string;
   origin: NsProcess;
   sBytes: number;
@@ -235,10 +278,10 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       if (peersJoined < nodeHosts.length) log(`shoal: WARNING only ${peersJoined}/${nodeHosts.length} peers joined the supernode`);
     }
 
-    const [regTx0, snTx0, nodeTx0, servedBefore] = await Promise.all([
-      txBytesIn(reg.ns, HOST_IF),
-      txBytesIn(sn.ns, HOST_IF),
-      Promise.all(nodeHosts.map((h) => txBytesIn(h.ns, HOST_IF))),
+    const [regL0, snL0, nodeL0, servedBefore] = await Promise.all([
+      linkBytesIn(reg.ns, HOST_IF),
+      linkBytesIn(sn.ns, HOST_IF),
+      Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
       blobsServed(ctx.origin),
     ]);
     const cpu = await startCpuWindow(
@@ -254,10 +297,12 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     const imageRef = ref(mode === 'cache' ? sn.ip : reg.ip);
     const pulls: GatedProcess[] = containerds.map((c, i) => {
       const modeArgs = mode === 'shoal' ? ['--hosts-dir', c.hostsDir] : ['--plain-http'];
-      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--address', c.socket, 'images', 'pull', ...modeArgs, imageRef], {
+      // --debug logs every HTTP exchange: resumes with Range, hosts that served each blob.
+      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, 'images', 'pull', ...modeArgs, imageRef], {
         // ctr reads CONTAINERD_* and proxy variables: only ours.
         env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
         watch: { unpacking: /unpacking / },
+        stderrKeepBytes: CTR_LOG_KEEP_BYTES,
       });
     });
     await sleep(GATE_SETTLE_MS);
@@ -277,14 +322,21 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
     const cpuReport = await cpu.stop();
 
-    const [regTx1, snTx1, nodeTx1, servedAfter] = await Promise.all([
-      txBytesIn(reg.ns, HOST_IF),
-      txBytesIn(sn.ns, HOST_IF),
-      Promise.all(nodeHosts.map((h) => txBytesIn(h.ns, HOST_IF))),
+    const [regL1, snL1, nodeL1, servedAfter] = await Promise.all([
+      linkBytesIn(reg.ns, HOST_IF),
+      linkBytesIn(sn.ns, HOST_IF),
+      Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
       blobsServed(ctx.origin),
     ]);
+    const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
     const byClient: Record<string, number> = {};
-    for (const b of servedAfter.slice(servedBefore.length)) byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
+    const getsByClient: Record<string, { count: number; bytes: number }> = {};
+    for (const b of servedAfter.slice(servedBefore.length)) {
+      byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
+      const g = (getsByClient[b.remoteAddr] ??= { count: 0, bytes: 0 });
+      g.count++;
+      g.bytes += b.bytes;
+    }
 
     const nodes: NodeResult[] = await Promise.all(
       nodeHosts.map(async (h, i) => {
@@ -293,6 +345,9 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
         const ok = d.code === 0;
         const unpacked = ok ? await c.imageUnpacked(imageRef).catch(() => false) : false;
         const unpackAt = d.seen.get('unpacking');
+        const requests = parseCtrDebugLog(d.stderrTail);
+        const blobGets = requests.filter((q) => q.method === 'GET' && /\/blobs\/sha256:/.test(q.url));
+        const regHost = `${reg.ip}:${REGISTRY_PORT}`;
         const r: NodeResult = {
           node: h.name,
           ip: h.ip,
@@ -300,9 +355,12 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
           fetchSeconds: unpackAt === undefined ? null : (unpackAt - t0) / 1000,
           totalSeconds: ok ? (d.endedAt - t0) / 1000 : null,
           unpacked,
-          txBytes: (nodeTx1[i] ?? 0) - (nodeTx0[i] ?? 0),
+          txBytes: (nodeL1[i]?.tx ?? 0) - (nodeL0[i]?.tx ?? 0),
+          rxBytes: (nodeL1[i]?.rx ?? 0) - (nodeL0[i]?.rx ?? 0),
+          rangeResumes: blobGets.filter((q) => q.requestHeaders.range !== undefined && !/^bytes=0-$/.test(q.requestHeaders.range)).length,
+          ctrRegistryFetches: mode === 'shoal' ? blobGets.filter((q) => q.host === regHost && q.status !== undefined && q.status < 300).length : 0,
         };
-        if (!ok) r.error = `ctr exited ${String(d.code)} ${String(d.signal)}: ${d.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+        if (!ok) r.error = `ctr exited ${String(d.code)} ${String(d.signal)}: ${d.stderrTail.trim().split('\n').filter((l) => !l.includes('level=debug')).slice(-3).join(' | ')}`;
         if (mode === 'shoal') {
           try {
             const stats = await proxyStats(h);
@@ -325,8 +383,14 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       pullWallSeconds,
       modeWallSeconds: 0,
       nodes,
-      egressBytes: { registry: regTx1 - regTx0, supernodeHost: snTx1 - snTx0, nodesTotal: nodeTx1.reduce((a, b) => a + b, 0) - nodeTx0.reduce((a, b) => a + b, 0) },
+      egressBytes: {
+        registry: regTx1 - regTx0,
+        supernodeHost: snTx1 - snTx0,
+        nodesTotal: nodeL1.reduce((a, b) => a + b.tx, 0) - nodeL0.reduce((a, b) => a + b.tx, 0),
+      },
+      supernodeHostRxBytes: snL1.rx - snL0.rx,
       registryBlobBytesByClient: byClient,
+      registryBlobGetsByClient: getsByClient,
       cpu: cpuReport,
     };
     if (peersJoined !== undefined) result.peersJoined = peersJoined;
@@ -371,6 +435,13 @@ interface Summary {
   /** The most loaded uplink's bytes over the fetch window (barrier → last node done fetching) as a share of B (≈ 1: that link was the bottleneck). */
   busiestUplinkOfB: number;
   busiestUplink: string;
+  /** Blob bodies containerd resumed with Range (a cut body each), over all nodes. */
+  rangeResumes: number;
+  /** Blob fetches that reached the registry from node addresses (its access log), and containerd's own fetches from it (Shoal mode). */
+  nodeRegistryFetches: number;
+  nodeRegistryBytesOfS: number;
+  /** CPU-s per GiB of image each process handled (see sweepTable); null when it did not run. */
+  cpuPerGiB: { supernode: number | null; nodeMedian: number | null; nodeMax: number | null; registry: number | null };
 }
 
 function summarize(r: ModeResult, ctx: Ctx): Summary {
@@ -388,11 +459,44 @@ function summarize(r: ModeResult, ctx: Ctx): Summary {
     registryOfS: r.egressBytes.registry / ctx.sBytes,
     supernodeHostOfS: r.egressBytes.supernodeHost / ctx.sBytes,
     nodesOfS: r.egressBytes.nodesTotal / ctx.sBytes,
-    ...busiest(r),
+    ...busiest(r, ctx.rateMbit),
+    rangeResumes: r.nodes.reduce((a, n) => a + n.rangeResumes, 0),
+    nodeRegistryFetches: nodeRegistryFetches(r, ctx).count,
+    nodeRegistryBytesOfS: nodeRegistryFetches(r, ctx).bytes / ctx.sBytes,
+    cpuPerGiB: cpuPerGiB(r, ctx),
   };
 }
 
-function busiest(r: ModeResult): { busiestUplinkOfB: number; busiestUplink: string } {
+/** Blob GETs the registry answered for node addresses (not the supernode or cache host). */
+function nodeRegistryFetches(r: ModeResult, ctx: Ctx): { count: number; bytes: number } {
+  if (r.mode !== 'shoal') return { count: 0, bytes: 0 };
+  const sn = ctx.topo.host('sn').ip;
+  let count = 0;
+  let bytes = 0;
+  for (const [addr, b] of Object.entries(r.registryBlobGetsByClient)) {
+    if (addr === sn) continue;
+    count += b.count;
+    bytes += b.bytes;
+  }
+  return { count, bytes };
+}
+
+function cpuPerGiB(r: ModeResult, ctx: Ctx): Summary['cpuPerGiB'] {
+  const of = (group: string): number[] => r.cpu.perProcess.filter((p) => p.group === group).map((p) => p.seconds);
+  const sn = [...of('supernode'), ...of('cache')];
+  const nodes = of('shoal-node');
+  const reg = of('registry');
+  const image = ctx.sBytes / GiB;
+  const okNodes = r.nodes.filter((n) => n.ok).length;
+  return {
+    supernode: sn.length === 0 || r.supernodeHostRxBytes <= 0 ? null : (sn[0] as number) / (r.supernodeHostRxBytes / GiB),
+    nodeMedian: nodes.length === 0 || okNodes === 0 ? null : quantile(nodes, 0.5) / image,
+    nodeMax: nodes.length === 0 || okNodes === 0 ? null : Math.max(...nodes) / image,
+    registry: reg.length === 0 || r.egressBytes.registry <= 0 ? null : (reg[0] as number) / (r.egressBytes.registry / GiB),
+  };
+}
+
+function busiest(r: ModeResult, rateMbit: number): { busiestUplinkOfB: number; busiestUplink: string } {
   const links: Array<[string, number]> = [
     ['registry', r.egressBytes.registry],
     ['supernode host', r.egressBytes.supernodeHost],
@@ -402,14 +506,14 @@ function busiest(r: ModeResult): { busiestUplinkOfB: number; busiestUplink: stri
   // Unpacking follows the fetch and sends nothing: the link's busy time is the fetch window.
   const fetched = r.nodes.map((n) => n.fetchSeconds ?? n.totalSeconds).filter((x): x is number => x !== null);
   const windowSeconds = fetched.length > 0 ? Math.max(...fetched) : r.pullWallSeconds;
-  return { busiestUplink: name, busiestUplinkOfB: (bytes * 8) / (RATE_MBIT * 1e6 * windowSeconds) };
+  return { busiestUplink: name, busiestUplinkOfB: (bytes * 8) / (rateMbit * 1e6 * windowSeconds) };
 }
 
 function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: string, wallSeconds: number): string {
   const sums = results.map((r) => summarize(r, ctx));
   const lines = [
     ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
-    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${RATE_MBIT} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
+    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
     '',
     'Shaping check (TCP goodput; line rate × 0.956 is the framing limit):',
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}`),
@@ -469,6 +573,46 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: 
         : `Nodes that fetched blobs from the registry themselves (containerd fallback or proxy upstream): ${fromNodes.map(([a, b]) => `${a} ${(b / ctx.sBytes).toFixed(2)} × S`).join(', ')}`,
     );
   }
+  lines.push(
+    '',
+    'CPU per process (user + sys from /proc/<pid>/stat over the pull window) and per GiB it moved:',
+    '',
+    '| mode | process | CPU-s | GiB in / out on its link | CPU-s per GiB of image handled | CPU-s per GiB in + out |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+  );
+  for (const r of results) {
+    const nodeIndex = new Map(r.cpu.perProcess.filter((p) => p.group === 'shoal-node').map((p, i) => [p.pid, i]));
+    for (const p of r.cpu.perProcess) {
+      if (p.group === 'containerd') continue;
+      let name = p.group;
+      let inOut: [number, number] = [0, 0];
+      let handled = 0;
+      if (p.group === 'registry') {
+        inOut = [0, r.egressBytes.registry];
+        handled = r.egressBytes.registry;
+      } else if (p.group === 'supernode' || p.group === 'cache') {
+        inOut = [r.supernodeHostRxBytes, r.egressBytes.supernodeHost];
+        handled = r.supernodeHostRxBytes;
+      } else if (p.group === 'shoal-node') {
+        const n = r.nodes[nodeIndex.get(p.pid) ?? -1];
+        name = `node agent ${n?.node ?? p.pid}`;
+        inOut = [n?.rxBytes ?? 0, n?.txBytes ?? 0];
+        handled = n?.ok === true ? ctx.sBytes : 0;
+      }
+      const perHandled = handled > 0 ? p.seconds / (handled / GiB) : null;
+      const perLink = inOut[0] + inOut[1] > 0 ? p.seconds / ((inOut[0] + inOut[1]) / GiB) : null;
+      lines.push(`| ${r.mode} | ${name} | ${p.seconds.toFixed(2)} | ${(inOut[0] / GiB).toFixed(2)} / ${(inOut[1] / GiB).toFixed(2)} | ${fmt(perHandled)} | ${fmt(perLink)} |`);
+    }
+  }
+  lines.push(
+    '',
+    '(Handled: the supernode or cache per GiB received from the registry, a node agent per GiB of image delivered to containerd, the registry per GiB sent.)',
+    '',
+    ...results.map((r) => {
+      const s = summarize(r, ctx);
+      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror)` : ''}`;
+    }),
+  );
   lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');
   return lines.join('\n');
 }
@@ -501,7 +645,7 @@ function writeSvg(path: string, ctx: Ctx, results: ModeResult[]): Promise<void> 
   const labels: Record<Mode, string> = { direct: 'direct from registry', cache: 'central pull-through cache', shoal: 'Shoal' };
   const first = results[0];
   const svg = barChartSvg({
-    title: `Swarm pull: ${NODES} nodes pull one ${(ctx.sBytes / MiB).toFixed(0)} MiB image at once, ${RATE_MBIT} Mbit/s links`,
+    title: `Swarm pull: ${NODES} nodes pull one ${(ctx.sBytes / MiB).toFixed(0)} MiB image at once, ${ctx.rateMbit} Mbit/s links`,
     subtitle: `completion time per node (ctr pull, unpack included) in units of S/B = ${ctx.lineRateSeconds.toFixed(1)} s · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`} · × = did not finish`,
     yLabel: 'completion time / (S/B)',
     xLabels: (first?.nodes ?? []).map((n) => n.node),
@@ -574,72 +718,93 @@ async function main(): Promise<void> {
   const image = await buildImage({
     dir: join(work, 'layout'),
     tag: TAG,
-    layers: LAYER_FRACTIONS.map((f, i) => ({ sizeBytes: Math.round(SIZE_MIB * MiB * f), seed: `bench-swarm-${SIZE_MIB}-${i}` })),
+    layers: layerSizes(SIZE_MIB * MiB).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-${SIZE_MIB}-${i}` })),
   });
   const sBytes = image.totalBytes;
-  const lineRateSeconds = (sBytes * 8) / (RATE_MBIT * 1e6);
 
   const specs = [
     { name: 'reg', octet: 1 },
     { name: 'sn', octet: 2 },
     ...Array.from({ length: NODES }, (_, i) => ({ name: `n${i}`, octet: NODE_OCTET_BASE + i })),
   ];
-  log(`creating ${specs.length} hosts on a bridge, links shaped to ${RATE_MBIT} Mbit/s`);
-  topology = await createTopology(specs, RATE_MBIT);
-  const topo = topology;
+  const runs: RateRun[] = [];
+  const failedModes: Array<{ rateMbit: number; mode: Mode; error: string }> = [];
+  let pushed = false;
+  for (const rateMbit of RATES) {
+    const lineRateSeconds = (sBytes * 8) / (rateMbit * 1e6);
+    log(`creating ${specs.length} hosts on a bridge, links shaped to ${rateMbit} Mbit/s`);
+    topology = await createTopology(specs, rateMbit);
+    const topo = topology;
 
-  log('checking the shaping with TCP flows');
-  const shaping = await verifyShaping(topo.host('n0'), topo.host('reg'), topo.host('sn'), RATE_MBIT, {
-    fanOut: { from: topo.host('reg'), to: topo.hosts.filter((h) => h.name.startsWith('n')) },
-  });
-  for (const c of shaping) log(`  ${c.name}: ${c.flows.map((f) => f.mbit.toFixed(0)).join(' + ')} Mbit/s (${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)}) ${c.ok ? 'ok' : 'FAILED'}`);
-  if (!shaping.every((c) => c.ok)) throw new Error('the shaping does not behave as the benchmark assumes; not measuring');
-  if (args['shaping-only']) return;
-
-  const reg = topo.host('reg');
-  const origin = await startRegistryIn(reg, join(work, 'registry'), { name: 'registry' });
-  // Pushed over the registry host's own loopback: no link, no shaping, no counters.
-  const authDir = await makeTempDir(`${PREFIX}skopeo`);
-  try {
-    await writeFile(join(authDir, 'auth.json'), '{"auths":{}}\n');
-    await runInChecked(
-      reg.ns,
-      'skopeo',
-      ['copy', '--authfile', join(authDir, 'auth.json'), '--dest-tls-verify=false', '--preserve-digests', '--all', `oci:${image.layoutDir}:${TAG}`, `docker://127.0.0.1:${REGISTRY_PORT}/${REPOSITORY}:${TAG}`],
-      { env: minimalEnv({ HOME: authDir }), timeoutMs: 600_000 },
-    );
-  } finally {
-    await removeTempDir(authDir);
-  }
-  await rm(join(work, 'layout'), { recursive: true, force: true });
-  log(`pushed ${REPOSITORY}:${TAG}: S = ${(sBytes / MiB).toFixed(1)} MiB in ${image.layers.length} layers, S/B = ${lineRateSeconds.toFixed(2)} s`);
-
-  const modeTimeoutSeconds =
-    args['mode-timeout-s'] !== undefined ? intFlag('mode-timeout-s', args['mode-timeout-s'], 10, 86_400) : Math.max(300, Math.ceil(2.5 * (NODES + 1) * lineRateSeconds + 60));
-  const ctx: Ctx = { topo, work, origin, sBytes, lineRateSeconds, modeTimeoutSeconds, logsDir };
-  const results: ModeResult[] = [];
-  const failedModes: Array<{ mode: Mode; error: string }> = [];
-  for (const mode of MODES) {
-    const t = performance.now();
-    let r: ModeResult;
-    try {
-      r = await runMode(ctx, mode);
-    } catch (err) {
-      if (interrupted) throw err;
-      // One broken mode (a Shoal build that does not start) must not cost the others.
-      const error = err instanceof Error ? err.message : String(err);
-      log(`${mode}: FAILED, going on with the next mode: ${error}`);
-      failedModes.push({ mode, error });
+    log('checking the shaping with TCP flows');
+    const shaping = await verifyShaping(topo.host('n0'), topo.host('reg'), topo.host('sn'), rateMbit, {
+      fanOut: { from: topo.host('reg'), to: topo.hosts.filter((h) => h.name.startsWith('n')) },
+    });
+    for (const c of shaping) log(`  ${c.name}: ${c.flows.map((f) => f.mbit.toFixed(0)).join(' + ')} Mbit/s (${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)}) ${c.ok ? 'ok' : 'FAILED'}`);
+    if (!shaping.every((c) => c.ok)) throw new Error(`the shaping at ${rateMbit} Mbit/s does not behave as the benchmark assumes; not measuring`);
+    if (args['shaping-only']) {
+      await topo.destroy();
+      topology = undefined;
       continue;
     }
-    r.modeWallSeconds = (performance.now() - t) / 1000;
-    const s = summarize(r, ctx);
-    if (mode === 'shoal' && upstreamShare(r) >= 0.05) log(`shoal: WARNING ${(upstreamShare(r) * 100).toFixed(0)} % of proxied blob bytes came from the registry (fallback)`);
-    log(`${mode}: p50 ${fmt(s.p50)} × S/B, max ${fmt(s.max)} × S/B, registry ${s.registryOfS.toFixed(2)} × S, supernode host ${s.supernodeHostOfS.toFixed(2)} × S, CPU ${(r.cpu.meanBusy * 100).toFixed(0)} % busy`);
-    results.push(r);
+
+    const reg = topo.host('reg');
+    // The registry's data dir outlives the LAN: the image is pushed once, at the first rate.
+    const origin = await startRegistryIn(reg, join(work, 'registry'), { name: 'registry' });
+    if (!pushed) {
+      // Pushed over the registry host's own loopback: no link, no shaping, no counters.
+      const authDir = await makeTempDir(`${PREFIX}skopeo`);
+      try {
+        await writeFile(join(authDir, 'auth.json'), '{"auths":{}}\n');
+        await runInChecked(
+          reg.ns,
+          'skopeo',
+          ['copy', '--authfile', join(authDir, 'auth.json'), '--dest-tls-verify=false', '--preserve-digests', '--all', `oci:${image.layoutDir}:${TAG}`, `docker://127.0.0.1:${REGISTRY_PORT}/${REPOSITORY}:${TAG}`],
+          { env: minimalEnv({ HOME: authDir }), timeoutMs: 600_000 },
+        );
+      } finally {
+        await removeTempDir(authDir);
+      }
+      await rm(join(work, 'layout'), { recursive: true, force: true });
+      pushed = true;
+      log(`pushed ${REPOSITORY}:${TAG}: S = ${(sBytes / MiB).toFixed(1)} MiB in ${image.layers.length} layers`);
+    }
+    log(`${rateMbit} Mbit/s: S/B = ${lineRateSeconds.toFixed(2)} s`);
+
+    const modeTimeoutSeconds =
+      args['mode-timeout-s'] !== undefined ? intFlag('mode-timeout-s', args['mode-timeout-s'], 10, 86_400) : Math.max(300, Math.ceil(2.5 * (NODES + 1) * lineRateSeconds + 60));
+    const ctx: Ctx = { topo, rateMbit, work, origin, sBytes, lineRateSeconds, modeTimeoutSeconds, logsDir: join(logsDir, `${rateMbit}mbit`) };
+    const results: ModeResult[] = [];
+    const modes = MODES.filter((m) => m === 'shoal' || BASELINE_RATES.includes(rateMbit));
+    for (const mode of modes) {
+      const t = performance.now();
+      let r: ModeResult;
+      try {
+        r = await runMode(ctx, mode);
+      } catch (err) {
+        if (interrupted) throw err;
+        // One broken mode (a Shoal build that does not start) must not cost the others.
+        const error = err instanceof Error ? err.message : String(err);
+        log(`${mode}: FAILED, going on with the next mode: ${error}`);
+        failedModes.push({ rateMbit, mode, error });
+        continue;
+      }
+      r.modeWallSeconds = (performance.now() - t) / 1000;
+      const s = summarize(r, ctx);
+      if (mode === 'shoal' && upstreamShare(r) >= 0.05) log(`shoal: WARNING ${(upstreamShare(r) * 100).toFixed(0)} % of proxied blob bytes came from the registry (fallback)`);
+      log(
+        `${rateMbit} Mbit/s ${mode}: p50 ${fmt(s.p50)} × S/B, max ${fmt(s.max)} × S/B, registry ${s.registryOfS.toFixed(2)} × S, supernode host ${s.supernodeHostOfS.toFixed(2)} × S, ` +
+          `${s.rangeResumes} cut bodies, CPU ${(r.cpu.meanBusy * 100).toFixed(0)} % busy`,
+      );
+      results.push(r);
+    }
+    await origin.process.stop();
+    await keepLogs(ctx.logsDir, [origin]);
+    await topo.destroy();
+    topology = undefined;
+    runs.push({ ctx, shaping, results });
   }
-  await origin.process.stop();
-  await keepLogs(logsDir, [origin]);
+  if (args['shaping-only']) return;
 
   const wallSeconds = (performance.now() - started) / 1000;
   const date = new Date().toISOString();
@@ -650,25 +815,98 @@ async function main(): Promise<void> {
     nodes: NODES,
     imageBytes: sBytes,
     layers: image.layers.map((l) => l.sizeBytes),
-    rateMbit: RATE_MBIT,
-    lineRateSeconds,
+    rates: RATES,
     wallSeconds,
-    cores: results[0]?.cpu.cores,
+    cores: runs[0]?.results[0]?.cpu.cores,
     shoal: SHOAL_BIN,
     label: args.label,
-    shaping,
     failedModes,
-    summary: results.map((r) => summarize(r, ctx)),
-    modes: results,
+    runs: runs.map((run) => ({
+      rateMbit: run.ctx.rateMbit,
+      lineRateSeconds: run.ctx.lineRateSeconds,
+      shaping: run.shaping,
+      summary: run.results.map((r) => summarize(r, run.ctx)),
+      modes: run.results,
+    })),
   };
   await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
-  if (args.svg !== undefined && args.svg !== '' && results.length > 0) {
-    await writeSvg(args.svg, ctx, results);
+  const single = runs.length === 1 ? runs[0] : undefined;
+  if (single !== undefined && args.svg !== undefined && args.svg !== '' && single.results.length > 0) {
+    await writeSvg(args.svg, single.ctx, single.results);
     log(`plot: ${args.svg}`);
   }
-  process.stdout.write(report(ctx, results, shaping, file, wallSeconds));
-  for (const f of failedModes) process.stdout.write(`mode ${f.mode} FAILED: ${f.error.split('\n')[0] ?? ''}\n`);
+  if (runs.length > 1 && args['sweep-svg'] !== undefined && args['sweep-svg'] !== '') {
+    for (const path of await writeSweepSvgs(args['sweep-svg'], runs)) log(`plot: ${path}`);
+  }
+  for (const run of runs) process.stdout.write(report(run.ctx, run.results, run.shaping, file, wallSeconds));
+  if (runs.length > 1) process.stdout.write(sweepTable(runs));
+  for (const f of failedModes) process.stdout.write(`${f.rateMbit} Mbit/s mode ${f.mode} FAILED: ${f.error.split('\n')[0] ?? ''}\n`);
   if (failedModes.length > 0) process.exitCode = 1;
+}
+
+interface RateRun {
+  ctx: Ctx;
+  shaping: ShapingCheck[];
+  results: ModeResult[];
+}
+
+/** One line per (rate, mode): the sweep at a glance. */
+function sweepTable(runs: readonly RateRun[]): string {
+  const lines = [
+    '',
+    `Sweep: N = ${NODES}, S = ${((runs[0]?.ctx.sBytes ?? 0) / MiB).toFixed(1)} MiB`,
+    '',
+    '| rate Mbit/s | mode | nodes ok | p50 × S/B | max × S/B | registry egress × S | supernode host × S | cut bodies | node-side registry fetches | CPU busy | CPU-saturated samples | supernode CPU-s/GiB | node agent CPU-s/GiB (median) | registry CPU-s/GiB sent |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const run of runs) {
+    for (const r of run.results) {
+      const s = summarize(r, run.ctx);
+      const c = s.cpuPerGiB;
+      lines.push(
+        `| ${run.ctx.rateMbit} | ${s.mode} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.rangeResumes} | ${s.nodeRegistryFetches} | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % | ` +
+          `${fmt(c.supernode)} | ${fmt(c.nodeMedian)} | ${fmt(c.registry)} |`,
+      );
+    }
+  }
+  lines.push('', '(CPU-s/GiB: a process\'s user + sys CPU-seconds in the pull window per GiB of image it handled: the supernode (or cache) per GiB it received from the registry, a node agent per GiB of image delivered to its containerd, the registry per GiB it sent.)', '');
+  return lines.join('\n');
+}
+
+/** p50 and max × S/B against the rate, and registry egress against the rate: two SVGs. */
+async function writeSweepSvgs(path: string, runs: readonly RateRun[]): Promise<string[]> {
+  const colors: Record<Mode, string> = { direct: '#9e9e9e', cache: '#f0a030', shoal: '#2a7bd4' };
+  const names: Record<Mode, string> = { direct: 'direct', cache: 'central cache', shoal: 'Shoal' };
+  const points = (mode: Mode, pick: (s: Summary) => number | null): Array<[number, number]> =>
+    runs.flatMap((run) =>
+      run.results
+        .filter((r) => r.mode === mode)
+        .map((r) => [run.ctx.rateMbit, pick(summarize(r, run.ctx))] as const)
+        .filter((p): p is readonly [number, number] => p[1] !== null)
+        .map((p): [number, number] => [p[0], p[1]]),
+    );
+  const present = ALL_MODES.filter((m) => runs.some((run) => run.results.some((r) => r.mode === m)));
+  const sBytes = runs[0]?.ctx.sBytes ?? 0;
+  const busy = runs.flatMap((run) => run.results.map((r) => r.cpu.meanBusy * 100));
+  const busyText = busy.length === 0 ? '' : ` · machine CPU busy ${Math.min(...busy).toFixed(0)}–${Math.max(...busy).toFixed(0)} %`;
+  const subtitle = `N = ${NODES} nodes pull one ${(sBytes / MiB).toFixed(0)} MiB image at once · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`}${busyText}`;
+  const timeSeries: Series[] = present.flatMap((m) => [
+    { name: `${names[m]} p50`, color: colors[m], points: points(m, (s) => s.p50) },
+    { name: `${names[m]} max`, color: colors[m], dashed: true, points: points(m, (s) => s.max) },
+  ]);
+  const egressSeries: Series[] = present.map((m) => ({ name: `${names[m]} registry egress`, color: colors[m], points: points(m, (s) => s.registryOfS) }));
+  egressSeries.push({ name: 'Shoal supernode host egress', color: '#2ca02c', dashed: true, points: points('shoal', (s) => s.supernodeHostOfS) });
+  const egressPath = path.replace(/(\.svg)?$/, '-egress.svg');
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(
+    path,
+    linePlotSvg({ title: 'Completion time against link rate (p50 solid, max dashed)', subtitle, series: timeSeries, logX: true, xLabel: 'link rate, Mbit/s (every host, both directions)', yLabel: 'completion time / (S/B)', references: [{ value: 1, label: '1 × S/B' }] }),
+  );
+  await writeFile(
+    egressPath,
+    linePlotSvg({ title: 'Registry egress against link rate', subtitle, series: egressSeries, logX: true, xLabel: 'link rate, Mbit/s', yLabel: 'bytes sent / S', references: [{ value: 1, label: '1 × S' }] }),
+  );
+  return [path, egressPath];
 }
 
 try {

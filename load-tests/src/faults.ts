@@ -30,7 +30,20 @@ import {
 import { httpOk, ServiceProcess } from './lib/shoal-processes.js';
 
 const MiB = 1024 * 1024;
-const { values: args } = parseArgs({ options: { minutes: { type: 'string', default: '3' }, nodes: { type: 'string', default: '3' }, supernodes: { type: 'string', default: '2' }, seed: { type: 'string', default: '1' } } });
+const USAGE = `usage: npm run faults -- [options]
+  --minutes N      how long the chaos loop runs (3)
+  --nodes N        node agents, each with its own containerd (3)
+  --supernodes N   supernodes (2)
+  --seed X         random seed of the chaos loop (1)
+  -h, --help       this text
+`;
+const { values: args } = parseArgs({
+  options: { minutes: { type: 'string', default: '3' }, nodes: { type: 'string', default: '3' }, supernodes: { type: 'string', default: '2' }, seed: { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h', default: false } },
+});
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const durationMs = Number(args.minutes) * 60_000;
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 /** Attempts per pull before it counts as failed (kubelet would go on for ever). */

@@ -1,122 +1,117 @@
 /**
- * `npm run simulate -- [--nodes N] [--size-mib S] [--rate-mbit B] [--window W] [--seed X] [--no-frontier]`
+ * `npm run simulate -- [options]` — the swarm simulator (sim/swarm.ts): N nodes pull the
+ * bench's image (or one blob) at the same moment through the supernode's real Scheduler,
+ * with per-host link rates in both directions, the supernode's own back-to-source, and the
+ * services' timers and limits (sim/constants.ts).
  *
- * The swarm simulator (issue 3, item 7): N simulated nodes pull one S-byte blob
- * at the same moment through the supernode's real Scheduler, every link at rate
- * B; see sim/swarm.ts for the model. Prints a markdown table and writes
- * load-tests/results/simulate-<N>.json, its name tagged with every option
- * that differs from the defaults (e.g. simulate-1000-no-frontier.json). A run
- * with default options but --nodes (and --no-frontier) redraws
- * docs/img/simulate-cdf.svg from the default 1,000- and 10,000-node results
- * present, plus the 1,000-node one without the frontier for comparison.
+ * `npm run simulate -- --validate` holds the model to the real thing: it runs bench:swarm
+ * (as root: network namespaces, real containerd, real services) at N = 4 and 16, 25 and
+ * 100 Mbit/s — or reads results already made with `--harness FILE[,FILE...]` — simulates
+ * the same points, and prints the two side by side. The model is trusted where p50 and
+ * registry egress agree within 15 %; only then are large-N figures worth quoting.
  *
- * Defaults: 1,000 nodes, 256 MiB, 200 Mbit/s, window 8, seed 1, the
- * supernode's frontier long-poll on (as the services run). More knobs:
- * --urgent K (next pieces in order a peer marks urgent, 8 as the engine),
- * --rtt-ms (1), --poll-ms (a peer's first idle nap, 20), --no-frontier (no
- * long-poll for pieces still on their way to the seed, no hold-back),
- * --frontier-ahead K and --frontier-ttl-ms (experiments on the long-poll, not
- * what the supernode does: see SimParams), --max-uploads, --max-seed-uploads,
- * --candidates (SchedulerInit; the scheduler's defaults otherwise), --trace F
- * (print the swarm's state every F × S/B).
+ * Run with --help for the flags.
  */
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { modelConstants } from './sim/constants.js';
 import { cdfSvg, type CdfSeries } from './sim/svg.js';
-import { simulate, type SimResult } from './sim/swarm.js';
+import { simulate, type SimParams, type SimResult } from './sim/swarm.js';
+import { layerSizes } from './lib/image-shape.js';
 
 const MiB = 1024 * 1024;
-const RESULTS_URL = new URL('../results/', import.meta.url);
-const RESULTS_DIR = fileURLToPath(RESULTS_URL);
-const SVG_URL = new URL('../../docs/img/simulate-cdf.svg', import.meta.url);
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+const SVG_PATH = fileURLToPath(new URL('../../docs/img/simulate-cdf.svg', import.meta.url));
+const BENCH_SWARM = fileURLToPath(new URL('./bench-swarm.js', import.meta.url));
+/** Where the model must agree with the harness. */
+const TOLERANCE = 0.15;
+const VALIDATION_NODES = [4, 16];
+const VALIDATION_RATES = [25, 100];
+const VALIDATION_SIZE_MIB = 64;
 
-const OPTIONS = {
+const USAGE = `usage: npm run simulate -- [options]
+  --nodes N[,N...]        simulated nodes; a list runs each (1000)
+  --size-mib S            image size, MiB (256)
+  --one-blob              one blob of S instead of bench:swarm's 5-layer image
+  --rate-mbit B           every link's rate, Mbit/s (200)
+  --node-up-mbit X, --node-down-mbit X, --seed-up-mbit X, --seed-down-mbit X, --registry-up-mbit X
+                          one kind of link at another rate (B)
+  --rtt-ms MS             a request's round trip before bytes flow (0.2)
+  --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)
+  --seed X                random seed (1)
+  --no-frontier           without the supernode's frontier long-poll
+  --no-proxy-fallback     without the proxy's first-byte fallback to the registry
+  --trace F               print the swarm's state every F × S/B (0: never)
+  --svg                   draw docs/img/simulate-cdf.svg from this run's rows
+  --validate              run bench:swarm (root) at N = ${VALIDATION_NODES.join(', ')} × ${VALIDATION_RATES.join(', ')} Mbit/s, ${VALIDATION_SIZE_MIB} MiB, simulate the same, compare
+  --harness FILE[,FILE]   with --validate: compare with these bench:swarm results instead of running it
+  -h, --help              this text
+`;
+
+const { values: args } = parseArgs({
+  options: {
     nodes: { type: 'string', default: '1000' },
     'size-mib': { type: 'string', default: '256' },
+    'one-blob': { type: 'boolean', default: false },
     'rate-mbit': { type: 'string', default: '200' },
-    window: { type: 'string', default: '8' },
+    'node-up-mbit': { type: 'string' },
+    'node-down-mbit': { type: 'string' },
+    'seed-up-mbit': { type: 'string' },
+    'seed-down-mbit': { type: 'string' },
+    'registry-up-mbit': { type: 'string' },
+    'rtt-ms': { type: 'string', default: '0.2' },
+    'layer-concurrency': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
-    urgent: { type: 'string', default: '8' },
     frontier: { type: 'boolean', default: true },
-    'rtt-ms': { type: 'string', default: '1' },
-    'poll-ms': { type: 'string', default: '20' },
-    'frontier-ahead': { type: 'string' },
-    'frontier-ttl-ms': { type: 'string' },
-    'max-uploads': { type: 'string' },
-    'peer-max-uploads': { type: 'string' },
-    'max-seed-uploads': { type: 'string' },
-    candidates: { type: 'string' },
+    'proxy-fallback': { type: 'boolean', default: true },
     trace: { type: 'string', default: '0' },
+    svg: { type: 'boolean', default: false },
+    validate: { type: 'boolean', default: false },
+    harness: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
-} as const;
-const { values: args } = parseArgs({ options: OPTIONS, allowNegative: true });
+  },
+  allowNegative: true,
+});
 if (args.help) {
-  console.log(`usage: node load-tests/dist/simulate.js [options]
-  --nodes N            simulated nodes (1000)
-  --size-mib S         blob size, MiB (256)
-  --rate-mbit B        every link's rate, Mbit/s (200)
-  --window W           pieces a peer keeps in flight (8)
-  --seed X             random seed (1)
-  --urgent K           next missing pieces a peer marks urgent (8)
-  --rtt-ms MS          a request's round trip before bytes flow (1)
-  --poll-ms MS         a peer's first idle nap (20)
-  --no-frontier        without the supernode's long-poll and hold-back (on by default)
-  --frontier-ahead K   experiment: claim only pieces < K past the seed's fill front (any)
-  --frontier-ttl-ms MS experiment: frontier claims' lifetime (15000, the supernode's)
-  --max-uploads N      SchedulerInit.maxUploadsPerPeer (scheduler default)
-  --peer-max-uploads N pieces a peer serves at once before refusing (16, as shoal node)
-  --max-seed-uploads N SchedulerInit.maxSeedUploads (scheduler default)
-  --candidates N       SchedulerInit.candidatesPerPiece (scheduler default)
-  --trace F            print the swarm's state every F × S/B (0: never)`);
+  process.stdout.write(USAGE);
   process.exit(0);
 }
 
 function num(name: string, value: string | undefined): number {
   const n = Number(value);
-  if (value === undefined || !Number.isFinite(n) || n < 0) throw new Error(`--${name}: expected a non-negative number, got ${value}`);
+  if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${name}: expected a non-negative number, got ${String(value)}`);
   return n;
 }
-const optional = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : num(name, value));
+const mbit = (name: string): number | undefined => {
+  const v = (args as Record<string, string | boolean | undefined>)[name];
+  return typeof v === 'string' ? num(name, v) * 1e6 : undefined;
+};
 
-const quantile = (sorted: Float64Array, q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+const quantile = (sorted: Float64Array, q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 
 interface Summary {
   nodes: number;
   sizeMiB: number;
+  layers: number;
   rateMbit: number;
-  window: number;
-  seed: number;
   pieceCount: number;
-  pieceSizeBytes: number;
   lineRateSeconds: number;
   p50: number;
   p90: number;
   max: number;
   registryEgressXS: number;
+  registryToNodesXS: number;
+  fallbacks: number;
   seedEgressXS: number;
   events: number;
   scheduleCalls: number;
-  /** Schedule calls per piece fetched (N × pieceCount pieces). */
-  scheduleCallsPerPiece: number;
   busyRefusals: number;
   longPollTimeouts: number;
-  ignoredAssignments: number;
-  frontier: boolean;
-  maxSeedConcurrent: number;
-  /** Seed egress to frontier claimers, ×S (the rest of seedEgressXS went to children the scheduler sent to the seed). */
-  seedFrontierEgressXS: number;
-  seedDuplicatedPieces: number;
-  seedExtraCopies: number;
   frontierClaims: number;
-  heldBack: number;
-  releasedByAnnounce: number;
-  releasedByTimer: number;
-  partialNaps: number;
   /** CPU seconds inside the Scheduler per simulated second: above 1, one supernode could not keep up. */
   schedulerLoad: number;
-  /** Mean time of one scheduler call (schedule, peerHas, reportFailure), µs. */
-  schedulerCallUs: number;
   wallSeconds: number;
   /** Completion / (S/B) at every 0.5 % of nodes (201 points), for plots. */
   cdf: number[];
@@ -124,127 +119,206 @@ interface Summary {
 
 function summarize(r: SimResult): Summary {
   const ratio = (ms: number): number => ms / r.lineRateMs;
-  const S = r.params.sizeBytes;
+  const last = r.completionMs[r.completionMs.length - 1] as number;
   return {
     nodes: r.params.nodes,
-    sizeMiB: S / MiB,
+    sizeMiB: r.sizeBytes / MiB,
+    layers: r.params.layerBytes.length,
     rateMbit: r.params.rateBitsPerSec / 1e6,
-    window: r.params.window,
-    seed: r.params.seed,
     pieceCount: r.pieceCount,
-    pieceSizeBytes: r.pieceSizeBytes,
     lineRateSeconds: r.lineRateMs / 1000,
     p50: ratio(quantile(r.completionMs, 0.5)),
     p90: ratio(quantile(r.completionMs, 0.9)),
-    max: ratio(r.completionMs[r.completionMs.length - 1] as number),
-    registryEgressXS: r.registryEgressBytes / S,
-    seedEgressXS: r.seedEgressBytes / S,
+    max: ratio(last),
+    registryEgressXS: r.registryEgressBytes / r.sizeBytes,
+    registryToNodesXS: r.registryToNodesBytes / r.sizeBytes,
+    fallbacks: r.fallbacks,
+    seedEgressXS: r.seedEgressBytes / r.sizeBytes,
     events: r.events,
     scheduleCalls: r.scheduleCalls,
-    scheduleCallsPerPiece: r.scheduleCalls / (r.params.nodes * r.pieceCount),
     busyRefusals: r.busyRefusals,
     longPollTimeouts: r.longPollTimeouts,
-    ignoredAssignments: r.ignoredAssignments,
-    frontier: r.params.frontier ?? true,
-    maxSeedConcurrent: r.maxSeedConcurrent,
-    seedFrontierEgressXS: r.seedFrontierEgressBytes / S,
-    seedDuplicatedPieces: r.seedDuplicatedPieces,
-    seedExtraCopies: r.seedExtraCopies,
     frontierClaims: r.frontierClaims,
-    heldBack: r.heldBack,
-    releasedByAnnounce: r.releasedByAnnounce,
-    releasedByTimer: r.releasedByTimer,
-    partialNaps: r.partialNaps,
-    schedulerLoad: r.schedulerMs / (r.completionMs[r.completionMs.length - 1] as number),
-    schedulerCallUs: (r.schedulerMs * 1000) / (r.scheduleCalls + r.peerEgressBytes / r.pieceSizeBytes + r.seedEgressBytes / r.pieceSizeBytes + r.busyRefusals),
+    schedulerLoad: r.schedulerMs / last,
     wallSeconds: r.wallMs / 1000,
     cdf: Array.from({ length: 201 }, (_, i) => ratio(i === 0 ? (r.completionMs[0] as number) : quantile(r.completionMs, i / 200))),
   };
 }
 
-const params = {
-  nodes: num('nodes', args.nodes),
-  sizeBytes: Math.round(num('size-mib', args['size-mib']) * MiB),
-  rateBitsPerSec: num('rate-mbit', args['rate-mbit']) * 1e6,
-  window: num('window', args.window),
-  urgent: num('urgent', args.urgent),
-  rttMs: num('rtt-ms', args['rtt-ms']),
-  pollMs: num('poll-ms', args['poll-ms']),
-  seed: num('seed', args.seed),
-  traceEvery: num('trace', args.trace),
-  frontier: args.frontier,
-  ...(args['peer-max-uploads'] === undefined ? {} : { peerMaxUploads: num('peer-max-uploads', args['peer-max-uploads']) }),
-  ...(args['frontier-ahead'] === undefined ? {} : { frontierAhead: num('frontier-ahead', args['frontier-ahead']) }),
-  ...(args['frontier-ttl-ms'] === undefined ? {} : { frontierTtlMs: num('frontier-ttl-ms', args['frontier-ttl-ms']) }),
-  scheduler: {
-    ...(args['max-uploads'] === undefined ? {} : { maxUploadsPerPeer: optional('max-uploads', args['max-uploads']) }),
-    ...(args['max-seed-uploads'] === undefined ? {} : { maxSeedUploads: optional('max-seed-uploads', args['max-seed-uploads']) }),
-    ...(args.candidates === undefined ? {} : { candidatesPerPiece: optional('candidates', args.candidates) }),
-  },
-};
-if (params.nodes < 1 || params.window < 1 || params.sizeBytes < 1 || params.rateBitsPerSec <= 0) throw new Error('nodes, window, size and rate must be positive');
-
-const result = simulate(params);
-if (result.registryEgressBytes !== params.sizeBytes) {
-  throw new Error(`registry egress ${result.registryEgressBytes} B is not the blob size ${params.sizeBytes} B`);
+function paramsFor(nodes: number, layerBytes: number[], rateMbit: number): SimParams {
+  const links: NonNullable<SimParams['links']> = {};
+  const set = (key: keyof typeof links, name: string): void => {
+    const v = mbit(name);
+    if (v !== undefined) links[key] = v;
+  };
+  set('nodeUp', 'node-up-mbit');
+  set('nodeDown', 'node-down-mbit');
+  set('seedUp', 'seed-up-mbit');
+  set('seedDown', 'seed-down-mbit');
+  set('registryUp', 'registry-up-mbit');
+  return {
+    nodes,
+    layerBytes,
+    rateBitsPerSec: rateMbit * 1e6,
+    links,
+    rttMs: num('rtt-ms', args['rtt-ms']),
+    layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
+    seed: num('seed', args.seed),
+    scheduler: {},
+    constants: modelConstants(),
+    frontier: args.frontier,
+    proxyFallback: args['proxy-fallback'],
+    traceEvery: num('trace', args.trace),
+  };
 }
-const s = summarize(result);
 
 const f2 = (x: number): string => x.toFixed(2);
-console.log(
-  `\nSwarm simulation: ${s.nodes} nodes, ${s.sizeMiB} MiB (${s.pieceCount} × ${s.pieceSizeBytes / MiB} MiB pieces), ${s.rateMbit} Mbit/s links, window ${s.window}, ` +
-    `${s.frontier ? 'supernode long-poll (frontier) on' : 'frontier off'}; S/B = ${s.lineRateSeconds.toFixed(2)} s; ${s.ignoredAssignments} assignments ignored by peers\n`,
-);
-console.log('| nodes | frontier | p50 ×S/B | p90 ×S/B | max ×S/B | registry egress ×S | seed egress ×S | events | schedule calls | calls/piece | busy refusals | scheduler µs/call | scheduler load | wall s |');
-console.log('| ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-console.log(
-  `| ${s.nodes} | ${s.frontier ? 'on' : 'off'} | ${f2(s.p50)} | ${f2(s.p90)} | ${f2(s.max)} | ${f2(s.registryEgressXS)} | ${f2(s.seedEgressXS)} | ${s.events} | ${s.scheduleCalls} | ${f2(s.scheduleCallsPerPiece)} | ` +
-    `${s.busyRefusals} | ${s.schedulerCallUs.toFixed(1)} | ${f2(s.schedulerLoad)} | ${s.wallSeconds.toFixed(1)} |`,
-);
-console.log(
-  `\nseed: ${f2(s.seedFrontierEgressXS)} × S to frontier claimers, ${f2(s.seedEgressXS - s.seedFrontierEgressXS)} × S to scheduled children; ` +
-    `${s.seedDuplicatedPieces} pieces sent more than once (${s.seedExtraCopies} extra copies); at most ${s.maxSeedConcurrent} uploads at once`,
-);
-if (s.frontier) {
-  console.log(`frontier: ${s.frontierClaims} claims; ${s.heldBack} pieces held back at the seed, released by the claimer's announcement ${s.releasedByAnnounce}, by the 2 s timer ${s.releasedByTimer}; ${s.longPollTimeouts} long-polls timed out`);
-}
-console.log(`engine: ${s.partialNaps} naps after an answer that did not fill the window`);
 
-// Options that change the model, other than --nodes and --frontier, tag the results' file name.
-const tags: string[] = [];
-for (const [name, option] of Object.entries(OPTIONS)) {
-  if (name === 'nodes' || name === 'frontier' || name === 'trace' || name === 'help') continue;
-  const value = (args as Record<string, string | boolean | undefined>)[name];
-  if (value !== undefined && value !== ('default' in option ? option.default : undefined)) tags.push(`${name}-${String(value)}`);
+function simRows(rows: Summary[]): string[] {
+  return [
+    '| nodes | p50 × S/B | p90 × S/B | max × S/B | registry egress × S | of which to nodes (fallbacks) | seed egress × S | schedule calls | busy refusals | long-poll timeouts | scheduler load | wall s |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (s) =>
+        `| ${s.nodes} | ${f2(s.p50)} | ${f2(s.p90)} | ${f2(s.max)} | ${f2(s.registryEgressXS)} | ${f2(s.registryToNodesXS)} (${s.fallbacks}) | ${f2(s.seedEgressXS)} | ${s.scheduleCalls} | ${s.busyRefusals} | ${s.longPollTimeouts} | ${f2(s.schedulerLoad)} | ${s.wallSeconds.toFixed(1)} |`,
+    ),
+  ];
 }
-const standard = tags.length === 0;
-const resultName = (nodes: number, frontier: boolean): string => `simulate-${nodes}${frontier ? '' : '-no-frontier'}${tags.map((t) => `-${t}`).join('')}.json`;
-await mkdir(RESULTS_DIR, { recursive: true });
-await writeFile(new URL(resultName(s.nodes, s.frontier), RESULTS_URL), `${JSON.stringify(s, null, 2)}\n`);
-console.log(`\nwrote ${fileURLToPath(new URL(resultName(s.nodes, s.frontier), RESULTS_URL))}`);
 
-// Redraw the CDF plot from the default 1,000- and 10,000-node results present
-// (and the 1,000-node one without the frontier).
-const series: CdfSeries[] = [];
-for (const [n, frontier] of standard ? [
-  [1000, true],
-  [10000, true],
-  [1000, false],
-] as const : []) {
-  let other: Summary;
-  try {
-    other = JSON.parse(await readFile(new URL(resultName(n, frontier), RESULTS_URL), 'utf8')) as Summary;
-  } catch {
-    continue; // not run yet
+async function runSimulations(): Promise<void> {
+  const nodesList = (args.nodes ?? '').split(',').filter((x) => x !== '').map((x) => num('nodes', x));
+  const sizeBytes = Math.round(num('size-mib', args['size-mib']) * MiB);
+  const layers = args['one-blob'] ? [sizeBytes] : layerSizes(sizeBytes);
+  const rate = num('rate-mbit', args['rate-mbit']);
+  const rows: Summary[] = [];
+  for (const n of nodesList) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--nodes: positive integers, got ${n}`);
+    rows.push(summarize(simulate(paramsFor(n, layers, rate))));
   }
-  if (other.sizeMiB !== s.sizeMiB || other.rateMbit !== s.rateMbit || other.window !== s.window || other.frontier !== frontier) continue;
-  series.push({
-    label: `${n.toLocaleString('en-US')} nodes${frontier ? '' : ', frontier off'}: p50 ${f2(other.p50)}, max ${f2(other.max)}; seed egress ${f2(other.seedEgressXS)} × S`,
-    ratios: other.cdf,
+  const first = rows[0] as Summary;
+  const k = modelConstants();
+  console.log(
+    `\nSimulated swarm: ${first.sizeMiB} MiB in ${first.layers} layer(s) (${first.pieceCount} pieces), ${first.rateMbit} Mbit/s links, S/B = ${first.lineRateSeconds.toFixed(2)} s; ` +
+      `frontier ${args.frontier ? 'on' : 'off'}, proxy first-byte fallback ${args['proxy-fallback'] ? `on (${k.firstByteTimeoutMs} ms)` : 'off'}\n`,
+  );
+  console.log(simRows(rows).join('\n'));
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}simulate-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  await writeFile(file, `${JSON.stringify({ constants: k, args, rows }, null, 2)}\n`);
+  console.log(`\nwrote ${file}`);
+  if (args.svg) {
+    const series: CdfSeries[] = rows.map((s) => ({ label: `${s.nodes.toLocaleString('en-US')} nodes: p50 ${f2(s.p50)}, max ${f2(s.max)}; registry ${f2(s.registryEgressXS)} × S`, ratios: s.cdf }));
+    await writeFile(SVG_PATH, cdfSvg(series, `Simulated swarm: ${first.sizeMiB} MiB image, ${first.rateMbit} Mbit/s links — completion-time CDF`));
+    console.log(`wrote ${SVG_PATH}`);
+  }
+}
+
+// --- validation against bench:swarm -------------------------------------------------------
+
+interface HarnessPoint {
+  nodes: number;
+  rateMbit: number;
+  layers: number[];
+  fetchP50: number | null;
+  p50: number | null;
+  max: number | null;
+  registryOfS: number;
+  cpuBusy: number;
+  source: string;
+}
+
+interface HarnessJson {
+  nodes: number;
+  layers: number[];
+  runs?: Array<{ rateMbit: number; summary: Array<{ mode: string; fetchP50: number | null; p50: number | null; max: number | null; registryOfS: number }>; modes: Array<{ mode: string; cpu: { meanBusy: number } }> }>;
+}
+
+async function harnessPoints(files: readonly string[]): Promise<HarnessPoint[]> {
+  const out: HarnessPoint[] = [];
+  for (const file of files) {
+    const j = JSON.parse(await readFile(file, 'utf8')) as HarnessJson;
+    if (!Array.isArray(j.runs)) throw new Error(`${file}: not a bench:swarm result with runs (an older format?)`);
+    for (const run of j.runs) {
+      const s = run.summary.find((x) => x.mode === 'shoal');
+      const m = run.modes.find((x) => x.mode === 'shoal');
+      if (s === undefined || m === undefined) continue;
+      out.push({ nodes: j.nodes, rateMbit: run.rateMbit, layers: j.layers, fetchP50: s.fetchP50, p50: s.p50, max: s.max, registryOfS: s.registryOfS, cpuBusy: m.cpu.meanBusy, source: file });
+    }
+  }
+  return out;
+}
+
+/** Runs bench:swarm (Shoal mode) and returns the results file it wrote. */
+function runHarness(nodes: number, rates: readonly number[]): Promise<string> {
+  const argv = [BENCH_SWARM, '--nodes', String(nodes), '--size-mib', String(VALIDATION_SIZE_MIB), '--rate-mbit', rates.join(','), '--modes', 'shoal', '--svg', '', '--sweep-svg', '', '--label', `simulate --validate N=${nodes}`];
+  console.error(`[simulate] running: node ${argv.join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const file = /^results: (\S+\.json)/m.exec(stdout)?.[1];
+      if (file === undefined) reject(new Error(`bench:swarm exited ${String(code)} without results:\n${stdout.slice(-2000)}`));
+      else resolve(file);
+    });
   });
 }
-if (series.length > 0) {
-  await mkdir(new URL('.', SVG_URL), { recursive: true });
-  await writeFile(SVG_URL, cdfSvg(series, `Simulated swarm: ${s.sizeMiB} MiB blob, ${s.rateMbit} Mbit/s links — completion-time CDF`));
-  console.log(`wrote ${fileURLToPath(SVG_URL)}`);
+
+async function validate(): Promise<void> {
+  const files = args.harness !== undefined ? args.harness.split(',').filter((f) => f !== '') : [];
+  if (files.length === 0) {
+    if (process.getuid?.() !== 0) throw new Error('--validate runs bench:swarm, which needs root; or pass --harness FILE');
+    for (const n of VALIDATION_NODES) files.push(await runHarness(n, VALIDATION_RATES));
+  }
+  const points = await harnessPoints(files);
+  const wanted = VALIDATION_NODES.flatMap((n) => VALIDATION_RATES.map((r) => [n, r] as const));
+  const lines = [
+    '',
+    `Simulator against bench:swarm (Shoal mode; the sim's completion is the harness's fetch time: containerd's unpack is not modelled). Agreement: within ${TOLERANCE * 100} %.`,
+    '',
+    '| N | rate Mbit/s | harness fetch p50 × S/B | sim p50 | diff | harness registry × S | sim registry × S | diff | agrees | harness p50 (with unpack) / max | sim max | harness CPU busy |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+  ];
+  let agreeAll = true;
+  const rows: Array<Record<string, unknown>> = [];
+  for (const [n, rate] of wanted) {
+    const h = points.find((p) => p.nodes === n && p.rateMbit === rate);
+    if (h === undefined) {
+      lines.push(`| ${n} | ${rate} | no harness result | | | | | | no | | | |`);
+      agreeAll = false;
+      continue;
+    }
+    const s = summarize(simulate(paramsFor(n, h.layers, rate)));
+    const rel = (sim: number, real: number | null): number => (real === null || real === 0 ? Number.POSITIVE_INFINITY : (sim - real) / real);
+    const dP50 = rel(s.p50, h.fetchP50);
+    const dReg = rel(s.registryEgressXS, h.registryOfS);
+    const agrees = Math.abs(dP50) <= TOLERANCE && Math.abs(dReg) <= TOLERANCE;
+    agreeAll &&= agrees;
+    const pct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(0)} %` : '—');
+    const fx = (x: number | null): string => (x === null ? '—' : f2(x));
+    lines.push(
+      `| ${n} | ${rate} | ${fx(h.fetchP50)} | ${f2(s.p50)} | ${pct(dP50)} | ${f2(h.registryOfS)} | ${f2(s.registryEgressXS)} | ${pct(dReg)} | ${agrees ? 'yes' : '**no**'} | ${fx(h.p50)} / ${fx(h.max)} | ${f2(s.max)} | ${(h.cpuBusy * 100).toFixed(0)} % |`,
+    );
+    rows.push({ nodes: n, rateMbit: rate, harness: h, sim: { ...s, cdf: undefined } });
+  }
+  lines.push(
+    '',
+    agreeAll
+      ? 'The model agrees at every validation point: its large-N figures may be quoted (npm run simulate -- --nodes 1000,10000 --size-mib 64 --rate-mbit 25).'
+      : 'The model does NOT agree at every point: do not quote its large-N figures until it does (see docs/benchmarks.md for what it leaves out).',
+    `harness results: ${files.join(', ')}`,
+    '',
+  );
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}simulate-validate-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  await writeFile(file, `${JSON.stringify({ tolerance: TOLERANCE, agreeAll, constants: modelConstants(), rows }, null, 2)}\n`);
+  lines.push(`wrote ${file}`, '');
+  process.stdout.write(lines.join('\n'));
+  if (!agreeAll) process.exitCode = 1;
 }
+
+if (args.validate) await validate();
+else await runSimulations();

@@ -17,7 +17,19 @@ import { openFds, rssMiB, ServiceProcess } from './lib/shoal-processes.js';
 import { linePlotSvg } from './lib/svg-plot.js';
 
 const MiB = 1024 * 1024;
-const { values: args } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, workers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '2' } } });
+const USAGE = `usage: npm run soak -- [options]
+  --minutes N   how long the pulls go on (5)
+  --workers N   concurrent pulling workers (8)
+  --nodes N     node agents (2)
+  -h, --help    this text
+`;
+const { values: args } = parseArgs({
+  options: { minutes: { type: 'string', default: '5' }, workers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '2' }, help: { type: 'boolean', short: 'h', default: false } },
+});
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const durationMs = Number(args.minutes) * 60_000;
 const WORKERS = Number(args.workers);
 const NODES = Number(args.nodes);

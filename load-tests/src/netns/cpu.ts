@@ -89,6 +89,8 @@ export interface CpuReport {
   machineSeconds: number;
   /** CPU seconds per group of our processes (and `bench`, this process). */
   byGroup: Record<string, number>;
+  /** CPU seconds (user + sys from /proc/<pid>/stat) of each long-lived process of each group. */
+  perProcess: Array<{ group: string; pid: number; seconds: number }>;
   /** From /proc/stat: interrupt and softirq time (packet processing, shaping), I/O wait, steal. */
   kernel: { softirqSeconds: number; irqSeconds: number; iowaitSeconds: number; stealSeconds: number };
   /** Kernel threads (kworker writeback, ksoftirqd, ...). */
@@ -137,9 +139,13 @@ export async function startCpuWindow(groups: Record<string, number[]>, reapedGro
       };
       const ours = new Set<number>([process.pid]);
       const byGroup: Record<string, number> = {};
+      const perProcess: CpuReport['perProcess'] = [];
       for (const [group, pids] of Object.entries(groups)) {
         byGroup[group] = pids.reduce((s, pid) => s + delta(pid), 0);
-        for (const pid of pids) ours.add(pid);
+        for (const pid of pids) {
+          ours.add(pid);
+          perProcess.push({ group, pid, seconds: delta(pid) });
+        }
       }
       // Children of our processes (watchdogs, a gated ctr still alive) are ours too.
       for (const [pid, p] of after) if (ours.has(p.ppid)) ours.add(pid);
@@ -163,6 +169,7 @@ export async function startCpuWindow(groups: Record<string, number[]>, reapedGro
         saturatedShare: samples.length === 0 ? 0 : samples.filter((x) => x >= SATURATED).length / samples.length,
         machineSeconds: s('busy'),
         byGroup,
+        perProcess,
         kernel: { softirqSeconds: s('softirq'), irqSeconds: s('irq'), iowaitSeconds: s('iowait'), stealSeconds: s('steal') },
         kernelThreadSeconds,
         otherSeconds: [...others.values()].reduce((a, b) => a + b, 0),

@@ -38,6 +38,14 @@ export async function txBytesIn(ns: string, ifname: string): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+/** Both byte counters of an interface (sent, received), read in its namespace in one exec. */
+export async function linkBytesIn(ns: string, ifname: string): Promise<{ tx: number; rx: number }> {
+  const dir = `/sys/class/net/${ifname}/statistics`;
+  const r = await runInChecked(ns, 'cat', [`${dir}/tx_bytes`, `${dir}/rx_bytes`]);
+  const [tx, rx] = r.stdout.trim().split(/\s+/).map(Number);
+  return { tx: tx ?? 0, rx: rx ?? 0 };
+}
+
 export interface GatedProcess {
   readonly pid: number;
   /** Lets the command start (writes the line its `read` waits for). */
@@ -60,8 +68,14 @@ export function spawnGated(
   ns: string,
   command: string,
   args: readonly string[],
-  options: { env: Readonly<Record<string, string>>; watch?: Readonly<Record<string, RegExp>> },
+  options: {
+    env: Readonly<Record<string, string>>;
+    watch?: Readonly<Record<string, RegExp>>;
+    /** How much of stderr's end `done` keeps (a debug log needs more). @default 4000 */
+    stderrKeepBytes?: number;
+  },
 ): GatedProcess {
+  const stderrKeep = options.stderrKeepBytes ?? 4000;
   if (!gatedHook) {
     gatedHook = true;
     process.on('exit', () => {
@@ -82,7 +96,8 @@ export function spawnGated(
     for (const [key, re] of Object.entries(options.watch ?? {})) if (!seen.has(key) && re.test(line)) seen.set(key, performance.now());
   });
   child.stderr.on('data', (d: Buffer) => {
-    stderrTail = `${stderrTail}${d.toString('utf8')}`.slice(-4000);
+    stderrTail = `${stderrTail}${d.toString('utf8')}`;
+    if (stderrTail.length > stderrKeep) stderrTail = stderrTail.slice(-stderrKeep);
   });
   child.stdin.on('error', () => {}); // EPIPE when it died before the release
   const done = new Promise<Awaited<GatedProcess['done']>>((resolve, reject) => {

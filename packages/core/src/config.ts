@@ -36,8 +36,17 @@ export interface FlagSpec<K extends FlagKind = FlagKind> {
 export type FlagSpecs = Record<string, FlagSpec>;
 
 type ValueOf<S extends FlagSpec> = S extends FlagSpec<infer K> ? KindType[K] : never;
+/** Whether a loaded config always holds the flag: it has a default or is required. */
+type AlwaysSet<F> = F extends { default: unknown } | { required: true } ? true : false;
+/**
+ * The frozen config loadConfig returns for specs `S`: a flag with a default or
+ * `required` is always present with its kind's type; any other flag is an
+ * optional key (absent when neither the flag nor its variable was given).
+ */
 export type ConfigOf<S extends FlagSpecs> = {
-  readonly [N in keyof S]: S[N] extends { default: unknown } | { required: true } ? ValueOf<S[N]> : ValueOf<S[N]> | undefined;
+  readonly [N in keyof S as AlwaysSet<S[N]> extends true ? N : never]: ValueOf<S[N]>;
+} & {
+  readonly [N in keyof S as AlwaysSet<S[N]> extends true ? never : N]?: ValueOf<S[N]> | undefined;
 };
 
 export function flagName(key: string): string {

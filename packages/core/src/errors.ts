@@ -141,6 +141,40 @@ export class StoreFullError extends ShoalError {
   }
 }
 
+/** The registry has no manifest for this reference (its 404). */
+export class ManifestUnknownError extends ShoalError {
+  constructor(reference: string) {
+    super(`manifest unknown: ${reference} (the registry answered 404)`, 'SHOAL_MANIFEST_UNKNOWN', 404, 'MANIFEST_UNKNOWN');
+  }
+}
+
+/** The registry (or proxy) answered 200 with a body that is not a valid manifest: an upstream failure (502). */
+export class ManifestInvalidError extends UpstreamError {
+  constructor(message: string) {
+    super(message, 502, 200);
+  }
+}
+
+/** A manifest Shoal does not read: schema 1, an index inside an index, or too many entries. */
+export class ManifestUnsupportedError extends ShoalError {
+  constructor(message: string) {
+    super(message, 'SHOAL_MANIFEST_UNSUPPORTED', 422, 'UNSUPPORTED');
+  }
+}
+
+/** A platform asked for is not in the image's index. */
+export class PlatformUnknownError extends ShoalError {
+  readonly platform: string;
+  /** The platforms the index has (attestations left out). */
+  readonly available: readonly string[];
+  constructor(platform: string, reference: string, available: readonly string[]) {
+    const list = available.length === 0 ? 'no platforms' : available.join(', ');
+    super(`no manifest for platform ${platform} in ${reference} (the index has ${list})`, 'SHOAL_PLATFORM_UNKNOWN', 404, 'MANIFEST_UNKNOWN');
+    this.platform = platform;
+    this.available = available;
+  }
+}
+
 export interface OciErrorBody {
   errors: Array<{ code: OciErrorCode; message: string; detail?: unknown }>;
 }

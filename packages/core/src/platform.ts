@@ -57,11 +57,14 @@ export function platformText(p: Platform): string {
 }
 
 /**
- * The entry of an index for `platform` (`os/arch[/variant]`): the same OS and
- * architecture, and the same variant when one is named. Exact names, no
- * normalisation (that is normalizePlatform's, for preheat).
+ * The one platform-matching rule: an index entry matches a wanted platform
+ * when both, in normal form (normalizePlatform), have the same OS and
+ * architecture, and the same variant when the wanted one names a variant.
+ * So `linux/arm64/v8` matches an entry `linux/arm64`, `linux/arm` matches
+ * `linux/arm/v7` and not `linux/arm/v6`.
  */
-export function manifestForPlatform<D extends { platform?: { os?: string; architecture?: string; variant?: string } | undefined }>(manifests: readonly D[], platform: string): D | undefined {
-  const [os, architecture, variant] = platform.split('/');
-  return manifests.find((m) => m.platform?.os === os && m.platform?.architecture === architecture && (variant === undefined || m.platform?.variant === variant));
+export function platformMatches(entry: Platform, wanted: Platform): boolean {
+  const e = normalizePlatform(entry);
+  const w = normalizePlatform(wanted);
+  return e.os === w.os && e.architecture === w.architecture && (w.variant === undefined || e.variant === w.variant);
 }

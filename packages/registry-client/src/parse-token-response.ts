@@ -1,4 +1,4 @@
-import { UpstreamError } from '@shoal/core';
+import { isRecord, UpstreamError } from '@shoal/core';
 
 /** Largest token-endpoint body we read: real ones are a few KiB. */
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
@@ -30,10 +30,8 @@ export function parseTokenResponse(body: string): TokenResponse {
   } catch (err) {
     throw new UpstreamError('token response is not JSON', 502, undefined, { cause: err });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new UpstreamError('token response is not a JSON object', 502);
-  }
-  const record = value as Record<string, unknown>;
+  if (!isRecord(value)) throw new UpstreamError('token response is not a JSON object', 502);
+  const record = value;
   const raw = typeof record.token === 'string' && record.token !== '' ? record.token : record.access_token;
   if (typeof raw !== 'string' || raw === '') throw new UpstreamError('token response has no token', 502);
   if (!TOKEN_CHARS_RE.test(raw)) throw new UpstreamError('token response has a token with invalid characters', 502);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { EVENT_LOOP_MONITORING_PRECISION_MS } from '@shoal/core';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,7 +23,7 @@ export interface OpsOptions {
 export const opsPlugin = fp(
   async (app: FastifyInstance, options: OpsOptions) => {
     const metrics = options.metrics ?? new Registry();
-    if (options.metrics === undefined) collectDefaultMetrics({ register: metrics, prefix: options.metricsPrefix });
+    if (options.metrics === undefined) collectDefaultMetrics({ register: metrics, prefix: options.metricsPrefix, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
     app.decorate('metrics', metrics);
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {

@@ -13,6 +13,13 @@ export interface ServerTimeouts {
   keepAliveMs: number;
 }
 
+/** Milliseconds: request headers complete within 10 s of the request's start, on every Shoal service. */
+export const SERVER_HEADERS_TIMEOUT_MS = 10_000;
+/** Milliseconds: a whole request within 30 s (no Shoal route takes a body over 64 KiB). */
+export const SERVER_REQUEST_TIMEOUT_MS = 30_000;
+/** Milliseconds: fastify's default, and under containerd's 90 s idle-connection timeout. */
+export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 /** How often Node checks connections against the headers and request timeouts (its default, 30 s, lets a slowloris client live ~40 s past a 10 s limit). Milliseconds. */
 export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
 

@@ -13,6 +13,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify as stringifyYaml } from 'yaml';
 import { isDigest, type Digest } from '@shoal/core';
 import { freePort, makeTempDir, minimalEnv, removeTempDir, runChecked, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
 import { startTokenServer, type RunningTokenServer, type TokenServerOptions } from './token-server.js';
@@ -79,10 +80,6 @@ export interface RunningRegistry {
 const BLOB_URI_RE = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})(?:\?.*)?$/;
 const START_ATTEMPTS = 5;
 
-function yamlString(value: string): string {
-  return JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
-}
-
 interface TokenAuthConfig {
   realm: string;
   service: string;
@@ -98,44 +95,25 @@ export function registryConfig(o: {
   token?: TokenAuthConfig;
   proxy?: { url: string; creds?: Credentials };
 }): string {
-  const lines = [
-    'version: 0.1',
-    'log:',
-    '  level: info',
-    '  formatter: json',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${yamlString(o.dataDir)}`,
-    '  delete:',
-    '    enabled: true',
-    '  maintenance:',
-    '    uploadpurging:',
-    '      enabled: false',
-    'http:',
-    `  addr: ${yamlString(o.addr)}`,
+  const config: Record<string, unknown> = {
+    version: '0.1',
+    log: { level: 'info', formatter: 'json' },
+    storage: {
+      filesystem: { rootdirectory: o.dataDir },
+      delete: { enabled: true },
+      maintenance: { uploadpurging: { enabled: false } },
+    },
     // A fixed secret silences the "no HTTP secret" warning; irrelevant for one instance.
-    '  secret: shoal-testkit',
-  ];
-  if (o.htpasswdPath !== undefined) {
-    lines.push('auth:', '  htpasswd:', '    realm: shoal-testkit', `    path: ${yamlString(o.htpasswdPath)}`);
-  }
+    http: { addr: o.addr, secret: 'shoal-testkit' },
+  };
+  if (o.htpasswdPath !== undefined) config.auth = { htpasswd: { realm: 'shoal-testkit', path: o.htpasswdPath } };
   if (o.token !== undefined) {
-    lines.push(
-      'auth:',
-      '  token:',
-      `    realm: ${yamlString(o.token.realm)}`,
-      `    service: ${yamlString(o.token.service)}`,
-      `    issuer: ${yamlString(o.token.issuer)}`,
-      `    rootcertbundle: ${yamlString(o.token.rootCertBundle)}`,
-    );
+    config.auth = { token: { realm: o.token.realm, service: o.token.service, issuer: o.token.issuer, rootcertbundle: o.token.rootCertBundle } };
   }
   if (o.proxy !== undefined) {
-    lines.push('proxy:', `  remoteurl: ${yamlString(o.proxy.url)}`);
-    if (o.proxy.creds !== undefined) {
-      lines.push(`  username: ${yamlString(o.proxy.creds.username)}`, `  password: ${yamlString(o.proxy.creds.password)}`);
-    }
+    config.proxy = { remoteurl: o.proxy.url, ...(o.proxy.creds === undefined ? {} : { username: o.proxy.creds.username, password: o.proxy.creds.password }) };
   }
-  return `${lines.join('\n')}\n`;
+  return stringifyYaml(config);
 }
 
 function parseLogLine(line: string): RegistryRequest | undefined {

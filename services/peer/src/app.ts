@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
+import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobProvider } from '@shoal/core';
 import type { RateLimiter } from './rate-limit.js';
@@ -46,9 +46,9 @@ export interface PeerServerTimeouts {
 }
 
 /** Milliseconds: headers within 10 s. */
-export const PEER_SERVER_HEADERS_TIMEOUT_MS = 10_000;
+export const PEER_SERVER_HEADERS_TIMEOUT_MS = SERVER_HEADERS_TIMEOUT_MS;
 /** Milliseconds: a whole request within 30 s (the peer takes no request bodies). */
-export const PEER_SERVER_REQUEST_TIMEOUT_MS = 30_000;
+export const PEER_SERVER_REQUEST_TIMEOUT_MS = SERVER_REQUEST_TIMEOUT_MS;
 /**
  * Milliseconds: 1 min without progress on a socket. Longer than the silence
  * of a whole-blob request waiting for the swarm's first piece (the proxy's
@@ -56,7 +56,7 @@ export const PEER_SERVER_REQUEST_TIMEOUT_MS = 30_000;
  */
 export const PEER_SERVER_SOCKET_IDLE_TIMEOUT_MS = 60_000;
 /** Milliseconds: fastify's default. */
-export const PEER_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+export const PEER_SERVER_KEEP_ALIVE_TIMEOUT_MS = SERVER_KEEP_ALIVE_TIMEOUT_MS;
 /** Largest request body: the peer's API has no bodies. Bytes: 16 KiB. */
 export const PEER_SERVER_BODY_LIMIT_BYTES = 16 * 1024;
 

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { sha256Hex, systemClock, type Clock, type Digest } from '@shoal/core';
 
 /** What an upstream HEAD said about a blob or manifest the client may read. */
@@ -33,14 +34,14 @@ export function credentialFingerprint(authorization: string | undefined): string
  * and `ttlMs`.
  */
 export class AccessCache {
-  private readonly entries = new Map<string, { grant: AccessGrant; grantedAt: number; expiresAt: number }>();
+  /** Oldest-set first out (lookups use peek, so reading a grant does not keep it longer). */
+  private readonly entries: LRUCache<string, { grant: AccessGrant; grantedAt: number }>;
   private readonly ttlMs: number;
-  private readonly maxEntries: number;
   private readonly clock: Clock;
 
   constructor(init: { ttlMs: number; maxEntries: number }, clock: Clock = systemClock) {
     this.ttlMs = init.ttlMs;
-    this.maxEntries = init.maxEntries;
+    this.entries = new LRUCache({ max: init.maxEntries });
     this.clock = clock;
   }
 
@@ -59,14 +60,14 @@ export class AccessCache {
   /** The grant with its age (time since the registry said yes), while it is within the TTL. */
   recall(key: AccessKey): { grant: AccessGrant; ageMs: number } | undefined {
     const k = AccessCache.keyOf(key);
-    const entry = this.entries.get(k);
+    const entry = this.entries.peek(k);
     if (entry === undefined) return undefined;
-    const now = this.clock.now();
-    if (entry.expiresAt <= now) {
+    const ageMs = Math.max(0, this.clock.now() - entry.grantedAt);
+    if (ageMs >= this.ttlMs) {
       this.entries.delete(k);
       return undefined;
     }
-    return { grant: entry.grant, ageMs: Math.max(0, now - entry.grantedAt) };
+    return { grant: entry.grant, ageMs };
   }
 
   /** Forgets every grant: the next request of each credential asks the registry again. */
@@ -75,13 +76,6 @@ export class AccessCache {
   }
 
   set(key: AccessKey, grant: AccessGrant): void {
-    const k = AccessCache.keyOf(key);
-    this.entries.delete(k);
-    const now = this.clock.now();
-    this.entries.set(k, { grant, grantedAt: now, expiresAt: now + this.ttlMs });
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries) break;
-      this.entries.delete(oldest);
-    }
+    this.entries.set(AccessCache.keyOf(key), { grant, grantedAt: this.clock.now() });
   }
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { serverTimeoutOptions } from '@shoal/service-kit';
+import { serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { asShoalError, ociErrorBody, type BlobProvider, type Logger } from '@shoal/core';
@@ -64,13 +64,13 @@ export interface ProxyServerTimeouts {
 }
 
 /** Milliseconds: headers within 10 s. */
-export const PROXY_SERVER_HEADERS_TIMEOUT_MS = 10_000;
+export const PROXY_SERVER_HEADERS_TIMEOUT_MS = SERVER_HEADERS_TIMEOUT_MS;
 /** Milliseconds: a whole request within 30 s. */
-export const PROXY_SERVER_REQUEST_TIMEOUT_MS = 30_000;
+export const PROXY_SERVER_REQUEST_TIMEOUT_MS = SERVER_REQUEST_TIMEOUT_MS;
 /** Milliseconds: 2 min without any progress on a socket. */
 export const PROXY_SERVER_SOCKET_IDLE_TIMEOUT_MS = 120_000;
 /** Milliseconds: fastify's default, under containerd's 90 s idle-connection timeout. */
-export const PROXY_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+export const PROXY_SERVER_KEEP_ALIVE_TIMEOUT_MS = SERVER_KEEP_ALIVE_TIMEOUT_MS;
 
 export interface ProxyAppInit extends ProxyInit {
   /** Server timeouts; each defaults to its PROXY_SERVER_*_TIMEOUT_MS constant. */

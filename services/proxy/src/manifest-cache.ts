@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { digestOf, type Digest } from '@shoal/core';
 
 export interface CachedManifest {
@@ -8,22 +9,24 @@ export interface CachedManifest {
 
 /**
  * Manifests by digest, bounded by their total size in bytes and evicted least
- * recently used first. Content is immutable per digest, so entries never
- * expire; whether a client may read an entry is checked upstream separately.
+ * recently used first (lru-cache's maxSize). Content is immutable per digest,
+ * so entries never expire; whether a client may read an entry is checked
+ * upstream separately.
  */
 export class ManifestCache {
   readonly maxBytes: number;
   readonly maxEntryBytes: number;
-  private readonly entries = new Map<Digest, CachedManifest>();
-  private totalBytes = 0;
+  private readonly entries: LRUCache<Digest, CachedManifest>;
 
   constructor(init: { maxBytes: number; maxEntryBytes: number }) {
     this.maxBytes = init.maxBytes;
     this.maxEntryBytes = Math.min(init.maxEntryBytes, init.maxBytes);
+    // maxBytes 0 turns the cache off (set refuses everything); lru-cache itself needs a positive size.
+    this.entries = new LRUCache({ maxSize: Math.max(1, this.maxBytes), sizeCalculation: (entry) => Math.max(1, entry.bytes.length) });
   }
 
   get sizeBytes(): number {
-    return this.totalBytes;
+    return this.entries.calculatedSize;
   }
 
   get size(): number {
@@ -31,12 +34,7 @@ export class ManifestCache {
   }
 
   get(digest: Digest): CachedManifest | undefined {
-    const entry = this.entries.get(digest);
-    if (entry === undefined) return undefined;
-    // Map keeps insertion order: re-inserting makes this the most recently used.
-    this.entries.delete(digest);
-    this.entries.set(digest, entry);
-    return entry;
+    return this.entries.get(digest);
   }
 
   /**
@@ -44,20 +42,9 @@ export class ManifestCache {
    * whether it was stored.
    */
   set(digest: Digest, bytes: Buffer, contentType: string): boolean {
-    if (bytes.length > this.maxEntryBytes) return false;
+    if (this.maxBytes === 0 || bytes.length > this.maxEntryBytes) return false;
     if (digestOf(bytes) !== digest) return false;
-    const previous = this.entries.get(digest);
-    if (previous !== undefined) {
-      this.entries.delete(digest);
-      this.totalBytes -= previous.bytes.length;
-    }
     this.entries.set(digest, { bytes, contentType });
-    this.totalBytes += bytes.length;
-    for (const [oldest, entry] of this.entries) {
-      if (this.totalBytes <= this.maxBytes) break;
-      this.entries.delete(oldest);
-      this.totalBytes -= entry.bytes.length;
-    }
     return true;
   }
 }

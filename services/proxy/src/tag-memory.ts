@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock, type Digest } from '@shoal/core';
 import { credentialFingerprint } from './access-cache.js';
 
@@ -22,7 +23,7 @@ interface Entry {
   /** When the registry last answered 200 with this digest. */
   answeredAt: number;
   /** Credential fingerprint → when the registry last answered it 200 for this tag (with this digest). */
-  credentials: Map<string, number>;
+  credentials: LRUCache<string, number>;
 }
 
 /**
@@ -38,15 +39,15 @@ interface Entry {
  * served and are dropped when met.
  */
 export class TagMemory {
-  private readonly entries = new Map<string, Entry>();
+  /** Least recently answered first out; recall peeks, so only a new answer keeps a tag longer. */
+  private readonly entries: LRUCache<string, Entry>;
   private readonly maxAgeMs: number;
-  private readonly maxEntries: number;
   private readonly maxCredentialsPerTag: number;
   private readonly clock: Clock;
 
   constructor(init: { maxAgeMs: number; maxEntries: number; maxCredentialsPerTag: number }, clock: Clock = systemClock) {
     this.maxAgeMs = init.maxAgeMs;
-    this.maxEntries = init.maxEntries;
+    this.entries = new LRUCache({ max: init.maxEntries });
     this.maxCredentialsPerTag = init.maxCredentialsPerTag;
     this.clock = clock;
   }
@@ -65,27 +66,16 @@ export class TagMemory {
     if (this.maxAgeMs <= 0) return;
     const k = TagMemory.keyOf(key);
     const now = this.clock.now();
-    let entry = this.entries.get(k);
+    let entry = this.entries.peek(k);
     if (entry === undefined || entry.answer.digest !== answer.digest) {
-      entry = { answer, answeredAt: now, credentials: new Map() };
+      entry = { answer, answeredAt: now, credentials: new LRUCache({ max: this.maxCredentialsPerTag }) };
     } else {
       entry.answer = answer;
       entry.answeredAt = now;
     }
-    const who = credentialFingerprint(authorization);
-    entry.credentials.delete(who);
-    entry.credentials.set(who, now);
-    for (const oldest of entry.credentials.keys()) {
-      if (entry.credentials.size <= this.maxCredentialsPerTag) break;
-      entry.credentials.delete(oldest);
-    }
-    // Re-insert: Map order is least recently answered first.
-    this.entries.delete(k);
+    // Both sets make their key the most recent: the oldest credential, and the least recently answered tag, go first.
+    entry.credentials.set(credentialFingerprint(authorization), now);
     this.entries.set(k, entry);
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries) break;
-      this.entries.delete(oldest);
-    }
   }
 
   /**
@@ -95,14 +85,14 @@ export class TagMemory {
   recall(key: TagKey, authorization: string | undefined): { answer: TagAnswer; ageMs: number } | undefined {
     if (this.maxAgeMs <= 0) return undefined;
     const k = TagMemory.keyOf(key);
-    const entry = this.entries.get(k);
+    const entry = this.entries.peek(k);
     if (entry === undefined) return undefined;
     const now = this.clock.now();
     if (now - entry.answeredAt > this.maxAgeMs) {
       this.entries.delete(k);
       return undefined;
     }
-    const grantedAt = entry.credentials.get(credentialFingerprint(authorization));
+    const grantedAt = entry.credentials.peek(credentialFingerprint(authorization));
     if (grantedAt === undefined || now - grantedAt > this.maxAgeMs) return undefined;
     return { answer: entry.answer, ageMs: Math.max(0, now - entry.answeredAt) };
   }

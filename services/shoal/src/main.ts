@@ -1,7 +1,18 @@
 import { arch, hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { ConfigError, createLogger, describeFlags, loadConfig, parseImageReference, type FlagSpecs, type Logger } from '@shoal/core';
+import {
+  API_PREFIX,
+  ConfigError,
+  createLogger,
+  describeFlags,
+  HEADER,
+  parseImageReference,
+  readBounded,
+  type ConfigOf,
+  type FlagSpecs,
+  type Logger,
+} from '@shoal/core';
 import {
   checkLogLevel,
   DEFAULT_NODE_DATA,
@@ -25,13 +36,10 @@ import { writeContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
 import { doctorFlags, runDoctorCommand } from './commands/doctor.js';
 import { preheatCommand } from './commands/preheat.js';
+import { defineCommand, type Command } from './command.js';
 
-interface Command {
-  summary: string;
-  flags: FlagSpecs;
-  positionals?: { min: number; max: number; names: string };
-  run(config: Record<string, unknown>, positionals: string[]): Promise<void>;
-}
+/** A status answer lists every live peer; larger answers are refused rather than buffered. Bytes: 16 MiB. */
+const MAX_STATUS_BYTES = 16 * 1024 * 1024;
 
 function defaultPlatform(): string {
   const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
@@ -78,17 +86,18 @@ const cacheFlags = {
   cacheVerifyOnOpen: { kind: 'string', help: 'none | complete: re-hash complete blobs at start', default: 'none' },
 } satisfies FlagSpecs;
 
-function cacheOptions(c: Record<string, unknown>): CacheOptions {
-  const verify = c.cacheVerifyOnOpen as string;
+function cacheOptions(c: ConfigOf<typeof cacheFlags>): CacheOptions {
+  const verify = c.cacheVerifyOnOpen;
+  const verifyOnOpen = verify === 'none' || verify === 'complete' ? verify : undefined;
   const problems: string[] = [];
-  if (verify !== 'none' && verify !== 'complete') problems.push(`--cache-verify-on-open: expected none or complete, got ${JSON.stringify(verify)}`);
-  if ((c.cacheLowWatermarkPercent as number) >= (c.cacheHighWatermarkPercent as number)) problems.push('--cache-low-watermark-percent must be below --cache-high-watermark-percent');
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (verifyOnOpen === undefined) problems.push(`--cache-verify-on-open: expected none or complete, got ${JSON.stringify(verify)}`);
+  if (c.cacheLowWatermarkPercent >= c.cacheHighWatermarkPercent) problems.push('--cache-low-watermark-percent must be below --cache-high-watermark-percent');
+  if (problems.length > 0 || verifyOnOpen === undefined) throw new ConfigError(problems);
   return {
-    quotaBytes: c.cacheQuotaBytes as number | undefined,
-    highWatermark: (c.cacheHighWatermarkPercent as number) / 100,
-    lowWatermark: (c.cacheLowWatermarkPercent as number) / 100,
-    verifyOnOpen: verify as 'none' | 'complete',
+    quotaBytes: c.cacheQuotaBytes,
+    highWatermark: c.cacheHighWatermarkPercent / 100,
+    lowWatermark: c.cacheLowWatermarkPercent / 100,
+    verifyOnOpen,
   };
 }
 
@@ -109,27 +118,27 @@ const peerFlags = {
   logLevel: logLevelFlag,
 } satisfies FlagSpecs;
 
-function peerOptions(c: Record<string, unknown>, token: string | undefined): PeerOptions {
+function peerOptions(c: ConfigOf<typeof peerFlags & { plainHttp: typeof plainHttpFlag }>, token: string | undefined): PeerOptions {
   return {
     ...cacheOptions(c),
-    supernodeUrls: c.supernode as string[],
-    peerListen: c.peerListen as string,
-    advertise: c.advertise as string | undefined,
-    dataDir: c.data as string,
+    supernodeUrls: c.supernode,
+    peerListen: c.peerListen,
+    advertise: c.advertise,
+    dataDir: c.data,
     token,
-    plainHttpHosts: (c.plainHttp as string[] | undefined) ?? [],
-    zone: c.zone as string | undefined,
-    nodeName: resolveNodeName(c.nodeName as string | undefined, hostname()),
-    maxUploads: c.maxUploads as number,
-    uploadBytesPerSec: c.uploadBytesPerSec as number,
-    downloadBytesPerSec: c.downloadBytesPerSec as number,
-    dhtListen: c.dhtListen as string | undefined,
-    dhtBootstrap: c.dhtBootstrap as string[],
+    plainHttpHosts: c.plainHttp,
+    zone: c.zone,
+    nodeName: resolveNodeName(c.nodeName, hostname()),
+    maxUploads: c.maxUploads,
+    uploadBytesPerSec: c.uploadBytesPerSec,
+    downloadBytesPerSec: c.downloadBytesPerSec,
+    dhtListen: c.dhtListen,
+    dhtBootstrap: c.dhtBootstrap,
   };
 }
 
 const commands: Record<string, Command> = {
-  supernode: {
+  supernode: defineCommand({
     summary: 'cluster cache of registry blobs, piece API and peer membership',
     flags: {
       listen: { kind: 'hostPort', help: 'listen address', default: DEFAULT_SUPERNODE_LISTEN },
@@ -143,15 +152,15 @@ const commands: Record<string, Command> = {
       namespace: { kind: 'string', help: 'watch ImagePullJobs in this namespace only (unset: all namespaces)' },
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel as string) });
-      const token = await readToken(c.tokenFile as string | undefined);
+      const log = createLogger({ name: 'shoal-supernode', level: checkLogLevel(c.logLevel) });
+      const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
-      const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig as string | undefined, namespace: c.namespace as string | undefined } : undefined;
-      const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen as string, dataDir: c.data as string, plainHttpHosts: c.plainHttp as string[], token, imagePullJobs });
+      const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace } : undefined;
+      const running = await startSupernode(log, { ...cacheOptions(c), listen: c.listen, dataDir: c.data, plainHttpHosts: c.plainHttp, token, imagePullJobs });
       untilSignal(log, () => running.close());
     },
-  },
-  node: {
+  }),
+  node: defineCommand({
     summary: 'a peer and a registry proxy (containerd mirror) in one process',
     flags: {
       ...peerFlags,
@@ -161,32 +170,32 @@ const commands: Record<string, Command> = {
       containerdSocket: { kind: 'path', help: 'containerd socket (prewarm imports through it)', default: DEFAULT_CONTAINERD_SOCKET },
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel as string) });
-      const token = await readToken(c.tokenFile as string | undefined);
+      const log = createLogger({ name: 'shoal-node', level: checkLogLevel(c.logLevel) });
+      const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
         ...peerOptions(c, token),
-        proxyListen: c.proxyListen as string,
-        plainHttpHosts: c.plainHttp as string[],
-        staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,
-        grantMemoryMs: (c.grantMemorySec as number) * 1000,
-        firstByteTimeoutMs: (c.firstByteTimeoutSec as number) * 1000,
+        proxyListen: c.proxyListen,
+        plainHttpHosts: c.plainHttp,
+        staleIfErrorMs: c.staleIfErrorSec * 1000,
+        grantMemoryMs: c.grantMemorySec * 1000,
+        firstByteTimeoutMs: c.firstByteTimeoutSec * 1000,
       });
       untilSignal(log, () => agent.close());
     },
-  },
-  peer: {
+  }),
+  peer: defineCommand({
     summary: 'the peer half of `node`, alone',
     flags: { ...peerFlags, plainHttp: plainHttpFlag },
     async run(c) {
-      const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel as string) });
-      const token = await readToken(c.tokenFile as string | undefined);
+      const log = createLogger({ name: 'shoal-peer', level: checkLogLevel(c.logLevel) });
+      const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
       const running = await startPeer(log, peerOptions(c, token));
       untilSignal(log, () => running.close());
     },
-  },
-  proxy: {
+  }),
+  proxy: defineCommand({
     summary: 'the proxy half of `node`, alone (talks to its peer over HTTP)',
     flags: {
       proxyListen: { kind: 'hostPort', help: 'where containerd reaches the proxy', default: DEFAULT_PROXY_LISTEN },
@@ -197,20 +206,20 @@ const commands: Record<string, Command> = {
       logLevel: logLevelFlag,
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel as string) });
-      const token = await readToken(c.tokenFile as string | undefined);
+      const log = createLogger({ name: 'shoal-proxy', level: checkLogLevel(c.logLevel) });
+      const token = await readToken(c.tokenFile);
       const running = await startProxy(log, {
-        proxyListen: c.proxyListen as string,
-        plainHttpHosts: c.plainHttp as string[],
-        blobs: httpBlobProvider(log, c.peer as string, token),
-        staleIfErrorMs: (c.staleIfErrorSec as number) * 1000,
-        grantMemoryMs: (c.grantMemorySec as number) * 1000,
-        firstByteTimeoutMs: (c.firstByteTimeoutSec as number) * 1000,
+        proxyListen: c.proxyListen,
+        plainHttpHosts: c.plainHttp,
+        blobs: httpBlobProvider(log, c.peer, token),
+        staleIfErrorMs: c.staleIfErrorSec * 1000,
+        grantMemoryMs: c.grantMemorySec * 1000,
+        firstByteTimeoutMs: c.firstByteTimeoutSec * 1000,
       });
       untilSignal(log, () => running.close());
     },
-  },
-  'containerd-config': {
+  }),
+  'containerd-config': defineCommand({
     summary: 'write hosts.toml per registry (and _default) pointing containerd at the proxy',
     flags: {
       certsDir: { kind: 'path', help: "containerd's config_path, e.g. /etc/containerd/certs.d", required: true },
@@ -220,20 +229,20 @@ const commands: Record<string, Command> = {
     },
     async run(c) {
       const files = await writeContainerdConfig({
-        certsDir: c.certsDir as string,
-        proxyUrl: c.proxy as string,
-        registries: c.registry as string[],
-        plainHttpHosts: c.plainHttp as string[],
+        certsDir: c.certsDir,
+        proxyUrl: c.proxy,
+        registries: c.registry,
+        plainHttpHosts: c.plainHttp,
       });
       for (const file of files) process.stdout.write(`wrote ${file}\n`);
       process.stdout.write(
-        `containerd must have config_path = "${c.certsDir as string}" set\n` +
+        `containerd must have config_path = "${c.certsDir}" set\n` +
           '  (1.6/1.7: [plugins."io.containerd.grpc.v1.cri".registry]; 2.x: [plugins."io.containerd.cri.v1.images".registry]);\n' +
           '  turning config_path on needs one containerd restart, edits to hosts.toml do not.\n',
       );
     },
-  },
-  pull: {
+  }),
+  pull: defineCommand({
     summary: 'fetch an image through the swarm (into this node\'s cache), with progress',
     positionals: { min: 1, max: 1, names: 'IMAGE' },
     flags: {
@@ -243,9 +252,9 @@ const commands: Record<string, Command> = {
     async run(c, [imageText]) {
       const image = parseImageReference(imageText ?? '');
       const result = await pullImage({
-        proxyUrl: c.proxy as string,
+        proxyUrl: c.proxy,
         image,
-        platform: c.platform as string,
+        platform: c.platform,
         onProgress: (e) => {
           if (e.kind === 'blob') {
             const mibps = e.bytes / 1048576 / Math.max(e.durationMs / 1000, 0.001);
@@ -255,30 +264,30 @@ const commands: Record<string, Command> = {
       });
       process.stdout.write(`pulled ${imageText} (${result.manifestDigest}): ${(result.totalBytes / 1048576).toFixed(1)} MiB in ${(result.durationMs / 1000).toFixed(2)} s\n`);
     },
-  },
-  preheat: preheatCommand,
-  status: {
+  }),
+  preheat: defineCommand(preheatCommand),
+  status: defineCommand({
     summary: 'the swarm at a glance',
     flags: {
       supernode: { kind: 'url', help: 'supernode URL', default: DEFAULT_SUPERNODE_URL },
       tokenFile: tokenFileFlag,
     },
     async run(c) {
-      const token = await readToken(c.tokenFile as string | undefined);
-      const res = await request(`${c.supernode as string}/api/v1/status`, { headers: token === undefined ? {} : { 'x-shoal-token': token } });
-      const text = await res.body.text();
+      const token = await readToken(c.tokenFile);
+      const res = await request(`${c.supernode}${API_PREFIX}/status`, { headers: token === undefined ? {} : { [HEADER.token]: token } });
+      const text = (await readBounded(res.body, MAX_STATUS_BYTES, () => new Error(`supernode status larger than ${MAX_STATUS_BYTES} bytes`))).toString('utf8');
       if (res.statusCode !== 200) throw new Error(`supernode answered ${res.statusCode}: ${text.slice(0, 300)}`);
       const status = JSON.parse(text) as { peers: Array<{ peerId: string; nodeName?: string; advertiseUrl: string }>; blobs: { count: number; bytes: number; inflight: number } };
-      process.stdout.write(`supernode ${c.supernode as string}: ${status.peers.length} peer(s), ${status.blobs.count} blob(s) cached (${(status.blobs.bytes / 1048576).toFixed(1)} MiB), ${status.blobs.inflight} downloading\n`);
+      process.stdout.write(`supernode ${c.supernode}: ${status.peers.length} peer(s), ${status.blobs.count} blob(s) cached (${(status.blobs.bytes / 1048576).toFixed(1)} MiB), ${status.blobs.inflight} downloading\n`);
       for (const p of status.peers) process.stdout.write(`  ${p.peerId}  ${p.advertiseUrl}${typeof p.nodeName === 'string' ? `  node ${p.nodeName}` : ''}\n`);
     },
-  },
-  doctor: {
+  }),
+  doctor: defineCommand({
     summary: "check this node's wiring: containerd config_path, hosts.toml, proxy up, a test fetch through the swarm",
     flags: doctorFlags(defaultPlatform()),
     run: (c) => runDoctorCommand(c),
-  },
-  'all-in-one': {
+  }),
+  'all-in-one': defineCommand({
     summary: 'a supernode and a node agent on this machine (what `npm start` runs)',
     flags: {
       listen: { kind: 'hostPort', help: 'supernode listen address', default: DEFAULT_SUPERNODE_LISTEN },
@@ -290,19 +299,19 @@ const commands: Record<string, Command> = {
       logLevel: logLevelFlag,
     },
     async run(c) {
-      const log = createLogger({ name: 'shoal', level: checkLogLevel(c.logLevel as string) });
-      const token = await readToken(c.tokenFile as string | undefined);
+      const log = createLogger({ name: 'shoal', level: checkLogLevel(c.logLevel) });
+      const token = await readToken(c.tokenFile);
       openClusterWarning(log, token);
-      const data = c.data as string;
-      const plainHttpHosts = c.plainHttp as string[];
-      const supernode = await startSupernode(log, { listen: c.listen as string, dataDir: join(data, 'supernode'), plainHttpHosts, token });
+      const data = c.data;
+      const plainHttpHosts = c.plainHttp;
+      const supernode = await startSupernode(log, { listen: c.listen, dataDir: join(data, 'supernode'), plainHttpHosts, token });
       const agent = await startNodeAgent(log, {
         supernodeUrls: [supernode.url],
-        peerListen: c.peerListen as string,
+        peerListen: c.peerListen,
         advertise: undefined,
         dataDir: join(data, 'node'),
         token,
-        proxyListen: c.proxyListen as string,
+        proxyListen: c.proxyListen,
         plainHttpHosts,
       });
       process.stderr.write(
@@ -315,7 +324,7 @@ const commands: Record<string, Command> = {
         await supernode.close();
       });
     },
-  },
+  }),
 };
 
 function usage(): string {
@@ -341,8 +350,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    const { config, positionals } = loadConfig(command.flags, rest, process.env, { positionals: command.positionals });
-    await command.run(config as Record<string, unknown>, positionals);
+    await command.start(rest, process.env);
     return -1; // long-running commands keep the process alive; one-shot ones exit below
   } catch (err) {
     if (err instanceof ConfigError) {

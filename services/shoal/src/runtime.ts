@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { splitHostPort, type Logger } from '@shoal/core';
+import { EVENT_LOOP_MONITORING_PRECISION_MS, splitHostPort, type Logger } from '@shoal/core';
 import { PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit } from '@shoal/supernode';
@@ -134,7 +134,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const pieces = new PieceClient({ token: options.token });
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
   const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_' });
+  collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_', eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
   new Gauge({ name: 'shoal_peer_cache_bytes', help: "Bytes held by this node's cache (complete and partial blobs)", registers: [metrics], collect() { this.set(store.usage().bytes); } });
   new Gauge({ name: 'shoal_peer_cache_blobs', help: "Blobs held by this node's cache", registers: [metrics], collect() { this.set(store.usage().blobs); } });
   const pieceBytes = new Counter({ name: 'shoal_peer_piece_bytes_total', help: 'Verified piece bytes this node downloaded, by origin', labelNames: ['from'], registers: [metrics] });

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { API_PREFIX, systemClock, type Digest, type Logger } from '@shoal/core';
-import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions } from '@shoal/service-kit';
+import { errorRenderingPlugin, opsPlugin, tokenAuthPlugin, serverTimeoutOptions, SERVER_HEADERS_TIMEOUT_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS, SERVER_REQUEST_TIMEOUT_MS } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { BlobTasks } from './blob-tasks.js';
@@ -64,13 +64,13 @@ export interface SupernodeServerTimeouts {
 }
 
 /** Milliseconds: headers within 10 s. */
-export const SUPERNODE_SERVER_HEADERS_TIMEOUT_MS = 10_000;
+export const SUPERNODE_SERVER_HEADERS_TIMEOUT_MS = SERVER_HEADERS_TIMEOUT_MS;
 /** Milliseconds: a whole request (bodies are at most 64 KiB) within 30 s. */
-export const SUPERNODE_SERVER_REQUEST_TIMEOUT_MS = 30_000;
+export const SUPERNODE_SERVER_REQUEST_TIMEOUT_MS = SERVER_REQUEST_TIMEOUT_MS;
 /** Milliseconds: 1 min without progress on a socket (PIECE_WAIT_MS is 30 s). */
 export const SUPERNODE_SERVER_SOCKET_IDLE_TIMEOUT_MS = 60_000;
 /** Milliseconds: fastify's default. */
-export const SUPERNODE_SERVER_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+export const SUPERNODE_SERVER_KEEP_ALIVE_TIMEOUT_MS = SERVER_KEEP_ALIVE_TIMEOUT_MS;
 /** Largest request body on any route (the schedule route's own limit; tasks allow 16 KiB). Bytes: 64 KiB. */
 export const SUPERNODE_SERVER_BODY_LIMIT_BYTES = 64 * 1024;
 

@@ -1,27 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import {
   destroyQuietly,
-  normalizePlatform,
   platformText,
   type Platform,
   readBounded,
-  DigestMismatchError,
-  digestOf,
-  isDigest,
-  isIndexMediaType,
-  isManifestMediaType,
   MANIFEST_ACCEPT,
-  MAX_BLOB_SIZE_BYTES,
+  MAX_MANIFEST_BYTES,
   MAX_PREFETCH_BLOBS_PER_FRAME,
   MAX_PREHEAT_BLOBS,
   MAX_PREHEAT_NODES,
+  ManifestUnknownError,
+  ManifestUnsupportedError,
+  readManifest,
+  selectManifests,
   ShoalError,
   systemClock,
   UpstreamError,
   type Clock,
+  type Descriptor,
   type Digest,
+  type FetchedManifest,
   type ImageReference,
   type Logger,
+  type ParsedManifest,
   type PreheatBlobState,
   type PreheatJob,
   type PreheatJobState,
@@ -39,8 +40,6 @@ import type { PeerTable } from './peer-table.js';
 export const DEFAULT_MAX_PREHEAT_JOBS = 100;
 /** Blobs of one job started at once (BlobTasks also caps back-to-source fetches globally). Blobs. */
 export const DEFAULT_PREHEAT_BLOB_CONCURRENCY = 4;
-/** Manifests and indexes are small; a larger answer is refused rather than buffered. Bytes: 4 MiB. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Manifests chosen from one index at most (each costs a registry request while the client waits). */
 export const MAX_PREHEAT_MANIFESTS = 64;
 /**
@@ -54,37 +53,6 @@ const MAX_LISTED_NODES = 50;
 const MAX_NODE_ERRORS_LISTED = 4;
 /** How long resolving the image (tag, index, manifests) may take before the request fails. Milliseconds. */
 export const PREHEAT_RESOLVE_TIMEOUT_MS = 60_000;
-
-/** Docker's buildx marks attestation manifests in an index with this annotation (and platform unknown/unknown). */
-const REFERENCE_TYPE_ANNOTATION = 'vnd.docker.reference.type';
-
-/** One entry of an index, or a config or layer of a manifest, as read from the registry. */
-export interface Descriptor {
-  mediaType: string | undefined;
-  digest: Digest;
-  sizeBytes: number;
-  platform: Platform | undefined;
-  annotations: Readonly<Record<string, string>>;
-}
-
-export type ParsedManifest =
-  | { kind: 'index'; mediaType: string | undefined; manifests: Descriptor[] }
-  | { kind: 'manifest'; mediaType: string | undefined; config: Descriptor; layers: Descriptor[] };
-
-/** The registry has no manifest for this reference (its 404). */
-export class ManifestUnknownError extends ShoalError {
-  constructor(reference: string) {
-    super(`manifest unknown: ${reference} (the registry answered 404)`, 'SHOAL_MANIFEST_UNKNOWN', 404, 'MANIFEST_UNKNOWN');
-  }
-}
-
-/** A platform asked for is not in the image's index. */
-export class PlatformUnknownError extends ShoalError {
-  constructor(platform: string, reference: string, available: readonly string[]) {
-    const list = available.length === 0 ? 'no platforms' : available.join(', ');
-    super(`no manifest for platform ${platform} in ${reference} (the index has ${list})`, 'SHOAL_PLATFORM_UNKNOWN', 404, 'MANIFEST_UNKNOWN');
-  }
-}
 
 /** The image is something preheat cannot walk (schema 1, a nested index, too many blobs...). */
 export class PreheatUnsupportedError extends ShoalError {
@@ -118,110 +86,6 @@ export class PreheatBusyError extends ShoalError {
   constructor(running: number) {
     super(`${running} preheat jobs are running; try again when one has finished`, 'SHOAL_PREHEAT_BUSY', 503, 'TOOMANYREQUESTS');
   }
-}
-
-/** Attestations (provenance, SBOM) that buildx puts in an index: not runnable, never pulled by containerd. */
-export function isAttestation(d: Descriptor): boolean {
-  if (d.annotations[REFERENCE_TYPE_ANNOTATION] === 'attestation-manifest') return true;
-  return d.platform?.os === 'unknown' && d.platform.architecture === 'unknown';
-}
-
-/** A requested platform matches an entry with the same OS and architecture, and the same variant when one was asked for. */
-function platformMatches(entry: Platform, wanted: Platform): boolean {
-  const e = normalizePlatform(entry);
-  const w = normalizePlatform(wanted);
-  return e.os === w.os && e.architecture === w.architecture && (w.variant === undefined || e.variant === w.variant);
-}
-
-/**
- * The manifests of an index to preheat; attestations (`unknown/unknown`)
- * never. Without `wanted`: every other entry. With it: the entries matching
- * each wanted platform (a platform without a variant matches every variant of
- * its architecture, after normalizePlatform); each wanted platform must match
- * at least one entry. An entry
- * without a platform matches any request, as in containerd's platform
- * matcher. The result holds each digest once, in index order.
- */
-export function selectManifests(manifests: readonly Descriptor[], wanted: readonly Platform[] | undefined, reference: string): Descriptor[] {
-  const chosen = new Set<Descriptor>();
-  if (wanted === undefined) {
-    for (const d of manifests) if (!isAttestation(d)) chosen.add(d);
-  } else {
-    for (const w of wanted) {
-      const matches = manifests.filter((d) => !isAttestation(d) && (d.platform === undefined || platformMatches(d.platform, w)));
-      if (matches.length === 0) {
-        const available = [...new Set(manifests.filter((d) => d.platform !== undefined && !isAttestation(d)).map((d) => platformText(d.platform as Platform)))];
-        throw new PlatformUnknownError(platformText(w), reference, available);
-      }
-      for (const d of matches) chosen.add(d);
-    }
-  }
-  const seen = new Set<Digest>();
-  return manifests.filter((d) => {
-    if (!chosen.has(d) || seen.has(d.digest)) return false;
-    seen.add(d.digest);
-    return true;
-  });
-}
-
-// --- parsing what the registry sent --------------------------------------------
-
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function optionalString(value: unknown, max = 200): string | undefined {
-  return typeof value === 'string' && value.length <= max ? value : undefined;
-}
-
-function parseDescriptor(value: unknown, where: string): Descriptor {
-  const d = asRecord(value);
-  const digest = d?.digest;
-  const size = d?.size;
-  if (d === undefined || typeof digest !== 'string' || !isDigest(digest)) {
-    throw new UpstreamError(`${where}: a descriptor without a valid sha256 digest`, 502, 200);
-  }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_BLOB_SIZE_BYTES) {
-    throw new UpstreamError(`${where}: descriptor ${digest} has an invalid size`, 502, 200);
-  }
-  const p = asRecord(d.platform);
-  const os = optionalString(p?.os, 32);
-  const architecture = optionalString(p?.architecture, 32);
-  const platform = os !== undefined && architecture !== undefined ? { os, architecture, variant: optionalString(p?.variant, 32) } : undefined;
-  const annotations: Record<string, string> = {};
-  const a = asRecord(d.annotations);
-  const referenceType = optionalString(a?.[REFERENCE_TYPE_ANNOTATION]);
-  if (referenceType !== undefined) annotations[REFERENCE_TYPE_ANNOTATION] = referenceType;
-  return { mediaType: optionalString(d.mediaType), digest, sizeBytes: size, platform, annotations };
-}
-
-/**
- * Parses a manifest or index body. The media type is the body's own
- * `mediaType`, else the response's Content-Type, else the shape (OCI makes
- * `mediaType` optional). Schema 1 and anything else is refused.
- */
-export function parseManifest(body: Buffer, contentType: string | undefined, where: string): ParsedManifest {
-  let json: Record<string, unknown> | undefined;
-  try {
-    json = asRecord(JSON.parse(body.toString('utf8')));
-  } catch {
-    json = undefined;
-  }
-  if (json === undefined) throw new UpstreamError(`${where}: the registry sent a manifest that is not a JSON object`, 502, 200);
-  const mediaType = optionalString(json.mediaType) ?? optionalString(contentType?.split(';')[0]?.trim());
-  const manifests = json.manifests;
-  const layers = json.layers;
-  if (isIndexMediaType(mediaType) || (!isManifestMediaType(mediaType) && Array.isArray(manifests) && layers === undefined)) {
-    if (!Array.isArray(manifests)) throw new UpstreamError(`${where}: an index without manifests`, 502, 200);
-    if (manifests.length > MAX_PREHEAT_BLOBS) throw new PreheatUnsupportedError(`${where}: an index of ${manifests.length} manifests is too large to preheat`);
-    return { kind: 'index', mediaType, manifests: manifests.map((m) => parseDescriptor(m, where)) };
-  }
-  if (isManifestMediaType(mediaType) || (Array.isArray(layers) && json.config !== undefined)) {
-    if (!Array.isArray(layers) || json.config === undefined) throw new UpstreamError(`${where}: a manifest without config or layers`, 502, 200);
-    if (layers.length > MAX_PREHEAT_BLOBS) throw new PreheatUnsupportedError(`${where}: a manifest of ${layers.length} layers is too large to preheat`);
-    return { kind: 'manifest', mediaType, config: parseDescriptor(json.config, where), layers: layers.map((l) => parseDescriptor(l, where)) };
-  }
-  throw new PreheatUnsupportedError(`${where}: unsupported manifest type ${JSON.stringify(mediaType ?? 'unknown')} (preheat reads OCI and Docker schema 2 manifests and indexes)`);
 }
 
 // --- jobs ----------------------------------------------------------------------
@@ -440,7 +304,7 @@ export class PreheatJobs {
     };
   }
 
-  /** GET one manifest or index, bounded, checked against its digest when it was asked for by digest. */
+  /** GET one manifest or index, bounded, checked against its digest when it was asked for by digest (the manifest layer's readManifest). */
   private async fetchManifest(
     image: ImageReference,
     reference: string,
@@ -450,29 +314,37 @@ export class PreheatJobs {
     signal: AbortSignal,
   ): Promise<ParsedManifest> {
     const where = `${image.registryName}/${image.repository}${digest === undefined ? `:${reference}` : `@${reference}`}`;
-    const response = await this.registry.request({
-      registry: image.registry,
-      path: `/v2/${image.repository}/manifests/${reference}`,
-      method: 'GET',
-      headers: { accept },
-      authorization,
-      signal,
-    });
-    const status = response.statusCode;
-    if (status !== 200) {
-      destroyQuietly(response.body);
-      if (status === 404) throw new ManifestUnknownError(where);
-      if (status === 401 || status === 403) throw new UpstreamDeniedError(status, `manifest ${where}${authorization === undefined ? ' (no registry credentials were given)' : ''}`);
-      throw new UpstreamError(`registry answered ${status} for manifest ${where}`, 502, status);
+    const fetch = async (ref: string, acceptTypes: string): Promise<FetchedManifest> => {
+      const response = await this.registry.request({
+        registry: image.registry,
+        path: `/v2/${image.repository}/manifests/${ref}`,
+        method: 'GET',
+        headers: { accept: acceptTypes },
+        authorization,
+        signal,
+      });
+      const status = response.statusCode;
+      if (status !== 200) {
+        destroyQuietly(response.body);
+        if (status === 404) throw new ManifestUnknownError(where);
+        if (status === 401 || status === 403) throw new UpstreamDeniedError(status, `manifest ${where}${authorization === undefined ? ' (no registry credentials were given)' : ''}`);
+        throw new UpstreamError(`registry answered ${status} for manifest ${where}`, 502, status);
+      }
+      const declared = Number(response.headers['content-length']);
+      if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
+        destroyQuietly(response.body);
+        throw new PreheatUnsupportedError(`${where}: manifest of ${declared} bytes, larger than ${MAX_MANIFEST_BYTES}`);
+      }
+      const body = await readBounded(response.body, MAX_MANIFEST_BYTES, () => new PreheatUnsupportedError(`${where}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`));
+      return { body, contentType: response.headers['content-type'] };
+    };
+    try {
+      return (await readManifest(fetch, reference, accept, where)).manifest;
+    } catch (err) {
+      // Preheat's own code for what it cannot walk, as its API has always answered.
+      if (err instanceof ManifestUnsupportedError) throw new PreheatUnsupportedError(err.message);
+      throw err;
     }
-    const declared = Number(response.headers['content-length']);
-    if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
-      destroyQuietly(response.body);
-      throw new PreheatUnsupportedError(`${where}: manifest of ${declared} bytes, larger than ${MAX_MANIFEST_BYTES}`);
-    }
-    const body = await readBounded(response.body, MAX_MANIFEST_BYTES, () => new PreheatUnsupportedError(`${where}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`));
-    if (digest !== undefined && digestOf(body) !== digest) throw new DigestMismatchError(`${where}: the registry sent a manifest whose digest is ${digestOf(body)}`);
-    return parseManifest(body, response.headers['content-type'], where);
   }
 
   private async run(job: Job, image: ImageReference, authorization: string | undefined, log: Logger): Promise<void> {

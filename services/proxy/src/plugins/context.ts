@@ -4,6 +4,7 @@ import type { RegistryClientApi } from '@shoal/registry-client';
 import type { ProxyConfig } from '../config.js';
 import { MAX_CACHED_MANIFEST_BYTES } from '../config.js';
 import { ManifestCache } from '../manifest-cache.js';
+import { createOutageMemory, type OutageMemory } from '../outage-memory.js';
 import { Upstream } from '../upstream.js';
 
 /** What the proxy's routes share: configuration, the registry, the swarm and caches. */
@@ -13,6 +14,8 @@ export interface ProxyContext {
   readonly upstream: Upstream;
   readonly blobs: BlobProvider;
   readonly manifests: ManifestCache;
+  /** What this proxy remembers to keep answering while a registry is down (tags, grants, challenges). */
+  readonly outage: OutageMemory;
   /** True from the end of boot until close starts. */
   readonly ready: boolean;
 }
@@ -46,6 +49,7 @@ export const contextPlugin = fp<ContextPluginOptions>(
       ),
       blobs: options.blobs,
       manifests: new ManifestCache({ maxBytes: options.config.manifestCacheBytes, maxEntryBytes: MAX_CACHED_MANIFEST_BYTES }),
+      outage: createOutageMemory(options.config),
       get ready() {
         return ready;
       },

@@ -20,7 +20,8 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type { CheckResult } from './doctor.js';
+import { isRecord } from '@shoal/core';
+import type { CheckResult } from './check-result.js';
 
 /** containerd's config and any hosts.toml are small; anything larger is refused rather than read. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -36,8 +37,9 @@ const CONFIG_VERSIONS = [1, 2, 3] as const;
 
 type Table = Record<string, unknown>;
 
+/** A TOML table: a JSON-like object, and not one of smol-toml's date values. */
 function isTable(value: unknown): value is Table {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+  return isRecord(value) && !(value instanceof Date);
 }
 
 function isStringArray(value: unknown): value is string[] {

@@ -14,20 +14,25 @@ import {
   ConfigError,
   DigestVerifier,
   HEADER,
-  isIndexMediaType,
   isPlatformText,
-  MANIFEST_ACCEPT,
-  manifestForPlatform,
-  parseDigest,
+  ManifestInvalidError,
+  ManifestUnsupportedError,
   parseImageReference,
+  parsePlatform,
+  PlatformUnknownError,
   readBounded,
+  resolveImageManifest,
   ShoalError,
+  type FetchedManifest,
+  type ConfigOf,
   type FlagSpecs,
   type ImageReference,
 } from '@shoal/core';
 import { DEFAULT_PROXY_URL } from '../flags.js';
+import type { CheckResult } from './check-result.js';
 import { checkContainerdConfig, checkHostsToml } from './doctor-files.js';
 
+export type { CheckResult } from './check-result.js';
 export { checkContainerdConfig, checkHostsToml, hostDirCandidates, judgeHostsToml } from './doctor-files.js';
 
 /** containerd's own defaults (Debian and upstream packages). */
@@ -41,13 +46,6 @@ const TEST_FETCH_TIMEOUT_MS = 60_000;
 /** Manifests and service answers are small; a larger body is refused rather than buffered. */
 const MAX_SMALL_BODY_BYTES = 4 * 1024 * 1024;
 
-/** One check's verdict: `ok` true (passed), 'warn' (works, but look) or false (broken; `fix` says what to do). */
-export interface CheckResult {
-  check: string;
-  ok: boolean | 'warn';
-  detail: string;
-  fix?: string;
-}
 
 /** X-Shoal-Source values that mean the swarm served the blob (the fourth, `upstream`, is the proxy's fallback). */
 const SWARM_SOURCES: readonly string[] = ['local', 'peer', 'supernode'];
@@ -127,19 +125,6 @@ async function probe(dispatcher: Dispatcher, check: 'proxy alive' | 'proxy ready
   }
 }
 
-interface Descriptor {
-  mediaType?: string;
-  digest: string;
-  size: number;
-  platform?: { os?: string; architecture?: string; variant?: string };
-}
-
-interface ManifestJson {
-  mediaType?: string;
-  manifests?: Descriptor[];
-  config?: Descriptor;
-}
-
 function imageText(image: ImageReference): string {
   return `${image.registryName}/${image.repository}${image.tag !== undefined ? `:${image.tag}` : ''}${image.digest !== undefined ? `@${image.digest}` : ''}`;
 }
@@ -193,35 +178,34 @@ export async function checkTestFetch(proxyUrl: string, image: ImageReference | u
   const signal = AbortSignal.timeout(timeoutMs);
   let url = base;
   try {
-    const getManifest = async (reference: string, accept: string): Promise<ManifestJson> => {
+    const getManifest = async (reference: string, accept: string): Promise<FetchedManifest> => {
       url = `${base}/v2/${image.repository}/manifests/${reference}?ns=${ns}`;
       const res = await request(url, { dispatcher, signal, headers: { accept } });
-      const text = await readSmall(res.body);
-      if (res.statusCode !== 200) throw refusal(res.statusCode, `manifest ${reference}`, text, image);
-      try {
-        const json = JSON.parse(text) as ManifestJson;
-        return { ...json, mediaType: json.mediaType ?? String(res.headers['content-type'] ?? '') };
-      } catch {
-        throw new DoctorProblem(`manifest ${reference}: the proxy answered something that is not JSON`, `is ${base} a Shoal proxy?`);
-      }
+      const body = await readBounded(res.body, MAX_SMALL_BODY_BYTES, () => new Error(`answer larger than ${MAX_SMALL_BODY_BYTES} bytes`));
+      if (res.statusCode !== 200) throw refusal(res.statusCode, `manifest ${reference}`, body.toString('utf8'), image);
+      const contentType = res.headers['content-type'];
+      return { body, contentType: typeof contentType === 'string' ? contentType : undefined };
     };
-    let manifest = await getManifest(image.digest ?? image.tag ?? 'latest', MANIFEST_ACCEPT);
-    if (isIndexMediaType(manifest.mediaType)) {
-      const chosen = manifestForPlatform(manifest.manifests ?? [], platform);
-      if (chosen === undefined) throw new DoctorProblem(`${name} has no manifest for ${platform}`, 'pass --platform OS/ARCH of an image this node can run');
-      manifest = await getManifest(parseDigest(chosen.digest), chosen.mediaType ?? MANIFEST_ACCEPT);
+    let config;
+    try {
+      ({ config } = (await resolveImageManifest(getManifest, image.digest ?? image.tag ?? 'latest', parsePlatform(platform), name)).manifest);
+    } catch (err) {
+      if (err instanceof PlatformUnknownError) {
+        const has = err.available.length === 0 ? '' : ` (it has ${err.available.join(', ')})`;
+        throw new DoctorProblem(`${name} has no manifest for ${platform}${has}`, 'pass --platform OS/ARCH of an image this node can run');
+      }
+      if (err instanceof ManifestUnsupportedError || err instanceof ManifestInvalidError) {
+        throw new DoctorProblem(err.message, `pass --image with an ordinary container image; is ${base} a Shoal proxy?`);
+      }
+      throw err;
     }
-    const config = manifest.config;
-    if (config === undefined || typeof config.digest !== 'string' || typeof config.size !== 'number') {
-      throw new DoctorProblem(`${name}: the manifest names no config blob`, 'pass --image with an ordinary container image');
-    }
-    const digest = parseDigest(config.digest);
+    const digest = config.digest;
     const started = Date.now();
     url = `${base}/v2/${image.repository}/blobs/${digest}?ns=${ns}`;
     const res = await request(url, { dispatcher, signal, headers: { accept: `${config.mediaType ?? 'application/octet-stream'}, */*` } });
     if (res.statusCode !== 200) throw refusal(res.statusCode, `config blob ${digest}`, await readSmall(res.body), image);
     const source = String(res.headers[HEADER.source] ?? '');
-    const verifier = new DigestVerifier(digest, config.size);
+    const verifier = new DigestVerifier(digest, config.sizeBytes);
     try {
       await pipeline(res.body, verifier, new Writable({ write: (_chunk, _enc, done) => done() }));
     } catch (err) {
@@ -323,10 +307,13 @@ export function doctorFlags(defaultPlatform: string) {
 }
 
 
+/** The loaded `shoal doctor` flags. */
+export type DoctorConfig = ConfigOf<ReturnType<typeof doctorFlags>>;
+
 /** Validates the loaded flags (every problem at once, as ConfigError) into DoctorOptions. */
-export function doctorOptions(c: Record<string, unknown>): DoctorOptions {
+export function doctorOptions(c: DoctorConfig): DoctorOptions {
   const problems: string[] = [];
-  const proxyUrl = c.proxy as string;
+  const proxyUrl = c.proxy;
   const proxy = new URL(proxyUrl);
   if ((proxy.pathname !== '/' && proxy.pathname !== '') || proxy.search !== '' || proxy.hash !== '' || proxy.username !== '') {
     problems.push(`--proxy: expected scheme://host:port only, got ${JSON.stringify(proxyUrl)}`);
@@ -334,19 +321,19 @@ export function doctorOptions(c: Record<string, unknown>): DoctorOptions {
   let image: ImageReference | undefined;
   if (c.image !== undefined) {
     try {
-      image = parseImageReference(c.image as string);
+      image = parseImageReference(c.image);
     } catch (err) {
       problems.push(`--image: ${(err as Error).message}`);
     }
   }
-  const platform = c.platform as string;
+  const platform = c.platform;
   if (!isPlatformText(platform)) problems.push(`--platform: expected OS/ARCH[/VARIANT] like linux/amd64, got ${JSON.stringify(platform)}`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { containerdConfig: c.containerdConfig as string, certsDir: c.certsDir as string, proxyUrl: proxy.origin, image, platform };
+  return { containerdConfig: c.containerdConfig, certsDir: c.certsDir, proxyUrl: proxy.origin, image, platform };
 }
 
 /** `shoal doctor`: prints the report (or JSON), throws DoctorFailedError when a check failed. */
-export async function runDoctorCommand(c: Record<string, unknown>, write: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
+export async function runDoctorCommand(c: DoctorConfig, write: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
   const options = doctorOptions(c);
   const results = await runDoctor(options);
   const failed = results.filter((r) => r.ok === false);

@@ -20,6 +20,7 @@ import {
   type PreheatRequest,
 } from '@shoal/core';
 import { DEFAULT_SUPERNODE_URL, readToken, tokenFileFlag } from '../flags.js';
+import type { CommandSpec } from '../command.js';
 
 /** How often the job's status is asked for. Milliseconds. */
 export const PREHEAT_POLL_INTERVAL_MS = 500;
@@ -166,21 +167,21 @@ function nodesProgress(job: PreheatJob): string {
 }
 
 /** `shoal preheat`: the command-table entry (main.ts registers it). */
-export const preheatCommand = {
+export const preheatCommand: CommandSpec<typeof preheatFlags> = {
   summary: "warm the supernode's cache with an image's blobs (every platform of an index, or --platform), and with --nodes the nodes' own caches",
   positionals: { min: 1, max: 1, names: 'IMAGE' },
   flags: preheatFlags,
-  async run(c: Record<string, unknown>, [imageText]: string[]): Promise<void> {
+  async run(c, [imageText]) {
     const problems: string[] = [];
-    const nodes = parseNodesFlag(c.nodes as string[] | undefined, problems);
-    const platforms = c.platform as string[];
+    const nodes = parseNodesFlag(c.nodes, problems);
+    const platforms = c.platform;
     for (const p of platforms) if (!isPlatformText(p)) problems.push(`--platform: expected OS/ARCH[/VARIANT] in lowercase (e.g. linux/amd64), got ${JSON.stringify(p)}`);
     if (problems.length > 0) throw new ConfigError(problems);
     const image = imageText ?? '';
     parseImageReference(image); // an invalid reference fails here, with its own message
-    const token = await readToken(c.tokenFile as string | undefined);
-    const registryAuthorization = await readRegistryCredentials(c.registryCredentialsFile as string | undefined);
-    const supernodeUrl = c.supernode as string;
+    const token = await readToken(c.tokenFile);
+    const registryAuthorization = await readRegistryCredentials(c.registryCredentialsFile);
+    const supernodeUrl = c.supernode;
 
     let shown = '';
     const started = Date.now();

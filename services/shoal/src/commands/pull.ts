@@ -6,29 +6,19 @@ import {
   readBounded,
   DigestVerifier,
   HEADER,
-  isIndexMediaType,
-  MANIFEST_ACCEPT,
-  manifestForPlatform,
-  parseDigest,
+  MAX_MANIFEST_BYTES,
+  parsePlatform,
+  resolveImageManifest,
   ShoalError,
   type Digest,
+  type FetchedManifest,
   type ImageReference,
 } from '@shoal/core';
-
-/** Manifests are small; a larger answer is refused rather than buffered. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class PullError extends ShoalError {
   constructor(message: string) {
     super(message, 'SHOAL_PULL_FAILED', 502, 'UNKNOWN');
   }
-}
-
-interface Descriptor {
-  mediaType?: string;
-  digest: string;
-  size: number;
-  platform?: { os?: string; architecture?: string; variant?: string };
 }
 
 export interface PullProgress {
@@ -38,6 +28,7 @@ export interface PullProgress {
 export interface PullOptions {
   proxyUrl: string;
   image: ImageReference;
+  /** `os/arch[/variant]`, chosen from an index by the manifest layer's one rule (selectManifest). */
   platform: string;
   authorization?: string | undefined;
   onProgress?: PullProgress;
@@ -64,26 +55,21 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   const headers = (extra: Record<string, string>): Record<string, string> =>
     options.authorization === undefined ? extra : { ...extra, authorization: options.authorization };
   try {
-    const getManifest = async (reference: string, accept: string): Promise<{ json: { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] }; digest: string; mediaType: string }> => {
+    const getManifest = async (reference: string, accept: string): Promise<FetchedManifest> => {
       const res = await request(`${base}/v2/${image.repository}/manifests/${reference}?ns=${ns}`, { dispatcher, headers: headers({ accept }) });
       const body = await readBounded(res.body, MAX_MANIFEST_BYTES, () => new PullError(`manifest larger than ${MAX_MANIFEST_BYTES} bytes`));
       if (res.statusCode !== 200) throw new PullError(`manifest ${reference}: proxy answered ${res.statusCode} ${body.toString('utf8').slice(0, 300)}`);
       const digest = String(res.headers['docker-content-digest'] ?? '');
-      const json = JSON.parse(body.toString('utf8')) as { mediaType?: string };
-      const mediaType = json.mediaType ?? String(res.headers['content-type'] ?? '');
       options.onProgress?.({ kind: 'manifest', digest });
-      return { json, digest, mediaType };
+      const contentType = res.headers['content-type'];
+      return { body, contentType: typeof contentType === 'string' ? contentType : undefined, digest: digest === '' ? undefined : digest };
     };
-    let manifest = await getManifest(image.digest ?? image.tag ?? 'latest', MANIFEST_ACCEPT);
-    if (isIndexMediaType(manifest.mediaType)) {
-      const chosen = manifestForPlatform(manifest.json.manifests ?? [], options.platform);
-      if (chosen === undefined) throw new PullError(`no manifest for platform ${options.platform} in ${image.repository}`);
-      manifest = await getManifest(chosen.digest, chosen.mediaType ?? MANIFEST_ACCEPT);
-    }
-    const descriptors = [manifest.json.config, ...(manifest.json.layers ?? [])].filter((d): d is Descriptor => d !== undefined);
+    const where = `${image.registryName}/${image.repository}`;
+    const manifest = await resolveImageManifest(getManifest, image.digest ?? image.tag ?? 'latest', parsePlatform(options.platform), where);
+    const descriptors = [manifest.manifest.config, ...manifest.manifest.layers];
     const blobs: PullResult['blobs'] = [];
     for (const d of descriptors) {
-      const digest = parseDigest(d.digest);
+      const digest = d.digest;
       const blobStart = Date.now();
       const res = await request(`${base}/v2/${image.repository}/blobs/${digest}?ns=${ns}`, { dispatcher, headers: headers({ accept: '*/*' }) });
       if (res.statusCode !== 200) {
@@ -91,7 +77,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         throw new PullError(`blob ${digest}: proxy answered ${res.statusCode}`);
       }
       const source = String(res.headers[HEADER.source] ?? 'unknown');
-      const verifier = new DigestVerifier(digest, d.size);
+      const verifier = new DigestVerifier(digest, d.sizeBytes);
       await pipeline(res.body, verifier, new Writable({ write: (_chunk, _enc, done) => done() }));
       const entry = { digest, bytes: verifier.bytes, source, durationMs: Date.now() - blobStart };
       blobs.push(entry);

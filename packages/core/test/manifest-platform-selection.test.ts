@@ -1,17 +1,23 @@
 /**
- * Which manifests of an index a preheat warms ("multi-arch indexes
- * unsupported in preheat" is a known complaint about other systems), and how
- * an index or manifest body is read. Pure functions, no I/O.
+ * Which manifests of an index the manifest layer picks for platforms (what a
+ * preheat warms and a pull fetches; "multi-arch indexes unsupported in
+ * preheat" is a known complaint about other systems), and how an index or
+ * manifest body is read. Pure functions, no I/O.
  */
 import test from 'ava';
-import { digestOf, MediaType, normalizePlatform, UpstreamError, type Digest, type Platform } from '@shoal/core';
 import {
+  digestOf,
+  ManifestUnsupportedError,
+  MediaType,
+  normalizePlatform,
   parseManifest,
   PlatformUnknownError,
-  PreheatUnsupportedError,
   selectManifests,
+  UpstreamError,
   type Descriptor,
-} from '../src/preheat.js';
+  type Digest,
+  type Platform,
+} from '../src/index.js';
 
 const REF = 'registry.test/app:v1';
 
@@ -105,7 +111,7 @@ test('a manifest gives its config and layers', (t) => {
 
 test('schema 1, garbage and invalid descriptors are refused with a reason', (t) => {
   const schema1 = { schemaVersion: 1, mediaType: 'application/vnd.docker.distribution.manifest.v1+prettyjws', fsLayers: [] };
-  t.throws(() => parseManifest(Buffer.from(JSON.stringify(schema1)), undefined, REF), { instanceOf: PreheatUnsupportedError, message: /unsupported manifest type/ });
+  t.throws(() => parseManifest(Buffer.from(JSON.stringify(schema1)), undefined, REF), { instanceOf: ManifestUnsupportedError, message: /unsupported manifest type/ });
   t.throws(() => parseManifest(Buffer.from('<html>'), 'text/html', REF), { instanceOf: UpstreamError, message: /not a JSON object/ });
   const badDigest = { mediaType: MediaType.ociIndex, manifests: [{ digest: 'sha256:../../etc', size: 1 }] };
   t.throws(() => parseManifest(Buffer.from(JSON.stringify(badDigest)), undefined, REF), { instanceOf: UpstreamError, message: /valid sha256 digest/ });

@@ -1,0 +1,291 @@
+/**
+ * `npm run bench:cpu` — where the CPU goes on the cold path, per process, per GiB.
+ *
+ * One blob (one layer of --size-mib, 512 MiB by default) is fetched by curl through a
+ * node agent's proxy over loopback, with every part a real process:
+ *
+ *   docker-registry → `shoal supernode` (back-to-source) → `shoal node` (receives,
+ *   verifies, stores, serves) → curl → /dev/null
+ *
+ * then once more from the same node (warm: a local read). Each Shoal process's CPU time
+ * (user + sys from /proc/<pid>/stat) and docker-registry's is taken around each fetch
+ * and reported per GiB of the blob, with the machine's CPU busy fraction over the fetch.
+ * The whole thing runs twice: first plain (the numbers), then with `node --cpu-prof` on
+ * the supernode and the node agent (the profiler costs CPU itself, so its run gives the
+ * shares, not the totals). Each profile is summarised: self time by function and by
+ * module, as a share of the process's sampled time (idle excluded).
+ *
+ * Writes load-tests/results/bench-cpu-<date>.json and keeps the .cpuprofile files (load
+ * them in Chrome DevTools' Performance panel or speedscope). Run with --help for flags.
+ */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '@shoal/cli';
+import {
+  buildImage,
+  freePort,
+  httpOk,
+  makeTempDir,
+  minimalEnv,
+  pushImage,
+  removeTempDir,
+  requireTools,
+  runChecked,
+  spawnProcess,
+  startRegistry,
+  waitFor,
+  type ManagedProcess,
+  type RunningRegistry,
+} from '@shoal/testkit';
+import { processCpuSeconds } from './netns/cpu.js';
+import { SHOAL } from './lib/shoal-processes.js';
+import { machineBusy, monotonicUs, summariseProfile, type ProfileSummary } from './lib/cpu-profile.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+const USAGE = `usage: npm run bench:cpu -- [options]
+  --size-mib S     the blob's size, MiB (512)
+  --top K          functions listed per profile (20)
+  --no-profile     only the plain run (no --cpu-prof run)
+  --summarise DIR  only print the summary of the .cpuprofile files in DIR (a kept run)
+  --keep           keep the work dir (registry data, stores, profiles)
+  -h, --help       this text
+`;
+
+const { values: args } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '512' },
+    top: { type: 'string', default: '20' },
+    profile: { type: 'boolean', default: true },
+    keep: { type: 'boolean', default: false },
+    summarise: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  allowNegative: true,
+});
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const SIZE_MIB = Number(args['size-mib']);
+if (!Number.isInteger(SIZE_MIB) || SIZE_MIB < 1 || SIZE_MIB > 16 * 1024) throw new Error(`--size-mib must be an integer in [1, 16384], got ${String(args['size-mib'])}`);
+const TOP = Number(args.top);
+
+const log = (msg: string): void => void process.stderr.write(`[bench-cpu ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+interface Shoal {
+  supernode: ManagedProcess;
+  node: ManagedProcess;
+  proxyUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startShoal(dir: string, registry: RunningRegistry, profileDir: string | undefined): Promise<Shoal> {
+  const env = minimalEnv({ SHOAL_PLAIN_HTTP: registry.host, SHOAL_LOG_LEVEL: 'warn' });
+  const prof = (name: string): string[] => (profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)]);
+  const snPort = await freePort();
+  const supernode = await spawnProcess({
+    name: 'supernode',
+    command: process.execPath,
+    args: [...NODE_FLAGS, ...prof('supernode'), SHOAL, 'supernode'],
+    env: { ...env, SHOAL_LISTEN: `127.0.0.1:${snPort}`, SHOAL_DATA: join(dir, 'supernode') },
+    logDir: dir,
+  });
+  await waitFor(() => httpOk(`http://127.0.0.1:${snPort}/readyz`), { process: supernode, description: 'supernode ready' });
+  const [proxyPort, peerPort] = [await freePort(), await freePort()];
+  const node = await spawnProcess({
+    name: 'node',
+    command: process.execPath,
+    args: [...NODE_FLAGS, ...prof('node'), SHOAL, 'node'],
+    env: {
+      ...env,
+      SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}`,
+      SHOAL_PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
+      SHOAL_PEER_LISTEN: `127.0.0.1:${peerPort}`,
+      SHOAL_DATA: join(dir, 'node'),
+    },
+    logDir: dir,
+  });
+  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+  await waitFor(() => httpOk(`${proxyUrl}/readyz`), { process: node, description: 'node ready' });
+  // Let start-up work (JIT of the first requests, the supernode session) settle out of the window.
+  await new Promise((r) => setTimeout(r, 2_000));
+  return {
+    supernode,
+    node,
+    proxyUrl,
+    async stop() {
+      // SIGTERM: shoal closes and exits normally, which is when --cpu-prof writes its file.
+      await node.stop();
+      await supernode.stop();
+    },
+  };
+}
+
+interface FetchCost {
+  seconds: number;
+  mibPerSecond: number;
+  /** CPU-seconds of each process over the fetch. */
+  cpuSeconds: { supernode: number; node: number; registry: number };
+  /** The same per GiB of the blob. */
+  cpuPerGiB: { supernode: number; node: number; registry: number };
+  machineBusy: number;
+  /** The fetch's window on the monotonic clock, µs (selects profile samples). */
+  windowUs: [number, number];
+}
+
+async function measuredFetch(url: string, pids: { supernode: number; node: number; registry: number }, bytes: number): Promise<FetchCost> {
+  const cpu = async (): Promise<{ supernode: number; node: number; registry: number }> => ({
+    supernode: await processCpuSeconds(pids.supernode),
+    node: await processCpuSeconds(pids.node),
+    registry: await processCpuSeconds(pids.registry),
+  });
+  const busy = machineBusy();
+  const c0 = await cpu();
+  const t0 = performance.now();
+  const w0 = monotonicUs();
+  const r = await runChecked('curl', ['-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', url], { timeoutMs: 600_000 });
+  const seconds = (performance.now() - t0) / 1000;
+  const w1 = monotonicUs();
+  const c1 = await cpu();
+  const machine = await busy.stop();
+  if (Number(r.stdout.trim()) !== bytes) throw new Error(`curl got ${r.stdout.trim()} bytes, expected ${bytes}`);
+  const d = { supernode: c1.supernode - c0.supernode, node: c1.node - c0.node, registry: c1.registry - c0.registry };
+  const g = bytes / GiB;
+  return {
+    seconds,
+    mibPerSecond: bytes / MiB / seconds,
+    cpuSeconds: d,
+    cpuPerGiB: { supernode: d.supernode / g, node: d.node / g, registry: d.registry / g },
+    machineBusy: machine,
+    windowUs: [w0, w1],
+  };
+}
+
+async function onePass(work: string, registry: RunningRegistry, blobUrlPath: string, bytes: number, profileDir: string | undefined): Promise<{ cold: FetchCost; warm: FetchCost }> {
+  const dir = await makeTempDir('shoal-bench-cpu-run');
+  try {
+    const shoal = await startShoal(dir, registry, profileDir);
+    try {
+      const pids = { supernode: shoal.supernode.pid, node: shoal.node.pid, registry: registry.process.pid };
+      const url = `${shoal.proxyUrl}${blobUrlPath}?ns=${encodeURIComponent(registry.host)}`;
+      const cold = await measuredFetch(url, pids, bytes);
+      const warm = await measuredFetch(url, pids, bytes);
+      return { cold, warm };
+    } finally {
+      await shoal.stop();
+    }
+  } finally {
+    void work;
+    await removeTempDir(dir);
+  }
+}
+
+async function profilesIn(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
+function costTable(title: string, c: { cold: FetchCost; warm: FetchCost }): string[] {
+  const row = (name: string, f: FetchCost): string =>
+    `| ${name} | ${f.seconds.toFixed(2)} s (${f.mibPerSecond.toFixed(0)} MiB/s) | ${f.cpuPerGiB.supernode.toFixed(2)} | ${f.cpuPerGiB.node.toFixed(2)} | ${f.cpuPerGiB.registry.toFixed(2)} | ${(f.machineBusy * 100).toFixed(0)} % |`;
+  return [
+    title,
+    '',
+    '| fetch | time | supernode CPU-s/GiB | node agent CPU-s/GiB | docker-registry CPU-s/GiB | machine CPU busy |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    row('cold (registry → supernode → node → curl)', c.cold),
+    row('warm (node\'s store → curl)', c.warm),
+    '',
+  ];
+}
+
+function profileTable(name: string, p: ProfileSummary): string[] {
+  return [
+    `${name}: ${p.sampledSeconds.toFixed(2)} s sampled (idle excluded), ${(p.gcShare * 100).toFixed(1)} % in the garbage collector`,
+    '',
+    '| self % | function | where |',
+    '| ---: | --- | --- |',
+    ...p.topFunctions.slice(0, TOP).map((f) => `| ${(f.share * 100).toFixed(1)} | ${f.name} | ${f.where} |`),
+    '',
+    '| self % | module |',
+    '| ---: | --- |',
+    ...p.byModule.slice(0, 12).map((m) => `| ${(m.share * 100).toFixed(1)} | ${m.module} |`),
+    '',
+    'Native frames (C++ bindings, builtins) by the nearest Shoal function on their stack:',
+    '',
+    '| self % | native | called from |',
+    '| ---: | --- | --- |',
+    ...p.nativeByCaller.slice(0, TOP).map((f) => `| ${(f.share * 100).toFixed(1)} | ${f.name} | ${f.caller} |`),
+    '',
+    'Shoal functions by total time (self and everything they call):',
+    '',
+    '| total % | function | where |',
+    '| ---: | --- | --- |',
+    ...p.shoalInclusive.slice(0, TOP).map((f) => `| ${(f.share * 100).toFixed(1)} | ${f.name} | ${f.where} |`),
+    '',
+  ];
+}
+
+async function main(): Promise<void> {
+  await requireTools(['docker-registry', 'skopeo']);
+  const work = await makeTempDir('shoal-bench-cpu');
+  try {
+    log(`building a one-layer ${SIZE_MIB} MiB image in ${work}`);
+    const image = await buildImage({ dir: join(work, 'layout'), tag: 'cpu', layers: [{ sizeBytes: SIZE_MIB * MiB, seed: `bench-cpu-${SIZE_MIB}` }] });
+    const layer = image.layers[0];
+    if (layer === undefined) throw new Error('no layer');
+    const registry = await startRegistry();
+    try {
+      await pushImage({ layoutDir: image.layoutDir, tag: 'cpu', registry: registry.host, repository: 'bench/cpu' });
+      const path = `/v2/bench/cpu/blobs/${layer.digest}`;
+      log('plain run (no profiler)');
+      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined);
+      const lines = ['', ...costTable(`One ${SIZE_MIB} MiB blob over loopback, CPU-seconds per GiB of blob (user + sys from /proc):`, plain)];
+      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, plain };
+      if (args.profile) {
+        const profileDir = join(RESULTS_DIR, `bench-cpu-${new Date().toISOString().replace(/[:.]/g, '-')}-profiles`);
+        await mkdir(profileDir, { recursive: true });
+        log(`profiled run (node --cpu-prof → ${profileDir})`);
+        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir);
+        lines.push(...costTable('The profiled run (the profiler adds its own cost):', profiled));
+        const summaries: Record<string, ProfileSummary> = {};
+        for (const proc of ['supernode', 'node']) {
+          for (const file of await profilesIn(join(profileDir, proc))) {
+            const s = summariseProfile(JSON.parse(await readFile(file, 'utf8')), profiled.cold.windowUs);
+            summaries[proc] = s;
+            lines.push(...profileTable(`${proc === 'node' ? 'node agent' : 'supernode'} (${basename(file)}), the cold fetch only`, s));
+          }
+        }
+        Object.assign(result, { profiled, profileDir, profiles: summaries });
+        lines.push(`profiles: ${profileDir}`);
+      }
+      await mkdir(RESULTS_DIR, { recursive: true });
+      const file = join(RESULTS_DIR, `bench-cpu-${String(result.date).replace(/[:.]/g, '-')}.json`);
+      await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+      lines.push(`results: ${file}`, '');
+      process.stdout.write(lines.join('\n'));
+    } finally {
+      await registry.process.stop();
+    }
+  } finally {
+    if (args.keep) log(`kept ${work}`);
+    else await removeTempDir(work);
+  }
+}
+
+if (args.summarise !== undefined) {
+  const lines: string[] = [];
+  for (const proc of ['supernode', 'node']) {
+    for (const file of await profilesIn(join(args.summarise, proc))) lines.push(...profileTable(`${proc === 'node' ? 'node agent' : 'supernode'} (${basename(file)})`, summariseProfile(JSON.parse(await readFile(file, 'utf8')))));
+  }
+  process.stdout.write(lines.join('\n'));
+} else {
+  await main();
+}

@@ -1,0 +1,45 @@
+// The simulator takes every timer and limit from the services' code (sim/constants.ts):
+// a constant that disappears from the source must stop the model, not leave it on an
+// old number. And with no proxy fallback the registry sends each byte once, by
+// construction of the back-to-source.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { DEFAULT_FIRST_BYTE_TIMEOUT_MS } from '@shoal/proxy';
+import { ModelOutOfDateError, modelConstants, sourceConstant } from '../sim/constants.js';
+import { simulate } from '../sim/swarm.js';
+import { layerSizes } from '../lib/image-shape.js';
+
+test('the model reads its constants from the code', (t) => {
+  const k = modelConstants();
+  t.is(k.firstByteTimeoutMs, DEFAULT_FIRST_BYTE_TIMEOUT_MS);
+  t.true(k.idlePollMinMs > 0 && k.idlePollMaxMs >= k.idlePollMinMs);
+  t.true(k.frontierTtlMs > 0);
+});
+
+test('a constant gone from the source is a ModelOutOfDateError', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-sim-'));
+  writeFileSync(join(dir, 'x.ts'), 'const OTHER_MS = 5;\n');
+  t.throws(() => sourceConstant(join(dir, 'x.ts'), 'GONE_MS'), { instanceOf: ModelOutOfDateError });
+  t.is(sourceConstant(join(dir, 'x.ts'), 'OTHER_MS'), 5);
+});
+
+test('without fallbacks the registry sends the image once and every node finishes', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const r = simulate({ nodes: 8, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false });
+  t.is(r.registryEgressBytes, layerBytes.reduce((a, b) => a + b, 0));
+  t.is(r.completionMs.length, 8);
+  t.true((r.completionMs[0] as number) >= r.lineRateMs * 0.99, 'no node beats its own line rate');
+});
+
+test('a slower node downlink slows the swarm down (per-host rates are modelled)', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const base = { nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false };
+  const fast = simulate(base);
+  const slow = simulate({ ...base, links: { nodeDown: 50e6 } });
+  // Half the downlink: S/B doubles, no node beats it, and every node is later than with the full link.
+  t.is(slow.lineRateMs, fast.lineRateMs * 2);
+  t.true((slow.completionMs[0] as number) >= slow.lineRateMs * 0.99);
+  t.true((slow.completionMs[0] as number) > (fast.completionMs[0] as number) * 1.2);
+});
