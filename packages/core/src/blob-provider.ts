@@ -39,4 +39,11 @@ interface BlobStreamHead {
  */
 export interface BlobProvider {
   openBlob(request: BlobRequest, range: ByteRange | undefined, options?: { signal?: AbortSignal }): Promise<BlobStream>;
+  /**
+   * When the provider last received bytes of `digest` (Date.now() ms) while
+   * filling it, or undefined when it is not filling it. The proxy's patience is
+   * measured from this: a swarm that moves, however slowly, is waited for.
+   * Providers that cannot tell leave it out, and the proxy times the reader alone.
+   */
+  progressAt?(digest: Digest): number | undefined;
 }

@@ -35,7 +35,7 @@ export class DhtFill {
   private readonly abort = new AbortController();
 
   private constructor(
-    private readonly c: { log: Logger; store: PieceStoreApi; pieces: PieceClient; onPieceBytes?: ((from: 'peer' | 'supernode', bytes: number) => void) | undefined },
+    private readonly c: { log: Logger; store: PieceStoreApi; pieces: PieceClient; onPieceBytes?: ((from: 'peer' | 'supernode', bytes: number) => void) | undefined; onProgress?: (() => void) | undefined },
     digest: Digest,
     sizeBytes: number,
     private readonly parents: string[],
@@ -55,7 +55,14 @@ export class DhtFill {
    * registry) when no peer in the DHT holds the whole blob.
    */
   static async start(
-    components: { log: Logger; store: PieceStoreApi; pieces: PieceClient; discovery: PeerDiscovery; onPieceBytes?: ((from: 'peer' | 'supernode', bytes: number) => void) | undefined },
+    components: {
+      log: Logger;
+      store: PieceStoreApi;
+      pieces: PieceClient;
+      discovery: PeerDiscovery;
+      onPieceBytes?: ((from: 'peer' | 'supernode', bytes: number) => void) | undefined;
+      onProgress?: (() => void) | undefined;
+    },
     init: { digest: Digest; sizeBytes: number; onDone: () => void },
   ): Promise<DhtFill> {
     const log = components.log.child({ module: 'dht-fill', digest: init.digest });
@@ -104,6 +111,7 @@ export class DhtFill {
             const { length } = pieceSpan(this.layout, piece);
             this.bytesFrom.peer += length;
             this.c.onPieceBytes?.('peer', length);
+            this.c.onProgress?.();
             done = true;
           } catch (err) {
             if (this.abort.signal.aborted) return;

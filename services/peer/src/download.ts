@@ -17,14 +17,20 @@ import {
   type TaskInfo,
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
+import { FetchMeters, type Meter } from './fetch-meter.js';
 import { failureKindOf, type PieceClient } from './piece-client.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { SupernodeClient } from './supernode-client.js';
 
 /** Pieces fetched at once for one blob: enough to keep a link busy while hashes are checked. */
 export const DEFAULT_PIECE_WINDOW = 8;
-/** With no reader left, a download keeps going this long before it is cancelled (containerd reconnects with Range). */
-export const ORPHAN_GRACE_MS = 5_000;
+/**
+ * With no reader left, a download keeps going this long before it is cancelled
+ * (containerd reconnects with Range within a second or two; a cut body is
+ * resumed at once). Bytes landing meanwhile are not wasted: the store keeps
+ * them for the reader that comes back, so this only bounds work nobody wants.
+ */
+export const ORPHAN_GRACE_MS = 30_000;
 /** Pieces ahead of the slowest reader asked for as urgent. */
 const URGENT_AHEAD = 8;
 /** How long to wait before asking again when the scheduler had nothing (pieces still on their way to the seed). */
@@ -44,6 +50,8 @@ export interface DownloadComponents {
   /** Counts bytes per origin (`peer`, `supernode`). */
   onPieceBytes?: (from: 'peer' | 'supernode', bytes: number) => void;
   metrics?: PeerMetrics | undefined;
+  /** Told whenever bytes of this blob arrive (from anyone): the proxy's measure of progress. */
+  onProgress?: () => void;
 }
 
 export interface DownloadInit {
@@ -83,6 +91,8 @@ export class Download {
   private poked = false;
   /** When a piece last landed (or the download began), and when a stall was last reported. */
   private lastProgressMs = Date.now();
+  /** When a byte of any piece body last arrived. */
+  private lastByteMs = Date.now();
   private lastStallReportMs = 0;
   /** The last schedule answer, for the stall report. */
   private lastAnswer: { free: number; got: number; atMs: number } | undefined;
@@ -92,6 +102,8 @@ export class Download {
   readonly bytesFrom = { peer: 0, supernode: 0 };
   /** Per piece, where its last write came from (0 not fetched here, 1 a peer, 2 the supernode). */
   private readonly pieceOrigin: Uint8Array;
+  /** Byte counts of the piece bodies in flight; cuts a parent that trickles. */
+  private readonly meters: FetchMeters;
   readonly done: Promise<void>;
 
   constructor(components: DownloadComponents, init: DownloadInit) {
@@ -101,6 +113,10 @@ export class Download {
     this.pieceOrigin = new Uint8Array(this.layout.pieceCount);
     this.c = components;
     this.init = init;
+    this.meters = new FetchMeters(() => {
+      this.lastByteMs = Date.now();
+      components.onProgress?.();
+    });
     // Hashes that came with a complete blob were certified when the download began.
     this.certifying = init.info.complete;
     // Every piece in flight and every reader listens on it: more than Node's default 10.
@@ -320,6 +336,7 @@ export class Download {
       throw reason;
     } finally {
       if (this.orphanTimer !== undefined) clearTimeout(this.orphanTimer);
+      this.meters.close();
       // In-flight fetches end with the abort signal; wait so nothing writes after we are done.
       while (this.inflight.size > 0) await this.nap(50);
     }
@@ -334,6 +351,7 @@ export class Download {
     this.log.warn(
       {
         stalledMs: now - this.lastProgressMs,
+        lastByteAgoMs: now - this.lastByteMs,
         missing: this.missingCount(),
         inflight: [...this.inflight].slice(0, 16),
         readersAt: [...this.cursors.values()].slice(0, 8),
@@ -350,6 +368,7 @@ export class Download {
     for (const candidate of candidates) {
       if (this.abort.signal.aborted) return;
       const parentId = candidate.kind === 'seed' ? 'seed' : candidate.peerId;
+      let watching: { body: Readable; meter: Meter; stop: () => void } | undefined;
       try {
         let body: Readable;
         let sha256 = knownSha256;
@@ -366,6 +385,13 @@ export class Download {
           if (sha256 === undefined) continue; // never take a peer's bytes without a trusted hash
           body = await this.c.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
         }
+        watching = this.meters.watch(body, {
+          judged: candidate.kind === 'peer',
+          label: parentId,
+          // Bytes from the seed prove the supernode alive to the liveness checks (see SupernodeClient.heard).
+          ...(candidate.kind === 'seed' ? { onBytes: () => this.c.supernodes.heard(this.init.supernodeUrl) } : {}),
+        });
+        body = watching.body;
         const limited = this.c.downloadLimiter === undefined ? body : await throttled(body, this.c.downloadLimiter);
         const fetchedAt = performance.now();
         // Set before the write: the piece may be readable (and labelled) before writePiece returns.
@@ -380,10 +406,15 @@ export class Download {
         return;
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        const kind: FailureKindWire = failureKindOf(err);
+        const kind: FailureKindWire = watching?.meter.failure?.kind ?? failureKindOf(err);
         this.failures.push({ parentId, piece, kind });
         this.c.metrics?.parentFailed(candidate.kind === 'seed' ? 'supernode' : 'peer', kind);
-        (kind === 'bad-piece' ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))({ piece, parentId, kind, err: (err as Error).message }, 'parent failed a piece');
+        (kind === 'bad-piece' || watching?.meter.failure !== undefined ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))(
+          { piece, parentId, kind, err: (watching?.meter.failure ?? (err as Error)).message },
+          'parent failed a piece',
+        );
+      } finally {
+        watching?.stop();
       }
     }
   }

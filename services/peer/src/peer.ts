@@ -26,8 +26,13 @@ import { DhtFill } from './dht-fill.js';
 import type { PeerDiscovery } from './discovery/index.js';
 import type { SupernodeClient } from './supernode-client.js';
 
-/** How long the supernode may take to start a blob (it waits for the registry's headers). */
-const TASK_START_TIMEOUT_MS = 30_000;
+/**
+ * Backstop on starting a blob at a supernode (it waits for the registry's
+ * headers). A frozen or unreachable supernode is noticed within seconds by
+ * liveness probes (SupernodeClient), and the proxy stops waiting when nothing
+ * moves; this only ends a start that a live supernode never finishes.
+ */
+const TASK_START_TIMEOUT_MS = 120_000;
 
 export interface PeerComponents {
   log: Logger;
@@ -74,6 +79,10 @@ export class Peer implements BlobProvider {
   private readonly init: PeerInit;
   /** At most one fill per digest; bounded by the blobs being pulled at once. */
   private readonly fills = new Map<Digest, Promise<Fill>>();
+  /** Per fill running: when it last made progress (started, or received bytes). Same bound as `fills`. */
+  private readonly progress = new Map<Digest, number>();
+  /** When any fill last received bytes. */
+  private anyProgressMs = 0;
 
   constructor(components: PeerComponents, init: PeerInit) {
     this.log = components.log.child({ module: 'peer' });
@@ -84,6 +93,19 @@ export class Peer implements BlobProvider {
 
   get activeDownloads(): number {
     return this.fills.size;
+  }
+
+  /**
+   * When this node's swarm last made progress for `digest` (Date.now() ms)
+   * while it fills it: bytes of this blob, or of any other blob this node is
+   * filling (they share the node's link: a blob waiting its turn behind the
+   * image's other layers is slow, not dead); undefined when no fill runs for
+   * it. The proxy waits for a swarm that moves, however slowly, and gives up
+   * only on one that does not.
+   */
+  progressAt(digest: Digest): number | undefined {
+    const own = this.progress.get(digest);
+    return own === undefined ? undefined : Math.max(own, this.anyProgressMs);
   }
 
   async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream> {
@@ -148,6 +170,12 @@ export class Peer implements BlobProvider {
     if (pending === undefined) {
       const onDone = (): void => {
         this.fills.delete(request.digest);
+        this.progress.delete(request.digest);
+      };
+      const onProgress = (): void => {
+        const now = Date.now();
+        this.anyProgressMs = now;
+        if (this.fills.has(request.digest)) this.progress.set(request.digest, now);
       };
       pending = (async (): Promise<Fill> => {
         let task;
@@ -165,7 +193,7 @@ export class Peer implements BlobProvider {
           if (this.c.discovery !== undefined) {
             try {
               return await DhtFill.start(
-                { log: this.log, store: this.c.store, pieces: this.c.pieces, discovery: this.c.discovery, onPieceBytes: this.c.onPieceBytes },
+                { log: this.log, store: this.c.store, pieces: this.c.pieces, discovery: this.c.discovery, onPieceBytes: this.c.onPieceBytes, onProgress },
                 { digest: request.digest, sizeBytes: request.sizeBytes, onDone },
               );
             } catch (dhtErr) {
@@ -174,7 +202,7 @@ export class Peer implements BlobProvider {
           }
           if (this.c.registry === undefined) throw err;
           return new RegistryFill(
-            { log: this.log, store: this.c.store, registry: this.c.registry },
+            { log: this.log, store: this.c.store, registry: this.c.registry, onProgress },
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },
           );
         }
@@ -184,12 +212,16 @@ export class Peer implements BlobProvider {
         // piece hashes then vouch for the whole, and the node need not hash it twice.
         await this.c.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
         return new Download(
-          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes, metrics: this.c.metrics },
+          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes, metrics: this.c.metrics, onProgress },
           { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
         );
       })();
       this.fills.set(request.digest, pending);
-      pending.catch(() => this.fills.delete(request.digest));
+      this.progress.set(request.digest, Date.now());
+      pending.catch(() => {
+        this.fills.delete(request.digest);
+        this.progress.delete(request.digest);
+      });
       const metrics = this.c.metrics;
       if (metrics !== undefined) {
         const startedMs = performance.now();

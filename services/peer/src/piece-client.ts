@@ -8,12 +8,24 @@ import type { FailureKindWire } from '@shoal/core';
 const MAX_INFO_BYTES = 8 * 1024 * 1024;
 /** Pools kept to other peers at most (least recently used closed first). */
 export const MAX_PEER_POOLS = 128;
-/** Connections to one parent: pieces are fetched a few at a time from each. */
-const CONNECTIONS_PER_PEER = 4;
-/** A parent answers at once (it has the piece or not): waiting longer means it is stuck. */
-export const PEER_HEADERS_TIMEOUT_MS = 3_000;
-/** A parent that sends no byte for this long is stalled and replaced. */
-export const PEER_STALL_TIMEOUT_MS = 2_000;
+/**
+ * Connections to one parent: pieces are fetched a few at a time from each (a
+ * parent takes up to maxUploadsPerPeer + 1 of them from one child), and a
+ * request must not queue in the client while the scheduler counts it as an upload.
+ */
+const CONNECTIONS_PER_PEER = 8;
+/**
+ * A parent answers at once (it has the piece or not), but on a saturated slow
+ * link its answer queues behind the piece bytes it is already sending us: at
+ * 10 Mbit/s shared by 16 hosts a 256 KiB link queue alone holds 3 s. Waiting
+ * longer than this means it is stuck.
+ */
+export const PEER_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * A parent that sends no byte for this long is stalled and replaced. A parent
+ * that sends bytes too slowly is judged by its rate instead (FetchMeters).
+ */
+export const PEER_STALL_TIMEOUT_MS = 10_000;
 
 /** A parent failed us; `kind` is what the scheduler is told. */
 export class ParentFailedError extends ShoalError {

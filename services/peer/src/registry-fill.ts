@@ -1,3 +1,4 @@
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { destroyQuietly, pieceLayout, SwarmUnavailableError, type Digest, type Logger, type PieceLayout } from '@shoal/core';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import type { PieceStoreApi } from '@shoal/store';
@@ -16,7 +17,7 @@ export class RegistryFill {
   private readonly abort = new AbortController();
 
   constructor(
-    components: { log: Logger; store: PieceStoreApi; registry: RegistryClientApi },
+    components: { log: Logger; store: PieceStoreApi; registry: RegistryClientApi; onProgress?: (() => void) | undefined },
     init: { digest: Digest; registry: string; repository: string; sizeBytes: number; authorization: string | undefined; onDone: () => void },
   ) {
     this.digest = init.digest;
@@ -37,7 +38,8 @@ export class RegistryFill {
         throw new SwarmUnavailableError(`registry answered ${response.statusCode} for ${init.digest}`);
       }
       log.warn({ registry: init.registry }, 'no supernode answered: this node fetches the blob from the registry itself');
-      await components.store.ingest(init.digest, init.sizeBytes, response.body, { signal: this.abort.signal });
+      const counted = components.onProgress === undefined ? response.body : tapped(response.body, components.onProgress);
+      await components.store.ingest(init.digest, init.sizeBytes, counted, { signal: this.abort.signal });
       this.bytesFrom.upstream = init.sizeBytes;
       log.info({ durationMs: Date.now() - startedAt }, 'blob fetched from the registry by this node');
     })().finally(init.onDone);
@@ -58,4 +60,16 @@ export class RegistryFill {
   cancel(reason: Error): void {
     this.abort.abort(reason);
   }
+}
+
+/** `body`'s bytes, telling `onProgress` as they arrive (errors pass through). */
+function tapped(body: Readable, onProgress: () => void): Readable {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done): void {
+      onProgress();
+      done(null, chunk);
+    },
+  });
+  pipeline(body, tap, () => undefined);
+  return tap;
 }

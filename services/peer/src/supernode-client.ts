@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { readBoundedJson } from './read-json.js';
-import { Pool } from 'undici';
+import { Agent, Pool } from 'undici';
 import {
   destroyQuietly,
-  API_PREFIX,
   ClusterAuth,
+  API_PREFIX,
   HEADER,
   parseWire,
   ShoalError,
@@ -20,14 +20,38 @@ import {
   type TaskRequest,
 } from '@shoal/core';
 
-/** Connections per supernode from one peer. */
-const CONNECTIONS_PER_SUPERNODE = 8;
-/** Headers may wait while the supernode holds a piece request for a piece in flight (PIECE_WAIT_MS). */
-const HEADERS_TIMEOUT_MS = 40_000;
-/** A piece body with no byte for this long is stalled. */
+/**
+ * Connections per supernode from one peer for piece requests. A request that
+ * queues here is one the scheduler counts as a seed copy in progress while
+ * none is; 64 would avoid that, but 16 nodes × 64 overflowed a busy
+ * supernode's accept queue (connect timeouts, every node at the registry).
+ */
+const PIECE_CONNECTIONS_PER_SUPERNODE = 8;
+/** Connections per supernode for task, schedule and info calls: never queued behind piece bodies. */
+const CONTROL_CONNECTIONS_PER_SUPERNODE = 4;
+/**
+ * Backstop only: headers may wait while the supernode holds a piece request for
+ * a piece still in flight (PIECE_WAIT_MS), or fetches a blob's headers from a
+ * slow registry. Whether a supernode is alive is judged by liveness probes
+ * (see whileAlive), not by this.
+ */
+const HEADERS_TIMEOUT_MS = 120_000;
+/** A piece body with no byte for this long is stalled (the supernode sends at its link's pace: any byte is progress). */
 const BODY_TIMEOUT_MS = 15_000;
-/** A schedule call is answered from memory, but a CPU-starved supernode (16 nodes on 2 cores) took over 5 s: a dead one refuses connections instead, at once. */
-const SCHEDULE_TIMEOUT_MS = 15_000;
+/**
+ * A call unanswered this long makes the client ask the supernode whether it is
+ * alive (GET /readyz on a connection of its own). A healthy supernode answers
+ * task and schedule calls in milliseconds; a frozen or cut-off one never.
+ */
+export const LIVENESS_GRACE_MS = 1_000;
+/** A liveness probe unanswered this long failed. Then a new blob hedges to the next supernode in rank. */
+export const LIVENESS_PROBE_TIMEOUT_MS = 1_000;
+/**
+ * Probes failing in a row before a call to the only (or last) supernode is
+ * given up. A CPU-starved supernode can be slow to answer, but not for this
+ * many probes (about 2 s each): then the node goes on without it.
+ */
+export const LIVENESS_MAX_FAILED_PROBES = 8;
 /** Largest JSON answer we read from a supernode (a TaskInfo of 1M pieces is ~70 MiB; cap far lower). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
@@ -57,10 +81,22 @@ function readJson(body: Readable, limit: number): Promise<unknown> {
   return readBoundedJson(body, limit, () => new SwarmUnavailableError(`supernode answer larger than ${limit} bytes`));
 }
 
+/** A supernode did not answer a liveness probe while a call to it waited. */
+export class SupernodeUnresponsiveError extends SwarmUnavailableError {
+  constructor(url: string, failedProbes: number) {
+    super(`supernode ${url} did not answer ${failedProbes} liveness probe(s) within ${LIVENESS_PROBE_TIMEOUT_MS} ms`);
+  }
+}
+
 /** HTTP client of the supernodes' peer API. */
 export class SupernodeClient {
   readonly urls: readonly string[];
-  private readonly pools = new Map<string, Pool>();
+  /** Per supernode URL (bounded by `urls`): piece requests and control calls on separate connections. */
+  private readonly pools = new Map<string, { pieces: Pool; control: Pool }>();
+  /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
+  private readonly heardAt = new Map<string, number>();
+  /** Liveness probes go on connections of their own, never queued behind piece requests. */
+  private readonly probes = new Agent({ connections: 1, connectTimeout: LIVENESS_PROBE_TIMEOUT_MS, headersTimeout: LIVENESS_PROBE_TIMEOUT_MS, bodyTimeout: LIVENESS_PROBE_TIMEOUT_MS });
   private readonly auth: ClusterAuth;
   private readonly log: Logger;
 
@@ -71,62 +107,181 @@ export class SupernodeClient {
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
-  private pool(url: string): Pool {
-    let pool = this.pools.get(url);
-    if (pool === undefined) {
-      pool = new Pool(url, { connections: CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS });
-      this.pools.set(url, pool);
+  private pool(url: string, kind: 'pieces' | 'control' = 'control'): Pool {
+    let pools = this.pools.get(url);
+    if (pools === undefined) {
+      pools = {
+        pieces: new Pool(url, { connections: PIECE_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
+        control: new Pool(url, { connections: CONTROL_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
+      };
+      this.pools.set(url, pools);
     }
-    return pool;
+    return pools[kind];
   }
 
-  /** Headers of one request, signed for the supernodes (`path` exactly as sent). */
   private headers(method: string, path: string, extra: Record<string, string> = {}): Record<string, string> {
     return { ...extra, ...this.auth.sign(method, path, { kind: 'supernode' }) };
   }
 
-  /** Starts or joins the cluster download of a blob on its owning supernode (next in rank on failure). */
-  async createTask(request: TaskRequest, authorization: string | undefined, signal?: AbortSignal): Promise<{ info: TaskInfo; supernodeUrl: string }> {
-    const errors: string[] = [];
-    for (const url of rankSupernodes(this.urls, request.digest)) {
-      try {
-        const response = await this.pool(url).request({
-          path: `${API_PREFIX}/tasks`,
-          method: 'POST',
-          headers: this.headers('POST', `${API_PREFIX}/tasks`, {
-            'content-type': 'application/json',
-            ...(authorization === undefined ? {} : { [HEADER.registryAuthorization]: authorization }),
-          }),
-          body: JSON.stringify(request),
-          signal,
-        });
-        const json = await readJson(response.body, MAX_JSON_BYTES);
-        if (response.statusCode !== 200) {
-          const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
-          throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
-        }
-        return { info: parseWire(TaskInfoSchema, json, 'task info'), supernodeUrl: url };
-      } catch (err) {
-        if (signal?.aborted === true) throw err;
-        // A refusal is the registry's answer (unknown blob, denied): another supernode would say the same.
-        if (err instanceof SupernodeRefusedError) throw err;
-        errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
-        this.log.warn({ supernode: url, digest: request.digest, err: errors[errors.length - 1] }, 'supernode unreachable, trying the next');
-      }
+  /**
+   * The supernode at `url` sent us something (an answer, bytes of a piece):
+   * it is alive, whatever its round-trip time. On a saturated link a probe's
+   * answer waits behind seconds of queued piece bytes, so a probe alone would
+   * call a busy supernode dead.
+   */
+  heard(url: string): void {
+    if (this.urls.includes(url)) this.heardAt.set(url, Date.now());
+  }
+
+  /** Whether `url` answers GET /readyz within LIVENESS_PROBE_TIMEOUT_MS (any answer counts: it is not frozen). */
+  private async probe(url: string): Promise<boolean> {
+    try {
+      const response = await this.probes.request({ origin: new URL(url).origin, path: '/readyz', method: 'GET', signal: AbortSignal.timeout(LIVENESS_PROBE_TIMEOUT_MS) });
+      destroyQuietly(response.body);
+      return true;
+    } catch {
+      return false;
     }
-    throw new SwarmUnavailableError(`no supernode could take ${request.digest}: ${errors.join('; ')}`);
+  }
+
+  /**
+   * Runs `call` against the supernode at `url`, watching that the supernode is
+   * alive rather than timing the call: after LIVENESS_GRACE_MS without an
+   * answer it is probed, again and again while the call waits. Each failed
+   * probe is passed to `onSuspect` (a caller may hedge to another supernode);
+   * after `maxFailedProbes` in a row the call is aborted with
+   * SupernodeUnresponsiveError. A slow answer from a live supernode is waited for.
+   */
+  private async whileAlive<T>(url: string, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>, options: { onSuspect?: (failed: number) => void; maxFailedProbes?: number } = {}): Promise<T> {
+    const abort = new AbortController();
+    const combined = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    let failed = 0;
+    const maxFailed = options.maxFailedProbes ?? LIVENESS_MAX_FAILED_PROBES;
+    const next = (ms: number): void => {
+      timer = setTimeout(() => {
+        const probedAt = Date.now();
+        void this.probe(url).then((answered) => {
+          if (settled) return;
+          // Bytes from it while the probe waited prove it alive as well as an answer would.
+          const alive = answered || (this.heardAt.get(url) ?? 0) >= probedAt - LIVENESS_GRACE_MS;
+          failed = alive ? 0 : failed + 1;
+          if (!alive) {
+            this.log.warn({ supernode: url, failedProbes: failed }, 'supernode did not answer a liveness probe');
+            options.onSuspect?.(failed);
+          }
+          if (failed >= maxFailed) abort.abort(new SupernodeUnresponsiveError(url, failed));
+          else next(alive ? LIVENESS_GRACE_MS : 0);
+        });
+      }, ms);
+      timer.unref();
+    };
+    next(LIVENESS_GRACE_MS);
+    try {
+      return await call(combined);
+    } catch (err) {
+      if (abort.signal.aborted && signal?.aborted !== true) throw abort.signal.reason;
+      throw err;
+    } finally {
+      settled = true;
+      clearTimeout(timer);
+    }
+  }
+
+  private async createTaskAt(url: string, request: TaskRequest, authorization: string | undefined, signal: AbortSignal): Promise<{ info: TaskInfo; supernodeUrl: string }> {
+    const response = await this.pool(url).request({
+      path: `${API_PREFIX}/tasks`,
+      method: 'POST',
+      headers: this.headers('POST', `${API_PREFIX}/tasks`, {
+        'content-type': 'application/json',
+        ...(authorization === undefined ? {} : { [HEADER.registryAuthorization]: authorization }),
+      }),
+      body: JSON.stringify(request),
+      signal,
+    });
+    this.heard(url);
+    const json = await readJson(response.body, MAX_JSON_BYTES);
+    if (response.statusCode !== 200) {
+      const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
+      throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
+    }
+    return { info: parseWire(TaskInfoSchema, json, 'task info'), supernodeUrl: url };
+  }
+
+  /**
+   * Starts or joins the cluster download of a blob on its owning supernode,
+   * in rendezvous order. A supernode that refuses the connection is passed at
+   * once; one that does not answer a liveness probe (frozen, cut off) is
+   * hedged: the next in rank is asked too, and the first answer wins. The
+   * last one left is waited for as long as it is alive.
+   */
+  async createTask(request: TaskRequest, authorization: string | undefined, signal?: AbortSignal): Promise<{ info: TaskInfo; supernodeUrl: string }> {
+    const ranked = rankSupernodes(this.urls, request.digest);
+    const errors: string[] = [];
+    const done = new AbortController();
+    const attemptSignal = signal === undefined ? done.signal : AbortSignal.any([signal, done.signal]);
+    return new Promise((resolve, reject) => {
+      let started = 0;
+      let pending = 0;
+      let finished = false;
+      const finish = (fn: () => void): void => {
+        if (finished) return;
+        finished = true;
+        done.abort(new Error('another supernode answered'));
+        fn();
+      };
+      const startNext = (): void => {
+        if (finished) return;
+        const url = ranked[started++];
+        if (url === undefined) {
+          if (pending === 0) finish(() => reject(new SwarmUnavailableError(`no supernode could take ${request.digest}: ${errors.join('; ')}`)));
+          return;
+        }
+        pending++;
+        let hedged = false;
+        const hedge = (): void => {
+          if (hedged) return;
+          hedged = true;
+          startNext();
+        };
+        const isLast = started >= ranked.length;
+        this.whileAlive(url, attemptSignal, (s) => this.createTaskAt(url, request, authorization, s), {
+          onSuspect: () => {
+            if (!isLast) this.log.warn({ supernode: url, digest: request.digest }, 'supernode not answering: asking the next in rank too');
+            hedge();
+          },
+        }).then(
+          (answer) => finish(() => resolve(answer)),
+          (err: unknown) => {
+            pending--;
+            if (signal?.aborted === true) return finish(() => reject(err));
+            // A refusal is the registry's answer (unknown blob, denied): another supernode would say the same.
+            if (err instanceof SupernodeRefusedError) return finish(() => reject(err));
+            if (finished) return;
+            errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
+            this.log.warn({ supernode: url, digest: request.digest, err: errors[errors.length - 1] }, 'supernode unreachable, trying the next');
+            if (!hedged) hedge();
+            else if (pending === 0 && started >= ranked.length) finish(() => reject(new SwarmUnavailableError(`no supernode could take ${request.digest}: ${errors.join('; ')}`)));
+          },
+        );
+      };
+      startNext();
+    });
   }
 
   /** Asks the blob's supernode which pieces to fetch next and from whom. */
   async schedule(supernodeUrl: string, digest: Digest, request: ScheduleRequest, signal?: AbortSignal): Promise<ScheduleResponse> {
-    const response = await this.pool(supernodeUrl).request({
-      path: `${API_PREFIX}/blobs/${digest}/schedule`,
-      method: 'POST',
-      headers: this.headers('POST', `${API_PREFIX}/blobs/${digest}/schedule`, { 'content-type': 'application/json' }),
-      body: JSON.stringify(request),
-      signal,
-      headersTimeout: SCHEDULE_TIMEOUT_MS,
-    });
+    const response = await this.whileAlive(supernodeUrl, signal, (s) =>
+      this.pool(supernodeUrl).request({
+        path: `${API_PREFIX}/blobs/${digest}/schedule`,
+        method: 'POST',
+        headers: this.headers('POST', `${API_PREFIX}/blobs/${digest}/schedule`, { 'content-type': 'application/json' }),
+        body: JSON.stringify(request),
+        signal: s,
+      }),
+    );
+    this.heard(supernodeUrl);
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
@@ -139,6 +294,7 @@ export class SupernodeClient {
   async taskInfo(supernodeUrl: string, digest: Digest, signal?: AbortSignal): Promise<TaskInfo> {
     const path = `${API_PREFIX}/blobs/${digest}/info`;
     const response = await this.pool(supernodeUrl).request({ path, method: 'GET', headers: this.headers('GET', path), signal });
+    this.heard(supernodeUrl);
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
@@ -149,12 +305,13 @@ export class SupernodeClient {
 
   /** Fetches one piece from a supernode; the caller verifies it before storing. */
   async fetchPiece(supernodeUrl: string, digest: Digest, index: number, signal?: AbortSignal): Promise<PieceResponse> {
-    const response = await this.pool(supernodeUrl).request({
+    const response = await this.pool(supernodeUrl, 'pieces').request({
       path: `${API_PREFIX}/blobs/${digest}/pieces/${index}`,
       method: 'GET',
       headers: this.headers('GET', `${API_PREFIX}/blobs/${digest}/pieces/${index}`),
       signal,
     });
+    this.heard(supernodeUrl);
     const sha = response.headers[HEADER.pieceSha256];
     if (response.statusCode !== 200 || typeof sha !== 'string' || !/^[a-f0-9]{64}$/.test(sha)) {
       destroyQuietly(response.body);
@@ -164,7 +321,9 @@ export class SupernodeClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close()]));
     this.pools.clear();
+    // Not close(): it would wait for a probe in flight, whose only timer (AbortSignal.timeout) does not keep the process alive.
+    await this.probes.destroy();
   }
 }

@@ -17,7 +17,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { readerOfStream, replyWithReader, sendBuffers } from '@shoal/service-kit';
+import { readerOfStream, ReaderIdleTimeoutError, replyWithReader, sendBuffers } from '@shoal/service-kit';
 import { ClientGoneError, FirstByteTimeoutError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, sendOciError } from './oci-reply.js';
 import type { ProxyContext } from './plugins/context.js';
@@ -118,7 +118,12 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
   if (clientSignal.aborted) onClientGone();
   else clientSignal.addEventListener('abort', onClientGone, { once: true });
   const timeoutMs = ctx.config.firstByteTimeoutMs;
-  const timer = setTimeout(() => controller.abort(new FirstByteTimeoutError(timeoutMs)), timeoutMs);
+  // Patience is measured in progress: the timer starts over whenever bytes of
+  // the blob reach the node, whichever piece they belong to.
+  const progress = progressClock(ctx, target.digest);
+  const timer = setInterval(() => {
+    if (progress.idleMs() >= timeoutMs) controller.abort(new FirstByteTimeoutError(timeoutMs));
+  }, Math.min(timeoutMs, PROGRESS_CHECK_MS));
   timer.unref();
 
   const request: BlobRequest = { ...target, sizeBytes: exchange.sizeBytes, registryAuthorization: exchange.authorization };
@@ -150,8 +155,27 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
     else opening?.then(release, () => {});
     return { ok: false, reason, error };
   } finally {
-    clearTimeout(timer);
+    clearInterval(timer);
   }
+}
+
+/** How often the no-progress timers look at the clock. Milliseconds. */
+const PROGRESS_CHECK_MS = 1_000;
+
+/**
+ * Time since the swarm last made progress on `digest`: since the later of
+ * `touch()` (bytes sent to the client) and the provider's own progress on the
+ * blob (any byte of it reaching the node). Without progressAt (a provider over
+ * HTTP), only the first counts.
+ */
+function progressClock(ctx: ProxyContext, digest: Digest): { idleMs: () => number; touch: () => void } {
+  let lastMs = Date.now();
+  return {
+    idleMs: () => Date.now() - Math.max(lastMs, ctx.blobs.progressAt?.(digest) ?? 0),
+    touch: () => {
+      lastMs = Date.now();
+    },
+  };
 }
 
 interface FirstChunk {
@@ -227,21 +251,39 @@ function streamBody(
 }
 
 /**
- * Sends a ChunkReader's bytes with reused buffers, through sendChunks (which
- * checks the length and the idle timeout); a failure after the headers cuts
- * the connection.
+ * Sends a ChunkReader's bytes (the local peer's) with reused buffers; the
+ * same length check and cut-on-failure as streamBody. A read is cut only when
+ * the swarm makes no progress on the blob for the body idle timeout: a reader
+ * waiting for its next piece while other pieces land is not idle.
  */
 function sendFromReader(exchange: BlobExchange, source: BlobSource, reader: ChunkReader, first: FirstChunk | undefined, onFailure: (err: Error) => void): FastifyReply {
-  const { ctx, reply } = exchange;
+  const { ctx, reply, target } = exchange;
   const answer = answerOf(exchange, source);
+  const idleLimitMs = ctx.config.bodyIdleTimeoutMs;
+  const progress = progressClock(ctx, target.digest);
   let bytes = first?.length ?? 0;
+  let failRead: ((err: Error) => void) | undefined;
+  const watchdog = setInterval(() => {
+    if (failRead !== undefined && progress.idleMs() >= idleLimitMs) failRead(new ReaderIdleTimeoutError(idleLimitMs));
+  }, Math.min(idleLimitMs, PROGRESS_CHECK_MS));
+  watchdog.unref();
   const counted: ChunkReader = {
     read: async (into) => {
-      const count = await reader.read(into);
+      progress.touch();
+      // On a cut the inner read may still fill `into`: the sender then drops that buffer (see sendChunks).
+      const count = await new Promise<number>((resolve, reject) => {
+        failRead = reject;
+        reader.read(into).then(resolve, reject);
+      }).finally(() => {
+        failRead = undefined;
+      });
       bytes += count;
       return count;
     },
-    close: () => reader.close(),
+    close: () => {
+      clearInterval(watchdog);
+      reader.close();
+    },
   };
   logWhenDone(exchange, source, answer.statusCode, () => bytes);
   return replyWithReader(reply, counted, {
@@ -249,7 +291,6 @@ function sendFromReader(exchange: BlobExchange, source: BlobSource, reader: Chun
     headers: answer.headers,
     bytes: answer.bytes,
     first,
-    idleMs: ctx.config.bodyIdleTimeoutMs,
     onFailure,
   });
 }

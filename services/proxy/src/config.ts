@@ -1,21 +1,23 @@
 import { ConfigError } from '@shoal/core';
 
 /**
- * How long the swarm gets to produce the first byte of a blob (openBlob plus the
- * first chunk of its body) before the proxy gives up on it and goes to the
- * registry. Milliseconds. A dead swarm is noticed sooner by other means (no
- * supernode: the peer fails over to the DHT or the registry within about a
- * second), so this only cuts a swarm that is alive but slow to start. 10 s was
- * too short: in the 16-node benchmark on a CPU-starved host it sent 78 % of the
- * bytes to the registry, while the nodes that waited finished in 6 × S/B
- * instead of 15.
+ * How long the swarm may go without progress before the proxy gives up on a
+ * blob it has not started to send, and goes to the registry. Milliseconds.
+ * Progress is any byte of the blob reaching the node (BlobProvider.progressAt),
+ * not only the first byte of the answer: a swarm that moves at any rate is
+ * waited for, so the registry sends each byte once at every link speed. A dead
+ * swarm is noticed sooner by other means (no supernode: the peer fails over to
+ * the next one, the DHT or the registry within seconds).
  */
 export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 30_000;
 
 /**
- * Longest silence allowed in a blob body once it has started. Past it the
- * response is destroyed, so containerd sees a truncated body and retries with
- * Range instead of waiting for its 5-minute progress timeout. Milliseconds.
+ * Longest time a blob body that has started may go without progress before
+ * the response is destroyed, so containerd resumes with Range instead of
+ * waiting for its 5-minute progress timeout. Milliseconds. As for the first
+ * byte, progress is any byte of the blob reaching the node: a reader waiting
+ * for one piece while others land is not idle. containerd has no per-request
+ * timeout, so a body that progresses is never cut.
  */
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
 
@@ -56,13 +58,14 @@ export const MAX_GRANT_MEMORY_ENTRIES = 20_000;
 
 export interface ProxyInit {
   /**
-   * Time the swarm gets to deliver the first byte of a blob before the proxy
-   * falls back to the registry, in milliseconds.
+   * Time the swarm may go without progress (no byte of the blob reaching the
+   * node) before a blob not yet started falls back to the registry, in milliseconds.
    * @default 30000 (DEFAULT_FIRST_BYTE_TIMEOUT_MS)
    */
   firstByteTimeoutMs?: number;
   /**
-   * Longest silence in a blob body before the response is destroyed, in milliseconds.
+   * Longest time a started blob body may go without progress (no byte of the
+   * blob reaching the node) before the response is destroyed, in milliseconds.
    * @default 30000 (DEFAULT_BODY_IDLE_TIMEOUT_MS)
    */
   bodyIdleTimeoutMs?: number;

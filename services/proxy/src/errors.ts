@@ -1,9 +1,9 @@
 import { ShoalError } from '@shoal/core';
 
-/** The swarm did not produce the first byte of a blob in time. */
+/** The swarm made no progress on a blob (no byte of it arrived) for the first-byte timeout, before its answer began. */
 export class FirstByteTimeoutError extends ShoalError {
   constructor(timeoutMs: number) {
-    super(`the swarm sent no byte within ${timeoutMs} ms`, 'SHOAL_FIRST_BYTE_TIMEOUT', 504, 'UNKNOWN');
+    super(`the swarm made no progress on the blob for ${timeoutMs} ms`, 'SHOAL_FIRST_BYTE_TIMEOUT', 504, 'UNKNOWN');
   }
 }
 

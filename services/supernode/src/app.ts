@@ -131,7 +131,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   await app.register(opsPlugin, { metricsPrefix: 'shoal_supernode_', metrics: components.metrics });
   await app.register(errorRenderingPlugin);
   await app.register(tokenAuthPlugin, { auth, isMe: isSupernodeAudience, publicRoutes: [...PUBLIC_OPS_ROUTES, STATUS_PAGE_PATH] });
-  await app.register(blobRoutes, { store: components.store, tasks });
+  await app.register(blobRoutes, { store: components.store, tasks, onPieceSending: (digest, piece, state) => swarm.seedSending(digest, piece, state) });
   await app.register(scheduleRoutes, { swarm, peers, registrar });
   const links = new PeerLinks();
   const preheat = new PreheatJobs({ log: components.log, store: components.store, registry: components.registry, tasks, peers, links }, init.preheat);

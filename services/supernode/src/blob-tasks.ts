@@ -11,11 +11,31 @@ import {
   type TaskInfo,
   type TaskRequest,
 } from '@shoal/core';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { BlobRecord, PieceStoreApi } from '@shoal/store';
 import { parseRetryAfter, type RegistryClientApi } from '@shoal/registry-client';
 
 /** Back-to-source downloads running at once; more wait their turn. */
 export const DEFAULT_MAX_CONCURRENT_FETCHES = 16;
+
+/**
+ * Back-to-source downloads from one registry at once, at most: one slow or
+ * trickling registry cannot hold every fetch slot and starve the others.
+ * @default half of maxConcurrentFetches (at least 1)
+ */
+export const DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR = 2;
+
+/**
+ * A back-to-source download must bring at least this many bytes per second,
+ * over each FETCH_PROGRESS_WINDOW_MS, or it is cut and its slot freed. Bytes
+ * per second: 8 KiB/s, far below any useful share of a registry's link (16
+ * fetches on 10 Mbit/s still get ~75 KiB/s each). An upstream that sends a
+ * byte every few seconds resets every "no byte for N s" timer; this does not.
+ */
+export const MIN_FETCH_BYTES_PER_SEC = 8 * 1024;
+
+/** The span each back-to-source progress judgement covers. Milliseconds. */
+export const FETCH_PROGRESS_WINDOW_MS = 10_000;
 
 /**
  * Longest time a failed back-to-source start (429, 5xx, registry unreachable)
@@ -40,6 +60,12 @@ export interface BlobTasksComponents {
 export interface BlobTasksInit {
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
+  /** @default maxConcurrentFetches / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR */
+  maxFetchesPerRegistry?: number;
+  /** @default MIN_FETCH_BYTES_PER_SEC */
+  minFetchBytesPerSec?: number;
+  /** @default FETCH_PROGRESS_WINDOW_MS */
+  fetchProgressWindowMs?: number;
 }
 
 interface FailedStart {
@@ -51,6 +77,13 @@ interface InflightTask {
   /** Settles once the registry has answered with headers and the record exists. */
   started: Promise<void>;
   abort: AbortController;
+}
+
+/** A back-to-source download brought less than the minimum rate over a window: cut, its slot freed. */
+export class UpstreamTooSlowError extends ShoalError {
+  constructor(digest: string, bytesPerSec: number, minBytesPerSec: number) {
+    super(`registry sent ${digest} at ${Math.round(bytesPerSec)} B/s, under the ${minBytesPerSec} B/s floor`, 'SHOAL_UPSTREAM_TOO_SLOW', 504, 'UNKNOWN');
+  }
 }
 
 /** The registry refused the credentials the peer passed on (or had none). */
@@ -107,8 +140,14 @@ export class BlobTasks {
   private readonly registry: RegistryClientApi;
   private readonly inflight = new Map<Digest, InflightTask>();
   private readonly maxConcurrent: number;
+  private readonly maxPerRegistry: number;
+  private readonly minBytesPerSec: number;
+  private readonly progressWindowMs: number;
   private running = 0;
-  private readonly queue: Array<() => void> = [];
+  /** Fetches running per registry host (entries only while > 0). */
+  private readonly runningPerRegistry = new Map<string, number>();
+  /** Fetches waiting for a slot, oldest first (bounded by the blobs asked for at once). */
+  private readonly queue: Array<{ registry: string; go: () => void }> = [];
   private readonly clock: Clock;
   /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
   private readonly failedStarts = new Map<string, FailedStart>();
@@ -122,6 +161,9 @@ export class BlobTasks {
     this.registry = components.registry;
     this.clock = components.clock ?? systemClock;
     this.maxConcurrent = init.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES;
+    this.maxPerRegistry = init.maxFetchesPerRegistry ?? Math.max(1, Math.floor(this.maxConcurrent / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR));
+    this.minBytesPerSec = init.minFetchBytesPerSec ?? MIN_FETCH_BYTES_PER_SEC;
+    this.progressWindowMs = init.fetchProgressWindowMs ?? FETCH_PROGRESS_WINDOW_MS;
   }
 
   /** Digests being fetched from registries now. */
@@ -166,8 +208,8 @@ export class BlobTasks {
     let release: (() => void) | undefined;
     let retryAfterMs: number | undefined;
     const started = (async () => {
-      await this.acquire();
-      release = () => this.release();
+      await this.acquire(request.registry);
+      release = () => this.release(request.registry);
       const startedAt = Date.now();
       const response = await this.registry.getBlob({
         registry: request.registry,
@@ -201,9 +243,10 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
+      const watch = this.watchProgress(digest, response.body, abort);
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
-        .ingest(digest, sizeBytes, response.body, { signal: abort.signal })
+        .ingest(digest, sizeBytes, watch.body, { signal: abort.signal })
         .then(
           () => {
             log.info({ sizeBytes, durationMs: Date.now() - startedAt }, 'back-to-source complete');
@@ -215,6 +258,7 @@ export class BlobTasks {
           },
         )
         .finally(() => {
+          watch.stop();
           this.inflight.delete(digest);
           release?.();
         });
@@ -244,20 +288,72 @@ export class BlobTasks {
     }
   }
 
-  private acquire(): Promise<void> {
-    if (this.running < this.maxConcurrent) {
-      this.running++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.queue.push(() => {
-      this.running++;
-      resolve();
-    }));
+  /**
+   * Counts a back-to-source body's bytes and cuts the download (through
+   * `abort`) when a window passes with less than the minimum rate: progress,
+   * not silence, keeps a fetch slot.
+   */
+  private watchProgress(digest: Digest, body: Readable, abort: AbortController): { body: Readable; stop: () => void } {
+    let bytes = 0;
+    let windowStartBytes = 0;
+    let windowStartMs = this.clock.now();
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done): void {
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    pipeline(body, counter, () => undefined);
+    const timer = setInterval(() => {
+      const now = this.clock.now();
+      const elapsedMs = now - windowStartMs;
+      if (elapsedMs < this.progressWindowMs) return;
+      const rate = ((bytes - windowStartBytes) * 1000) / elapsedMs;
+      windowStartMs = now;
+      windowStartBytes = bytes;
+      if (rate >= this.minBytesPerSec) return;
+      const err = new UpstreamTooSlowError(digest, rate, this.minBytesPerSec);
+      this.log.warn({ digest, bytesPerSec: Math.round(rate) }, 'back-to-source too slow: cut, its slot freed');
+      abort.abort(err);
+      counter.destroy(err);
+    }, Math.min(1_000, this.progressWindowMs));
+    timer.unref();
+    return { body: counter, stop: () => clearInterval(timer) };
   }
 
-  private release(): void {
+  private eligible(registry: string): boolean {
+    return this.running < this.maxConcurrent && (this.runningPerRegistry.get(registry) ?? 0) < this.maxPerRegistry;
+  }
+
+  private take(registry: string): void {
+    this.running++;
+    this.runningPerRegistry.set(registry, (this.runningPerRegistry.get(registry) ?? 0) + 1);
+  }
+
+  private acquire(registry: string): Promise<void> {
+    if (this.eligible(registry)) {
+      this.take(registry);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) =>
+      this.queue.push({
+        registry,
+        go: () => {
+          this.take(registry);
+          resolve();
+        },
+      }),
+    );
+  }
+
+  private release(registry: string): void {
     this.running--;
-    this.queue.shift()?.();
+    const left = (this.runningPerRegistry.get(registry) ?? 1) - 1;
+    if (left > 0) this.runningPerRegistry.set(registry, left);
+    else this.runningPerRegistry.delete(registry);
+    // The oldest waiter whose registry has room: another registry's blobs do not wait behind a slow one's.
+    const i = this.queue.findIndex((w) => this.eligible(w.registry));
+    if (i >= 0) this.queue.splice(i, 1)[0]?.go();
   }
 
   /** Aborts every running download (shutdown). */

@@ -1,4 +1,4 @@
-import { pieceSpan, type Digest, type Logger, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
+import { PIECE_WAIT_MS, pieceSpan, type Digest, type Logger, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { PeerTable } from './peer-table.js';
 import type { SchedulerApi } from './scheduler/index.js';
@@ -18,13 +18,31 @@ const FRONTIER_PER_CALL = 4;
  * from the seed; 64 ahead: 1.05 × S/B and 1.00 × S).
  */
 const FRONTIER_AHEAD = 64;
-/** How long a child holds a frontier piece before another child may be given it. */
-const FRONTIER_TTL_MS = 15_000;
 /**
- * A claimed piece that lands at the seed is kept from the scheduler this long,
- * or until its claimer announces it: meanwhile others are scheduled to fetch it
- * from the claimer, not from the seed (the simulator showed 1.42 × S of seed
- * egress at 1,000 nodes without this).
+ * How long a child holds a frontier piece before another child may be given
+ * it. As long as the seed holds the child's request for it (PIECE_WAIT_MS):
+ * a shorter claim let a second child claim the same piece while the first
+ * still waited, and the seed then sent it twice.
+ */
+const FRONTIER_TTL_MS = PIECE_WAIT_MS;
+/**
+ * Frontier claims reach no further than the pieces the registry is expected
+ * to deliver within this horizon, at the blob's measured arrival rate: a claim
+ * past it would outlive the seed's hold on the request (PIECE_WAIT_MS) on a
+ * slow registry link, and come back as a failure.
+ */
+const FRONTIER_HORIZON_MS = PIECE_WAIT_MS / 2;
+/** Frontier claims reach at least this many pieces ahead, whatever the rate. */
+const FRONTIER_MIN_AHEAD = 8;
+/**
+ * A claimed piece that lands at the seed is kept from the scheduler until its
+ * claimer announces it, or until the seed's copy to the claimer has made no
+ * progress for this long (it failed, or the claimer took it and then said
+ * nothing): meanwhile others are scheduled to fetch it from the claimer, not
+ * from the seed (the simulator showed 1.42 × S of seed egress at 1,000 nodes
+ * without this). Measured from progress, not from the landing: on a slow link
+ * the copy to the claimer takes many seconds, and releasing it early sent the
+ * same piece from the seed up to four times (bench:swarm, 25 Mbit/s).
  */
 const CLAIMED_PIECE_SEED_DELAY_MS = 2_000;
 
@@ -42,6 +60,8 @@ export class Swarm {
   private readonly known = new Map<Digest, number>();
   /** Per blob still arriving at the seed: piece → the child waiting for it there, and until when. */
   private readonly frontier = new Map<Digest, Map<number, { peerId: string; untilMs: number }>>();
+  /** Per blob still arriving at the seed: when its first piece landed and how many have since (its arrival rate). Bounded like `frontier`. */
+  private readonly arrivals = new Map<Digest, { firstMs: number; count: number }>();
   /** Claimed pieces that reached the seed but are not yet offered by it (see CLAIMED_PIECE_SEED_DELAY_MS). */
   private readonly heldBack = new Map<string, NodeJS.Timeout>();
 
@@ -57,6 +77,7 @@ export class Swarm {
     this.peers = components.peers;
     components.store.on('piece', (digest, index) => {
       if (!this.known.has(digest)) return;
+      this.countArrival(digest);
       const claim = this.frontier.get(digest)?.get(index);
       if (claim !== undefined && claim.untilMs > Date.now()) {
         const key = `${digest}/${index}`;
@@ -67,6 +88,29 @@ export class Swarm {
       }
       this.scheduler.seedHas(digest, [index]);
     });
+  }
+
+  private countArrival(digest: Digest): void {
+    const a = this.arrivals.get(digest);
+    if (a !== undefined) {
+      a.count++;
+      return;
+    }
+    this.arrivals.set(digest, { firstMs: Date.now(), count: 1 });
+    while (this.arrivals.size > MAX_KNOWN_BLOBS) {
+      const oldest = this.arrivals.keys().next().value;
+      if (oldest === undefined) break;
+      this.arrivals.delete(oldest);
+    }
+  }
+
+  /** How far past the seed's fill point frontier claims may reach for `digest` (see FRONTIER_HORIZON_MS). */
+  private frontierAhead(digest: Digest): number {
+    const a = this.arrivals.get(digest);
+    const elapsedMs = a === undefined ? 0 : Date.now() - a.firstMs;
+    if (a === undefined || a.count < 2 || elapsedMs <= 0) return FRONTIER_MIN_AHEAD;
+    const perMs = (a.count - 1) / elapsedMs;
+    return Math.max(FRONTIER_MIN_AHEAD, Math.min(FRONTIER_AHEAD, Math.ceil(perMs * FRONTIER_HORIZON_MS)));
   }
 
   /** Makes sure the scheduler knows a blob the store holds (complete or in flight). */
@@ -90,6 +134,22 @@ export class Swarm {
       this.known.delete(oldest);
     }
     return true;
+  }
+
+  /**
+   * The seed is sending `piece` of `digest` to a peer: `progress` while bytes
+   * move, `done` when all were handed to the socket, `failed` when the send
+   * broke off. Keeps a claimed piece held back while its copy to the claimer
+   * moves, and tells the scheduler the seed's copies are healthy.
+   */
+  seedSending(digest: Digest, piece: number, state: 'progress' | 'done' | 'failed'): void {
+    const key = `${digest}/${piece}`;
+    const held = this.heldBack.get(key);
+    if (held !== undefined) {
+      if (state === 'failed') this.releaseHeldBack(digest, piece);
+      else held.refresh();
+    }
+    if (state !== 'failed') this.scheduler.seedProgress(digest, piece);
   }
 
   private releaseHeldBack(digest: Digest, piece: number): void {
@@ -154,7 +214,10 @@ export class Swarm {
       }
     }
     if (!record.complete && assignments.length < request.limit) this.addFrontier(digest, record.layout.pieceCount, peerId, request.limit - assignments.length, assignments);
-    else if (record.complete) this.frontier.delete(digest);
+    else if (record.complete) {
+      this.frontier.delete(digest);
+      this.arrivals.delete(digest);
+    }
     return { assignments, seedComplete: record.complete };
   }
 
@@ -180,7 +243,7 @@ export class Swarm {
     let added = 0;
     let firstMissing = 0;
     while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
-    const end = Math.min(pieceCount, firstMissing + FRONTIER_AHEAD);
+    const end = Math.min(pieceCount, firstMissing + this.frontierAhead(digest));
     for (let piece = firstMissing; piece < end && added < Math.min(room, FRONTIER_PER_CALL); piece++) {
       if (this.store.hasPiece(digest, piece) || taken.has(piece)) continue;
       const claim = claims.get(piece);

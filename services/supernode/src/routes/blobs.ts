@@ -13,6 +13,8 @@ import {
   PieceUnavailableError,
   pieceSpan,
   TaskRequestSchema,
+  type ChunkReader,
+  type Digest,
 } from '@shoal/core';
 import { replyWithReader } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
@@ -21,6 +23,51 @@ import type { BlobTasks } from '../blob-tasks.js';
 export interface BlobRoutesOptions {
   store: PieceStoreApi;
   tasks: BlobTasks;
+  /** Told how each piece send goes (see Swarm.seedSending): every SEND_PROGRESS_EVERY_MS while its response is open, then once at the end. */
+  onPieceSending?: ((digest: Digest, piece: number, state: 'progress' | 'done' | 'failed') => void) | undefined;
+}
+
+/**
+ * While a piece send is open it reports progress this often. Milliseconds. The
+ * sender hands a whole piece to the socket at once (its read-ahead is larger
+ * than a piece), so reads say nothing about how far the bytes got: an open
+ * response whose socket has not failed is a copy in progress.
+ */
+const SEND_PROGRESS_EVERY_MS = 500;
+/**
+ * An open piece send stops counting as progress after this long: a child that
+ * froze keeps its connection open, and must not keep the piece from others.
+ * Milliseconds: 1 MiB at 150 kbit/s.
+ */
+const SEND_PROGRESS_MAX_MS = 60_000;
+
+/** `reader`, telling `report` while the response it feeds is open, and how it ended. */
+function reportingReader(reader: ChunkReader, bytes: number, report: (state: 'progress' | 'done' | 'failed') => void): ChunkReader {
+  let read = 0;
+  let ended = false;
+  let timer: NodeJS.Timeout | undefined;
+  const openedAt = performance.now();
+  return {
+    read: async (into) => {
+      if (timer === undefined && !ended) {
+        report('progress');
+        timer = setInterval(() => {
+          if (performance.now() - openedAt < SEND_PROGRESS_MAX_MS) report('progress');
+        }, SEND_PROGRESS_EVERY_MS);
+        timer.unref();
+      }
+      const count = await reader.read(into);
+      read += count;
+      return count;
+    },
+    close: () => {
+      clearInterval(timer);
+      reader.close();
+      if (ended) return;
+      ended = true;
+      report(read >= bytes ? 'done' : 'failed');
+    },
+  };
 }
 
 function parseIndex(text: string): number {
@@ -77,7 +124,9 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     const { offset, length } = pieceSpan(current.layout, index);
     piecesServed.inc();
     bytesServed.inc(length);
-    return replyWithReader(reply, store.openReader(digest, { start: offset, end: offset + length - 1 }), {
+    const reader = store.openReader(digest, { start: offset, end: offset + length - 1 });
+    const onSending = options.onPieceSending;
+    return replyWithReader(reply, onSending === undefined ? reader : reportingReader(reader, length, (state) => onSending(digest, index, state)), {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': length, 'content-type': 'application/octet-stream' },
       bytes: length,
     });

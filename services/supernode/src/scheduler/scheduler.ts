@@ -122,10 +122,10 @@ export const BUSY_PENALTY_MS = 1_000;
 /**
  * Super-seeding patience: while a piece is on its way from the seed and no peer
  * holds it yet, a child with nothing else to fetch gets another seed copy only
- * after the copies in flight have each had assignmentTtlMs / 8 (2.5 s by
- * default): a slow or silently dead first copy must not hold up the swarm for
- * a whole TTL, but a healthy one (a 16 MiB piece crosses 200 Mbit/s in 0.7 s)
- * is never duplicated.
+ * after the copies in flight have each gone assignmentTtlMs / 8 (2.5 s by
+ * default) without progress: the supernode reports every copy whose bytes
+ * move (seedProgress), so a healthy copy is never duplicated however slow the
+ * link, while a silently dead one does not hold up the swarm for a whole TTL.
  */
 export const SEED_COPY_PATIENCE_DIVISOR = 8;
 /** `parentId` that names the supernode's cache; no peer may use it. */
@@ -179,7 +179,8 @@ interface Assignment {
   readonly piece: number;
   /** First candidate; undefined = the seed. */
   readonly parent: PeerRec | undefined;
-  readonly expiresAtMs: number;
+  /** Pushed back (and the assignment queued again) while a seed copy of the piece progresses. */
+  expiresAtMs: number;
   live: boolean;
 }
 
@@ -379,6 +380,12 @@ export class Scheduler implements SchedulerApi {
       if (!validPiece(blob, p)) continue;
       blob.seedHave[p >> 3] = (blob.seedHave[p >> 3] as number) | (1 << (p & 7));
     }
+  }
+
+  seedProgress(digest: string, piece: number): void {
+    const blob = this.touch(digest);
+    if (blob === undefined || !validPiece(blob, piece) || (blob.seedInflight[piece] as number) === 0) return;
+    blob.seedCopySince[piece] = this.clock.now();
   }
 
   peerHas(peerId: string, digest: string, pieces: readonly number[]): void {
@@ -829,7 +836,15 @@ export class Scheduler implements SchedulerApi {
       const a = queue[head] as Assignment;
       if (a.live) {
         if (a.expiresAtMs > now) break;
-        this.release(a);
+        if (a.parent === undefined && (a.blob.seedInflight[a.piece] as number) > 0 && now - (a.blob.seedCopySince[a.piece] as number) < this.seedCopyPatienceMs) {
+          // A seed copy of this piece is still moving (seedProgress): a slow
+          // link is not a dead child. Queued again with a fresh TTL; the queue
+          // stays in expiry order since now + TTL is the latest expiry yet.
+          a.expiresAtMs = now + this.assignmentTtlMs;
+          queue.push(a);
+        } else {
+          this.release(a);
+        }
       }
       head++;
     }

@@ -79,6 +79,13 @@ export interface SchedulerApi {
   addBlob(digest: string, pieceCount: number): void;
   /** The supernode's cache verified these pieces: the seed can serve them. */
   seedHas(digest: string, pieces: readonly number[]): void;
+  /**
+   * The seed is sending `piece` and bytes are moving: its copies in flight are
+   * healthy, so no further copy is handed out for want of patience (see
+   * SEED_COPY_PATIENCE_DIVISOR). Patience is measured from the last progress,
+   * not from when the copy began: on a slow link a healthy copy takes long.
+   */
+  seedProgress(digest: string, piece: number): void;
   /** A peer verified and holds these pieces (also completes its in-flight assignments for them). */
   peerHas(peerId: string, digest: string, pieces: readonly number[]): void;
   /** A peer no longer holds any piece of the blob (evicted it): it stops being a parent for it, and its own assignments for it end. */
