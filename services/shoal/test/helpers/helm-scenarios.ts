@@ -10,7 +10,7 @@ export const SCENARIOS: Record<string, RenderOptions> = {
       {
         supernode: { replicas: 3, cacheQuota: '400G', persistence: { size: '500Gi', storageClassName: 'fast-ssd' }, podAntiAffinity: { type: 'hard', topologyKey: 'topology.kubernetes.io/zone' }, priorityClassName: 'system-cluster-critical' },
         controller: { namespace: 'apps' },
-        metrics: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, podMonitor: { enabled: true, interval: '15s', labels: { release: 'kube-prometheus-stack' } } },
+        metrics: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, podMonitor: { enabled: true, interval: '15s', labels: { release: 'kube-prometheus-stack' } }, grafanaDashboard: { enabled: true }, prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } } },
         networkPolicy: { enabled: true, nodeCIDRs: ['10.0.0.0/16'], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
         node: { maxUnavailable: '10%', cacheQuota: '100Gi', nodeSelector: { 'node-role.kubernetes.io/worker': '' } },
         containerd: { registries: ['docker.io', 'ghcr.io', 'registry.corp.example:5000'] },

@@ -64,7 +64,7 @@ export class KubeClient implements KubeAccess {
     const ended = new Promise<void>((resolve, reject) => {
       finish = (err) => (err === null || err === undefined || signal.aborted ? resolve() : reject(err instanceof Error ? err : new Error(String(err))));
     });
-    const controller = await this.watcher.watch(
+    const opening = this.watcher.watch(
       this.jobsPath(kind),
       { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
       (type: string, object: unknown) => {
@@ -82,6 +82,18 @@ export class KubeClient implements KubeAccess {
       },
       (err: unknown) => finish(err),
     );
+    // A stop while the watch is still being opened (no answer headers yet) must not wait for
+    // them: the controller's close would hang on a watch nobody can abort yet.
+    let onStop: () => void = () => undefined;
+    const stopped = new Promise<undefined>((resolve) => {
+      onStop = () => resolve(undefined);
+      signal.addEventListener('abort', onStop, { once: true });
+    });
+    const controller = await Promise.race([opening, stopped]).finally(() => signal.removeEventListener('abort', onStop));
+    if (controller === undefined || signal.aborted) {
+      opening.then((c) => c.abort(), () => undefined);
+      return;
+    }
     const onAbort = (): void => controller.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
