@@ -27,6 +27,8 @@ export const StatusPeerSchema = Type.Object(
     nodeName: Type.Optional(Text(253)),
     advertiseUrl: Text(2048),
     zone: Type.Optional(Text(253)),
+    /** Whether the advertised URL is proven to be this peer's: only `bound` and `verified` peers are named as parents. */
+    advertiseCheck: Type.Union([Type.Literal('bound'), Type.Literal('verified'), Type.Literal('checking'), Type.Literal('failed')]),
     /** Epoch milliseconds of the peer's last heartbeat, schedule call or registration. */
     lastSeenMs: Type.Number(),
     /** The peer's WebSocket to this supernode is open. */

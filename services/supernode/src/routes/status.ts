@@ -85,6 +85,7 @@ export function buildStatus(s: StatusSources): SupernodeStatus {
       peerId: p.peerId,
       ...(p.nodeName === undefined ? {} : { nodeName: p.nodeName }),
       advertiseUrl: p.advertiseUrl,
+      advertiseCheck: p.advertiseCheck,
       ...(p.zone === undefined ? {} : { zone: p.zone }),
       lastSeenMs: p.lastSeenMs,
       connected,
