@@ -212,6 +212,16 @@ async function depsLayer(ctx: Context): Promise<Layer> {
   );
 }
 
+/** Non-TypeScript files under `src/` that the compiled code reads at run time (paths relative to `src`). */
+async function runtimeAssets(src: string): Promise<string[]> {
+  if (!(await exists(src))) return [];
+  const entries = await readdir(src, { recursive: true });
+  return entries.filter((entry) => RUNTIME_ASSET.test(entry)).sort();
+}
+
+/** What runtimeAssets picks up. */
+const RUNTIME_ASSET = /\.html$/;
+
 /** Layer 4: the compiled workspaces and the `shoal` command (run `tsc -b` first). */
 async function appLayer(ctx: Context, blobsDir: string): Promise<Layer> {
   return withTemp('shoal-image-app-', async (tmp) => {
@@ -225,6 +235,12 @@ async function appLayer(ctx: Context, blobsDir: string): Promise<Layer> {
       await copyFile(join(ROOT, dir, 'package.json'), join(app, dir, 'package.json'));
       await cp(src, join(app, dir, 'dist/src'), { recursive: true, filter: (from) => !/\.(d\.ts|map)$/.test(from) });
       if (await exists(join(ROOT, dir, 'bin'))) await cp(join(ROOT, dir, 'bin'), join(app, dir, 'bin'), { recursive: true });
+      // Files the code reads at run time beside its sources: the CRI .proto, the status page.
+      if (await exists(join(ROOT, dir, 'proto'))) await cp(join(ROOT, dir, 'proto'), join(app, dir, 'proto'), { recursive: true });
+      for (const asset of await runtimeAssets(join(ROOT, dir, 'src'))) {
+        await mkdir(dirname(join(app, dir, 'src', asset)), { recursive: true });
+        await copyFile(join(ROOT, dir, 'src', asset), join(app, dir, 'src', asset));
+      }
     }
     await mkdir(join(tmp, 'usr/local/bin'), { recursive: true });
     await symlink('/opt/shoal/services/shoal/bin/shoal.js', join(tmp, 'usr/local/bin/shoal'));
