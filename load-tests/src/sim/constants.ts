@@ -27,7 +27,10 @@ export class ModelOutOfDateError extends Error {
 /** The repository root, from load-tests/dist/sim/. */
 const REPO = new URL('../../../', import.meta.url);
 
-/** `const NAME = <number>;` (underscores allowed) from a service's TypeScript source. */
+/** Exported constants a module-private one may be defined as (`const NAME = PIECE_WAIT_MS;`). */
+const KNOWN_CONSTANTS: Readonly<Record<string, number>> = { PIECE_WAIT_MS };
+
+/** `const NAME = <number>;` (underscores allowed), or `= <a KNOWN_CONSTANTS name>;`, from a service's TypeScript source. */
 export function sourceConstant(relativePath: string, name: string): number {
   const path = fileURLToPath(new URL(relativePath, REPO));
   let text: string;
@@ -36,6 +39,9 @@ export function sourceConstant(relativePath: string, name: string): number {
   } catch {
     throw new ModelOutOfDateError(`the simulator models ${name} of ${relativePath}, which is gone: update load-tests/src/sim`);
   }
+  const alias = new RegExp(`^(?:export )?const ${name}(?:: number)? = ([A-Z][A-Z0-9_]*);`, 'm').exec(text)?.[1];
+  const known = alias === undefined ? undefined : KNOWN_CONSTANTS[alias];
+  if (known !== undefined) return known;
   const m = new RegExp(`^(?:export )?const ${name}(?:: number)? = ([0-9_]+(?:\\s*\\*\\s*[0-9_]+)*);`, 'm').exec(text);
   if (m === null) throw new ModelOutOfDateError(`${relativePath} no longer defines ${name} as a number: the simulator's model of it is out of date (load-tests/src/sim)`);
   return (m[1] as string).split('*').map((f) => Number(f.trim().replace(/_/g, ''))).reduce((a, b) => a * b, 1);
