@@ -26,6 +26,11 @@ export async function delay(ms: number, signal?: AbortSignal): Promise<void> {
   }
 }
 
+/** Waits `ms` (unref'd), or less when `signal` aborts: resolves either way, for loops that check the signal themselves. */
+export async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, signal).catch(() => undefined);
+}
+
 /** Full-jitter exponential backoff: attempt 0 → up to baseMs, capped at maxMs. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** attempt));

@@ -1,4 +1,4 @@
-import type { Logger, PreheatJob } from '@shoal/core';
+import { pause, type Logger, type PreheatJob } from '@shoal/core';
 import type { PreheatStart } from '../preheat.js';
 import { authorizationFromDockerConfig, DOCKER_CONFIG_JSON_TYPE } from './credentials.js';
 import { statusCodeOf, type ImagePullJobObject, type ImagePullJobStatus, type JobEvent, type KubeAccess, type WatchEvent } from './kube.js';
@@ -118,19 +118,6 @@ class Slots {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function errorText(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).slice(0, 500);
@@ -247,12 +234,12 @@ export class ImagePullJobController {
       } catch (err) {
         if (signal.aborted) return;
         this.log.warn({ kind, err: errorText(err), code: statusCodeOf(err), retryInMs: backoff }, 'ImagePullJob list or watch failed');
-        await sleep(backoff, signal);
+        await pause(backoff, signal);
         backoff = Math.min(backoff * 2, this.maxWatchBackoffMs);
         continue;
       }
       // A watch the server closed normally: list again soon, without hammering a server that keeps closing it.
-      await sleep(this.watchBackoffMs, signal);
+      await pause(this.watchBackoffMs, signal);
     }
   }
 
@@ -475,7 +462,7 @@ class JobRunner {
     let reason = 'not attempted';
     const startedMs = Date.now();
     for (let attempt = 0; attempt <= spec.backoffLimit && !signal.aborted; attempt++) {
-      if (attempt > 0) await sleep(Math.min(deps.retryDelayMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS), signal);
+      if (attempt > 0) await pause(Math.min(deps.retryDelayMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS), signal);
       if (signal.aborted) break;
       try {
         await deps.slots.acquire(signal);
@@ -582,7 +569,7 @@ class JobRunner {
         stop.abort();
         return { ok: false, reason: why };
       }
-      await sleep(deps.pollMs, signal);
+      await pause(deps.pollMs, signal);
       if (this.fills.signal.aborted) {
         deps.preheat.cancel?.(job.id, 'ImagePullJob stopped');
         return { ok: false, reason: 'stopped' };
@@ -692,7 +679,7 @@ class JobRunner {
   private async expire(spec: ImagePullJobSpec, finishedMs: number): Promise<void> {
     const ttl = spec.completionPolicy.ttlSecondsAfterFinished;
     if (ttl === undefined || !Number.isFinite(finishedMs)) return;
-    await sleep(Math.max(0, finishedMs + ttl * 1000 - Date.now()), this.abort.signal);
+    await pause(Math.max(0, finishedMs + ttl * 1000 - Date.now()), this.abort.signal);
     if (this.abort.signal.aborted) return;
     try {
       await this.controller.deps.kube.deleteJob(this.kind, this.namespace, this.name);

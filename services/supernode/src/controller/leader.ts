@@ -1,4 +1,4 @@
-import type { Logger } from '@shoal/core';
+import { pause, type Logger } from '@shoal/core';
 import { KubeConflictError, statusCodeOf, type KubeAccess, type LeaseRecord } from './kube.js';
 
 /** The Lease every supernode replica competes for. */
@@ -31,19 +31,6 @@ export interface LeaderCallbacks {
   stopped(): Promise<void>;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** RFC 3339 with microseconds, as the API's MicroTime. */
 function microTime(ms: number): string {
@@ -124,7 +111,7 @@ export class LeaderElector {
         this.log.warn({ identity: this.identity, renewDeadlineMs: this.renewDeadlineMs }, 'lost the leader Lease: stopping the ImagePullJob controller');
         await callbacks.stopped();
       }
-      await sleep(this.retryMs, signal);
+      await pause(this.retryMs, signal);
     }
     if (this.leading) {
       this.leading = false;
