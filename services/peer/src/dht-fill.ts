@@ -35,7 +35,7 @@ export class DhtFill {
   private readonly abort = new AbortController();
 
   private constructor(
-    private readonly c: { log: Logger; store: PieceStoreApi; pieces: PieceClient; onPieceBytes?: ((from: 'peer' | 'supernode', bytes: number) => void) | undefined; onProgress?: (() => void) | undefined },
+    private readonly components: { log: Logger; store: PieceStoreApi; pieces: PieceClient; onPieceBytes?: ((from: 'peer' | 'supernode', bytes: number) => void) | undefined; onProgress?: (() => void) | undefined },
     digest: Digest,
     sizeBytes: number,
     private readonly parents: string[],
@@ -101,21 +101,21 @@ export class DhtFill {
     const worker = async (): Promise<void> => {
       while (!this.abort.signal.aborted && next < this.layout.pieceCount) {
         const piece = next++;
-        if (this.c.store.hasPiece(this.digest, piece)) continue;
+        if (this.components.store.hasPiece(this.digest, piece)) continue;
         let done = false;
         for (let tried = 0; tried < this.parents.length && !done; tried++) {
           const parent = this.parents[(turn++ + tried) % this.parents.length] as string;
           try {
-            const body = await this.c.pieces.fetchPiece(parent, this.digest, piece, this.abort.signal);
-            await this.c.store.writePiece(this.digest, piece, body, { signal: this.abort.signal });
+            const body = await this.components.pieces.fetchPiece(parent, this.digest, piece, this.abort.signal);
+            await this.components.store.writePiece(this.digest, piece, body, { signal: this.abort.signal });
             const { length } = pieceSpan(this.layout, piece);
             this.bytesFrom.peer += length;
-            this.c.onPieceBytes?.('peer', length);
-            this.c.onProgress?.();
+            this.components.onPieceBytes?.('peer', length);
+            this.components.onProgress?.();
             done = true;
           } catch (err) {
             if (this.abort.signal.aborted) return;
-            this.c.log.debug({ digest: this.digest, piece, parent, err: (err as Error).message }, 'DHT parent failed a piece');
+            this.components.log.debug({ digest: this.digest, piece, parent, err: (err as Error).message }, 'DHT parent failed a piece');
           }
         }
         if (!done) throw new SwarmUnavailableError(`no DHT peer could serve piece ${piece} of ${this.digest}`);
@@ -123,6 +123,6 @@ export class DhtFill {
     };
     await Promise.all(Array.from({ length: Math.min(DHT_WINDOW, this.layout.pieceCount) }, worker));
     if (this.abort.signal.aborted) throw this.abort.signal.reason;
-    await this.c.store.waitForComplete(this.digest, { signal: this.abort.signal });
+    await this.components.store.waitForComplete(this.digest, { signal: this.abort.signal });
   }
 }

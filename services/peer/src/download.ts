@@ -77,7 +77,7 @@ export class Download {
   readonly digest: Digest;
   readonly layout: PieceLayout;
   private readonly log: Logger;
-  private readonly c: DownloadComponents;
+  private readonly components: DownloadComponents;
   private readonly init: DownloadInit;
   private readonly abort = new AbortController();
   private readonly inflight = new Set<number>();
@@ -111,7 +111,7 @@ export class Download {
     this.layout = { blobSizeBytes: init.info.sizeBytes, pieceSizeBytes: init.info.pieceSizeBytes, pieceCount: init.info.pieceCount };
     this.log = components.log.child({ module: 'download', digest: this.digest });
     this.pieceOrigin = new Uint8Array(this.layout.pieceCount);
-    this.c = components;
+    this.components = components;
     this.init = init;
     this.meters = new FetchMeters(() => {
       this.lastByteMs = Date.now();
@@ -216,9 +216,9 @@ export class Download {
    */
   private async certify(): Promise<void> {
     try {
-      const info = await this.c.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
+      const info = await this.components.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
       if (!info.complete || info.sizeBytes !== this.layout.blobSizeBytes || info.pieceCount !== this.layout.pieceCount) return;
-      await this.c.store.setPieceHashes(this.digest, info.pieceSha256, { certified: true });
+      await this.components.store.setPieceHashes(this.digest, info.pieceSha256, { certified: true });
       this.log.debug('piece hashes certified by the supernode: no whole-blob pass here');
     } catch (err) {
       if (!this.abort.signal.aborted) this.log.warn({ err: (err as Error).message }, 'could not take the supernode\'s certified piece hashes; checking the whole blob here');
@@ -226,12 +226,12 @@ export class Download {
   }
 
   private held(piece: number): boolean {
-    return this.c.store.hasPiece(this.digest, piece);
+    return this.components.store.hasPiece(this.digest, piece);
   }
 
   /** Derived from the store's record rather than counted: the loop asks on every turn. */
   private missingCount(): number {
-    return this.layout.pieceCount - (this.c.store.get(this.digest)?.verifiedCount ?? 0);
+    return this.layout.pieceCount - (this.components.store.get(this.digest)?.verifiedCount ?? 0);
   }
 
   /** The next missing pieces after the slowest reader, not in flight. */
@@ -261,7 +261,7 @@ export class Download {
         let assignments;
         const askedAt = performance.now();
         try {
-          const answer = await this.c.supernodes.schedule(
+          const answer = await this.components.supernodes.schedule(
             this.init.supernodeUrl,
             this.digest,
             {
@@ -321,13 +321,13 @@ export class Download {
       // from here: they are servable now, while completing (the whole-digest check,
       // datasync and rename) can take seconds on a busy disk.
       if (this.newlyVerified.length > 0) {
-        const answer = await this.c.supernodes
+        const answer = await this.components.supernodes
           .schedule(this.init.supernodeUrl, this.digest, { peerId: this.init.peerId, advertiseUrl: this.init.advertiseUrl, limit: 0, have: this.newlyVerified.splice(0, 4096), failures: this.failures.splice(0, 256) })
           .catch(() => undefined);
         // The supernode may have finished just before this node: its hashes still spare the whole-blob pass.
         if (answer?.error === undefined) this.certifyOnce(answer?.seedComplete === true);
       }
-      await this.c.store.waitForComplete(this.digest, { signal: this.abort.signal });
+      await this.components.store.waitForComplete(this.digest, { signal: this.abort.signal });
       this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt, fromPeers: this.bytesFrom.peer, fromSupernode: this.bytesFrom.supernode }, 'blob downloaded');
     } catch (err) {
       const reason = err instanceof Error ? err : new Error(String(err));
@@ -347,7 +347,7 @@ export class Download {
     const now = Date.now();
     if (now - this.lastProgressMs < STALL_REPORT_MS || now - this.lastStallReportMs < STALL_REPORT_MS) return;
     this.lastStallReportMs = now;
-    this.c.metrics?.stalled();
+    this.components.metrics?.stalled();
     this.log.warn(
       {
         stalledMs: now - this.lastProgressMs,
@@ -374,7 +374,7 @@ export class Download {
         let sha256 = knownSha256;
         if (candidate.kind === 'seed') {
           // The seed is trusted: for a piece it has just received, its answer carries the hash.
-          const r = await this.c.supernodes.fetchPiece(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
+          const r = await this.components.supernodes.fetchPiece(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
           if (sha256 !== undefined && r.sha256 !== sha256) {
             destroyQuietly(r.body);
             throw new Error(`seed's hash for piece ${piece} differs from the schedule's`);
@@ -383,24 +383,24 @@ export class Download {
           body = r.body;
         } else {
           if (sha256 === undefined) continue; // never take a peer's bytes without a trusted hash
-          body = await this.c.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
+          body = await this.components.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
         }
         watching = this.meters.watch(body, {
           judged: candidate.kind === 'peer',
           label: parentId,
           // Bytes from the seed prove the supernode alive to the liveness checks (see SupernodeClient.heard).
-          ...(candidate.kind === 'seed' ? { onBytes: () => this.c.supernodes.heard(this.init.supernodeUrl) } : {}),
+          ...(candidate.kind === 'seed' ? { onBytes: () => this.components.supernodes.heard(this.init.supernodeUrl) } : {}),
         });
         body = watching.body;
-        const limited = this.c.downloadLimiter === undefined ? body : await throttled(body, this.c.downloadLimiter);
+        const limited = this.components.downloadLimiter === undefined ? body : await throttled(body, this.components.downloadLimiter);
         const fetchedAt = performance.now();
         // Set before the write: the piece may be readable (and labelled) before writePiece returns.
         this.pieceOrigin[piece] = candidate.kind === 'seed' ? 2 : 1;
-        await this.c.store.writePiece(this.digest, piece, limited, { expectedSha256: sha256, signal: this.abort.signal });
+        await this.components.store.writePiece(this.digest, piece, limited, { expectedSha256: sha256, signal: this.abort.signal });
         this.log.trace({ piece, parentId, ms: Math.round(performance.now() - fetchedAt) }, 'piece stored');
         const from = candidate.kind === 'seed' ? 'supernode' : 'peer';
         this.bytesFrom[from] += length;
-        this.c.onPieceBytes?.(from, length);
+        this.components.onPieceBytes?.(from, length);
         this.newlyVerified.push(piece);
         this.lastProgressMs = Date.now();
         return;
@@ -408,7 +408,7 @@ export class Download {
         if (this.abort.signal.aborted) return;
         const kind: FailureKindWire = watching?.meter.failure?.kind ?? failureKindOf(err);
         this.failures.push({ parentId, piece, kind });
-        this.c.metrics?.parentFailed(candidate.kind === 'seed' ? 'supernode' : 'peer', kind);
+        this.components.metrics?.parentFailed(candidate.kind === 'seed' ? 'supernode' : 'peer', kind);
         (kind === 'bad-piece' || watching?.meter.failure !== undefined ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))(
           { piece, parentId, kind, err: (watching?.meter.failure ?? (err as Error)).message },
           'parent failed a piece',

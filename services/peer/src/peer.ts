@@ -75,7 +75,7 @@ function sourceOf(fill: Fill, first: number | undefined): BlobSource {
 export class Peer implements BlobProvider {
   readonly peerId: string;
   private readonly log: Logger;
-  private readonly c: PeerComponents;
+  private readonly components: PeerComponents;
   private readonly init: PeerInit;
   /** At most one fill per digest; bounded by the blobs being pulled at once. */
   private readonly fills = new Map<Digest, Promise<Fill>>();
@@ -86,7 +86,7 @@ export class Peer implements BlobProvider {
 
   constructor(components: PeerComponents, init: PeerInit) {
     this.log = components.log.child({ module: 'peer' });
-    this.c = components;
+    this.components = components;
     this.init = init;
     this.peerId = init.peerId;
   }
@@ -110,10 +110,10 @@ export class Peer implements BlobProvider {
 
   async openBlob(request: BlobRequest, range: ByteRange | undefined, options: { signal?: AbortSignal } = {}): Promise<BlobStream> {
     const { digest } = request;
-    const record = this.c.store.get(digest);
+    const record = this.components.store.get(digest);
     if (record?.complete === true) {
       if (record.layout.blobSizeBytes !== request.sizeBytes) this.log.warn({ digest, held: record.layout.blobSizeBytes, asked: request.sizeBytes }, 'size disagrees with registry');
-      return { source: 'local', sizeBytes: record.layout.blobSizeBytes, reader: this.c.store.openReader(digest, range) };
+      return { source: 'local', sizeBytes: record.layout.blobSizeBytes, reader: this.components.store.openReader(digest, range) };
     }
     const fill = await this.fill(request);
     const attached = fill.attach();
@@ -129,7 +129,7 @@ export class Peer implements BlobProvider {
         await this.waitReadable(fill.layout, digest, first, readerSignal);
       }
       const reader = new InOrderReader(
-        { store: this.c.store, layout: fill.layout, digest, signal: readerSignal, attached, waitReadable: (index, signal) => this.waitReadable(fill.layout, digest, index, signal) },
+        { store: this.components.store, layout: fill.layout, digest, signal: readerSignal, attached, waitReadable: (index, signal) => this.waitReadable(fill.layout, digest, index, signal) },
         start,
         end,
       );
@@ -152,7 +152,7 @@ export class Peer implements BlobProvider {
    */
   async prefetch(blob: PrefetchBlob, options: { signal?: AbortSignal } = {}): Promise<'local' | 'fetched'> {
     const digest = parseDigest(blob.digest);
-    if (this.c.store.get(digest)?.complete === true) return 'local';
+    if (this.components.store.get(digest)?.complete === true) return 'local';
     const fill = await abortable(this.fill({ digest, registry: blob.registry, repository: blob.repository, sizeBytes: blob.sizeBytes, registryAuthorization: undefined }, { swarmOnly: true }), options.signal);
     const pin = fill.attach();
     try {
@@ -160,7 +160,7 @@ export class Peer implements BlobProvider {
     } finally {
       pin.detach();
     }
-    if (this.c.store.get(digest)?.complete !== true) throw new Error(`${digest} is not complete in this node's store after its download`);
+    if (this.components.store.get(digest)?.complete !== true) throw new Error(`${digest} is not complete in this node's store after its download`);
     return 'fetched';
   }
 
@@ -180,7 +180,7 @@ export class Peer implements BlobProvider {
       pending = (async (): Promise<Fill> => {
         let task;
         try {
-          task = await this.c.supernodes.createTask(
+          task = await this.components.supernodes.createTask(
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, peerId: this.peerId },
             request.registryAuthorization,
             // Not the caller's signal: others may join this download while it starts.
@@ -190,29 +190,29 @@ export class Peer implements BlobProvider {
           // No supernode at all: peers found in the DHT, else the node fetches the
           // blob itself rather than leave every pull to containerd's fallback.
           if (!(err instanceof SwarmUnavailableError) || options.swarmOnly === true) throw err;
-          if (this.c.discovery !== undefined) {
+          if (this.components.discovery !== undefined) {
             try {
               return await DhtFill.start(
-                { log: this.log, store: this.c.store, pieces: this.c.pieces, discovery: this.c.discovery, onPieceBytes: this.c.onPieceBytes, onProgress },
+                { log: this.log, store: this.components.store, pieces: this.components.pieces, discovery: this.components.discovery, onPieceBytes: this.components.onPieceBytes, onProgress },
                 { digest: request.digest, sizeBytes: request.sizeBytes, onDone },
               );
             } catch (dhtErr) {
               this.log.info({ digest: request.digest, err: (dhtErr as Error).message }, 'nothing in the DHT either');
             }
           }
-          if (this.c.registry === undefined) throw err;
+          if (this.components.registry === undefined) throw err;
           return new RegistryFill(
-            { log: this.log, store: this.c.store, registry: this.c.registry, onProgress },
+            { log: this.log, store: this.components.store, registry: this.components.registry, onProgress },
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },
           );
         }
         const { info, supernodeUrl } = task;
-        await this.c.store.begin(request.digest, info.sizeBytes);
+        await this.components.store.begin(request.digest, info.sizeBytes);
         // A supernode that holds the blob complete has matched it to its digest: its
         // piece hashes then vouch for the whole, and the node need not hash it twice.
-        await this.c.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
+        await this.components.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
         return new Download(
-          { log: this.log, store: this.c.store, supernodes: this.c.supernodes, pieces: this.c.pieces, downloadLimiter: this.c.downloadLimiter, onPieceBytes: this.c.onPieceBytes, metrics: this.c.metrics, onProgress },
+          { log: this.log, store: this.components.store, supernodes: this.components.supernodes, pieces: this.components.pieces, downloadLimiter: this.components.downloadLimiter, onPieceBytes: this.components.onPieceBytes, metrics: this.components.metrics, onProgress },
           { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
         );
       })();
@@ -222,7 +222,7 @@ export class Peer implements BlobProvider {
         this.fills.delete(request.digest);
         this.progress.delete(request.digest);
       });
-      const metrics = this.c.metrics;
+      const metrics = this.components.metrics;
       if (metrics !== undefined) {
         const startedMs = performance.now();
         const kind = (fill: Fill): FillKind => (fill instanceof RegistryFill ? 'registry' : fill instanceof DhtFill ? 'dht' : 'swarm');
@@ -244,8 +244,8 @@ export class Peer implements BlobProvider {
    * wrong blob (but not until it is durable: that can take seconds on a busy disk).
    */
   private async waitReadable(layout: PieceLayout, digest: Digest, index: number, signal: AbortSignal): Promise<void> {
-    if (index === layout.pieceCount - 1) await this.c.store.waitForVerified(digest, { signal });
-    else await this.c.store.waitForPiece(digest, index, { signal });
+    if (index === layout.pieceCount - 1) await this.components.store.waitForVerified(digest, { signal });
+    else await this.components.store.waitForPiece(digest, index, { signal });
   }
 
   close(): void {
@@ -271,7 +271,7 @@ class InOrderReader implements ChunkReader {
   private readablePiece = -1;
 
   constructor(
-    private readonly c: {
+    private readonly components: {
       store: PieceStoreApi;
       layout: PieceLayout;
       digest: Digest;
@@ -284,19 +284,19 @@ class InOrderReader implements ChunkReader {
   ) {
     this.position = start;
     this.endExclusive = end + 1;
-    this.signal = AbortSignal.any([c.signal, this.closing.signal]);
-    this.stored = end >= start ? c.store.openReader(c.digest, { start, end }) : emptyReader;
+    this.signal = AbortSignal.any([this.components.signal, this.closing.signal]);
+    this.stored = end >= start ? this.components.store.openReader(this.components.digest, { start, end }) : emptyReader;
   }
 
   async read(into: Buffer): Promise<number> {
     if (this.position >= this.endExclusive) return 0;
-    const index = Math.floor(this.position / this.c.layout.pieceSizeBytes);
+    const index = Math.floor(this.position / this.components.layout.pieceSizeBytes);
     if (index !== this.readablePiece) {
-      this.c.attached.setCursor(index);
-      await this.c.waitReadable(index, this.signal);
+      this.components.attached.setCursor(index);
+      await this.components.waitReadable(index, this.signal);
       this.readablePiece = index;
     }
-    const span = pieceSpan(this.c.layout, index);
+    const span = pieceSpan(this.components.layout, index);
     // Never past this piece: the next one has not been waited for.
     const want = Math.min(into.length, span.offset + span.length - this.position, this.endExclusive - this.position);
     const count = await this.stored.read(into.subarray(0, want));
@@ -307,7 +307,7 @@ class InOrderReader implements ChunkReader {
   close(): void {
     this.closing.abort(new Error('reader closed'));
     this.stored.close();
-    this.c.attached.detach();
+    this.components.attached.detach();
   }
 }
 
