@@ -13,7 +13,6 @@ import {
   ManifestUnsupportedError,
   readManifest,
   selectManifests,
-  ShoalError,
   systemClock,
   UpstreamError,
   type Clock,
@@ -34,7 +33,8 @@ import {
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
-import { UpstreamDeniedError, type BlobTasks } from './blob-tasks.js';
+import type { BlobTasks } from './blob-tasks.js';
+import { PreheatBusyError, PreheatJobUnknownError, PreheatNodeUnknownError, PreheatUnsupportedError, UpstreamDeniedError } from './errors.js';
 import type { PeerLinks, PrefetchedMessage, PrefetchProgressMessage, RuntimePulledMessage } from './peer-links.js';
 import type { PeerTable } from './peer-table.js';
 
@@ -49,46 +49,10 @@ export const MAX_PREHEAT_MANIFESTS = 64;
  * no further one) is marked failed for the blobs it has not answered. Milliseconds: 10 min.
  */
 export const DEFAULT_PREHEAT_NODE_TIMEOUT_MS = 10 * 60_000;
-/** Known node names listed in an unknown-node error at most. */
-const MAX_LISTED_NODES = 50;
 /** Blob failures a node's error names at most (the count says how many in all). */
 const MAX_NODE_ERRORS_LISTED = 4;
 /** How long resolving the image (tag, index, manifests) may take before the request fails. Milliseconds. */
 export const PREHEAT_RESOLVE_TIMEOUT_MS = 60_000;
-
-/** The image is something preheat cannot walk (schema 1, a nested index, too many blobs...). */
-export class PreheatUnsupportedError extends ShoalError {
-  constructor(message: string) {
-    super(message, 'SHOAL_PREHEAT_UNSUPPORTED', 422, 'UNSUPPORTED');
-  }
-}
-
-export class PreheatJobUnknownError extends ShoalError {
-  constructor(id: string) {
-    super(`preheat job ${id} is unknown (never started here, or forgotten)`, 'SHOAL_PREHEAT_JOB_UNKNOWN', 404, 'UNKNOWN');
-  }
-}
-
-/** A node named in a preheat request has no live peer here. */
-export class PreheatNodeUnknownError extends ShoalError {
-  constructor(unknown: readonly string[], known: readonly string[]) {
-    const shown = known.slice(0, MAX_LISTED_NODES).join(', ');
-    const more = known.length > MAX_LISTED_NODES ? ` and ${known.length - MAX_LISTED_NODES} more` : '';
-    super(
-      `unknown node${unknown.length === 1 ? '' : 's'} ${unknown.slice(0, 10).join(', ')}: no live peer registered with that name (known nodes: ${known.length === 0 ? 'none' : `${shown}${more}`})`,
-      'SHOAL_PREHEAT_NODE_UNKNOWN',
-      404,
-      'UNKNOWN',
-    );
-  }
-}
-
-/** Every remembered job is still running: no room for another. */
-export class PreheatBusyError extends ShoalError {
-  constructor(running: number) {
-    super(`${running} preheat jobs are running; try again when one has finished`, 'SHOAL_PREHEAT_BUSY', 503, 'TOOMANYREQUESTS');
-  }
-}
 
 // --- jobs ----------------------------------------------------------------------
 
@@ -378,8 +342,8 @@ export class PreheatJobs {
       if (status !== 200) {
         destroyQuietly(response.body);
         if (status === 404) throw new ManifestUnknownError(where);
-        if (status === 401 || status === 403) throw new UpstreamDeniedError(status, `manifest ${where}${authorization === undefined ? ' (no registry credentials were given)' : ''}`);
-        throw new UpstreamError(`registry answered ${status} for manifest ${where}`, 502, status);
+        if (status === 401 || status === 403) throw new UpstreamDeniedError(`manifest ${where}${authorization === undefined ? ' (no registry credentials were given)' : ''}`, { upstreamStatus: status });
+        throw new UpstreamError(`registry answered ${status} for manifest ${where}`, { upstreamStatus: status });
       }
       const declared = Number(response.headers['content-length']);
       if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {

@@ -1,9 +1,10 @@
 import { pause, type Logger, type PreheatJob } from '@shoal/core';
+import { InvalidImagePullJobError } from '../errors.js';
 import type { PreheatStart } from '../preheat.js';
 import { authorizationFromDockerConfig, DOCKER_CONFIG_JSON_TYPE } from './credentials.js';
 import { statusCodeOf, type ImagePullJobObject, type ImagePullJobStatus, type JobEvent, type KubeAccess, type WatchEvent } from './kube.js';
 import { labelSelectorQuery, nodesOfActivePods, selectNodes, type KubeNode } from './select.js';
-import { InvalidImagePullJobError, parseImagePullJobSpec, type ImagePullJobSpec, type JobImage, type JobKind } from './spec.js';
+import { parseImagePullJobSpec, type ImagePullJobSpec, type JobImage, type JobKind } from './spec.js';
 
 /** Event reasons on a job, one per node's outcome (OpenKruise's names). */
 export const EVENT_PULL_SUCCEEDED = 'PullImageSucceed';
