@@ -4,7 +4,8 @@
  * silently not applied, so nothing goes P2P and nobody notices".
  *
  * Checks are plain functions returning results; `formatReport` prints them.
- * The file checks (containerd config, hosts.toml) are in doctor-files.ts; the
+ * The file checks are in doctor-containerd-config.ts and doctor-hosts-toml.ts
+ * (both read TOML through doctor-toml.ts); the
  * network checks (proxy up, a test fetch through the swarm) are here.
  */
 import { Writable } from 'node:stream';
@@ -30,10 +31,10 @@ import {
 import { DEFAULT_PROXY_URL } from '../flags.js';
 import { DoctorCheckError, DoctorFailedError } from '../errors.js';
 import type { CheckResult } from './check-result.js';
-import { checkContainerdConfig, checkHostsToml } from './doctor-files.js';
+import { checkContainerdConfig } from './doctor-containerd-config.js';
+import { checkHostsToml } from './doctor-hosts-toml.js';
 
 export type { CheckResult } from './check-result.js';
-export { checkContainerdConfig, checkHostsToml, hostDirCandidates, judgeHostsToml } from './doctor-files.js';
 
 /** containerd's own defaults (Debian and upstream packages). */
 export const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
