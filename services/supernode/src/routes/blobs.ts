@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter } from 'prom-client';
 import {
   API_PREFIX,
   BadRequestError,
@@ -16,7 +15,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { replyWithReader } from '@shoal/service-kit';
+import { counter, replyWithReader } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
 
@@ -78,8 +77,8 @@ function parseIndex(text: string): number {
 /** The peer-facing API: start or join a blob's download, read its pieces. */
 export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOptions): Promise<void> {
   const { store, tasks } = options;
-  const piecesServed = new Counter({ name: 'shoal_supernode_pieces_served_total', help: 'Pieces sent to peers', registers: [app.metrics] });
-  const bytesServed = new Counter({ name: 'shoal_supernode_bytes_served_total', help: 'Piece bytes sent to peers', registers: [app.metrics] });
+  const piecesServed = counter(app.metrics, 'shoal_supernode_pieces_served_total', 'Pieces sent to peers');
+  const bytesServed = counter(app.metrics, 'shoal_supernode_bytes_served_total', 'Piece bytes sent to peers');
 
   app.post(`${API_PREFIX}/tasks`, { bodyLimit: 16 * 1024 }, async (request) => {
     const body = parseWire(TaskRequestSchema, request.body, 'task request');
