@@ -104,6 +104,13 @@ export class InvalidImagePullJobError extends ShoalError {
   }
 }
 
+/** A pull secret named by a job cannot be used: not a .dockerconfigjson, or no `auths` in it. The message never quotes the secret. */
+export class PullSecretInvalidError extends ShoalError {
+  constructor(reason: string) {
+    super(reason, { code: 'SHOAL_PULL_SECRET_INVALID', statusCode: 422 });
+  }
+}
+
 /** A write to the Kubernetes API lost a race (409 Conflict, or 409 AlreadyExists on create). */
 export class KubeConflictError extends ShoalError {
   constructor(message: string) {
