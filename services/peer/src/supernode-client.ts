@@ -23,8 +23,9 @@ import {
 /**
  * Connections per supernode from one peer for piece requests. A request that
  * queues here is one the scheduler counts as a seed copy in progress while
- * none is; 64 would avoid that, but 16 nodes × 64 overflowed a busy
- * supernode's accept queue (connect timeouts, every node at the registry).
+ * none is, so the supernode hands a child no more requests to make than this
+ * (frontier claims plus seed copies, see swarm.ts); 64 connections would
+ * overflow a busy supernode's accept queue at 16 nodes.
  */
 const PIECE_CONNECTIONS_PER_SUPERNODE = 8;
 /** Connections per supernode for task, schedule and info calls: never queued behind piece bodies. */
