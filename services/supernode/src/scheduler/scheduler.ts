@@ -399,11 +399,12 @@ export class Scheduler implements SchedulerApi {
     blob.seedCopySince[piece] = this.clock.now();
   }
 
-  peerHas(peerId: string, digest: string, pieces: readonly number[]): void {
+  peerHas(peerId: string, digest: string, pieces: readonly number[]): number[] {
     this.expire(this.clock.now());
     const blob = this.touch(digest);
     const rec = this.peers.get(peerId);
-    if (blob === undefined || rec === undefined) return;
+    const added: number[] = [];
+    if (blob === undefined || rec === undefined) return added;
     const m = this.member(blob, rec);
     for (const p of pieces) {
       if (!validPiece(blob, p)) continue;
@@ -417,8 +418,10 @@ export class Scheduler implements SchedulerApi {
       m.have[byte] = (m.have[byte] as number) | bit;
       blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
       blob.pushHolder(p, m.slot);
+      added.push(p);
     }
     this.compactQueue();
+    return added;
   }
 
   peerDropped(peerId: string, digest: string): void {
