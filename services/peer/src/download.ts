@@ -236,9 +236,16 @@ export class Download {
     return this.components.store.hasPiece(this.digest, piece);
   }
 
-  /** Derived from the store's record rather than counted: the loop asks on every turn. */
+  /**
+   * Derived from the store's record rather than counted: the loop asks on every
+   * turn. A blob the store no longer holds (evicted for room, or dropped as
+   * corrupt) ends the download: fetching it again would only fill a record
+   * that is gone.
+   */
   private missingCount(): number {
-    return this.layout.pieceCount - (this.components.store.get(this.digest)?.verifiedCount ?? 0);
+    const record = this.components.store.get(this.digest);
+    if (record === undefined) throw new Error('the blob left the store while it was being downloaded');
+    return this.layout.pieceCount - record.verifiedCount;
   }
 
   /** The next missing pieces after the slowest reader, not in flight. */
@@ -260,8 +267,9 @@ export class Download {
     try {
       while (!this.abort.signal.aborted && this.missingCount() > 0) {
         this.reportStall();
-        const free = this.init.pieceWindow - this.inflight.size;
+        const free = Math.min(this.init.pieceWindow, this.missingCount()) - this.inflight.size;
         if (free <= 0) {
+          // Every missing piece is in flight (or the window is full): wait for one to land.
           await this.nap(IDLE_POLL_MAX_MS);
           continue;
         }
