@@ -1,5 +1,4 @@
 import type { Entry } from './entry.js';
-import { givePieceBuffer, takePieceBuffer } from './piece-buffers.js';
 
 /**
  * Memory for pieces just verified, in bytes (32 MiB: 32 pieces of 1 MiB, the
@@ -10,33 +9,36 @@ export const DEFAULT_FRESH_PIECE_BYTES = 32 * 1024 * 1024;
 /** A piece is held in memory only when at least this many of its size fit the budget (pieces of up to 8 MiB under the default). */
 const MIN_PIECES_IN_BUDGET = 4;
 
-/** A verified piece's bytes, held in memory: `buffer[0, length)`. */
+/** A verified piece's bytes, held in memory: the chunks it arrived in, `length` bytes in all. */
 export interface FreshPiece {
-  readonly buffer: Buffer;
+  readonly chunks: readonly Buffer[];
   readonly length: number;
 }
 
 interface Held extends FreshPiece {
   readonly entry: Entry;
   readonly index: number;
-  /** Readers copying out of `buffer` now: it goes back to the pool only when none is left. */
-  pins: number;
+  /** Bytes reserved against the budget (the blob's piece size). */
+  readonly reserved: number;
   /** Still in the cache (counts against the budget). */
   cached: boolean;
 }
 
 /**
- * A copy of one piece's bytes, taken as they are hashed while the piece is
- * written. It enters the cache only through `keep`, which the writer calls
- * once the piece matched its hash; every other ending calls `drop`.
+ * One piece's bytes, kept as they are hashed while the piece is written (the
+ * chunks themselves, not a copy: like the disk writer, the cache relies on a
+ * stream never changing a chunk it has pushed). They enter the cache only
+ * through `keep`, which the writer calls once the piece matched its hash;
+ * every other ending calls `drop`.
  */
 export class PieceCapture {
+  private readonly chunks: Buffer[] = [];
   private filled = 0;
   private settled = false;
 
   constructor(
     private readonly owner: FreshPieces,
-    readonly buffer: Buffer,
+    private readonly reserved: number,
     readonly length: number,
   ) {}
 
@@ -47,7 +49,7 @@ export class PieceCapture {
       this.drop();
       return;
     }
-    chunk.copy(this.buffer, this.filled);
+    this.chunks.push(chunk);
     this.filled += chunk.length;
   }
 
@@ -55,15 +57,16 @@ export class PieceCapture {
   keep(entry: Entry, index: number): void {
     if (this.settled) return;
     this.settled = true;
-    if (this.filled !== this.length) this.owner.release(this.buffer);
-    else this.owner.hold(entry, index, this.buffer, this.length);
+    if (this.filled !== this.length) this.owner.release(this.reserved);
+    else this.owner.hold(entry, index, this.chunks, this.length, this.reserved);
   }
 
-  /** The piece failed or was not kept: the buffer goes back. Idempotent. */
+  /** The piece failed or was not kept: its reservation ends. Idempotent. */
   drop(): void {
     if (this.settled) return;
     this.settled = true;
-    this.owner.release(this.buffer);
+    this.chunks.length = 0;
+    this.owner.release(this.reserved);
   }
 }
 
@@ -77,17 +80,18 @@ export class PieceCapture {
  * Only pieces of blobs still being filled are held: a blob that completes or
  * goes drops its pieces, and later reads go to the disk and its check.
  *
- * Bounded: capture buffers of pieces being written and cached pieces together
- * stay within `maxBytes`; the oldest cached piece is dropped to make room, and
- * a piece that finds no room is simply not captured. A dropped piece's buffer
- * stays alive while a reader still copies out of it (pinned); readers are
- * bounded by their callers.
+ * Bounded: pieces being captured and cached pieces together stay within
+ * `maxBytes`, each counted at the blob's piece size (the chunks may share a
+ * socket read with a neighbouring piece: up to one read more per piece); the
+ * oldest cached piece is dropped to make room, and a piece that finds no room
+ * is simply not captured. A dropped piece's chunks stay alive while a reader
+ * still copies out of them; readers are bounded by their callers.
  */
 export class FreshPieces {
   private readonly byEntry = new Map<Entry, Map<number, Held>>();
   /** Cached pieces, oldest first. */
   private readonly order = new Set<Held>();
-  /** Bytes of capture buffers and cached pieces (whole buffers). */
+  /** Bytes reserved by captures and cached pieces. */
   private used = 0;
 
   constructor(readonly maxBytes: number) {}
@@ -97,34 +101,20 @@ export class FreshPieces {
     return this.used;
   }
 
-  /** A capture for a piece of `length` bytes in a buffer of `bufferBytes` (the blob's piece size), or undefined when it does not fit. */
-  capture(bufferBytes: number, length: number): PieceCapture | undefined {
-    if (bufferBytes * MIN_PIECES_IN_BUDGET > this.maxBytes || length > bufferBytes) return undefined;
+  /** A capture for a piece of `length` bytes of a blob with pieces of `pieceBytes`, or undefined when it does not fit. */
+  capture(pieceBytes: number, length: number): PieceCapture | undefined {
+    if (pieceBytes * MIN_PIECES_IN_BUDGET > this.maxBytes || length > pieceBytes) return undefined;
     for (const held of this.order) {
-      if (this.used + bufferBytes <= this.maxBytes) break;
+      if (this.used + pieceBytes <= this.maxBytes) break;
       this.uncache(held);
     }
-    if (this.used + bufferBytes > this.maxBytes) return undefined;
-    this.used += bufferBytes;
-    return new PieceCapture(this, takePieceBuffer(bufferBytes), length);
+    if (this.used + pieceBytes > this.maxBytes) return undefined;
+    this.used += pieceBytes;
+    return new PieceCapture(this, pieceBytes, length);
   }
 
-  /** Piece `index` of `entry`, pinned (unpin it once its bytes are copied out), or undefined. */
-  pin(entry: Entry, index: number): FreshPiece | undefined {
-    const held = this.byEntry.get(entry)?.get(index);
-    if (held === undefined) return undefined;
-    held.pins++;
-    return held;
-  }
-
-  unpin(piece: FreshPiece): void {
-    const held = piece as Held;
-    held.pins--;
-    if (held.pins === 0 && !held.cached) givePieceBuffer(held.buffer);
-  }
-
-  /** Piece `index` of `entry` for a synchronous use (no pin: nothing can reuse it before the caller returns). */
-  peek(entry: Entry, index: number): FreshPiece | undefined {
+  /** Piece `index` of `entry`, or undefined. Its chunks stay valid while the caller holds them, even once dropped from the cache. */
+  get(entry: Entry, index: number): FreshPiece | undefined {
     return this.byEntry.get(entry)?.get(index);
   }
 
@@ -136,37 +126,35 @@ export class FreshPieces {
   }
 
   /** See PieceCapture.keep. */
-  hold(entry: Entry, index: number, buffer: Buffer, length: number): void {
+  hold(entry: Entry, index: number, chunks: readonly Buffer[], length: number, reserved: number): void {
     // A blob already complete or gone is read from disk: a piece kept for it now would never be dropped.
     if (entry.complete || entry.discardReason !== undefined) {
-      this.release(buffer);
+      this.release(reserved);
       return;
     }
     let pieces = this.byEntry.get(entry);
     if (pieces === undefined) this.byEntry.set(entry, (pieces = new Map()));
     const previous = pieces.get(index);
     if (previous !== undefined) this.uncache(previous);
-    const held: Held = { entry, index, buffer, length, pins: 0, cached: true };
+    const held: Held = { entry, index, chunks, length, reserved, cached: true };
     pieces.set(index, held);
     this.order.add(held);
   }
 
   /** A capture ended without its piece being kept. */
-  release(buffer: Buffer): void {
-    this.used -= buffer.length;
-    givePieceBuffer(buffer);
+  release(reserved: number): void {
+    this.used -= reserved;
   }
 
   private uncache(held: Held): void {
     if (!held.cached) return;
     held.cached = false;
     this.order.delete(held);
-    this.used -= held.buffer.length;
+    this.used -= held.reserved;
     const pieces = this.byEntry.get(held.entry);
     if (pieces?.get(held.index) === held) {
       pieces.delete(held.index);
       if (pieces.size === 0) this.byEntry.delete(held.entry);
     }
-    if (held.pins === 0) givePieceBuffer(held.buffer);
   }
 }

@@ -213,7 +213,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return this.writing.writePiece(digest, index, source, options);
   }
 
-  async ingest(digest: Digest, sizeBytes: number, source: Readable, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async ingest(digest: Digest, sizeBytes: number, source: Readable, options: { signal?: AbortSignal; onChunk?: (bytes: number) => void } = {}): Promise<void> {
     const { signal } = options;
     let entry: Entry;
     try {
@@ -224,7 +224,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       destroyQuietly(source);
       throw signal?.aborted === true ? signal.reason : err;
     }
-    await this.writing.ingest(entry, sizeBytes, source, signal);
+    await this.writing.ingest(entry, sizeBytes, source, signal, options.onChunk);
   }
 
   hasPiece(digest: Digest, index: number): boolean {

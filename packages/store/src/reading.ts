@@ -79,8 +79,7 @@ export class Reading {
         layout: entry.layout,
         open: () => this.openForRead(entry),
         readablePiece: (index) => this.readablePiece(entry, index),
-        fresh: (index) => this.catalog.fresh.pin(entry, index),
-        unpin: (piece) => this.catalog.fresh.unpin(piece),
+        fresh: (index) => this.catalog.fresh.get(entry, index),
         corrupt: (index, actual) => this.corrupt(entry, index, actual),
         release: () => {
           entry.read.open--;

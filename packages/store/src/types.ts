@@ -99,9 +99,10 @@ export interface PieceStoreApi {
    * Back-to-source ingest: streams a whole blob in order, recording each
    * piece's hash as it completes (emitting 'piece'), verifying length and
    * digest, and completing the blob. On failure the blob is discarded (a full
-   * disk rejects with StoreFullError).
+   * disk rejects with StoreFullError). `onChunk` is told each chunk's length
+   * as it arrives from `source` (a progress meter without a stream between).
    */
-  ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal }): Promise<void>;
+  ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal; onChunk?: (bytes: number) => void }): Promise<void>;
   hasPiece(digest: Digest, index: number): boolean;
   /**
    * The one way to read a blob for sending: bytes [start, end] (inclusive,

@@ -150,17 +150,17 @@ export class Writing {
   }
 
   /** Ingest into a blob already begun (see PieceStoreApi.ingest). */
-  async ingest(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+  async ingest(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined, onChunk: ((bytes: number) => void) | undefined): Promise<void> {
     entry.write.writers++;
     this.catalog.touch(entry);
     try {
-      await this.ingestInto(entry, sizeBytes, source, signal);
+      await this.ingestInto(entry, sizeBytes, source, signal, onChunk);
     } finally {
       this.writerDone(entry);
     }
   }
 
-  private async ingestInto(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+  private async ingestInto(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined, onChunk: ((bytes: number) => void) | undefined): Promise<void> {
     const { digest } = entry;
     const { catalog } = this;
     if (entry.complete) {
@@ -180,22 +180,20 @@ export class Writing {
       writer: undefined,
       capture: undefined,
     };
-    const sink = new Writable({
-      write: (chunk: Buffer, _encoding, done) => {
-        this.ingestChunk(entry, state, chunk, signal).then(() => done(), done);
-      },
-      final: (done) => {
-        if (state.totalBytes !== sizeBytes) done(new SizeMismatchError(`${digest}: got ${state.totalBytes} bytes, expected ${sizeBytes}`));
-        else done();
-      },
-    });
     let failure: { reason: unknown } | undefined;
+    // A plain loop, not a stream pipeline into a Writable: per-chunk stream machinery cost as much as the writes.
+    if (signal !== undefined) addAbortSignal(signal, source);
     try {
-      await pipeline(source, sink, { signal });
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        onChunk?.(chunk.length);
+        await this.ingestChunk(entry, state, chunk, signal);
+      }
+      if (state.totalBytes !== sizeBytes) throw new SizeMismatchError(`${digest}: got ${state.totalBytes} bytes, expected ${sizeBytes}`);
       // Every piece left a hint, so this step only chains hashes and compares the digest.
       await this.whole.kick(entry);
       if (!entry.complete) throw entry.discardReason ?? new BlobUnknownError(digest);
     } catch (err) {
+      destroyQuietly(source);
       failure = { reason: signal?.aborted === true ? signal.reason : err };
     } finally {
       await state.writer?.settle();
