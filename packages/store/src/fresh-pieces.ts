@@ -8,6 +8,13 @@ import type { Entry } from './entry.js';
 export const DEFAULT_FRESH_PIECE_BYTES = 32 * 1024 * 1024;
 /** A piece is held in memory only when at least this many of its size fit the budget (pieces of up to 8 MiB under the default). */
 const MIN_PIECES_IN_BUDGET = 4;
+/**
+ * A piece no reader has taken yet is dropped to make room only once it has
+ * waited this long, in milliseconds: a reader that lags behind the writer
+ * finds the pieces it asks for next, and the newest ones wait for room (or go
+ * to disk) instead of pushing those out.
+ */
+const UNREAD_KEEP_MS = 2_000;
 
 /** A verified piece's bytes, held in memory: the chunks it arrived in, `length` bytes in all. */
 export interface FreshPiece {
@@ -22,6 +29,10 @@ interface Held extends FreshPiece {
   readonly reserved: number;
   /** Still in the cache (counts against the budget). */
   cached: boolean;
+  /** A reader took it (the whole-digest pass does not count). */
+  taken: boolean;
+  /** When it entered the cache (performance.now()). */
+  readonly sinceMs: number;
 }
 
 /**
@@ -82,9 +93,10 @@ export class PieceCapture {
  *
  * Bounded: pieces being captured and cached pieces together stay within
  * `maxBytes`, each counted at the blob's piece size (the chunks may share a
- * socket read with a neighbouring piece: up to one read more per piece); the
- * oldest cached piece is dropped to make room, and a piece that finds no room
- * is simply not captured. A dropped piece's chunks stay alive while a reader
+ * socket read with a neighbouring piece: up to one read more per piece). Room
+ * is made by dropping pieces a reader took, then unread pieces older than
+ * UNREAD_KEEP_MS, oldest first; a piece that finds no room is simply not
+ * captured. A dropped piece's chunks stay alive while a reader
  * still copies out of them; readers are bounded by their callers.
  */
 export class FreshPieces {
@@ -104,8 +116,14 @@ export class FreshPieces {
   /** A capture for a piece of `length` bytes of a blob with pieces of `pieceBytes`, or undefined when it does not fit. */
   capture(pieceBytes: number, length: number): PieceCapture | undefined {
     if (pieceBytes * MIN_PIECES_IN_BUDGET > this.maxBytes || length > pieceBytes) return undefined;
+    // Room from pieces a reader took first, then from unread ones that waited long enough, oldest first.
     for (const held of this.order) {
       if (this.used + pieceBytes <= this.maxBytes) break;
+      if (held.taken) this.uncache(held);
+    }
+    const now = performance.now();
+    for (const held of this.order) {
+      if (this.used + pieceBytes <= this.maxBytes || now - held.sinceMs < UNREAD_KEEP_MS) break;
       this.uncache(held);
     }
     if (this.used + pieceBytes > this.maxBytes) return undefined;
@@ -116,6 +134,13 @@ export class FreshPieces {
   /** Piece `index` of `entry`, or undefined. Its chunks stay valid while the caller holds them, even once dropped from the cache. */
   get(entry: Entry, index: number): FreshPiece | undefined {
     return this.byEntry.get(entry)?.get(index);
+  }
+
+  /** get, for a reader: the piece becomes the first to make room. */
+  take(entry: Entry, index: number): FreshPiece | undefined {
+    const held = this.byEntry.get(entry)?.get(index);
+    if (held !== undefined) held.taken = true;
+    return held;
   }
 
   /** The blob completed or went: its pieces leave memory. */
@@ -136,7 +161,7 @@ export class FreshPieces {
     if (pieces === undefined) this.byEntry.set(entry, (pieces = new Map()));
     const previous = pieces.get(index);
     if (previous !== undefined) this.uncache(previous);
-    const held: Held = { entry, index, chunks, length, reserved, cached: true };
+    const held: Held = { entry, index, chunks, length, reserved, cached: true, taken: false, sinceMs: performance.now() };
     pieces.set(index, held);
     this.order.add(held);
   }

@@ -147,6 +147,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return store;
   }
 
+  /** Bytes of pieces held in memory since they were verified (for tests and metrics; see freshPieceBytes). */
+  get freshBytes(): number {
+    return this.catalog.fresh.usedBytes;
+  }
+
   /** Pending waitForPiece / waitForComplete promises (for tests and metrics). */
   get waiterCount(): number {
     return this.catalog.waiters.size;

@@ -79,7 +79,7 @@ export class Reading {
         layout: entry.layout,
         open: () => this.openForRead(entry),
         readablePiece: (index) => this.readablePiece(entry, index),
-        fresh: (index) => this.catalog.fresh.get(entry, index),
+        fresh: (index) => this.catalog.fresh.take(entry, index),
         corrupt: (index, actual) => this.corrupt(entry, index, actual),
         release: () => {
           entry.read.open--;
