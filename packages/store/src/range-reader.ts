@@ -2,34 +2,10 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { SizeMismatchError, type ChunkReader, type Digest, type PieceLayout } from '@shoal/core';
 import type { FreshPiece } from './fresh-pieces.js';
+import { givePieceBuffer, takePieceBuffer } from './piece-buffers.js';
 
 /** Bytes per read syscall while a piece is read and hashed (a piece of 1–16 MiB takes 1–16). */
 const PIECE_READ_CHUNK_BYTES = 1024 * 1024;
-/**
- * Idle piece buffers kept for reuse, at most this many bytes in all (32 MiB:
- * 32 buffers of 1 MiB, or 2 of 16 MiB). A reader holds one buffer of its
- * blob's piece size from reading a piece until the piece is read out (1 MiB
- * for blobs up to 1 GiB, at most 16 MiB); readers are bounded by their
- * callers (a peer's upload slots, the proxy's responses).
- */
-const MAX_IDLE_PIECE_BUFFER_BYTES = 32 * 1024 * 1024;
-const idlePieceBuffers = new Map<number, Buffer[]>();
-let idlePieceBufferBytes = 0;
-
-function takePieceBuffer(bytes: number): Buffer {
-  const buffer = idlePieceBuffers.get(bytes)?.pop();
-  if (buffer === undefined) return Buffer.allocUnsafeSlow(bytes);
-  idlePieceBufferBytes -= bytes;
-  return buffer;
-}
-
-function givePieceBuffer(buffer: Buffer): void {
-  if (idlePieceBufferBytes + buffer.length > MAX_IDLE_PIECE_BUFFER_BYTES) return;
-  let list = idlePieceBuffers.get(buffer.length);
-  if (list === undefined) idlePieceBuffers.set(buffer.length, (list = []));
-  list.push(buffer);
-  idlePieceBufferBytes += buffer.length;
-}
 
 /** What a RangeReader needs from the store. */
 export interface RangeReaderSource {
@@ -44,9 +20,10 @@ export interface RangeReaderSource {
   readablePiece(index: number): string;
   /**
    * Piece `index` (readable) still in memory as it matched its hash when it
-   * was written; undefined when it must come from disk.
+   * was written, pinned until `unpin`; undefined when it must come from disk.
    */
   fresh(index: number): FreshPiece | undefined;
+  unpin(piece: FreshPiece): void;
   /** Piece `index` read back from disk hashed to `actual`: drops the blob and answers the error to fail the read with. */
   corrupt(index: number, actual: string): Promise<Error>;
   /** Called once, when the reader closes. */
@@ -68,15 +45,13 @@ export class RangeReader implements ChunkReader {
   private position: number;
   private handle: Promise<FileHandle> | undefined;
   private closed = false;
-  /** The verified piece whose bytes are in `bytes` (the reader's own `buffer`) or `freshPiece`, if any. */
+  /** The verified piece whose bytes are in `bytes` (the reader's own `buffer`, or a pinned fresh piece's), if any. */
   private held: { index: number; offset: number; length: number } | undefined;
   private bytes: Buffer | undefined;
-  /** Where the next copy out of `freshPiece`'s chunks starts looking (reads only move forward). */
-  private chunkAt = { index: 0, start: 0 };
   /** The reader's own pooled buffer, filled from disk. */
   private buffer: Buffer | undefined;
-  /** The fresh piece held (its chunks stay valid while referenced here). */
-  private freshPiece: FreshPiece | undefined;
+  /** The fresh piece `bytes` belongs to, pinned while held. */
+  private pinned: FreshPiece | undefined;
   /** A piece being read into `buffer`: the buffer is given back only once it settles. */
   private loading: Promise<unknown> | undefined;
 
@@ -107,8 +82,7 @@ export class RangeReader implements ChunkReader {
       }
       const held = this.held as { index: number; offset: number; length: number };
       const count = Math.min(into.length - filled, held.offset + held.length - this.position, this.endExclusive - this.position);
-      if (this.freshPiece !== undefined) this.copyFresh(this.freshPiece, this.position - held.offset, into, filled, count);
-      else (this.bytes as Buffer).copy(into, filled, this.position - held.offset, this.position - held.offset + count);
+      (this.bytes as Buffer).copy(into, filled, this.position - held.offset, this.position - held.offset + count);
       filled += count;
       this.position += count;
       if (this.position === held.offset + held.length) this.releaseBuffer();
@@ -128,10 +102,12 @@ export class RangeReader implements ChunkReader {
   /** A piece read out (or the reader closed): its buffer goes back to the pool, so an idle reader holds none. */
   private releaseBuffer(): void {
     const buffer = this.buffer;
+    const pinned = this.pinned;
     this.buffer = undefined;
-    this.freshPiece = undefined;
+    this.pinned = undefined;
     this.bytes = undefined;
     this.held = undefined;
+    if (pinned !== undefined) this.source.unpin(pinned);
     if (buffer === undefined) return;
     // A read still filling the buffer must finish before anyone else fills it.
     const loading = this.loading;
@@ -156,12 +132,16 @@ export class RangeReader implements ChunkReader {
     const length = Math.min(pieceSizeBytes, blobSizeBytes - offset);
     this.held = undefined;
     this.bytes = undefined;
-    this.freshPiece = undefined;
+    if (this.pinned !== undefined) {
+      this.source.unpin(this.pinned);
+      this.pinned = undefined;
+    }
     const fresh = this.source.fresh(index);
-    if (fresh !== undefined && fresh.length === length) {
+    if (fresh !== undefined && fresh.length !== length) this.source.unpin(fresh);
+    else if (fresh !== undefined) {
       // The bytes that matched the hash when the piece was written, never on disk in between: no read, no second hash.
-      this.freshPiece = fresh;
-      this.chunkAt = { index: 0, start: 0 };
+      this.pinned = fresh;
+      this.bytes = fresh.buffer;
       this.held = { index, offset, length };
       return;
     }
@@ -190,23 +170,6 @@ export class RangeReader implements ChunkReader {
     if (actual !== expected) throw await this.source.corrupt(index, actual);
     this.bytes = buffer;
     this.held = { index, offset, length };
-  }
-
-  /** Copies `count` bytes from `from` (piece offset) of a fresh piece's chunks into `into` at `at`. */
-  private copyFresh(piece: FreshPiece, from: number, into: Buffer, at: number, count: number): void {
-    let cursor = this.chunkAt;
-    if (from < cursor.start) cursor = this.chunkAt = { index: 0, start: 0 };
-    let done = 0;
-    while (done < count) {
-      const chunk = piece.chunks[cursor.index] as Buffer;
-      const inChunk = from + done - cursor.start;
-      if (inChunk >= chunk.length) {
-        cursor.start += chunk.length;
-        cursor.index++;
-        continue;
-      }
-      done += chunk.copy(into, at + done, inChunk, Math.min(chunk.length, inChunk + count - done));
-    }
   }
 
   private assertOpen(): void {

@@ -166,14 +166,14 @@ export class WholeDigest {
           continue;
         }
         // A piece still in memory since it was verified is hashed from there; a run of others is read back from disk.
-        const fresh = catalog.fresh.get(entry, first);
+        const fresh = catalog.fresh.peek(entry, first);
         if (fresh !== undefined) {
-          for (const chunk of fresh.chunks) prefix.hash.update(chunk);
+          prefix.hash.update(fresh.buffer.subarray(0, fresh.length));
           prefix.bytes = pieceEnd(layout, first);
           continue;
         }
         let last = first;
-        while (last + 1 < layout.pieceCount && testBit(entry.verified, last + 1) && !state.hints.has(last + 1) && catalog.fresh.get(entry, last + 1) === undefined) last++;
+        while (last + 1 < layout.pieceCount && testBit(entry.verified, last + 1) && !state.hints.has(last + 1) && catalog.fresh.peek(entry, last + 1) === undefined) last++;
         const end = pieceEnd(layout, last);
         await hashFileRange(catalog.partialPath(digest), prefix.hash, prefix.bytes, end - 1, catalog.closing.signal);
         prefix.bytes = end;

@@ -16,7 +16,7 @@ import {
 import { isDiskFull, type Catalog } from './catalog.js';
 import { newEntry, noop, spanOf, toError, type Entry } from './entry.js';
 import type { PieceCapture } from './fresh-pieces.js';
-import { PositionalWriter } from './positional-writer.js';
+import { PositionalWriter, writeFully } from './positional-writer.js';
 import { encodeRecord, SHA256_HEX_RE, testBit } from './record.js';
 import type { WholeDigest } from './whole-digest.js';
 
@@ -58,7 +58,7 @@ interface IngestState {
   unlock: (() => void) | undefined;
   /** Writes the current piece (when it `writes`): hashing a chunk overlaps writing the one before. */
   writer: PositionalWriter | undefined;
-  /** A copy of the current piece for the fresh-piece cache (when it `writes` and there is room). */
+  /** The current piece's bytes, written to disk from there once it matched (when it `writes` and the fresh-piece cache has room; else `writer`). */
   capture: PieceCapture | undefined;
 }
 
@@ -217,10 +217,12 @@ export class Writing {
     source: Readable,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const writer = new PositionalWriter(await this.openForWrite(entry), span.offset);
     const hint = this.whole.hintBase(entry, span.offset);
     const pieceHash = createHash('sha256');
+    // With a capture the piece goes to disk from its buffer once it matched (the
+    // network's chunks are free at once); without one, chunks go to disk as they come.
     const capture = this.catalog.fresh.capture(entry.layout.pieceSizeBytes, span.length);
+    const writer = capture === undefined ? new PositionalWriter(await this.openForWrite(entry), span.offset) : undefined;
     let bytes = 0;
     // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing.
     if (signal !== undefined) addAbortSignal(signal, source);
@@ -232,19 +234,20 @@ export class Writing {
           if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
           pieceHash.update(chunk);
           hint?.update(chunk);
-          capture?.write(chunk);
-          await writer.push(chunk);
+          if (capture !== undefined) capture.write(chunk);
+          else await (writer as PositionalWriter).push(chunk);
         }
-        await writer.flush();
+        await writer?.flush();
       } finally {
-        await writer.settle();
+        await writer?.settle();
       }
       if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
       const actual = pieceHash.digest('hex');
       if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
+      if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, span.length)], span.offset);
       await this.markVerified(entry, index, actual, hint, capture);
     } finally {
-      // Kept by markVerified once the piece matched; any other ending gives the buffer back.
+      // Kept by markVerified once the piece matched and is on disk; any other ending gives the buffer back.
       capture?.drop();
     }
   }
@@ -269,8 +272,9 @@ export class Writing {
       const part = chunk.subarray(at, at + take);
       state.pieceHash.update(part);
       state.blobHash.update(part);
-      state.capture?.write(part);
-      if (state.writes) {
+      if (state.capture !== undefined) {
+        state.capture.write(part);
+      } else if (state.writes) {
         state.writer ??= new PositionalWriter(await this.openForWrite(entry), span.offset);
         await state.writer.push(part);
       }
@@ -296,6 +300,7 @@ export class Writing {
     state.capture = undefined;
     if (state.writes) {
       try {
+        if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, capture.length)], offset);
         await this.markVerified(entry, index, sha, hint, capture);
       } finally {
         capture?.drop();
