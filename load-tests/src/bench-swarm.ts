@@ -29,6 +29,10 @@
  * Network namespaces, veths and processes are removed on exit, on error and on SIGINT,
  * and leftovers of a crashed run are removed at start. Nothing touches the root
  * namespace's interfaces or routes; namespaces have no route out.
+ *
+ * Length: this file is over 600 lines because it is one harness run top to bottom
+ * (flags, each mode, the report, the sweep) over one shared context; the parts that
+ * stand alone are in netns/ (topology, shaping, processes) and lib/ (image, plots).
  */
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * `npm run simulate -- [options]` — the swarm simulator (sim/swarm.ts): N nodes pull the
+ * `npm run simulate -- [options]` — the swarm simulator (sim/simulation.ts): N nodes pull the
  * bench's image (or one blob) at the same moment through the supernode's real Scheduler,
  * with per-host link rates in both directions, the supernode's own back-to-source, and the
  * services' timers and limits (sim/constants.ts).
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { modelConstants } from './sim/constants.js';
 import { cdfSvg, type CdfSeries } from './sim/svg.js';
-import { simulate, type SimParams, type SimResult } from './sim/swarm.js';
+import { simulate, type SimParams, type SimResult } from './sim/simulation.js';
 import { layerSizes } from './lib/image-shape.js';
 
 const MiB = 1024 * 1024;

@@ -44,9 +44,14 @@ export async function startRegistryIn(host: Host, dir: string, options: { proxyR
   return { host, process };
 }
 
+/** SHOAL_BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): more node flags for the Shoal processes. */
+function benchNodeArgs(): string[] {
+  return (process.env.SHOAL_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
-  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, shoalBin, 'supernode']);
+  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, ...benchNodeArgs(), shoalBin, 'supernode']);
   const proc = await spawnProcess({
     name: 'supernode',
     command: c.command,
@@ -70,7 +75,7 @@ export async function startSupernodeIn(host: Host, dir: string, registryHost: st
 
 export async function startShoalNodeIn(host: Host, dir: string, o: { supernodeUrl: string; registryHost: string; containerdSocket: string; shoalBin?: string }): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
-  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, o.shoalBin ?? SHOAL, 'node']);
+  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, ...benchNodeArgs(), o.shoalBin ?? SHOAL, 'node']);
   const proc = await spawnProcess({
     name: `node-${host.name}`,
     command: c.command,

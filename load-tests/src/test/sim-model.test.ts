@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_FIRST_BYTE_TIMEOUT_MS } from '@shoal/proxy';
 import { ModelOutOfDateError, modelConstants, sourceConstant } from '../sim/constants.js';
-import { simulate } from '../sim/swarm.js';
+import { simulate } from '../sim/simulation.js';
 import { layerSizes } from '../lib/image-shape.js';
 
 test('the model reads its constants from the code', (t) => {

@@ -3,6 +3,13 @@
  * `code` (machine-readable, stable across releases) and the HTTP `statusCode`
  * a service answers with. The registry-facing side renders them as OCI error
  * bodies (see `ociErrorBody`).
+ *
+ * The catalogue: each package keeps its error classes in its own `errors.ts`
+ * (this file for the shared ones), as fastify keeps `lib/errors.js`. A class
+ * passes its code and statuses to ShoalError as named fields, never as
+ * positional numbers: `{ code: 'SHOAL_X', statusCode: 404, ociCode: 'BLOB_UNKNOWN' }`.
+ * A status someone else answered with (a registry, a supernode) is a named
+ * field of its own (`upstreamStatus`), never the error's `statusCode`.
  */
 
 /** OCI distribution error codes (distribution-spec "Error Codes"). */
@@ -19,67 +26,81 @@ export type OciErrorCode =
   | 'UNSUPPORTED'
   | 'UNKNOWN';
 
+/** What a ShoalError carries besides its message. */
+export interface ShoalErrorInit {
+  /** Machine-readable and stable across releases: `SHOAL_*`. */
+  code: string;
+  /** The HTTP status a Shoal service answers with. */
+  statusCode: number;
+  /**
+   * The OCI code shown to a registry client.
+   * @default 'UNKNOWN'
+   */
+  ociCode?: OciErrorCode | undefined;
+  cause?: unknown;
+}
+
 export class ShoalError extends Error {
   readonly code: string;
   readonly statusCode: number;
   /** The OCI code used when this error is shown to a registry client. */
   readonly ociCode: OciErrorCode;
 
-  constructor(message: string, code: string, statusCode: number, ociCode: OciErrorCode, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, init: ShoalErrorInit) {
+    super(message, 'cause' in init ? { cause: init.cause } : undefined);
     this.name = new.target.name;
-    this.code = code;
-    this.statusCode = statusCode;
-    this.ociCode = ociCode;
+    this.code = init.code;
+    this.statusCode = init.statusCode;
+    this.ociCode = init.ociCode ?? 'UNKNOWN';
   }
 }
 
 export class DigestInvalidError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_DIGEST_INVALID', 400, 'DIGEST_INVALID');
+    super(message, { code: 'SHOAL_DIGEST_INVALID', statusCode: 400, ociCode: 'DIGEST_INVALID' });
   }
 }
 
 export class NameInvalidError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_NAME_INVALID', 400, 'NAME_INVALID');
+    super(message, { code: 'SHOAL_NAME_INVALID', statusCode: 400, ociCode: 'NAME_INVALID' });
   }
 }
 
 export class UnsupportedError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_UNSUPPORTED', 405, 'UNSUPPORTED');
+    super(message, { code: 'SHOAL_UNSUPPORTED', statusCode: 405, ociCode: 'UNSUPPORTED' });
   }
 }
 
 export class RouteNotFoundError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_ROUTE_NOT_FOUND', 404, 'NAME_UNKNOWN');
+    super(message, { code: 'SHOAL_ROUTE_NOT_FOUND', statusCode: 404, ociCode: 'NAME_UNKNOWN' });
   }
 }
 
 export class BlobUnknownError extends ShoalError {
   constructor(digest: string, options?: { cause?: unknown }) {
-    super(`blob ${digest} is unknown`, 'SHOAL_BLOB_UNKNOWN', 404, 'BLOB_UNKNOWN', options);
+    super(`blob ${digest} is unknown`, { code: 'SHOAL_BLOB_UNKNOWN', statusCode: 404, ociCode: 'BLOB_UNKNOWN', ...options });
   }
 }
 
 export class PieceUnavailableError extends ShoalError {
   constructor(digest: string, index: number) {
-    super(`piece ${index} of ${digest} is not held here`, 'SHOAL_PIECE_UNAVAILABLE', 404, 'BLOB_UNKNOWN');
+    super(`piece ${index} of ${digest} is not held here`, { code: 'SHOAL_PIECE_UNAVAILABLE', statusCode: 404, ociCode: 'BLOB_UNKNOWN' });
   }
 }
 
 export class RangeInvalidError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_RANGE_INVALID', 416, 'RANGE_INVALID');
+    super(message, { code: 'SHOAL_RANGE_INVALID', statusCode: 416, ociCode: 'RANGE_INVALID' });
   }
 }
 
 /** Bytes did not hash to what they claimed to be: never store, serve or forward them. */
 export class DigestMismatchError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_DIGEST_MISMATCH', 502, 'UNKNOWN');
+    super(message, { code: 'SHOAL_DIGEST_MISMATCH', statusCode: 502 });
   }
 }
 
@@ -89,23 +110,35 @@ export class DigestMismatchError extends ShoalError {
  */
 export class CorruptAtRestError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_CORRUPT_AT_REST', 502, 'UNKNOWN');
+    super(message, { code: 'SHOAL_CORRUPT_AT_REST', statusCode: 502 });
   }
 }
 
 /** A body was shorter or longer than announced. */
 export class SizeMismatchError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_SIZE_MISMATCH', 502, 'UNKNOWN');
+    super(message, { code: 'SHOAL_SIZE_MISMATCH', statusCode: 502 });
   }
+}
+
+export interface UpstreamErrorInit {
+  /**
+   * What a Shoal service answers: 502 (bad answer), 503 (unreachable), 504 (timed out).
+   * @default 502
+   */
+  statusCode?: 502 | 503 | 504 | undefined;
+  /** The status the registry answered with; undefined when it did not answer at all. */
+  upstreamStatus?: number | undefined;
+  cause?: unknown;
 }
 
 /** The upstream registry answered with an error or could not be reached. */
 export class UpstreamError extends ShoalError {
   /** Status the registry answered with, if it answered at all. */
   readonly upstreamStatus: number | undefined;
-  constructor(message: string, statusCode: 502 | 503 | 504, upstreamStatus?: number, options?: { cause?: unknown }) {
-    super(message, 'SHOAL_UPSTREAM', statusCode, 'UNKNOWN', options);
+  constructor(message: string, init: UpstreamErrorInit = {}) {
+    const { statusCode = 502, upstreamStatus, ...rest } = init;
+    super(message, { code: 'SHOAL_UPSTREAM', statusCode, ...rest });
     this.upstreamStatus = upstreamStatus;
   }
 }
@@ -113,14 +146,14 @@ export class UpstreamError extends ShoalError {
 /** A request lacked the cluster token or carried a wrong one. */
 export class UnauthorizedError extends ShoalError {
   constructor(message = 'missing or wrong cluster token') {
-    super(message, 'SHOAL_UNAUTHORIZED', 401, 'UNAUTHORIZED');
+    super(message, { code: 'SHOAL_UNAUTHORIZED', statusCode: 401, ociCode: 'UNAUTHORIZED' });
   }
 }
 
 /** A peer or client sent something that does not parse. */
 export class BadRequestError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_BAD_REQUEST', 400, 'UNKNOWN');
+    super(message, { code: 'SHOAL_BAD_REQUEST', statusCode: 400 });
   }
 }
 
@@ -128,7 +161,7 @@ export class BadRequestError extends ShoalError {
 export class ConfigError extends ShoalError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`, 'SHOAL_CONFIG', 500, 'UNKNOWN');
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`, { code: 'SHOAL_CONFIG', statusCode: 500 });
     this.problems = problems;
   }
 }
@@ -136,7 +169,7 @@ export class ConfigError extends ShoalError {
 /** The swarm could not deliver (no source had the piece, or all failed). */
 export class SwarmUnavailableError extends ShoalError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'SHOAL_SWARM_UNAVAILABLE', 503, 'UNKNOWN', options);
+    super(message, { code: 'SHOAL_SWARM_UNAVAILABLE', statusCode: 503, ...options });
   }
 }
 
@@ -147,28 +180,28 @@ export class SwarmUnavailableError extends ShoalError {
  */
 export class StoreFullError extends ShoalError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'SHOAL_STORE_FULL', 507, 'UNKNOWN', options);
+    super(message, { code: 'SHOAL_STORE_FULL', statusCode: 507, ...options });
   }
 }
 
 /** The registry has no manifest for this reference (its 404). */
 export class ManifestUnknownError extends ShoalError {
   constructor(reference: string) {
-    super(`manifest unknown: ${reference} (the registry answered 404)`, 'SHOAL_MANIFEST_UNKNOWN', 404, 'MANIFEST_UNKNOWN');
+    super(`manifest unknown: ${reference} (the registry answered 404)`, { code: 'SHOAL_MANIFEST_UNKNOWN', statusCode: 404, ociCode: 'MANIFEST_UNKNOWN' });
   }
 }
 
 /** The registry (or proxy) answered 200 with a body that is not a valid manifest: an upstream failure (502). */
 export class ManifestInvalidError extends UpstreamError {
   constructor(message: string) {
-    super(message, 502, 200);
+    super(message, { upstreamStatus: 200 });
   }
 }
 
 /** A manifest Shoal does not read: schema 1, an index inside an index, or too many entries. */
 export class ManifestUnsupportedError extends ShoalError {
   constructor(message: string) {
-    super(message, 'SHOAL_MANIFEST_UNSUPPORTED', 422, 'UNSUPPORTED');
+    super(message, { code: 'SHOAL_MANIFEST_UNSUPPORTED', statusCode: 422, ociCode: 'UNSUPPORTED' });
   }
 }
 
@@ -179,7 +212,7 @@ export class PlatformUnknownError extends ShoalError {
   readonly available: readonly string[];
   constructor(platform: string, reference: string, available: readonly string[]) {
     const list = available.length === 0 ? 'no platforms' : available.join(', ');
-    super(`no manifest for platform ${platform} in ${reference} (the index has ${list})`, 'SHOAL_PLATFORM_UNKNOWN', 404, 'MANIFEST_UNKNOWN');
+    super(`no manifest for platform ${platform} in ${reference} (the index has ${list})`, { code: 'SHOAL_PLATFORM_UNKNOWN', statusCode: 404, ociCode: 'MANIFEST_UNKNOWN' });
     this.platform = platform;
     this.available = available;
   }
@@ -197,5 +230,5 @@ export function ociErrorBody(code: OciErrorCode, message: string, detail?: unkno
 export function asShoalError(err: unknown): ShoalError {
   if (err instanceof ShoalError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new ShoalError(message, 'SHOAL_INTERNAL', 500, 'UNKNOWN', { cause: err });
+  return new ShoalError(message, { code: 'SHOAL_INTERNAL', statusCode: 500, cause: err });
 }

@@ -327,20 +327,20 @@ export class RegistryClient implements RegistryClientApi {
       discard(response.body);
       const location = response.headers.location;
       if (location === undefined || location === '') {
-        throw new UpstreamError(`${method} ${forLog(url)}: ${status} without Location`, 502, status);
+        throw new UpstreamError(`${method} ${forLog(url)}: ${status} without Location`, { upstreamStatus: status });
       }
-      if (hop >= MAX_REDIRECTS) throw new UpstreamError(`${method} ${forLog(start)}: more than ${MAX_REDIRECTS} redirects`, 502, status);
+      if (hop >= MAX_REDIRECTS) throw new UpstreamError(`${method} ${forLog(start)}: more than ${MAX_REDIRECTS} redirects`, { upstreamStatus: status });
       let next: URL;
       try {
         next = new URL(location, url);
       } catch (err) {
-        throw new UpstreamError(`${method} ${forLog(url)}: invalid Location ${JSON.stringify(location.slice(0, 200))}`, 502, status, { cause: err });
+        throw new UpstreamError(`${method} ${forLog(url)}: invalid Location ${JSON.stringify(location.slice(0, 200))}`, { upstreamStatus: status, cause: err });
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new UpstreamError(`${method} ${forLog(url)}: redirect to unsupported scheme ${next.protocol}`, 502, status);
+        throw new UpstreamError(`${method} ${forLog(url)}: redirect to unsupported scheme ${next.protocol}`, { upstreamStatus: status });
       }
       next.hash = '';
-      if (seen.has(next.href)) throw new UpstreamError(`${method} ${forLog(start)}: redirect loop at ${forLog(next)}`, 502, status);
+      if (seen.has(next.href)) throw new UpstreamError(`${method} ${forLog(start)}: redirect loop at ${forLog(next)}`, { upstreamStatus: status });
       seen.add(next.href);
       this.log.debug({ from: forLog(url), to: forLog(next), status, hop: hop + 1 }, 'following redirect');
       url = next;
@@ -377,7 +377,7 @@ export class RegistryClient implements RegistryClientApi {
         const message = err instanceof Error ? err.message : String(err);
         if (!failure.retryable || attempt >= this.maxRetries) {
           this.log.debug({ method, url: forLog(url), code: failure.code, attempt }, 'registry request failed');
-          throw new UpstreamError(`${method} ${forLog(url)}: ${failure.code ?? message}`, failure.statusCode, undefined, { cause: err });
+          throw new UpstreamError(`${method} ${forLog(url)}: ${failure.code ?? message}`, { statusCode: failure.statusCode, cause: err });
         }
         const waitMs = backoffMs(attempt, this.retryBaseMs, MAX_BACKOFF_MS);
         this.log.warn({ method, url: forLog(url), code: failure.code, attempt: attempt + 1, delayMs: waitMs }, 'registry unreachable, retrying');
@@ -473,7 +473,7 @@ export class RegistryClient implements RegistryClientApi {
       return undefined;
     }
     try {
-      const parsed = parseTokenResponse((await readBounded(response.body, MAX_TOKEN_RESPONSE_BYTES, () => new UpstreamError(`token response larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, 502))).toString('utf8'));
+      const parsed = parseTokenResponse((await readBounded(response.body, MAX_TOKEN_RESPONSE_BYTES, () => new UpstreamError(`token response larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`))).toString('utf8'));
       this.tokens.set(key, parsed.token, parsed.expiresInSeconds * 1000);
       this.log.debug({ registry, scope, expiresInSeconds: parsed.expiresInSeconds }, 'bearer token obtained');
       return parsed.token;

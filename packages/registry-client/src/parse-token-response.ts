@@ -22,19 +22,19 @@ const TOKEN_CHARS_RE = /^[\x21-\x7e]+$/;
  */
 export function parseTokenResponse(body: string): TokenResponse {
   if (Buffer.byteLength(body) > MAX_TOKEN_RESPONSE_BYTES) {
-    throw new UpstreamError(`token response larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, 502);
+    throw new UpstreamError(`token response larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`);
   }
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch (err) {
-    throw new UpstreamError('token response is not JSON', 502, undefined, { cause: err });
+    throw new UpstreamError('token response is not JSON', { cause: err });
   }
-  if (!isRecord(value)) throw new UpstreamError('token response is not a JSON object', 502);
+  if (!isRecord(value)) throw new UpstreamError('token response is not a JSON object');
   const record = value;
   const raw = typeof record.token === 'string' && record.token !== '' ? record.token : record.access_token;
-  if (typeof raw !== 'string' || raw === '') throw new UpstreamError('token response has no token', 502);
-  if (!TOKEN_CHARS_RE.test(raw)) throw new UpstreamError('token response has a token with invalid characters', 502);
+  if (typeof raw !== 'string' || raw === '') throw new UpstreamError('token response has no token');
+  if (!TOKEN_CHARS_RE.test(raw)) throw new UpstreamError('token response has a token with invalid characters');
   const expiresIn = record.expires_in;
   const expiresInSeconds =
     typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0

@@ -1,7 +1,8 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
-import { ShoalError, SizeMismatchError, type ChunkReader } from '@shoal/core';
+import { SizeMismatchError, type ChunkReader } from '@shoal/core';
+import { ReaderIdleTimeoutError, ResponseClosedError } from './errors.js';
 
 /** Bytes per buffer: small enough to stay in cache, large enough for few syscalls. */
 export const SEND_CHUNK_BYTES = 256 * 1024;
@@ -39,20 +40,6 @@ export class BufferPool {
 
 /** The one pool of a process: every response draws from it. */
 export const sendBuffers = new BufferPool();
-
-/** The reader produced no byte for longer than the idle timeout. */
-export class ReaderIdleTimeoutError extends ShoalError {
-  constructor(idleMs: number) {
-    super(`no byte for ${idleMs} ms`, 'SHOAL_BODY_IDLE_TIMEOUT', 504, 'UNKNOWN');
-  }
-}
-
-/** The response closed, or its socket failed, before its body was sent: the client's side, not the reader's. */
-export class ResponseClosedError extends Error {
-  constructor(cause?: Error) {
-    super(cause === undefined ? 'the response closed before its body was sent' : `the response failed before its body was sent: ${cause.message}`, { cause });
-  }
-}
 
 export interface SendChunksOptions {
   /** The body is exactly this many bytes; a reader that ends sooner fails the send. */

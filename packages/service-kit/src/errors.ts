@@ -1,26 +1,24 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
-import { asShoalError, ShoalError } from '@shoal/core';
+import { ShoalError } from '@shoal/core';
+
+/** The service kit's errors (the shared ones are in @shoal/core's errors.ts). */
+
+/** The reader produced no byte for longer than the idle timeout. */
+export class ReaderIdleTimeoutError extends ShoalError {
+  constructor(idleMs: number) {
+    super(`no byte for ${idleMs} ms`, { code: 'SHOAL_BODY_IDLE_TIMEOUT', statusCode: 504 });
+  }
+}
 
 /**
- * Renders every error of an internal API (peer and supernode) as
- * `{ code, message }` with the error's status; unexpected errors are logged
- * with their stack and shown as 500 without internals.
+ * The response closed, or its socket failed, before its body was sent: the
+ * client's side, not the reader's (499, as nginx names a client that left).
  */
-export const errorRenderingPlugin = fp(
-  async (app: FastifyInstance) => {
-    app.setErrorHandler((err: FastifyError | Error, request, reply) => {
-      const fastifyStatus = (err as FastifyError).statusCode;
-      const shoal = err instanceof ShoalError ? err : undefined;
-      if (shoal === undefined && fastifyStatus !== undefined && fastifyStatus < 500) {
-        return reply.code(fastifyStatus).send({ code: (err as FastifyError).code ?? 'SHOAL_BAD_REQUEST', message: err.message });
-      }
-      const e = shoal ?? asShoalError(err);
-      if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
-      else request.log.warn({ code: e.code, msg: e.message }, 'request refused');
-      return reply.code(e.statusCode).send({ code: e.code, message: e.statusCode >= 500 && shoal === undefined ? 'internal error' : e.message });
+export class ResponseClosedError extends ShoalError {
+  constructor(cause?: Error) {
+    super(cause === undefined ? 'the response closed before its body was sent' : `the response failed before its body was sent: ${cause.message}`, {
+      code: 'SHOAL_RESPONSE_CLOSED',
+      statusCode: 499,
+      cause,
     });
-    app.setNotFoundHandler((request, reply) => reply.code(404).send({ code: 'SHOAL_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
-  },
-  { name: 'shoal-error-rendering' },
-);
+  }
+}

@@ -1,4 +1,16 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EVENT_LOOP_MONITORING_PRECISION_MS } from '@shoal/core';
+
+/**
+ * A new registry with Node's process metrics (CPU, memory, event loop lag,
+ * handles) under `prefix`, e.g. `shoal_peer_`: one per service process; the
+ * service's own metrics are then registered on it with the helpers below.
+ */
+export function processMetricsRegistry(prefix: string): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
+  return registry;
+}
 
 /**
  * One way to register a Shoal metric. Several apps may share one registry (a

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { collectDefaultMetrics, Registry } from 'prom-client';
-import { tokenRejections } from './metrics.js';
-import { EVENT_LOOP_MONITORING_PRECISION_MS } from '@shoal/core';
+import type { Registry } from 'prom-client';
+import { processMetricsRegistry, tokenRejections } from './metrics.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,8 +22,7 @@ export interface OpsOptions {
 /** `/healthz`, `/readyz` and `/metrics`, the same on every Shoal service. */
 export const opsPlugin = fp(
   async (app: FastifyInstance, options: OpsOptions) => {
-    const metrics = options.metrics ?? new Registry();
-    if (options.metrics === undefined) collectDefaultMetrics({ register: metrics, prefix: options.metricsPrefix, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
+    const metrics = options.metrics ?? processMetricsRegistry(options.metricsPrefix);
     app.decorate('metrics', metrics);
     const rejected = tokenRejections(metrics, options.metricsPrefix);
     app.addHook('onError', async (_request, _reply, error) => {

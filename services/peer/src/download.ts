@@ -365,6 +365,7 @@ export class Download {
   /** Tries the candidates in order; a failure is reported with the next schedule call. */
   private async fetchPiece(piece: number, knownSha256: string | undefined, candidates: ReadonlyArray<{ kind: 'peer'; peerId: string; url: string } | { kind: 'seed' }>): Promise<void> {
     const { length } = pieceSpan(this.layout, piece);
+    const assignedAt = performance.now();
     for (const candidate of candidates) {
       if (this.abort.signal.aborted) return;
       const parentId = candidate.kind === 'seed' ? 'seed' : candidate.peerId;
@@ -397,7 +398,7 @@ export class Download {
         // Set before the write: the piece may be readable (and labelled) before writePiece returns.
         this.pieceOrigin[piece] = candidate.kind === 'seed' ? 2 : 1;
         await this.components.store.writePiece(this.digest, piece, limited, { expectedSha256: sha256, signal: this.abort.signal });
-        this.log.trace({ piece, parentId, ms: Math.round(performance.now() - fetchedAt) }, 'piece stored');
+        this.log.trace({ piece, parentId, ms: Math.round(performance.now() - fetchedAt), sinceAssignedMs: Math.round(performance.now() - assignedAt) }, 'piece stored');
         const from = candidate.kind === 'seed' ? 'supernode' : 'peer';
         this.bytesFrom[from] += length;
         this.components.onPieceBytes?.(from, length);

@@ -1,4 +1,5 @@
 export * from './app.js';
+export * from './errors.js';
 export * from './peer.js';
 export * from './download.js';
 export * from './supernode-client.js';

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { readBoundedJson } from './read-json.js';
+import { ParentFailedError } from './errors.js';
 import { API_PREFIX, audienceHost, ClusterAuth, destroyQuietly, ShoalError, type Digest } from '@shoal/core';
 import type { FailureKindWire } from '@shoal/core';
 
@@ -27,14 +28,8 @@ export const PEER_HEADERS_TIMEOUT_MS = 10_000;
  */
 export const PEER_STALL_TIMEOUT_MS = 10_000;
 
-/** A parent failed us; `kind` is what the scheduler is told. */
-export class ParentFailedError extends ShoalError {
-  readonly kind: FailureKindWire;
-  constructor(kind: FailureKindWire, message: string, options?: { cause?: unknown }) {
-    super(message, 'SHOAL_PARENT_FAILED', 502, 'UNKNOWN', options);
-    this.kind = kind;
-  }
-}
+// fetch-meter.ts still imports ParentFailedError from here; the class lives in errors.ts.
+export { ParentFailedError };
 
 /** Maps what went wrong talking to a parent onto the scheduler's failure kinds. */
 export function failureKindOf(err: unknown): FailureKindWire {

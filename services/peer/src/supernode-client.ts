@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { readBoundedJson } from './read-json.js';
+import { SupernodeRefusedError, SupernodeUnresponsiveError } from './errors.js';
 import { Agent, Pool } from 'undici';
 import {
   destroyQuietly,
@@ -8,7 +9,6 @@ import {
   API_PREFIX,
   HEADER,
   parseWire,
-  ShoalError,
   SwarmUnavailableError,
   TaskInfoSchema,
   ScheduleResponseSchema,
@@ -23,8 +23,9 @@ import {
 /**
  * Connections per supernode from one peer for piece requests. A request that
  * queues here is one the scheduler counts as a seed copy in progress while
- * none is; 64 would avoid that, but 16 nodes × 64 overflowed a busy
- * supernode's accept queue (connect timeouts, every node at the registry).
+ * none is, so the supernode hands a child no more requests to make than this
+ * (frontier claims plus seed copies, see swarm.ts); 64 connections would
+ * overflow a busy supernode's accept queue at 16 nodes.
  */
 const PIECE_CONNECTIONS_PER_SUPERNODE = 8;
 /** Connections per supernode for task, schedule and info calls: never queued behind piece bodies. */
@@ -60,13 +61,6 @@ export interface PieceResponse {
   body: Readable;
 }
 
-/** The supernode answered with an error the peer should not retry elsewhere (e.g. upstream denied). */
-export class SupernodeRefusedError extends ShoalError {
-  constructor(status: number, code: string, message: string) {
-    super(`supernode refused: ${message}`, code, status >= 500 ? 502 : status, 'UNKNOWN');
-  }
-}
-
 /**
  * Rendezvous (highest random weight) order of supernodes for a digest: every
  * peer computes the same owner for a blob without talking to anyone, and when
@@ -79,13 +73,6 @@ export function rankSupernodes(urls: readonly string[], digest: string): string[
 
 function readJson(body: Readable, limit: number): Promise<unknown> {
   return readBoundedJson(body, limit, () => new SwarmUnavailableError(`supernode answer larger than ${limit} bytes`));
-}
-
-/** A supernode did not answer a liveness probe while a call to it waited. */
-export class SupernodeUnresponsiveError extends SwarmUnavailableError {
-  constructor(url: string, failedProbes: number) {
-    super(`supernode ${url} did not answer ${failedProbes} liveness probe(s) within ${LIVENESS_PROBE_TIMEOUT_MS} ms`);
-  }
 }
 
 /** HTTP client of the supernodes' peer API. */
@@ -171,7 +158,7 @@ export class SupernodeClient {
             this.log.warn({ supernode: url, failedProbes: failed }, 'supernode did not answer a liveness probe');
             options.onSuspect?.(failed);
           }
-          if (failed >= maxFailed) abort.abort(new SupernodeUnresponsiveError(url, failed));
+          if (failed >= maxFailed) abort.abort(new SupernodeUnresponsiveError({ url, failedProbes: failed, probeTimeoutMs: LIVENESS_PROBE_TIMEOUT_MS }));
           else next(alive ? LIVENESS_GRACE_MS : 0);
         });
       }, ms);
@@ -204,7 +191,7 @@ export class SupernodeClient {
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
-      throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
+      throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
     }
     return { info: parseWire(TaskInfoSchema, json, 'task info'), supernodeUrl: url };
   }
@@ -285,7 +272,7 @@ export class SupernodeClient {
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
-      throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
+      throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
     }
     return parseWire(ScheduleResponseSchema, json, 'schedule response');
   }
@@ -298,7 +285,7 @@ export class SupernodeClient {
     const json = await readJson(response.body, MAX_JSON_BYTES);
     if (response.statusCode !== 200) {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
-      throw new SupernodeRefusedError(response.statusCode, typeof code === 'string' ? code : 'SHOAL_SUPERNODE', typeof message === 'string' ? message : `status ${response.statusCode}`);
+      throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
     }
     return parseWire(TaskInfoSchema, json, 'task info');
   }

@@ -18,11 +18,11 @@ import {
   type Digest,
 } from '@shoal/core';
 import { readerOfStream, ReaderIdleTimeoutError, replyWithReader, sendBuffers } from '@shoal/service-kit';
-import { ClientGoneError, FirstByteTimeoutError } from './errors.js';
+import { ClientGoneError, EmptyBodyError, FirstByteTimeoutError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, sendOciError } from './oci-reply.js';
 import type { ProxyContext } from './plugins/context.js';
 import type { FallbackReason } from './plugins/metrics.js';
-import { EmptyBodyError, HoldLastChunk, SliceBytes, waitFirstByte } from './streams.js';
+import { HoldLastChunk, SliceBytes, waitFirstByte } from './streams.js';
 import { checkAccessOrRemember } from './outage.js';
 import { discard, pickHeaders } from './upstream.js';
 

@@ -1,5 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { ShoalError, SizeMismatchError } from '@shoal/core';
+import { SizeMismatchError } from '@shoal/core';
+import { EmptyBodyError } from './errors.js';
 
 /**
  * Counts bytes and fails the stream when it carries more or fewer than
@@ -105,13 +106,6 @@ export class CaptureUpTo extends Transform {
   override _flush(done: TransformCallback): void {
     if (this.chunks !== undefined) this.onEnd(Buffer.concat(this.chunks));
     done();
-  }
-}
-
-/** The body closed before it produced a byte. */
-export class EmptyBodyError extends ShoalError {
-  constructor() {
-    super('body closed before its first byte', 'SHOAL_EMPTY_BODY', 502, 'UNKNOWN');
   }
 }
 

@@ -87,11 +87,11 @@ export class Upstream {
     }
     const sizeBytes = parseContentLength(headers['content-length']);
     if (sizeBytes === undefined) {
-      throw new UpstreamError(`registry ${key.registry} answered HEAD for ${key.digest} without a valid Content-Length`, 502, statusCode);
+      throw new UpstreamError(`registry ${key.registry} answered HEAD for ${key.digest} without a valid Content-Length`, { upstreamStatus: statusCode });
     }
     const announced = headers['docker-content-digest'];
     if (announced !== undefined && announced !== key.digest) {
-      throw new UpstreamError(`registry ${key.registry} answered HEAD for ${key.digest} with digest ${announced}`, 502, statusCode);
+      throw new UpstreamError(`registry ${key.registry} answered HEAD for ${key.digest} with digest ${announced}`, { upstreamStatus: statusCode });
     }
     const grant: AccessGrant = { sizeBytes, headers: pickHeaders(headers) };
     this.access.set(key, grant);

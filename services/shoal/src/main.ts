@@ -1,13 +1,9 @@
 import { arch, hostname, platform } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import {
-  API_PREFIX,
   ConfigError,
   describeFlags,
-  HEADER,
   parseImageReference,
-  readBounded,
   type ConfigOf,
   type FlagSpecs,
   type Logger,
@@ -21,7 +17,6 @@ import {
   DEFAULT_SUPERNODE_DATA,
   DEFAULT_SUPERNODE_LISTEN,
   DEFAULT_SUPERNODE_LISTEN_OPEN,
-  DEFAULT_SUPERNODE_URL,
   DEFAULT_CONTAINERD_SOCKET,
   logLevelFlag,
   plainHttpFlag,
@@ -39,10 +34,8 @@ import { BACKUP_NAME, configureContainerd, restoreContainerdConfig } from './com
 import { pullImage } from './commands/pull.js';
 import { doctorFlags, runDoctorCommand } from './commands/doctor.js';
 import { preheatCommand } from './commands/preheat.js';
+import { statusCommand } from './commands/status.js';
 import { defineCommand, type Command } from './command.js';
-
-/** A status answer lists every live peer; larger answers are refused rather than buffered. Bytes: 16 MiB. */
-const MAX_STATUS_BYTES = 16 * 1024 * 1024;
 
 function defaultPlatform(): string {
   const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
@@ -297,22 +290,7 @@ const commands: Record<string, Command> = {
     },
   }),
   preheat: defineCommand(preheatCommand),
-  status: defineCommand({
-    summary: 'the swarm at a glance',
-    flags: {
-      supernode: { kind: 'url', help: 'supernode URL', default: DEFAULT_SUPERNODE_URL },
-      tokenFile: tokenFileFlag,
-    },
-    async run(c) {
-      const token = await readToken(c.tokenFile);
-      const res = await request(`${c.supernode}${API_PREFIX}/status`, { headers: token === undefined ? {} : { [HEADER.token]: token } });
-      const text = (await readBounded(res.body, MAX_STATUS_BYTES, () => new Error(`supernode status larger than ${MAX_STATUS_BYTES} bytes`))).toString('utf8');
-      if (res.statusCode !== 200) throw new Error(`supernode answered ${res.statusCode}: ${text.slice(0, 300)}`);
-      const status = JSON.parse(text) as { peers: Array<{ peerId: string; nodeName?: string; advertiseUrl: string }>; blobs: { count: number; bytes: number; inflight: number } };
-      process.stdout.write(`supernode ${c.supernode}: ${status.peers.length} peer(s), ${status.blobs.count} blob(s) cached (${(status.blobs.bytes / 1048576).toFixed(1)} MiB), ${status.blobs.inflight} downloading\n`);
-      for (const p of status.peers) process.stdout.write(`  ${p.peerId}  ${p.advertiseUrl}${typeof p.nodeName === 'string' ? `  node ${p.nodeName}` : ''}\n`);
-    },
-  }),
+  status: defineCommand(statusCommand),
   doctor: defineCommand({
     summary: "check this node's wiring: containerd config_path, hosts.toml, proxy up, a test fetch through the swarm",
     flags: doctorFlags(defaultPlatform()),

@@ -2,13 +2,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { ClusterAuth, ConfigError, EVENT_LOOP_MONITORING_PRECISION_MS, parseAdvertiseUrl, splitHostPort, type Logger } from '@shoal/core';
-import { counter, gauge, watchTokenFile } from '@shoal/service-kit';
+import { ClusterAuth, ConfigError, parseAdvertiseUrl, splitHostPort, type Logger } from '@shoal/core';
+import { counter, gauge, processMetricsRegistry, watchTokenFile } from '@shoal/service-kit';
 import { DEFAULT_FRESH_PIECE_BYTES, PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit, type LeaderElectionInit } from '@shoal/supernode';
 import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
 
@@ -256,8 +256,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   const supernodes = new SupernodeClient({ log }, { supernodeUrls: options.supernodeUrls, auth });
   const pieces = new PieceClient({ auth });
   const registry = new RegistryClient({ log }, { plainHttpHosts: options.plainHttpHosts ?? [] });
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics, prefix: 'shoal_peer_', eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
+  const metrics = processMetricsRegistry('shoal_peer_');
   gauge(metrics, 'shoal_peer_cache_bytes', "Bytes held by this node's cache (complete and partial blobs)", { collect() { this.set(store.usage().bytes); } });
   gauge(metrics, 'shoal_peer_cache_blobs', "Blobs held by this node's cache", { collect() { this.set(store.usage().blobs); } });
   cacheMetrics(metrics, 'shoal_peer_', "this node's cache", store);

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { checkContainerdConfig, type CheckResult } from '../src/commands/doctor.js';
+import type { CheckResult } from '../src/commands/check-result.js';
+import { checkContainerdConfig } from '../src/commands/doctor-containerd-config.js';
 
 // `shoal doctor`'s containerd config checks against real files: is the CRI
 // registry config_path on, and does it name the certs dir hosts.toml is in?

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { writeContainerdConfig } from '../src/commands/containerd-config.js';
-import { checkHostsToml, judgeHostsToml, type CheckResult } from '../src/commands/doctor.js';
+import type { CheckResult } from '../src/commands/check-result.js';
+import { checkHostsToml, judgeHostsToml } from '../src/commands/doctor-hosts-toml.js';
 
 // `shoal doctor`'s hosts.toml checks against real files. The reference of a
 // correct file is what `shoal containerd-config` writes; every failure below

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { digestOf, MediaType, parseImageReference } from '@shoal/core';
-import { checkProxy, checkTestFetch, DoctorFailedError, formatReport, runDoctorCommand, type CheckResult } from '../src/commands/doctor.js';
+import { checkProxy, checkTestFetch, formatReport, runDoctorCommand, type CheckResult } from '../src/commands/doctor.js';
+import { DoctorFailedError } from '../src/errors.js';
 
 // `shoal doctor`'s network checks against a small stand-in for the proxy on
 // port 0 (the real proxy is in e2e/test/doctor.test.ts): what the verdict is

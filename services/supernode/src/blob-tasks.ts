@@ -1,7 +1,6 @@
 import {
   destroyQuietly,
   BlobUnknownError,
-  ShoalError,
   UpstreamError,
   sha256Hex,
   systemClock,
@@ -14,6 +13,7 @@ import {
 import type { Readable } from 'node:stream';
 import type { BlobRecord, PieceStoreApi } from '@shoal/store';
 import { parseRetryAfter, type RegistryClientApi } from '@shoal/registry-client';
+import { BackToSourceBackoffError, UpstreamDeniedError, UpstreamTooSlowError } from './errors.js';
 
 /** Back-to-source downloads running at once; more wait their turn. */
 export const DEFAULT_MAX_CONCURRENT_FETCHES = 16;
@@ -79,20 +79,6 @@ interface InflightTask {
   abort: AbortController;
 }
 
-/** A back-to-source download brought less than the minimum rate over a window: cut, its slot freed. */
-export class UpstreamTooSlowError extends ShoalError {
-  constructor(digest: string, bytesPerSec: number, minBytesPerSec: number) {
-    super(`registry sent ${digest} at ${Math.round(bytesPerSec)} B/s, under the ${minBytesPerSec} B/s floor`, 'SHOAL_UPSTREAM_TOO_SLOW', 504, 'UNKNOWN');
-  }
-}
-
-/** The registry refused the credentials the peer passed on (or had none). */
-export class UpstreamDeniedError extends ShoalError {
-  constructor(status: number, digest: string) {
-    super(`registry answered ${status} for ${digest}`, 'SHOAL_UPSTREAM_DENIED', 403, 'DENIED');
-  }
-}
-
 export function taskInfoOf(record: BlobRecord, error?: string): TaskInfo {
   const info: TaskInfo = {
     digest: record.digest,
@@ -104,20 +90,6 @@ export function taskInfoOf(record: BlobRecord, error?: string): TaskInfo {
   };
   if (error !== undefined) info.error = error;
   return info;
-}
-
-/**
- * The registry is failing (429, 5xx, unreachable) and was asked for this blob
- * a moment ago: the supernode does not ask again before `retryAfterMs`.
- */
-export class BackToSourceBackoffError extends ShoalError {
-  readonly retryAfterMs: number;
-  constructor(digest: string, retryAfterMs: number, cause: Error) {
-    super(`back-to-source of ${digest} failed a moment ago (${cause.message}); not asking the registry again for ${retryAfterMs} ms`, 'SHOAL_BACK_TO_SOURCE_BACKOFF', 503, 'UNKNOWN', {
-      cause,
-    });
-    this.retryAfterMs = retryAfterMs;
-  }
 }
 
 /**
@@ -222,18 +194,18 @@ export class BlobTasks {
         destroyQuietly(response.body);
         retryAfterMs = parseRetryAfter(response.headers['retry-after'], this.clock.now());
         if (response.statusCode === 404) throw new BlobUnknownError(digest);
-        if (response.statusCode === 401 || response.statusCode === 403) throw new UpstreamDeniedError(response.statusCode, digest);
-        throw new UpstreamError(`registry answered ${response.statusCode} for ${digest}`, 502, response.statusCode);
+        if (response.statusCode === 401 || response.statusCode === 403) throw new UpstreamDeniedError(digest, { upstreamStatus: response.statusCode });
+        throw new UpstreamError(`registry answered ${response.statusCode} for ${digest}`, { upstreamStatus: response.statusCode });
       }
       const length = Number(response.headers['content-length']);
       const sizeBytes = Number.isSafeInteger(length) && length >= 0 ? length : request.sizeBytes;
       if (sizeBytes === undefined) {
         destroyQuietly(response.body);
-        throw new UpstreamError(`registry sent ${digest} without a length`, 502, 200);
+        throw new UpstreamError(`registry sent ${digest} without a length`, { upstreamStatus: 200 });
       }
       if (request.sizeBytes !== undefined && request.sizeBytes !== sizeBytes) {
         destroyQuietly(response.body);
-        throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, 502, 200);
+        throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, { upstreamStatus: 200 });
       }
       try {
         await this.store.begin(digest, sizeBytes);

@@ -6,3 +6,4 @@ export * from './scheduler/index.js';
 export * from './peer-links.js';
 export * from './controller/index.js';
 export * from './registration.js';
+export * from './errors.js';

@@ -1,28 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
-  destroyQuietly,
-  platformText,
   type Platform,
-  readBounded,
-  MANIFEST_ACCEPT,
-  MAX_MANIFEST_BYTES,
   MAX_PREFETCH_BLOBS_PER_FRAME,
-  MAX_PREHEAT_BLOBS,
   MAX_PREHEAT_NODES,
-  ManifestUnknownError,
-  ManifestUnsupportedError,
-  readManifest,
-  selectManifests,
-  ShoalError,
   systemClock,
-  UpstreamError,
   type Clock,
-  type Descriptor,
   type Digest,
-  type FetchedManifest,
   type ImageReference,
   type Logger,
-  type ParsedManifest,
   type PreheatBlobState,
   type PreheatJob,
   type PreheatJobState,
@@ -34,7 +19,9 @@ import {
 } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { RegistryClientApi } from '@shoal/registry-client';
-import { UpstreamDeniedError, type BlobTasks } from './blob-tasks.js';
+import type { BlobTasks } from './blob-tasks.js';
+import { resolvePreheatImage } from './preheat-image.js';
+import { PreheatBusyError, PreheatJobUnknownError, PreheatNodeUnknownError, PreheatUnsupportedError } from './errors.js';
 import type { PeerLinks, PrefetchedMessage, PrefetchProgressMessage, RuntimePulledMessage } from './peer-links.js';
 import type { PeerTable } from './peer-table.js';
 
@@ -42,53 +29,13 @@ import type { PeerTable } from './peer-table.js';
 export const DEFAULT_MAX_PREHEAT_JOBS = 100;
 /** Blobs of one job started at once (BlobTasks also caps back-to-source fetches globally). Blobs. */
 export const DEFAULT_PREHEAT_BLOB_CONCURRENCY = 4;
-/** Manifests chosen from one index at most (each costs a registry request while the client waits). */
-export const MAX_PREHEAT_MANIFESTS = 64;
 /**
  * A node asked to prefetch that sends no answer for this long (none at all, or
  * no further one) is marked failed for the blobs it has not answered. Milliseconds: 10 min.
  */
 export const DEFAULT_PREHEAT_NODE_TIMEOUT_MS = 10 * 60_000;
-/** Known node names listed in an unknown-node error at most. */
-const MAX_LISTED_NODES = 50;
 /** Blob failures a node's error names at most (the count says how many in all). */
 const MAX_NODE_ERRORS_LISTED = 4;
-/** How long resolving the image (tag, index, manifests) may take before the request fails. Milliseconds. */
-export const PREHEAT_RESOLVE_TIMEOUT_MS = 60_000;
-
-/** The image is something preheat cannot walk (schema 1, a nested index, too many blobs...). */
-export class PreheatUnsupportedError extends ShoalError {
-  constructor(message: string) {
-    super(message, 'SHOAL_PREHEAT_UNSUPPORTED', 422, 'UNSUPPORTED');
-  }
-}
-
-export class PreheatJobUnknownError extends ShoalError {
-  constructor(id: string) {
-    super(`preheat job ${id} is unknown (never started here, or forgotten)`, 'SHOAL_PREHEAT_JOB_UNKNOWN', 404, 'UNKNOWN');
-  }
-}
-
-/** A node named in a preheat request has no live peer here. */
-export class PreheatNodeUnknownError extends ShoalError {
-  constructor(unknown: readonly string[], known: readonly string[]) {
-    const shown = known.slice(0, MAX_LISTED_NODES).join(', ');
-    const more = known.length > MAX_LISTED_NODES ? ` and ${known.length - MAX_LISTED_NODES} more` : '';
-    super(
-      `unknown node${unknown.length === 1 ? '' : 's'} ${unknown.slice(0, 10).join(', ')}: no live peer registered with that name (known nodes: ${known.length === 0 ? 'none' : `${shown}${more}`})`,
-      'SHOAL_PREHEAT_NODE_UNKNOWN',
-      404,
-      'UNKNOWN',
-    );
-  }
-}
-
-/** Every remembered job is still running: no room for another. */
-export class PreheatBusyError extends ShoalError {
-  constructor(running: number) {
-    super(`${running} preheat jobs are running; try again when one has finished`, 'SHOAL_PREHEAT_BUSY', 503, 'TOOMANYREQUESTS');
-  }
-}
 
 // --- jobs ----------------------------------------------------------------------
 
@@ -189,11 +136,6 @@ interface Job {
   readonly runtime?: { policy: ImagePullPolicy; image: string; auth: string | undefined };
 }
 
-interface Resolved {
-  platforms: string[];
-  blobs: Array<{ digest: Digest; sizeBytes: number }>;
-}
-
 /**
  * Preheat jobs: resolve an image to its blobs (for an index, those of the
  * chosen platforms), then warm the supernode's cache with each of them through
@@ -244,7 +186,7 @@ export class PreheatJobs {
   async start(request: PreheatStart, authorization: string | undefined, options: { signal?: AbortSignal } = {}): Promise<PreheatJob> {
     // Unknown node names fail the request before the registry is asked anything.
     const nodes = request.nodes === undefined ? undefined : this.selectNodes(request.nodes);
-    const resolved = await this.resolve(request, authorization, options.signal);
+    const resolved = await resolvePreheatImage(this.registry, request, authorization, options.signal);
     this.makeRoom();
     const job: Job = {
       id: randomUUID(),
@@ -325,77 +267,6 @@ export class PreheatJobs {
       if (this.jobs.size < this.maxJobs) return;
     }
     throw new PreheatBusyError(this.jobs.size);
-  }
-
-  private async resolve(request: PreheatStart, authorization: string | undefined, signal: AbortSignal | undefined): Promise<Resolved> {
-    const { image } = request;
-    const timeout = AbortSignal.timeout(PREHEAT_RESOLVE_TIMEOUT_MS);
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
-    const top = await this.fetchManifest(image, image.digest ?? image.tag ?? 'latest', image.digest, MANIFEST_ACCEPT, authorization, combined);
-    const manifests: Array<{ platform: string | undefined; config: Descriptor; layers: Descriptor[] }> = [];
-    if (top.kind === 'manifest') {
-      manifests.push({ platform: undefined, ...top });
-    } else {
-      const chosen = selectManifests(top.manifests, request.platforms, request.imageText);
-      if (chosen.length > MAX_PREHEAT_MANIFESTS) {
-        throw new PreheatUnsupportedError(`${request.imageText}: ${chosen.length} manifests chosen, at most ${MAX_PREHEAT_MANIFESTS} per job (name platforms with --platform)`);
-      }
-      for (const d of chosen) {
-        const child = await this.fetchManifest(image, d.digest, d.digest, d.mediaType ?? MANIFEST_ACCEPT, authorization, combined);
-        if (child.kind !== 'manifest') throw new PreheatUnsupportedError(`${request.imageText}: ${d.digest} is an index inside an index, which preheat does not walk`);
-        manifests.push({ platform: d.platform === undefined ? undefined : platformText(d.platform), ...child });
-      }
-    }
-    const blobs = new Map<Digest, number>();
-    for (const m of manifests) for (const d of [m.config, ...m.layers]) blobs.set(d.digest, d.sizeBytes);
-    if (blobs.size > MAX_PREHEAT_BLOBS) throw new PreheatUnsupportedError(`${request.imageText}: ${blobs.size} blobs, at most ${MAX_PREHEAT_BLOBS} per job`);
-    return {
-      platforms: [...new Set(manifests.flatMap((m) => (m.platform === undefined ? [] : [m.platform])))],
-      blobs: [...blobs].map(([digest, sizeBytes]) => ({ digest, sizeBytes })),
-    };
-  }
-
-  /** GET one manifest or index, bounded, checked against its digest when it was asked for by digest (the manifest layer's readManifest). */
-  private async fetchManifest(
-    image: ImageReference,
-    reference: string,
-    digest: Digest | undefined,
-    accept: string,
-    authorization: string | undefined,
-    signal: AbortSignal,
-  ): Promise<ParsedManifest> {
-    const where = `${image.registryName}/${image.repository}${digest === undefined ? `:${reference}` : `@${reference}`}`;
-    const fetch = async (ref: string, acceptTypes: string): Promise<FetchedManifest> => {
-      const response = await this.registry.request({
-        registry: image.registry,
-        path: `/v2/${image.repository}/manifests/${ref}`,
-        method: 'GET',
-        headers: { accept: acceptTypes },
-        authorization,
-        signal,
-      });
-      const status = response.statusCode;
-      if (status !== 200) {
-        destroyQuietly(response.body);
-        if (status === 404) throw new ManifestUnknownError(where);
-        if (status === 401 || status === 403) throw new UpstreamDeniedError(status, `manifest ${where}${authorization === undefined ? ' (no registry credentials were given)' : ''}`);
-        throw new UpstreamError(`registry answered ${status} for manifest ${where}`, 502, status);
-      }
-      const declared = Number(response.headers['content-length']);
-      if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
-        destroyQuietly(response.body);
-        throw new PreheatUnsupportedError(`${where}: manifest of ${declared} bytes, larger than ${MAX_MANIFEST_BYTES}`);
-      }
-      const body = await readBounded(response.body, MAX_MANIFEST_BYTES, () => new PreheatUnsupportedError(`${where}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`));
-      return { body, contentType: response.headers['content-type'] };
-    };
-    try {
-      return (await readManifest(fetch, reference, accept, where)).manifest;
-    } catch (err) {
-      // Preheat's own code for what it cannot walk, as its API has always answered.
-      if (err instanceof ManifestUnsupportedError) throw new PreheatUnsupportedError(err.message);
-      throw err;
-    }
   }
 
   private async run(job: Job, image: ImageReference, authorization: string | undefined, log: Logger): Promise<void> {

@@ -6,12 +6,12 @@ import {
   destroyQuietly,
   parseAdvertiseUrl,
   PeerIdentitySchema,
-  ShoalError,
   urlHostOfAddress,
   parseWire,
   type ClusterAuth,
   type Logger,
 } from '@shoal/core';
+import { PeerIdTakenError } from './errors.js';
 import type { PeerTable } from './peer-table.js';
 import type { Swarm } from './swarm.js';
 
@@ -21,13 +21,6 @@ export const MAX_IDENTITY_CHECKS = 64;
 export const IDENTITY_CHECK_TIMEOUT_MS = 3_000;
 /** Largest identity answer read. Bytes: 1 KiB. */
 const MAX_IDENTITY_BYTES = 1024;
-
-/** A live peer id was claimed by someone who could not show its secret. */
-export class PeerIdTakenError extends ShoalError {
-  constructor(peerId: string) {
-    super(`peer id ${JSON.stringify(peerId)} is registered by a live peer; a second registration needs that peer's secret`, 'SHOAL_PEER_ID_TAKEN', 409, 'DENIED');
-  }
-}
 
 /** Asks whoever answers at `url` for its peer id; true when it is `peerId`. Never throws. */
 export type IdentityCheck = (url: string, peerId: string, signal: AbortSignal) => Promise<boolean>;

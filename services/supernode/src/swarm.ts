@@ -12,6 +12,16 @@ const MAX_KNOWN_BLOBS = 10_000;
  */
 const FRONTIER_PER_CALL = 4;
 /**
+ * Frontier claims one child holds at once, over all blobs. Each is a request
+ * the child keeps open at the seed; more than its connections to the supernode
+ * allow would queue in the child, unseen by the seed, and a piece landing for
+ * a claim whose request is not there yet was handed to the scheduler and sent
+ * again (bench:swarm: five layers × four claims on eight connections).
+ * With the scheduler's seed copies per child (maxSeedDownloadsPerChild) it stays
+ * below the child's connections for pieces (PIECE_CONNECTIONS_PER_SUPERNODE).
+ */
+const MAX_FRONTIER_CLAIMS_PER_CHILD = 4;
+/**
  * Frontier claims stay within this many pieces past the seed's fill point, so
  * a claim is served well within its lifetime (the simulator: claiming a whole
  * 1 GiB blob up front at 1,000 nodes doubled completion times and sent 1.87 × S
@@ -201,7 +211,11 @@ export class Swarm {
       for (const piece of have) bytes += pieceSpan(record.layout, piece).length;
       this.onPeerPieces(peerId, bytes);
       // The claimer has it: from now on the seed is only the last resort for it.
-      for (const piece of have) this.releaseHeldBack(digest, piece);
+      const claims = this.frontier.get(digest);
+      for (const piece of have) {
+        this.releaseHeldBack(digest, piece);
+        if (claims?.get(piece)?.peerId === peerId) claims.delete(piece);
+      }
     }
     const assignments: ScheduleResponse['assignments'] = [];
     if (request.limit > 0) {
@@ -239,12 +253,14 @@ export class Swarm {
       }
     }
     const now = Date.now();
+    for (const [piece, claim] of claims) if (claim.untilMs <= now) claims.delete(piece);
+    room = Math.min(room, FRONTIER_PER_CALL, MAX_FRONTIER_CLAIMS_PER_CHILD - this.claimsOf(peerId, now));
     const taken = new Set(out.map((a) => a.piece));
     let added = 0;
     let firstMissing = 0;
     while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
     const end = Math.min(pieceCount, firstMissing + this.frontierAhead(digest));
-    for (let piece = firstMissing; piece < end && added < Math.min(room, FRONTIER_PER_CALL); piece++) {
+    for (let piece = firstMissing; piece < end && added < room; piece++) {
       if (this.store.hasPiece(digest, piece) || taken.has(piece)) continue;
       const claim = claims.get(piece);
       if (claim !== undefined && claim.untilMs > now && claim.peerId !== peerId) continue;
@@ -253,6 +269,16 @@ export class Swarm {
       out.push({ piece, candidates: [{ kind: 'seed' }] });
       added++;
     }
-    for (const [piece, claim] of claims) if (claim.untilMs <= now || this.store.hasPiece(digest, piece)) claims.delete(piece);
+  }
+
+  /**
+   * Live frontier claims of one child over all blobs still arriving. A claim
+   * lasts until its child announces the piece or FRONTIER_TTL_MS passes: the
+   * child's request stays open while the piece crosses the link.
+   */
+  private claimsOf(peerId: string, now: number): number {
+    let count = 0;
+    for (const claims of this.frontier.values()) for (const claim of claims.values()) if (claim.peerId === peerId && claim.untilMs > now) count++;
+    return count;
   }
 }

@@ -8,7 +8,8 @@ import test, { type ExecutionContext } from 'ava';
 import { digestOf, silentLogger, type Digest } from '@shoal/core';
 import { RegistryClient } from '@shoal/registry-client';
 import { PieceStore } from '@shoal/store';
-import { BackToSourceBackoffError, BlobTasks, MAX_FAILED_START_MEMORY_MS } from '../src/blob-tasks.js';
+import { BlobTasks, MAX_FAILED_START_MEMORY_MS } from '../src/blob-tasks.js';
+import { BackToSourceBackoffError } from '../src/errors.js';
 
 /** A FAKE registry that only rate-limits (docker-registry never answers 429), counting blob GETs. */
 async function startRateLimitedRegistry(retryAfter: string): Promise<{ host: string; blobGets: () => number; close: () => Promise<void> }> {

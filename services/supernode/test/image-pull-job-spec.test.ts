@@ -1,5 +1,6 @@
 import test from 'ava';
-import { InvalidImagePullJobError, parseImagePullJobSpec } from '../src/controller/spec.js';
+import { parseImagePullJobSpec } from '../src/controller/spec.js';
+import { InvalidImagePullJobError } from '../src/errors.js';
 
 function problems(spec: unknown): string {
   const err = t_throws(spec);

@@ -14,7 +14,8 @@ import { digestOf, MediaType, parseImageReference, silentLogger, type Digest, ty
 import type { BlobFetchOptions, RegistryClientApi, RegistryRequest, RegistryResponse } from '@shoal/registry-client';
 import { PieceStore } from '@shoal/store';
 import { BlobTasks } from '../src/blob-tasks.js';
-import { PreheatBusyError, PreheatJobs, PreheatJobUnknownError, type PreheatInit } from '../src/preheat.js';
+import { PreheatJobs, type PreheatInit } from '../src/preheat.js';
+import { PreheatBusyError, PreheatJobUnknownError } from '../src/errors.js';
 
 const REGISTRY = 'registry.test';
 

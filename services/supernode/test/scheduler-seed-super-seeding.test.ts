@@ -44,3 +44,22 @@ test('the seed has its own upload cap', (t) => {
   t.deepEqual(s.schedule('c', BLOB, { limit: 1 }), []);
   t.is(s.stats().seedInflight, 2);
 });
+
+// At N=16 on 25 Mbit/s links a child with five layers was given more seed
+// copies than its connections to the supernode: the extra requests queued in
+// the child, moved no bytes, looked dead to the seed's patience, and every
+// piece left the supernode 2–5 times.
+test('a child is given few seed copies at once, over all blobs: the rest go to other children', (t) => {
+  const OTHER = `sha256:${'5'.repeat(64)}`;
+  const s = new Scheduler({ clock: { now: () => 0 }, random: () => 0.5 }, { maxSeedUploads: 64, maxSeedDownloadsPerChild: 2 });
+  s.addBlob(BLOB, 4);
+  s.addBlob(OTHER, 4);
+  for (const id of ['a', 'b']) s.addPeer({ peerId: id, url: `http://${id}` });
+  s.seedHas(BLOB, [0, 1, 2, 3]);
+  s.seedHas(OTHER, [0, 1, 2, 3]);
+  t.is(s.schedule('a', BLOB, { limit: 8 }).length, 2, 'two of the four pieces only the seed has');
+  t.deepEqual(s.schedule('a', OTHER, { limit: 8 }), [], 'a holds its two seed copies, whichever the blob');
+  t.is(s.schedule('b', BLOB, { limit: 8 }).length, 2, 'b gets the other two');
+  s.peerHas('a', BLOB, [0]);
+  t.is(s.schedule('a', OTHER, { limit: 8 }).length, 1, 'a copy that ended frees a place');
+});

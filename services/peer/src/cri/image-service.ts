@@ -1,22 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { credentials, loadPackageDefinition, Metadata, status as GrpcStatus, type Client, type ServiceError, type ClientUnaryCall, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { ShoalError } from '@shoal/core';
+import { RuntimeCallError } from '../errors.js';
 
 /** services/peer/proto/cri.proto: the CRI messages and fields this client uses, with CRI's field numbers. */
 const PROTO_PATH = fileURLToPath(new URL('../../../proto/cri.proto', import.meta.url));
 /** Largest answer read from the runtime (an ImageStatus or PullImage reply is a few hundred bytes). Bytes: 4 MiB. */
 const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
-
-/** The runtime answered a CRI call with an error (containerd refused the pull, or has no CRI image service). */
-export class RuntimeCallError extends ShoalError {
-  readonly grpcCode: number;
-  constructor(method: string, err: ServiceError) {
-    super(`CRI ${method} failed: ${GrpcStatus[err.code] ?? err.code}: ${err.details || err.message}`.slice(0, 2000), 'SHOAL_RUNTIME_CALL_FAILED', 502, 'UNKNOWN', { cause: err });
-    this.name = 'RuntimeCallError';
-    this.grpcCode = err.code;
-  }
-}
 
 /** CRI AuthConfig (fields 1-3 of CRI's message). */
 export interface CriAuth {

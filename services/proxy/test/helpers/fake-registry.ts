@@ -92,7 +92,7 @@ export class FakeRegistryClient implements RegistryClientApi {
         return answer(500, { 'content-type': 'application/json' }, head ? undefined : Buffer.from('{"errors":[{"code":"UNKNOWN","message":"fake: broken"}]}'));
       case 'unreachable':
         this.troubleAnswers++;
-        throw new UpstreamError('fake registry: unreachable', 502);
+        throw new UpstreamError('fake registry: unreachable');
       default:
         return answer(404, { 'content-type': 'application/json' }, head ? undefined : Buffer.from('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"fake"}]}'));
     }

@@ -4,7 +4,8 @@
  * silently not applied, so nothing goes P2P and nobody notices".
  *
  * Checks are plain functions returning results; `formatReport` prints them.
- * The file checks (containerd config, hosts.toml) are in doctor-files.ts; the
+ * The file checks are in doctor-containerd-config.ts and doctor-hosts-toml.ts
+ * (both read TOML through doctor-toml.ts); the
  * network checks (proxy up, a test fetch through the swarm) are here.
  */
 import { Writable } from 'node:stream';
@@ -22,18 +23,18 @@ import {
   PlatformUnknownError,
   readBounded,
   resolveImageManifest,
-  ShoalError,
   type FetchedManifest,
   type ConfigOf,
   type FlagSpecs,
   type ImageReference,
 } from '@shoal/core';
 import { DEFAULT_PROXY_URL } from '../flags.js';
+import { DoctorCheckError, DoctorFailedError } from '../errors.js';
 import type { CheckResult } from './check-result.js';
-import { checkContainerdConfig, checkHostsToml } from './doctor-files.js';
+import { checkContainerdConfig } from './doctor-containerd-config.js';
+import { checkHostsToml } from './doctor-hosts-toml.js';
 
 export type { CheckResult } from './check-result.js';
-export { checkContainerdConfig, checkHostsToml, hostDirCandidates, judgeHostsToml } from './doctor-files.js';
 
 /** containerd's own defaults (Debian and upstream packages). */
 export const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
@@ -49,22 +50,6 @@ const MAX_SMALL_BODY_BYTES = 4 * 1024 * 1024;
 
 /** X-Shoal-Source values that mean the swarm served the blob (the fourth, `upstream`, is the proxy's fallback). */
 const SWARM_SOURCES: readonly string[] = ['local', 'peer', 'supernode'];
-
-class DoctorProblem extends Error {
-  constructor(
-    message: string,
-    readonly fix: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Some checks failed: exit code 1 (the report itself is already printed). */
-export class DoctorFailedError extends ShoalError {
-  constructor(failed: readonly CheckResult[]) {
-    super(`${failed.length} check(s) failed: ${failed.map((r) => r.check).join(', ')}`, 'SHOAL_DOCTOR_FAILED', 500, 'UNKNOWN');
-  }
-}
 
 function describeError(err: unknown, url: string, timeoutMs: number): string {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
@@ -129,13 +114,13 @@ function imageText(image: ImageReference): string {
   return `${image.registryName}/${image.repository}${image.tag !== undefined ? `:${image.tag}` : ''}${image.digest !== undefined ? `@${image.digest}` : ''}`;
 }
 
-function refusal(status: number, what: string, body: string, image: ImageReference): DoctorProblem {
+function refusal(status: number, what: string, body: string, image: ImageReference): DoctorCheckError {
   const excerpt = body.trim().slice(0, 200);
   if (status === 401 || status === 403) {
-    return new DoctorProblem(`${what}: the registry answered ${status} (credentials needed); doctor fetches anonymously`, 'pass --image with a public image this cluster uses');
+    return new DoctorCheckError(`${what}: the registry answered ${status} (credentials needed); doctor fetches anonymously`, 'pass --image with a public image this cluster uses');
   }
-  if (status === 404) return new DoctorProblem(`${what}: not found (404) ${excerpt}`, `check the image reference; does ${image.registryName} have ${image.repository}?`);
-  return new DoctorProblem(
+  if (status === 404) return new DoctorCheckError(`${what}: not found (404) ${excerpt}`, `check the image reference; does ${image.registryName} have ${image.repository}?`);
+  return new DoctorCheckError(
     `${what}: the proxy answered ${status} ${excerpt}`,
     `the proxy could not get it from ${image.registryName}: read the node agent's log; an HTTP-only registry needs --plain-http ${image.registryName} on \`shoal node\``,
   );
@@ -192,10 +177,10 @@ export async function checkTestFetch(proxyUrl: string, image: ImageReference | u
     } catch (err) {
       if (err instanceof PlatformUnknownError) {
         const has = err.available.length === 0 ? '' : ` (it has ${err.available.join(', ')})`;
-        throw new DoctorProblem(`${name} has no manifest for ${platform}${has}`, 'pass --platform OS/ARCH of an image this node can run');
+        throw new DoctorCheckError(`${name} has no manifest for ${platform}${has}`, 'pass --platform OS/ARCH of an image this node can run');
       }
       if (err instanceof ManifestUnsupportedError || err instanceof ManifestInvalidError) {
-        throw new DoctorProblem(err.message, `pass --image with an ordinary container image; is ${base} a Shoal proxy?`);
+        throw new DoctorCheckError(err.message, `pass --image with an ordinary container image; is ${base} a Shoal proxy?`);
       }
       throw err;
     }
@@ -209,7 +194,7 @@ export async function checkTestFetch(proxyUrl: string, image: ImageReference | u
     try {
       await pipeline(res.body, verifier, new Writable({ write: (_chunk, _enc, done) => done() }));
     } catch (err) {
-      throw new DoctorProblem(`config blob ${digest}: ${(err as Error).message}`, 'the proxy served wrong bytes: report it with the node agent\'s log');
+      throw new DoctorCheckError(`config blob ${digest}: ${(err as Error).message}`, 'the proxy served wrong bytes: report it with the node agent\'s log');
     }
     const took = `${verifier.bytes} B in ${Date.now() - started} ms`;
     if (SWARM_SOURCES.includes(source)) {
@@ -231,7 +216,7 @@ export async function checkTestFetch(proxyUrl: string, image: ImageReference | u
       fix: 'pass --proxy with the URL of this node\'s Shoal proxy (the one in hosts.toml)',
     };
   } catch (err) {
-    if (err instanceof DoctorProblem) return { check, ok: false, detail: err.message, fix: err.fix };
+    if (err instanceof DoctorCheckError) return { check, ok: false, detail: err.message, fix: err.fix };
     return { check, ok: false, detail: `${name}: ${describeError(err, url, timeoutMs)}`, fix: `make sure the proxy at ${base} is up and reaches ${image.registryName}; read the node agent's log` };
   } finally {
     await dispatcher.close();

@@ -21,6 +21,7 @@ import {
 } from '@shoal/core';
 import { DEFAULT_SUPERNODE_URL, readToken, tokenFileFlag } from '../flags.js';
 import type { CommandSpec } from '../command.js';
+import { PreheatError } from '../errors.js';
 
 /** How often the job's status is asked for. Milliseconds. */
 export const PREHEAT_POLL_INTERVAL_MS = 500;
@@ -29,12 +30,6 @@ export const MAX_POLL_FAILURES = 10;
 /** A job status lists every blob; larger answers are refused rather than buffered. Bytes: 4 MiB. */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const MIB = 1024 * 1024;
-
-export class PreheatError extends ShoalError {
-  constructor(message: string) {
-    super(message, 'SHOAL_PREHEAT_FAILED', 502, 'UNKNOWN');
-  }
-}
 
 export interface PreheatOptions {
   supernodeUrl: string;

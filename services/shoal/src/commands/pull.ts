@@ -9,17 +9,11 @@ import {
   MAX_MANIFEST_BYTES,
   parsePlatform,
   resolveImageManifest,
-  ShoalError,
   type Digest,
   type FetchedManifest,
   type ImageReference,
 } from '@shoal/core';
-
-export class PullError extends ShoalError {
-  constructor(message: string) {
-    super(message, 'SHOAL_PULL_FAILED', 502, 'UNKNOWN');
-  }
-}
+import { PullError } from '../errors.js';
 
 export interface PullProgress {
   (event: { kind: 'blob'; digest: Digest; bytes: number; source: string; durationMs: number } | { kind: 'manifest'; digest: string }): void;

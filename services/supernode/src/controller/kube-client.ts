@@ -1,17 +1,17 @@
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, Watch, type V1Lease } from '@kubernetes/client-node';
+import { isRecord } from '@shoal/core';
+import { KubeConflictError } from '../errors.js';
 import type { KubeNode, KubePod } from './select.js';
 import type { JobKind } from './spec.js';
 import {
   IMAGE_PULL_JOB_GROUP,
   IMAGE_PULL_JOB_VERSION,
   JOB_PLURALS,
-  KubeConflictError,
   leaseBody,
   MAX_LISTED_PODS,
   toLeaseRecord,
   type JobEvent,
   type LeaseRecord,
-  isRecord,
   MAX_LISTED_JOBS,
   MAX_LISTED_NODES,
   statusCodeOf,

@@ -1,3 +1,4 @@
+import { isRecord } from '@shoal/core';
 import type { KubeNode, KubePod } from './select.js';
 import type { JobKind } from './spec.js';
 
@@ -77,15 +78,6 @@ export interface JobEvent {
   message: string;
 }
 
-/** The write lost a race (409 Conflict, or 409 AlreadyExists on create). */
-export class KubeConflictError extends Error {
-  readonly code = 409;
-  constructor(message: string) {
-    super(message);
-    this.name = 'KubeConflictError';
-  }
-}
-
 /** What the controller asks of the Kubernetes API; KubeClient is the real one. */
 export interface KubeAccess {
   listJobs(kind: JobKind): Promise<{ items: ImagePullJobObject[]; resourceVersion: string; truncated: boolean }>;
@@ -106,10 +98,6 @@ export interface KubeAccess {
   updateLease(lease: LeaseRecord): Promise<LeaseRecord>;
   /** Undefined when there is no such Secret. */
   getSecret(namespace: string, name: string): Promise<{ type: string | undefined; data: Record<string, string> } | undefined>;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The few fields of a listed or watched object the controller needs; undefined when it lacks them. */
@@ -140,18 +128,6 @@ export function statusCodeOf(err: unknown): number | undefined {
   if (typeof err.code === 'number') return err.code;
   if (typeof err.statusCode === 'number') return err.statusCode;
   return undefined;
-}
-
-/**
- * A KubeAccess from a kubeconfig file, or (without one) the pod's service
- * account, as in-cluster clients do. Throws when neither is usable.
- * @kubernetes/client-node is loaded only here: importing it costs ~0.5 s and
- * ~85 MiB of RSS, which no node agent and no supernode without
- * --image-pull-jobs should pay.
- */
-export async function kubeClientFrom(options: { kubeconfig?: string | undefined; namespace?: string | undefined }): Promise<KubeAccess> {
-  const { connectKube } = await import('./kube-client.js');
-  return connectKube(options);
 }
 
 /** A Lease from its JSON (the API's shape); undefined when it is not one. */

@@ -1,5 +1,6 @@
 import { pause, type Logger } from '@shoal/core';
-import { KubeConflictError, statusCodeOf, type KubeAccess, type LeaseRecord } from './kube.js';
+import { KubeConflictError } from '../errors.js';
+import { statusCodeOf, type KubeAccess, type LeaseRecord } from './kube.js';
 
 /** The Lease every supernode replica competes for. */
 export const LEADER_LEASE_NAME = 'shoal-image-pull-jobs';

@@ -1,4 +1,5 @@
-import { isNodeName, isPlatformText, parseImageReference, parsePlatform, MAX_PREHEAT_PLATFORMS, type ImageReference, type Platform } from '@shoal/core';
+import { isNodeName, isPlatformText, isRecord, parseImageReference, parsePlatform, MAX_PREHEAT_PLATFORMS, type ImageReference, type Platform } from '@shoal/core';
+import { InvalidImagePullJobError } from '../errors.js';
 
 /** Nodes one ImagePullJob may name or select. Nodes. */
 export const MAX_NODES_PER_JOB = 1000;
@@ -57,25 +58,11 @@ export interface ImagePullJobSpec {
   imagePullPolicy: 'Always' | 'IfNotPresent';
 }
 
-/** The spec of an ImagePullJob is not something the controller can act on; the message says why (and lands in status.message). */
-export class InvalidImagePullJobError extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`invalid spec: ${problems.join('; ')}`);
-    this.name = 'InvalidImagePullJobError';
-    this.problems = problems;
-  }
-}
-
 /** A label key: optional DNS-subdomain prefix, then a name of at most 63 characters. */
 const LABEL_KEY_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE_RE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 /** A Secret's name (RFC 1123 subdomain). */
 const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);

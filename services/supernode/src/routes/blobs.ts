@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter } from 'prom-client';
 import {
   API_PREFIX,
   BadRequestError,
@@ -16,7 +15,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { replyWithReader } from '@shoal/service-kit';
+import { counter, replyWithReader } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
 
@@ -41,18 +40,30 @@ const SEND_PROGRESS_EVERY_MS = 500;
  */
 const SEND_PROGRESS_MAX_MS = 60_000;
 
-/** `reader`, telling `report` while the response it feeds is open, and how it ended. */
+/**
+ * After the last byte was handed to the socket, the send still counts as
+ * progress this long. Milliseconds. Handed over is not delivered: at 25 Mbit/s
+ * shared by a few flows, a piece sits in the socket's buffers for seconds, and
+ * a copy reported finished too early was handed out again to another child
+ * before the first one could announce it (bench:swarm). The child's
+ * announcement ends the copy sooner.
+ */
+const SEND_DRAIN_PROGRESS_MS = 10_000;
+
+/** `reader`, telling `report` while the response it feeds is open (and draining), and how it ended. */
 function reportingReader(reader: ChunkReader, bytes: number, report: (state: 'progress' | 'done' | 'failed') => void): ChunkReader {
   let read = 0;
   let ended = false;
   let timer: NodeJS.Timeout | undefined;
   const openedAt = performance.now();
+  let reportUntil = openedAt + SEND_PROGRESS_MAX_MS;
   return {
     read: async (into) => {
       if (timer === undefined && !ended) {
         report('progress');
         timer = setInterval(() => {
-          if (performance.now() - openedAt < SEND_PROGRESS_MAX_MS) report('progress');
+          if (performance.now() < reportUntil) report('progress');
+          else clearInterval(timer);
         }, SEND_PROGRESS_EVERY_MS);
         timer.unref();
       }
@@ -61,11 +72,13 @@ function reportingReader(reader: ChunkReader, bytes: number, report: (state: 'pr
       return count;
     },
     close: () => {
-      clearInterval(timer);
       reader.close();
       if (ended) return;
       ended = true;
-      report(read >= bytes ? 'done' : 'failed');
+      const done = read >= bytes;
+      report(done ? 'done' : 'failed');
+      if (done) reportUntil = Math.min(reportUntil, performance.now() + SEND_DRAIN_PROGRESS_MS);
+      else clearInterval(timer);
     },
   };
 }
@@ -78,8 +91,8 @@ function parseIndex(text: string): number {
 /** The peer-facing API: start or join a blob's download, read its pieces. */
 export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOptions): Promise<void> {
   const { store, tasks } = options;
-  const piecesServed = new Counter({ name: 'shoal_supernode_pieces_served_total', help: 'Pieces sent to peers', registers: [app.metrics] });
-  const bytesServed = new Counter({ name: 'shoal_supernode_bytes_served_total', help: 'Piece bytes sent to peers', registers: [app.metrics] });
+  const piecesServed = counter(app.metrics, 'shoal_supernode_pieces_served_total', 'Pieces sent to peers');
+  const bytesServed = counter(app.metrics, 'shoal_supernode_bytes_served_total', 'Piece bytes sent to peers');
 
   app.post(`${API_PREFIX}/tasks`, { bodyLimit: 16 * 1024 }, async (request) => {
     const body = parseWire(TaskRequestSchema, request.body, 'task request');
@@ -101,6 +114,7 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
   app.get<{ Params: { digest: string; index: string } }>(`${API_PREFIX}/blobs/:digest/pieces/:index`, async (request, reply) => {
     const digest = parseDigest(request.params.digest);
     const index = parseIndex(request.params.index);
+    const receivedAt = performance.now();
     const record = store.get(digest);
     if (record === undefined) throw new BlobUnknownError(digest);
     if (index >= record.layout.pieceCount) throw new BadRequestError(`piece ${index} out of range for ${digest}`);
@@ -118,6 +132,7 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
         request.raw.off('close', onClose);
       }
     }
+    const waitedMs = Math.round(performance.now() - receivedAt);
     const current = store.get(digest);
     const sha = current?.pieceSha256[index];
     if (current === undefined || sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
@@ -126,7 +141,11 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     bytesServed.inc(length);
     const reader = store.openReader(digest, { start: offset, end: offset + length - 1 });
     const onSending = options.onPieceSending;
-    return replyWithReader(reply, onSending === undefined ? reader : reportingReader(reader, length, (state) => onSending(digest, index, state)), {
+    const report = (state: 'progress' | 'done' | 'failed'): void => {
+      onSending?.(digest, index, state);
+      if (state !== 'progress') request.log.trace({ digest, piece: index, peer: request.ip, waitedMs, sendMs: Math.round(performance.now() - receivedAt) - waitedMs, state }, 'piece sent');
+    };
+    return replyWithReader(reply, reportingReader(reader, length, report), {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': length, 'content-type': 'application/octet-stream' },
       bytes: length,
     });

@@ -7,7 +7,8 @@ import { authenticate, tokenRejections } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
 import type { PeerLinks } from '../peer-links.js';
 import type { Swarm } from '../swarm.js';
-import { PeerIdTakenError, type Registrar } from '../registration.js';
+import { PeerIdTakenError } from '../errors.js';
+import type { Registrar } from '../registration.js';
 import { parseDigest } from '@shoal/core';
 
 export const PEERS_WS_PATH = `${API_PREFIX}/peers/ws`;

@@ -80,7 +80,13 @@ import type {
 /** Defaults of {@link SchedulerInit} (see types.ts). */
 export const DEFAULT_CANDIDATES_PER_PIECE = 3;
 export const DEFAULT_MAX_UPLOADS_PER_PEER = 4;
-export const DEFAULT_MAX_SEED_UPLOADS = 64;
+/**
+ * Few, so that each copy crosses the supernode's link quickly and its child can
+ * pass it on: 64 copies at once on a 25 Mbit/s link took ~20 s each (bench:swarm).
+ * Eight flows still fill any link the supernode has.
+ */
+export const DEFAULT_MAX_SEED_UPLOADS = 8;
+export const DEFAULT_MAX_SEED_DOWNLOADS_PER_CHILD = 2;
 /** 30 s. */
 export const DEFAULT_FAILURE_PENALTY_MS = 30_000;
 /** 5 min. */
@@ -156,6 +162,8 @@ interface PeerRec {
   serves: boolean;
   /** Live assignments naming this peer as first candidate, over all blobs. */
   uploads: number;
+  /** Live assignments of this peer as a child with the seed as first candidate, over all blobs. */
+  seedDownloads: number;
   removed: boolean;
   readonly blobs: Set<BlobState>;
   /** parentId → penalty end (ms), for parents this peer reported as a child. */
@@ -269,6 +277,7 @@ export class Scheduler implements SchedulerApi {
   private readonly candidatesPerPiece: number;
   private readonly maxUploadsPerPeer: number;
   private readonly maxSeedUploads: number;
+  private readonly maxSeedDownloadsPerChild: number;
   private readonly failurePenaltyMs: number;
   private readonly quarantineMs: number;
   private readonly assignmentTtlMs: number;
@@ -305,6 +314,7 @@ export class Scheduler implements SchedulerApi {
     this.candidatesPerPiece = positiveInt(init.candidatesPerPiece ?? DEFAULT_CANDIDATES_PER_PIECE, 'candidatesPerPiece');
     this.maxUploadsPerPeer = positiveInt(init.maxUploadsPerPeer ?? DEFAULT_MAX_UPLOADS_PER_PEER, 'maxUploadsPerPeer');
     this.maxSeedUploads = positiveInt(init.maxSeedUploads ?? DEFAULT_MAX_SEED_UPLOADS, 'maxSeedUploads');
+    this.maxSeedDownloadsPerChild = positiveInt(init.maxSeedDownloadsPerChild ?? DEFAULT_MAX_SEED_DOWNLOADS_PER_CHILD, 'maxSeedDownloadsPerChild');
     this.failurePenaltyMs = nonNegative(init.failurePenaltyMs ?? DEFAULT_FAILURE_PENALTY_MS, 'failurePenaltyMs');
     this.quarantineMs = nonNegative(init.quarantineMs ?? DEFAULT_QUARANTINE_MS, 'quarantineMs');
     this.assignmentTtlMs = nonNegative(init.assignmentTtlMs ?? DEFAULT_ASSIGNMENT_TTL_MS, 'assignmentTtlMs');
@@ -333,6 +343,7 @@ export class Scheduler implements SchedulerApi {
       zone: peer.zone,
       serves: peer.serves ?? true,
       uploads: 0,
+      seedDownloads: 0,
       removed: false,
       blobs: new Set(),
       penalties: undefined,
@@ -636,12 +647,13 @@ export class Scheduler implements SchedulerApi {
       // No peer can serve it. The seed steps in when no peer holds the piece or
       // every holder seen is excluded for this child; when some are merely full
       // they will be free soon, and waiting for them keeps the seed's egress low.
-      if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap) return false;
+      if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap || child.seedDownloads >= this.maxSeedDownloadsPerChild) return false;
       candidates.push(SEED_CANDIDATE);
     }
     const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
     if (parent === undefined) {
       this.seedUploads++;
+      child.seedDownloads++;
       if ((blob.seedInflight[piece] as number) === 0) blob.seedCopySince[piece] = now;
       blob.seedInflight[piece] = (blob.seedInflight[piece] as number) + 1;
     } else {
@@ -814,6 +826,7 @@ export class Scheduler implements SchedulerApi {
     const { blob, child, piece } = a;
     if (a.parent === undefined) {
       this.seedUploads--;
+      child.peer.seedDownloads--;
       blob.seedInflight[piece] = (blob.seedInflight[piece] as number) - 1;
     } else {
       a.parent.uploads--;

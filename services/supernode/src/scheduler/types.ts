@@ -37,8 +37,15 @@ export interface SchedulerInit {
   candidatesPerPiece?: number;
   /** Concurrent uploads a peer is given at most. @default 4 */
   maxUploadsPerPeer?: number;
-  /** Concurrent uploads the seed (supernode) is given at most. @default 64 */
+  /** Concurrent uploads the seed (supernode) is given at most. @default 8 */
   maxSeedUploads?: number;
+  /**
+   * Seed copies one child is given in flight at once, over all blobs. A child
+   * holds few connections to the supernode: a copy queued behind others there
+   * moves no bytes, looks dead to the seed's patience, and is sent again to
+   * somebody else. @default 2
+   */
+  maxSeedDownloadsPerChild?: number;
   /** @default 30_000 */
   failurePenaltyMs?: number;
   /** @default 300_000 */

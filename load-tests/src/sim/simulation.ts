@@ -42,6 +42,11 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * egress beyond S; a "fallback"). That layer's swarm download stops asking; what it has
  * it still serves. Not modelled: the proxy's body-idle cut (containerd resumes with Range),
  * the supernode's answer time (answers are instant), CPU.
+ *
+ * Length: this file is over 600 lines because `simulate` is one event loop whose
+ * handlers (poll, start, finish, release, first-byte check, long-poll timeout) share the
+ * state of one run through closures; split apart, each would take that whole state as an
+ * argument. Its helpers stand alone in heap.ts, rng.ts, constants.ts and svg.ts.
  */
 export interface SimParams {
   nodes: number;
