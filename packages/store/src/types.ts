@@ -22,7 +22,9 @@ import type { ChunkReader, Digest, PieceLayout } from '@shoal/core';
  * - a whole-digest mismatch discards the blob (files and record) and fails its waiters;
  * - every read for sending hashes each piece as it comes off the disk and hands
  *   its bytes out only once it matches the recorded hash: a blob changed at rest
- *   is discarded at the first read that meets the change, never served.
+ *   is discarded at the first read that meets the change, never served. A piece
+ *   of a blob still being filled may instead come from memory (fresh-pieces.ts):
+ *   the very bytes that matched its hash when it was written, never re-read.
  *
  * Disk rules:
  * - usage counts only the store's own blobs: complete ones and partial ones,
