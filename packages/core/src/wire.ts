@@ -129,6 +129,8 @@ export const FailureKindSchema = Type.Union([
 ]);
 export type FailureKindWire = Static<typeof FailureKindSchema>;
 
+/** Longest a supernode holds a schedule answer for (ScheduleRequest.waitMs), ms. */
+export const MAX_SCHEDULE_WAIT_MS = 5_000;
 /** Pieces a peer may ask for or announce in one schedule call. */
 export const MAX_SCHEDULE_PIECES = 4096;
 
@@ -140,6 +142,12 @@ export const ScheduleRequestSchema = Type.Object(
     zone: Type.Optional(Type.String({ maxLength: 100 })),
     /** Free slots in the peer's download window. */
     limit: Type.Integer({ minimum: 0, maximum: 256 }),
+    /**
+     * When there is nothing to assign yet, the supernode may hold the answer this
+     * long (ms) and answer as soon as something can be assigned: a long-poll
+     * instead of the peer asking again and again.
+     */
+    waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SCHEDULE_WAIT_MS })),
     /** Pieces a reader is waiting for, most urgent first. */
     urgent: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 64 })),
     /** Pieces verified since the last call. */

@@ -6,3 +6,4 @@ export * from './server-timeouts.js';
 export * from './chunk-sender.js';
 export * from './token-file.js';
 export * from './metrics.js';
+export * from './send-slots.js';

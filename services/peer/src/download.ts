@@ -33,7 +33,14 @@ export const DEFAULT_PIECE_WINDOW = 8;
 export const ORPHAN_GRACE_MS = 30_000;
 /** Pieces ahead of the slowest reader asked for as urgent. */
 const URGENT_AHEAD = 8;
-/** How long to wait before asking again when the scheduler had nothing (pieces still on their way to the seed). */
+/**
+ * How long the supernode may hold a schedule call that has nothing to assign
+ * yet (ScheduleRequest.waitMs): it answers as soon as something can be, so the
+ * download neither spins nor waits longer than needed. Below the supernode
+ * client's liveness grace, so a held call needs no probe.
+ */
+export const SCHEDULE_WAIT_MS = 800;
+/** How long to wait before asking again when an answer with nothing came back at once (a supernode that does not hold answers). */
 const IDLE_POLL_MIN_MS = 20;
 const IDLE_POLL_MAX_MS = 100;
 /** A download with pieces missing and none landing for this long says so in the log, with its state. */
@@ -269,6 +276,7 @@ export class Download {
               advertiseUrl: this.init.advertiseUrl,
               ...(this.init.zone === undefined ? {} : { zone: this.init.zone }),
               limit: free,
+              waitMs: SCHEDULE_WAIT_MS,
               urgent: this.urgent(),
               have: this.newlyVerified.splice(0, 4096),
               failures: this.failures.splice(0, 256),
@@ -306,9 +314,12 @@ export class Download {
           });
         }
         if (started === 0) {
-          // Nothing new to do: pieces are still on their way to the seed, or all in flight.
-          await this.nap(idleMs);
-          idleMs = Math.min(IDLE_POLL_MAX_MS, idleMs * 2);
+          // Nothing new to do. The supernode held the answer until now if it could:
+          // ask again at once. An empty answer that came back at once is paced.
+          if (performance.now() - askedAt < SCHEDULE_WAIT_MS / 2) {
+            await this.nap(idleMs);
+            idleMs = Math.min(IDLE_POLL_MAX_MS, idleMs * 2);
+          }
         } else {
           idleMs = IDLE_POLL_MIN_MS;
           // Ask again at once only if the answer filled every free slot (there may be more);

@@ -28,8 +28,8 @@ import {
  * overflow a busy supernode's accept queue at 16 nodes.
  */
 const PIECE_CONNECTIONS_PER_SUPERNODE = 8;
-/** Connections per supernode for task, schedule and info calls: never queued behind piece bodies. */
-const CONTROL_CONNECTIONS_PER_SUPERNODE = 4;
+/** Connections per supernode for task, schedule and info calls: never queued behind piece bodies, and room for a held schedule call (ScheduleRequest.waitMs) per blob of an image. */
+const CONTROL_CONNECTIONS_PER_SUPERNODE = 8;
 /**
  * Backstop only: headers may wait while the supernode holds a piece request for
  * a piece still in flight (PIECE_WAIT_MS), or fetches a blob's headers from a

@@ -334,6 +334,9 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   });
   // Evicted or given up: children asking for its pieces would only meet a 404.
   store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
+  // Every verified piece is announced at once, so others may fetch it from here:
+  // the download's next schedule call may be held for a while (a long-poll).
+  store.on('piece', (digest, index) => session.send({ type: 'have', digest, pieces: [index] }));
   session.start();
   log.info({ peerId, nodeName: options.nodeName, containerdSocket: options.containerdSocket, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {

@@ -44,6 +44,8 @@ const FRONTIER_TTL_MS = PIECE_WAIT_MS;
 const FRONTIER_HORIZON_MS = PIECE_WAIT_MS / 2;
 /** Frontier claims reach at least this many pieces ahead, whatever the rate. */
 const FRONTIER_MIN_AHEAD = 8;
+/** Schedule calls one blob may hold waiting at once (each is an open request; beyond, answers come at once). */
+const MAX_WAITERS_PER_BLOB = 10_000;
 /**
  * A claimed piece that lands at the seed is kept from the scheduler until its
  * claimer announces it, or until the seed's copy to the claimer has made no
@@ -72,6 +74,8 @@ export class Swarm {
   private readonly frontier = new Map<Digest, Map<number, { peerId: string; untilMs: number }>>();
   /** Per blob still arriving at the seed: when its first piece landed and how many have since (its arrival rate). Bounded like `frontier`. */
   private readonly arrivals = new Map<Digest, { firstMs: number; count: number }>();
+  /** Per blob: schedule calls holding their answer until something changes (see waitForChange). */
+  private readonly waiters = new Map<Digest, Set<() => void>>();
   /** Claimed pieces that reached the seed but are not yet offered by it (see CLAIMED_PIECE_SEED_DELAY_MS). */
   private readonly heldBack = new Map<string, NodeJS.Timeout>();
 
@@ -97,6 +101,7 @@ export class Swarm {
         return;
       }
       this.scheduler.seedHas(digest, [index]);
+      this.changed(digest);
     });
   }
 
@@ -169,6 +174,7 @@ export class Swarm {
     clearTimeout(timer);
     this.heldBack.delete(key);
     this.scheduler.seedHas(digest, [piece]);
+    this.changed(digest);
   }
 
   /** `serves: false` until the peer's advertised URL is proven (registration.ts): it downloads, but is nobody's parent. */
@@ -178,16 +184,71 @@ export class Swarm {
 
   peerLeft(peerId: string): void {
     this.scheduler.removePeer(peerId);
+    for (const digest of this.waiters.keys()) this.changed(digest);
   }
 
-  /** A peer's announcement over its WebSocket (e.g. its inventory after a restart). */
+  /**
+   * A peer verified pieces: announced over its WebSocket as each lands (or its
+   * inventory after a restart), and again with its next schedule call. Others
+   * may fetch them from it at once; a claimed piece stops being held back.
+   */
   peerHas(peerId: string, digest: Digest, pieces: readonly number[]): void {
-    if (this.know(digest)) this.scheduler.peerHas(peerId, digest, pieces);
+    if (!this.know(digest)) return;
+    const record = this.store.get(digest);
+    if (record === undefined) return;
+    const added = this.scheduler.peerHas(peerId, digest, pieces.filter((p) => p < record.layout.pieceCount));
+    if (added.length === 0) return;
+    let bytes = 0;
+    for (const piece of added) bytes += pieceSpan(record.layout, piece).length;
+    this.onPeerPieces(peerId, bytes);
+    // The claimer has it: from now on the seed is only the last resort for it.
+    const claims = this.frontier.get(digest);
+    for (const piece of added) {
+      this.releaseHeldBack(digest, piece);
+      if (claims?.get(piece)?.peerId === peerId) claims.delete(piece);
+    }
+    this.changed(digest);
   }
 
   /** A peer evicted or gave up a blob: children are no longer sent to it for its pieces. */
   peerDropped(peerId: string, digest: Digest): void {
     if (this.know(digest)) this.scheduler.peerDropped(peerId, digest);
+  }
+
+  /**
+   * Resolves when something changed in `digest`'s swarm that may let the
+   * scheduler assign more (a piece landed somewhere, a slot was freed), or
+   * after `ms`, or when `signal` aborts. For schedule calls that hold their
+   * answer (ScheduleRequest.waitMs) instead of being asked again and again.
+   */
+  async waitForChange(digest: Digest, ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    let waiting = this.waiters.get(digest);
+    if (waiting === undefined) {
+      waiting = new Set();
+      this.waiters.set(digest, waiting);
+    }
+    if (waiting.size >= MAX_WAITERS_PER_BLOB) return;
+    const set = waiting;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        set.delete(done);
+        if (set.size === 0 && this.waiters.get(digest) === set) this.waiters.delete(digest);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      signal.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
+  }
+
+  private changed(digest: Digest): void {
+    const waiting = this.waiters.get(digest);
+    if (waiting === undefined) return;
+    for (const wake of [...waiting]) wake();
   }
 
   /** Answers a peer's schedule call; undefined when the supernode does not know the blob. */
@@ -204,19 +265,9 @@ export class Swarm {
       if (f.kind === 'bad-piece') this.onBadPiece(f.parentId === 'seed' ? 'supernode' : 'peer');
       if (f.kind === 'bad-piece') this.log.warn({ digest, reporter: peerId, parent: f.parentId, piece: f.piece }, 'peer reported bad bytes from a parent');
     }
-    const have = (request.have ?? []).filter((p) => p < record.layout.pieceCount);
-    if (have.length > 0) {
-      this.scheduler.peerHas(peerId, digest, have);
-      let bytes = 0;
-      for (const piece of have) bytes += pieceSpan(record.layout, piece).length;
-      this.onPeerPieces(peerId, bytes);
-      // The claimer has it: from now on the seed is only the last resort for it.
-      const claims = this.frontier.get(digest);
-      for (const piece of have) {
-        this.releaseHeldBack(digest, piece);
-        if (claims?.get(piece)?.peerId === peerId) claims.delete(piece);
-      }
-    }
+    // A failure ends an assignment: its parent's slot is free for others.
+    if ((request.failures ?? []).length > 0) this.changed(digest);
+    if ((request.have ?? []).length > 0) this.peerHas(peerId, digest, request.have ?? []);
     const assignments: ScheduleResponse['assignments'] = [];
     if (request.limit > 0) {
       const urgent = (request.urgent ?? []).filter((p) => p < record.layout.pieceCount);

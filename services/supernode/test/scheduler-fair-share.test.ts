@@ -8,7 +8,9 @@ test('a child gets at most maxUploadsPerPeer busy-able parents; beyond that, onl
   s.addBlob(BLOB, 16);
   const all = Array.from({ length: 16 }, (_, i) => i);
   for (const id of ['p1', 'p2', 'p3', 'p4', 'c', 'd', 'e', 'f']) s.addPeer({ peerId: id, url: `http://${id}` });
-  for (const id of ['p1', 'p2', 'p3', 'p4']) s.peerHas(id, BLOB, all);
+  // Two holders per piece (rare enough to use every slot of a parent, RARE_PIECE_HOLDERS): p1, p2 the even ones, p3, p4 the odd ones.
+  for (const id of ['p1', 'p2']) s.peerHas(id, BLOB, all.filter((p) => p % 2 === 0));
+  for (const id of ['p3', 'p4']) s.peerHas(id, BLOB, all.filter((p) => p % 2 === 1));
 
   // c asks for 8: two pieces, then two more while idle parents remain.
   t.is(s.schedule('c', BLOB, { limit: 8 }).length, 4);

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import {
   API_PREFIX,
@@ -15,7 +16,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { counter, replyWithReader } from '@shoal/service-kit';
+import { counter, replyWithReader, SendSlots } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
 
@@ -49,38 +50,73 @@ const SEND_PROGRESS_MAX_MS = 60_000;
  * announcement ends the copy sooner.
  */
 const SEND_DRAIN_PROGRESS_MS = 10_000;
+/**
+ * Piece sends at once; the rest wait their turn in arrival order. One after
+ * another, each piece crosses the supernode's link at full speed and its child
+ * passes it on at once; side by side, all of them arrive late together (at
+ * 10 Mbit/s, 20 sends at once took 20 s each, and the swarm waited). A few, not
+ * one: a slow child must not hold the link alone.
+ */
+export const SEED_SENDS_AT_ONCE = 4;
+/** Requests waiting for a send slot at most; beyond, the child is told the seed is busy and asks elsewhere. */
+const MAX_QUEUED_SENDS = 4_096;
 
-/** `reader`, telling `report` while the response it feeds is open (and draining), and how it ended. */
-function reportingReader(reader: ChunkReader, bytes: number, report: (state: 'progress' | 'done' | 'failed') => void): ChunkReader {
+/**
+ * A piece send as the swarm sees it: in progress from the moment it is queued
+ * (the seed is alive and will serve it; a copy waiting its turn must not look
+ * dead to the scheduler's patience) until it ends, then `done` or `failed`.
+ */
+class SendReport {
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private reportUntil: number;
+
+  constructor(private readonly report: (state: 'progress' | 'done' | 'failed') => void) {
+    this.reportUntil = performance.now() + SEND_PROGRESS_MAX_MS;
+    report('progress');
+    this.timer = setInterval(() => {
+      if (performance.now() < this.reportUntil) report('progress');
+      else clearInterval(this.timer);
+    }, SEND_PROGRESS_EVERY_MS);
+    this.timer.unref();
+  }
+
+  end(done: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.report(done ? 'done' : 'failed');
+    if (done) this.reportUntil = Math.min(this.reportUntil, performance.now() + SEND_DRAIN_PROGRESS_MS);
+    else clearInterval(this.timer);
+  }
+}
+
+/** `reader`, ending `sending` and releasing the send slot when it closes. */
+function reportingReader(reader: ChunkReader, bytes: number, sending: SendReport, release: () => void): ChunkReader {
   let read = 0;
-  let ended = false;
-  let timer: NodeJS.Timeout | undefined;
-  const openedAt = performance.now();
-  let reportUntil = openedAt + SEND_PROGRESS_MAX_MS;
   return {
     read: async (into) => {
-      if (timer === undefined && !ended) {
-        report('progress');
-        timer = setInterval(() => {
-          if (performance.now() < reportUntil) report('progress');
-          else clearInterval(timer);
-        }, SEND_PROGRESS_EVERY_MS);
-        timer.unref();
-      }
       const count = await reader.read(into);
       read += count;
       return count;
     },
     close: () => {
       reader.close();
-      if (ended) return;
-      ended = true;
-      const done = read >= bytes;
-      report(done ? 'done' : 'failed');
-      if (done) reportUntil = Math.min(reportUntil, performance.now() + SEND_DRAIN_PROGRESS_MS);
-      else clearInterval(timer);
+      release();
+      sending.end(read >= bytes);
     },
   };
+}
+
+/** Runs `task` with a signal that aborts when the peer's connection closes. */
+async function whileConnected<T>(raw: IncomingMessage, task: (gone: AbortSignal) => Promise<T>): Promise<T> {
+  const gone = new AbortController();
+  const onClose = (): void => gone.abort(new Error('peer went away'));
+  raw.once('close', onClose);
+  try {
+    return await task(gone.signal);
+  } finally {
+    raw.off('close', onClose);
+  }
 }
 
 function parseIndex(text: string): number {
@@ -91,6 +127,7 @@ function parseIndex(text: string): number {
 /** The peer-facing API: start or join a blob's download, read its pieces. */
 export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOptions): Promise<void> {
   const { store, tasks } = options;
+  const slots = new SendSlots(SEED_SENDS_AT_ONCE, MAX_QUEUED_SENDS);
   const piecesServed = counter(app.metrics, 'shoal_supernode_pieces_served_total', 'Pieces sent to peers');
   const bytesServed = counter(app.metrics, 'shoal_supernode_bytes_served_total', 'Piece bytes sent to peers');
 
@@ -121,15 +158,10 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     if (!store.hasPiece(digest, index)) {
       if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
       // The piece is still on its way from the registry: hold the request until it lands.
-      const gone = new AbortController();
-      const onClose = (): void => gone.abort(new Error('peer went away'));
-      request.raw.once('close', onClose);
       try {
-        await store.waitForPiece(digest, index, { signal: AbortSignal.any([gone.signal, AbortSignal.timeout(PIECE_WAIT_MS)]) });
+        await whileConnected(request.raw, (gone) => store.waitForPiece(digest, index, { signal: AbortSignal.any([gone, AbortSignal.timeout(PIECE_WAIT_MS)]) }));
       } catch {
         throw new PieceUnavailableError(digest, index);
-      } finally {
-        request.raw.off('close', onClose);
       }
     }
     const waitedMs = Math.round(performance.now() - receivedAt);
@@ -137,15 +169,32 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     const sha = current?.pieceSha256[index];
     if (current === undefined || sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
     const { offset, length } = pieceSpan(current.layout, index);
+    const sending = new SendReport((state) => {
+      options.onPieceSending?.(digest, index, state);
+      if (state !== 'progress') request.log.trace({ digest, piece: index, peer: request.ip, waitedMs, sendMs: Math.round(performance.now() - receivedAt) - waitedMs, state }, 'piece sent');
+    });
+    let release: (() => void) | undefined;
+    try {
+      release = await whileConnected(request.raw, (gone) => slots.acquire(gone));
+    } catch {
+      sending.end(false);
+      throw new PieceUnavailableError(digest, index);
+    }
+    if (release === undefined) {
+      sending.end(false);
+      return reply.code(503).send({ code: 'SHOAL_BUSY', message: `${MAX_QUEUED_SENDS} piece sends queued already` });
+    }
+    let reader: ChunkReader;
+    try {
+      reader = store.openReader(digest, { start: offset, end: offset + length - 1 });
+    } catch (err) {
+      release();
+      sending.end(false);
+      throw err;
+    }
     piecesServed.inc();
     bytesServed.inc(length);
-    const reader = store.openReader(digest, { start: offset, end: offset + length - 1 });
-    const onSending = options.onPieceSending;
-    const report = (state: 'progress' | 'done' | 'failed'): void => {
-      onSending?.(digest, index, state);
-      if (state !== 'progress') request.log.trace({ digest, piece: index, peer: request.ip, waitedMs, sendMs: Math.round(performance.now() - receivedAt) - waitedMs, state }, 'piece sent');
-    };
-    return replyWithReader(reply, reportingReader(reader, length, report), {
+    return replyWithReader(reply, reportingReader(reader, length, sending, release), {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': length, 'content-type': 'application/octet-stream' },
       bytes: length,
     });

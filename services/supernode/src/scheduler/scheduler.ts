@@ -27,6 +27,11 @@ import type {
  *   each completion) hoard upload slots and the rest starve.
  * - When holders exist but all are full, the seed is not used: they free up
  *   within a piece time, and the seed's link is kept for pieces only it has.
+ * - A parent's last upload slot goes only to a rare piece (RARE_PIECE_HOLDERS
+ *   holders or fewer), so a piece that just reached its first holder is passed
+ *   on at once instead of waiting behind pieces others could serve.
+ * - The seed gives one child few copies at once (maxSeedDownloadsPerChild):
+ *   a copy queued in the child moves no bytes and would look dead.
  * - Except for a starving child: its first urgent piece (the one its reader
  *   is blocked on), when it has nothing in flight for the blob, may take one
  *   upload slot past a holder's cap. Without it, at N=16 on real containerd,
@@ -134,6 +139,14 @@ export const BUSY_PENALTY_MS = 1_000;
  * link, while a silently dead one does not hold up the swarm for a whole TTL.
  */
 export const SEED_COPY_PATIENCE_DIVISOR = 8;
+/**
+ * A piece with at most this many holders is rare: only rare pieces may take a
+ * parent's last upload slot. A parent busy serving pieces others also hold
+ * would otherwise keep a piece only it has waiting: at N=16 and 10 Mbit/s the
+ * second copy of a freshly landed piece left its first holder 6 s after it
+ * arrived there, and the swarm's tail stretched by as much.
+ */
+export const RARE_PIECE_HOLDERS = 2;
 /** `parentId` that names the supernode's cache; no peer may use it. */
 export const SEED_ID = 'seed';
 
@@ -399,11 +412,12 @@ export class Scheduler implements SchedulerApi {
     blob.seedCopySince[piece] = this.clock.now();
   }
 
-  peerHas(peerId: string, digest: string, pieces: readonly number[]): void {
+  peerHas(peerId: string, digest: string, pieces: readonly number[]): number[] {
     this.expire(this.clock.now());
     const blob = this.touch(digest);
     const rec = this.peers.get(peerId);
-    if (blob === undefined || rec === undefined) return;
+    const added: number[] = [];
+    if (blob === undefined || rec === undefined) return added;
     const m = this.member(blob, rec);
     for (const p of pieces) {
       if (!validPiece(blob, p)) continue;
@@ -417,8 +431,10 @@ export class Scheduler implements SchedulerApi {
       m.have[byte] = (m.have[byte] as number) | bit;
       blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
       blob.pushHolder(p, m.slot);
+      added.push(p);
     }
     this.compactQueue();
+    return added;
   }
 
   peerDropped(peerId: string, digest: string): void {
@@ -631,7 +647,8 @@ export class Scheduler implements SchedulerApi {
     // take one upload slot past a parent's cap. At N=16, with every holder full
     // of bulk pieces that other children grab as soon as a slot frees, such a
     // child got nothing for 17 s and containerd gave up on the swarm.
-    this.parentCap = starving ? this.maxUploadsPerPeer + 1 : extra ? 1 : this.maxUploadsPerPeer;
+    const rare = (blob.holderCount[piece] as number) <= RARE_PIECE_HOLDERS;
+    this.parentCap = starving ? this.maxUploadsPerPeer + 1 : extra ? 1 : rare ? this.maxUploadsPerPeer : Math.max(1, this.maxUploadsPerPeer - 1);
     this.seedCap = extra ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
     const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
     // The last slot is kept for the seed when it can serve the piece.

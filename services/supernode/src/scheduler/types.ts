@@ -93,8 +93,8 @@ export interface SchedulerApi {
    * not from when the copy began: on a slow link a healthy copy takes long.
    */
   seedProgress(digest: string, piece: number): void;
-  /** A peer verified and holds these pieces (also completes its in-flight assignments for them). */
-  peerHas(peerId: string, digest: string, pieces: readonly number[]): void;
+  /** A peer verified and holds these pieces (also completes its in-flight assignments for them). Returns the ones it was not yet known to hold. */
+  peerHas(peerId: string, digest: string, pieces: readonly number[]): number[];
   /** A peer no longer holds any piece of the blob (evicted it): it stops being a parent for it, and its own assignments for it end. */
   peerDropped(peerId: string, digest: string): void;
   /** A child reports that a parent failed it for a piece. `parentId` is 'seed' for the supernode. */
