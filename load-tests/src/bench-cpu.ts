@@ -7,7 +7,10 @@
  *   docker-registry → `shoal supernode` (back-to-source) → `shoal node` (receives,
  *   verifies, stores, serves) → curl → /dev/null
  *
- * then once more from the same node (warm: a local read). Each Shoal process's CPU time
+ * then once more from the same node (warm: a local read). Before the measured fetches, a
+ * smaller blob (--warmup-mib) takes the same cold path, so that the one-time work of fresh
+ * processes (V8 compiling the hot functions, first connections) is not counted per GiB;
+ * --warmup-mib 0 counts it. Each Shoal process's CPU time
  * (user + sys from /proc/<pid>/stat) and docker-registry's is taken around each fetch
  * and reported per GiB of the blob, with the machine's CPU busy fraction over the fetch.
  * The whole thing runs twice: first plain (the numbers), then with `node --cpu-prof` on
@@ -48,6 +51,7 @@ const GiB = 1024 * MiB;
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const USAGE = `usage: npm run bench:cpu -- [options]
   --size-mib S     the blob's size, MiB (512)
+  --warmup-mib W   a blob of W MiB fetched cold first, not measured (32; 0: none)
   --top K          functions listed per profile (20)
   --no-profile     only the plain run (no --cpu-prof run)
   --summarise DIR  only print the summary of the .cpuprofile files in DIR (a kept run)
@@ -58,6 +62,7 @@ const USAGE = `usage: npm run bench:cpu -- [options]
 const { values: args } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '512' },
+    'warmup-mib': { type: 'string', default: '32' },
     top: { type: 'string', default: '20' },
     profile: { type: 'boolean', default: true },
     keep: { type: 'boolean', default: false },
@@ -73,6 +78,8 @@ if (args.help) {
 const SIZE_MIB = Number(args['size-mib']);
 if (!Number.isInteger(SIZE_MIB) || SIZE_MIB < 1 || SIZE_MIB > 16 * 1024) throw new Error(`--size-mib must be an integer in [1, 16384], got ${String(args['size-mib'])}`);
 const TOP = Number(args.top);
+const WARMUP_MIB = Number(args['warmup-mib']);
+if (!Number.isInteger(WARMUP_MIB) || WARMUP_MIB < 0 || WARMUP_MIB > 1024) throw new Error(`--warmup-mib must be an integer in [0, 1024], got ${String(args['warmup-mib'])}`);
 
 const log = (msg: string): void => void process.stderr.write(`[bench-cpu ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -165,13 +172,26 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
   };
 }
 
-async function onePass(work: string, registry: RunningRegistry, blobUrlPath: string, bytes: number, profileDir: string | undefined): Promise<{ cold: FetchCost; warm: FetchCost }> {
+async function onePass(
+  work: string,
+  registry: RunningRegistry,
+  blobUrlPath: string,
+  bytes: number,
+  profileDir: string | undefined,
+  warmup: { urlPath: string; bytes: number } | undefined,
+): Promise<{ cold: FetchCost; warm: FetchCost }> {
   const dir = await makeTempDir('shoal-bench-cpu-run');
   try {
     const shoal = await startShoal(dir, registry, profileDir);
     try {
       const pids = { supernode: shoal.supernode.pid, node: shoal.node.pid, registry: registry.process.pid };
-      const url = `${shoal.proxyUrl}${blobUrlPath}?ns=${encodeURIComponent(registry.host)}`;
+      const ns = `?ns=${encodeURIComponent(registry.host)}`;
+      if (warmup !== undefined) {
+        const r = await runChecked('curl', ['-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', `${shoal.proxyUrl}${warmup.urlPath}${ns}`], { timeoutMs: 600_000 });
+        if (Number(r.stdout.trim()) !== warmup.bytes) throw new Error(`warm-up: curl got ${r.stdout.trim()} bytes, expected ${warmup.bytes}`);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      const url = `${shoal.proxyUrl}${blobUrlPath}${ns}`;
       const cold = await measuredFetch(url, pids, bytes);
       const warm = await measuredFetch(url, pids, bytes);
       return { cold, warm };
@@ -238,22 +258,26 @@ async function main(): Promise<void> {
   const work = await makeTempDir('shoal-bench-cpu');
   try {
     log(`building a one-layer ${SIZE_MIB} MiB image in ${work}`);
-    const image = await buildImage({ dir: join(work, 'layout'), tag: 'cpu', layers: [{ sizeBytes: SIZE_MIB * MiB, seed: `bench-cpu-${SIZE_MIB}` }] });
+    const layers = [{ sizeBytes: SIZE_MIB * MiB, seed: `bench-cpu-${SIZE_MIB}` }];
+    if (WARMUP_MIB > 0) layers.push({ sizeBytes: WARMUP_MIB * MiB, seed: `bench-cpu-warmup-${WARMUP_MIB}` });
+    const image = await buildImage({ dir: join(work, 'layout'), tag: 'cpu', layers });
     const layer = image.layers[0];
     if (layer === undefined) throw new Error('no layer');
+    const warmupLayer = image.layers[1];
+    const warmup = warmupLayer === undefined ? undefined : { urlPath: `/v2/bench/cpu/blobs/${warmupLayer.digest}`, bytes: warmupLayer.sizeBytes };
     const registry = await startRegistry();
     try {
       await pushImage({ layoutDir: image.layoutDir, tag: 'cpu', registry: registry.host, repository: 'bench/cpu' });
       const path = `/v2/bench/cpu/blobs/${layer.digest}`;
       log('plain run (no profiler)');
-      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined);
-      const lines = ['', ...costTable(`One ${SIZE_MIB} MiB blob over loopback, CPU-seconds per GiB of blob (user + sys from /proc):`, plain)];
-      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, plain };
+      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmup);
+      const lines = ['', ...costTable(`One ${SIZE_MIB} MiB blob over loopback${WARMUP_MIB > 0 ? ` (after a ${WARMUP_MIB} MiB warm-up blob)` : ""}, CPU-seconds per GiB of blob (user + sys from /proc):`, plain)];
+      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmup?.bytes ?? 0, plain };
       if (args.profile) {
         const profileDir = join(RESULTS_DIR, `bench-cpu-${new Date().toISOString().replace(/[:.]/g, '-')}-profiles`);
         await mkdir(profileDir, { recursive: true });
         log(`profiled run (node --cpu-prof → ${profileDir})`);
-        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir);
+        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir, warmup);
         lines.push(...costTable('The profiled run (the profiler adds its own cost):', profiled));
         const summaries: Record<string, ProfileSummary> = {};
         for (const proc of ['supernode', 'node']) {

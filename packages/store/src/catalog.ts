@@ -6,6 +6,7 @@ import { BlobUnknownError, digestHex, StoreFullError, type Clock, type Digest, t
 import { encodeRecord, setBit, type StoredRecord } from './record.js';
 import type { BlobRecord, PieceStoreEvents } from './types.js';
 import { noop, type Entry } from './entry.js';
+import { FreshPieces } from './fresh-pieces.js';
 import { Waiters } from './waiters.js';
 
 /** What the catalog needs from the parts when a blob goes. */
@@ -38,6 +39,10 @@ export class Catalog {
   /** Per-digest queue: db writes, file creation, rename and removal run one at a time per blob. */
   readonly chains = new Map<Digest, Promise<void>>();
   readonly background = new Set<Promise<void>>();
+  /** Record writes waiting out their delay (see persist): one per blob at most. */
+  private readonly delayedFlushes = new Set<() => void>();
+  /** Pieces just verified, in memory for the readers right behind the writer (see fresh-pieces.ts). */
+  readonly fresh: FreshPieces;
   private hooks: DiscardHooks | undefined;
 
   constructor(
@@ -45,12 +50,14 @@ export class Catalog {
     components: { log: Logger; clock: Clock },
     dir: string,
     db: Level<string, StoredRecord>,
+    freshPieceBytes: number,
   ) {
     this.log = components.log;
     this.clock = components.clock;
     this.blobDir = join(dir, 'blobs', 'sha256');
     this.partialDir = join(dir, 'partial', 'sha256');
     this.db = db;
+    this.fresh = new FreshPieces(freshPieceBytes);
   }
 
   /** Set once, by the front, when every part exists. */
@@ -132,6 +139,8 @@ export class Catalog {
   /** The file is durable in blobs/: the blob is complete. */
   recordComplete(entry: Entry): void {
     entry.complete = true;
+    // Read from disk from now on, checked at rest like any complete blob.
+    this.fresh.forget(entry);
     entry.snapshot = undefined;
     entry.lastAccessMs = this.clock.now();
   }
@@ -147,18 +156,49 @@ export class Catalog {
     return entry.snapshot;
   }
 
-  /** Writes the record (coalesced: one db write covers every change made before it starts). */
-  persist(entry: Entry): Promise<void> {
-    if (entry.pendingFlush !== undefined) return entry.pendingFlush;
-    const flush = this.serial(entry.digest, async () => {
-      // From here on, changes need another flush; everything before is in this one.
-      entry.pendingFlush = undefined;
-      if (!this.isCurrent(entry)) return;
-      entry.accessDirty = false;
-      await this.db.put(entry.digest, encodeRecord(entry));
-    });
-    entry.pendingFlush = flush;
-    return flush;
+  /**
+   * Writes the record (coalesced: one db write covers every change made before
+   * it starts). With `delayMs` the write waits that long first, so that changes
+   * arriving meanwhile ride along; a call without a delay, or the store
+   * closing, starts a waiting write at once.
+   */
+  persist(entry: Entry, delayMs = 0): Promise<void> {
+    const pending = entry.pendingFlush;
+    if (pending !== undefined) {
+      if (delayMs === 0) pending.now();
+      return pending.done;
+    }
+    let open: () => void = noop;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const now = (): void => {
+      clearTimeout(timer);
+      this.delayedFlushes.delete(now);
+      open();
+    };
+    const done = gate.then(() =>
+      this.serial(entry.digest, async () => {
+        // From here on, changes need another flush; everything before is in this one.
+        entry.pendingFlush = undefined;
+        if (!this.isCurrent(entry)) return;
+        entry.accessDirty = false;
+        await this.db.put(entry.digest, encodeRecord(entry));
+      }),
+    );
+    entry.pendingFlush = { done, now };
+    if (delayMs > 0 && !this.closed) {
+      timer = setTimeout(now, delayMs);
+      timer.unref();
+      this.delayedFlushes.add(now);
+    } else {
+      now();
+    }
+    return done;
+  }
+
+  /** Starts every record write still waiting out its delay (the store is closing). */
+  flushDelayed(): void {
+    for (const now of [...this.delayedFlushes]) now();
   }
 
   /** Writes the record now (inside the digest's queue already). */
@@ -199,6 +239,7 @@ export class Catalog {
     this.entries.delete(digest);
     this.held -= entry.layout.blobSizeBytes;
     entry.discardReason = reason;
+    this.fresh.forget(entry);
     this.hooks?.forgetDigest(entry);
     if (level !== false) this.log[level]({ digest, reason: reason.message }, 'blob discarded');
     entry.discarded = this.serial(digest, async () => {

@@ -21,8 +21,8 @@ export interface Entry {
   lastAccessMs: number;
   /** lastAccessMs changed since the last db write (written lazily, at the next flush or close). */
   accessDirty: boolean;
-  /** A db write queued but not started yet: later changes ride along with it. */
-  pendingFlush: Promise<void> | undefined;
+  /** A db write queued (or waiting out its delay) but not started yet: later changes ride along with it. `now` ends the delay. */
+  pendingFlush: { readonly done: Promise<void>; readonly now: () => void } | undefined;
   snapshot: BlobRecord | undefined;
   /** Set once the entry is discarded; operations still holding it fail with this. */
   discardReason: Error | undefined;

@@ -29,6 +29,7 @@ import { WholeDigest } from './whole-digest.js';
 import { Writing } from './writing.js';
 
 export { DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, DEFAULT_PARTIAL_IDLE_MS } from './quota.js';
+export { DEFAULT_FRESH_PIECE_BYTES } from './fresh-pieces.js';
 
 export interface PieceStoreComponents {
   log: Logger;
@@ -67,6 +68,14 @@ export interface PieceStoreInit {
    * @default 'none'
    */
   verifyOnOpen?: 'none' | 'complete' | undefined;
+  /**
+   * Memory for pieces just verified, served from there to the readers right
+   * behind the writer instead of being read back from disk and hashed again
+   * (see fresh-pieces.ts; the services use DEFAULT_FRESH_PIECE_BYTES). 0 keeps
+   * none: every read goes to the disk.
+   * @default 0
+   */
+  freshPieceBytes?: number | undefined;
 }
 
 /**
@@ -102,11 +111,13 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (!(highWatermark > 0 && highWatermark <= 1)) problems.push(`highWatermark must be in (0, 1], not ${highWatermark}`);
     if (!(lowWatermark > 0 && lowWatermark <= highWatermark)) problems.push(`lowWatermark must be in (0, highWatermark], not ${lowWatermark}`);
     if (!(partialIdleMs >= 0)) problems.push(`partialIdleMs must be ≥ 0, not ${partialIdleMs}`);
+    const freshPieceBytes = init.freshPieceBytes ?? 0;
+    if (!Number.isSafeInteger(freshPieceBytes) || freshPieceBytes < 0) problems.push(`freshPieceBytes must be a non-negative integer, not ${freshPieceBytes}`);
     if (this.verifyOnOpen !== 'none' && this.verifyOnOpen !== 'complete') problems.push(`verifyOnOpen must be 'none' or 'complete', not ${String(this.verifyOnOpen)}`);
     if (problems.length > 0) throw new ConfigError(problems);
 
     const db = new Level<string, StoredRecord>(join(init.dir, 'db'), { valueEncoding: 'json' });
-    const catalog = new Catalog(this, { log: components.log.child({ module: 'piece-store' }), clock: components.clock ?? systemClock }, init.dir, db);
+    const catalog = new Catalog(this, { log: components.log.child({ module: 'piece-store' }), clock: components.clock ?? systemClock }, init.dir, db, freshPieceBytes);
     // The parts call each other only through these late-bound functions, set up once here.
     const quota: Quota = new Quota(catalog, quotaInit, {
       create: (digest, layout) => writing.create(digest, layout),
@@ -134,6 +145,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     const complete = [...catalog.entries.values()].filter((e) => e.complete).length;
     catalog.log.info({ complete, partial: catalog.entries.size - complete, bytes: catalog.heldBytes, quotaBytes: init.quotaBytes }, 'piece store open');
     return store;
+  }
+
+  /** Bytes of pieces held in memory since they were verified (for tests and metrics; see freshPieceBytes). */
+  get freshBytes(): number {
+    return this.catalog.fresh.usedBytes;
   }
 
   /** Pending waitForPiece / waitForComplete promises (for tests and metrics). */
@@ -202,7 +218,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return this.writing.writePiece(digest, index, source, options);
   }
 
-  async ingest(digest: Digest, sizeBytes: number, source: Readable, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async ingest(digest: Digest, sizeBytes: number, source: Readable, options: { signal?: AbortSignal; onChunk?: (bytes: number) => void } = {}): Promise<void> {
     const { signal } = options;
     let entry: Entry;
     try {
@@ -213,7 +229,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       destroyQuietly(source);
       throw signal?.aborted === true ? signal.reason : err;
     }
-    await this.writing.ingest(entry, sizeBytes, source, signal);
+    await this.writing.ingest(entry, sizeBytes, source, signal, options.onChunk);
   }
 
   hasPiece(digest: Digest, index: number): boolean {
@@ -288,6 +304,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     const { catalog } = this;
     const reason = new Error('piece store closed');
     catalog.closing.abort(reason);
+    catalog.flushDelayed();
     catalog.waiters.rejectEverything(reason);
     while (catalog.background.size > 0 || catalog.chains.size > 0) {
       await Promise.allSettled([...catalog.background, ...catalog.chains.values()]);

@@ -60,7 +60,8 @@ export class PositionalWriter {
   }
 }
 
-async function writeFully(fh: FileHandle, chunks: Buffer[], position: number): Promise<void> {
+/** Writes `chunks` at `position`, again after a short write, until every byte is written. */
+export async function writeFully(fh: FileHandle, chunks: Buffer[], position: number): Promise<void> {
   let rest = chunks;
   while (rest.length > 0) {
     const { bytesWritten } = await fh.writev(rest, position);

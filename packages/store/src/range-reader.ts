@@ -1,34 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { SizeMismatchError, type ChunkReader, type Digest, type PieceLayout } from '@shoal/core';
+import type { FreshPiece } from './fresh-pieces.js';
+import { givePieceBuffer, takePieceBuffer } from './piece-buffers.js';
 
 /** Bytes per read syscall while a piece is read and hashed (a piece of 1–16 MiB takes 1–16). */
 const PIECE_READ_CHUNK_BYTES = 1024 * 1024;
-/**
- * Idle piece buffers kept for reuse, at most this many bytes in all (32 MiB:
- * 32 buffers of 1 MiB, or 2 of 16 MiB). A reader holds one buffer of its
- * blob's piece size from reading a piece until the piece is read out (1 MiB
- * for blobs up to 1 GiB, at most 16 MiB); readers are bounded by their
- * callers (a peer's upload slots, the proxy's responses).
- */
-const MAX_IDLE_PIECE_BUFFER_BYTES = 32 * 1024 * 1024;
-const idlePieceBuffers = new Map<number, Buffer[]>();
-let idlePieceBufferBytes = 0;
-
-function takePieceBuffer(bytes: number): Buffer {
-  const buffer = idlePieceBuffers.get(bytes)?.pop();
-  if (buffer === undefined) return Buffer.allocUnsafeSlow(bytes);
-  idlePieceBufferBytes -= bytes;
-  return buffer;
-}
-
-function givePieceBuffer(buffer: Buffer): void {
-  if (idlePieceBufferBytes + buffer.length > MAX_IDLE_PIECE_BUFFER_BYTES) return;
-  let list = idlePieceBuffers.get(buffer.length);
-  if (list === undefined) idlePieceBuffers.set(buffer.length, (list = []));
-  list.push(buffer);
-  idlePieceBufferBytes += buffer.length;
-}
 
 /** What a RangeReader needs from the store. */
 export interface RangeReaderSource {
@@ -41,6 +18,12 @@ export interface RangeReaderSource {
    * it is not verified or the blob was discarded.
    */
   readablePiece(index: number): string;
+  /**
+   * Piece `index` (readable) still in memory as it matched its hash when it
+   * was written, pinned until `unpin`; undefined when it must come from disk.
+   */
+  fresh(index: number): FreshPiece | undefined;
+  unpin(piece: FreshPiece): void;
   /** Piece `index` read back from disk hashed to `actual`: drops the blob and answers the error to fail the read with. */
   corrupt(index: number, actual: string): Promise<Error>;
   /** Called once, when the reader closes. */
@@ -49,20 +32,26 @@ export interface RangeReaderSource {
 
 /**
  * Reads bytes [start, endExclusive) of a stored blob into the caller's
- * buffers, one descriptor for the whole range. Every byte is verified at
- * rest before it is handed out: the reader reads each piece whole into a
- * pooled buffer, hashing it as it reads, and copies bytes out only once the
- * piece matched the SHA-256 recorded when it was stored. A piece that does
- * not match fails the read (the store drops the blob), so a byte that changed on
- * disk never leaves; an unverified piece is never read at all.
+ * buffers, one descriptor for the whole range. Every byte is verified before
+ * it is handed out. A piece still in memory since it matched its hash (the
+ * fresh-piece cache) is copied out of there. Any other piece is verified at
+ * rest: the reader reads it whole into a pooled buffer, hashing it as it
+ * reads, and copies bytes out only once the piece matched the SHA-256
+ * recorded when it was stored. A piece that does not match fails the read
+ * (the store drops the blob), so a byte that changed on disk never leaves;
+ * an unverified piece is never read at all.
  */
 export class RangeReader implements ChunkReader {
   private position: number;
   private handle: Promise<FileHandle> | undefined;
   private closed = false;
-  /** The verified piece held in `buffer`, if any. */
+  /** The verified piece whose bytes are in `bytes` (the reader's own `buffer`, or a pinned fresh piece's), if any. */
   private held: { index: number; offset: number; length: number } | undefined;
+  private bytes: Buffer | undefined;
+  /** The reader's own pooled buffer, filled from disk. */
   private buffer: Buffer | undefined;
+  /** The fresh piece `bytes` belongs to, pinned while held. */
+  private pinned: FreshPiece | undefined;
   /** A piece being read into `buffer`: the buffer is given back only once it settles. */
   private loading: Promise<unknown> | undefined;
 
@@ -93,7 +82,7 @@ export class RangeReader implements ChunkReader {
       }
       const held = this.held as { index: number; offset: number; length: number };
       const count = Math.min(into.length - filled, held.offset + held.length - this.position, this.endExclusive - this.position);
-      (this.buffer as Buffer).copy(into, filled, this.position - held.offset, this.position - held.offset + count);
+      (this.bytes as Buffer).copy(into, filled, this.position - held.offset, this.position - held.offset + count);
       filled += count;
       this.position += count;
       if (this.position === held.offset + held.length) this.releaseBuffer();
@@ -113,8 +102,12 @@ export class RangeReader implements ChunkReader {
   /** A piece read out (or the reader closed): its buffer goes back to the pool, so an idle reader holds none. */
   private releaseBuffer(): void {
     const buffer = this.buffer;
+    const pinned = this.pinned;
     this.buffer = undefined;
+    this.pinned = undefined;
+    this.bytes = undefined;
     this.held = undefined;
+    if (pinned !== undefined) this.source.unpin(pinned);
     if (buffer === undefined) return;
     // A read still filling the buffer must finish before anyone else fills it.
     const loading = this.loading;
@@ -138,6 +131,20 @@ export class RangeReader implements ChunkReader {
     const offset = index * pieceSizeBytes;
     const length = Math.min(pieceSizeBytes, blobSizeBytes - offset);
     this.held = undefined;
+    this.bytes = undefined;
+    if (this.pinned !== undefined) {
+      this.source.unpin(this.pinned);
+      this.pinned = undefined;
+    }
+    const fresh = this.source.fresh(index);
+    if (fresh !== undefined && fresh.length !== length) this.source.unpin(fresh);
+    else if (fresh !== undefined) {
+      // The bytes that matched the hash when the piece was written, never on disk in between: no read, no second hash.
+      this.pinned = fresh;
+      this.bytes = fresh.buffer;
+      this.held = { index, offset, length };
+      return;
+    }
     this.buffer ??= takePieceBuffer(pieceSizeBytes);
     const buffer = this.buffer;
     this.handle ??= this.source.open();
@@ -161,6 +168,7 @@ export class RangeReader implements ChunkReader {
     }
     const actual = hash.digest('hex');
     if (actual !== expected) throw await this.source.corrupt(index, actual);
+    this.bytes = buffer;
     this.held = { index, offset, length };
   }
 

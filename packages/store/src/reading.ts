@@ -24,8 +24,9 @@ export function newReadState(): ReadState {
 
 /**
  * Reading for sending: the one read model is a ChunkReader that fills the
- * caller's buffers (RangeReader), hands out verified pieces only, and checks
- * every piece against its recorded SHA-256 as it reads it from disk. A piece
+ * caller's buffers (RangeReader), hands out verified pieces only: from memory
+ * while a piece just verified is still there (fresh-pieces.ts), else from disk,
+ * checking every piece against its recorded SHA-256 as it reads it. A piece
  * that changed at rest drops the whole blob ('discarded', which tells the
  * supernode) and fails the read with CorruptAtRestError.
  */
@@ -78,6 +79,8 @@ export class Reading {
         layout: entry.layout,
         open: () => this.openForRead(entry),
         readablePiece: (index) => this.readablePiece(entry, index),
+        fresh: (index) => this.catalog.fresh.take(entry, index),
+        unpin: (piece) => this.catalog.fresh.unpin(piece),
         corrupt: (index, actual) => this.corrupt(entry, index, actual),
         release: () => {
           entry.read.open--;

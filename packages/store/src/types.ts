@@ -22,7 +22,9 @@ import type { ChunkReader, Digest, PieceLayout } from '@shoal/core';
  * - a whole-digest mismatch discards the blob (files and record) and fails its waiters;
  * - every read for sending hashes each piece as it comes off the disk and hands
  *   its bytes out only once it matches the recorded hash: a blob changed at rest
- *   is discarded at the first read that meets the change, never served.
+ *   is discarded at the first read that meets the change, never served. A piece
+ *   of a blob still being filled may instead come from memory (fresh-pieces.ts):
+ *   the very bytes that matched its hash when it was written, never re-read.
  *
  * Disk rules:
  * - usage counts only the store's own blobs: complete ones and partial ones,
@@ -99,9 +101,10 @@ export interface PieceStoreApi {
    * Back-to-source ingest: streams a whole blob in order, recording each
    * piece's hash as it completes (emitting 'piece'), verifying length and
    * digest, and completing the blob. On failure the blob is discarded (a full
-   * disk rejects with StoreFullError).
+   * disk rejects with StoreFullError). `onChunk` is told each chunk's length
+   * as it arrives from `source` (a progress meter without a stream between).
    */
-  ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal }): Promise<void>;
+  ingest(digest: Digest, sizeBytes: number, source: Readable, options?: { signal?: AbortSignal; onChunk?: (bytes: number) => void }): Promise<void>;
   hasPiece(digest: Digest, index: number): boolean;
   /**
    * The one way to read a blob for sending: bytes [start, end] (inclusive,

@@ -60,8 +60,8 @@ export interface WholeDigestParts {
 
 /**
  * The whole-blob digest: a running SHA-256 over the verified prefix of each
- * blob, extended as pieces land in order (from a writer's hint, else by reading
- * the pieces back), which completes the blob when it covers everything and
+ * blob, extended as pieces land in order (from a writer's hint, else from the
+ * piece still in memory, else by reading the pieces back), which completes the blob when it covers everything and
  * matches, and discards it when it does not. A certified blob (its piece
  * hashes vouched for by a holder that matched the whole) skips the pass and
  * completes once every piece is verified.
@@ -165,8 +165,15 @@ export class WholeDigest {
           prefix.bytes = pieceEnd(layout, first);
           continue;
         }
+        // A piece still in memory since it was verified is hashed from there; a run of others is read back from disk.
+        const fresh = catalog.fresh.peek(entry, first);
+        if (fresh !== undefined) {
+          prefix.hash.update(fresh.buffer.subarray(0, fresh.length));
+          prefix.bytes = pieceEnd(layout, first);
+          continue;
+        }
         let last = first;
-        while (last + 1 < layout.pieceCount && testBit(entry.verified, last + 1) && !state.hints.has(last + 1)) last++;
+        while (last + 1 < layout.pieceCount && testBit(entry.verified, last + 1) && !state.hints.has(last + 1) && catalog.fresh.peek(entry, last + 1) === undefined) last++;
         const end = pieceEnd(layout, last);
         await hashFileRange(catalog.partialPath(digest), prefix.hash, prefix.bytes, end - 1, catalog.closing.signal);
         prefix.bytes = end;

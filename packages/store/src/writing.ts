@@ -15,9 +15,18 @@ import {
 } from '@shoal/core';
 import { isDiskFull, type Catalog } from './catalog.js';
 import { newEntry, noop, spanOf, toError, type Entry } from './entry.js';
-import { PositionalWriter } from './positional-writer.js';
+import type { PieceCapture } from './fresh-pieces.js';
+import { PositionalWriter, writeFully } from './positional-writer.js';
 import { encodeRecord, SHA256_HEX_RE, testBit } from './record.js';
 import type { WholeDigest } from './whole-digest.js';
+
+/**
+ * Verified pieces are recorded in the db at most this often per blob, in
+ * milliseconds: one write of the record (every piece hash) covers all the
+ * pieces verified meanwhile. A crash loses the record of at most this window's
+ * pieces, which are fetched again.
+ */
+export const RECORD_FLUSH_DELAY_MS = 250;
 
 /** A blob's write descriptor is closed after this long without a writer. */
 const WRITE_HANDLE_IDLE_MS = 1_000;
@@ -49,6 +58,8 @@ interface IngestState {
   unlock: (() => void) | undefined;
   /** Writes the current piece (when it `writes`): hashing a chunk overlaps writing the one before. */
   writer: PositionalWriter | undefined;
+  /** The current piece's bytes, written to disk from there once it matched (when it `writes` and the fresh-piece cache has room; else `writer`). */
+  capture: PieceCapture | undefined;
 }
 
 /** What writing needs from the quota part. */
@@ -139,17 +150,17 @@ export class Writing {
   }
 
   /** Ingest into a blob already begun (see PieceStoreApi.ingest). */
-  async ingest(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+  async ingest(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined, onChunk: ((bytes: number) => void) | undefined): Promise<void> {
     entry.write.writers++;
     this.catalog.touch(entry);
     try {
-      await this.ingestInto(entry, sizeBytes, source, signal);
+      await this.ingestInto(entry, sizeBytes, source, signal, onChunk);
     } finally {
       this.writerDone(entry);
     }
   }
 
-  private async ingestInto(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined): Promise<void> {
+  private async ingestInto(entry: Entry, sizeBytes: number, source: Readable, signal: AbortSignal | undefined, onChunk: ((bytes: number) => void) | undefined): Promise<void> {
     const { digest } = entry;
     const { catalog } = this;
     if (entry.complete) {
@@ -167,26 +178,26 @@ export class Writing {
       writes: false,
       unlock: undefined,
       writer: undefined,
+      capture: undefined,
     };
-    const sink = new Writable({
-      write: (chunk: Buffer, _encoding, done) => {
-        this.ingestChunk(entry, state, chunk, signal).then(() => done(), done);
-      },
-      final: (done) => {
-        if (state.totalBytes !== sizeBytes) done(new SizeMismatchError(`${digest}: got ${state.totalBytes} bytes, expected ${sizeBytes}`));
-        else done();
-      },
-    });
     let failure: { reason: unknown } | undefined;
+    // A plain loop, not a stream pipeline into a Writable: per-chunk stream machinery cost as much as the writes.
+    if (signal !== undefined) addAbortSignal(signal, source);
     try {
-      await pipeline(source, sink, { signal });
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        onChunk?.(chunk.length);
+        await this.ingestChunk(entry, state, chunk, signal);
+      }
+      if (state.totalBytes !== sizeBytes) throw new SizeMismatchError(`${digest}: got ${state.totalBytes} bytes, expected ${sizeBytes}`);
       // Every piece left a hint, so this step only chains hashes and compares the digest.
       await this.whole.kick(entry);
       if (!entry.complete) throw entry.discardReason ?? new BlobUnknownError(digest);
     } catch (err) {
+      destroyQuietly(source);
       failure = { reason: signal?.aborted === true ? signal.reason : err };
     } finally {
       await state.writer?.settle();
+      state.capture?.drop();
       state.unlock?.();
     }
     if (failure === undefined) return;
@@ -206,29 +217,39 @@ export class Writing {
     source: Readable,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const writer = new PositionalWriter(await this.openForWrite(entry), span.offset);
     const hint = this.whole.hintBase(entry, span.offset);
     const pieceHash = createHash('sha256');
+    // With a capture the piece goes to disk from its buffer once it matched (the
+    // network's chunks are free at once); without one, chunks go to disk as they come.
+    const capture = this.catalog.fresh.capture(entry.layout.pieceSizeBytes, span.length);
+    const writer = capture === undefined ? new PositionalWriter(await this.openForWrite(entry), span.offset) : undefined;
     let bytes = 0;
     // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing.
     if (signal !== undefined) addAbortSignal(signal, source);
     try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        // Refuse before writing: extra bytes would land on the next piece.
-        if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
-        pieceHash.update(chunk);
-        hint?.update(chunk);
-        await writer.push(chunk);
+      try {
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          bytes += chunk.length;
+          // Refuse before writing: extra bytes would land on the next piece.
+          if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
+          pieceHash.update(chunk);
+          hint?.update(chunk);
+          if (capture !== undefined) capture.write(chunk);
+          else await (writer as PositionalWriter).push(chunk);
+        }
+        await writer?.flush();
+      } finally {
+        await writer?.settle();
       }
-      await writer.flush();
+      if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
+      const actual = pieceHash.digest('hex');
+      if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
+      if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, span.length)], span.offset);
+      await this.markVerified(entry, index, actual, hint, capture);
     } finally {
-      await writer.settle();
+      // Kept by markVerified once the piece matched and is on disk; any other ending gives the buffer back.
+      capture?.drop();
     }
-    if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
-    const actual = pieceHash.digest('hex');
-    if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
-    await this.markVerified(entry, index, actual, hint);
   }
 
   private async ingestChunk(entry: Entry, state: IngestState, chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
@@ -244,13 +265,16 @@ export class Writing {
         state.writes = !entry.complete && !testBit(entry.verified, state.index);
         state.pieceHash = createHash('sha256');
         state.pieceBytes = 0;
+        if (state.writes) state.capture = this.catalog.fresh.capture(layout.pieceSizeBytes, pieceSpan(layout, state.index).length);
       }
       const span = pieceSpan(layout, state.index);
       const take = Math.min(span.length - state.pieceBytes, chunk.length - at);
       const part = chunk.subarray(at, at + take);
       state.pieceHash.update(part);
       state.blobHash.update(part);
-      if (state.writes) {
+      if (state.capture !== undefined) {
+        state.capture.write(part);
+      } else if (state.writes) {
         state.writer ??= new PositionalWriter(await this.openForWrite(entry), span.offset);
         await state.writer.push(part);
       }
@@ -272,8 +296,15 @@ export class Writing {
     }
     // The ingest hash covers exactly [0, end of this piece]: the prefix takes it as is.
     const hint = state.blobHash.copy();
+    const capture = state.capture;
+    state.capture = undefined;
     if (state.writes) {
-      await this.markVerified(entry, index, sha, hint);
+      try {
+        if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, capture.length)], offset);
+        await this.markVerified(entry, index, sha, hint, capture);
+      } finally {
+        capture?.drop();
+      }
     } else if (this.whole.wantsHintAt(entry, offset)) {
       this.whole.offerHint(entry, index, hint);
       this.catalog.track(this.whole.kick(entry));
@@ -284,20 +315,23 @@ export class Writing {
     state.index++;
   }
 
-  private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined): Promise<void> {
+  private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined, capture: PieceCapture | undefined): Promise<void> {
     const { catalog } = this;
     catalog.recordVerified(entry, index, sha);
+    // Only now, with the piece matched: its readers find it in memory from the first one.
+    capture?.keep(entry, index);
     this.whole.offerHint(entry, index, hint);
     // The bytes are written and verified: readers may have them now. The record
-    // follows in the background (coalesced: one db write covers every piece
-    // verified meanwhile) instead of one awaited db write per piece, which
-    // capped a blob's fill rate. A crash before the write only forgets pieces
+    // follows in the background, at most every RECORD_FLUSH_DELAY_MS per blob
+    // (one db write of the whole record covers every piece verified meanwhile)
+    // instead of one db write per piece, which capped a blob's fill rate and
+    // cost CPU per piece. A crash before the write only forgets pieces
     // (fetched again); nothing unverified ever becomes readable.
     catalog.events.emit('piece', entry.digest, index);
     catalog.waiters.resolve(entry.digest, index);
     catalog.track(this.whole.kick(entry));
     catalog.track(
-      catalog.persist(entry).catch(async (err: unknown) => {
+      catalog.persist(entry, RECORD_FLUSH_DELAY_MS).catch(async (err: unknown) => {
         if (!catalog.isCurrent(entry)) return;
         const reason = isDiskFull(err) ? await this.parts.diskFull(entry, entry.digest, err) : toError(err);
         catalog.log.warn({ digest: entry.digest, err: reason.message }, 'could not record verified pieces; blob discarded');

@@ -4,7 +4,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ClusterAuth, ConfigError, parseAdvertiseUrl, splitHostPort, type Logger } from '@shoal/core';
 import { counter, gauge, processMetricsRegistry, watchTokenFile } from '@shoal/service-kit';
-import { PieceStore, type PieceStoreInit } from '@shoal/store';
+import { DEFAULT_FRESH_PIECE_BYTES, PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit, type LeaderElectionInit } from '@shoal/supernode';
 import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
@@ -16,7 +16,14 @@ import type { BlobProvider } from '@shoal/core';
 export type CacheOptions = Pick<PieceStoreInit, 'quotaBytes' | 'highWatermark' | 'lowWatermark' | 'verifyOnOpen'>;
 
 function cacheInit(dir: string, options: CacheOptions): PieceStoreInit {
-  return { dir, quotaBytes: options.quotaBytes, highWatermark: options.highWatermark, lowWatermark: options.lowWatermark, verifyOnOpen: options.verifyOnOpen };
+  return {
+    dir,
+    quotaBytes: options.quotaBytes,
+    highWatermark: options.highWatermark,
+    lowWatermark: options.lowWatermark,
+    verifyOnOpen: options.verifyOnOpen,
+    freshPieceBytes: DEFAULT_FRESH_PIECE_BYTES,
+  };
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   type TaskInfo,
   type TaskRequest,
 } from '@shoal/core';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { BlobRecord, PieceStoreApi } from '@shoal/store';
 import { parseRetryAfter, type RegistryClientApi } from '@shoal/registry-client';
 import { BackToSourceBackoffError, UpstreamDeniedError, UpstreamTooSlowError } from './errors.js';
@@ -218,7 +218,7 @@ export class BlobTasks {
       const watch = this.watchProgress(digest, response.body, abort);
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
-        .ingest(digest, sizeBytes, watch.body, { signal: abort.signal })
+        .ingest(digest, sizeBytes, response.body, { signal: abort.signal, onChunk: watch.count })
         .then(
           () => {
             log.info({ sizeBytes, durationMs: Date.now() - startedAt }, 'back-to-source complete');
@@ -261,21 +261,17 @@ export class BlobTasks {
   }
 
   /**
-   * Counts a back-to-source body's bytes and cuts the download (through
-   * `abort`) when a window passes with less than the minimum rate: progress,
-   * not silence, keeps a fetch slot.
+   * Counts a back-to-source body's bytes (`count`, called by the ingest with
+   * each chunk's length) and cuts the download (through `abort`, which the
+   * ingest's signal carries to the body) when a window passes with less than
+   * the minimum rate: progress, not silence, keeps a fetch slot.
    */
-  private watchProgress(digest: Digest, body: Readable, abort: AbortController): { body: Readable; stop: () => void } {
+  private watchProgress(digest: Digest, body: Readable, abort: AbortController): { count: (bytes: number) => void; stop: () => void } {
     let bytes = 0;
     let windowStartBytes = 0;
     let windowStartMs = this.clock.now();
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done): void {
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    pipeline(body, counter, () => undefined);
+    // The ingest listens from its first await on; an error before that must not go unhandled.
+    body.on('error', () => undefined);
     const timer = setInterval(() => {
       const now = this.clock.now();
       const elapsedMs = now - windowStartMs;
@@ -287,10 +283,15 @@ export class BlobTasks {
       const err = new UpstreamTooSlowError(digest, rate, this.minBytesPerSec);
       this.log.warn({ digest, bytesPerSec: Math.round(rate) }, 'back-to-source too slow: cut, its slot freed');
       abort.abort(err);
-      counter.destroy(err);
+      body.destroy(err);
     }, Math.min(1_000, this.progressWindowMs));
     timer.unref();
-    return { body: counter, stop: () => clearInterval(timer) };
+    return {
+      count: (chunkBytes) => {
+        bytes += chunkBytes;
+      },
+      stop: () => clearInterval(timer),
+    };
   }
 
   private eligible(registry: string): boolean {
