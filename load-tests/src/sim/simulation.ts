@@ -123,7 +123,10 @@ export interface SimResult {
   seedEgressBytes: number;
   peerEgressBytes: number;
   events: number;
+  /** Schedule calls the downloads made (requests to the supernode). */
   scheduleCalls: number;
+  /** Scheduler runs for held calls woken by a change (the supernode's work, not requests). */
+  heldReruns: number;
   busyRefusals: number;
   longPollTimeouts: number;
   ignoredAssignments: number;
@@ -309,6 +312,8 @@ export function simulate(params: SimParams): SimResult {
   const ev = { time: 0, kind: 0, id: 0, version: 0 };
   let events = 0;
   let scheduleCalls = 0;
+  let heldReruns = 0;
+  let inWake = false;
   let busyRefusals = 0;
   let longPollTimeouts = 0;
   let ignoredAssignments = 0;
@@ -689,7 +694,9 @@ export function simulate(params: SimParams): SimResult {
       dlNext[d] = next;
       urgentBuf.length = 0;
       for (let i = next; i < l.pieceCount && urgentBuf.length < k.urgentAhead; i++) if ((have[base + i] as number) === 0 && (asked[base + i] as number) === 0) urgentBuf.push(i);
-      scheduleCalls++;
+      if (inWake) heldReruns++;
+      else scheduleCalls++;
+      inWake = false;
       const assignments = timed(() => sched.schedule(ids[node] as string, digest, { limit: freeSlots, urgent: urgentBuf }));
       let answered = assignments.length;
       if (frontierOn) {
@@ -758,7 +765,9 @@ export function simulate(params: SimParams): SimResult {
     for (const d of list) {
       if ((dlWaiting[d] as number) === 0) continue;
       dlWaiting[d] = 0;
+      inWake = true;
       requestMore(d);
+      inWake = false;
     }
   };
   const holdTimeout = (d: number): void => {
@@ -975,6 +984,7 @@ export function simulate(params: SimParams): SimResult {
     peerEgressBytes,
     events,
     scheduleCalls,
+    heldReruns,
     busyRefusals,
     longPollTimeouts,
     ignoredAssignments,
