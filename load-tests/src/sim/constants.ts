@@ -30,7 +30,7 @@ const REPO = new URL('../../../', import.meta.url);
 /** Exported constants a module-private one may be defined as (`const NAME = PIECE_WAIT_MS;`). */
 const KNOWN_CONSTANTS: Readonly<Record<string, number>> = { PIECE_WAIT_MS };
 
-/** `const NAME = <number>;` (underscores allowed), or `= <a KNOWN_CONSTANTS name>;`, from a service's TypeScript source. */
+/** `const NAME = <number>;` (underscores allowed), or `= <a KNOWN_CONSTANTS name> [* or / <number>];`, from a service's TypeScript source. */
 export function sourceConstant(relativePath: string, name: string): number {
   const path = fileURLToPath(new URL(relativePath, REPO));
   let text: string;
@@ -39,9 +39,12 @@ export function sourceConstant(relativePath: string, name: string): number {
   } catch {
     throw new ModelOutOfDateError(`the simulator models ${name} of ${relativePath}, which is gone: update load-tests/src/sim`);
   }
-  const alias = new RegExp(`^(?:export )?const ${name}(?:: number)? = ([A-Z][A-Z0-9_]*);`, 'm').exec(text)?.[1];
-  const known = alias === undefined ? undefined : KNOWN_CONSTANTS[alias];
-  if (known !== undefined) return known;
+  const alias = new RegExp(`^(?:export )?const ${name}(?:: number)? = ([A-Z][A-Z0-9_]*)(?:\\s*([*/])\\s*([0-9_]+))?;`, 'm').exec(text);
+  const known = alias?.[1] === undefined ? undefined : KNOWN_CONSTANTS[alias[1]];
+  if (known !== undefined && alias !== null) {
+    const factor = alias[3] === undefined ? 1 : Number(alias[3].replace(/_/g, ''));
+    return alias[2] === '/' ? known / factor : known * factor;
+  }
   const m = new RegExp(`^(?:export )?const ${name}(?:: number)? = ([0-9_]+(?:\\s*\\*\\s*[0-9_]+)*);`, 'm').exec(text);
   if (m === null) throw new ModelOutOfDateError(`${relativePath} no longer defines ${name} as a number: the simulator's model of it is out of date (load-tests/src/sim)`);
   return (m[1] as string).split('*').map((f) => Number(f.trim().replace(/_/g, ''))).reduce((a, b) => a * b, 1);
@@ -49,6 +52,8 @@ export function sourceConstant(relativePath: string, name: string): number {
 
 const SWARM_TS = 'services/supernode/src/swarm.ts';
 const DOWNLOAD_TS = 'services/peer/src/download.ts';
+const SEED_BLOBS_TS = 'services/supernode/src/routes/blobs.ts';
+const PEER_BLOBS_TS = 'services/peer/src/routes/blobs.ts';
 
 /** What the model takes from the code, read once. */
 export function modelConstants(): ModelConstants {
@@ -61,17 +66,25 @@ export function modelConstants(): ModelConstants {
     urgentAhead: sourceConstant(DOWNLOAD_TS, 'URGENT_AHEAD'),
     idlePollMinMs: sourceConstant(DOWNLOAD_TS, 'IDLE_POLL_MIN_MS'),
     idlePollMaxMs: sourceConstant(DOWNLOAD_TS, 'IDLE_POLL_MAX_MS'),
+    scheduleWaitMs: sourceConstant(DOWNLOAD_TS, 'SCHEDULE_WAIT_MS'),
     frontierPerCall: sourceConstant(SWARM_TS, 'FRONTIER_PER_CALL'),
+    maxFrontierClaimsPerChild: sourceConstant(SWARM_TS, 'MAX_FRONTIER_CLAIMS_PER_CHILD'),
     frontierAhead: sourceConstant(SWARM_TS, 'FRONTIER_AHEAD'),
+    frontierMinAhead: sourceConstant(SWARM_TS, 'FRONTIER_MIN_AHEAD'),
+    frontierHorizonMs: sourceConstant(SWARM_TS, 'FRONTIER_HORIZON_MS'),
     frontierTtlMs: sourceConstant(SWARM_TS, 'FRONTIER_TTL_MS'),
     claimedPieceSeedDelayMs: sourceConstant(SWARM_TS, 'CLAIMED_PIECE_SEED_DELAY_MS'),
+    seedSendsAtOnce: sourceConstant(SEED_BLOBS_TS, 'SEED_SENDS_AT_ONCE'),
+    sendProgressEveryMs: sourceConstant(SEED_BLOBS_TS, 'SEND_PROGRESS_EVERY_MS'),
+    sendDrainProgressMs: sourceConstant(SEED_BLOBS_TS, 'SEND_DRAIN_PROGRESS_MS'),
+    peerSendsAtOnce: sourceConstant(PEER_BLOBS_TS, 'PEER_SENDS_AT_ONCE'),
   };
 }
 
 export interface ModelConstants {
   /** @shoal/core PIECE_WAIT_MS: the seed holds a request for a piece it lacks this long. */
   pieceWaitMs: number;
-  /** @shoal/peer DEFAULT_MAX_UPLOADS: pieces a peer serves at once before 'busy'. */
+  /** @shoal/peer DEFAULT_MAX_UPLOADS: piece requests a peer takes at once (sending or waiting their turn) before 'busy'. */
   peerMaxUploads: number;
   /** @shoal/peer DEFAULT_PIECE_WINDOW: pieces a download keeps in flight. */
   pieceWindow: number;
@@ -81,12 +94,28 @@ export interface ModelConstants {
   supernodeMaxConcurrentFetches: number;
   /** services/peer download.ts: the next missing pieces (from the reader's cursor) a schedule call marks urgent. */
   urgentAhead: number;
-  /** services/peer download.ts: idle naps from min, doubling to max; an answer that did not fill the window naps max. */
+  /** services/peer download.ts: naps after an empty answer that came back at once, from min doubling to max; an answer that did not fill the window naps max (or until a piece lands). */
   idlePollMinMs: number;
   idlePollMaxMs: number;
-  /** services/supernode swarm.ts: the frontier long-poll (pieces per answer, how far past the fill point, claim lifetime, hold-back). */
+  /** services/peer download.ts: how long the supernode may hold a schedule call with nothing to assign (the long-poll). */
+  scheduleWaitMs: number;
+  /**
+   * services/supernode swarm.ts: the frontier long-poll (pieces per answer, live claims per
+   * child over all blobs, how far past the fill point — at most frontierAhead, at least
+   * frontierMinAhead, else what the registry delivers within frontierHorizonMs at the blob's
+   * arrival rate —, claim lifetime, hold-back after the copy's last progress).
+   */
   frontierPerCall: number;
+  maxFrontierClaimsPerChild: number;
   frontierAhead: number;
+  frontierMinAhead: number;
+  frontierHorizonMs: number;
   frontierTtlMs: number;
   claimedPieceSeedDelayMs: number;
+  /** services/supernode routes/blobs.ts: piece sends at once (the rest wait in arrival order); progress reports while a send is open, and how long after its last byte left. */
+  seedSendsAtOnce: number;
+  sendProgressEveryMs: number;
+  sendDrainProgressMs: number;
+  /** services/peer routes/blobs.ts: piece sends at once; up to peerMaxUploads accepted (sending or waiting), more refused 'busy'. */
+  peerSendsAtOnce: number;
 }

@@ -9,44 +9,61 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * same moment, driving the supernode's real Scheduler with simulated peers, links, a
  * supernode and a registry. Every timer and limit comes from the code (constants.ts).
  *
- * Hosts and links. Every node, the supernode host (the seed) and the registry have an
- * upload and a download capacity (`links`; by default all equal to B, as bench:swarm
- * shapes them). Every byte moves in a flow parent → child: a piece between peers, a piece
- * from the seed, a piece of the seed's back-to-source from the registry, or a whole layer
- * from the registry to a node whose proxy gave up on the swarm. A flow's rate is
+ * Links, as bench:swarm shapes them (load-tests/src/netns/shaping.ts). Every node, the
+ * supernode host (the seed) and the registry have an upload and a download capacity
+ * (`links`; by default all B), carrying TCP payload at `goodput` of it (headers: 1448
+ * payload bytes per 1514-byte frame). Each link is shared between the host pairs using it
+ * (htb: one class per peer host), not between flows: a pair's share at a link is max-min
+ * fair given what the pair can get at its other end (water-filling at each link, with the
+ * other end's equal share as the pair's demand), and the pair's rate is the tighter of its
+ * two ends. The flows of one pair (one FIFO) share the pair's rate equally. Rates are
+ * recomputed for the links a pair's arrival or departure changes (its two ends and the
+ * far ends of their pairs), and never over-subscribe a link.
  *
- *     min(up(parent) / flows leaving parent, down(child) / flows entering child)
+ * Round trips under load. Each pair's FIFO holds `leafQueueBytes` (40 ms at B, at least
+ * 256 KiB), which TCP keeps full while the pair is busy: a request (a piece GET, a
+ * schedule answer) crossing a busy pair waits leafQueueBytes / the pair's rate, on top of
+ * `rttMs`.
  *
- * recomputed at both ends whenever a flow starts or ends: equal shares of each link, each
- * flow held to its tighter end. Next to TCP's max-min sharing this never over-subscribes a
- * link and is, if anything, pessimistic (share a flow cannot use at one end is not handed
- * to others there). A request costs `rttMs` before its bytes flow.
+ * Sends. The seed sends seedSendsAtOnce pieces at once, a peer peerSendsAtOnce, the rest
+ * wait in arrival order (SendSlots); a peer accepts peerMaxUploads requests (sending or
+ * waiting) and refuses more ('busy'). A send's slot is freed when its last byte was
+ * handed to the socket, i.e. when no more than `socketBufferBytes` are left to cross the
+ * link: the rest drains from the kernel's buffer while the next send starts, so more
+ * bytes overlap at the wire than the gate's size. A seed send counts as progress for the
+ * scheduler's patience (seedProgress, every sendProgressEveryMs) from the moment it is
+ * queued until sendDrainProgressMs after its slot was freed.
  *
  * The image. containerd fetches the layers in manifest order, `layerConcurrency` at a time
- * (0: all at once, as `ctr images pull`; the CRI plugin's default is 3); each layer is a blob with its own download in the node agent (a window of
- * `pieceWindow` pieces, urgent = its next missing pieces in order, the engine's naps) and
- * its own scheduler entry. A node is done when it holds every layer (the harness's
- * "fetch" time; containerd's unpack is not modelled).
+ * (0: all at once, as `ctr images pull`; the CRI plugin's default is 3); each layer is a
+ * blob with its own download in the node agent (a window of `pieceWindow` pieces, urgent =
+ * its next missing pieces in order) and its own scheduler entry. A node is done when it
+ * holds every layer (the harness's "fetch" time; containerd's unpack is not modelled).
+ *
+ * Schedule calls are long-polls: an answer with nothing in it is held by the supernode
+ * until the blob's swarm changes (a piece lands at the seed or is released, a peer
+ * announces one — every verified piece is announced at once —, a failure is reported), or
+ * scheduleWaitMs; the download then asks again at once. An answer that did not fill the
+ * window: the download asks again when a piece lands, or after idlePollMaxMs.
  *
  * The supernode. It starts a layer's back-to-source when the first node asks for it (at
- * most `supernodeMaxConcurrentFetches` at once), piece after piece in order; the
- * registry's upload and the seed's download are shared between those flows. A piece is
- * offered (seedHas) when it has arrived, unless the frontier long-poll claimed it (then
- * held back until its claimer announces it, or claimedPieceSeedDelayMs). A node that asks
- * the seed for a piece the seed lacks waits up to pieceWaitMs (the long-poll), then
- * reports the seed 'unreachable'. The seed never refuses; a peer refuses beyond
- * `peerMaxUploads` ('busy', reported with the child's next schedule call).
+ * most `supernodeMaxConcurrentFetches` at once), piece after piece in order. A piece is
+ * offered (seedHas) when it has arrived, unless a frontier claim holds it (then held back
+ * until a peer announces it, or claimedPieceSeedDelayMs after its seed copy's last
+ * progress). Frontier claims: a child whose answer has room waits at the seed for the next
+ * pieces nobody claimed (frontierPerCall per answer, maxFrontierClaimsPerChild live per
+ * child, within the arrival-rate horizon past the fill point). A request for a piece the
+ * seed lacks is held up to pieceWaitMs, then fails 'unreachable'.
  *
- * The proxy. When a layer's download has not delivered its first piece firstByteTimeoutMs
- * after containerd asked, the proxy fetches the whole layer from the registry (registry
- * egress beyond S; a "fallback"). That layer's swarm download stops asking; what it has
- * it still serves. Not modelled: the proxy's body-idle cut (containerd resumes with Range),
- * the supernode's answer time (answers are instant), CPU.
+ * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
+ * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
+ * stops asking, what it has it still serves. Not modelled: CPU (hashing, the event loops
+ * of the node agents and the supernode), containerd's unpack and the harness's start-up
+ * (manifest, task creation), the proxy's body cuts.
  *
- * Length: this file is over 600 lines because `simulate` is one event loop whose
- * handlers (poll, start, finish, release, first-byte check, long-poll timeout) share the
- * state of one run through closures; split apart, each would take that whole state as an
- * argument. Its helpers stand alone in heap.ts, rng.ts, constants.ts and svg.ts.
+ * Length: this file is over 600 lines because `simulate` is one event loop whose handlers
+ * share the state of one run through closures; split apart, each would take that whole
+ * state as an argument. Its helpers stand alone in heap.ts, rng.ts, constants.ts and svg.ts.
  */
 export interface SimParams {
   nodes: number;
@@ -57,6 +74,12 @@ export interface SimParams {
   /** Per-host capacities, bits/s; each defaults to B. */
   links?: Partial<Record<'nodeUp' | 'nodeDown' | 'seedUp' | 'seedDown' | 'registryUp', number>>;
   rttMs: number;
+  /** TCP payload per byte of link capacity. @default TCP_GOODPUT */
+  goodput?: number;
+  /** A sender's kernel buffer per connection: a send's slot frees when this much is left. @default socketBufferFor(B) */
+  socketBufferBytes?: number;
+  /** Each pair's FIFO at a shaped link. @default leafQueueFor(B) */
+  leafQueueBytes?: number;
   /** Layers containerd fetches at once (0: all, as `ctr images pull` by default; 3 is the CRI plugin's default). @default 0 */
   layerConcurrency?: number;
   seed: number;
@@ -64,17 +87,32 @@ export interface SimParams {
   constants: ModelConstants;
   /** The supernode's frontier long-poll (the code has it). @default true */
   frontier?: boolean;
-  /** The proxy's first-byte fallback (the code has it). @default true */
+  /** The proxy's no-progress fallback (the code has it). @default true */
   proxyFallback?: boolean;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
+}
+
+/** TCP payload per byte a shaper counts: 1448 bytes (MSS with timestamps) per 1514-byte Ethernet frame. */
+export const TCP_GOODPUT = 1448 / 1514;
+/** bench:swarm's leaf FIFO per peer class (netns/shaping.ts): 40 ms at B, at least 256 KiB. */
+export function leafQueueFor(rateBitsPerSec: number): number {
+  return Math.max(256 * 1024, Math.round((rateBitsPerSec * 40) / 8000));
+}
+/**
+ * A busy connection's kernel send buffer: Linux grows it to about twice the congestion
+ * window (tcp_sndbuf_expand), and the window of a flow through a shaped FIFO grows to the
+ * FIFO's length before a drop halves it.
+ */
+export function socketBufferFor(rateBitsPerSec: number): number {
+  return 2 * leafQueueFor(rateBitsPerSec);
 }
 
 export interface SimResult {
   params: SimParams;
   sizeBytes: number;
   pieceCount: number;
-  /** S/B in ms: one node's time on its own link. */
+  /** S/B in ms: one node's time on its own link at the nominal rate B (as bench:swarm's S/B). */
   lineRateMs: number;
   /** Each node's completion time (ms), ascending. */
   completionMs: Float64Array;
@@ -85,7 +123,10 @@ export interface SimResult {
   seedEgressBytes: number;
   peerEgressBytes: number;
   events: number;
+  /** Schedule calls the downloads made (requests to the supernode). */
   scheduleCalls: number;
+  /** Scheduler runs for held calls woken by a change (the supernode's work, not requests). */
+  heldReruns: number;
   busyRefusals: number;
   longPollTimeouts: number;
   ignoredAssignments: number;
@@ -98,10 +139,13 @@ export interface SimResult {
 // Event kinds.
 const POLL = 1;
 const START = 2;
-const FINISH = 3;
+const FLOW = 3;
 const RELEASE = 4;
-const FIRST_BYTE_CHECK = 5;
+const PROGRESS_CHECK = 5;
 const LONG_POLL_TIMEOUT = 6;
+const HOLD_TIMEOUT = 7;
+const WAKE = 8;
+const SEND_TICK = 9;
 // Flow kinds.
 const PIECE = 0;
 const FEED = 1;
@@ -117,6 +161,9 @@ export function simulate(params: SimParams): SimResult {
   const L = params.layerBytes.length;
   const frontierOn = params.frontier ?? true;
   const fallbackOn = params.proxyFallback ?? true;
+  const goodput = params.goodput ?? TCP_GOODPUT;
+  const sndbuf = params.socketBufferBytes ?? socketBufferFor(params.rateBitsPerSec);
+  const leafQueue = params.leafQueueBytes ?? leafQueueFor(params.rateBitsPerSec);
   const layouts = params.layerBytes.map((b) => pieceLayout(b));
   const offset: number[] = [];
   let P = 0;
@@ -133,16 +180,18 @@ export function simulate(params: SimParams): SimResult {
     }
   });
   const S = params.layerBytes.reduce((a, b) => a + b, 0);
-  const bpms = (bits: number | undefined): number => (bits ?? params.rateBitsPerSec) / 8 / 1000;
+  const nominal = (bits: number | undefined): number => (bits ?? params.rateBitsPerSec) / 8 / 1000;
+  const bpms = (bits: number | undefined): number => nominal(bits) * goodput;
   const SEED = N;
   const REG = N + 1;
-  const upCap = new Float64Array(N + 2).fill(bpms(params.links?.nodeUp));
-  const downCap = new Float64Array(N + 2).fill(bpms(params.links?.nodeDown));
+  const H = N + 2;
+  const upCap = new Float64Array(H).fill(bpms(params.links?.nodeUp));
+  const downCap = new Float64Array(H).fill(bpms(params.links?.nodeDown));
   upCap[SEED] = bpms(params.links?.seedUp);
   downCap[SEED] = bpms(params.links?.seedDown);
   upCap[REG] = bpms(params.links?.registryUp);
   downCap[REG] = 0;
-  const lineRateMs = S / Math.min(bpms(params.links?.nodeDown), bpms(params.links?.registryUp));
+  const lineRateMs = S / Math.min(nominal(params.links?.nodeDown), nominal(params.links?.registryUp));
   const horizonMs = Math.max(200 * lineRateMs, 10 * 60_000);
 
   let now = 0;
@@ -159,29 +208,50 @@ export function simulate(params: SimParams): SimResult {
   const asked = new Uint8Array(N * P);
   // Per download (node × layer).
   const D = N * L;
-  const dlStarted = new Uint8Array(D);
   const dlDone = new Uint8Array(D);
   const dlFallback = new Uint8Array(D);
   const dlHave = new Int32Array(D);
   const dlInflight = new Int32Array(D);
+  const dlFlowing = new Int32Array(D);
   const dlNext = new Int32Array(D);
   const dlPollVer = new Int32Array(D);
   const dlIdleMs = new Float64Array(D).fill(k.idlePollMinMs);
+  const dlWaiting = new Uint8Array(D);
+  const dlHoldUntil = new Float64Array(D);
+  const dlHoldVer = new Int32Array(D);
+  const dlLastProgress = new Float64Array(D);
   const dlFailures: Array<number[] | undefined> = new Array<number[] | undefined>(D);
   // Per node.
   const nextLayer = new Int32Array(N);
   const layersDone = new Int32Array(N);
   const doneAt = new Float64Array(N).fill(-1);
-  // The seed.
-  const seedHasPiece = new Uint8Array(P);
+  const nodeClaims: number[][] = Array.from({ length: N }, () => []);
+  const peerAccepted = new Int32Array(N);
+  const peerSending = new Int32Array(N);
+  const peerQueue: number[][] = Array.from({ length: N }, () => []);
+  // Per layer.
   const seedFill = new Int32Array(L); // pieces of the layer arrived, in order
   const feedState = new Uint8Array(L); // 0 not asked, 1 queued, 2 fetching
+  const firstArrival = new Float64Array(L).fill(-1);
+  const frontierLive = new Uint8Array(L).fill(1);
+  const waiters: number[][] = Array.from({ length: L }, () => []);
+  const wakePending = new Uint8Array(L);
   const feedQueue: number[] = [];
   let feedsRunning = 0;
+  // Per piece, at the seed.
+  const seedHasPiece = new Uint8Array(P);
   const claimBy = new Int32Array(P).fill(-1);
   const claimUntil = new Float64Array(P);
   const heldBack = new Uint8Array(P);
+  const heldProgress = new Float64Array(P);
   const waitingAtSeed: Array<number[] | undefined> = new Array<number[] | undefined>(P);
+  // The seed's sends: waiting their turn, open (slot held), draining (still progress).
+  const seedQueue: number[] = [];
+  let seedQueueHead = 0;
+  let seedSending = 0;
+  const seedOpen = new Map<number, number>(); // flow → piece, queued or holding a slot
+  let draining: Array<{ g: number; untilMs: number }> = [];
+  let tickArmed = false;
 
   // Flows (pooled typed arrays).
   let cap = 1 << 14;
@@ -189,9 +259,11 @@ export function simulate(params: SimParams): SimResult {
   let fParent = new Int32Array(cap);
   let fChild = new Int32Array(cap);
   let fPiece = new Int32Array(cap);
+  let fPair = new Int32Array(cap);
   let fCandPos = new Int32Array(cap);
   let fVer = new Int32Array(cap);
   let fRem = new Float64Array(cap);
+  let fMark = new Float64Array(cap);
   let fRate = new Float64Array(cap);
   let fLast = new Float64Array(cap);
   const fCands: Int32Array[] = [];
@@ -211,21 +283,37 @@ export function simulate(params: SimParams): SimResult {
       fParent = grow(fParent, (n) => new Int32Array(n));
       fChild = grow(fChild, (n) => new Int32Array(n));
       fPiece = grow(fPiece, (n) => new Int32Array(n));
+      fPair = grow(fPair, (n) => new Int32Array(n));
       fCandPos = grow(fCandPos, (n) => new Int32Array(n));
       fVer = grow(fVer, (n) => new Int32Array(n));
       fRem = grow(fRem, (n) => new Float64Array(n));
+      fMark = grow(fMark, (n) => new Float64Array(n));
       fRate = grow(fRate, (n) => new Float64Array(n));
       fLast = grow(fLast, (n) => new Float64Array(n));
     }
     return used++;
   };
-  const ups: number[][] = Array.from({ length: N + 2 }, () => []);
-  const downs: number[][] = Array.from({ length: N + 2 }, () => []);
+
+  // Host pairs (one htb class each way): flows parent → child.
+  const pairOf = new Map<number, number>();
+  const pParent: number[] = [];
+  const pChild: number[] = [];
+  const pFlows: number[][] = [];
+  const pRate: number[] = [];
+  const pStamp: number[] = [];
+  const pFree: number[] = [];
+  const upPairs: number[][] = Array.from({ length: H }, () => []);
+  const downPairs: number[][] = Array.from({ length: H }, () => []);
+  const upLevel = new Float64Array(H).fill(Number.POSITIVE_INFINITY);
+  const downLevel = new Float64Array(H).fill(Number.POSITIVE_INFINITY);
+  let stamp = 0;
 
   const queue = new EventQueue();
   const ev = { time: 0, kind: 0, id: 0, version: 0 };
   let events = 0;
   let scheduleCalls = 0;
+  let heldReruns = 0;
+  let inWake = false;
   let busyRefusals = 0;
   let longPollTimeouts = 0;
   let ignoredAssignments = 0;
@@ -248,35 +336,133 @@ export function simulate(params: SimParams): SimResult {
     }
   };
 
+  // --- links --------------------------------------------------------------------------
   const bump = (t: number): number => (fVer[t] = (fVer[t] as number) + 1);
   const removeFrom = (list: number[], t: number): void => {
     const i = list.indexOf(t);
+    if (i < 0) return;
     list[i] = list[list.length - 1] as number;
     list.pop();
   };
-  const rerate = (list: number[]): void => {
-    for (const t of list) {
-      const parent = fParent[t] as number;
-      const child = fChild[t] as number;
-      const rate = Math.min((upCap[parent] as number) / (ups[parent] as number[]).length, (downCap[child] as number) / (downs[child] as number[]).length);
-      const old = fRate[t] as number;
-      if (rate === old) continue;
-      fRem[t] = (fRem[t] as number) - old * (now - (fLast[t] as number));
-      fLast[t] = now;
-      fRate[t] = rate;
-      // Faster: re-time the finish. Slower: the pending finish fires early and re-times itself.
-      if (rate > old) queue.push(now + Math.max(0, fRem[t] as number) / rate, FINISH, t, bump(t));
+  const eqUp = (h: number): number => (upCap[h] as number) / Math.max(1, (upPairs[h] as number[]).length);
+  const eqDown = (h: number): number => (downCap[h] as number) / Math.max(1, (downPairs[h] as number[]).length);
+  const scratch: number[] = [];
+  /** Max-min level of a link of `capacity` over pairs that can take at most `demands` each. */
+  const waterLevel = (capacity: number): number => {
+    scratch.sort((a, b) => a - b);
+    let left = capacity;
+    for (let i = 0; i < scratch.length; i++) {
+      const share = left / (scratch.length - i);
+      const d = scratch[i] as number;
+      if (d >= share) return share;
+      left -= d;
+    }
+    return Number.POSITIVE_INFINITY;
+  };
+  const levelUp = (h: number): void => {
+    scratch.length = 0;
+    for (const q of upPairs[h] as number[]) scratch.push(eqDown(pChild[q] as number));
+    upLevel[h] = waterLevel(upCap[h] as number);
+  };
+  const levelDown = (h: number): void => {
+    scratch.length = 0;
+    for (const q of downPairs[h] as number[]) scratch.push(eqUp(pParent[q] as number));
+    downLevel[h] = waterLevel(downCap[h] as number);
+  };
+  const setFlowRate = (t: number, rate: number): void => {
+    const old = fRate[t] as number;
+    if (rate === old) return;
+    fRem[t] = (fRem[t] as number) - old * (now - (fLast[t] as number));
+    fLast[t] = now;
+    fRate[t] = rate;
+    // Faster: re-time the next mark. Slower: the pending event fires early and re-times itself.
+    if (rate > old) queue.push(now + Math.max(0, (fRem[t] as number) - (fMark[t] as number)) / rate, FLOW, t, bump(t));
+  };
+  const ratePair = (q: number): void => {
+    const p = pParent[q] as number;
+    const c = pChild[q] as number;
+    const rate = Math.min(upLevel[p] as number, eqDown(c), downLevel[c] as number, eqUp(p));
+    pRate[q] = rate;
+    const flows = pFlows[q] as number[];
+    for (const t of flows) setFlowRate(t, rate / flows.length);
+  };
+  const touched: number[] = [];
+  const touch = (list: number[]): void => {
+    for (const q of list) {
+      if (pStamp[q] === stamp) continue;
+      pStamp[q] = stamp;
+      touched.push(q);
     }
   };
-  const startFlow = (t: number, parent: number, bytes: number): void => {
+  /** A pair came or went between p and c: the levels it changes, then the rates. */
+  const relink = (p: number, c: number): void => {
+    stamp++;
+    touched.length = 0;
+    levelUp(p);
+    levelDown(c);
+    touch(upPairs[p] as number[]);
+    touch(downPairs[c] as number[]);
+    for (const q of upPairs[p] as number[]) {
+      const cc = pChild[q] as number;
+      levelDown(cc);
+      touch(downPairs[cc] as number[]);
+    }
+    for (const q of downPairs[c] as number[]) {
+      const pp = pParent[q] as number;
+      levelUp(pp);
+      touch(upPairs[pp] as number[]);
+    }
+    for (const q of touched) ratePair(q);
+  };
+  /** Queueing delay a small message meets crossing p → c: the pair's FIFO, full while it is busy. */
+  const queueDelay = (p: number, c: number): number => {
+    const q = pairOf.get(p * H + c);
+    return q === undefined ? 0 : leafQueue / (pRate[q] as number);
+  };
+  /** Flow t starts: `bytes` from parent to child; its first event when `mark` bytes are left. */
+  const startFlow = (t: number, parent: number, child: number, bytes: number, mark: number): void => {
     fParent[t] = parent;
+    fChild[t] = child;
     fRem[t] = bytes;
+    fMark[t] = Math.min(mark, bytes);
     fRate[t] = 0;
     fLast[t] = now;
-    (ups[parent] as number[]).push(t);
-    (downs[fChild[t] as number] as number[]).push(t);
-    rerate(ups[parent] as number[]);
-    rerate(downs[fChild[t] as number] as number[]);
+    const key = parent * H + child;
+    let q = pairOf.get(key);
+    if (q === undefined) {
+      q = pFree.pop() ?? pParent.length;
+      pParent[q] = parent;
+      pChild[q] = child;
+      pFlows[q] = [t];
+      pRate[q] = 0;
+      pStamp[q] = 0;
+      pairOf.set(key, q);
+      (upPairs[parent] as number[]).push(q);
+      (downPairs[child] as number[]).push(q);
+      fPair[t] = q;
+      relink(parent, child);
+    } else {
+      (pFlows[q] as number[]).push(t);
+      fPair[t] = q;
+      ratePair(q);
+    }
+  };
+  const endFlow = (t: number): void => {
+    bump(t);
+    const q = fPair[t] as number;
+    const flows = pFlows[q] as number[];
+    removeFrom(flows, t);
+    if (flows.length > 0) {
+      ratePair(q);
+      return;
+    }
+    const parent = pParent[q] as number;
+    const child = pChild[q] as number;
+    pairOf.delete(parent * H + child);
+    removeFrom(upPairs[parent] as number[], q);
+    removeFrom(downPairs[child] as number[], q);
+    pFree.push(q);
+    relink(parent, child);
   };
 
   // --- the supernode's back-to-source -------------------------------------------------
@@ -291,9 +477,8 @@ export function simulate(params: SimParams): SimResult {
     }
     const t = alloc();
     fKind[t] = FEED;
-    fChild[t] = SEED;
     fPiece[t] = (offset[layer] as number) + i;
-    startFlow(t, REG, pieceLen[(offset[layer] as number) + i] as number);
+    startFlow(t, REG, SEED, pieceLen[(offset[layer] as number) + i] as number, 0);
   };
   const startFeed = (layer: number): void => {
     feedState[layer] = 2;
@@ -306,24 +491,34 @@ export function simulate(params: SimParams): SimResult {
     if (feedsRunning < k.supernodeMaxConcurrentFetches) startFeed(layer);
     else feedQueue.push(layer);
   };
-  /** A piece reached the seed: offered now, or held back for its claimer; long-polls waiting for it start. */
+  /** Swarm.changed: held schedule calls of the layer look again (once per instant). */
+  const changed = (layer: number): void => {
+    if ((wakePending[layer] as number) === 1) return;
+    wakePending[layer] = 1;
+    queue.push(now, WAKE, layer, 0);
+  };
+  const claimLive = (g: number): boolean => (claimBy[g] as number) !== -1 && (claimUntil[g] as number) > now && (frontierLive[layerOf[g] as number] as number) === 1;
+  /** A piece reached the seed: offered now, or held back for its claimer; requests waiting for it queue for a send. */
   const seedPiece = (g: number): void => {
     seedHasPiece[g] = 1;
     const layer = layerOf[g] as number;
     seedFill[layer] = (seedFill[layer] as number) + 1;
-    if (frontierOn && (claimBy[g] as number) !== -1 && (claimUntil[g] as number) > now) {
+    if ((firstArrival[layer] as number) < 0) firstArrival[layer] = now;
+    if (frontierOn && claimLive(g)) {
       heldBack[g] = 1;
+      heldProgress[g] = now;
       heldBackCount++;
       queue.push(now + k.claimedPieceSeedDelayMs, RELEASE, g, 0);
     } else {
       timed(() => sched.seedHas(digests[layer] as string, [g - (offset[layer] as number)]));
+      changed(layer);
     }
     const waiting = waitingAtSeed[g];
     if (waiting !== undefined) {
       waitingAtSeed[g] = undefined;
       for (const t of waiting) {
         bump(t); // its long-poll timeout is void
-        startFlow(t, SEED, pieceLen[g] as number);
+        seedEnqueue(t);
       }
     }
   };
@@ -332,20 +527,98 @@ export function simulate(params: SimParams): SimResult {
     heldBack[g] = 0;
     const layer = layerOf[g] as number;
     timed(() => sched.seedHas(digests[layer] as string, [g - (offset[layer] as number)]));
+    changed(layer);
+  };
+  /** The hold-back timer: released claimedPieceSeedDelayMs after the last progress of a copy of the piece. */
+  const releaseCheck = (g: number): void => {
+    if ((heldBack[g] as number) === 0) return;
+    const due = (heldProgress[g] as number) + k.claimedPieceSeedDelayMs;
+    if (due > now) queue.push(due, RELEASE, g, 0);
+    else release(g);
+  };
+  /** SendReport: the seed's copy of g is alive (queued, open, or draining). */
+  const seedProgress = (g: number): void => {
+    const layer = layerOf[g] as number;
+    sched.seedProgress(digests[layer] as string, g - (offset[layer] as number));
+    if ((heldBack[g] as number) === 1) heldProgress[g] = now;
+  };
+  const armTick = (): void => {
+    if (tickArmed) return;
+    tickArmed = true;
+    queue.push(now + k.sendProgressEveryMs, SEND_TICK, 0, 0);
+  };
+  const sendTick = (): void => {
+    tickArmed = false;
+    for (const g of seedOpen.values()) seedProgress(g);
+    draining = draining.filter((x) => x.untilMs > now);
+    for (const x of draining) seedProgress(x.g);
+    if (seedOpen.size > 0 || draining.length > 0) armTick();
+  };
+  const seedEnqueue = (t: number): void => {
+    seedOpen.set(t, fPiece[t] as number);
+    seedProgress(fPiece[t] as number);
+    armTick();
+    if (seedSending < k.seedSendsAtOnce) seedBegin(t);
+    else seedQueue.push(t);
+  };
+  const seedBegin = (t: number): void => {
+    seedSending++;
+    const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
+    dlFlowing[d] = (dlFlowing[d] as number) + 1;
+    startFlow(t, SEED, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
+  };
+  const peerBegin = (t: number): void => {
+    const parent = fParent[t] as number;
+    peerSending[parent] = (peerSending[parent] as number) + 1;
+    const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
+    dlFlowing[d] = (dlFlowing[d] as number) + 1;
+    startFlow(t, parent, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
+  };
+  /** The send's last byte went into the socket: its slot passes on; the rest drains from the kernel. */
+  const handedOver = (t: number): void => {
+    const parent = fParent[t] as number;
+    if (parent === SEED) {
+      seedSending--;
+      seedOpen.delete(t);
+      draining.push({ g: fPiece[t] as number, untilMs: now + k.sendDrainProgressMs });
+      armTick();
+      const next = seedQueueHead < seedQueue.length ? (seedQueue[seedQueueHead++] as number) : undefined;
+      if (seedQueueHead > 1024 && seedQueueHead * 2 > seedQueue.length) {
+        seedQueue.splice(0, seedQueueHead);
+        seedQueueHead = 0;
+      }
+      if (next !== undefined) seedBegin(next);
+      return;
+    }
+    peerSending[parent] = (peerSending[parent] as number) - 1;
+    peerAccepted[parent] = (peerAccepted[parent] as number) - 1;
+    const next = (peerQueue[parent] as number[]).shift();
+    if (next !== undefined) peerBegin(next);
+  };
+  /** Swarm.frontierAhead: how far past the fill point claims reach, from the layer's arrival rate. */
+  const frontierAhead = (layer: number): number => {
+    const first = firstArrival[layer] as number;
+    const count = seedFill[layer] as number;
+    const elapsed = now - first;
+    if (first < 0 || count < 2 || elapsed <= 0) return k.frontierMinAhead;
+    return Math.max(k.frontierMinAhead, Math.min(k.frontierAhead, Math.ceil(((count - 1) / elapsed) * k.frontierHorizonMs)));
   };
   /** Swarm.addFrontier: pieces still coming that nobody holds a live claim on. */
   const frontierPieces: number[] = [];
   const addFrontier = (node: number, layer: number, room: number): void => {
     frontierPieces.length = 0;
+    const mine = (nodeClaims[node] as number[]).filter((g) => (claimBy[g] as number) === node && claimLive(g));
+    nodeClaims[node] = mine;
     const l = layouts[layer] as (typeof layouts)[number];
-    const most = Math.min(room, k.frontierPerCall);
+    const most = Math.min(room, k.frontierPerCall, k.maxFrontierClaimsPerChild - mine.length);
     const first = seedFill[layer] as number;
-    const end = Math.min(l.pieceCount, first + k.frontierAhead);
+    const end = Math.min(l.pieceCount, first + frontierAhead(layer));
     for (let i = first; i < end && frontierPieces.length < most; i++) {
       const g = (offset[layer] as number) + i;
-      if ((claimBy[g] as number) !== -1 && (claimUntil[g] as number) > now) continue;
+      if (claimLive(g)) continue;
       claimBy[g] = node;
       claimUntil[g] = now + k.frontierTtlMs;
+      mine.push(g);
       frontierPieces.push(g);
       frontierClaims++;
     }
@@ -358,9 +631,9 @@ export function simulate(params: SimParams): SimResult {
     if (layer >= L) return;
     nextLayer[node] = layer + 1;
     const d = node * L + layer;
-    dlStarted[d] = 1;
+    dlLastProgress[d] = now;
     askFeed(layer);
-    if (fallbackOn) queue.push(now + k.firstByteTimeoutMs, FIRST_BYTE_CHECK, d, 0);
+    if (fallbackOn) queue.push(now + k.firstByteTimeoutMs, PROGRESS_CHECK, d, 0);
     requestMore(d);
   };
   const layerDone = (node: number, layer: number): void => {
@@ -389,10 +662,13 @@ export function simulate(params: SimParams): SimResult {
     dlInflight[d] = (dlInflight[d] as number) + 1;
     queue.push(at, START, t, bump(t));
   };
+  /** When a piece request of `node` reaches `parent`: the round trip, the answer's way back from the supernode, the request's way out. */
+  const requestAt = (node: number, parent: number, answerDelay: number): number => now + answerDelay + rttMs + queueDelay(node, parent);
 
   /** One turn of Download.run (services/peer/src/download.ts) for download d. */
   const requestMore = (d: number): void => {
     dlPollVer[d] = (dlPollVer[d] as number) + 1;
+    if ((dlWaiting[d] as number) === 1) return; // a held schedule call answers on the next change
     const node = Math.floor(d / L);
     const layer = d % L;
     const l = layouts[layer] as (typeof layouts)[number];
@@ -403,7 +679,7 @@ export function simulate(params: SimParams): SimResult {
       const freeSlots = W - (dlInflight[d] as number);
       if (freeSlots <= 0) return; // the next piece to land asks again
       const queued = dlFailures[d];
-      if (queued !== undefined && queued.length > 0) {
+      if (queued !== undefined && queued.length > 0 && (dlHoldUntil[d] as number) <= now) {
         timed(() => {
           for (let i = 0; i < queued.length; i += 3) {
             const parent = queued[i] as number;
@@ -411,14 +687,38 @@ export function simulate(params: SimParams): SimResult {
           }
         });
         queued.length = 0;
+        changed(layer);
       }
       let next = dlNext[d] as number;
       while (next < l.pieceCount && (have[base + next] as number) === 1) next++;
       dlNext[d] = next;
       urgentBuf.length = 0;
       for (let i = next; i < l.pieceCount && urgentBuf.length < k.urgentAhead; i++) if ((have[base + i] as number) === 0 && (asked[base + i] as number) === 0) urgentBuf.push(i);
-      scheduleCalls++;
+      if (inWake) heldReruns++;
+      else scheduleCalls++;
+      inWake = false;
       const assignments = timed(() => sched.schedule(ids[node] as string, digest, { limit: freeSlots, urgent: urgentBuf }));
+      let answered = assignments.length;
+      if (frontierOn) {
+        if ((seedFill[layer] as number) >= l.pieceCount) frontierLive[layer] = 0;
+        else if (assignments.length < freeSlots) {
+          addFrontier(node, layer, freeSlots - assignments.length);
+          answered += frontierPieces.length;
+        }
+      }
+      if (answered === 0) {
+        // Nothing to assign: the supernode holds the call until the swarm changes, or scheduleWaitMs.
+        if ((dlHoldUntil[d] as number) <= now) {
+          dlHoldUntil[d] = now + k.scheduleWaitMs;
+          dlHoldVer[d] = (dlHoldVer[d] as number) + 1;
+          queue.push(now + k.scheduleWaitMs, HOLD_TIMEOUT, d, dlHoldVer[d] as number);
+        }
+        dlWaiting[d] = 1;
+        (waiters[layer] as number[]).push(d);
+        return;
+      }
+      dlHoldUntil[d] = 0;
+      const answerDelay = queueDelay(SEED, node);
       let started = 0;
       for (const a of assignments) {
         const g = (offset[layer] as number) + a.piece;
@@ -430,34 +730,52 @@ export function simulate(params: SimParams): SimResult {
         a.candidates.forEach((c, i) => {
           cands[i] = c.kind === 'seed' ? SEED : (indexOf.get(c.peerId) as number);
         });
-        request(d, g, cands, now + rttMs);
+        request(d, g, cands, requestAt(node, cands[0] as number, answerDelay));
         started++;
       }
-      let answered = assignments.length;
-      if (frontierOn && (seedFill[layer] as number) < l.pieceCount && assignments.length < freeSlots) {
-        addFrontier(node, layer, freeSlots - assignments.length);
-        answered += frontierPieces.length;
-        for (const g of frontierPieces) {
-          if ((asked[node * P + g] as number) === 1) {
-            ignoredAssignments++;
-            continue;
-          }
-          request(d, g, Int32Array.of(SEED), now + rttMs);
-          started++;
+      for (const g of frontierPieces) {
+        if (answered === assignments.length) break;
+        if ((asked[node * P + g] as number) === 1) {
+          ignoredAssignments++;
+          continue;
         }
+        request(d, g, Int32Array.of(SEED), requestAt(node, SEED, answerDelay));
+        started++;
       }
       if (started === 0) {
+        // An answer that came back at once with nothing new: paced.
         const ms = dlIdleMs[d] as number;
         dlIdleMs[d] = Math.min(k.idlePollMaxMs, ms * 2);
         queue.push(now + ms, POLL, d, dlPollVer[d] as number);
         return;
       }
       dlIdleMs[d] = k.idlePollMinMs;
-      if (answered < freeSlots) {
+      if (answered < freeSlots || (dlInflight[d] as number) >= W) {
         queue.push(now + k.idlePollMaxMs, POLL, d, dlPollVer[d] as number);
         return;
       }
     }
+  };
+  /** Swarm.changed's effect on held calls: each looks again; the deadline stays. */
+  const wake = (layer: number): void => {
+    wakePending[layer] = 0;
+    const list = waiters[layer] as number[];
+    if (list.length === 0) return;
+    waiters[layer] = [];
+    for (const d of list) {
+      if ((dlWaiting[d] as number) === 0) continue;
+      dlWaiting[d] = 0;
+      inWake = true;
+      requestMore(d);
+      inWake = false;
+    }
+  };
+  const holdTimeout = (d: number): void => {
+    if ((dlWaiting[d] as number) === 0) return;
+    dlWaiting[d] = 0;
+    dlHoldUntil[d] = 0;
+    removeFrom(waiters[d % L] as number[], d);
+    requestMore(d);
   };
 
   const pieceGaveUp = (t: number, d: number): void => {
@@ -467,6 +785,17 @@ export function simulate(params: SimParams): SimResult {
     free.push(t);
     requestMore(d);
   };
+  const nextCandidate = (t: number, d: number): void => {
+    const cands = fCands[t] as Int32Array;
+    const pos = fCandPos[t] as number;
+    if (pos + 1 < cands.length) {
+      fCandPos[t] = pos + 1;
+      const child = fChild[t] as number;
+      queue.push(requestAt(child, cands[pos + 1] as number, 0), START, t, bump(t));
+    } else {
+      pieceGaveUp(t, d);
+    }
+  };
 
   /** A piece request reaches its current candidate. */
   const start = (t: number): void => {
@@ -474,9 +803,8 @@ export function simulate(params: SimParams): SimResult {
     const g = fPiece[t] as number;
     const layer = layerOf[g] as number;
     const d = child * L + layer;
-    const cands = fCands[t] as Int32Array;
-    const pos = fCandPos[t] as number;
-    const parent = cands[pos] as number;
+    const parent = (fCands[t] as Int32Array)[fCandPos[t] as number] as number;
+    fParent[t] = parent;
     if (parent === SEED) {
       if ((seedHasPiece[g] as number) === 0) {
         // The long-poll: the seed answers when the piece lands, or gives up after pieceWaitMs.
@@ -484,60 +812,59 @@ export function simulate(params: SimParams): SimResult {
         queue.push(now + k.pieceWaitMs, LONG_POLL_TIMEOUT, t, bump(t));
         return;
       }
-      startFlow(t, SEED, pieceLen[g] as number);
+      seedEnqueue(t);
       return;
     }
     if ((have[parent * P + g] as number) === 0) throw new Error(`node ${parent} listed for piece ${g} it lacks`);
-    if ((ups[parent] as number[]).length >= k.peerMaxUploads) {
+    if ((peerAccepted[parent] as number) >= k.peerMaxUploads) {
       busyRefusals++;
       (dlFailures[d] ??= []).push(parent, g - (offset[layer] as number), BUSY);
-      if (pos + 1 < cands.length) {
-        fCandPos[t] = pos + 1;
-        queue.push(now + rttMs, START, t, bump(t));
-      } else {
-        pieceGaveUp(t, d);
-      }
+      nextCandidate(t, d);
       return;
     }
-    startFlow(t, parent, pieceLen[g] as number);
+    peerAccepted[parent] = (peerAccepted[parent] as number) + 1;
+    if ((peerSending[parent] as number) < k.peerSendsAtOnce) peerBegin(t);
+    else (peerQueue[parent] as number[]).push(t);
   };
 
   const longPollTimeout = (t: number): void => {
     const g = fPiece[t] as number;
     const layer = layerOf[g] as number;
-    const child = fChild[t] as number;
-    const d = child * L + layer;
+    const d = (fChild[t] as number) * L + layer;
     const waiting = waitingAtSeed[g];
     if (waiting !== undefined) removeFrom(waiting, t);
     longPollTimeouts++;
     (dlFailures[d] ??= []).push(SEED, g - (offset[layer] as number), UNREACHABLE);
-    const cands = fCands[t] as Int32Array;
-    const pos = fCandPos[t] as number;
-    if (pos + 1 < cands.length) {
-      fCandPos[t] = pos + 1;
-      queue.push(now + rttMs, START, t, bump(t));
-    } else {
-      pieceGaveUp(t, d);
-    }
+    nextCandidate(t, d);
   };
 
-  const finish = (t: number): void => {
+  /** A flow reached its mark: its slot's hand-over, or its end. */
+  const flowEvent = (t: number): void => {
     const rem = (fRem[t] as number) - (fRate[t] as number) * (now - (fLast[t] as number));
     fRem[t] = rem;
     fLast[t] = now;
-    if (rem > 0.5) {
-      queue.push(now + rem / (fRate[t] as number), FINISH, t, bump(t));
+    const mark = fMark[t] as number;
+    if (rem > mark + 0.5) {
+      queue.push(now + (rem - mark) / (fRate[t] as number), FLOW, t, bump(t));
       return;
     }
+    if (mark > 0) {
+      fMark[t] = 0;
+      handedOver(t);
+      if (rem > 0.5) {
+        queue.push(now + rem / (fRate[t] as number), FLOW, t, bump(t));
+        return;
+      }
+    }
+    finish(t);
+  };
+
+  const finish = (t: number): void => {
     const parent = fParent[t] as number;
     const child = fChild[t] as number;
     const g = fPiece[t] as number;
     const kind = fKind[t] as number;
-    bump(t);
-    removeFrom(ups[parent] as number[], t);
-    removeFrom(downs[child] as number[], t);
-    rerate(ups[parent] as number[]);
-    rerate(downs[child] as number[]);
+    endFlow(t);
     free.push(t);
     const layer = layerOf[g] as number;
     if (kind === FEED) {
@@ -559,26 +886,39 @@ export function simulate(params: SimParams): SimResult {
     const d = child * L + layer;
     have[child * P + g] = 1;
     dlInflight[d] = (dlInflight[d] as number) - 1;
+    dlFlowing[d] = (dlFlowing[d] as number) - 1;
     dlHave[d] = (dlHave[d] as number) + 1;
+    dlLastProgress[d] = now;
+    // Announced at once over the WebSocket: others may fetch it from here now.
     timed(() => sched.peerHas(ids[child] as string, digests[layer] as string, [g - (offset[layer] as number)]));
-    if ((heldBack[g] as number) === 1) release(g);
+    if ((claimBy[g] as number) === child) claimBy[g] = -1;
+    release(g);
+    changed(layer);
     if ((dlFallback[d] as number) === 1) return; // the registry delivers this layer now
     if (dlHave[d] === (layouts[layer] as (typeof layouts)[number]).pieceCount) layerDone(child, layer);
     else requestMore(d);
   };
 
-  /** The proxy's first-byte timer: no first piece yet → the whole layer from the registry. */
-  const firstByteCheck = (d: number): void => {
+  /** The proxy's patience: no progress (no piece landed, none moving) for firstByteTimeoutMs → the whole layer from the registry. */
+  const progressCheck = (d: number): void => {
     const node = Math.floor(d / L);
     const layer = d % L;
-    if ((dlDone[d] as number) === 1 || (have[node * P + (offset[layer] as number)] as number) === 1) return;
+    if ((dlDone[d] as number) === 1) return;
+    const due = (dlLastProgress[d] as number) + k.firstByteTimeoutMs;
+    if ((dlFlowing[d] as number) > 0) {
+      queue.push(now + k.firstByteTimeoutMs, PROGRESS_CHECK, d, 0);
+      return;
+    }
+    if (due > now) {
+      queue.push(due, PROGRESS_CHECK, d, 0);
+      return;
+    }
     dlFallback[d] = 1;
     fallbacks++;
     const t = alloc();
     fKind[t] = FALLBACK;
-    fChild[t] = node;
     fPiece[t] = offset[layer] as number;
-    startFlow(t, REG, params.layerBytes[layer] as number);
+    startFlow(t, REG, node, params.layerBytes[layer] as number, 0);
   };
 
   const concurrency = params.layerConcurrency === undefined || params.layerConcurrency <= 0 ? L : Math.min(L, params.layerConcurrency);
@@ -591,8 +931,11 @@ export function simulate(params: SimParams): SimResult {
     if (traceStep > 0 && now >= nextTrace) {
       nextTrace += traceStep;
       let active = 0;
-      for (let i = 0; i < N; i++) active += (downs[i] as number[]).length;
-      console.log(`t=${(now / lineRateMs).toFixed(2)} done=${done} seedFill=${[...seedFill].join('/')} flows=${active} seedUp=${(ups[SEED] as number[]).length} regUp=${(ups[REG] as number[]).length} fallbacks=${fallbacks}`);
+      for (let i = 0; i < N; i++) for (const q of downPairs[i] as number[]) active += (pFlows[q] as number[]).length;
+      const seedUpBps = (upPairs[SEED] as number[]).reduce((a, q) => a + (pRate[q] as number), 0) * 1000 * 8;
+      console.log(
+        `t=${(now / lineRateMs).toFixed(2)} done=${done} seedFill=${[...seedFill].join('/')} flows=${active} seedPairs=${(upPairs[SEED] as number[]).length} seedUp=${(seedUpBps / 1e6).toFixed(1)}Mbit seedSending=${seedSending} seedQueued=${seedQueue.length - seedQueueHead} seedEgress=${(seedEgressBytes / S).toFixed(2)}S fallbacks=${fallbacks}`,
+      );
     }
     if (now > horizonMs) throw new Error(`simulation did not finish within ${horizonMs} ms (${done}/${N} nodes done)`);
     events++;
@@ -603,17 +946,26 @@ export function simulate(params: SimParams): SimResult {
       case START:
         if (ev.version === fVer[ev.id]) start(ev.id);
         break;
-      case FINISH:
-        if (ev.version === fVer[ev.id]) finish(ev.id);
+      case FLOW:
+        if (ev.version === fVer[ev.id]) flowEvent(ev.id);
         break;
       case RELEASE:
-        release(ev.id);
+        releaseCheck(ev.id);
         break;
-      case FIRST_BYTE_CHECK:
-        firstByteCheck(ev.id);
+      case PROGRESS_CHECK:
+        progressCheck(ev.id);
         break;
       case LONG_POLL_TIMEOUT:
         if (ev.version === fVer[ev.id]) longPollTimeout(ev.id);
+        break;
+      case HOLD_TIMEOUT:
+        if (ev.version === dlHoldVer[ev.id]) holdTimeout(ev.id);
+        break;
+      case WAKE:
+        wake(ev.id);
+        break;
+      case SEND_TICK:
+        sendTick();
         break;
     }
   }
@@ -632,6 +984,7 @@ export function simulate(params: SimParams): SimResult {
     peerEgressBytes,
     events,
     scheduleCalls,
+    heldReruns,
     busyRefusals,
     longPollTimeouts,
     ignoredAssignments,

@@ -1,14 +1,18 @@
 // The simulator takes every timer and limit from the services' code (sim/constants.ts):
 // a constant that disappears from the source must stop the model, not leave it on an
-// old number. And with no proxy fallback the registry sends each byte once, by
-// construction of the back-to-source.
+// old number. Bug pinned here: the model kept modelling the swarm of before the send
+// gates, the long-poll schedule and the per-child frontier cap (it read none of
+// SEED_SENDS_AT_ONCE, PEER_SENDS_AT_ONCE, SEND_DRAIN_PROGRESS_MS, SCHEDULE_WAIT_MS,
+// MAX_FRONTIER_CLAIMS_PER_CHILD) and predicted 1.67 × S/B where bench:swarm measured
+// 1.38. And with no proxy fallback the registry sends each byte once, by construction
+// of the back-to-source.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_FIRST_BYTE_TIMEOUT_MS } from '@shoal/proxy';
 import { ModelOutOfDateError, modelConstants, sourceConstant } from '../sim/constants.js';
-import { simulate } from '../sim/simulation.js';
+import { simulate, TCP_GOODPUT } from '../sim/simulation.js';
 import { layerSizes } from '../lib/image-shape.js';
 
 test('the model reads its constants from the code', (t) => {
@@ -18,11 +22,24 @@ test('the model reads its constants from the code', (t) => {
   t.true(k.frontierTtlMs > 0);
 });
 
+test('the model reads the send gates, the long-poll and the frontier caps from the code', (t) => {
+  const k = modelConstants();
+  t.is(k.seedSendsAtOnce, sourceConstant('services/supernode/src/routes/blobs.ts', 'SEED_SENDS_AT_ONCE'));
+  t.true(k.seedSendsAtOnce >= 1 && k.peerSendsAtOnce >= 1);
+  t.true(k.sendDrainProgressMs > 0 && k.sendProgressEveryMs > 0);
+  t.true(k.scheduleWaitMs > 0);
+  t.true(k.maxFrontierClaimsPerChild >= 1);
+  // FRONTIER_HORIZON_MS = PIECE_WAIT_MS / 2: a known constant over a number.
+  t.is(k.frontierHorizonMs, k.pieceWaitMs / 2);
+});
+
 test('a constant gone from the source is a ModelOutOfDateError', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-sim-'));
   writeFileSync(join(dir, 'x.ts'), 'const OTHER_MS = 5;\n');
   t.throws(() => sourceConstant(join(dir, 'x.ts'), 'GONE_MS'), { instanceOf: ModelOutOfDateError });
   t.is(sourceConstant(join(dir, 'x.ts'), 'OTHER_MS'), 5);
+  writeFileSync(join(dir, 'y.ts'), 'const HALF_MS = PIECE_WAIT_MS / 2;\nconst TWICE_MS = PIECE_WAIT_MS * 2;\n');
+  t.is(sourceConstant(join(dir, 'y.ts'), 'HALF_MS') * 4, sourceConstant(join(dir, 'y.ts'), 'TWICE_MS'));
 });
 
 test('without fallbacks the registry sends the image once and every node finishes', (t) => {
@@ -31,6 +48,20 @@ test('without fallbacks the registry sends the image once and every node finishe
   t.is(r.registryEgressBytes, layerBytes.reduce((a, b) => a + b, 0));
   t.is(r.completionMs.length, 8);
   t.true((r.completionMs[0] as number) >= r.lineRateMs * 0.99, 'no node beats its own line rate');
+  t.is(r.seedEgressBytes + r.peerEgressBytes, 8 * r.sizeBytes, 'every node received each byte once');
+});
+
+test('links carry TCP payload only: no node beats S/B at the goodput', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const r = simulate({ nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false });
+  t.true((r.completionMs[0] as number) >= (r.lineRateMs / TCP_GOODPUT) * 0.999);
+});
+
+test('the seed sends each piece about once at N=16 on slow links (send gates, frontier caps)', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const r = simulate({ nodes: 16, layerBytes, rateBitsPerSec: 10e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants() });
+  t.is(r.fallbacks, 0);
+  t.true(r.seedEgressBytes <= 1.25 * r.sizeBytes, `seed egress ${(r.seedEgressBytes / r.sizeBytes).toFixed(2)} × S`);
 });
 
 test('a slower node downlink slows the swarm down (per-host rates are modelled)', (t) => {
