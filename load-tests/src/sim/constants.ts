@@ -74,6 +74,7 @@ export function modelConstants(): ModelConstants {
     frontierHorizonMs: sourceConstant(SWARM_TS, 'FRONTIER_HORIZON_MS'),
     frontierTtlMs: sourceConstant(SWARM_TS, 'FRONTIER_TTL_MS'),
     claimedPieceSeedDelayMs: sourceConstant(SWARM_TS, 'CLAIMED_PIECE_SEED_DELAY_MS'),
+    wakesPerChange: sourceConstant(SWARM_TS, 'WAKES_PER_CHANGE'),
     seedSendsAtOnce: sourceConstant(SEED_BLOBS_TS, 'SEED_SENDS_AT_ONCE'),
     sendProgressEveryMs: sourceConstant(SEED_BLOBS_TS, 'SEND_PROGRESS_EVERY_MS'),
     sendDrainProgressMs: sourceConstant(SEED_BLOBS_TS, 'SEND_DRAIN_PROGRESS_MS'),
@@ -112,6 +113,8 @@ export interface ModelConstants {
   frontierHorizonMs: number;
   frontierTtlMs: number;
   claimedPieceSeedDelayMs: number;
+  /** Held schedule calls one change wakes, oldest first (Swarm.changed). */
+  wakesPerChange: number;
   /** services/supernode routes/blobs.ts: piece sends at once (the rest wait in arrival order); progress reports while a send is open, and how long after its last byte left. */
   seedSendsAtOnce: number;
   sendProgressEveryMs: number;

@@ -236,6 +236,8 @@ export function simulate(params: SimParams): SimResult {
   const frontierLive = new Uint8Array(L).fill(1);
   const waiters: number[][] = Array.from({ length: L }, () => []);
   const wakePending = new Uint8Array(L);
+  /** Held calls the changes of this instant may wake (k.wakesPerChange each). */
+  const wakeBudget = new Float64Array(L);
   const feedQueue: number[] = [];
   let feedsRunning = 0;
   // Per piece, at the seed.
@@ -491,8 +493,9 @@ export function simulate(params: SimParams): SimResult {
     if (feedsRunning < k.supernodeMaxConcurrentFetches) startFeed(layer);
     else feedQueue.push(layer);
   };
-  /** Swarm.changed: held schedule calls of the layer look again (once per instant). */
+  /** Swarm.changed: the oldest held schedule calls of the layer look again (k.wakesPerChange per change, run once per instant). */
   const changed = (layer: number): void => {
+    wakeBudget[layer] = (wakeBudget[layer] as number) + k.wakesPerChange;
     if ((wakePending[layer] as number) === 1) return;
     wakePending[layer] = 1;
     queue.push(now, WAKE, layer, 0);
@@ -759,9 +762,13 @@ export function simulate(params: SimParams): SimResult {
   /** Swarm.changed's effect on held calls: each looks again; the deadline stays. */
   const wake = (layer: number): void => {
     wakePending[layer] = 0;
-    const list = waiters[layer] as number[];
-    if (list.length === 0) return;
-    waiters[layer] = [];
+    const all = waiters[layer] as number[];
+    const budget = wakeBudget[layer] as number;
+    wakeBudget[layer] = 0;
+    if (all.length === 0) return;
+    // Oldest first; the rest keep waiting. A woken call that waits again queues at the back.
+    const list = all.slice(0, budget);
+    waiters[layer] = all.slice(budget);
     for (const d of list) {
       if ((dlWaiting[d] as number) === 0) continue;
       dlWaiting[d] = 0;

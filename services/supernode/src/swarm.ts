@@ -44,6 +44,8 @@ const FRONTIER_TTL_MS = PIECE_WAIT_MS;
 const FRONTIER_HORIZON_MS = PIECE_WAIT_MS / 2;
 /** Frontier claims reach at least this many pieces ahead, whatever the rate. */
 const FRONTIER_MIN_AHEAD = 8;
+/** Held schedule calls one change in a blob's swarm wakes (see Swarm.changed). */
+const WAKES_PER_CHANGE = 8;
 /** Schedule calls one blob may hold waiting at once (each is an open request; beyond, answers come at once). */
 const MAX_WAITERS_PER_BLOB = 10_000;
 /**
@@ -184,7 +186,7 @@ export class Swarm {
 
   peerLeft(peerId: string): void {
     this.scheduler.removePeer(peerId);
-    for (const digest of this.waiters.keys()) this.changed(digest);
+    for (const digest of [...this.waiters.keys()]) this.changed(digest, true);
   }
 
   /**
@@ -245,10 +247,21 @@ export class Swarm {
     });
   }
 
-  private changed(digest: Digest): void {
+  /**
+   * Wakes the calls that have waited longest (WAKES_PER_CHANGE; all of them
+   * with `all`). One change serves a few children at most (a new holder has
+   * a few upload slots); waking every held call of a blob made each change
+   * cost a schedule pass per waiting node, N² per pull. A woken call that
+   * waits again queues behind the others.
+   */
+  private changed(digest: Digest, all = false): void {
     const waiting = this.waiters.get(digest);
     if (waiting === undefined) return;
-    for (const wake of [...waiting]) wake();
+    let woken = 0;
+    for (const wake of [...waiting]) {
+      if (!all && woken++ >= WAKES_PER_CHANGE) break;
+      wake();
+    }
   }
 
   /** Answers a peer's schedule call; undefined when the supernode does not know the blob. */
