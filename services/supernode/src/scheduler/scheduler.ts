@@ -11,6 +11,11 @@ import type {
 } from './types.js';
 
 /*
+ * Why one file of ~900 lines: the scheduler is one data structure (per-blob
+ * typed arrays, per-member bitsets, one assignment FIFO) whose invariants every
+ * method keeps together; split, each part would need the others' internals.
+ * About a third of it is these notes and the comments beside each rule.
+ *
  * Implementation notes. The policy is the contract in types.ts; where it
  * leaves room, this implementation decides as follows (each choice was tuned
  * with the swarm simulator in load-tests/src/simulate.ts):
