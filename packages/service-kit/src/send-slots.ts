@@ -1,3 +1,21 @@
+import type { EventEmitter } from 'node:events';
+
+/**
+ * Runs `task` with a signal that aborts when `connection` (a request or a
+ * response of the peer's HTTP exchange) emits 'close': a piece or an answer
+ * the peer holds open for is no longer waited for once it went away.
+ */
+export async function whileConnected<T>(connection: Pick<EventEmitter, 'once' | 'off'>, task: (gone: AbortSignal) => Promise<T>): Promise<T> {
+  const gone = new AbortController();
+  const onClose = (): void => gone.abort(new Error('peer went away'));
+  connection.once('close', onClose);
+  try {
+    return await task(gone.signal);
+  } finally {
+    connection.off('close', onClose);
+  }
+}
+
 /**
  * First come, first served slots for piece sends: `size` run at once, the rest
  * wait in arrival order (at most `maxWaiting`). One after another, each piece

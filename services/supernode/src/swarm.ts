@@ -97,7 +97,10 @@ export class Swarm {
       const claim = this.frontier.get(digest)?.get(index);
       if (claim !== undefined && claim.untilMs > Date.now()) {
         const key = `${digest}/${index}`;
-        const timer = setTimeout(() => this.releaseHeldBack(digest, index), CLAIMED_PIECE_SEED_DELAY_MS);
+        const timer = setTimeout(() => {
+          this.releaseHeldBack(digest, index);
+          this.changed(digest);
+        }, CLAIMED_PIECE_SEED_DELAY_MS);
         timer.unref();
         this.heldBack.set(key, timer);
         return;
@@ -163,12 +166,15 @@ export class Swarm {
     const key = `${digest}/${piece}`;
     const held = this.heldBack.get(key);
     if (held !== undefined) {
-      if (state === 'failed') this.releaseHeldBack(digest, piece);
-      else held.refresh();
+      if (state === 'failed') {
+        this.releaseHeldBack(digest, piece);
+        this.changed(digest);
+      } else held.refresh();
     }
     if (state !== 'failed') this.scheduler.seedProgress(digest, piece);
   }
 
+  /** Offers a held-back piece to the scheduler; the caller wakes held schedule calls (changed) once for all it released. */
   private releaseHeldBack(digest: Digest, piece: number): void {
     const key = `${digest}/${piece}`;
     const timer = this.heldBack.get(key);
@@ -176,7 +182,6 @@ export class Swarm {
     clearTimeout(timer);
     this.heldBack.delete(key);
     this.scheduler.seedHas(digest, [piece]);
-    this.changed(digest);
   }
 
   /** `serves: false` until the peer's advertised URL is proven (registration.ts): it downloads, but is nobody's parent. */

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import {
   API_PREFIX,
@@ -16,7 +15,7 @@ import {
   type ChunkReader,
   type Digest,
 } from '@shoal/core';
-import { counter, replyWithReader, SendSlots } from '@shoal/service-kit';
+import { counter, replyWithReader, SendSlots, whileConnected } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
 
@@ -105,18 +104,6 @@ function reportingReader(reader: ChunkReader, bytes: number, sending: SendReport
       sending.end(read >= bytes);
     },
   };
-}
-
-/** Runs `task` with a signal that aborts when the peer's connection closes. */
-async function whileConnected<T>(raw: IncomingMessage, task: (gone: AbortSignal) => Promise<T>): Promise<T> {
-  const gone = new AbortController();
-  const onClose = (): void => gone.abort(new Error('peer went away'));
-  raw.once('close', onClose);
-  try {
-    return await task(gone.signal);
-  } finally {
-    raw.off('close', onClose);
-  }
 }
 
 function parseIndex(text: string): number {

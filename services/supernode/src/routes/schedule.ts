@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { API_PREFIX, BlobUnknownError, MAX_SCHEDULE_WAIT_MS, parseDigest, parseWire, ScheduleRequestSchema } from '@shoal/core';
+import { whileConnected } from '@shoal/service-kit';
 import type { Swarm } from '../swarm.js';
 import type { PeerTable } from '../peer-table.js';
 import type { Registrar } from '../registration.js';
@@ -14,28 +15,24 @@ export async function scheduleRoutes(app: FastifyInstance, options: { swarm: Swa
     if (body.advertiseUrl !== undefined && options.peers.get(body.peerId) === undefined) {
       options.registrar.register({ peerId: body.peerId, advertiseUrl: body.advertiseUrl, zone: body.zone, remoteAddress: request.socket.remoteAddress });
     }
-    let answer = options.swarm.schedule(digest, body);
+    const answer = options.swarm.schedule(digest, body);
     if (answer === undefined) throw new BlobUnknownError(digest);
     const waitMs = Math.min(body.waitMs ?? 0, MAX_SCHEDULE_WAIT_MS);
     if (answer.assignments.length > 0 || body.limit === 0 || waitMs === 0) return answer;
     // Nothing to assign yet: hold the answer until the swarm changes (a long-poll),
     // asking the scheduler again on every change. Its reports were taken above.
     const deadline = performance.now() + waitMs;
-    const gone = new AbortController();
-    const onClose = (): void => gone.abort();
-    reply.raw.once('close', onClose);
-    try {
-      const again = { ...body, have: [], failures: [] };
-      for (let left = waitMs; left > 0 && !gone.signal.aborted; left = deadline - performance.now()) {
-        await options.swarm.waitForChange(digest, left, gone.signal);
+    const again = { ...body, have: [], failures: [] };
+    return whileConnected(reply.raw, async (gone) => {
+      let held = answer;
+      for (let left = waitMs; left > 0 && !gone.aborted; left = deadline - performance.now()) {
+        await options.swarm.waitForChange(digest, left, gone);
         const next = options.swarm.schedule(digest, again);
         if (next === undefined) break;
-        answer = next;
-        if (answer.assignments.length > 0) break;
+        held = next;
+        if (held.assignments.length > 0) break;
       }
-    } finally {
-      reply.raw.off('close', onClose);
-    }
-    return answer;
+      return held;
+    });
   });
 }
