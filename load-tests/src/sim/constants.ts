@@ -69,6 +69,7 @@ export function modelConstants(): ModelConstants {
     scheduleWaitMs: sourceConstant(DOWNLOAD_TS, 'SCHEDULE_WAIT_MS'),
     frontierPerCall: sourceConstant(SWARM_TS, 'FRONTIER_PER_CALL'),
     maxFrontierClaimsPerChild: sourceConstant(SWARM_TS, 'MAX_FRONTIER_CLAIMS_PER_CHILD'),
+    maxFrontierClaimsAlone: sourceConstant(SWARM_TS, 'MAX_FRONTIER_CLAIMS_ALONE'),
     frontierAhead: sourceConstant(SWARM_TS, 'FRONTIER_AHEAD'),
     frontierMinAhead: sourceConstant(SWARM_TS, 'FRONTIER_MIN_AHEAD'),
     frontierHorizonMs: sourceConstant(SWARM_TS, 'FRONTIER_HORIZON_MS'),
@@ -108,6 +109,8 @@ export interface ModelConstants {
    */
   frontierPerCall: number;
   maxFrontierClaimsPerChild: number;
+  /** services/supernode swarm.ts: live claims of a child no other child is claiming beside. */
+  maxFrontierClaimsAlone: number;
   frontierAhead: number;
   frontierMinAhead: number;
   frontierHorizonMs: number;

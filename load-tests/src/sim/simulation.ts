@@ -613,7 +613,10 @@ export function simulate(params: SimParams): SimResult {
     const mine = (nodeClaims[node] as number[]).filter((g) => (claimBy[g] as number) === node && claimLive(g));
     nodeClaims[node] = mine;
     const l = layouts[layer] as (typeof layouts)[number];
-    const most = Math.min(room, k.frontierPerCall, k.maxFrontierClaimsPerChild - mine.length);
+    // A child that is the blob's only member may hold more (Swarm.addFrontier).
+    const waiting = mine.some((g) => (layerOf[g] as number) === layer);
+    const cap = waiting && sched.members(digests[layer] as string) <= 1 ? k.maxFrontierClaimsAlone : k.maxFrontierClaimsPerChild;
+    const most = Math.min(room, k.frontierPerCall, cap - mine.length);
     const first = seedFill[layer] as number;
     const end = Math.min(l.pieceCount, first + frontierAhead(layer));
     for (let i = first; i < end && frontierPieces.length < most; i++) {
@@ -940,8 +943,23 @@ export function simulate(params: SimParams): SimResult {
       let active = 0;
       for (let i = 0; i < N; i++) for (const q of downPairs[i] as number[]) active += (pFlows[q] as number[]).length;
       const seedUpBps = (upPairs[SEED] as number[]).reduce((a, q) => a + (pRate[q] as number), 0) * 1000 * 8;
+      let nodeUp = 0;
+      let held = 0;
+      for (let i = 0; i < N; i++) nodeUp += (upPairs[i] as number[]).reduce((a, q) => a + (pRate[q] as number), 0);
+      for (let i = 0; i < N * P; i++) held += have[i] as number;
+      const downs: number[] = [];
+      const infl: number[] = [];
+      for (let i = 0; i < N; i++) {
+        downs.push((downPairs[i] as number[]).reduce((a, q) => a + (pRate[q] as number), 0) / (downCap[i] as number));
+        let x = 0;
+        for (let l = 0; l < L; l++) x += dlInflight[i * L + l] as number;
+        infl.push(x);
+      }
+      downs.sort((a, b) => a - b);
+      infl.sort((a, b) => a - b);
+      const dq = `down=${(downs[0] as number).toFixed(2)}/${(downs[N >> 1] as number).toFixed(2)}/${(downs[N - 1] as number).toFixed(2)} infl=${infl[0]}/${infl[N >> 1]}/${infl[N - 1]}`;
       console.log(
-        `t=${(now / lineRateMs).toFixed(2)} done=${done} seedFill=${[...seedFill].join('/')} flows=${active} seedPairs=${(upPairs[SEED] as number[]).length} seedUp=${(seedUpBps / 1e6).toFixed(1)}Mbit seedSending=${seedSending} seedQueued=${seedQueue.length - seedQueueHead} seedEgress=${(seedEgressBytes / S).toFixed(2)}S fallbacks=${fallbacks}`,
+        `t=${(now / lineRateMs).toFixed(2)} done=${done} seedFill=${[...seedFill].join('/')} flows=${active} seedPairs=${(upPairs[SEED] as number[]).length} seedUp=${(seedUpBps / 1e6).toFixed(1)}Mbit seedSending=${seedSending} seedQueued=${seedQueue.length - seedQueueHead} seedEgress=${(seedEgressBytes / S).toFixed(2)}S fallbacks=${fallbacks} nodeHave=${(held / (N * P)).toFixed(2)} nodeUp=${(nodeUp / (N * (upCap[0] as number))).toFixed(2)} ${dq}`,
       );
     }
     if (now > horizonMs) throw new Error(`simulation did not finish within ${horizonMs} ms (${done}/${N} nodes done)`);

@@ -20,3 +20,23 @@ test('a child gets at most maxUploadsPerPeer busy-able parents; beyond that, onl
   t.deepEqual(s.schedule('f', BLOB, { limit: 8 }), []);
   t.is(s.stats().inflightAssignments, 8);
 });
+
+test("a child's fair share counts its assignments in every blob: the layers of one image fetched at once take no more busy parents than one blob", (t) => {
+  const s = new Scheduler({ clock: { now: () => 0 }, random: () => 0.5 }, { maxUploadsPerPeer: 2, candidatesPerPiece: 1 });
+  const layers = [`sha256:${'a'.repeat(64)}`, `sha256:${'b'.repeat(64)}`, `sha256:${'c'.repeat(64)}`];
+  for (const id of ['p1', 'p2', 'c', 'd']) s.addPeer({ peerId: id, url: `http://${id}` });
+  for (const layer of layers) {
+    s.addBlob(layer, 4);
+    // One holder per piece, two per layer: rare, so each parent's every slot may be used.
+    s.peerHas('p1', layer, [0, 1]);
+    s.peerHas('p2', layer, [2, 3]);
+  }
+  // c takes two pieces from p1 (its share of busy-able parents), then one from p2 while it
+  // is idle; in the other layers it may only take idle parents, and there are none left.
+  t.is(s.schedule('c', layers[0] as string, { limit: 4 }).length, 3);
+  t.deepEqual(s.schedule('c', layers[1] as string, { limit: 4 }), []);
+  t.deepEqual(s.schedule('c', layers[2] as string, { limit: 4 }), []);
+  // p2's last slot is d's.
+  t.is(s.schedule('d', layers[1] as string, { limit: 4 }).length, 1);
+  t.is(s.stats().inflightAssignments, 4);
+});

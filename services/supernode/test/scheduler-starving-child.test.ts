@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Scheduler } from '../src/scheduler/index.js';
+import { LONE_CHILD_SEED_DOWNLOADS, Scheduler } from '../src/scheduler/index.js';
 
 const BLOB = `sha256:${'5'.repeat(64)}`;
 
@@ -32,4 +32,31 @@ test('a child with a piece in flight is not starving: its blocked piece waits fo
   t.is(parentOf(s.schedule('a', BLOB, { limit: 1, urgent: [0] })[0]), 'h1');
   t.is(parentOf(s.schedule('b', BLOB, { limit: 1, urgent: [1] })[0]), 'h2', 'b has piece 1 in flight now');
   t.deepEqual(s.schedule('b', BLOB, { limit: 1, urgent: [0] }), [], 'b is fed: piece 0 waits for h1');
+});
+
+test("a starving child gets the seed for a small blob even when its seed copies of another blob fill its own cap", (t) => {
+  const s = new Scheduler({ clock: { now: () => 0 }, random: () => 0.5 }, { maxSeedDownloadsPerChild: 2 });
+  const layer = `sha256:${'6'.repeat(64)}`;
+  const config = `sha256:${'8'.repeat(64)}`;
+  s.addPeer({ peerId: 'alone', url: 'http://alone' });
+  s.addBlob(layer, 64);
+  s.seedHas(layer, Array.from({ length: 64 }, (_, i) => i));
+  s.addBlob(config, 1);
+  s.seedHas(config, [0]);
+  // The big layer's bulk pieces take the child's two seed copies.
+  t.is(s.schedule('alone', layer, { limit: 8 }).length, 2);
+  // The config's reader waits for its only piece: the seed serves it now, not after the layer.
+  t.is(parentOf(s.schedule('alone', config, { limit: 1, urgent: [0] })[0]), 'seed');
+});
+
+test('a child alone in a blob (its only member) is given more seed copies once it asks again; with a second member, the cap is back', (t) => {
+  const s = new Scheduler({ clock: { now: () => 0 }, random: () => 0.5 }, { maxSeedDownloadsPerChild: 2, maxSeedUploads: 64 });
+  const layer = `sha256:${'6'.repeat(64)}`;
+  for (const id of ['first', 'second']) s.addPeer({ peerId: id, url: `http://${id}` });
+  s.addBlob(layer, 64);
+  s.seedHas(layer, Array.from({ length: 64 }, (_, i) => i));
+  t.is(s.schedule('first', layer, { limit: 16 }).length, 2, 'a first call: the usual two');
+  t.is(s.schedule('first', layer, { limit: 16 }).length, LONE_CHILD_SEED_DOWNLOADS - 2, 'alone and asking again: up to LONE_CHILD_SEED_DOWNLOADS');
+  t.is(s.schedule('second', layer, { limit: 16 }).length, 2);
+  t.deepEqual(s.schedule('second', layer, { limit: 16 }), [], 'two members: two copies each');
 });

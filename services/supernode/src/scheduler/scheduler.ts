@@ -152,6 +152,12 @@ export const SEED_COPY_PATIENCE_DIVISOR = 8;
  * arrived there, and the swarm's tail stretched by as much.
  */
 export const RARE_PIECE_HOLDERS = 2;
+/**
+ * Seed copies in flight for a child that is a blob's only member (see
+ * `assign`). With the frontier claims of a child alone (swarm.ts), within the
+ * child's 16 connections to the supernode for pieces.
+ */
+export const LONE_CHILD_SEED_DOWNLOADS = 8;
 /** `parentId` that names the supernode's cache; no peer may use it. */
 export const SEED_ID = 'seed';
 
@@ -182,6 +188,8 @@ interface PeerRec {
   uploads: number;
   /** Live assignments of this peer as a child with the seed as first candidate, over all blobs. */
   seedDownloads: number;
+  /** Live assignments of this peer as a child, over all blobs (its fair share of parents' slots). */
+  downloads: number;
   removed: boolean;
   readonly blobs: Set<BlobState>;
   /** parentId → penalty end (ms), for parents this peer reported as a child. */
@@ -324,6 +332,8 @@ export class Scheduler implements SchedulerApi {
   private sawBusy = false;
   /** Upload caps in force for the assignment being made (lowered for a child's extra pieces). */
   private parentCap = 0;
+  /** This schedule call's child is its blob's only member and already has pieces in flight there (see `assign`). */
+  private aloneAsking = false;
   private seedCap = 0;
 
   constructor(components: SchedulerComponents, init: SchedulerInit = {}) {
@@ -362,6 +372,7 @@ export class Scheduler implements SchedulerApi {
       serves: peer.serves ?? true,
       uploads: 0,
       seedDownloads: 0,
+      downloads: 0,
       removed: false,
       blobs: new Set(),
       penalties: undefined,
@@ -506,6 +517,7 @@ export class Scheduler implements SchedulerApi {
     const m = this.member(blob, child);
     const limit = Number.isFinite(options.limit) ? Math.floor(options.limit) : 0;
     const budget = Math.min(limit, MAX_INFLIGHT_PER_CHILD - m.assignments.length);
+    this.aloneAsking = blob.liveMembers <= 1 && m.assignments.length > 0;
     const out: PieceAssignment[] = [];
     if (budget <= 0) return out;
 
@@ -612,6 +624,10 @@ export class Scheduler implements SchedulerApi {
     return { peers: this.peers.size, blobs: this.blobs.size, inflightAssignments: this.liveAssignments, seedInflight: this.seedUploads };
   }
 
+  members(digest: string): number {
+    return this.blobs.get(digest)?.liveMembers ?? 0;
+  }
+
   /** O(members × pieces / 8): for the status API, which asks about a bounded number of blobs. */
   copies(digest: string): BlobCopies | undefined {
     const blob = this.blobs.get(digest);
@@ -647,14 +663,22 @@ export class Scheduler implements SchedulerApi {
     // children (maxUploadsPerPeer), so upload slots spread over all children
     // instead of piling onto the ones that ask most often; pieces beyond that
     // come only from idle parents (spare capacity nobody else is waiting for).
-    const extra = m.assignments.length >= this.maxUploadsPerPeer;
+    // Counted over all blobs: an image's layers are fetched at once, and a
+    // share per blob gave a child five times its share while others starved
+    // (the simulator, N=16, 5 layers: p50 1.53 → 1.50 × S/B at 10 Mbit/s).
+    const extra = child.downloads >= this.maxUploadsPerPeer;
     // A starving child (its reader blocked, nothing in flight for the blob) may
     // take one upload slot past a parent's cap. At N=16, with every holder full
     // of bulk pieces that other children grab as soon as a slot frees, such a
     // child got nothing for 17 s and containerd gave up on the swarm.
     const rare = (blob.holderCount[piece] as number) <= RARE_PIECE_HOLDERS;
     this.parentCap = starving ? this.maxUploadsPerPeer + 1 : extra ? 1 : rare ? this.maxUploadsPerPeer : Math.max(1, this.maxUploadsPerPeer - 1);
-    this.seedCap = extra ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
+    // The seed only if idle for a child past its share, unless it is starving
+    // (one slot past the seed's cap, as for a peer) or alone in the blob: its
+    // only member, asking again (a swarm's first caller is alone only for the
+    // moment before the others ask).
+    const alone = this.aloneAsking;
+    this.seedCap = starving ? this.maxSeedUploads + 1 : extra && !alone ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
     const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
     // The last slot is kept for the seed when it can serve the piece.
     const peerSlots = seedOk && this.candidatesPerPiece > 1 ? this.candidatesPerPiece - 1 : this.candidatesPerPiece;
@@ -669,7 +693,17 @@ export class Scheduler implements SchedulerApi {
       // No peer can serve it. The seed steps in when no peer holds the piece or
       // every holder seen is excluded for this child; when some are merely full
       // they will be free soon, and waiting for them keeps the seed's egress low.
-      if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap || child.seedDownloads >= this.maxSeedDownloadsPerChild) return false;
+      // A starving child may pass its own cap of seed copies: that cap keeps a
+      // child from taking the seed's link for bulk pieces, and a small blob
+      // (an image's config) waited behind it for 7 s while the child's copies
+      // of the big layers kept it full (bench:swarm, N=1, 400 Mbit/s).
+      //
+      // A child that is the blob's only member has nobody to pass pieces on
+      // to: its seed copies are capped by the seed's slots only, else a node
+      // pulling alone had two pieces in flight and its layers already in
+      // the cache came one after the other (bench:swarm, N=1, 400 Mbit/s).
+      const perChild = alone ? Math.max(this.maxSeedDownloadsPerChild, LONE_CHILD_SEED_DOWNLOADS) : this.maxSeedDownloadsPerChild;
+      if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap || (child.seedDownloads >= perChild && !starving)) return false;
       candidates.push(SEED_CANDIDATE);
     }
     const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
@@ -682,6 +716,7 @@ export class Scheduler implements SchedulerApi {
       parent.uploads++;
     }
     blob.inflightCount[piece] = (blob.inflightCount[piece] as number) + 1;
+    child.downloads++;
     m.pending[piece >> 3] = (m.pending[piece >> 3] as number) | (1 << (piece & 7));
     m.assignments.push(a);
     this.queue.push(a);
@@ -854,6 +889,7 @@ export class Scheduler implements SchedulerApi {
       a.parent.uploads--;
     }
     blob.inflightCount[piece] = (blob.inflightCount[piece] as number) - 1;
+    child.peer.downloads--;
     child.pending[piece >> 3] = (child.pending[piece >> 3] as number) & ~(1 << (piece & 7));
     const list = child.assignments;
     const i = list.indexOf(a);

@@ -103,6 +103,8 @@ export interface SchedulerApi {
   schedule(childId: string, digest: string, options: { limit: number; urgent?: readonly number[] }): PieceAssignment[];
   /** Peers holding a complete copy or most pieces (diagnostics). */
   stats(): SchedulerStats;
+  /** Live peers that asked to schedule pieces of a blob or announced some (0 for an unknown blob). O(1). */
+  members(digest: string): number;
   /** How many live peers hold a blob: every piece (`complete`) or at least one (`holders`); undefined for a blob the scheduler does not know. */
   copies(digest: string): BlobCopies | undefined;
 }
