@@ -83,6 +83,8 @@ export class SupernodeClient {
   private readonly pools = new Map<string, { pieces: Pool; control: Pool }>();
   /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
   private readonly heardAt = new Map<string, number>();
+  /** The liveness probe in flight per supernode URL (bounded by `urls`). */
+  private readonly probing = new Map<string, Promise<boolean>>();
   /** Liveness probes go on connections of their own, never queued behind piece requests. */
   private readonly probes = new Agent({ connections: 1, connectTimeout: LIVENESS_PROBE_TIMEOUT_MS, headersTimeout: LIVENESS_PROBE_TIMEOUT_MS, bodyTimeout: LIVENESS_PROBE_TIMEOUT_MS });
   private readonly auth: ClusterAuth;
@@ -121,8 +123,22 @@ export class SupernodeClient {
     if (this.urls.includes(url)) this.heardAt.set(url, Date.now());
   }
 
-  /** Whether `url` answers GET /readyz within LIVENESS_PROBE_TIMEOUT_MS (any answer counts: it is not frozen). */
-  private async probe(url: string): Promise<boolean> {
+  /**
+   * Whether `url` answers GET /readyz within LIVENESS_PROBE_TIMEOUT_MS (any
+   * answer counts: it is not frozen). Calls waiting at once share one probe:
+   * with a piece request per connection held open on a slow link, each used to
+   * send its own every second.
+   */
+  private probe(url: string): Promise<boolean> {
+    let pending = this.probing.get(url);
+    if (pending === undefined) {
+      pending = this.probeOnce(url).finally(() => this.probing.delete(url));
+      this.probing.set(url, pending);
+    }
+    return pending;
+  }
+
+  private async probeOnce(url: string): Promise<boolean> {
     try {
       const response = await this.probes.request({ origin: new URL(url).origin, path: '/readyz', method: 'GET', signal: AbortSignal.timeout(LIVENESS_PROBE_TIMEOUT_MS) });
       destroyQuietly(response.body);
@@ -150,6 +166,12 @@ export class SupernodeClient {
     const next = (ms: number): void => {
       timer = setTimeout(() => {
         const probedAt = Date.now();
+        if ((this.heardAt.get(url) ?? 0) >= probedAt - LIVENESS_GRACE_MS) {
+          // It sent us something within the grace: alive, no need to ask.
+          failed = 0;
+          next(LIVENESS_GRACE_MS);
+          return;
+        }
         void this.probe(url).then((answered) => {
           if (settled) return;
           // Bytes from it while the probe waited prove it alive as well as an answer would.
