@@ -52,8 +52,9 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * until a peer announces it, or claimedPieceSeedDelayMs after its seed copy's last
  * progress). Frontier claims: a child whose answer has room waits at the seed for the next
  * pieces nobody claimed (frontierPerCall per answer, maxFrontierClaimsPerChild live per
- * child, within the arrival-rate horizon past the fill point). A request for a piece the
- * seed lacks is held up to pieceWaitMs, then fails 'unreachable'.
+ * child, maxFrontierClaimsAlone for a blob's only member asking again, within the
+ * arrival-rate horizon past the fill point). A request for a piece the seed lacks is
+ * held up to pieceWaitMs, then fails 'unreachable'.
  *
  * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
  * whole from the registry (registry egress beyond S; a "fallback"); its swarm download

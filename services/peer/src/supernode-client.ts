@@ -25,8 +25,8 @@ import {
  * queues here is one the scheduler counts as a seed copy in progress while
  * none is, so the supernode hands a child no more requests to make than this
  * (frontier claims plus seed copies, see swarm.ts); 64 connections would
- * overflow a busy supernode's accept queue at 16 nodes. 16: a child alone
- * holds up to 12 frontier claims and 2 seed copies.
+ * overflow a busy supernode's accept queue at 16 nodes. 16: a child alone in
+ * a blob holds up to 8 frontier claims and 8 seed copies.
  */
 const PIECE_CONNECTIONS_PER_SUPERNODE = 16;
 /** Connections per supernode for task, schedule and info calls: never queued behind piece bodies, and room for a held schedule call (ScheduleRequest.waitMs) per blob of an image. */

@@ -23,10 +23,11 @@ const FRONTIER_PER_CALL = 4;
 const MAX_FRONTIER_CLAIMS_PER_CHILD = 4;
 /**
  * Frontier claims of a child that is the blob's only member and already waits
- * for some of its pieces (one node pulling an image on its own). Then the claims are the only pieces in flight,
- * and four of 1 MiB on a fast link left it a quarter slower than pulling
- * from the registry directly (bench:swarm, N=1, 400 Mbit/s). Still below the
- * child's connections to the supernode with its seed copies.
+ * for some of its pieces (one node pulling an image on its own). There is
+ * nobody to pass pieces on to, and four of 1 MiB in flight on a fast link left
+ * it a quarter slower than pulling from the registry directly (bench:swarm,
+ * N=1, 400 Mbit/s). With the scheduler's LONE_CHILD_SEED_DOWNLOADS, within the
+ * child's connections to the supernode (PIECE_CONNECTIONS_PER_SUPERNODE).
  */
 const MAX_FRONTIER_CLAIMS_ALONE = 8;
 /**
