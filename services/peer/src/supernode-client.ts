@@ -125,9 +125,10 @@ export class SupernodeClient {
 
   /**
    * Whether `url` answers GET /readyz within LIVENESS_PROBE_TIMEOUT_MS (any
-   * answer counts: it is not frozen). Calls waiting at once share one probe:
-   * with a piece request per connection held open on a slow link, each used to
-   * send its own every second.
+   * answer counts: it is not frozen). Calls waiting at once share one probe,
+   * and its answer counts as hearing from the supernode: with a piece request
+   * per connection held open on a slow link, each used to send its own every
+   * second.
    */
   private probe(url: string): Promise<boolean> {
     let pending = this.probing.get(url);
@@ -142,6 +143,8 @@ export class SupernodeClient {
     try {
       const response = await this.probes.request({ origin: new URL(url).origin, path: '/readyz', method: 'GET', signal: AbortSignal.timeout(LIVENESS_PROBE_TIMEOUT_MS) });
       destroyQuietly(response.body);
+      // An answer is news from it: calls whose grace ends within the next one need not ask again.
+      this.heard(url);
       return true;
     } catch {
       return false;
