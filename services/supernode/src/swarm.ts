@@ -53,8 +53,12 @@ const FRONTIER_TTL_MS = PIECE_WAIT_MS;
 const FRONTIER_HORIZON_MS = PIECE_WAIT_MS / 2;
 /** Frontier claims reach at least this many pieces ahead, whatever the rate. */
 const FRONTIER_MIN_AHEAD = 8;
-/** Held schedule calls one change in a blob's swarm wakes (see Swarm.changed). */
-const WAKES_PER_CHANGE = 8;
+/**
+ * Held schedule calls one change in a blob's swarm wakes (see Swarm.changed).
+ * The simulator: 4 gives the same completion times as 8 (N=16: 1.47–1.50 × S/B;
+ * 1,000 nodes: 1.77 against 1.80) for half the scheduler passes; 2 is slower.
+ */
+const WAKES_PER_CHANGE = 4;
 /** Schedule calls one blob may hold waiting at once (each is an open request; beyond, answers come at once). */
 const MAX_WAITERS_PER_BLOB = 10_000;
 /**
@@ -271,8 +275,11 @@ export class Swarm {
   private changed(digest: Digest, all = false): void {
     const waiting = this.waiters.get(digest);
     if (waiting === undefined) return;
+    // Oldest first (a Set iterates in insertion order); a woken call leaves the
+    // set as it is woken, which iteration allows. No copy: that was O(waiters)
+    // per change.
     let woken = 0;
-    for (const wake of [...waiting]) {
+    for (const wake of waiting) {
       if (!all && woken++ >= WAKES_PER_CHANGE) break;
       wake();
     }
