@@ -109,7 +109,7 @@ export interface ModelConstants {
    */
   frontierPerCall: number;
   maxFrontierClaimsPerChild: number;
-  /** services/supernode swarm.ts: live claims of a child no other child is claiming beside. */
+  /** services/supernode swarm.ts: live claims of a child that is a blob's only member and asks again. */
   maxFrontierClaimsAlone: number;
   frontierAhead: number;
   frontierMinAhead: number;
