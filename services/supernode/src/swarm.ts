@@ -338,12 +338,12 @@ export class Swarm {
       }
     }
     const now = Date.now();
+    // From here on every claim of this blob is live.
     for (const [piece, claim] of claims) if (claim.untilMs <= now) claims.delete(piece);
     // Alone: the blob's only member, already waiting for some of its pieces (a
     // swarm's first caller is alone only for the moment before the others ask).
-    let waiting = false;
-    for (const claim of claims.values()) if (claim.peerId === peerId && claim.untilMs > now) waiting = true;
-    const cap = waiting && this.scheduler.members(digest) <= 1 ? MAX_FRONTIER_CLAIMS_ALONE : MAX_FRONTIER_CLAIMS_PER_CHILD;
+    const alone = this.scheduler.members(digest) <= 1 && [...claims.values()].some((claim) => claim.peerId === peerId);
+    const cap = alone ? MAX_FRONTIER_CLAIMS_ALONE : MAX_FRONTIER_CLAIMS_PER_CHILD;
     room = Math.min(room, FRONTIER_PER_CALL, cap - this.claimsOf(peerId, now));
     const taken = new Set(out.map((a) => a.piece));
     let added = 0;
@@ -351,10 +351,8 @@ export class Swarm {
     while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
     const end = Math.min(pieceCount, firstMissing + this.frontierAhead(digest));
     for (let piece = firstMissing; piece < end && added < room; piece++) {
-      if (this.store.hasPiece(digest, piece) || taken.has(piece)) continue;
-      const claim = claims.get(piece);
-      if (claim !== undefined && claim.untilMs > now && claim.peerId !== peerId) continue;
-      if (claim !== undefined && claim.peerId === peerId && claim.untilMs > now) continue; // already waiting for it
+      // Claimed by another child, or by this one already waiting for it.
+      if (this.store.hasPiece(digest, piece) || taken.has(piece) || claims.has(piece)) continue;
       claims.set(piece, { peerId, untilMs: now + FRONTIER_TTL_MS });
       out.push({ piece, candidates: [{ kind: 'seed' }] });
       added++;

@@ -36,7 +36,10 @@ import type {
  *   holders or fewer), so a piece that just reached its first holder is passed
  *   on at once instead of waiting behind pieces others could serve.
  * - The seed gives one child few copies at once (maxSeedDownloadsPerChild):
- *   a copy queued in the child moves no bytes and would look dead.
+ *   a copy queued in the child moves no bytes and would look dead. A child
+ *   that is a blob's only member and asks again has nobody to share with: it
+ *   may hold LONE_CHILD_SEED_DOWNLOADS.
+ * - A child's share of busy parents counts its assignments in every blob.
  * - Except for a starving child: its first urgent piece (the one its reader
  *   is blocked on), when it has nothing in flight for the blob, may take one
  *   upload slot past a holder's cap. Without it, at N=16 on real containerd,
@@ -680,8 +683,7 @@ export class Scheduler implements SchedulerApi {
     // (one slot past the seed's cap, as for a peer) or alone in the blob: its
     // only member, asking again (a swarm's first caller is alone only for the
     // moment before the others ask).
-    const alone = this.aloneAsking;
-    this.seedCap = starving ? this.maxSeedUploads + 1 : extra && !alone ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
+    this.seedCap = starving ? this.maxSeedUploads + 1 : extra && !this.aloneAsking ? Math.min(1, this.maxSeedUploads) : this.maxSeedUploads;
     const seedOk = blob.seedHas(piece) && !this.penalized(child, SEED_ID, now);
     // The last slot is kept for the seed when it can serve the piece.
     const peerSlots = seedOk && this.candidatesPerPiece > 1 ? this.candidatesPerPiece - 1 : this.candidatesPerPiece;
@@ -705,7 +707,7 @@ export class Scheduler implements SchedulerApi {
       // to: its seed copies are capped by the seed's slots only, else a node
       // pulling alone had two pieces in flight and its layers already in
       // the cache came one after the other (bench:swarm, N=1, 400 Mbit/s).
-      const perChild = alone ? Math.max(this.maxSeedDownloadsPerChild, LONE_CHILD_SEED_DOWNLOADS) : this.maxSeedDownloadsPerChild;
+      const perChild = this.aloneAsking ? Math.max(this.maxSeedDownloadsPerChild, LONE_CHILD_SEED_DOWNLOADS) : this.maxSeedDownloadsPerChild;
       if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap || (child.seedDownloads >= perChild && !starving)) return false;
       candidates.push(SEED_CANDIDATE);
     }
