@@ -185,7 +185,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return catalog.snapshot(entry);
   }
 
-  async setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>, options: { certified?: boolean } = {}): Promise<void> {
+  async setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>, options: { certified?: boolean; certificationExpected?: boolean } = {}): Promise<void> {
     const { catalog } = this;
     catalog.assertOpen();
     const entry = catalog.current(digest);
@@ -205,6 +205,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     });
     const changed = catalog.learnHashes(entry, pieceSha256);
     if (certified) this.whole.certify(entry);
+    else if (options.certificationExpected === true) this.whole.awaitCertification(entry);
     if (!changed) return;
     try {
       await catalog.persist(entry);
@@ -229,7 +230,14 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
       destroyQuietly(source);
       throw signal?.aborted === true ? signal.reason : err;
     }
+    // An ingest hashes the whole blob as it goes: nothing to wait for.
+    this.whole.resume(entry);
     await this.writing.ingest(entry, sizeBytes, source, signal, options.onChunk);
+  }
+
+  resumeWholeDigest(digest: Digest): void {
+    const entry = this.catalog.entries.get(digest);
+    if (entry !== undefined) this.whole.resume(entry);
   }
 
   hasPiece(digest: Digest, index: number): boolean {

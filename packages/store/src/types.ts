@@ -85,8 +85,19 @@ export interface PieceStoreApi {
    * itself matched the whole blob to its digest (the supernode's complete
    * blob), so once every piece has matched these hashes the blob is complete
    * without hashing it whole a second time here.
+   * `certificationExpected`: that holder is still matching the blob and will
+   * certify these hashes when it has (a second call with `certified`): the
+   * store does not hash the blob whole meanwhile, and does once
+   * resumeWholeDigest says no certification is coming. The blob cannot
+   * complete before one of the two.
    */
-  setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>, options?: { certified?: boolean }): Promise<void>;
+  setPieceHashes(digest: Digest, pieceSha256: ReadonlyArray<string | null>, options?: { certified?: boolean; certificationExpected?: boolean }): Promise<void>;
+  /**
+   * The certification announced with setPieceHashes is not coming (its holder
+   * failed, or the download ended): the store hashes the blob whole itself.
+   * A no-op for a blob certified, complete, unknown, or not waiting.
+   */
+  resumeWholeDigest(digest: Digest): void;
   /**
    * Streams one piece from `source` into place while hashing it. Resolves once
    * it is verified and recorded (emitting 'piece'); rejects with

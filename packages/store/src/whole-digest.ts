@@ -25,6 +25,12 @@ export interface WholeDigestState {
    * needs every piece verified, not a whole-blob hash (prefix is then unused).
    */
   certified: boolean;
+  /**
+   * A trusted holder is still matching the blob to its digest and is expected
+   * to certify these piece hashes: the pass waits (hashes nothing) until it
+   * does, or until `resume` says no certification is coming.
+   */
+  awaitingCertification: boolean;
   /** The assembled bytes matched the digest (set before the datasync and rename that make it `complete`). */
   digestVerified: boolean;
   /** Undefined once complete or discarded. */
@@ -43,6 +49,7 @@ export interface WholeDigestState {
 export function newWholeDigestState(): WholeDigestState {
   return {
     certified: false,
+    awaitingCertification: false,
     digestVerified: false,
     prefix: { hash: createHash('sha256'), bytes: 0 },
     hints: new Map(),
@@ -82,7 +89,26 @@ export class WholeDigest {
     if (entry.whole.certified || entry.complete) return;
     // Not persisted: after a restart the blob is hashed whole again, as before.
     entry.whole.certified = true;
+    entry.whole.awaitingCertification = false;
     entry.whole.hints.clear();
+    this.catalog.track(this.kick(entry));
+  }
+
+  /**
+   * Certified hashes are expected (see WholeDigestState.awaitingCertification):
+   * no whole-blob hashing until then. Not persisted: after a restart the blob
+   * is hashed whole again.
+   */
+  awaitCertification(entry: Entry): void {
+    if (entry.whole.certified || entry.complete || entry.whole.prefix === undefined) return;
+    entry.whole.awaitingCertification = true;
+    entry.whole.hints.clear();
+  }
+
+  /** No certification is coming: the pass hashes the blob here (pieces no longer in memory are read back). */
+  resume(entry: Entry): void {
+    if (!entry.whole.awaitingCertification) return;
+    entry.whole.awaitingCertification = false;
     this.catalog.track(this.kick(entry));
   }
 
@@ -103,13 +129,13 @@ export class WholeDigest {
    * without reading it back. Certified blobs need none.
    */
   hintBase(entry: Entry, offset: number): Hash | undefined {
-    const { certified, prefix } = entry.whole;
-    return !certified && prefix?.bytes === offset ? prefix.hash.copy() : undefined;
+    const { certified, awaitingCertification, prefix } = entry.whole;
+    return !certified && !awaitingCertification && prefix?.bytes === offset ? prefix.hash.copy() : undefined;
   }
 
   /** Whether the pass still runs and is not yet past `offset`. */
   wantsHintAt(entry: Entry, offset: number): boolean {
-    return entry.whole.prefix !== undefined && entry.whole.prefix.bytes <= offset;
+    return !entry.whole.awaitingCertification && entry.whole.prefix !== undefined && entry.whole.prefix.bytes <= offset;
   }
 
   digestVerified(entry: Entry): boolean {
@@ -150,7 +176,8 @@ export class WholeDigest {
         return;
       }
       // Certified meanwhile (setPieceHashes): the pass stops, and a later advance completes the blob.
-      while (catalog.isCurrent(entry) && !catalog.closed && state.prefix !== undefined && !state.certified) {
+      // Awaiting certification: nothing to do until it comes or `resume`.
+      while (catalog.isCurrent(entry) && !catalog.closed && state.prefix !== undefined && !state.certified && !state.awaitingCertification) {
         const prefix = state.prefix;
         if (prefix.bytes === layout.blobSizeBytes) {
           await this.finalize(entry, prefix.hash);

@@ -103,8 +103,8 @@ export class Download {
   private lastStallReportMs = 0;
   /** The last schedule answer, for the stall report. */
   private lastAnswer: { free: number; got: number; atMs: number } | undefined;
-  /** Whether the supernode was asked to vouch for the piece hashes (see certify). */
-  private certifying: boolean;
+  /** The supernode's answer to "vouch for the piece hashes" (see certify), once asked: whether the store took them as certified. */
+  private certification: Promise<boolean> | undefined;
   /** Bytes by origin, for X-Shoal-Source and metrics. */
   readonly bytesFrom = { peer: 0, supernode: 0 };
   /** Per piece, where its last write came from (0 not fetched here, 1 a peer, 2 the supernode). */
@@ -125,7 +125,7 @@ export class Download {
       components.onProgress?.();
     });
     // Hashes that came with a complete blob were certified when the download began.
-    this.certifying = init.info.complete;
+    this.certification = init.info.complete ? Promise.resolve(true) : undefined;
     // Every piece in flight and every reader listens on it: more than Node's default 10.
     setMaxListeners(Math.max(64, init.pieceWindow * 4), this.abort.signal);
     this.done = this.run().finally(init.onDone);
@@ -207,28 +207,29 @@ export class Download {
 
   /** Asks for the supernode's certified piece hashes once, when an answer says its copy is complete. */
   private certifyOnce(seedComplete: boolean): void {
-    if (!seedComplete || this.certifying) return;
-    this.certifying = true;
-    void this.certify();
+    if (!seedComplete || this.certification !== undefined) return;
+    this.certification = this.certify();
   }
 
   /**
    * The supernode finished the blob while this node was fetching it: the piece
    * hashes it now holds complete have matched the whole digest there. Given to
    * the store as certified, they spare this node its own SHA-256 pass over the
-   * whole blob (and the wait for it before the last piece is released). The
-   * trust is the same as for a blob complete from the start (docs/security.md);
-   * hashes that contradict the ones already used are refused by the store, and
-   * then the node's own whole-blob check simply goes on.
+   * whole blob, which the store has held back for them since the download
+   * began (see peer.ts). The trust is the same as for a blob complete from the
+   * start (docs/security.md); hashes that contradict the ones already used are
+   * refused by the store, and then the node hashes the whole blob itself.
    */
-  private async certify(): Promise<void> {
+  private async certify(): Promise<boolean> {
     try {
       const info = await this.components.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
-      if (!info.complete || info.sizeBytes !== this.layout.blobSizeBytes || info.pieceCount !== this.layout.pieceCount) return;
+      if (!info.complete || info.sizeBytes !== this.layout.blobSizeBytes || info.pieceCount !== this.layout.pieceCount) return false;
       await this.components.store.setPieceHashes(this.digest, info.pieceSha256, { certified: true });
       this.log.debug('piece hashes certified by the supernode: no whole-blob pass here');
+      return true;
     } catch (err) {
       if (!this.abort.signal.aborted) this.log.warn({ err: (err as Error).message }, 'could not take the supernode\'s certified piece hashes; checking the whole blob here');
+      return false;
     }
   }
 
@@ -346,6 +347,9 @@ export class Download {
         // The supernode may have finished just before this node: its hashes still spare the whole-blob pass.
         if (answer?.error === undefined) this.certifyOnce(answer?.seedComplete === true);
       }
+      // Every piece is here. Without the supernode's word on the whole blob (it is still
+      // fetching it, or did not answer), this node hashes the blob itself.
+      if (!(await (this.certification ?? Promise.resolve(false)))) this.components.store.resumeWholeDigest(this.digest);
       await this.components.store.waitForComplete(this.digest, { signal: this.abort.signal });
       this.log.info({ sizeBytes: this.layout.blobSizeBytes, durationMs: Date.now() - startedAt, fromPeers: this.bytesFrom.peer, fromSupernode: this.bytesFrom.supernode }, 'blob downloaded');
     } catch (err) {
@@ -358,6 +362,8 @@ export class Download {
       this.meters.close();
       // In-flight fetches end with the abort signal; wait so nothing writes after we are done.
       while (this.inflight.size > 0) await this.nap(50);
+      // Whoever fills the blob next (a retry, the DHT, the registry) needs the store's own pass.
+      this.components.store.resumeWholeDigest(this.digest);
     }
   }
 

@@ -210,7 +210,9 @@ export class Peer implements BlobProvider {
         await this.components.store.begin(request.digest, info.sizeBytes);
         // A supernode that holds the blob complete has matched it to its digest: its
         // piece hashes then vouch for the whole, and the node need not hash it twice.
-        await this.components.store.setPieceHashes(request.digest, info.pieceSha256, { certified: info.complete });
+        // One still filling it will, once it has (the Download asks): until then the
+        // store does not hash the blob whole either.
+        await this.components.store.setPieceHashes(request.digest, info.pieceSha256, info.complete ? { certified: true } : { certificationExpected: true });
         return new Download(
           { log: this.log, store: this.components.store, supernodes: this.components.supernodes, pieces: this.components.pieces, downloadLimiter: this.components.downloadLimiter, onPieceBytes: this.components.onPieceBytes, metrics: this.components.metrics, onProgress },
           { info, supernodeUrl, peerId: this.peerId, advertiseUrl: this.init.advertiseUrl, zone: this.init.zone, pieceWindow: this.init.pieceWindow ?? DEFAULT_PIECE_WINDOW, onDone },
