@@ -235,6 +235,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     await this.writing.ingest(entry, sizeBytes, source, signal, options.onChunk);
   }
 
+  isDigestVerified(digest: Digest): boolean {
+    const entry = this.catalog.entries.get(digest);
+    return entry !== undefined && this.whole.digestVerified(entry);
+  }
+
   resumeWholeDigest(digest: Digest): void {
     const entry = this.catalog.entries.get(digest);
     if (entry !== undefined) this.whole.resume(entry);

@@ -99,6 +99,12 @@ export interface PieceStoreApi {
    */
   resumeWholeDigest(digest: Digest): void;
   /**
+   * Whether the blob's bytes have matched its digest: true from that moment,
+   * before `complete` (the datasync and rename that make it durable, which can
+   * take seconds on a busy disk). False for an unknown blob.
+   */
+  isDigestVerified(digest: Digest): boolean;
+  /**
    * Streams one piece from `source` into place while hashing it. Resolves once
    * it is verified and recorded (emitting 'piece'); rejects with
    * DigestMismatchError / SizeMismatchError (nothing recorded) when the bytes

@@ -99,3 +99,18 @@ test('an ingest into a blob that awaits certification completes it: it hashes th
   await store.ingest(blob.digest, blob.data.length, streamOf(blob.data));
   t.true(store.get(blob.digest)?.complete);
 });
+
+test('isDigestVerified is true once the bytes matched the digest, before or with complete; false for wrong bytes and unknown blobs', async (t) => {
+  const { store } = await openStore(t);
+  const blob = makeBlob(2 * MiB + 3);
+  t.false(store.isDigestVerified(blob.digest));
+  await store.begin(blob.digest, blob.data.length);
+  await store.setPieceHashes(blob.digest, blob.pieceSha256);
+  await store.writePiece(blob.digest, 0, streamOf(piece(blob, 0)));
+  t.false(store.isDigestVerified(blob.digest));
+  for (const i of [2, 1]) await store.writePiece(blob.digest, i, streamOf(piece(blob, i)));
+  await store.waitForVerified(blob.digest);
+  t.true(store.isDigestVerified(blob.digest));
+  await store.waitForComplete(blob.digest);
+  t.true(store.isDigestVerified(blob.digest));
+});

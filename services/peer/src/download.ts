@@ -205,15 +205,18 @@ export class Download {
     });
   }
 
-  /** Asks for the supernode's certified piece hashes once, when an answer says its copy is complete. */
+  /** Asks for the supernode's certified piece hashes once, when an answer says its copy matched its digest. */
   private certifyOnce(seedComplete: boolean): void {
     if (!seedComplete || this.certification !== undefined) return;
     this.certification = this.certify();
   }
 
   /**
-   * The supernode finished the blob while this node was fetching it: the piece
-   * hashes it now holds complete have matched the whole digest there. Given to
+   * The supernode finished the blob while this node was fetching it: a schedule
+   * answer said its copy matched the whole digest (seedComplete), so the piece
+   * hashes it holds, all known now, are the blob's. The task info may still say
+   * not `complete` (the supernode's datasync and rename can take seconds):
+   * a full list is what counts. Given to
    * the store as certified, they spare this node its own SHA-256 pass over the
    * whole blob, which the store has held back for them since the download
    * began (see peer.ts). The trust is the same as for a blob complete from the
@@ -223,7 +226,7 @@ export class Download {
   private async certify(): Promise<boolean> {
     try {
       const info = await this.components.supernodes.taskInfo(this.init.supernodeUrl, this.digest, this.abort.signal);
-      if (!info.complete || info.sizeBytes !== this.layout.blobSizeBytes || info.pieceCount !== this.layout.pieceCount) return false;
+      if (info.sizeBytes !== this.layout.blobSizeBytes || info.pieceCount !== this.layout.pieceCount || info.pieceSha256.some((sha) => sha === null)) return false;
       await this.components.store.setPieceHashes(this.digest, info.pieceSha256, { certified: true });
       this.log.debug('piece hashes certified by the supernode: no whole-blob pass here');
       return true;

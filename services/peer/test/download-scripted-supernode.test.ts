@@ -15,7 +15,9 @@ const MiB = 1024 * 1024;
  * seed, says the seed is still fetching on every schedule call of the
  * download loop, and answers the final announce (limit 0) with
  * `finalSeedComplete`. That is the moment a real supernode finishes just
- * before the node does, which cannot be timed with real processes.
+ * before the node does, which cannot be timed with real processes. Its task
+ * info says `complete` unless `taskInfoComplete` is false: a supernode whose
+ * copy matched its digest but is not durable yet (datasync and rename pending).
  */
 class ScriptedSupernode extends SupernodeClient {
   readonly requests: ScheduleRequest[] = [];
@@ -25,6 +27,7 @@ class ScriptedSupernode extends SupernodeClient {
   constructor(
     private readonly blob: { digest: Digest; data: Buffer; hashes: string[] },
     private readonly finalSeedComplete: boolean,
+    private readonly taskInfoComplete = true,
   ) {
     super({ log: silentLogger() }, { supernodeUrls: ['http://scripted.invalid'], token: undefined });
   }
@@ -44,7 +47,7 @@ class ScriptedSupernode extends SupernodeClient {
   override async taskInfo(): Promise<TaskInfo> {
     this.taskInfoCalls++;
     const layout = pieceLayout(this.blob.data.length);
-    return { digest: this.blob.digest, sizeBytes: layout.blobSizeBytes, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: this.blob.hashes, complete: true };
+    return { digest: this.blob.digest, sizeBytes: layout.blobSizeBytes, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: this.blob.hashes, complete: this.taskInfoComplete };
   }
 
   override async fetchPiece(_url: string, _digest: Digest, index: number): Promise<PieceResponse> {
@@ -53,7 +56,7 @@ class ScriptedSupernode extends SupernodeClient {
   }
 }
 
-async function download(t: import('ava').ExecutionContext, finalSeedComplete: boolean) {
+async function download(t: import('ava').ExecutionContext, finalSeedComplete: boolean, taskInfoComplete = true) {
   const data = randomBytes(4 * MiB);
   const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
   const layout = pieceLayout(data.length);
@@ -73,7 +76,7 @@ async function download(t: import('ava').ExecutionContext, finalSeedComplete: bo
     certifiedLists.push(options?.certified === true ? 'certified' : options?.certificationExpected === true ? 'expected' : 'plain');
     return setPieceHashes(d, list, options);
   };
-  const supernode = new ScriptedSupernode({ digest, data, hashes }, finalSeedComplete);
+  const supernode = new ScriptedSupernode({ digest, data, hashes }, finalSeedComplete, taskInfoComplete);
   // Where each piece came from, as the download tells it the moment the piece is readable
   // (what the proxy's X-Shoal-Source is decided on), before writePiece has returned.
   const originsWhenReadable: Array<string | undefined> = [];
@@ -105,6 +108,12 @@ async function download(t: import('ava').ExecutionContext, finalSeedComplete: bo
 
 test('the final announce says the seed is complete: the node takes its certified hashes', async (t) => {
   const { supernode, certifiedLists } = await download(t, true);
+  t.is(supernode.taskInfoCalls, 1);
+  t.deepEqual(certifiedLists, ['expected', 'certified']);
+});
+
+test('the seed matched the digest but is not durable yet: its full piece list is certified all the same', async (t) => {
+  const { supernode, certifiedLists } = await download(t, true, false);
   t.is(supernode.taskInfoCalls, 1);
   t.deepEqual(certifiedLists, ['expected', 'certified']);
 });
