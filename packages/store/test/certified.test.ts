@@ -100,7 +100,7 @@ test('an ingest into a blob that awaits certification completes it: it hashes th
   t.true(store.get(blob.digest)?.complete);
 });
 
-test('isDigestVerified is true once the bytes matched the digest, before or with complete; false for wrong bytes and unknown blobs', async (t) => {
+test('isDigestVerified is false for an unknown blob and before the last piece, and true once the bytes matched the digest, before or with complete', async (t) => {
   const { store } = await openStore(t);
   const blob = makeBlob(2 * MiB + 3);
   t.false(store.isDigestVerified(blob.digest));
