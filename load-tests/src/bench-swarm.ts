@@ -1,6 +1,8 @@
 /**
  * `npm run bench:swarm` (as root) — N nodes pull the same new image at the same moment,
- * on a LAN where every link is shaped to B, in three modes, each from fresh state:
+ * on a LAN where every link is shaped to B, in three modes, each from fresh state (in
+ * shoal mode the node agents and the supernode first serve a smaller warm-up image to
+ * every node, unmeasured: --warmup-mib):
  *
  *   direct  every node's containerd pulls from the registry (`ctr pull --plain-http`)
  *   cache   every node pulls from a central pull-through cache (docker-registry in
@@ -80,6 +82,10 @@ const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const DEFAULT_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm.svg', import.meta.url));
 const REPOSITORY = 'bench/swarm';
 const TAG = 'v1';
+/** The warm-up image's tag (--warmup-mib): other layers, the same repository. */
+const WARMUP_TAG = 'warmup';
+/** After the warm-up: its last announcements and writes settle before the counters start. */
+const WARMUP_SETTLE_MS = 3_000;
 /** Node i is 10.213.0.(NODE_OCTET_BASE + i). */
 const NODE_OCTET_BASE = 10;
 /** Containerds started (or stopped) at once: each start polls with ctr. */
@@ -102,6 +108,8 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --rate-mbit B[,B...]  every link's rate, Mbit/s; a list sweeps the rate, rebuilding the LAN at each (200)
   --modes M[,M...]      direct, cache, shoal (all three)
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
+  --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
+                        node agent that has run for a while would have (32; 0: fresh processes)
   --mode-timeout-s T    a mode's pulls are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
   --svg PATH            per-node bar chart of a single-rate run (docs/img/bench-swarm.svg; '' for none)
   --sweep-svg PATH      the sweep's plots, PATH and PATH with -egress (docs/img/bench-swarm-sweep.svg; '' for none)
@@ -120,6 +128,7 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: ALL_MODES.join(',') },
     'baseline-rates': { type: 'string' },
     'mode-timeout-s': { type: 'string' },
+    'warmup-mib': { type: 'string', default: '32' },
     svg: { type: 'string', default: DEFAULT_SVG },
     'sweep-svg': { type: 'string', default: DEFAULT_SWEEP_SVG },
     shoal: { type: 'string', default: SHOAL },
@@ -142,6 +151,7 @@ function intFlag(name: string, text: string | undefined, min: number, max: numbe
 
 const NODES = intFlag('nodes', args.nodes, 1, 254 - NODE_OCTET_BASE);
 const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
+const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
 const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
 const RATES = intList('rate-mbit', args['rate-mbit']);
 if (RATES.length === 0) throw new Error('--rate-mbit: at least one rate');
@@ -235,7 +245,29 @@ interface Ctx {
   logsDir: string;
 }
 
-const ref = (registryIp: string): string => `${registryIp}:${REGISTRY_PORT}/${REPOSITORY}:${TAG}`;
+const ref = (registryIp: string, tag = TAG): string => `${registryIp}:${REGISTRY_PORT}/${REPOSITORY}:${tag}`;
+
+/**
+ * Shoal mode, before the measured pull: every node pulls the warm-up image at once, through
+ * the swarm. A node agent in a cluster runs for days; freshly started, its first pull also
+ * pays V8's one-time work (compiling the hot functions, growing the heap): `perf` over a
+ * 25 Mbit/s pull of freshly started processes put a quarter of their CPU in the compilers
+ * and another fifth in the garbage collector's marking. The other modes run Go processes
+ * (containerd, docker-registry), which have no such warm-up.
+ */
+async function warmUp(ctx: Ctx, containerds: readonly RunningContainerd[], nodeHosts: readonly Host[], reg: Host): Promise<void> {
+  const t = performance.now();
+  await Promise.all(
+    containerds.map((c, i) =>
+      runInChecked((nodeHosts[i] as Host).ns, 'ctr', ['--address', c.socket, 'images', 'pull', '--hosts-dir', c.hostsDir, ref(reg.ip, WARMUP_TAG)], {
+        env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
+        timeoutMs: ctx.modeTimeoutSeconds * 1000,
+      }),
+    ),
+  );
+  log(`shoal: warm-up pull of ${WARMUP_MIB} MiB on every node took ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  await sleep(WARMUP_SETTLE_MS);
+}
 
 async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
   const modeStarted = performance.now();
@@ -280,6 +312,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
         await sleep(250);
       }
       if (peersJoined < nodeHosts.length) log(`shoal: WARNING only ${peersJoined}/${nodeHosts.length} peers joined the supernode`);
+      if (WARMUP_MIB > 0) await warmUp(ctx, containerds, nodeHosts, reg);
     }
 
     const [regL0, snL0, nodeL0, servedBefore] = await Promise.all([
@@ -725,6 +758,14 @@ async function main(): Promise<void> {
     layers: layerSizes(SIZE_MIB * MiB).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-${SIZE_MIB}-${i}` })),
   });
   const sBytes = image.totalBytes;
+  const warmupImage =
+    WARMUP_MIB > 0 && MODES.includes('shoal')
+      ? await buildImage({
+          dir: join(work, 'warmup-layout'),
+          tag: WARMUP_TAG,
+          layers: layerSizes(WARMUP_MIB * MiB).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-warmup-${WARMUP_MIB}-${i}` })),
+        })
+      : undefined;
 
   const specs = [
     { name: 'reg', octet: 1 },
@@ -760,16 +801,19 @@ async function main(): Promise<void> {
       const authDir = await makeTempDir(`${PREFIX}skopeo`);
       try {
         await writeFile(join(authDir, 'auth.json'), '{"auths":{}}\n');
-        await runInChecked(
-          reg.ns,
-          'skopeo',
-          ['copy', '--authfile', join(authDir, 'auth.json'), '--dest-tls-verify=false', '--preserve-digests', '--all', `oci:${image.layoutDir}:${TAG}`, `docker://127.0.0.1:${REGISTRY_PORT}/${REPOSITORY}:${TAG}`],
-          { env: minimalEnv({ HOME: authDir }), timeoutMs: 600_000 },
-        );
+        for (const [layoutDir, tag] of [[image.layoutDir, TAG], ...(warmupImage === undefined ? [] : [[warmupImage.layoutDir, WARMUP_TAG]])] as const) {
+          await runInChecked(
+            reg.ns,
+            'skopeo',
+            ['copy', '--authfile', join(authDir, 'auth.json'), '--dest-tls-verify=false', '--preserve-digests', '--all', `oci:${layoutDir}:${tag}`, `docker://127.0.0.1:${REGISTRY_PORT}/${REPOSITORY}:${tag}`],
+            { env: minimalEnv({ HOME: authDir }), timeoutMs: 600_000 },
+          );
+        }
       } finally {
         await removeTempDir(authDir);
       }
       await rm(join(work, 'layout'), { recursive: true, force: true });
+      await rm(join(work, 'warmup-layout'), { recursive: true, force: true });
       pushed = true;
       log(`pushed ${REPOSITORY}:${TAG}: S = ${(sBytes / MiB).toFixed(1)} MiB in ${image.layers.length} layers`);
     }
@@ -818,6 +862,7 @@ async function main(): Promise<void> {
     date,
     nodes: NODES,
     imageBytes: sBytes,
+    warmupBytes: warmupImage?.totalBytes ?? 0,
     layers: image.layers.map((l) => l.sizeBytes),
     rates: RATES,
     wallSeconds,

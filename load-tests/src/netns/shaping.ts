@@ -17,7 +17,7 @@
  */
 
 /** htb quantum for every class: one 64 KiB offload packet (the default, rate/r2q, is far too big at 200 Mbit/s). */
-const QUANTUM_BYTES = 65_536;
+export const QUANTUM_BYTES = 65_536;
 /** Leaf FIFO length in time at rate B. */
 const LEAF_QUEUE_MS = 40;
 /** Never shorter than this many bytes (a few offload packets). */

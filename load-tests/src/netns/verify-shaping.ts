@@ -10,8 +10,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { minimalEnv } from '@shoal/testkit';
 import { inNetns, runIn } from './exec.js';
+import { QUANTUM_BYTES } from './shaping.js';
 import type { Host } from './topology.js';
 
+/** Quanta each fan-out flow gets at least over its check (see verifyShaping). */
+const FAN_OUT_QUANTA = 24;
 const PROBE = fileURLToPath(new URL('./tcp-probe.js', import.meta.url));
 const PROBE_PORT = 47_001;
 
@@ -107,8 +110,11 @@ export async function verifyShaping(a: Host, b: Host, c: Host, rateMbit: number,
   ];
   const fan = options.fanOut;
   if (fan !== undefined && fan.to.length > 2) {
-    // Many small flows need longer to settle than two.
-    checks.push(judge(`fan-out ${fan.from.name}→${fan.to.length} hosts`, await flows(fan.to.map((t) => [fan.from, t] as const), seconds * 2), rateMbit));
+    // Many small flows need longer to settle than two, and htb serves each class a quantum
+    // at a time: a flow must get FAN_OUT_QUANTA of them for one more or less not to read as
+    // unfair (16 flows at 10 Mbit/s got about 9 each in 8 s: fairness 0.78-0.80).
+    const fanSeconds = Math.max(seconds * 2, Math.ceil((FAN_OUT_QUANTA * QUANTUM_BYTES * 8 * fan.to.length) / (rateMbit * 1e6)));
+    checks.push(judge(`fan-out ${fan.from.name}→${fan.to.length} hosts`, await flows(fan.to.map((t) => [fan.from, t] as const), fanSeconds), rateMbit));
   }
   return checks;
 }
