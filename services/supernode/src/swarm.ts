@@ -345,7 +345,14 @@ export class Swarm {
     for (const [piece, claim] of claims) if (claim.untilMs <= now) claims.delete(piece);
     // Alone: the blob's only member, already waiting for some of its pieces (a
     // swarm's first caller is alone only for the moment before the others ask).
-    const alone = this.scheduler.members(digest) <= 1 && [...claims.values()].some((claim) => claim.peerId === peerId);
+    let alone = false;
+    if (this.scheduler.members(digest) <= 1) {
+      for (const claim of claims.values()) {
+        if (claim.peerId !== peerId) continue;
+        alone = true;
+        break;
+      }
+    }
     const cap = alone ? MAX_FRONTIER_CLAIMS_ALONE : MAX_FRONTIER_CLAIMS_PER_CHILD;
     room = Math.min(room, FRONTIER_PER_CALL, cap - this.claimsOf(peerId, now));
     const taken = new Set(out.map((a) => a.piece));
