@@ -69,6 +69,7 @@ import {
   startSupernodeIn,
   SUPERNODE_PORT,
   supernodePeerCount,
+  supernodePieceSends,
   waitNodeReady,
   PROXY_LISTEN,
   type NsProcess,
@@ -230,6 +231,8 @@ interface ModeResult {
   registryBlobGetsByClient: Record<string, { count: number; bytes: number }>;
   /** Shoal mode: nodes the supernode listed before the barrier. */
   peersJoined?: number;
+  /** Shoal mode: pieces the supernode sent during the pull, and of them the ones passed on while they still arrived from the registry. */
+  seedPieces?: { served: number; cutThrough: number };
   cpu: CpuReport;
 }
 
@@ -315,6 +318,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       if (WARMUP_MIB > 0) await warmUp(ctx, containerds, nodeHosts, reg);
     }
 
+    const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
     const [regL0, snL0, nodeL0, servedBefore] = await Promise.all([
       linkBytesIn(reg.ns, HOST_IF),
       linkBytesIn(sn.ns, HOST_IF),
@@ -431,6 +435,10 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       cpu: cpuReport,
     };
     if (peersJoined !== undefined) result.peersJoined = peersJoined;
+    const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
+    if (seedBefore !== undefined && seedAfter !== undefined) {
+      result.seedPieces = { served: seedAfter.served - seedBefore.served, cutThrough: seedAfter.cutThrough - seedBefore.cutThrough };
+    }
     return result;
   } finally {
     log(`${mode}: tearing down`);
@@ -605,6 +613,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: 
       }),
       '',
       ...shoalUpstreamWarning(shoal),
+      ...(shoal.seedPieces === undefined ? [] : [`The supernode sent ${shoal.seedPieces.served} pieces, ${shoal.seedPieces.cutThrough} of them while they still arrived from the registry (cut-through).`, '']),
       fromNodes.length === 0
         ? 'Registry blob GETs came only from the supernode: no node fell back to the registry.'
         : `Nodes that fetched blobs from the registry themselves (containerd fallback or proxy upstream): ${fromNodes.map(([a, b]) => `${a} ${(b / ctx.sBytes).toFixed(2)} × S`).join(', ')}`,

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { createLogger, type Logger } from '@shoal/core';
 import { startNodeAgent, startSupernode, writeContainerdConfig, type NodeAgentOptions, type Running, type RunningNodeAgent } from '@shoal/cli';
 import { makeTempDir, removeTempDir, startContainerd, startRegistry, type RunningContainerd, type RunningRegistry, type StartRegistryOptions } from '@shoal/testkit';
+import { startThrottledRelay, type ThrottledRelay } from './throttled-relay.js';
 
 /** Shoal's logs in tests: silent unless SHOAL_TEST_LOG names a level (then JSON on stderr). */
 export function testLogger(): Logger {
@@ -15,6 +16,10 @@ export interface TestNode {
 
 export interface TestCluster {
   registry: RunningRegistry;
+  /** Where the supernode and the nodes reach the registry: its own host, or the throttled relay's (`registryBytesPerSecond`). */
+  registryHost: string;
+  /** The throttled relay (with `registryBytesPerSecond`). */
+  relay: ThrottledRelay | undefined;
   supernode: Running;
   nodes: TestNode[];
   dir: string;
@@ -30,6 +35,8 @@ export interface TestCluster {
 export interface ClusterOptions {
   nodes: number;
   registry?: StartRegistryOptions;
+  /** The supernode and the nodes reach the registry through a relay that passes its answers at this rate per connection (pull with `registryHost`). */
+  registryBytesPerSecond?: number;
   /** Extra options for the node agents (rate limits, DHT...), or per node given the ones started before. */
   node?: Partial<NodeAgentOptions> | ((index: number, before: readonly TestNode[]) => Partial<NodeAgentOptions>);
   /** Use this supernode (e.g. a process a test will kill) instead of starting one in-process. */
@@ -47,12 +54,20 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   try {
     const registry = await startRegistry(options.registry ?? {});
     closers.push(() => registry.stop());
+    let registryHost = registry.host;
+    let relay: ThrottledRelay | undefined;
+    if (options.registryBytesPerSecond !== undefined) {
+      const started = await startThrottledRelay(Number(new URL(`http://${registry.host}`).port), options.registryBytesPerSecond);
+      closers.push(() => started.close());
+      registryHost = started.host;
+      relay = started;
+    }
     const supernode =
       options.supernodeUrl === undefined
         ? await startSupernode(log.child({ role: 'supernode' }), {
             listen: '127.0.0.1:0',
             dataDir: join(dir, 'supernode'),
-            plainHttpHosts: [registry.host],
+            plainHttpHosts: [registryHost],
             token: undefined,
           })
         : await options.supernodeUrl(registry, dir);
@@ -66,16 +81,16 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
         dataDir: join(dir, `node${i}`),
         token: undefined,
         proxyListen: '127.0.0.1:0',
-        plainHttpHosts: [registry.host],
+        plainHttpHosts: [registryHost],
         ...(typeof options.node === 'function' ? options.node(i, nodes) : options.node),
       });
       closers.push(() => agent.close());
       const containerd = await startContainerd({ name: `node${i}` });
       closers.push(() => containerd.stop());
-      await writeContainerdConfig({ certsDir: containerd.hostsDir, proxyUrl: agent.proxyUrl, registries: [], plainHttpHosts: [registry.host] });
+      await writeContainerdConfig({ certsDir: containerd.hostsDir, proxyUrl: agent.proxyUrl, registries: [], plainHttpHosts: [registryHost] });
       nodes.push({ agent, containerd });
     }
-    return { registry, supernode, nodes, dir, log, close };
+    return { registry, registryHost, relay, supernode, nodes, dir, log, close };
   } catch (err) {
     await close();
     throw err;

@@ -113,6 +113,13 @@ export async function supernodePeerCount(host: Host): Promise<number> {
   return Array.isArray(status.peers) ? status.peers.length : -1;
 }
 
+/** The supernode's piece sends so far: all, and those passed on while the piece still arrived (cut-through). */
+export async function supernodePieceSends(host: Host): Promise<{ served: number; cutThrough: number }> {
+  const r = await httpGetIn(host.ns, `http://127.0.0.1:${SUPERNODE_PORT}/metrics`);
+  const value = (metric: string): number => Number(new RegExp(`^${metric} ([0-9.e+]+)$`, 'm').exec(r.body)?.[1] ?? 0);
+  return { served: value('shoal_supernode_pieces_served_total'), cutThrough: value('shoal_supernode_pieces_cut_through_total') };
+}
+
 export interface ProxyStats {
   /** `shoal_proxy_blob_bytes_total` by `source`: where the bytes sent to containerd came from. */
   bytesBySource: Record<string, number>;

@@ -54,7 +54,9 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * pieces nobody claimed (frontierPerCall per answer, maxFrontierClaimsPerChild live per
  * child, maxFrontierClaimsAlone for a blob's only member asking again, within the
  * arrival-rate horizon past the fill point). A request for a piece the seed lacks is
- * held up to pieceWaitMs, then fails 'unreachable'.
+ * held up to pieceWaitMs, then fails 'unreachable'; once the piece begins to arrive, it is
+ * passed on as it comes (cut-through, outside the send slots): its bytes cross the link at
+ * the pair's rate, and the send ends no sooner than the piece has all arrived.
  *
  * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
  * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
@@ -90,6 +92,8 @@ export interface SimParams {
   frontier?: boolean;
   /** The proxy's no-progress fallback (the code has it). @default true */
   proxyFallback?: boolean;
+  /** The seed's cut-through: a piece requested while it arrives is passed on as it comes (the code has it). @default true */
+  cutThrough?: boolean;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
 }
@@ -162,6 +166,7 @@ export function simulate(params: SimParams): SimResult {
   const L = params.layerBytes.length;
   const frontierOn = params.frontier ?? true;
   const fallbackOn = params.proxyFallback ?? true;
+  const cutThroughOn = params.cutThrough ?? true;
   const goodput = params.goodput ?? TCP_GOODPUT;
   const sndbuf = params.socketBufferBytes ?? socketBufferFor(params.rateBitsPerSec);
   const leafQueue = params.leafQueueBytes ?? leafQueueFor(params.rateBitsPerSec);
@@ -248,6 +253,10 @@ export function simulate(params: SimParams): SimResult {
   const heldBack = new Uint8Array(P);
   const heldProgress = new Float64Array(P);
   const waitingAtSeed: Array<number[] | undefined> = new Array<number[] | undefined>(P);
+  /** Pieces arriving at the seed now (cut-through may pass them on), and cut-through sends whose bytes are out but whose piece has not all arrived. */
+  const feeding = new Uint8Array(P);
+  const cutWaiting: Array<number[] | undefined> = new Array<number[] | undefined>(P);
+  const cutFlows = new Set<number>();
   // The seed's sends: waiting their turn, open (slot held), draining (still progress).
   const seedQueue: number[] = [];
   let seedQueueHead = 0;
@@ -479,9 +488,20 @@ export function simulate(params: SimParams): SimResult {
       return;
     }
     const t = alloc();
+    const g = (offset[layer] as number) + i;
     fKind[t] = FEED;
-    fPiece[t] = (offset[layer] as number) + i;
-    startFlow(t, REG, SEED, pieceLen[(offset[layer] as number) + i] as number, 0);
+    fPiece[t] = g;
+    startFlow(t, REG, SEED, pieceLen[g] as number, 0);
+    if (!cutThroughOn) return;
+    // Its first bytes are here: requests waiting for it are passed them as they come.
+    feeding[g] = 1;
+    const waiting = waitingAtSeed[g];
+    if (waiting === undefined) return;
+    waitingAtSeed[g] = undefined;
+    for (const w of waiting) {
+      bump(w); // its long-poll timeout is void
+      cutThrough(w);
+    }
   };
   const startFeed = (layer: number): void => {
     feedState[layer] = 2;
@@ -503,6 +523,21 @@ export function simulate(params: SimParams): SimResult {
   };
   const claimLive = (g: number): boolean => (claimBy[g] as number) !== -1 && (claimUntil[g] as number) > now && (frontierLive[layerOf[g] as number] as number) === 1;
   /** A piece reached the seed: offered now, or held back for its claimer; requests waiting for it queue for a send. */
+  /**
+   * A cut-through send (routes/blobs.ts): piece g passed on while it arrives, outside the
+   * send slots. Its bytes cross the link at the pair's rate, but it ends no sooner than
+   * the piece has arrived (finish defers it until then).
+   */
+  const cutThrough = (t: number): void => {
+    const g = fPiece[t] as number;
+    cutFlows.add(t);
+    seedOpen.set(t, g);
+    seedProgress(g);
+    armTick();
+    const d = (fChild[t] as number) * L + (layerOf[g] as number);
+    dlFlowing[d] = (dlFlowing[d] as number) + 1;
+    startFlow(t, SEED, fChild[t] as number, pieceLen[g] as number, 0);
+  };
   const seedPiece = (g: number): void => {
     seedHasPiece[g] = 1;
     const layer = layerOf[g] as number;
@@ -817,6 +852,10 @@ export function simulate(params: SimParams): SimResult {
     const parent = (fCands[t] as Int32Array)[fCandPos[t] as number] as number;
     fParent[t] = parent;
     if (parent === SEED) {
+      if ((seedHasPiece[g] as number) === 0 && (feeding[g] as number) === 1) {
+        cutThrough(t);
+        return;
+      }
       if ((seedHasPiece[g] as number) === 0) {
         // The long-poll: the seed answers when the piece lands, or gives up after pieceWaitMs.
         (waitingAtSeed[g] ??= []).push(t);
@@ -870,18 +909,32 @@ export function simulate(params: SimParams): SimResult {
     finish(t);
   };
 
-  const finish = (t: number): void => {
+  const finish = (t: number, arrived = false): void => {
     const parent = fParent[t] as number;
     const child = fChild[t] as number;
     const g = fPiece[t] as number;
     const kind = fKind[t] as number;
-    endFlow(t);
+    if (!arrived) endFlow(t);
+    if (cutFlows.has(t)) {
+      // A cut-through send ends once the piece has arrived (its hash follows the bytes).
+      if ((feeding[g] as number) === 1) {
+        (cutWaiting[g] ??= []).push(t);
+        return;
+      }
+      cutFlows.delete(t);
+      seedOpen.delete(t);
+      draining.push({ g, untilMs: now + k.sendDrainProgressMs });
+    }
     free.push(t);
     const layer = layerOf[g] as number;
     if (kind === FEED) {
       registryEgressBytes += pieceLen[g] as number;
+      feeding[g] = 0;
       seedPiece(g);
       feedNext(layer);
+      const sends = cutWaiting[g];
+      cutWaiting[g] = undefined;
+      for (const w of sends ?? []) finish(w, true);
       return;
     }
     if (kind === FALLBACK) {

@@ -14,9 +14,14 @@ import { PLATFORM_PATTERN } from './platform.js';
  *                                        Registry credentials ride in
  *                                        HEADER.registryAuthorization.
  *   GET  /blobs/:digest/info             → TaskInfo (404 if the supernode never saw it)
- *   GET  /blobs/:digest/pieces/:index    → the piece's bytes once verified (waits up to
- *                                        PIECE_WAIT_MS for a piece still in flight);
- *                                        HEADER.pieceSha256 carries its hash.
+ *   GET  /blobs/:digest/pieces/:index    → the piece's bytes; HEADER.pieceSha256 carries
+ *                                        its hash. A piece still on its way from the
+ *                                        registry is sent from its first byte as it
+ *                                        arrives (waiting up to PIECE_WAIT_MS for it to
+ *                                        begin): chunked, with HEADER.pieceSha256 as a
+ *                                        trailer (announced in `Trailer`) once the whole
+ *                                        piece matched; the receiver checks the bytes
+ *                                        against it before using them.
  *   POST /blobs/:digest/schedule         ScheduleRequest → ScheduleResponse: which pieces
  *                                        to fetch next and from whom (peers first, the
  *                                        supernode's cache as the seed of last resort);

@@ -50,6 +50,12 @@ export interface SendChunksOptions {
   idleMs?: number | undefined;
   /** Awaited before each chunk is written (a rate limit). */
   beforeWrite?: ((bytes: number) => Promise<void>) | undefined;
+  /**
+   * Asked once the reader has ended: HTTP trailers sent after the body (a hash
+   * known only then). The response must be chunked (no content-length) and
+   * announce them in a `trailer` header.
+   */
+  trailers?: (() => Record<string, string>) | undefined;
   pool?: BufferPool | undefined;
 }
 
@@ -140,6 +146,7 @@ export async function sendChunks(response: ServerResponse, reader: ChunkReader, 
     }
     // The reader must end here too: more bytes than announced is a wrong body, not a cut one.
     if ((await read(Buffer.allocUnsafe(1))) !== 0) throw new SizeMismatchError(`body is longer than the expected ${options.bytes} bytes`);
+    if (options.trailers !== undefined) response.addTrailers(options.trailers());
     response.end();
     await until(() => response.writableFinished);
   } finally {

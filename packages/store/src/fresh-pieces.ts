@@ -45,7 +45,7 @@ interface Held extends FreshPiece {
  * its hash and is on disk; every other ending calls `drop`.
  */
 export class PieceCapture {
-  private filled = 0;
+  private written = 0;
   private settled = false;
 
   constructor(
@@ -54,24 +54,29 @@ export class PieceCapture {
     readonly length: number,
   ) {}
 
+  /** Bytes of the piece in `buffer` so far. */
+  get filled(): number {
+    return this.written;
+  }
+
   /** Whether every byte of the piece is in `buffer`. */
   get full(): boolean {
-    return this.filled === this.length;
+    return this.written === this.length;
   }
 
   /** The next bytes of the piece (the writer refuses bytes past the piece's end before they come here). */
   write(chunk: Buffer): void {
     if (this.settled) return;
-    if (this.filled + chunk.length > this.length) throw new RangeError(`${this.filled + chunk.length} bytes for a piece of ${this.length}`);
-    chunk.copy(this.buffer, this.filled);
-    this.filled += chunk.length;
+    if (this.written + chunk.length > this.length) throw new RangeError(`${this.written + chunk.length} bytes for a piece of ${this.length}`);
+    chunk.copy(this.buffer, this.written);
+    this.written += chunk.length;
   }
 
   /** Piece `index` of `entry` matched its hash with exactly these bytes: readers may have them from memory. */
   keep(entry: Entry, index: number): void {
     if (this.settled) return;
     this.settled = true;
-    if (this.filled !== this.length) this.owner.release(this.buffer);
+    if (this.written !== this.length) this.owner.release(this.buffer);
     else this.owner.hold(entry, index, this.buffer, this.length);
   }
 

@@ -23,8 +23,9 @@ import { loadCatalog } from './opening.js';
 import { DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, DEFAULT_PARTIAL_IDLE_MS, Quota } from './quota.js';
 import { Reading } from './reading.js';
 import { encodeRecord, SHA256_HEX_RE, testBit, type StoredRecord } from './record.js';
-import type { BlobRecord, PieceStoreApi, PieceStoreEvents, StoreUsage } from './types.js';
-import { COMPLETE, DIGEST_VERIFIED } from './waiters.js';
+import type { BlobRecord, ExpectedSha256, IngestingPieceReader, PieceStoreApi, PieceStoreEvents, StoreUsage } from './types.js';
+import { IngestTailReader } from './ingest-tail.js';
+import { COMPLETE, DIGEST_VERIFIED, ingestingKey } from './waiters.js';
 import { WholeDigest } from './whole-digest.js';
 import { Writing } from './writing.js';
 
@@ -215,7 +216,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     }
   }
 
-  writePiece(digest: Digest, index: number, source: Readable, options: { expectedSha256?: string; signal?: AbortSignal } = {}): Promise<void> {
+  writePiece(digest: Digest, index: number, source: Readable, options: { expectedSha256?: ExpectedSha256; signal?: AbortSignal } = {}): Promise<void> {
     return this.writing.writePiece(digest, index, source, options);
   }
 
@@ -267,6 +268,42 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (entry.complete || testBit(entry.verified, index)) return;
     catalog.assertOpen();
     return catalog.waiters.wait(digest, index, options.signal);
+  }
+
+  openIngestingPiece(digest: Digest, index: number): IngestingPieceReader | undefined {
+    const { catalog } = this;
+    catalog.assertOpen();
+    const entry = catalog.entries.get(digest);
+    const piece = entry?.write.ingesting;
+    if (entry === undefined || piece === undefined || piece.index !== index || !piece.readable) return undefined;
+    entry.read.open++;
+    const last = piece.offset + piece.length - 1;
+    return new IngestTailReader(
+      digest,
+      piece,
+      (from) => this.reading.openPieceReader(digest, index, { start: piece.offset + from, end: last }),
+      () => {
+        entry.read.open--;
+      },
+    );
+  }
+
+  async waitForPieceOrIngest(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { catalog } = this;
+    const entry = catalog.entries.get(digest);
+    if (entry === undefined) throw new BlobUnknownError(digest);
+    spanOf(entry, index);
+    if (entry.complete || testBit(entry.verified, index)) return;
+    const ingesting = entry.write.ingesting;
+    if (ingesting?.index === index && ingesting.readable) return;
+    catalog.assertOpen();
+    const both = new AbortController();
+    const signal = options.signal === undefined ? both.signal : AbortSignal.any([options.signal, both.signal]);
+    try {
+      await Promise.race([catalog.waiters.wait(digest, index, signal), catalog.waiters.wait(digest, ingestingKey(index), signal)]);
+    } finally {
+      both.abort();
+    }
   }
 
   async waitForVerified(digest: Digest, options: { signal?: AbortSignal } = {}): Promise<void> {

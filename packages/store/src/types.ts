@@ -59,6 +59,20 @@ export interface PieceStoreEvents {
   discarded: [digest: Digest, reason: Error];
 }
 
+/**
+ * A piece's expected SHA-256: known before its bytes, or (for a piece the
+ * supernode passed on while it was still arriving from the registry) a
+ * function asked once the bytes have ended, answering the hash that came
+ * after them, or undefined when none came (the piece is then refused).
+ */
+export type ExpectedSha256 = string | (() => string | undefined);
+
+/** A cut-through read of a piece still arriving (see PieceStoreApi.openIngestingPiece). */
+export interface IngestingPieceReader extends ChunkReader {
+  /** The piece's hash, once the reader has reached the end (a read returned 0); undefined before. */
+  readonly sha256: string | undefined;
+}
+
 /** What the store holds, for metrics. */
 export interface StoreUsage {
   /** Sizes of the blobs held, complete and partial (each at its full size). */
@@ -111,9 +125,12 @@ export interface PieceStoreApi {
    * are wrong, with StoreFullError when the disk is full (the blob is then
    * discarded), or with the abort reason. Writing an already-verified piece
    * drains `source` and resolves. The expected hash must be known
-   * (setPieceHashes) or passed here.
+   * (setPieceHashes) or passed here; passed as a function, it is asked once
+   * the bytes have ended (a hash that follows the bytes); one that contradicts
+   * a recorded hash refuses the piece (DigestMismatchError), and none at all
+   * leaves the recorded one, if any.
    */
-  writePiece(digest: Digest, index: number, source: Readable, options?: { expectedSha256?: string; signal?: AbortSignal }): Promise<void>;
+  writePiece(digest: Digest, index: number, source: Readable, options?: { expectedSha256?: ExpectedSha256; signal?: AbortSignal }): Promise<void>;
   /**
    * Back-to-source ingest: streams a whole blob in order, recording each
    * piece's hash as it completes (emitting 'piece'), verifying length and
@@ -139,6 +156,20 @@ export interface PieceStoreApi {
    * PieceUnavailableError at once when the piece is not verified here.
    */
   openPieceReader(digest: Digest, index: number, range?: { start: number; end: number }): ChunkReader;
+  /**
+   * Cut-through, for the supernode: piece `index` while the back-to-source
+   * ingest is receiving it (held in memory as it arrives), or undefined when it
+   * is not (not begun, verified already, or not held in memory). Reads hand out
+   * the bytes that have arrived, before the piece is verified; the read that
+   * returns 0 waits until the whole piece matched, and the reader's `sha256`
+   * is then its hash. Reads reject with PieceUnavailableError when the ingest
+   * fails first. Whoever passes these bytes on must send that hash after them
+   * and the receiver must check them against it before using them: the
+   * supernode's wire does so (wire.ts, HEADER.pieceSha256 as a trailer).
+   */
+  openIngestingPiece(digest: Digest, index: number): IngestingPieceReader | undefined;
+  /** As waitForPiece, but resolves as soon as the ingest begins receiving the piece too (openIngestingPiece may then have it). */
+  waitForPieceOrIngest(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
   /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
   /** Resolves when the blob is complete; rejects if it is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */

@@ -16,8 +16,11 @@ import {
 import { isDiskFull, type Catalog } from './catalog.js';
 import { newEntry, noop, spanOf, toError, type Entry } from './entry.js';
 import type { PieceCapture } from './fresh-pieces.js';
+import { IngestingPiece } from './ingest-tail.js';
 import { PositionalWriter, writeFully } from './positional-writer.js';
 import { encodeRecord, SHA256_HEX_RE, testBit } from './record.js';
+import { ingestingKey } from './waiters.js';
+import type { ExpectedSha256 } from './types.js';
 import type { WholeDigest } from './whole-digest.js';
 
 /**
@@ -41,10 +44,12 @@ export interface WriteState {
   idleCloseTimer: NodeJS.Timeout | undefined;
   /** Tail of each piece's write queue (absent when nobody writes it). */
   readonly pieceLocks: Map<number, Promise<void>>;
+  /** The piece the back-to-source ingest is receiving, open to cut-through readers (ingest-tail.ts). */
+  ingesting: IngestingPiece | undefined;
 }
 
 export function newWriteState(): WriteState {
-  return { writers: 0, handle: undefined, idleCloseTimer: undefined, pieceLocks: new Map() };
+  return { writers: 0, handle: undefined, idleCloseTimer: undefined, pieceLocks: new Map(), ingesting: undefined };
 }
 
 interface IngestState {
@@ -112,7 +117,7 @@ export class Writing {
     digest: Digest,
     index: number,
     source: Readable,
-    options: { expectedSha256?: string; signal?: AbortSignal } = {},
+    options: { expectedSha256?: ExpectedSha256; signal?: AbortSignal } = {},
   ): Promise<void> {
     const { signal } = options;
     const { catalog } = this;
@@ -196,6 +201,7 @@ export class Writing {
       destroyQuietly(source);
       failure = { reason: signal?.aborted === true ? signal.reason : err };
     } finally {
+      this.endTail(entry, failure === undefined ? undefined : toError(failure.reason));
       await state.writer?.settle();
       state.capture?.drop();
       state.unlock?.();
@@ -213,7 +219,7 @@ export class Writing {
     entry: Entry,
     index: number,
     span: { offset: number; length: number },
-    expected: string,
+    expected: () => string,
     source: Readable,
     signal: AbortSignal | undefined,
   ): Promise<void> {
@@ -243,7 +249,8 @@ export class Writing {
       }
       if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
       const actual = pieceHash.digest('hex');
-      if (actual !== expected) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${expected}`);
+      const want = expected();
+      if (actual !== want) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${want}`);
       if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, span.length)], span.offset);
       await this.markVerified(entry, index, actual, hint, capture);
     } finally {
@@ -266,6 +273,7 @@ export class Writing {
         state.pieceHash = createHash('sha256');
         state.pieceBytes = 0;
         if (state.writes) state.capture = this.catalog.fresh.capture(layout.pieceSizeBytes, pieceSpan(layout, state.index).length);
+        if (state.capture !== undefined) this.beginTail(entry, state.index, state.capture);
       }
       const span = pieceSpan(layout, state.index);
       const take = Math.min(span.length - state.pieceBytes, chunk.length - at);
@@ -274,6 +282,7 @@ export class Writing {
       state.blobHash.update(part);
       if (state.capture !== undefined) {
         state.capture.write(part);
+        entry.write.ingesting?.progressed();
       } else if (state.writes) {
         state.writer ??= new PositionalWriter(await this.openForWrite(entry), span.offset);
         await state.writer.push(part);
@@ -299,10 +308,18 @@ export class Writing {
     const capture = state.capture;
     state.capture = undefined;
     if (state.writes) {
+      const tail = entry.write.ingesting;
       try {
         if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, capture.length)], offset);
+        // The buffer passes to the fresh-piece cache (or back to the pool): cut-through readers stop copying from it.
+        tail?.seal();
         await this.markVerified(entry, index, sha, hint, capture);
+        if (tail !== undefined && entry.write.ingesting === tail) {
+          entry.write.ingesting = undefined;
+          tail.verified(sha);
+        }
       } finally {
+        tail?.seal();
         capture?.drop();
       }
     } else if (this.whole.wantsHintAt(entry, offset)) {
@@ -313,6 +330,21 @@ export class Writing {
     state.unlock = undefined;
     state.pieceHash = undefined;
     state.index++;
+  }
+
+  /** The ingest begins a piece whose bytes it captures: cut-through readers may follow it (PieceStoreApi.openIngestingPiece). */
+  private beginTail(entry: Entry, index: number, capture: PieceCapture): void {
+    const span = pieceSpan(entry.layout, index);
+    entry.write.ingesting = new IngestingPiece(index, span.offset, span.length, capture);
+    this.catalog.waiters.resolve(entry.digest, ingestingKey(index));
+  }
+
+  /** The ingest ended: a piece it had not verified fails its cut-through readers. */
+  private endTail(entry: Entry, reason: Error | undefined): void {
+    const tail = entry.write.ingesting;
+    if (tail === undefined) return;
+    entry.write.ingesting = undefined;
+    tail.failed(reason ?? new Error('the ingest ended before the piece was verified'));
   }
 
   private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined, capture: PieceCapture | undefined): Promise<void> {
@@ -428,7 +460,24 @@ export class Writing {
   }
 }
 
-function expectedSha256(entry: Entry, index: number, given: string | undefined): string {
+/** The expected hash of a piece, as a function asked once its bytes have ended (see ExpectedSha256). */
+function expectedSha256(entry: Entry, index: number, given: ExpectedSha256 | undefined): () => string {
+  if (typeof given === 'function') {
+    return () => {
+      const known = entry.pieceSha256[index] ?? null;
+      const late = given();
+      if (late === undefined) {
+        if (known !== null) return known;
+        throw new DigestMismatchError(`piece ${index} of ${entry.digest}: no hash came with its bytes`);
+      }
+      return checkedSha256(entry, index, late);
+    };
+  }
+  const sha = checkedSha256(entry, index, given);
+  return () => sha;
+}
+
+function checkedSha256(entry: Entry, index: number, given: string | undefined): string {
   const known = entry.pieceSha256[index] ?? null;
   if (given === undefined) {
     if (known === null) throw new BadRequestError(`piece ${index} of ${entry.digest}: no expected hash known or given`);

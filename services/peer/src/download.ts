@@ -16,7 +16,7 @@ import {
   type ScheduleRequest,
   type TaskInfo,
 } from '@shoal/core';
-import type { PieceStoreApi } from '@shoal/store';
+import type { ExpectedSha256, PieceStoreApi } from '@shoal/store';
 import { FetchMeters, type Meter } from './fetch-meter.js';
 import { failureKindOf, type PieceClient } from './piece-client.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -400,15 +400,16 @@ export class Download {
       let watching: { body: Readable; meter: Meter; stop: () => void } | undefined;
       try {
         let body: Readable;
-        let sha256 = knownSha256;
+        let sha256: ExpectedSha256 | undefined = knownSha256;
         if (candidate.kind === 'seed') {
-          // The seed is trusted: for a piece it has just received, its answer carries the hash.
+          // The seed is trusted: for a piece it has just received, its answer carries the
+          // hash; for one still arriving from the registry, a trailer after the bytes does.
           const r = await this.components.supernodes.fetchPiece(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
-          if (sha256 !== undefined && r.sha256 !== sha256) {
+          if (sha256 !== undefined && typeof r.sha256 === 'string' && r.sha256 !== sha256) {
             destroyQuietly(r.body);
             throw new Error(`seed's hash for piece ${piece} differs from the schedule's`);
           }
-          sha256 = r.sha256;
+          sha256 ??= r.sha256;
           body = r.body;
         } else {
           if (sha256 === undefined) continue; // never take a peer's bytes without a trusted hash

@@ -58,9 +58,17 @@ export const LIVENESS_MAX_FAILED_PROBES = 8;
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
 export interface PieceResponse {
-  sha256: string;
+  /**
+   * The piece's hash: in the headers, or, for a piece the supernode passes on
+   * while it still arrives from the registry (cut-through), in a trailer after
+   * the bytes, which this function answers once `body` has ended (undefined
+   * before, or when none came).
+   */
+  sha256: string | (() => string | undefined);
   body: Readable;
 }
+
+const SHA256_HEX = /^[a-f0-9]{64}$/;
 
 /**
  * Rendezvous (highest random weight) order of supernodes for a digest: every
@@ -326,11 +334,22 @@ export class SupernodeClient {
     });
     this.heard(supernodeUrl);
     const sha = response.headers[HEADER.pieceSha256];
-    if (response.statusCode !== 200 || typeof sha !== 'string' || !/^[a-f0-9]{64}$/.test(sha)) {
+    const trailer = response.headers.trailer;
+    const cutThrough = typeof trailer === 'string' && trailer.toLowerCase() === HEADER.pieceSha256;
+    if (response.statusCode !== 200 || (!cutThrough && (typeof sha !== 'string' || !SHA256_HEX.test(sha)))) {
       destroyQuietly(response.body);
       throw new SwarmUnavailableError(`supernode ${supernodeUrl} answered ${response.statusCode} for piece ${index} of ${digest}`);
     }
-    return { sha256: sha, body: response.body };
+    if (!cutThrough) return { sha256: sha as string, body: response.body };
+    // undici fills `trailers` before the body ends.
+    const trailers = response.trailers as Record<string, string | string[] | undefined>;
+    return {
+      sha256: () => {
+        const late = trailers[HEADER.pieceSha256];
+        return typeof late === 'string' && SHA256_HEX.test(late) ? late : undefined;
+      },
+      body: response.body,
+    };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   API_PREFIX,
   BadRequestError,
@@ -16,7 +16,7 @@ import {
   type Digest,
 } from '@shoal/core';
 import { counter, replyWithReader, SendSlots, whileConnected } from '@shoal/service-kit';
-import type { PieceStoreApi } from '@shoal/store';
+import type { IngestingPieceReader, PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
 
 export interface BlobRoutesOptions {
@@ -59,6 +59,14 @@ const SEND_DRAIN_PROGRESS_MS = 10_000;
 export const SEED_SENDS_AT_ONCE = 4;
 /** Requests waiting for a send slot at most; beyond, the child is told the seed is busy and asks elsewhere. */
 const MAX_QUEUED_SENDS = 4_096;
+/**
+ * Cut-through sends at once: pieces passed on while they arrive from the
+ * registry. They take no send slot: each moves only as fast as its piece
+ * arrives, so together they carry at most the back-to-source rate, and a slot
+ * held by one would idle the link. Beyond this many, a request waits for the
+ * verified piece like any other.
+ */
+const MAX_CUT_THROUGH_SENDS = 64;
 
 /**
  * A piece send as the swarm sees it: in progress from the moment it is queued
@@ -117,6 +125,41 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
   const slots = new SendSlots(SEED_SENDS_AT_ONCE, MAX_QUEUED_SENDS);
   const piecesServed = counter(app.metrics, 'shoal_supernode_pieces_served_total', 'Pieces sent to peers');
   const bytesServed = counter(app.metrics, 'shoal_supernode_bytes_served_total', 'Piece bytes sent to peers');
+  const cutThroughServed = counter(app.metrics, 'shoal_supernode_pieces_cut_through_total', 'Pieces sent to peers while they arrived from the registry');
+  let cutThroughSends = 0;
+
+  /**
+   * Sends a piece while it arrives from the registry: its bytes as they come,
+   * its hash as the HEADER.pieceSha256 trailer once the whole piece matched
+   * (the child checks the bytes against it before it keeps them). Chunked, so
+   * that the trailer can follow; a failed ingest cuts the body.
+   */
+  const sendCutThrough = (request: FastifyRequest, reply: FastifyReply, digest: Digest, index: number, length: number, tail: IngestingPieceReader, waitedMs: number): FastifyReply => {
+    cutThroughSends++;
+    const sending = new SendReport((state) => {
+      options.onPieceSending?.(digest, index, state);
+      if (state !== 'progress') request.log.trace({ digest, piece: index, peer: request.ip, waitedMs, cutThrough: true, state }, 'piece sent');
+    });
+    piecesServed.inc();
+    cutThroughServed.inc();
+    bytesServed.inc(length);
+    return replyWithReader(
+      reply,
+      reportingReader(tail, length, sending, () => {
+        cutThroughSends--;
+      }),
+      {
+        headers: { trailer: HEADER.pieceSha256, 'content-type': 'application/octet-stream' },
+        bytes: length,
+        trailers: () => {
+          // The reader ended, so the piece matched and its hash is known.
+          const sha = tail.sha256;
+          if (sha === undefined) throw new PieceUnavailableError(digest, index);
+          return { [HEADER.pieceSha256]: sha };
+        },
+      },
+    );
+  };
 
   app.post(`${API_PREFIX}/tasks`, { bodyLimit: 16 * 1024 }, async (request) => {
     const body = parseWire(TaskRequestSchema, request.body, 'task request');
@@ -142,16 +185,27 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     const record = store.get(digest);
     if (record === undefined) throw new BlobUnknownError(digest);
     if (index >= record.layout.pieceCount) throw new BadRequestError(`piece ${index} out of range for ${digest}`);
+    let tail: IngestingPieceReader | undefined;
     if (!store.hasPiece(digest, index)) {
       if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
-      // The piece is still on its way from the registry: hold the request until it lands.
-      try {
-        await whileConnected(request.raw, (gone) => store.waitForPiece(digest, index, { signal: AbortSignal.any([gone, AbortSignal.timeout(PIECE_WAIT_MS)]) }));
-      } catch {
-        throw new PieceUnavailableError(digest, index);
+      // The piece is still on its way from the registry: passed on from its first
+      // byte (cut-through), else the request is held until it lands.
+      const deadline = AbortSignal.timeout(PIECE_WAIT_MS);
+      while (!store.hasPiece(digest, index)) {
+        if (cutThroughSends < MAX_CUT_THROUGH_SENDS) tail = store.openIngestingPiece(digest, index);
+        if (tail !== undefined) break;
+        try {
+          await whileConnected(request.raw, (gone) => {
+            const signal = AbortSignal.any([gone, deadline]);
+            return cutThroughSends < MAX_CUT_THROUGH_SENDS ? store.waitForPieceOrIngest(digest, index, { signal }) : store.waitForPiece(digest, index, { signal });
+          });
+        } catch {
+          throw new PieceUnavailableError(digest, index);
+        }
       }
     }
     const waitedMs = Math.round(performance.now() - receivedAt);
+    if (tail !== undefined) return sendCutThrough(request, reply, digest, index, pieceSpan(record.layout, index).length, tail, waitedMs);
     const current = store.get(digest);
     const sha = current?.pieceSha256[index];
     if (current === undefined || sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
