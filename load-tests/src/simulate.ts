@@ -318,7 +318,11 @@ async function validate(): Promise<void> {
   }
   const points = await harnessPoints(files);
   // With harness files: every point they hold. Run here: the validation grid.
-  const wanted = files.length > 0 && args.harness !== undefined ? points.map((p) => [p.nodes, p.rateMbit] as const) : VALIDATION_NODES.flatMap((n) => VALIDATION_RATES.map((r) => [n, r] as const));
+  // Each harness point is its own row (two runs of one N and rate are two rows).
+  const wanted: Array<readonly [number, number, HarnessPoint | undefined]> =
+    files.length > 0 && args.harness !== undefined
+      ? points.map((p) => [p.nodes, p.rateMbit, p] as const)
+      : VALIDATION_NODES.flatMap((n) => VALIDATION_RATES.map((r) => [n, r, points.find((p) => p.nodes === n && p.rateMbit === r)] as const));
   const runCount = num('runs', args.runs);
   if (!Number.isInteger(runCount) || runCount < 1) throw new Error(`--runs: a positive integer, got ${runCount}`);
   const lines = [
@@ -330,8 +334,7 @@ async function validate(): Promise<void> {
   ];
   let agreeAll = true;
   const rows: Array<Record<string, unknown>> = [];
-  for (const [n, rate] of wanted) {
-    const h = points.find((p) => p.nodes === n && p.rateMbit === rate);
+  for (const [n, rate, h] of wanted) {
     if (h === undefined) {
       lines.push(`| ${n} | | ${rate} | no harness result | | | | | | | | | | | no |`);
       agreeAll = false;
