@@ -77,6 +77,7 @@ export function modelConstants(): ModelConstants {
     claimedPieceSeedDelayMs: sourceConstant(SWARM_TS, 'CLAIMED_PIECE_SEED_DELAY_MS'),
     wakesPerChange: sourceConstant(SWARM_TS, 'WAKES_PER_CHANGE'),
     seedSendsAtOnce: sourceConstant(SEED_BLOBS_TS, 'SEED_SENDS_AT_ONCE'),
+    maxCutThroughSends: sourceConstant(SEED_BLOBS_TS, 'MAX_CUT_THROUGH_SENDS'),
     sendProgressEveryMs: sourceConstant(SEED_BLOBS_TS, 'SEND_PROGRESS_EVERY_MS'),
     sendDrainProgressMs: sourceConstant(SEED_BLOBS_TS, 'SEND_DRAIN_PROGRESS_MS'),
     peerSendsAtOnce: sourceConstant(PEER_BLOBS_TS, 'PEER_SENDS_AT_ONCE'),
@@ -120,6 +121,8 @@ export interface ModelConstants {
   wakesPerChange: number;
   /** services/supernode routes/blobs.ts: piece sends at once (the rest wait in arrival order); progress reports while a send is open, and how long after its last byte left. */
   seedSendsAtOnce: number;
+  /** services/supernode routes/blobs.ts: cut-through sends at once (outside the send slots); a request past it waits for the whole piece. */
+  maxCutThroughSends: number;
   sendProgressEveryMs: number;
   sendDrainProgressMs: number;
   /** services/peer routes/blobs.ts: piece sends at once; up to peerMaxUploads accepted (sending or waiting), more refused 'busy'. */

@@ -498,10 +498,16 @@ export function simulate(params: SimParams): SimResult {
     const waiting = waitingAtSeed[g];
     if (waiting === undefined) return;
     waitingAtSeed[g] = undefined;
+    const later: number[] = [];
     for (const w of waiting) {
+      if (cutFlows.size >= k.maxCutThroughSends) {
+        later.push(w); // waits for the whole piece
+        continue;
+      }
       bump(w); // its long-poll timeout is void
       cutThrough(w);
     }
+    if (later.length > 0) waitingAtSeed[g] = later;
   };
   const startFeed = (layer: number): void => {
     feedState[layer] = 2;
@@ -852,7 +858,7 @@ export function simulate(params: SimParams): SimResult {
     const parent = (fCands[t] as Int32Array)[fCandPos[t] as number] as number;
     fParent[t] = parent;
     if (parent === SEED) {
-      if ((seedHasPiece[g] as number) === 0 && (feeding[g] as number) === 1) {
+      if ((seedHasPiece[g] as number) === 0 && (feeding[g] as number) === 1 && cutFlows.size < k.maxCutThroughSends) {
         cutThrough(t);
         return;
       }
