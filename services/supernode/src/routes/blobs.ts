@@ -66,9 +66,10 @@ const MAX_QUEUED_SENDS = 4_096;
  * request waits for the verified piece like any other, then for a slot. Few:
  * a send outlives its piece's arrival when its child takes the bytes slowly,
  * and many such sends split the supernode's link the way the slots prevent.
- * In the simulator (load-tests), 8 keeps the gain at 1 to 1,000 nodes (N=16,
- * 10 Mbit/s: 1.50 → 1.45 × S/B) where 10 or more made 10,000 nodes 2.40 × S/B
- * instead of 1.93 without cut-through (8: 1.98).
+ * In the simulator (load-tests; 4 frontier claims per child at the time), 8
+ * kept the gain at 1 to 1,000 nodes (N=16, 10 Mbit/s: 1.50 → 1.45 × S/B)
+ * where 10 or more made 10,000 nodes 2.40 × S/B instead of 1.93 without
+ * cut-through (8: 1.98).
  */
 const MAX_CUT_THROUGH_SENDS = 8;
 
