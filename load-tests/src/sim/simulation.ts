@@ -55,8 +55,9 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * child, maxFrontierClaimsAlone for a blob's only member asking again, within the
  * arrival-rate horizon past the fill point). A request for a piece the seed lacks is
  * held up to pieceWaitMs, then fails 'unreachable'; once the piece begins to arrive, it is
- * passed on as it comes (cut-through, outside the send slots): its bytes cross the link at
- * the pair's rate, and the send ends no sooner than the piece has all arrived.
+ * passed on as it comes (cut-through, outside the send slots, at most maxCutThroughSends at
+ * once; a request past them waits for the whole piece): its bytes cross the link at the
+ * pair's rate, and the send ends no sooner than the piece has all arrived.
  *
  * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
  * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
