@@ -47,7 +47,7 @@ export class IngestingPiece {
     this.wakeAll();
   }
 
-  /** The ingest is about to hand the capture buffer on: no read may copy from it any more. */
+  /** Every byte is in and the ingest is about to hand the capture buffer on: no read may copy from it any more. */
   seal(): void {
     this.readable = false;
     this.wakeAll();
@@ -77,6 +77,8 @@ export class IngestingPiece {
   }
 
   private wakeAll(): void {
+    // Called for every chunk the ingest captures: nothing to do (and no allocation) while nobody waits.
+    if (this.wakers.length === 0) return;
     const wakers = this.wakers;
     this.wakers = [];
     for (const wake of wakers) wake();

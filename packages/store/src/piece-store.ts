@@ -25,7 +25,7 @@ import { Reading } from './reading.js';
 import { encodeRecord, SHA256_HEX_RE, testBit, type StoredRecord } from './record.js';
 import type { BlobRecord, ExpectedSha256, IngestingPieceReader, PieceStoreApi, PieceStoreEvents, StoreUsage } from './types.js';
 import { IngestTailReader } from './ingest-tail.js';
-import { COMPLETE, DIGEST_VERIFIED, ingestingKey } from './waiters.js';
+import { arrivingKey, COMPLETE, DIGEST_VERIFIED } from './waiters.js';
 import { WholeDigest } from './whole-digest.js';
 import { Writing } from './writing.js';
 
@@ -260,14 +260,24 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     return this.reading.openPieceReader(digest, index, range);
   }
 
-  async waitForPiece(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+  waitForPiece(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.waitPiece(digest, index, false, options.signal);
+  }
+
+  waitForPieceOrIngest(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.waitPiece(digest, index, true, options.signal);
+  }
+
+  /** Until piece `index` is verified, or (`orArriving`) the ingest also began receiving it. */
+  private async waitPiece(digest: Digest, index: number, orArriving: boolean, signal: AbortSignal | undefined): Promise<void> {
     const { catalog } = this;
     const entry = catalog.entries.get(digest);
     if (entry === undefined) throw new BlobUnknownError(digest);
     spanOf(entry, index);
     if (entry.complete || testBit(entry.verified, index)) return;
+    if (orArriving && entry.write.ingesting?.index === index && entry.write.ingesting.readable) return;
     catalog.assertOpen();
-    return catalog.waiters.wait(digest, index, options.signal);
+    return catalog.waiters.wait(digest, orArriving ? arrivingKey(index) : index, signal);
   }
 
   openIngestingPiece(digest: Digest, index: number): IngestingPieceReader | undefined {
@@ -286,24 +296,6 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
         entry.read.open--;
       },
     );
-  }
-
-  async waitForPieceOrIngest(digest: Digest, index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const { catalog } = this;
-    const entry = catalog.entries.get(digest);
-    if (entry === undefined) throw new BlobUnknownError(digest);
-    spanOf(entry, index);
-    if (entry.complete || testBit(entry.verified, index)) return;
-    const ingesting = entry.write.ingesting;
-    if (ingesting?.index === index && ingesting.readable) return;
-    catalog.assertOpen();
-    const both = new AbortController();
-    const signal = options.signal === undefined ? both.signal : AbortSignal.any([options.signal, both.signal]);
-    try {
-      await Promise.race([catalog.waiters.wait(digest, index, signal), catalog.waiters.wait(digest, ingestingKey(index), signal)]);
-    } finally {
-      both.abort();
-    }
   }
 
   async waitForVerified(digest: Digest, options: { signal?: AbortSignal } = {}): Promise<void> {

@@ -4,8 +4,11 @@ import type { Digest } from '@shoal/core';
 export const COMPLETE = -1;
 /** Waiter key for "the whole digest matched" (which comes before `complete`: durable and renamed). */
 export const DIGEST_VERIFIED = -2;
-/** Waiter key for "the back-to-source ingest began receiving piece `index`" (see PieceStoreApi.waitForPieceOrIngest). */
-export function ingestingKey(index: number): number {
+/**
+ * Waiter key for "piece `index` is verified, or the back-to-source ingest began
+ * receiving it" (PieceStoreApi.waitForPieceOrIngest): resolved at both moments.
+ */
+export function arrivingKey(index: number): number {
   return -3 - index;
 }
 

@@ -19,7 +19,7 @@ import type { PieceCapture } from './fresh-pieces.js';
 import { IngestingPiece } from './ingest-tail.js';
 import { PositionalWriter, writeFully } from './positional-writer.js';
 import { encodeRecord, SHA256_HEX_RE, testBit } from './record.js';
-import { ingestingKey } from './waiters.js';
+import { arrivingKey } from './waiters.js';
 import type { ExpectedSha256 } from './types.js';
 import type { WholeDigest } from './whole-digest.js';
 
@@ -308,18 +308,18 @@ export class Writing {
     const capture = state.capture;
     state.capture = undefined;
     if (state.writes) {
+      // Every byte is in: the buffer is about to pass to the fresh-piece cache (or back
+      // to the pool), so cut-through readers stop copying from it and wait for the verdict.
       const tail = entry.write.ingesting;
+      tail?.seal();
       try {
         if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, capture.length)], offset);
-        // The buffer passes to the fresh-piece cache (or back to the pool): cut-through readers stop copying from it.
-        tail?.seal();
         await this.markVerified(entry, index, sha, hint, capture);
         if (tail !== undefined && entry.write.ingesting === tail) {
           entry.write.ingesting = undefined;
           tail.verified(sha);
         }
       } finally {
-        tail?.seal();
         capture?.drop();
       }
     } else if (this.whole.wantsHintAt(entry, offset)) {
@@ -336,7 +336,7 @@ export class Writing {
   private beginTail(entry: Entry, index: number, capture: PieceCapture): void {
     const span = pieceSpan(entry.layout, index);
     entry.write.ingesting = new IngestingPiece(index, span.offset, span.length, capture);
-    this.catalog.waiters.resolve(entry.digest, ingestingKey(index));
+    this.catalog.waiters.resolve(entry.digest, arrivingKey(index));
   }
 
   /** The ingest ended: a piece it had not verified fails its cut-through readers. */
@@ -361,6 +361,7 @@ export class Writing {
     // (fetched again); nothing unverified ever becomes readable.
     catalog.events.emit('piece', entry.digest, index);
     catalog.waiters.resolve(entry.digest, index);
+    catalog.waiters.resolve(entry.digest, arrivingKey(index));
     catalog.track(this.whole.kick(entry));
     catalog.track(
       catalog.persist(entry, RECORD_FLUSH_DELAY_MS).catch(async (err: unknown) => {
