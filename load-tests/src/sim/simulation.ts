@@ -59,6 +59,10 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * once; a request past them waits for the whole piece): its bytes cross the link at the
  * pair's rate, and the send ends no sooner than the piece has all arrived.
  *
+ * A what-if the services do not do (peerCutThrough, off by default): peers pass a piece on
+ * the same way, announced when its first byte arrives; a relay's send ends no sooner than
+ * its own copy has arrived.
+ *
  * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
  * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
  * stops asking, what it has it still serves. Not modelled: CPU (hashing, the event loops
@@ -95,6 +99,8 @@ export interface SimParams {
   proxyFallback?: boolean;
   /** The seed's cut-through: a piece requested while it arrives is passed on as it comes (the code has it). @default true */
   cutThrough?: boolean;
+  /** Peers pass a piece on while it arrives (announced when its first byte comes; a relay's send ends no sooner than its own copy has arrived). @default false */
+  peerCutThrough?: boolean;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
 }
@@ -168,6 +174,7 @@ export function simulate(params: SimParams): SimResult {
   const frontierOn = params.frontier ?? true;
   const fallbackOn = params.proxyFallback ?? true;
   const cutThroughOn = params.cutThrough ?? true;
+  const peerCutOn = params.peerCutThrough ?? false;
   const goodput = params.goodput ?? TCP_GOODPUT;
   const sndbuf = params.socketBufferBytes ?? socketBufferFor(params.rateBitsPerSec);
   const leafQueue = params.leafQueueBytes ?? leafQueueFor(params.rateBitsPerSec);
@@ -258,6 +265,10 @@ export function simulate(params: SimParams): SimResult {
   const feeding = new Uint8Array(P);
   const cutWaiting: Array<number[] | undefined> = new Array<number[] | undefined>(P);
   const cutFlows = new Set<number>();
+  /** Peer cut-through: pieces a node is receiving (announced early), sends relayed from them, and relayed sends whose bytes are out but whose relay's copy has not arrived. */
+  const arrivingAt = new Uint8Array(N * P);
+  const relayed = new Set<number>();
+  const relayWaiting = new Map<number, number[]>();
   // The seed's sends: waiting their turn, open (slot held), draining (still progress).
   const seedQueue: number[] = [];
   let seedQueueHead = 0;
@@ -544,6 +555,16 @@ export function simulate(params: SimParams): SimResult {
     const d = (fChild[t] as number) * L + (layerOf[g] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
     startFlow(t, SEED, fChild[t] as number, pieceLen[g] as number, 0);
+    announceArriving(t);
+  };
+  const announceArriving = (t: number): void => {
+    if (!peerCutOn) return;
+    const child = fChild[t] as number;
+    const g = fPiece[t] as number;
+    const layer = layerOf[g] as number;
+    arrivingAt[child * P + g] = 1;
+    timed(() => sched.peerHas(ids[child] as string, digests[layer] as string, [g - (offset[layer] as number)]));
+    changed(layer);
   };
   const seedPiece = (g: number): void => {
     seedHasPiece[g] = 1;
@@ -612,6 +633,7 @@ export function simulate(params: SimParams): SimResult {
     const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
     startFlow(t, SEED, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
+    announceArriving(t);
   };
   const peerBegin = (t: number): void => {
     const parent = fParent[t] as number;
@@ -619,6 +641,7 @@ export function simulate(params: SimParams): SimResult {
     const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
     startFlow(t, parent, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
+    announceArriving(t);
   };
   /** The send's last byte went into the socket: its slot passes on; the rest drains from the kernel. */
   const handedOver = (t: number): void => {
@@ -872,7 +895,10 @@ export function simulate(params: SimParams): SimResult {
       seedEnqueue(t);
       return;
     }
-    if ((have[parent * P + g] as number) === 0) throw new Error(`node ${parent} listed for piece ${g} it lacks`);
+    if ((have[parent * P + g] as number) === 0) {
+      if (!peerCutOn || (arrivingAt[parent * P + g] as number) === 0) throw new Error(`node ${parent} listed for piece ${g} it lacks`);
+      relayed.add(t);
+    }
     if ((peerAccepted[parent] as number) >= k.peerMaxUploads) {
       busyRefusals++;
       (dlFailures[d] ??= []).push(parent, g - (offset[layer] as number), BUSY);
@@ -932,6 +958,16 @@ export function simulate(params: SimParams): SimResult {
       seedOpen.delete(t);
       draining.push({ g, untilMs: now + k.sendDrainProgressMs });
     }
+    if (relayed.has(t)) {
+      const pg = parent * P + g;
+      if ((have[pg] as number) === 0) {
+        const w = relayWaiting.get(pg);
+        if (w === undefined) relayWaiting.set(pg, [t]);
+        else w.push(t);
+        return;
+      }
+      relayed.delete(t);
+    }
     free.push(t);
     const layer = layerOf[g] as number;
     if (kind === FEED) {
@@ -956,6 +992,11 @@ export function simulate(params: SimParams): SimResult {
     else peerEgressBytes += len;
     const d = child * L + layer;
     have[child * P + g] = 1;
+    const relays = relayWaiting.get(child * P + g);
+    if (relays !== undefined) {
+      relayWaiting.delete(child * P + g);
+      for (const w of relays) finish(w, true);
+    }
     dlInflight[d] = (dlInflight[d] as number) - 1;
     dlFlowing[d] = (dlFlowing[d] as number) - 1;
     dlHave[d] = (dlHave[d] as number) + 1;

@@ -74,3 +74,18 @@ test('a slower node downlink slows the swarm down (per-host rates are modelled)'
   t.true((slow.completionMs[0] as number) >= slow.lineRateMs * 0.99);
   t.true((slow.completionMs[0] as number) > (fast.completionMs[0] as number) * 1.2);
 });
+
+test('peer cut-through (a what-if) relays pieces while they arrive, sends each byte once and finishes sooner', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const run = (peerCutThrough: boolean) =>
+    simulate({ nodes: 16, layerBytes, rateBitsPerSec: 10e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false, peerCutThrough });
+  const off = run(false);
+  const on = run(true);
+  const size = layerBytes.reduce((a, b) => a + b, 0);
+  t.is(on.completionMs.length, 16);
+  t.is(on.registryEgressBytes, size);
+  // Every node receives every piece exactly once: relays do not duplicate bytes.
+  t.is(on.seedEgressBytes + on.peerEgressBytes, 16 * size);
+  const p50 = (r: typeof on) => r.completionMs[8] as number;
+  t.true(p50(on) < p50(off), `p50 ${p50(on).toFixed(0)} ms with peer cut-through vs ${p50(off).toFixed(0)} ms without`);
+});
