@@ -57,6 +57,7 @@ const USAGE = `usage: npm run bench:cpu -- [options]
   --summarise DIR  only print the summary of the .cpuprofile files in DIR (a kept run)
   --keep           keep the work dir (registry data, stores, profiles)
   -h, --help       this text
+environment: SHOAL_BENCH_NODE_ARGS  more node flags for the supernode and the node agent (e.g. --trace-gc)
 `;
 
 const { values: args } = parseArgs({
@@ -92,7 +93,9 @@ interface Shoal {
 
 async function startShoal(dir: string, registry: RunningRegistry, profileDir: string | undefined): Promise<Shoal> {
   const env = minimalEnv({ SHOAL_PLAIN_HTTP: registry.host, SHOAL_LOG_LEVEL: 'warn' });
-  const prof = (name: string): string[] => (profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)]);
+  // SHOAL_BENCH_NODE_ARGS (e.g. `--trace-gc`): more node flags for both Shoal processes, as in bench:swarm.
+  const extra = (process.env.SHOAL_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const prof = (name: string): string[] => [...extra, ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)])];
   const snPort = await freePort();
   const supernode = await spawnProcess({
     name: 'supernode',
