@@ -13,7 +13,7 @@
  * `--initial-old-space-size=64`: with V8's own start (a limit a little above the ~24 MB
  * a service holds) a process streaming pieces ran a full mark-compact every 100–200 ms,
  * each freeing about 1 MB: 155 in the supernode and 214 in the node agent over one cold
- * 2 GiB blob (`bench:cpu`), 20 and 56 with this, and 3.5 and 1.7 CPU-s per GiB less
+ * 2 GiB blob (`bench:cpu`), 20 and 56 with this, and 3.2 and 1.7 CPU-s per GiB less
  * (supernode 9.7 → 6.5, node agent 7.1 → 5.4). Peak anonymous memory stayed where it
  * was (321 and 197 MiB against 317 and 199).
  */
