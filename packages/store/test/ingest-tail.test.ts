@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import { DigestMismatchError, PieceUnavailableError } from '@shoal/core';
+import { DigestMismatchError, PieceUnavailableError, type Digest } from '@shoal/core';
 import { DEFAULT_FRESH_PIECE_BYTES } from '../src/index.js';
 import { MiB, makeBlob, openStore, openStoreWith, piece, readAll, streamOf } from './fixtures.js';
 
@@ -18,13 +18,19 @@ async function ingesting(t: Parameters<typeof openStore>[0]) {
   return { store, blob, source, done };
 }
 
+/** The cut-through reader of piece `index`, once its first bytes have come (fails the test when there is none). */
+async function tailOf(store: Awaited<ReturnType<typeof ingesting>>['store'], digest: Digest, index: number) {
+  await store.waitForPieceOrIngest(digest, index);
+  const reader = store.openIngestingPiece(digest, index);
+  if (reader === undefined) throw new Error(`no cut-through reader for piece ${index}, which is being received`);
+  return reader;
+}
+
 test('a cut-through reader gets a piece\'s bytes while they arrive, before it is verified, and its hash at the end', async (t) => {
   const { store, blob, source, done } = await ingesting(t);
   const half = MiB / 2;
   source.write(blob.data.subarray(0, MiB + half));
-  await store.waitForPieceOrIngest(blob.digest, 1);
-  const reader = store.openIngestingPiece(blob.digest, 1);
-  if (reader === undefined) return t.fail('no cut-through reader for the piece being received');
+  const reader = await tailOf(store, blob.digest, 1);
   await tick();
 
   const early = Buffer.alloc(MiB);
@@ -46,9 +52,7 @@ test('a cut-through reader gets a piece\'s bytes while they arrive, before it is
 test('a reader that lags behind the ingest reads the rest of the piece verified from the store', async (t) => {
   const { store, blob, source, done } = await ingesting(t);
   source.write(blob.data.subarray(0, 100_000));
-  await store.waitForPieceOrIngest(blob.digest, 0);
-  const reader = store.openIngestingPiece(blob.digest, 0);
-  if (reader === undefined) return t.fail('no cut-through reader');
+  const reader = await tailOf(store, blob.digest, 0);
   source.end(blob.data.subarray(100_000));
   await done;
   t.true((await readAll(reader)).equals(piece(blob, 0)));
@@ -59,9 +63,7 @@ test('a reader that lags behind the ingest reads the rest of the piece verified 
 test('a failed ingest fails the cut-through reader of the piece it was receiving', async (t) => {
   const { store, blob, source, done } = await ingesting(t);
   source.write(blob.data.subarray(0, 200_000));
-  await store.waitForPieceOrIngest(blob.digest, 0);
-  const reader = store.openIngestingPiece(blob.digest, 0);
-  if (reader === undefined) return t.fail('no cut-through reader');
+  const reader = await tailOf(store, blob.digest, 0);
   await tick();
   const first = await reader.read(Buffer.alloc(MiB));
   t.true(first > 0);
