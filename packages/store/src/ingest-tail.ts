@@ -67,10 +67,6 @@ export class IngestingPiece {
     this.wakeAll();
   }
 
-  get settled(): boolean {
-    return this.sha256 !== undefined || this.failure !== undefined;
-  }
-
   /** Resolves at the next change (bytes, seal, settle). */
   changed(): Promise<void> {
     return new Promise<void>((resolve) => this.wakers.push(resolve));
