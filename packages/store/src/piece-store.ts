@@ -275,7 +275,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     if (entry === undefined) throw new BlobUnknownError(digest);
     spanOf(entry, index);
     if (entry.complete || testBit(entry.verified, index)) return;
-    if (orArriving && entry.write.ingesting?.index === index && entry.write.ingesting.readable) return;
+    if (orArriving && entry.write.arriving.get(index)?.readable === true) return;
     catalog.assertOpen();
     return catalog.waiters.wait(digest, orArriving ? arrivingKey(index) : index, signal);
   }
@@ -284,8 +284,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> implements PieceS
     const { catalog } = this;
     catalog.assertOpen();
     const entry = catalog.entries.get(digest);
-    const piece = entry?.write.ingesting;
-    if (entry === undefined || piece === undefined || piece.index !== index || !piece.readable) return undefined;
+    const piece = entry?.write.arriving.get(index);
+    if (entry === undefined || piece === undefined || !piece.readable) return undefined;
     entry.read.open++;
     const last = piece.offset + piece.length - 1;
     return new IngestTailReader(

@@ -53,6 +53,10 @@ export interface BlobRecord {
 export interface PieceStoreEvents {
   /** A piece of `digest` was verified and may be read. */
   piece: [digest: Digest, index: number];
+  /** A piece of `digest` began to arrive and may be read as it comes (openIngestingPiece). */
+  arriving: [digest: Digest, index: number];
+  /** A piece announced as `arriving` stopped before it was verified, and is not held. */
+  arrivalFailed: [digest: Digest, index: number];
   /** The whole blob verified and moved into blobs/. */
   complete: [digest: Digest];
   /** The blob was discarded (whole-digest mismatch, delete, eviction, disk full). */
@@ -157,18 +161,18 @@ export interface PieceStoreApi {
    */
   openPieceReader(digest: Digest, index: number, range?: { start: number; end: number }): ChunkReader;
   /**
-   * Cut-through, for the supernode: piece `index` while the back-to-source
-   * ingest is receiving it (held in memory as it arrives), or undefined when it
-   * is not (not begun, verified already, or not held in memory). Reads hand out
-   * the bytes that have arrived, before the piece is verified; the read that
-   * returns 0 waits until the whole piece matched, and the reader's `sha256`
-   * is then its hash. Reads reject with PieceUnavailableError when the ingest
-   * fails first. Whoever passes these bytes on must send that hash after them
-   * and the receiver must check them against it before using them: the
-   * supernode's wire does so (wire.ts, HEADER.pieceSha256 as a trailer).
+   * Cut-through: piece `index` while it arrives (from the back-to-source
+   * ingest, or a writePiece; held in memory as it comes), or undefined when it
+   * is not arriving (not begun, verified already, or not held in memory). Reads
+   * hand out the bytes that have arrived, before the piece is verified; the
+   * read that returns 0 waits until the whole piece matched, and the reader's
+   * `sha256` is then its hash. Reads reject with PieceUnavailableError when the
+   * piece fails first. Whoever receives these bytes must check them against a
+   * hash it trusts before using them: the supernode sends its own after them
+   * (wire.ts, HEADER.pieceSha256 as a trailer); a peer's is never trusted.
    */
   openIngestingPiece(digest: Digest, index: number): IngestingPieceReader | undefined;
-  /** As waitForPiece, but resolves as soon as the ingest begins receiving the piece too (openIngestingPiece may then have it). */
+  /** As waitForPiece, but resolves as soon as the piece begins to arrive too (openIngestingPiece may then have it). */
   waitForPieceOrIngest(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;
   /** Resolves when the piece is verified; rejects if the blob is discarded or the signal aborts (BlobUnknownError at once for a blob not begun). */
   waitForPiece(digest: Digest, index: number, options?: { signal?: AbortSignal }): Promise<void>;

@@ -44,12 +44,15 @@ export interface WriteState {
   idleCloseTimer: NodeJS.Timeout | undefined;
   /** Tail of each piece's write queue (absent when nobody writes it). */
   readonly pieceLocks: Map<number, Promise<void>>;
-  /** The piece the back-to-source ingest is receiving, open to cut-through readers (ingest-tail.ts). */
-  ingesting: IngestingPiece | undefined;
+  /**
+   * Pieces being received now, open to cut-through readers (ingest-tail.ts): the
+   * one the back-to-source ingest is on, and each one a writePiece is streaming.
+   */
+  readonly arriving: Map<number, IngestingPiece>;
 }
 
 export function newWriteState(): WriteState {
-  return { writers: 0, handle: undefined, idleCloseTimer: undefined, pieceLocks: new Map(), ingesting: undefined };
+  return { writers: 0, handle: undefined, idleCloseTimer: undefined, pieceLocks: new Map(), arriving: new Map() };
 }
 
 interface IngestState {
@@ -201,7 +204,8 @@ export class Writing {
       destroyQuietly(source);
       failure = { reason: signal?.aborted === true ? signal.reason : err };
     } finally {
-      this.endTail(entry, failure === undefined ? undefined : toError(failure.reason));
+      const tail = entry.write.arriving.get(state.index);
+      if (tail !== undefined) this.endTail(entry, tail, failure === undefined ? undefined : toError(failure.reason));
       await state.writer?.settle();
       state.capture?.drop();
       state.unlock?.();
@@ -229,6 +233,10 @@ export class Writing {
     // network's chunks are free at once); without one, chunks go to disk as they come.
     const capture = this.catalog.fresh.capture(entry.layout.pieceSizeBytes, span.length);
     const writer = capture === undefined ? new PositionalWriter(await this.openForWrite(entry), span.offset) : undefined;
+    // Captured bytes may be passed on to other peers as they come (cut-through);
+    // a reader gets the end of the piece only once it matched.
+    const tail = capture === undefined ? undefined : this.beginTail(entry, index, capture);
+    let failure: Error | undefined;
     let bytes = 0;
     // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing.
     if (signal !== undefined) addAbortSignal(signal, source);
@@ -240,8 +248,10 @@ export class Writing {
           if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
           pieceHash.update(chunk);
           hint?.update(chunk);
-          if (capture !== undefined) capture.write(chunk);
-          else await (writer as PositionalWriter).push(chunk);
+          if (capture !== undefined) {
+            capture.write(chunk);
+            tail?.progressed();
+          } else await (writer as PositionalWriter).push(chunk);
         }
         await writer?.flush();
       } finally {
@@ -251,9 +261,16 @@ export class Writing {
       const actual = pieceHash.digest('hex');
       const want = expected();
       if (actual !== want) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${want}`);
+      // Every byte is in: the buffer is about to pass on, so cut-through readers wait for the verdict.
+      tail?.seal();
       if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, span.length)], span.offset);
       await this.markVerified(entry, index, actual, hint, capture);
+      if (tail !== undefined) this.endTail(entry, tail, undefined, actual);
+    } catch (err) {
+      failure = toError(err);
+      throw err;
     } finally {
+      if (tail !== undefined) this.endTail(entry, tail, failure ?? new Error('the piece write ended'));
       // Kept by markVerified once the piece matched and is on disk; any other ending gives the buffer back.
       capture?.drop();
     }
@@ -282,7 +299,7 @@ export class Writing {
       state.blobHash.update(part);
       if (state.capture !== undefined) {
         state.capture.write(part);
-        entry.write.ingesting?.progressed();
+        entry.write.arriving.get(state.index)?.progressed();
       } else if (state.writes) {
         state.writer ??= new PositionalWriter(await this.openForWrite(entry), span.offset);
         await state.writer.push(part);
@@ -310,15 +327,12 @@ export class Writing {
     if (state.writes) {
       // Every byte is in: the buffer is about to pass to the fresh-piece cache (or back
       // to the pool), so cut-through readers stop copying from it and wait for the verdict.
-      const tail = entry.write.ingesting;
+      const tail = entry.write.arriving.get(index);
       tail?.seal();
       try {
         if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, capture.length)], offset);
         await this.markVerified(entry, index, sha, hint, capture);
-        if (tail !== undefined && entry.write.ingesting === tail) {
-          entry.write.ingesting = undefined;
-          tail.verified(sha);
-        }
+        if (tail !== undefined) this.endTail(entry, tail, undefined, sha);
       } finally {
         capture?.drop();
       }
@@ -332,19 +346,30 @@ export class Writing {
     state.index++;
   }
 
-  /** The ingest begins a piece whose bytes it captures: cut-through readers may follow it (PieceStoreApi.openIngestingPiece). */
-  private beginTail(entry: Entry, index: number, capture: PieceCapture): void {
+  /** A piece begins to arrive into `capture`: cut-through readers may follow it (PieceStoreApi.openIngestingPiece). */
+  private beginTail(entry: Entry, index: number, capture: PieceCapture): IngestingPiece {
     const span = pieceSpan(entry.layout, index);
-    entry.write.ingesting = new IngestingPiece(index, span.offset, span.length, capture);
+    const tail = new IngestingPiece(index, span.offset, span.length, capture);
+    entry.write.arriving.set(index, tail);
     this.catalog.waiters.resolve(entry.digest, arrivingKey(index));
+    this.catalog.events.emit('arriving', entry.digest, index);
+    return tail;
   }
 
-  /** The ingest ended: a piece it had not verified fails its cut-through readers. */
-  private endTail(entry: Entry, reason: Error | undefined): void {
-    const tail = entry.write.ingesting;
-    if (tail === undefined) return;
-    entry.write.ingesting = undefined;
-    tail.failed(reason ?? new Error('the ingest ended before the piece was verified'));
+  /**
+   * A piece stopped arriving: verified as `sha256`, or failed (`reason`), which
+   * fails its cut-through readers and is announced (`arrivalFailed`) unless the
+   * piece is held anyway.
+   */
+  private endTail(entry: Entry, tail: IngestingPiece, reason: Error | undefined, sha256?: string): void {
+    if (entry.write.arriving.get(tail.index) !== tail) return;
+    entry.write.arriving.delete(tail.index);
+    if (sha256 !== undefined) {
+      tail.verified(sha256);
+      return;
+    }
+    tail.failed(reason ?? new Error('the piece stopped arriving before it was verified'));
+    if (!entry.complete && !testBit(entry.verified, tail.index)) this.catalog.events.emit('arrivalFailed', entry.digest, tail.index);
   }
 
   private async markVerified(entry: Entry, index: number, sha: string, hint: Hash | undefined, capture: PieceCapture | undefined): Promise<void> {

@@ -117,3 +117,56 @@ test('writePiece takes a hash that comes after the bytes, and refuses the piece 
   await t.throwsAsync(store.writePiece(blob.digest, 1, streamOf(piece(blob, 1)), { expectedSha256: () => blob.pieceSha256[2] }), { instanceOf: DigestMismatchError });
   t.false(store.hasPiece(blob.digest, 1));
 });
+
+test('a piece a writePiece is receiving is open to cut-through readers, announced as arriving, and ends once it matched', async (t) => {
+  const { store } = await openStoreWith(t, { freshPieceBytes: DEFAULT_FRESH_PIECE_BYTES });
+  const blob = makeBlob(3 * MiB);
+  await store.begin(blob.digest, blob.data.length);
+  const arriving: number[] = [];
+  store.on('arriving', (_digest, index) => arriving.push(index));
+  const source = new PassThrough();
+  const write = store.writePiece(blob.digest, 2, source, { expectedSha256: blob.pieceSha256[2] });
+  source.write(piece(blob, 2).subarray(0, 300_000));
+  const reader = await tailOf(store, blob.digest, 2);
+  t.deepEqual(arriving, [2]);
+  await tick();
+  const early = Buffer.alloc(MiB);
+  const got = await reader.read(early);
+  t.true(got > 0 && got <= 300_000, `read ${got} bytes of the 300000 that arrived`);
+  t.false(store.hasPiece(blob.digest, 2), 'the bytes came before the piece was verified');
+
+  source.end(piece(blob, 2).subarray(300_000));
+  const rest = await readAll(reader);
+  t.true(Buffer.concat([early.subarray(0, got), rest]).equals(piece(blob, 2)));
+  t.is(reader.sha256, blob.pieceSha256[2]);
+  reader.close();
+  await write;
+  t.is(store.openIngestingPiece(blob.digest, 2), undefined, 'verified: read as any piece');
+});
+
+test('a writePiece whose bytes do not match fails its cut-through readers, never ends them, and says the arrival failed', async (t) => {
+  const { store } = await openStoreWith(t, { freshPieceBytes: DEFAULT_FRESH_PIECE_BYTES });
+  const blob = makeBlob(2 * MiB);
+  await store.begin(blob.digest, blob.data.length);
+  const failed: number[] = [];
+  store.on('arrivalFailed', (_digest, index) => failed.push(index));
+  const bad = Buffer.from(piece(blob, 0));
+  bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 1;
+  const source = new PassThrough();
+  const write = store.writePiece(blob.digest, 0, source, { expectedSha256: blob.pieceSha256[0] });
+  write.catch(() => undefined);
+  source.write(bad.subarray(0, 1000));
+  const reader = await tailOf(store, blob.digest, 0);
+  source.end(bad.subarray(1000));
+  await t.throwsAsync(write, { instanceOf: DigestMismatchError });
+  // Everything but the end may have been handed out; the end (a read of 0) never comes.
+  await t.throwsAsync(readAll(reader), { instanceOf: PieceUnavailableError });
+  reader.close();
+  t.deepEqual(failed, [0]);
+  t.is(store.openIngestingPiece(blob.digest, 0), undefined);
+
+  // A later write of the right bytes is a new arrival, and succeeds.
+  await store.writePiece(blob.digest, 0, streamOf(piece(blob, 0)), { expectedSha256: blob.pieceSha256[0] });
+  t.true(store.hasPiece(blob.digest, 0));
+  t.deepEqual(failed, [0]);
+});
