@@ -22,6 +22,10 @@ import { PLATFORM_PATTERN } from './platform.js';
  *                                        trailer (announced in `Trailer`) once the whole
  *                                        piece matched; the receiver checks the bytes
  *                                        against it before using them.
+ *   GET  /blobs/:digest/pieces/:index/sha256
+ *                                        → PieceHash, once the supernode verified the piece
+ *                                        (waiting up to PIECE_WAIT_MS): the hash a child
+ *                                        checks a peer's cut-through copy against.
  *   POST /blobs/:digest/schedule         ScheduleRequest → ScheduleResponse: which pieces
  *                                        to fetch next and from whom (peers first, the
  *                                        supernode's cache as the seed of last resort);
@@ -29,7 +33,11 @@ import { PLATFORM_PATTERN } from './platform.js';
  *                                        call and the parents that failed it.
  *   GET  /peers/ws                       WebSocket: PeerMessage up, SupernodeMessage down.
  * Peer HTTP:
- *   GET  /blobs/:digest/pieces/:index    → a verified piece held by this peer, or 404.
+ *   GET  /blobs/:digest/pieces/:index    → a piece held by this peer, or 404. A piece still
+ *                                        arriving here is sent as it comes (waiting up to
+ *                                        RELAY_WAIT_MS for it to begin); its body ends only
+ *                                        once this peer's copy matched, else it is cut. The
+ *                                        receiver checks it against the supernode's hash.
  *   GET  /identity?nonce=                → PeerIdentity: the supernode's check that the peer
  *                                        registering under an advertised URL answers there.
  *   GET  /blobs/:digest?registry=&repository=
@@ -109,6 +117,10 @@ export const TaskRequestSchema = Type.Object(
 );
 export type TaskRequest = Static<typeof TaskRequestSchema>;
 
+/** The supernode's hash of one piece it verified (GET /blobs/:digest/pieces/:index/sha256). */
+export const PieceHashSchema = Type.Object({ sha256: Sha256Hex }, { additionalProperties: false });
+export type PieceHash = Static<typeof PieceHashSchema>;
+
 export const TaskInfoSchema = Type.Object(
   {
     digest: DigestSchema,
@@ -179,7 +191,10 @@ export const ScheduleResponseSchema = Type.Object(
       Type.Object(
         {
           piece: Type.Integer({ minimum: 0 }),
-          /** Absent only for a piece still on its way to the seed: the seed's answer carries it. */
+          /**
+           * Absent only for a piece still on its way to the seed: the seed's answer carries
+           * it, and for a peer's copy the child asks the seed (GET …/pieces/:index/sha256).
+           */
           sha256: Type.Optional(Sha256Hex),
           candidates: Type.Array(ParentCandidateSchema, { maxItems: 16 }),
         },
@@ -231,6 +246,28 @@ export const PeerMessageSchema = Type.Union([
       type: Type.Literal('have'),
       digest: DigestSchema,
       pieces: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 100_000 }),
+    },
+    { additionalProperties: false },
+  ),
+  /**
+   * Pieces whose first bytes have landed at the peer: it passes them on as they come
+   * (cut-through), so children may be sent to it for them already. Followed by `have`
+   * once a piece matched, or `arrivalFailed` when it did not.
+   */
+  Type.Object(
+    {
+      type: Type.Literal('arriving'),
+      digest: DigestSchema,
+      pieces: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: MAX_SCHEDULE_PIECES }),
+    },
+    { additionalProperties: false },
+  ),
+  /** Pieces announced `arriving` that stopped before they matched: the peer does not hold them. */
+  Type.Object(
+    {
+      type: Type.Literal('arrivalFailed'),
+      digest: DigestSchema,
+      pieces: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: MAX_SCHEDULE_PIECES }),
     },
     { additionalProperties: false },
   ),

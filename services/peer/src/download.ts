@@ -1,7 +1,7 @@
 import type { PeerMetrics } from './metrics.js';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   destroyQuietly,
   backoffMs,
@@ -394,6 +394,8 @@ export class Download {
   private async fetchPiece(piece: number, knownSha256: string | undefined, candidates: ReadonlyArray<{ kind: 'peer'; peerId: string; url: string } | { kind: 'seed' }>): Promise<void> {
     const { length } = pieceSpan(this.layout, piece);
     const assignedAt = performance.now();
+    /** The supernode's hash, asked for once when a peer passes on a copy it still receives (no hash came with the assignment). */
+    let hashLookup: Promise<string> | undefined;
     for (const candidate of candidates) {
       if (this.abort.signal.aborted) return;
       const parentId = candidate.kind === 'seed' ? 'seed' : candidate.peerId;
@@ -411,9 +413,22 @@ export class Download {
           }
           sha256 ??= r.sha256;
           body = r.body;
-        } else {
-          if (sha256 === undefined) continue; // never take a peer's bytes without a trusted hash
+        } else if (sha256 !== undefined) {
           body = await this.components.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
+        } else {
+          // The piece is still arriving at the supernode too, and this peer passes on its copy as
+          // it comes. Never trusted on its own: the bytes are checked against the supernode's hash,
+          // asked for now (answered once the supernode's copy matched, before the peer's can).
+          if (hashLookup === undefined) {
+            hashLookup = this.components.supernodes.pieceSha256(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
+            hashLookup.catch(() => undefined);
+          }
+          const lookup = hashLookup;
+          let known: string | undefined;
+          sha256 = () => known;
+          body = endingOnceKnown(await this.components.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal), lookup, (sha) => {
+            known = sha;
+          });
         }
         watching = this.meters.watch(body, {
           judged: candidate.kind === 'peer',
@@ -448,6 +463,17 @@ export class Download {
       }
     }
   }
+}
+
+/** `body`, whose end waits until `hash` is known (handed to `onHash`); a failed lookup fails the body. */
+function endingOnceKnown(body: Readable, hash: Promise<string>, onHash: (sha256: string) => void): Readable {
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
+      onHash(await hash);
+    })(),
+    { objectMode: false },
+  );
 }
 
 async function throttled(body: Readable, limiter: RateLimiter): Promise<Readable> {

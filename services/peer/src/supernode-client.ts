@@ -11,6 +11,7 @@ import {
   parseWire,
   SwarmUnavailableError,
   TaskInfoSchema,
+  PieceHashSchema,
   ScheduleResponseSchema,
   type Digest,
   type ScheduleRequest,
@@ -31,6 +32,8 @@ import {
 const PIECE_CONNECTIONS_PER_SUPERNODE = 16;
 /** Connections per supernode for task, schedule and info calls: never queued behind piece bodies, and room for a held schedule call (ScheduleRequest.waitMs) per blob of an image. */
 const CONTROL_CONNECTIONS_PER_SUPERNODE = 8;
+/** Connections per supernode for piece-hash lookups (held until the supernode verified the piece): one per piece in a download window. */
+const HASH_CONNECTIONS_PER_SUPERNODE = 8;
 /**
  * Backstop only: headers may wait while the supernode holds a piece request for
  * a piece still in flight (PIECE_WAIT_MS), or fetches a blob's headers from a
@@ -88,7 +91,7 @@ function readJson(body: Readable, limit: number): Promise<unknown> {
 export class SupernodeClient {
   readonly urls: readonly string[];
   /** Per supernode URL (bounded by `urls`): piece requests and control calls on separate connections. */
-  private readonly pools = new Map<string, { pieces: Pool; control: Pool }>();
+  private readonly pools = new Map<string, { pieces: Pool; control: Pool; hashes: Pool }>();
   /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
   private readonly heardAt = new Map<string, number>();
   /** The liveness probe in flight per supernode URL (bounded by `urls`). */
@@ -105,12 +108,13 @@ export class SupernodeClient {
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
-  private pool(url: string, kind: 'pieces' | 'control' = 'control'): Pool {
+  private pool(url: string, kind: 'pieces' | 'control' | 'hashes' = 'control'): Pool {
     let pools = this.pools.get(url);
     if (pools === undefined) {
       pools = {
         pieces: new Pool(url, { connections: PIECE_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
         control: new Pool(url, { connections: CONTROL_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
+        hashes: new Pool(url, { connections: HASH_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
       };
       this.pools.set(url, pools);
     }
@@ -324,6 +328,16 @@ export class SupernodeClient {
     return parseWire(TaskInfoSchema, json, 'task info');
   }
 
+  /** The supernode's hash of one piece, once it verified it (it waits for that): what a peer's copy is checked against. */
+  async pieceSha256(supernodeUrl: string, digest: Digest, index: number, signal?: AbortSignal): Promise<string> {
+    const path = `${API_PREFIX}/blobs/${digest}/pieces/${index}/sha256`;
+    const response = await this.pool(supernodeUrl, 'hashes').request({ path, method: 'GET', headers: this.headers('GET', path), signal });
+    this.heard(supernodeUrl);
+    const json = await readJson(response.body, MAX_JSON_BYTES);
+    if (response.statusCode !== 200) throw new SwarmUnavailableError(`supernode ${supernodeUrl} answered ${response.statusCode} for the hash of piece ${index} of ${digest}`);
+    return parseWire(PieceHashSchema, json, 'piece hash').sha256;
+  }
+
   /** Fetches one piece from a supernode; the caller verifies it before storing. */
   async fetchPiece(supernodeUrl: string, digest: Digest, index: number, signal?: AbortSignal): Promise<PieceResponse> {
     const response = await this.pool(supernodeUrl, 'pieces').request({
@@ -353,7 +367,7 @@ export class SupernodeClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close()]));
+    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close(), p.hashes.close()]));
     this.pools.clear();
     // Not close(): it would wait for a probe in flight, whose only timer (AbortSignal.timeout) does not keep the process alive.
     await this.probes.destroy();

@@ -337,6 +337,9 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   // Every verified piece is announced at once, so others may fetch it from here:
   // the download's next schedule call may be held for a while (a long-poll).
   store.on('piece', (digest, index) => session.send({ type: 'have', digest, pieces: [index] }));
+  // A piece is passed on from its first bytes (routes/blobs.ts): children may come for it now.
+  store.on('arriving', (digest, index) => session.send({ type: 'arriving', digest, pieces: [index] }));
+  store.on('arrivalFailed', (digest, index) => session.send({ type: 'arrivalFailed', digest, pieces: [index] }));
   session.start();
   log.info({ peerId, nodeName: options.nodeName, containerdSocket: options.containerdSocket, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {

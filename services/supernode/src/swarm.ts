@@ -237,6 +237,23 @@ export class Swarm {
     this.changed(digest);
   }
 
+  /**
+   * A peer's copies of these pieces began to arrive, and it passes them on as
+   * they come: children may be sent to it for them from now on.
+   */
+  peerArriving(peerId: string, digest: Digest, pieces: readonly number[]): void {
+    if (!this.know(digest)) return;
+    const record = this.store.get(digest);
+    if (record === undefined) return;
+    const added = this.scheduler.peerArriving(peerId, digest, pieces.filter((p) => p < record.layout.pieceCount));
+    if (added.length > 0) this.changed(digest);
+  }
+
+  /** A peer's copies of these pieces failed before they matched: it is no longer a parent for them. */
+  peerArrivalFailed(peerId: string, digest: Digest, pieces: readonly number[]): void {
+    if (this.know(digest)) this.scheduler.peerArrivalFailed(peerId, digest, pieces);
+  }
+
   /** A peer evicted or gave up a blob: children are no longer sent to it for its pieces. */
   peerDropped(peerId: string, digest: Digest): void {
     if (this.know(digest)) this.scheduler.peerDropped(peerId, digest);
@@ -313,10 +330,11 @@ export class Swarm {
     if (request.limit > 0) {
       const urgent = (request.urgent ?? []).filter((p) => p < record.layout.pieceCount);
       for (const a of this.scheduler.schedule(peerId, digest, { limit: request.limit, urgent })) {
-        const sha256 = record.pieceSha256[a.piece];
-        // Every scheduled piece came through the seed, so its hash is known; guard anyway.
-        if (sha256 === null || sha256 === undefined) continue;
-        assignments.push({ piece: a.piece, sha256, candidates: a.candidates.map((c) => (c.kind === 'seed' ? { kind: 'seed' as const } : { kind: 'peer' as const, peerId: c.peerId, url: c.url })) });
+        // Unknown only while the piece still arrives here and a peer passes its copy on as it
+        // comes: the child then asks for the hash (routes/blobs.ts) to check that copy.
+        const sha256 = record.pieceSha256[a.piece] ?? undefined;
+        const candidates = a.candidates.map((c) => (c.kind === 'seed' ? { kind: 'seed' as const } : { kind: 'peer' as const, peerId: c.peerId, url: c.url }));
+        assignments.push(sha256 === undefined ? { piece: a.piece, candidates } : { piece: a.piece, sha256, candidates });
       }
     }
     if (!record.complete && assignments.length < request.limit) this.addFrontier(digest, record.layout.pieceCount, peerId, request.limit - assignments.length, assignments);

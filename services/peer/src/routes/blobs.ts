@@ -57,6 +57,29 @@ async function readVerifiedStart(reader: ChunkReader, digest: Digest, index: num
   }
 }
 
+/**
+ * How long a request for a piece this node does not hold waits for it to
+ * begin arriving. The scheduler names a node as a parent once the piece's first
+ * bytes land there, so the wait is only for a copy that failed and is being
+ * fetched again (the failure reaches the scheduler within a schedule call).
+ */
+export const RELAY_WAIT_MS = 2_000;
+
+/** A cut-through reader of piece `index` while it arrives here (waiting up to RELAY_WAIT_MS for it to begin), or undefined: held by then, or not coming. */
+async function arrivingPiece(store: PieceStoreApi, digest: Digest, index: number, gone: AbortSignal): Promise<ChunkReader | undefined> {
+  const signal = AbortSignal.any([gone, AbortSignal.timeout(RELAY_WAIT_MS)]);
+  for (;;) {
+    if (store.hasPiece(digest, index)) return undefined;
+    const tail = store.openIngestingPiece(digest, index);
+    if (tail !== undefined) return tail;
+    try {
+      await store.waitForPieceOrIngest(digest, index, { signal });
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 /** What other peers read from this one (verified pieces) and what a separate proxy reads (whole blobs). */
 export interface PeerBlobRoutesOptions {
   store: PieceStoreApi;
@@ -73,6 +96,7 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
   const slots = new SendSlots(PEER_SENDS_AT_ONCE, Number.MAX_SAFE_INTEGER);
   const piecesServed = counter(app.metrics, 'shoal_peer_pieces_served_total', 'Pieces sent to other peers');
   const uploadsRefused = counter(app.metrics, 'shoal_peer_uploads_refused_total', 'Piece requests refused because max uploads were running');
+  const relayed = counter(app.metrics, 'shoal_peer_pieces_relayed_total', 'Pieces sent to other peers while they still arrived here (cut-through)');
   const piecesMissing = counter(
     app.metrics,
     'shoal_peer_pieces_missing_total',
@@ -97,8 +121,7 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     const digest = parseDigest(request.params.digest);
     const index = parseIndex(request.params.index);
     const record = store.get(digest);
-    const sha = record?.pieceSha256[index];
-    if (record === undefined || index >= record.layout.pieceCount || !store.hasPiece(digest, index) || sha === null || sha === undefined) {
+    if (record === undefined || index >= record.layout.pieceCount) {
       piecesMissing.inc();
       throw new PieceUnavailableError(digest, index);
     }
@@ -114,18 +137,39 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
       gone.abort(new Error('child went away'));
       release?.();
     });
+    // A piece still arriving here is passed on as it comes (the scheduler names this
+    // node as soon as its first bytes land); one about to arrive is waited for briefly.
+    const relay = store.hasPiece(digest, index) ? undefined : await arrivingPiece(store, digest, index, gone.signal);
+    if (relay === undefined && !store.hasPiece(digest, index)) {
+      piecesMissing.inc();
+      throw new PieceUnavailableError(digest, index);
+    }
     // Bounded by maxUploads above: at most that many wait here.
-    release = await slots.acquire(gone.signal);
+    try {
+      release = await slots.acquire(gone.signal);
+    } catch (err) {
+      relay?.close();
+      throw err;
+    }
     piecesServed.inc();
     const span = pieceSpan(record.layout, index);
     const limiter = options.uploadLimiter;
+    const beforeWrite = limiter === undefined ? undefined : (bytes: number): Promise<void> => limiter.take(bytes);
+    if (relay !== undefined) {
+      relayed.inc();
+      // No hash header: a child checks a peer's bytes only against the supernode's hash.
+      // The body ends only once this node's own copy matched; a failed piece cuts it.
+      return replyWithReader(reply, relay, { headers: { 'content-length': span.length, 'content-type': 'application/octet-stream' }, bytes: span.length, beforeWrite });
+    }
+    const sha = store.get(digest)?.pieceSha256[index];
+    if (sha === null || sha === undefined) throw new PieceUnavailableError(digest, index);
     const reader = store.openPieceReader(digest, index);
     const first = await readVerifiedStart(reader, digest, index, span.length);
     return replyWithReader(reply, reader, {
       headers: { [HEADER.pieceSha256]: sha, 'content-length': span.length, 'content-type': 'application/octet-stream' },
       bytes: span.length,
       first,
-      beforeWrite: limiter === undefined ? undefined : (bytes) => limiter.take(bytes),
+      beforeWrite,
     });
   });
 

@@ -14,6 +14,7 @@ import {
   TaskRequestSchema,
   type ChunkReader,
   type Digest,
+  type PieceHash,
 } from '@shoal/core';
 import { counter, replyWithReader, SendSlots, whileConnected } from '@shoal/service-kit';
 import type { IngestingPieceReader, PieceStoreApi } from '@shoal/store';
@@ -181,6 +182,28 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     const info = tasks.info(digest);
     if (info === undefined) throw new BlobUnknownError(digest);
     return info;
+  });
+
+  // The hash a child checks a peer's cut-through copy against: known here once this
+  // copy matched, which comes before the peer's copy can (it follows this one).
+  app.get<{ Params: { digest: string; index: string } }>(`${API_PREFIX}/blobs/:digest/pieces/:index/sha256`, async (request) => {
+    const digest = parseDigest(request.params.digest);
+    const index = parseIndex(request.params.index);
+    const record = store.get(digest);
+    if (record === undefined) throw new BlobUnknownError(digest);
+    if (index >= record.layout.pieceCount) throw new BadRequestError(`piece ${index} out of range for ${digest}`);
+    if (!store.hasPiece(digest, index)) {
+      if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
+      const deadline = AbortSignal.timeout(PIECE_WAIT_MS);
+      try {
+        await whileConnected(request.raw, (gone) => store.waitForPiece(digest, index, { signal: AbortSignal.any([gone, deadline]) }));
+      } catch {
+        throw new PieceUnavailableError(digest, index);
+      }
+    }
+    const sha256 = store.get(digest)?.pieceSha256[index];
+    if (sha256 === null || sha256 === undefined) throw new PieceUnavailableError(digest, index);
+    return { sha256 } satisfies PieceHash;
   });
 
   app.get<{ Params: { digest: string; index: string } }>(`${API_PREFIX}/blobs/:digest/pieces/:index`, async (request, reply) => {

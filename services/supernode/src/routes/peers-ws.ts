@@ -90,6 +90,14 @@ export function attachPeersWebSocket(
             if (peerId === undefined) throw new Error('have before register');
             swarm.peerHas(peerId, parseDigest(message.digest), message.pieces);
             break;
+          case 'arriving':
+            if (peerId === undefined) throw new Error('arriving before register');
+            swarm.peerArriving(peerId, parseDigest(message.digest), message.pieces);
+            break;
+          case 'arrivalFailed':
+            if (peerId === undefined) throw new Error('arrivalFailed before register');
+            swarm.peerArrivalFailed(peerId, parseDigest(message.digest), message.pieces);
+            break;
           case 'drop':
             if (peerId === undefined) throw new Error('drop before register');
             swarm.peerDropped(peerId, parseDigest(message.digest));

@@ -209,6 +209,8 @@ interface Member {
   readonly have: Uint8Array;
   /** Bit i: piece i is assigned to this child in flight. */
   readonly pending: Uint8Array;
+  /** Bit i: piece i is arriving here (peerArriving): `have` is set too, until it matches or fails. */
+  readonly arriving: Uint8Array;
   /** This child's live assignments in this blob (≤ MAX_INFLIGHT_PER_CHILD). */
   readonly assignments: Assignment[];
 }
@@ -449,6 +451,12 @@ export class Scheduler implements SchedulerApi {
         const a = m.assignments.find((x) => x.piece === p);
         if (a !== undefined) this.release(a);
       }
+      if (((m.arriving[byte] as number) & bit) !== 0) {
+        // It was a holder while it arrived; now it holds the piece verified.
+        m.arriving[byte] = (m.arriving[byte] as number) & ~bit;
+        added.push(p);
+        continue;
+      }
       if (((m.have[byte] as number) & bit) !== 0) continue;
       m.have[byte] = (m.have[byte] as number) | bit;
       blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
@@ -457,6 +465,54 @@ export class Scheduler implements SchedulerApi {
     }
     this.compactQueue();
     return added;
+  }
+
+  peerArriving(peerId: string, digest: string, pieces: readonly number[]): number[] {
+    this.expire(this.clock.now());
+    const blob = this.touch(digest);
+    const rec = this.peers.get(peerId);
+    const added: number[] = [];
+    if (blob === undefined || rec === undefined) return added;
+    const m = this.member(blob, rec);
+    for (const p of pieces) {
+      if (!validPiece(blob, p)) continue;
+      const byte = p >> 3;
+      const bit = 1 << (p & 7);
+      if (((m.have[byte] as number) & bit) !== 0) continue;
+      m.have[byte] = (m.have[byte] as number) | bit;
+      m.arriving[byte] = (m.arriving[byte] as number) | bit;
+      blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
+      blob.pushHolder(p, m.slot);
+      added.push(p);
+    }
+    return added;
+  }
+
+  peerArrivalFailed(peerId: string, digest: string, pieces: readonly number[]): void {
+    this.expire(this.clock.now());
+    const blob = this.touch(digest);
+    const rec = this.peers.get(peerId);
+    if (blob === undefined || rec === undefined) return;
+    const m = blob.byPeer.get(rec);
+    if (m === undefined) return;
+    for (const p of pieces) {
+      if (!validPiece(blob, p)) continue;
+      const byte = p >> 3;
+      const bit = 1 << (p & 7);
+      if (((m.arriving[byte] as number) & bit) === 0) continue;
+      m.arriving[byte] = (m.arriving[byte] as number) & ~bit;
+      m.have[byte] = (m.have[byte] as number) & ~bit;
+      blob.holderCount[p] = (blob.holderCount[p] as number) - 1;
+      const list = blob.holders[p];
+      let len = blob.holderLen[p] as number;
+      if (list === undefined) continue;
+      for (let i = 0; i < len; i++) {
+        if (list[i] !== m.slot) continue;
+        list[i] = list[--len] as number;
+        blob.holderLen[p] = len;
+        break;
+      }
+    }
   }
 
   peerDropped(peerId: string, digest: string): void {
@@ -827,6 +883,7 @@ export class Scheduler implements SchedulerApi {
         slot: blob.members.length,
         have: paddedBitset(blob.pieceCount),
         pending: new Uint8Array((blob.pieceCount + 7) >> 3),
+        arriving: new Uint8Array((blob.pieceCount + 7) >> 3),
         assignments: [],
       };
       blob.members.push(m);

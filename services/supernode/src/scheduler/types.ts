@@ -93,8 +93,16 @@ export interface SchedulerApi {
    * not from when the copy began: on a slow link a healthy copy takes long.
    */
   seedProgress(digest: string, piece: number): void;
-  /** A peer verified and holds these pieces (also completes its in-flight assignments for them). Returns the ones it was not yet known to hold. */
+  /** A peer verified and holds these pieces (also completes its in-flight assignments for them). Returns the ones it was not yet known to hold verified (pieces it was receiving included). */
   peerHas(peerId: string, digest: string, pieces: readonly number[]): number[];
+  /**
+   * A peer is receiving these pieces and passes them on as they arrive
+   * (cut-through): it is a holder from now on, but its own assignments for them
+   * stay in flight until peerHas (or a failure report). Returns the ones added.
+   */
+  peerArriving(peerId: string, digest: string, pieces: readonly number[]): number[];
+  /** Pieces a peer announced as arriving did not match: it stops being a holder of them (a verified piece is kept). */
+  peerArrivalFailed(peerId: string, digest: string, pieces: readonly number[]): void;
   /** A peer no longer holds any piece of the blob (evicted it): it stops being a parent for it, and its own assignments for it end. */
   peerDropped(peerId: string, digest: string): void;
   /** A child reports that a parent failed it for a piece. `parentId` is 'seed' for the supernode. */
