@@ -1,0 +1,101 @@
+/**
+ * A piece still arriving at a peer is passed on to a child as it comes: the
+ * child gets the first bytes before the peer's own copy is verified, and the
+ * body ends only once it matched. A copy that does not match cuts the child's
+ * body, so bad bytes never reach the end of a response.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import test, { type ExecutionContext } from 'ava';
+import { request } from 'undici';
+import { API_PREFIX, digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, SwarmUnavailableError, type BlobProvider, type BlobStream } from '@shoal/core';
+import { DEFAULT_FRESH_PIECE_BYTES, PieceStore } from '@shoal/store';
+import { buildPeerApp } from '../src/app.js';
+
+/** A FAKE swarm for the whole-blob route, which this test does not use. */
+const noSwarm: BlobProvider & { activeDownloads: number } = {
+  activeDownloads: 0,
+  async openBlob(): Promise<BlobStream> {
+    throw new SwarmUnavailableError('fake: no swarm here');
+  },
+};
+
+async function relayingPeer(t: ExecutionContext) {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-peer-relay-'));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir, freshPieceBytes: DEFAULT_FRESH_PIECE_BYTES });
+  const app = await buildPeerApp({ log: silentLogger(), store, peer: noSwarm }, { token: undefined });
+  t.teardown(async () => {
+    await app.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  const data = randomBytes(3 * 1024 * 1024);
+  const layout = pieceLayout(data.length);
+  const digest = digestOf(data);
+  await store.begin(digest, data.length);
+  const piece = (i: number): Buffer => {
+    const { offset, length } = pieceSpan(layout, i);
+    return data.subarray(offset, offset + length);
+  };
+  return { store, digest, piece, url: (i: number) => `http://127.0.0.1:${address.port}${API_PREFIX}/blobs/${digest}/pieces/${i}` };
+}
+
+test('a piece arriving at a peer reaches a child before the peer verified it, and the body ends once it matched', async (t) => {
+  const { store, digest, piece, url } = await relayingPeer(t);
+  const source = new PassThrough();
+  const write = store.writePiece(digest, 1, source, { expectedSha256: sha256Hex(piece(1)) });
+  source.write(piece(1).subarray(0, 200_000));
+  const response = await request(url(1));
+  t.is(response.statusCode, 200);
+  t.is(response.headers['x-shoal-piece-sha256'], undefined, "a relay sends no hash: the child checks the supernode's");
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const body = (async () => {
+    for await (const chunk of response.body) {
+      chunks.push(chunk as Buffer);
+      got += (chunk as Buffer).length;
+    }
+  })();
+  while (got === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.false(store.hasPiece(digest, 1), 'bytes reached the child before the piece was verified here');
+  source.end(piece(1).subarray(200_000));
+  await write;
+  await body;
+  t.true(Buffer.concat(chunks).equals(piece(1)));
+});
+
+test("a relayed piece that fails the peer's check cuts the child's body", async (t) => {
+  const { store, digest, piece, url } = await relayingPeer(t);
+  const bad = Buffer.from(piece(0));
+  bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 1;
+  const source = new PassThrough();
+  const write = store.writePiece(digest, 0, source, { expectedSha256: sha256Hex(piece(0)) });
+  write.catch(() => undefined);
+  source.write(bad.subarray(0, 100_000));
+  const response = await request(url(0));
+  t.is(response.statusCode, 200);
+  const read = (async () => {
+    let bytes = 0;
+    for await (const chunk of response.body) bytes += (chunk as Buffer).length;
+    return bytes;
+  })();
+  source.end(bad.subarray(100_000));
+  await t.throwsAsync(write);
+  await t.throwsAsync(read, undefined, 'the body was cut, never ended');
+  t.false(store.hasPiece(digest, 0));
+});
+
+test('a piece neither held nor arriving is a 404 after a short wait', async (t) => {
+  const { url } = await relayingPeer(t);
+  const startedAt = Date.now();
+  const response = await request(url(2));
+  await response.body.dump();
+  t.is(response.statusCode, 404);
+  t.true(Date.now() - startedAt < 5_000);
+});
