@@ -46,8 +46,8 @@ const USAGE = `usage: npm run simulate -- [options]
   --seed X                random seed (1)
   --no-frontier           without the supernode's frontier long-poll
   --no-proxy-fallback     without the proxy's first-byte fallback to the registry
-  --peer-cut-through      what if peers passed a piece on while it arrives, as the supernode does
-                          (the services do not: a node serves only pieces it has verified)
+  --no-peer-cut-through   what if peers passed on only pieces they have verified (the services
+                          pass a piece on while it arrives, as the supernode does)
   --trace F               print the swarm's state every F × S/B (0: never)
   --svg                   draw docs/img/simulate-cdf.svg from this run's rows
   --validate              run bench:swarm (root) at N = ${VALIDATION_NODES.join(', ')} × ${VALIDATION_RATES.join(', ')} Mbit/s, ${VALIDATION_SIZE_MIB} MiB, simulate the same, compare
@@ -75,7 +75,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     frontier: { type: 'boolean', default: true },
     'proxy-fallback': { type: 'boolean', default: true },
-    'peer-cut-through': { type: 'boolean', default: false },
+    'peer-cut-through': { type: 'boolean', default: true },
     trace: { type: 'string', default: '0' },
     svg: { type: 'boolean', default: false },
     validate: { type: 'boolean', default: false },
@@ -217,7 +217,7 @@ async function runSimulations(): Promise<void> {
   console.log(
     `\nSimulated swarm: ${first.sizeMiB} MiB in ${first.layers} layer(s) (${first.pieceCount} pieces), ${first.rateMbit} Mbit/s links, S/B = ${first.lineRateSeconds.toFixed(2)} s; ` +
       `frontier ${args.frontier ? 'on' : 'off'}, proxy first-byte fallback ${args['proxy-fallback'] ? `on (${k.firstByteTimeoutMs} ms)` : 'off'}` +
-      `${args['peer-cut-through'] ? ', peer cut-through on (not in the services)' : ''}\n`,
+      `${args['peer-cut-through'] ? '' : ', peer cut-through off (the services have it)'}\n`,
   );
   console.log(simRows(rows).join('\n'));
   for (const r of rows) {
@@ -316,7 +316,7 @@ function runHarness(nodes: number, rates: readonly number[]): Promise<string> {
 }
 
 async function validate(): Promise<void> {
-  if (args['peer-cut-through']) throw new Error('--peer-cut-through is a what-if the services do not do: the harness cannot validate it');
+  if (!args['peer-cut-through']) throw new Error('--no-peer-cut-through is a what-if the services do not do: the harness cannot validate it');
   const files = args.harness !== undefined ? args.harness.split(',').filter((f) => f !== '') : [];
   if (files.length === 0) {
     if (process.getuid?.() !== 0) throw new Error('--validate runs bench:swarm, which needs root; or pass --harness FILE');

@@ -59,9 +59,8 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * once; a request past them waits for the whole piece): its bytes cross the link at the
  * pair's rate, and the send ends no sooner than the piece has all arrived.
  *
- * A what-if the services do not do (peerCutThrough, off by default): peers pass a piece on
- * the same way, announced when its first byte arrives; a relay's send ends no sooner than
- * its own copy has arrived.
+ * Peers pass a piece on the same way (peerCutThrough): announced when its first byte
+ * arrives; a relay's send ends no sooner than its own copy has arrived.
  *
  * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
  * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
@@ -99,7 +98,7 @@ export interface SimParams {
   proxyFallback?: boolean;
   /** The seed's cut-through: a piece requested while it arrives is passed on as it comes (the code has it). @default true */
   cutThrough?: boolean;
-  /** Peers pass a piece on while it arrives (announced when its first byte comes; a relay's send ends no sooner than its own copy has arrived). @default false */
+  /** Peers pass a piece on while it arrives (announced when its first byte comes; a relay's send ends no sooner than its own copy has arrived); the code has it. @default true */
   peerCutThrough?: boolean;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
@@ -174,7 +173,7 @@ export function simulate(params: SimParams): SimResult {
   const frontierOn = params.frontier ?? true;
   const fallbackOn = params.proxyFallback ?? true;
   const cutThroughOn = params.cutThrough ?? true;
-  const peerCutOn = params.peerCutThrough ?? false;
+  const peerCutOn = params.peerCutThrough ?? true;
   const goodput = params.goodput ?? TCP_GOODPUT;
   const sndbuf = params.socketBufferBytes ?? socketBufferFor(params.rateBitsPerSec);
   const leafQueue = params.leafQueueBytes ?? leafQueueFor(params.rateBitsPerSec);

@@ -75,7 +75,7 @@ test('a slower node downlink slows the swarm down (per-host rates are modelled)'
   t.true((slow.completionMs[0] as number) > (fast.completionMs[0] as number) * 1.2);
 });
 
-test('peer cut-through (a what-if) relays pieces while they arrive, sends each byte once and finishes sooner', (t) => {
+test('peer cut-through relays pieces while they arrive, sends each byte once and finishes sooner', (t) => {
   const layerBytes = layerSizes(16 * 1024 * 1024);
   const run = (peerCutThrough: boolean) =>
     simulate({ nodes: 16, layerBytes, rateBitsPerSec: 10e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false, peerCutThrough });
