@@ -562,7 +562,7 @@ export function simulate(params: SimParams): SimResult {
     const g = fPiece[t] as number;
     const layer = layerOf[g] as number;
     arrivingAt[child * P + g] = 1;
-    timed(() => sched.peerHas(ids[child] as string, digests[layer] as string, [g - (offset[layer] as number)]));
+    timed(() => sched.peerArriving(ids[child] as string, digests[layer] as string, [g - (offset[layer] as number)]));
     changed(layer);
   };
   const seedPiece = (g: number): void => {

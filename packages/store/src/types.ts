@@ -64,12 +64,12 @@ export interface PieceStoreEvents {
 }
 
 /**
- * A piece's expected SHA-256: known before its bytes, or (for a piece the
- * supernode passed on while it was still arriving from the registry) a
- * function asked once the bytes have ended, answering the hash that came
- * after them, or undefined when none came (the piece is then refused).
+ * A piece's expected SHA-256: known before its bytes, or (for a piece passed
+ * on while it was still arriving) a function asked once the bytes have ended,
+ * answering the hash that came after them (or a promise of the one being asked
+ * for), or undefined when none came (the piece is then refused).
  */
-export type ExpectedSha256 = string | (() => string | undefined);
+export type ExpectedSha256 = string | (() => string | undefined | Promise<string | undefined>);
 
 /** A cut-through read of a piece still arriving (see PieceStoreApi.openIngestingPiece). */
 export interface IngestingPieceReader extends ChunkReader {

@@ -223,7 +223,7 @@ export class Writing {
     entry: Entry,
     index: number,
     span: { offset: number; length: number },
-    expected: () => string,
+    expected: () => string | Promise<string>,
     source: Readable,
     signal: AbortSignal | undefined,
   ): Promise<void> {
@@ -259,7 +259,7 @@ export class Writing {
       }
       if (bytes !== span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: got ${bytes} bytes, expected ${span.length}`);
       const actual = pieceHash.digest('hex');
-      const want = expected();
+      const want = await expected();
       if (actual !== want) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${want}`);
       // Every byte is in: the buffer is about to pass on, so cut-through readers wait for the verdict.
       tail?.seal();
@@ -487,20 +487,23 @@ export class Writing {
 }
 
 /** The expected hash of a piece, as a function asked once its bytes have ended (see ExpectedSha256). */
-function expectedSha256(entry: Entry, index: number, given: ExpectedSha256 | undefined): () => string {
+function expectedSha256(entry: Entry, index: number, given: ExpectedSha256 | undefined): () => string | Promise<string> {
   if (typeof given === 'function') {
     return () => {
-      const known = entry.pieceSha256[index] ?? null;
       const late = given();
-      if (late === undefined) {
-        if (known !== null) return known;
-        throw new DigestMismatchError(`piece ${index} of ${entry.digest}: no hash came with its bytes`);
-      }
-      return checkedSha256(entry, index, late);
+      return typeof late === 'object' ? late.then((sha) => lateSha256(entry, index, sha)) : lateSha256(entry, index, late);
     };
   }
   const sha = checkedSha256(entry, index, given);
   return () => sha;
+}
+
+/** A hash given after the bytes: the recorded one when none came (else the piece is refused). */
+function lateSha256(entry: Entry, index: number, late: string | undefined): string {
+  const known = entry.pieceSha256[index] ?? null;
+  if (late !== undefined) return checkedSha256(entry, index, late);
+  if (known !== null) return known;
+  throw new DigestMismatchError(`piece ${index} of ${entry.digest}: no hash came with its bytes`);
 }
 
 function checkedSha256(entry: Entry, index: number, given: string | undefined): string {

@@ -170,3 +170,21 @@ test('a writePiece whose bytes do not match fails its cut-through readers, never
   t.true(store.hasPiece(blob.digest, 0));
   t.deepEqual(failed, [0]);
 });
+
+test('writePiece waits for a hash still being asked for, and refuses the piece when the answer is wrong or fails', async (t) => {
+  const { store } = await openStore(t);
+  const blob = makeBlob(3 * MiB);
+  await store.begin(blob.digest, blob.data.length);
+  let answer: (sha: string) => void = () => undefined;
+  const asked = new Promise<string>((resolve) => (answer = resolve));
+  const write = store.writePiece(blob.digest, 0, streamOf(piece(blob, 0)), { expectedSha256: () => asked });
+  await tick();
+  t.false(store.hasPiece(blob.digest, 0), 'not stored before the hash came');
+  answer(blob.pieceSha256[0] as string);
+  await write;
+  t.true(store.hasPiece(blob.digest, 0));
+
+  await t.throwsAsync(store.writePiece(blob.digest, 1, streamOf(piece(blob, 1)), { expectedSha256: async () => blob.pieceSha256[2] }), { instanceOf: DigestMismatchError });
+  await t.throwsAsync(store.writePiece(blob.digest, 1, streamOf(piece(blob, 1)), { expectedSha256: () => Promise.reject(new Error('supernode gone')) }), { message: 'supernode gone' });
+  t.false(store.hasPiece(blob.digest, 1));
+});

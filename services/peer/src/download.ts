@@ -1,7 +1,7 @@
 import type { PeerMetrics } from './metrics.js';
 import { setMaxListeners } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   destroyQuietly,
   backoffMs,
@@ -424,11 +424,8 @@ export class Download {
             hashLookup.catch(() => undefined);
           }
           const lookup = hashLookup;
-          let known: string | undefined;
-          sha256 = () => known;
-          body = endingOnceKnown(await this.components.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal), lookup, (sha) => {
-            known = sha;
-          });
+          sha256 = () => lookup;
+          body = await this.components.pieces.fetchPiece(candidate.url, this.digest, piece, this.abort.signal);
         }
         watching = this.meters.watch(body, {
           judged: candidate.kind === 'peer',
@@ -463,17 +460,6 @@ export class Download {
       }
     }
   }
-}
-
-/** `body`, whose end waits until `hash` is known (handed to `onHash`); a failed lookup fails the body. */
-function endingOnceKnown(body: Readable, hash: Promise<string>, onHash: (sha256: string) => void): Readable {
-  return Readable.from(
-    (async function* () {
-      for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
-      onHash(await hash);
-    })(),
-    { objectMode: false },
-  );
 }
 
 async function throttled(body: Readable, limiter: RateLimiter): Promise<Readable> {
