@@ -201,6 +201,9 @@ interface NodeResult {
   sources?: Record<string, number>;
   /** Shoal mode: blobs the proxy sent to the registry instead, by reason. */
   fallbacks?: Record<string, number>;
+  /** Shoal mode: pieces this node's peer sent to other peers, and of them the ones relayed while they still arrived. */
+  piecesServed?: number;
+  piecesRelayed?: number;
   /** Shoal mode: why the proxy's /metrics could not be read. */
   metricsError?: string;
   /** Bytes this node's link sent during the pull (uploads to peers, requests). */
@@ -407,6 +410,8 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
             const stats = await proxyStats(h);
             r.sources = stats.bytesBySource;
             r.fallbacks = stats.fallbacksByReason;
+            r.piecesServed = stats.piecesServed;
+            r.piecesRelayed = stats.piecesRelayed;
           } catch (err) {
             r.metricsError = err instanceof Error ? err.message : String(err);
             log(`shoal: ${h.name}: cannot read the proxy's metrics: ${r.metricsError}`);
@@ -656,7 +661,9 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: 
     '',
     ...results.map((r) => {
       const s = summarize(r, ctx);
-      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror)` : ''}`;
+      const served = r.nodes.reduce((a, n) => a + (n.piecesServed ?? 0), 0);
+      const relayed = r.nodes.reduce((a, n) => a + (n.piecesRelayed ?? 0), 0);
+      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}`;
     }),
   );
   lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');

@@ -125,6 +125,14 @@ export interface ProxyStats {
   bytesBySource: Record<string, number>;
   /** `shoal_proxy_fallbacks_total` by `reason`: blobs the swarm could not serve in time. */
   fallbacksByReason: Record<string, number>;
+  /** Pieces the node's peer sent to other peers, and of them the ones it relayed while they still arrived (the peer shares the proxy's metrics). */
+  piecesServed: number;
+  piecesRelayed: number;
+}
+
+function counterValue(text: string, metric: string): number {
+  const m = new RegExp(`^${metric} ([0-9.e+]+)$`, 'm').exec(text);
+  return m === null ? 0 : Number(m[1]);
 }
 
 function sumByLabel(text: string, metric: string, label: string): Record<string, number> {
@@ -143,6 +151,8 @@ export async function proxyStats(host: Host): Promise<ProxyStats> {
   return {
     bytesBySource: sumByLabel(r.body, 'shoal_proxy_blob_bytes_total', 'source'),
     fallbacksByReason: sumByLabel(r.body, 'shoal_proxy_fallbacks_total', 'reason'),
+    piecesServed: counterValue(r.body, 'shoal_peer_pieces_served_total'),
+    piecesRelayed: counterValue(r.body, 'shoal_peer_pieces_relayed_total'),
   };
 }
 
