@@ -566,7 +566,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: 
     `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
     '',
     'Shaping check (TCP goodput; line rate × 0.956 is the framing limit):',
-    ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}`),
+    ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
     '',
     '| mode | nodes ok | p50 × S/B | max × S/B | fetch p50 | fetch max | registry egress × S | supernode-host egress × S | node egress (sum) × S | pull wall s | busiest uplink | CPU busy | CPU-saturated samples |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -801,7 +801,7 @@ async function main(): Promise<void> {
     const shaping = await verifyShaping(topo.host('n0'), topo.host('reg'), topo.host('sn'), rateMbit, {
       fanOut: { from: topo.host('reg'), to: topo.hosts.filter((h) => h.name.startsWith('n')) },
     });
-    for (const c of shaping) log(`  ${c.name}: ${c.flows.map((f) => f.mbit.toFixed(0)).join(' + ')} Mbit/s (${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)}) ${c.ok ? 'ok' : 'FAILED'}`);
+    for (const c of shaping) log(`  ${c.name}: ${c.flows.map((f) => f.mbit.toFixed(0)).join(' + ')} Mbit/s (${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)}) ${c.ok ? 'ok' : 'FAILED'}; receiver ${(c.bytesPerRead / 1024).toFixed(1)} KiB/read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s/GiB; sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)} CPU-s/GiB`);
     if (!shaping.every((c) => c.ok)) throw new Error(`the shaping at ${rateMbit} Mbit/s does not behave as the benchmark assumes; not measuring`);
     if (args['shaping-only']) {
       await topo.destroy();

@@ -33,12 +33,19 @@ export interface ShapingCheck {
   totalOfB: number;
   /** Smallest flow / largest flow (1 = perfectly fair). */
   fairness: number;
+  /** Bytes a bare socket got per read at the receiving end(s), and the receivers' CPU-seconds per GiB received. */
+  bytesPerRead: number;
+  receiverCpuSecondsPerGiB: number;
+  /** The senders' CPU-seconds per GiB handed to their sockets (NaN when none reported: a sender still blocked at the end is cut before it can). */
+  senderCpuSecondsPerGiB: number;
   ok: boolean;
 }
 
 interface ProbeReport {
   from: string;
   bytes: number;
+  reads: number;
+  cpuSeconds: number;
   seconds: number;
   firstMs: number;
   lastMs: number;
@@ -68,32 +75,71 @@ async function serve(host: Host, connections: number): Promise<{ reports: Promis
   return { reports: closed };
 }
 
-async function flows(pairs: ReadonlyArray<readonly [Host, Host]>, seconds: number): Promise<{ flows: FlowResult[]; aggregateMbit: number }> {
+interface Measured {
+  flows: FlowResult[];
+  aggregateMbit: number;
+  bytes: number;
+  reads: number;
+  receiverCpuSeconds: number;
+  senderCpuSecondsPerGiB: number;
+}
+
+async function flows(pairs: ReadonlyArray<readonly [Host, Host]>, seconds: number): Promise<Measured> {
   const byDest = new Map<Host, Host[]>();
   for (const [from, to] of pairs) byDest.set(to, [...(byDest.get(to) ?? []), from]);
   const servers = await Promise.all([...byDest].map(async ([to, froms]) => ({ to, ...(await serve(to, froms.length)) })));
   const startAt = String(Date.now() + START_DELAY_MS);
   const senders = pairs.map(([from, to]) => runIn(from.ns, process.execPath, [PROBE, 'send', to.ip, String(PROBE_PORT), String(seconds), startAt], { timeoutMs: (seconds + 30) * 1000, env: minimalEnv() }));
-  for (const r of await Promise.all(senders)) if (r.code !== 0) throw new Error(`probe sender failed: ${r.stderr}`);
+  let sent = 0;
+  let senderCpuSeconds = 0;
+  for (const r of await Promise.all(senders)) {
+    if (r.code !== 0) throw new Error(`probe sender failed: ${r.stderr}`);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+    if (line === undefined) continue;
+    const report = JSON.parse(line) as { sent: number; cpuSeconds: number };
+    sent += report.sent;
+    senderCpuSeconds += report.cpuSeconds;
+  }
   const out: FlowResult[] = [];
   const all: ProbeReport[] = [];
+  let receiverCpuSeconds = 0;
   for (const { to, reports } of servers) {
-    for (const r of await reports) {
+    const got = await reports;
+    for (const r of got) {
       out.push({ from: r.from, to: to.ip, mbit: (r.bytes * 8) / r.seconds / 1e6 });
       all.push(r);
     }
+    receiverCpuSeconds += got[0]?.cpuSeconds ?? 0; // one server process per destination
   }
   const spanS = (Math.max(...all.map((r) => r.lastMs)) - Math.min(...all.map((r) => r.firstMs))) / 1000;
-  return { flows: out, aggregateMbit: (all.reduce((s, r) => s + r.bytes, 0) * 8) / spanS / 1e6 };
+  const bytes = all.reduce((s, r) => s + r.bytes, 0);
+  return {
+    flows: out,
+    aggregateMbit: (bytes * 8) / spanS / 1e6,
+    bytes,
+    reads: all.reduce((s, r) => s + r.reads, 0),
+    receiverCpuSeconds,
+    senderCpuSecondsPerGiB: sent > 0 ? senderCpuSeconds / (sent / 2 ** 30) : Number.NaN,
+  };
 }
 
-function judge(name: string, m: { flows: FlowResult[]; aggregateMbit: number }, rateMbit: number): ShapingCheck {
+function judge(name: string, m: Measured, rateMbit: number): ShapingCheck {
   const rates = m.flows.map((f) => f.mbit);
   const fairness = Math.min(...rates) / Math.max(...rates);
   const totalOfB = m.aggregateMbit / rateMbit;
   // Goodput ≈ 95.6 % of B; allow for a TCP ramp in a short run, never above B.
   const ok = totalOfB > 0.85 && totalOfB <= 1.01 && fairness > 0.8;
-  return { name, flows: m.flows, aggregateMbit: m.aggregateMbit, totalOfB, fairness, ok };
+  return {
+    name,
+    flows: m.flows,
+    aggregateMbit: m.aggregateMbit,
+    totalOfB,
+    fairness,
+    bytesPerRead: m.reads > 0 ? m.bytes / m.reads : 0,
+    receiverCpuSecondsPerGiB: m.bytes > 0 ? m.receiverCpuSeconds / (m.bytes / 2 ** 30) : 0,
+    senderCpuSecondsPerGiB: m.senderCpuSecondsPerGiB,
+    ok,
+  };
 }
 
 /**
