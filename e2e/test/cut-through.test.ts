@@ -65,3 +65,31 @@ test('a registry link cut while pieces pass through: the pull still completes wi
   const badPieces = await metricValue(node.agent.peerUrl, 'shoal_peer_parent_failures_total', { kind: 'bad-piece' });
   t.is(badPieces, 0, 'no wrong byte reached the node\'s store');
 });
+
+// Peer cut-through: three nodes pull at once over a slow registry link. Each piece
+// reaches one node first (from the supernode, while it arrives there); the others
+// get it from that node while it is still arriving there too, and check it against
+// the supernode's hash before they keep it.
+test('three nodes over a slow registry link: peers pass pieces on while they arrive, and every byte is checked', async (t) => {
+  await requireTools(['containerd', 'ctr', 'docker-registry', 'skopeo']);
+  const cluster = await startCluster({ nodes: 3, registryBytesPerSecond: 3 * MiB });
+  t.teardown(() => cluster.close());
+  const image = await buildImage({ dir: join(cluster.dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 8 * MiB + 77, seed: 'peer-cut-through' }] });
+  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: cluster.registry.host, repository: 'test/app' });
+  const ref = `${cluster.registryHost}/test/app:v1`;
+
+  await Promise.all(cluster.nodes.map((node) => node.containerd.pull(ref, { hostsDir: node.containerd.hostsDir })));
+  for (const node of cluster.nodes) t.true(await node.containerd.imageUnpacked(ref), 'every node has the image, every digest checked');
+
+  let relayed = 0;
+  for (const node of cluster.nodes) {
+    relayed += await metricValue(node.agent.peerUrl, 'shoal_peer_pieces_relayed_total');
+    t.is(await metricValue(node.agent.peerUrl, 'shoal_peer_parent_failures_total', { kind: 'bad-piece' }), 0, 'no wrong byte reached a store');
+    const sources = await counterByLabel(node.agent.proxyUrl, 'shoal_proxy_blob_bytes_total', 'source');
+    t.is(sources.get('upstream') ?? 0, 0, 'no node fell back to the registry');
+  }
+  t.log(`${relayed} pieces passed on by peers while they arrived`);
+  t.true(relayed >= 2, `${relayed} pieces were passed on by peers while they arrived`);
+  const gets = await cluster.registry.blobGets();
+  for (const layer of image.layers) t.is(gets.get(layer.digest) ?? 0, 1, `the registry sent ${layer.digest} once`);
+});
