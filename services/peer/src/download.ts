@@ -396,6 +396,8 @@ export class Download {
     const assignedAt = performance.now();
     /** The supernode's hash, asked for once when a peer passes on a copy it still receives (no hash came with the assignment). */
     let hashLookup: Promise<string> | undefined;
+    /** Why that lookup failed: the supernode's fault, not the relaying peer's. */
+    let lookupFailure: unknown;
     for (const candidate of candidates) {
       if (this.abort.signal.aborted) return;
       const parentId = candidate.kind === 'seed' ? 'seed' : candidate.peerId;
@@ -421,7 +423,9 @@ export class Download {
           // asked for now (answered once the supernode's copy matched, before the peer's can).
           if (hashLookup === undefined) {
             hashLookup = this.components.supernodes.pieceSha256(this.init.supernodeUrl, this.digest, piece, this.abort.signal);
-            hashLookup.catch(() => undefined);
+            hashLookup.catch((err: unknown) => {
+              lookupFailure = err;
+            });
           }
           const lookup = hashLookup;
           sha256 = () => lookup;
@@ -448,6 +452,14 @@ export class Download {
         return;
       } catch (err) {
         if (this.abort.signal.aborted) return;
+        if (lookupFailure !== undefined && err === lookupFailure) {
+          // No hash to check the peer's bytes against: held against the supernode (briefly), and
+          // the piece is scheduled again rather than tried on the other peers without a hash.
+          this.failures.push({ parentId: 'seed', piece, kind: 'unreachable' });
+          this.components.metrics?.parentFailed('supernode', 'unreachable');
+          this.log.warn({ piece, parentId, err: (err as Error).message }, "no supernode hash for a peer's copy of a piece; it is scheduled again");
+          return;
+        }
         const kind: FailureKindWire = watching?.meter.failure?.kind ?? failureKindOf(err);
         this.failures.push({ parentId, piece, kind });
         this.components.metrics?.parentFailed(candidate.kind === 'seed' ? 'supernode' : 'peer', kind);
