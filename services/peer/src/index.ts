@@ -10,6 +10,7 @@ export * from './registry-fill.js';
 export * from './discovery/index.js';
 export { DEFAULT_MAX_UPLOADS } from './routes/blobs.js';
 export * from './prefetch.js';
+export * from './piece-announcer.js';
 export * from './own-hosts.js';
 export * from './metrics.js';
 export * from './cri/index.js';

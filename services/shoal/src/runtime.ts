@@ -7,7 +7,7 @@ import { counter, gauge, processMetricsRegistry, watchTokenFile } from '@shoal/s
 import { DEFAULT_FRESH_PIECE_BYTES, PieceStore, type PieceStoreInit } from '@shoal/store';
 import { RegistryClient } from '@shoal/registry-client';
 import { buildSupernodeApp, kubeClientFrom, type ImagePullJobControllerInit, type LeaderElectionInit } from '@shoal/supernode';
-import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
+import { buildPeerApp, createPeerMetrics, DhtDiscovery, Peer, PeerAudience, PieceAnnouncer, PieceClient, Prefetcher, RateLimiter, RuntimePuller, SupernodeClient, SupernodeSession } from '@shoal/peer';
 import type { Registry } from 'prom-client';
 import { buildProxyApp, HttpBlobProvider } from '@shoal/proxy';
 import type { BlobProvider } from '@shoal/core';
@@ -335,11 +335,12 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
   // Evicted or given up: children asking for its pieces would only meet a 404.
   store.on('discarded', (digest) => session.send({ type: 'drop', digest }));
   // Every verified piece is announced at once, so others may fetch it from here:
-  // the download's next schedule call may be held for a while (a long-poll).
-  store.on('piece', (digest, index) => session.send({ type: 'have', digest, pieces: [index] }));
-  // A piece is passed on from its first bytes (routes/blobs.ts): children may come for it now.
-  store.on('arriving', (digest, index) => session.send({ type: 'arriving', digest, pieces: [index] }));
-  store.on('arrivalFailed', (digest, index) => session.send({ type: 'arrivalFailed', digest, pieces: [index] }));
+  // the download's next schedule call may be held for a while (a long-poll). A piece
+  // is passed on from its first bytes (routes/blobs.ts), and announced as arriving.
+  const announcer = new PieceAnnouncer((message) => session.send(message));
+  store.on('piece', (digest, index) => announcer.verified(digest, index));
+  store.on('arriving', (digest, index) => announcer.arriving(digest, index));
+  store.on('arrivalFailed', (digest, index) => announcer.failed(digest, index));
   session.start();
   log.info({ peerId, nodeName: options.nodeName, containerdSocket: options.containerdSocket, url: listenUrl(address, options.peerListen), advertiseUrl, supernodes: options.supernodeUrls }, 'peer listening');
   return {
@@ -350,6 +351,7 @@ export async function startPeer(log: Logger, options: PeerOptions): Promise<Runn
     dhtAddress: discovery?.address,
     async close() {
       keys.close();
+      announcer.close();
       session.close();
       prefetcher.close();
       await discovery?.close();
