@@ -55,6 +55,10 @@ import type {
  *   never: it verifies every piece itself; its reporter alone avoids it);
  *   'busy' avoids the parent for BUSY_PENALTY_MS only; other kinds for
  *   failurePenaltyMs. A report ends the child's assignment for the piece.
+ * - A peer whose copy of a piece is arriving (peerArriving) is a holder like
+ *   any other: it passes the bytes on as they come. Its own assignment for the
+ *   piece stays in flight (its parent's upload goes on) until peerHas; a copy
+ *   that fails (peerArrivalFailed) stops it being a holder.
  * - Unknown blobs (addBlob not called, or forgotten) and unknown peers are
  *   ignored by every call; the peer id 'seed' is reserved.
  *
@@ -64,8 +68,8 @@ import type {
  *   seed copies, when the seed copies began), the seed's bit, and a growable
  *   Int32Array of holder slots: ~32 bytes per piece + 4 bytes (up to 8 with
  *   growth slack) per (peer, piece) held;
- * - per (peer, blob): a member record with two bitsets, pieces held and
- *   pieces in flight (pieceCount / 4 bytes), plus ~200 bytes;
+ * - per (peer, blob): a member record with three bitsets, pieces held, pieces
+ *   in flight and pieces arriving (3 × pieceCount / 8 bytes), plus ~200 bytes;
  * - candidates are sampled from the holder list (at most HOLDER_PROBES probes
  *   per piece, "power of d choices"), never sorted;
  * - assignments sit in one FIFO in expiry order (the TTL is constant), popped
