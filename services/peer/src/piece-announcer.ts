@@ -4,8 +4,8 @@ import type { Digest, PeerMessage } from '@shoal/core';
  * A piece's arrival is announced this long after its first bytes, unless it was
  * verified (or failed) by then. Milliseconds. A piece that crosses a fast link
  * whole in less time is announced once, as held, instead of twice (each
- * announcement is a WebSocket write: 4 % of a node agent's main thread on a
- * loopback pull); on a slow link, where passing a piece on while it arrives
+ * announcement is a WebSocket write: 9 % of a node agent's main thread, with
+ * `have`, on a loopback pull); on a slow link, where passing a piece on while it arrives
  * pays, a piece takes a second or more and this is a few per cent of it.
  */
 export const ARRIVING_ANNOUNCE_DELAY_MS = 25;
