@@ -441,37 +441,19 @@ export class Scheduler implements SchedulerApi {
   }
 
   peerHas(peerId: string, digest: string, pieces: readonly number[]): number[] {
-    this.expire(this.clock.now());
-    const blob = this.touch(digest);
-    const rec = this.peers.get(peerId);
-    const added: number[] = [];
-    if (blob === undefined || rec === undefined) return added;
-    const m = this.member(blob, rec);
-    for (const p of pieces) {
-      if (!validPiece(blob, p)) continue;
-      const byte = p >> 3;
-      const bit = 1 << (p & 7);
-      if (((m.pending[byte] as number) & bit) !== 0) {
-        const a = m.assignments.find((x) => x.piece === p);
-        if (a !== undefined) this.release(a);
-      }
-      if (((m.arriving[byte] as number) & bit) !== 0) {
-        // It was a holder while it arrived; now it holds the piece verified.
-        m.arriving[byte] = (m.arriving[byte] as number) & ~bit;
-        added.push(p);
-        continue;
-      }
-      if (((m.have[byte] as number) & bit) !== 0) continue;
-      m.have[byte] = (m.have[byte] as number) | bit;
-      blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
-      blob.pushHolder(p, m.slot);
-      added.push(p);
-    }
-    this.compactQueue();
-    return added;
+    return this.addHoldings(peerId, digest, pieces, false);
   }
 
   peerArriving(peerId: string, digest: string, pieces: readonly number[]): number[] {
+    return this.addHoldings(peerId, digest, pieces, true);
+  }
+
+  /**
+   * Pieces a peer holds, verified or (`arriving`) still arriving. A verified
+   * piece ends the peer's own assignment for it; one that was arriving is
+   * counted as newly held (its holder slot stays). Returns the pieces added.
+   */
+  private addHoldings(peerId: string, digest: string, pieces: readonly number[], arriving: boolean): number[] {
     this.expire(this.clock.now());
     const blob = this.touch(digest);
     const rec = this.peers.get(peerId);
@@ -482,13 +464,26 @@ export class Scheduler implements SchedulerApi {
       if (!validPiece(blob, p)) continue;
       const byte = p >> 3;
       const bit = 1 << (p & 7);
+      if (!arriving) {
+        if (((m.pending[byte] as number) & bit) !== 0) {
+          const a = m.assignments.find((x) => x.piece === p);
+          if (a !== undefined) this.release(a);
+        }
+        if (((m.arriving[byte] as number) & bit) !== 0) {
+          // It was a holder while it arrived; now it holds the piece verified.
+          m.arriving[byte] = (m.arriving[byte] as number) & ~bit;
+          added.push(p);
+          continue;
+        }
+      }
       if (((m.have[byte] as number) & bit) !== 0) continue;
       m.have[byte] = (m.have[byte] as number) | bit;
-      m.arriving[byte] = (m.arriving[byte] as number) | bit;
+      if (arriving) m.arriving[byte] = (m.arriving[byte] as number) | bit;
       blob.holderCount[p] = (blob.holderCount[p] as number) + 1;
       blob.pushHolder(p, m.slot);
       added.push(p);
     }
+    if (!arriving) this.compactQueue();
     return added;
   }
 
