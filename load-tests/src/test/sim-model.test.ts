@@ -6,7 +6,7 @@
 // MAX_FRONTIER_CLAIMS_PER_CHILD) and predicted 1.67 × S/B where bench:swarm measured
 // 1.38. And with no proxy fallback the registry sends each byte once, by construction
 // of the back-to-source.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -35,6 +35,7 @@ test('the model reads the send gates, the long-poll and the frontier caps from t
 
 test('a constant gone from the source is a ModelOutOfDateError', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-sim-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'x.ts'), 'const OTHER_MS = 5;\n');
   t.throws(() => sourceConstant(join(dir, 'x.ts'), 'GONE_MS'), { instanceOf: ModelOutOfDateError });
   t.is(sourceConstant(join(dir, 'x.ts'), 'OTHER_MS'), 5);
