@@ -299,7 +299,7 @@ async function main(): Promise<void> {
       lines.push(`results: ${file}`, '');
       process.stdout.write(lines.join('\n'));
     } finally {
-      await registry.process.stop();
+      await registry.stop();
     }
   } finally {
     if (args.keep) log(`kept ${work}`);
