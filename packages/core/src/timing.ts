@@ -61,3 +61,18 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
     );
   });
 }
+
+/**
+ * A signal that aborts when `signal` does or `ms` has passed (reason: a
+ * TimeoutError, as AbortSignal.timeout gives); call `clear` once done with it.
+ * Not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20 a
+ * timeout signal that only AbortSignal.any refers to can be garbage collected
+ * before it fires, and the combined signal then never times out. Here the
+ * timer holds its controller until it fires or is cleared.
+ */
+export function withDeadline(signal: AbortSignal | undefined, ms: number): { signal: AbortSignal; clear: () => void } {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms);
+  timer.unref();
+  return { signal: signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]), clear: () => clearTimeout(timer) };
+}

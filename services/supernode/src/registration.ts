@@ -10,6 +10,7 @@ import {
   parseWire,
   type ClusterAuth,
   type Logger,
+  withDeadline,
 } from '@shoal/core';
 import { PeerIdTakenError } from './errors.js';
 import type { PeerTable } from './peer-table.js';
@@ -124,8 +125,9 @@ export class Registrar {
       return;
     }
     this.checking.set(peerId, url);
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(IDENTITY_CHECK_TIMEOUT_MS)]);
-    void this.check(url, peerId, signal).then((ok) => {
+    const deadline = withDeadline(this.abort.signal, IDENTITY_CHECK_TIMEOUT_MS);
+    void this.check(url, peerId, deadline.signal).then((ok) => {
+      deadline.clear();
       if (this.checking.get(peerId) === url) this.checking.delete(peerId);
       const entry = this.peers.get(peerId);
       if (entry === undefined || entry.advertiseUrl !== url) return;

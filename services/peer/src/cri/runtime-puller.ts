@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import type { ImagePullPolicy, Logger, RuntimePullOutcome, ShoalError } from '@shoal/core';
+import { withDeadline, type ImagePullPolicy, type Logger, type RuntimePullOutcome, type ShoalError } from '@shoal/core';
 import { CriImageService } from './image-service.js';
 
 /** containerd's CRI socket; the DESIGN contract's default for `--containerd-socket`. */
@@ -105,7 +105,8 @@ export class RuntimePuller {
       log.warn({ socket: this.socketPath }, 'runtime pull skipped: no CRI socket');
       return result('unavailable', { error });
     }
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
+    const deadline = withDeadline(this.abort.signal, this.timeoutMs);
+    const signal = deadline.signal;
     this.service ??= new CriImageService(this.socketPath);
     try {
       if (request.policy === 'IfNotPresent') {
@@ -132,6 +133,8 @@ export class RuntimePuller {
       const error = signal.aborted && !this.abort.signal.aborted ? `the runtime pull took longer than ${this.timeoutMs} ms` : errorText(err);
       log.warn({ err: error, code: (err as Partial<ShoalError>).code }, 'runtime pull failed');
       return result('failed', { error });
+    } finally {
+      deadline.clear();
     }
   }
 

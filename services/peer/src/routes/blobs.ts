@@ -14,6 +14,7 @@ import {
   MAX_BLOB_SIZE_BYTES,
   type ChunkReader,
   type Digest,
+  withDeadline,
 } from '@shoal/core';
 import { counter, readerOfStream, readFirstChunk, replyWithReader, SendSlots, type FirstChunk } from '@shoal/service-kit';
 import type { PieceStoreApi } from '@shoal/store';
@@ -67,16 +68,20 @@ export const RELAY_WAIT_MS = 2_000;
 
 /** A cut-through reader of piece `index` while it arrives here (waiting up to RELAY_WAIT_MS for it to begin), or undefined: held by then, or not coming. */
 async function arrivingPiece(store: PieceStoreApi, digest: Digest, index: number, gone: AbortSignal): Promise<ChunkReader | undefined> {
-  const signal = AbortSignal.any([gone, AbortSignal.timeout(RELAY_WAIT_MS)]);
-  for (;;) {
-    if (store.hasPiece(digest, index)) return undefined;
-    const tail = store.openIngestingPiece(digest, index);
-    if (tail !== undefined) return tail;
-    try {
-      await store.waitForPieceOrIngest(digest, index, { signal });
-    } catch {
-      return undefined;
+  const { signal, clear } = withDeadline(gone, RELAY_WAIT_MS);
+  try {
+    for (;;) {
+      if (store.hasPiece(digest, index)) return undefined;
+      const tail = store.openIngestingPiece(digest, index);
+      if (tail !== undefined) return tail;
+      try {
+        await store.waitForPieceOrIngest(digest, index, { signal });
+      } catch {
+        return undefined;
+      }
     }
+  } finally {
+    clear();
   }
 }
 
