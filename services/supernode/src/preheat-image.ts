@@ -16,6 +16,7 @@ import {
   type ImageReference,
   type ParsedManifest,
   type Platform,
+  withDeadline,
 } from '@shoal/core';
 import type { RegistryClientApi } from '@shoal/registry-client';
 import { PreheatUnsupportedError, UpstreamDeniedError } from './errors.js';
@@ -43,8 +44,7 @@ export async function resolvePreheatImage(
   signal: AbortSignal | undefined,
 ): Promise<ResolvedPreheatImage> {
   const { image } = request;
-  const timeout = AbortSignal.timeout(PREHEAT_RESOLVE_TIMEOUT_MS);
-  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  const combined = withDeadline(signal, PREHEAT_RESOLVE_TIMEOUT_MS).signal;
   const top = await fetchManifest(registry, image, image.digest ?? image.tag ?? 'latest', image.digest, MANIFEST_ACCEPT, authorization, combined);
   const manifests: Array<{ platform: string | undefined; config: Descriptor; layers: Descriptor[] }> = [];
   if (top.kind === 'manifest') {

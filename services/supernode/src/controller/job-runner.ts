@@ -5,7 +5,7 @@
  * delete the job after its TTL. The controller (controller.ts) lists and
  * watches jobs and starts one runner per job and generation.
  */
-import { pause, type Logger, type PreheatJob } from '@shoal/core';
+import { pause, withDeadline, type Logger, type PreheatJob } from '@shoal/core';
 import { InvalidImagePullJobError } from '../errors.js';
 import type { PreheatStart } from '../preheat.js';
 import { authorizationFromDockerConfig, DOCKER_CONFIG_JSON_TYPE } from './credentials.js';
@@ -352,11 +352,12 @@ export class JobRunner {
     entry.phase = 'filling';
     let job: PreheatJob;
     try {
-      const resolveTimeout = AbortSignal.timeout(spec.stallSeconds * 1000);
+      // Not cleared: it bounds whatever start() hands the signal to, as a timeout signal would.
+      const resolveDeadline = withDeadline(signal, spec.stallSeconds * 1000);
       job = await deps.preheat.start(
         { imageText: image.text, image: image.ref, platforms: spec.platforms, nodes: [name], runtimePull: spec.imagePullPolicy },
         authorization,
-        { signal: AbortSignal.any([signal, resolveTimeout]) },
+        { signal: resolveDeadline.signal },
       );
     } catch (err) {
       return { ok: false, reason: this.fills.signal.aborted ? 'stopped' : errorText(err) };
