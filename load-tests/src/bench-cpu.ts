@@ -42,7 +42,7 @@ import {
   type ManagedProcess,
   type RunningRegistry,
 } from '@shoal/testkit';
-import { processCpuSeconds } from './netns/cpu.js';
+import { mainThreadCpuSeconds, processCpuSeconds } from './netns/cpu.js';
 import { SHOAL } from './lib/shoal-processes.js';
 import { machineBusy, monotonicUs, summariseProfile, type ProfileSummary } from './lib/cpu-profile.js';
 
@@ -142,16 +142,20 @@ interface FetchCost {
   cpuSeconds: { supernode: number; node: number; registry: number };
   /** The same per GiB of the blob. */
   cpuPerGiB: { supernode: number; node: number; registry: number };
+  /** The Shoal processes' main threads alone, per GiB (the rest: libuv's file I/O pool, V8's GC and compiler threads). */
+  mainThreadCpuPerGiB: { supernode: number; node: number };
   machineBusy: number;
   /** The fetch's window on the monotonic clock, µs (selects profile samples). */
   windowUs: [number, number];
 }
 
 async function measuredFetch(url: string, pids: { supernode: number; node: number; registry: number }, bytes: number): Promise<FetchCost> {
-  const cpu = async (): Promise<{ supernode: number; node: number; registry: number }> => ({
+  const cpu = async (): Promise<{ supernode: number; node: number; registry: number; supernodeMain: number; nodeMain: number }> => ({
     supernode: await processCpuSeconds(pids.supernode),
     node: await processCpuSeconds(pids.node),
     registry: await processCpuSeconds(pids.registry),
+    supernodeMain: await mainThreadCpuSeconds(pids.supernode),
+    nodeMain: await mainThreadCpuSeconds(pids.node),
   });
   const busy = machineBusy();
   const c0 = await cpu();
@@ -170,6 +174,7 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
     mibPerSecond: bytes / MiB / seconds,
     cpuSeconds: d,
     cpuPerGiB: { supernode: d.supernode / g, node: d.node / g, registry: d.registry / g },
+    mainThreadCpuPerGiB: { supernode: (c1.supernodeMain - c0.supernodeMain) / g, node: (c1.nodeMain - c0.nodeMain) / g },
     machineBusy: machine,
     windowUs: [w0, w1],
   };
@@ -207,6 +212,32 @@ async function onePass(
   }
 }
 
+/**
+ * What this machine charges for writing `bytes` to a new file, in CPU-seconds per GiB: a
+ * separate Node process writes it in 1 MiB positional writes, four in flight (as a store
+ * writes pieces), then deletes it. Every Shoal process above writes the blob once, so
+ * this is part of each one's count. On a VM that hands freed memory back to its host,
+ * fresh page-cache pages cost far more than the copy into them.
+ */
+async function freshFileWriteCpuPerGiB(dir: string, bytes: number): Promise<number> {
+  const script = `
+    import { open, unlink } from 'node:fs/promises';
+    const [file, total] = [process.argv[1], Number(process.argv[2])];
+    const chunk = Buffer.alloc(1 << 20, 7);
+    const c0 = process.cpuUsage();
+    const fh = await open(file, 'w');
+    let at = 0;
+    await Promise.all([0, 1, 2, 3].map(async () => {
+      while (at < total) { const position = at; at += chunk.length; await fh.write(chunk, 0, Math.min(chunk.length, total - position), position); }
+    }));
+    await fh.close();
+    const u = process.cpuUsage(c0);
+    await unlink(file);
+    process.stdout.write(String((u.user + u.system) / 1e6));`;
+  const r = await runChecked(process.execPath, ['--input-type=module', '-e', script, join(dir, 'fresh-write.bin'), String(bytes)], { timeoutMs: 120_000 });
+  return Number(r.stdout.trim()) / (bytes / GiB);
+}
+
 async function profilesIn(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
@@ -217,11 +248,11 @@ async function profilesIn(dir: string): Promise<string[]> {
 
 function costTable(title: string, c: { cold: FetchCost; warm: FetchCost }): string[] {
   const row = (name: string, f: FetchCost): string =>
-    `| ${name} | ${f.seconds.toFixed(2)} s (${f.mibPerSecond.toFixed(0)} MiB/s) | ${f.cpuPerGiB.supernode.toFixed(2)} | ${f.cpuPerGiB.node.toFixed(2)} | ${f.cpuPerGiB.registry.toFixed(2)} | ${(f.machineBusy * 100).toFixed(0)} % |`;
+    `| ${name} | ${f.seconds.toFixed(2)} s (${f.mibPerSecond.toFixed(0)} MiB/s) | ${f.cpuPerGiB.supernode.toFixed(2)} (${f.mainThreadCpuPerGiB.supernode.toFixed(2)}) | ${f.cpuPerGiB.node.toFixed(2)} (${f.mainThreadCpuPerGiB.node.toFixed(2)}) | ${f.cpuPerGiB.registry.toFixed(2)} | ${(f.machineBusy * 100).toFixed(0)} % |`;
   return [
     title,
     '',
-    '| fetch | time | supernode CPU-s/GiB | node agent CPU-s/GiB | docker-registry CPU-s/GiB | machine CPU busy |',
+    '| fetch | time | supernode CPU-s/GiB (main thread) | node agent CPU-s/GiB (main thread) | docker-registry CPU-s/GiB | machine CPU busy |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('cold (registry → supernode → node → curl)', c.cold),
     row('warm (node\'s store → curl)', c.warm),
@@ -272,10 +303,17 @@ async function main(): Promise<void> {
     try {
       await pushImage({ layoutDir: image.layoutDir, tag: 'cpu', registry: registry.host, repository: 'bench/cpu' });
       const path = `/v2/bench/cpu/blobs/${layer.digest}`;
+      const freshWriteBefore = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
       log('plain run (no profiler)');
       const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmup);
-      const lines = ['', ...costTable(`One ${SIZE_MIB} MiB blob over loopback${WARMUP_MIB > 0 ? ` (after a ${WARMUP_MIB} MiB warm-up blob)` : ""}, CPU-seconds per GiB of blob (user + sys from /proc):`, plain)];
-      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmup?.bytes ?? 0, plain };
+      const freshWriteAfter = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
+      const lines = [
+        '',
+        ...costTable(`One ${SIZE_MIB} MiB blob over loopback${WARMUP_MIB > 0 ? ` (after a ${WARMUP_MIB} MiB warm-up blob)` : ''}, CPU-seconds per GiB of blob (user + sys from /proc):`, plain),
+        `Writing ${SIZE_MIB} MiB to a new file on the same disk (1 MiB writes, four in flight, as a store writes; a separate process), just before and just after: ${freshWriteBefore.toFixed(2)} and ${freshWriteAfter.toFixed(2)} CPU-s/GiB. Each Shoal process writes the blob once, so this much of its count is what the machine charges for new page-cache pages.`,
+        '',
+      ];
+      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmup?.bytes ?? 0, plain, freshFileWriteCpuPerGiB: [freshWriteBefore, freshWriteAfter] };
       if (args.profile) {
         const profileDir = join(RESULTS_DIR, `bench-cpu-${new Date().toISOString().replace(/[:.]/g, '-')}-profiles`);
         await mkdir(profileDir, { recursive: true });

@@ -55,6 +55,19 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   }
 }
 
+/**
+ * utime + stime of a process's main thread (the thread whose id is the pid), in seconds (0
+ * when it is gone). For Node, the rest of the process is libuv's pool (file I/O) and V8's
+ * helpers (garbage collection, the optimising compiler).
+ */
+export async function mainThreadCpuSeconds(pid: number): Promise<number> {
+  try {
+    return parseStat(await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8')).seconds;
+  } catch {
+    return 0;
+  }
+}
+
 /** Every process now: CPU seconds so far, parent, and a short command line. */
 async function scanProcesses(): Promise<Map<number, ProcCpu>> {
   const out = new Map<number, ProcCpu>();
