@@ -1,0 +1,27 @@
+// The benchmarks split a process's CPU into its main thread and the rest; both readings
+// come from /proc, and the main thread's leaves out what other threads spent.
+import { Worker } from 'node:worker_threads';
+import test from 'ava';
+import { mainThreadCpuSeconds, processCpuSeconds } from '../netns/cpu.js';
+import { spinThreadCpu } from './thread-cpu.js';
+
+const SPIN_MODULE = new URL('./thread-cpu.js', import.meta.url).href;
+
+test('mainThreadCpuSeconds counts the main thread, not the other threads of the process', async (t) => {
+  const main0 = await mainThreadCpuSeconds(process.pid);
+  const all0 = await processCpuSeconds(process.pid);
+  await new Promise<void>((resolve, reject) => {
+    const worker = new Worker(`import(${JSON.stringify(SPIN_MODULE)}).then((m) => m.spinThreadCpu(0.4))`, { eval: true });
+    worker.once('exit', () => resolve());
+    worker.once('error', reject);
+  });
+  spinThreadCpu(0.4);
+  const main = (await mainThreadCpuSeconds(process.pid)) - main0;
+  const all = (await processCpuSeconds(process.pid)) - all0;
+  t.true(main >= 0.4, `main thread: ${main} s`);
+  t.true(all - main >= 0.4, `the other threads (the worker's 0.4 s): ${all - main} s; main ${main} s`);
+});
+
+test('a process that is gone reads as 0', async (t) => {
+  t.is(await mainThreadCpuSeconds(2 ** 22 + 1), 0);
+});
