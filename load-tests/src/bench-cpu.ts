@@ -43,6 +43,7 @@ import {
   type RunningRegistry,
 } from '@shoal/testkit';
 import { mainThreadCpuSeconds, processCpuSeconds } from './netns/cpu.js';
+import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
 import { SHOAL } from './lib/shoal-processes.js';
 import { machineBusy, monotonicUs, summariseProfile, type ProfileSummary } from './lib/cpu-profile.js';
 
@@ -210,32 +211,6 @@ async function onePass(
     void work;
     await removeTempDir(dir);
   }
-}
-
-/**
- * What this machine charges for writing `bytes` to a new file, in CPU-seconds per GiB: a
- * separate Node process writes it in 1 MiB positional writes, four in flight (as a store
- * writes pieces), then deletes it. Every Shoal process above writes the blob once, so
- * this is part of each one's count. On a VM that hands freed memory back to its host,
- * fresh page-cache pages cost far more than the copy into them.
- */
-async function freshFileWriteCpuPerGiB(dir: string, bytes: number): Promise<number> {
-  const script = `
-    import { open, unlink } from 'node:fs/promises';
-    const [file, total] = [process.argv[1], Number(process.argv[2])];
-    const chunk = Buffer.alloc(1 << 20, 7);
-    const c0 = process.cpuUsage();
-    const fh = await open(file, 'w');
-    let at = 0;
-    await Promise.all([0, 1, 2, 3].map(async () => {
-      while (at < total) { const position = at; at += chunk.length; await fh.write(chunk, 0, Math.min(chunk.length, total - position), position); }
-    }));
-    await fh.close();
-    const u = process.cpuUsage(c0);
-    await unlink(file);
-    process.stdout.write(String((u.user + u.system) / 1e6));`;
-  const r = await runChecked(process.execPath, ['--input-type=module', '-e', script, join(dir, 'fresh-write.bin'), String(bytes)], { timeoutMs: 120_000 });
-  return Number(r.stdout.trim()) / (bytes / GiB);
 }
 
 async function profilesIn(dir: string): Promise<string[]> {

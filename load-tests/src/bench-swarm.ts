@@ -77,6 +77,7 @@ import {
 import { barChartSvg } from './netns/svg.js';
 import { cleanLeftovers, createTopology, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
 import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
+import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
 
 const MiB = 1024 * 1024;
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
@@ -559,7 +560,7 @@ function busiest(r: ModeResult, rateMbit: number): { busiestUplinkOfB: number; b
   return { busiestUplink: name, busiestUplinkOfB: (bytes * 8) / (rateMbit * 1e6 * windowSeconds) };
 }
 
-function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: string, wallSeconds: number): string {
+function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshWriteCpuPerGiB: number, file: string, wallSeconds: number): string {
   const sums = results.map((r) => summarize(r, ctx));
   const lines = [
     ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
@@ -567,6 +568,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], file: 
     '',
     'Shaping check (TCP goodput; line rate × 0.956 is the framing limit):',
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
+    `- writing S to a new file (a separate process, 1 MiB writes): ${freshWriteCpuPerGiB.toFixed(2)} CPU-s per GiB; every store and containerd pays this for new page-cache pages (about 0.2–0.6 where the machine keeps freed memory; see bench:cpu)`,
     '',
     '| mode | nodes ok | p50 × S/B | max × S/B | fetch p50 | fetch max | registry egress × S | supernode-host egress × S | node egress (sum) × S | pull wall s | busiest uplink | CPU busy | CPU-saturated samples |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -803,6 +805,8 @@ async function main(): Promise<void> {
     });
     for (const c of shaping) log(`  ${c.name}: ${c.flows.map((f) => f.mbit.toFixed(0)).join(' + ')} Mbit/s (${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)}) ${c.ok ? 'ok' : 'FAILED'}; receiver ${(c.bytesPerRead / 1024).toFixed(1)} KiB/read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s/GiB; sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)} CPU-s/GiB`);
     if (!shaping.every((c) => c.ok)) throw new Error(`the shaping at ${rateMbit} Mbit/s does not behave as the benchmark assumes; not measuring`);
+    const freshWrite = await freshFileWriteCpuPerGiB(work, sBytes);
+    log(`  writing S to a new file: ${freshWrite.toFixed(2)} CPU-s/GiB (what this machine charges for new page-cache pages)`);
     if (args['shaping-only']) {
       await topo.destroy();
       topology = undefined;
@@ -866,7 +870,7 @@ async function main(): Promise<void> {
     await keepLogs(ctx.logsDir, [origin]);
     await topo.destroy();
     topology = undefined;
-    runs.push({ ctx, shaping, results });
+    runs.push({ ctx, shaping, freshWriteCpuPerGiB: freshWrite, results });
   }
   if (args['shaping-only']) return;
 
@@ -890,6 +894,7 @@ async function main(): Promise<void> {
       rateMbit: run.ctx.rateMbit,
       lineRateSeconds: run.ctx.lineRateSeconds,
       shaping: run.shaping,
+      freshWriteCpuPerGiB: run.freshWriteCpuPerGiB,
       summary: run.results.map((r) => summarize(r, run.ctx)),
       modes: run.results,
     })),
@@ -903,7 +908,7 @@ async function main(): Promise<void> {
   if (runs.length > 1 && args['sweep-svg'] !== undefined && args['sweep-svg'] !== '') {
     for (const path of await writeSweepSvgs(args['sweep-svg'], runs)) log(`plot: ${path}`);
   }
-  for (const run of runs) process.stdout.write(report(run.ctx, run.results, run.shaping, file, wallSeconds));
+  for (const run of runs) process.stdout.write(report(run.ctx, run.results, run.shaping, run.freshWriteCpuPerGiB, file, wallSeconds));
   if (runs.length > 1) process.stdout.write(sweepTable(runs));
   for (const f of failedModes) process.stdout.write(`${f.rateMbit} Mbit/s mode ${f.mode} FAILED: ${f.error.split('\n')[0] ?? ''}\n`);
   if (failedModes.length > 0) process.exitCode = 1;
@@ -912,6 +917,8 @@ async function main(): Promise<void> {
 interface RateRun {
   ctx: Ctx;
   shaping: ShapingCheck[];
+  /** CPU-s per GiB a separate process spent writing S to a new file just after the shaping check. */
+  freshWriteCpuPerGiB: number;
   results: ModeResult[];
 }
 
