@@ -75,7 +75,7 @@ import {
   type NsProcess,
 } from './netns/services.js';
 import { barChartSvg } from './netns/svg.js';
-import { cleanLeftovers, createTopology, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
+import { cleanLeftovers, createTopology, DEFAULT_MTU, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
 import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
 
@@ -110,6 +110,7 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --rate-mbit B[,B...]  every link's rate, Mbit/s; a list sweeps the rate, rebuilding the LAN at each (200)
   --modes M[,M...]      direct, cache, shoal (all three)
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
+  --mtu M               every link's MTU (1500; 9000: jumbo frames, less per-packet work per byte)
   --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
                         node agent that has run for a while would have (32; 0: fresh processes)
   --mode-timeout-s T    a mode's pulls are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
@@ -127,6 +128,7 @@ const { values: args } = parseArgs({
     nodes: { type: 'string', default: '16' },
     'size-mib': { type: 'string', default: '256' },
     'rate-mbit': { type: 'string', default: '200' },
+    mtu: { type: 'string', default: String(DEFAULT_MTU) },
     modes: { type: 'string', default: ALL_MODES.join(',') },
     'baseline-rates': { type: 'string' },
     'mode-timeout-s': { type: 'string' },
@@ -156,6 +158,8 @@ const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
 const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
 const RATES = intList('rate-mbit', args['rate-mbit']);
+const MTU = Number(args.mtu);
+if (!Number.isInteger(MTU) || MTU < 576 || MTU > 65_535) throw new Error(`--mtu must be an integer in [576, 65535], got ${String(args.mtu)}`);
 if (RATES.length === 0) throw new Error('--rate-mbit: at least one rate');
 const BASELINE_RATES = args['baseline-rates'] === undefined ? RATES : intList('baseline-rates', args['baseline-rates']);
 const SHOAL_BIN = args.shoal ?? SHOAL;
@@ -564,9 +568,9 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
   const sums = results.map((r) => summarize(r, ctx));
   const lines = [
     ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
-    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
+    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s, MTU ${MTU}; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
     '',
-    'Shaping check (TCP goodput; line rate × 0.956 is the framing limit):',
+    `Shaping check (TCP goodput; line rate × ${((MTU - 52) / (MTU + 14)).toFixed(3)} is the framing limit):`,
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
     `- writing S to a new file (a separate process, 1 MiB writes): ${freshWriteCpuPerGiB.toFixed(2)} CPU-s per GiB; every store and containerd pays this for new page-cache pages (about 0.2–0.6 where the machine keeps freed memory; see bench:cpu)`,
     '',
@@ -795,8 +799,8 @@ async function main(): Promise<void> {
   let pushed = false;
   for (const rateMbit of RATES) {
     const lineRateSeconds = (sBytes * 8) / (rateMbit * 1e6);
-    log(`creating ${specs.length} hosts on a bridge, links shaped to ${rateMbit} Mbit/s`);
-    topology = await createTopology(specs, rateMbit);
+    log(`creating ${specs.length} hosts on a bridge, links shaped to ${rateMbit} Mbit/s, MTU ${MTU}`);
+    topology = await createTopology(specs, rateMbit, MTU);
     const topo = topology;
 
     log('checking the shaping with TCP flows');
@@ -881,6 +885,7 @@ async function main(): Promise<void> {
   const json = {
     date,
     nodes: NODES,
+    mtu: MTU,
     imageBytes: sBytes,
     warmupBytes: warmupImage?.totalBytes ?? 0,
     layers: image.layers.map((l) => l.sizeBytes),

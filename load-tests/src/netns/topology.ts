@@ -159,7 +159,17 @@ export function destroySync(keep: readonly string[] = []): void {
   }
 }
 
-export async function createTopology(specs: readonly HostSpec[], rateMbit: number): Promise<Topology> {
+/** Ethernet's MTU, the links' default. */
+export const DEFAULT_MTU = 1500;
+
+/**
+ * `mtu`: every veth end's and the bridge's. At low rates TCP sends small offload packets
+ * (about 1 ms of its pacing rate, at least two segments), so the emulated path's per-packet
+ * work, charged to the two cores, grows per byte as the rate falls; a larger MTU makes
+ * each packet carry more (as jumbo frames do on many cluster networks).
+ */
+export async function createTopology(specs: readonly HostSpec[], rateMbit: number, mtu = DEFAULT_MTU): Promise<Topology> {
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_535) throw new Error(`mtu must be an integer in [576, 65535], got ${mtu}`);
   const hosts: Host[] = specs.map((s) => ({ name: s.name, ns: `${PREFIX}${s.name}`, ip: `${SUBNET}.${s.octet}`, octet: s.octet, bridgePort: `${PREFIX}p${s.octet}` }));
   let destroyed: Promise<void> | undefined;
   const topology: Topology = {
@@ -180,11 +190,14 @@ export async function createTopology(specs: readonly HostSpec[], rateMbit: numbe
   try {
     await ip(['netns', 'add', BRIDGE_NS]);
     await ip(['-n', BRIDGE_NS, 'link', 'add', BRIDGE, 'type', 'bridge']);
+    await ip(['-n', BRIDGE_NS, 'link', 'set', BRIDGE, 'mtu', String(mtu)]);
     await ip(['-n', BRIDGE_NS, 'link', 'set', 'lo', 'up']);
     await ip(['-n', BRIDGE_NS, 'link', 'set', BRIDGE, 'up']);
     for (const h of hosts) {
       await ip(['netns', 'add', h.ns]);
       await ip(['-n', BRIDGE_NS, 'link', 'add', h.bridgePort, 'type', 'veth', 'peer', 'name', HOST_IF, 'netns', h.ns]);
+      await ip(['-n', BRIDGE_NS, 'link', 'set', h.bridgePort, 'mtu', String(mtu)]);
+      await ip(['-n', h.ns, 'link', 'set', HOST_IF, 'mtu', String(mtu)]);
       await ip(['-n', BRIDGE_NS, 'link', 'set', h.bridgePort, 'master', BRIDGE]);
       await ip(['-n', BRIDGE_NS, 'link', 'set', h.bridgePort, 'up']);
       // No IPv6 chatter (router solicitations, DAD) on the measured links.
