@@ -572,7 +572,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
     '',
     `Shaping check (TCP goodput; line rate × ${((MTU - 52) / (MTU + 14)).toFixed(3)} is the framing limit):`,
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
-    `- writing S to a new file (a separate process, 1 MiB writes): ${freshWriteCpuPerGiB.toFixed(2)} CPU-s per GiB; every store and containerd pays this for new page-cache pages (about 0.2–0.6 where the machine keeps freed memory; see bench:cpu)`,
+    `- writing S to a new file (a separate process, 1 MiB writes): ${freshWriteCpuPerGiB.toFixed(2)} CPU-s per GiB; every store and containerd pays this for new page-cache pages (0.5–0.8 here with the VM's page reporting held back; see bench:cpu)`,
     '',
     '| mode | nodes ok | p50 × S/B | max × S/B | fetch p50 | fetch max | registry egress × S | supernode-host egress × S | node egress (sum) × S | pull wall s | busiest uplink | CPU busy | CPU-saturated samples |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
