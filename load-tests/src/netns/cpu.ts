@@ -39,7 +39,8 @@ interface ProcCpu {
   name: string;
 }
 
-function parseStat(stat: string): { ppid: number; seconds: number; comm: string } {
+/** The fields the benchmarks use of a /proc/<pid>/stat (or task, or thread-self) line; seconds = utime + stime. */
+export function parseStat(stat: string): { ppid: number; seconds: number; comm: string } {
   const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
   // Fields after the command name: state ppid ... utime (14) stime (15) cutime cstime.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

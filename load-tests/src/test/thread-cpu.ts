@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { parseStat } from '../netns/cpu.js';
 
-/** The calling thread's CPU so far, in seconds (utime + stime of /proc/thread-self/stat). */
+/** The calling thread's CPU so far, in seconds. */
 function ownCpuSeconds(): number {
-  const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return parseStat(readFileSync('/proc/thread-self/stat', 'utf8')).seconds;
 }
 
 /** Keeps the calling thread busy until it has spent `seconds` of CPU (not of wall time: the machine may be busy), or 30 s have passed. */
