@@ -401,7 +401,7 @@ export class Download {
     for (const candidate of candidates) {
       if (this.abort.signal.aborted) return;
       const parentId = candidate.kind === 'seed' ? 'seed' : candidate.peerId;
-      let watching: { body: Readable; meter: Meter; stop: () => void } | undefined;
+      let watching: { meter: Meter; stop: () => void } | undefined;
       try {
         let body: Readable;
         let sha256: ExpectedSha256 | undefined = knownSha256;
@@ -437,7 +437,6 @@ export class Download {
           // Bytes from the seed prove the supernode alive to the liveness checks (see SupernodeClient.heard).
           ...(candidate.kind === 'seed' ? { onBytes: () => this.components.supernodes.heard(this.init.supernodeUrl) } : {}),
         });
-        body = watching.body;
         const limited = this.components.downloadLimiter === undefined ? body : await throttled(body, this.components.downloadLimiter);
         const fetchedAt = performance.now();
         // Set before the write: the piece may be readable (and labelled) before writePiece returns.

@@ -1,4 +1,4 @@
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ParentFailedError } from './piece-client.js';
 
 /**
@@ -53,36 +53,34 @@ export class FetchMeters {
   constructor(private readonly onBytes: (bytes: number) => void, private readonly now: () => number = () => performance.now()) {}
 
   /**
-   * Counts `source`'s bytes as they pass; read `body` instead of `source`.
-   * `judged`: a peer's body, cut when too slow. Call `stop` when done.
+   * Counts `source`'s bytes as its reader takes them: a 'data' listener, which `read()`
+   * also serves, so no stream stage sits between the parent and the store (one per piece
+   * cost a Transform's work per chunk and a pipeline per piece). `judged`: a peer's body,
+   * cut when too slow. Call `stop` when done.
    */
-  watch(source: Readable, options: { judged: boolean; label: string; onBytes?: () => void }): { body: Readable; meter: Meter; stop: () => void } {
+  watch(source: Readable, options: { judged: boolean; label: string; onBytes?: () => void }): { meter: Meter; stop: () => void } {
     const at = this.now();
     const all = this.onBytes;
     const own = options.onBytes;
-    const onBytes = own === undefined ? all : (n: number): void => {
-      all(n);
-      own();
-    };
     const w: Watched = { body: source, judged: options.judged, label: options.label, bytes: 0, failure: undefined, windowStartMs: at, windowStartBytes: 0, rate: undefined };
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-        w.bytes += chunk.length;
-        onBytes(chunk.length);
-        done(null, chunk);
-      },
-    });
-    pipeline(source, counter, () => undefined);
-    w.body = counter;
+    const count = (chunk: Buffer): void => {
+      w.bytes += chunk.length;
+      all(chunk.length);
+      own?.();
+    };
+    // Paused first: a 'data' listener on a stream not yet paused would start it flowing,
+    // past its reader's backpressure. Paused, it is told of each chunk its reader takes.
+    source.pause();
+    source.on('data', count);
     this.watched.add(w);
     if (this.timer === undefined && options.judged) {
       this.timer = setInterval(() => this.check(), CHECK_INTERVAL_MS);
       this.timer.unref();
     }
     return {
-      body: counter,
       meter: w,
       stop: () => {
+        source.off('data', count);
         this.watched.delete(w);
         if (this.watched.size === 0) this.close();
       },
