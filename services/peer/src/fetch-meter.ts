@@ -29,7 +29,7 @@ export interface Meter {
 }
 
 interface Watched extends Meter {
-  body: Readable;
+  readonly body: Readable;
   readonly judged: boolean;
   readonly label: string;
   windowStartMs: number;
@@ -54,7 +54,7 @@ export class FetchMeters {
 
   /**
    * Counts `source`'s bytes as its reader takes them: a 'data' listener, which `read()`
-   * also serves, so no stream stage sits between the parent and the store (one per piece
+   * also serves, so no stream stage sits between the parent and the store (a stage would
    * cost a Transform's work per chunk and a pipeline per piece). `judged`: a peer's body,
    * cut when too slow. Call `stop` when done.
    */
