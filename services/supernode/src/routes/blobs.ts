@@ -12,6 +12,7 @@ import {
   PieceUnavailableError,
   pieceSpan,
   TaskRequestSchema,
+  withDeadline,
   type ChunkReader,
   type Digest,
   type PieceHash,
@@ -194,11 +195,13 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     if (index >= record.layout.pieceCount) throw new BadRequestError(`piece ${index} out of range for ${digest}`);
     if (!store.hasPiece(digest, index)) {
       if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
-      const deadline = AbortSignal.timeout(PIECE_WAIT_MS);
+      const deadline = withDeadline(undefined, PIECE_WAIT_MS);
       try {
-        await whileConnected(request.raw, (gone) => store.waitForPiece(digest, index, { signal: AbortSignal.any([gone, deadline]) }));
+        await whileConnected(request.raw, (gone) => store.waitForPiece(digest, index, { signal: AbortSignal.any([gone, deadline.signal]) }));
       } catch {
         throw new PieceUnavailableError(digest, index);
+      } finally {
+        deadline.clear();
       }
     }
     const sha256 = store.get(digest)?.pieceSha256[index];
@@ -218,18 +221,22 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
       if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
       // The piece is still on its way from the registry: passed on from its first
       // byte (cut-through), else the request is held until it lands.
-      const deadline = AbortSignal.timeout(PIECE_WAIT_MS);
-      while (!store.hasPiece(digest, index)) {
-        if (cutThroughSends < MAX_CUT_THROUGH_SENDS) tail = store.openIngestingPiece(digest, index);
-        if (tail !== undefined) break;
-        try {
-          await whileConnected(request.raw, (gone) => {
-            const signal = AbortSignal.any([gone, deadline]);
-            return cutThroughSends < MAX_CUT_THROUGH_SENDS ? store.waitForPieceOrIngest(digest, index, { signal }) : store.waitForPiece(digest, index, { signal });
-          });
-        } catch {
-          throw new PieceUnavailableError(digest, index);
+      const deadline = withDeadline(undefined, PIECE_WAIT_MS);
+      try {
+        while (!store.hasPiece(digest, index)) {
+          if (cutThroughSends < MAX_CUT_THROUGH_SENDS) tail = store.openIngestingPiece(digest, index);
+          if (tail !== undefined) break;
+          try {
+            await whileConnected(request.raw, (gone) => {
+              const signal = AbortSignal.any([gone, deadline.signal]);
+              return cutThroughSends < MAX_CUT_THROUGH_SENDS ? store.waitForPieceOrIngest(digest, index, { signal }) : store.waitForPiece(digest, index, { signal });
+            });
+          } catch {
+            throw new PieceUnavailableError(digest, index);
+          }
         }
+      } finally {
+        deadline.clear();
       }
     }
     const waitedMs = Math.round(performance.now() - receivedAt);
