@@ -1056,11 +1056,28 @@ export function simulate(params: SimParams): SimResult {
         for (let l = 0; l < L; l++) x += dlInflight[i * L + l] as number;
         infl.push(x);
       }
+      // Pieces some host holds that a node has neither got nor asked for: what its scheduler could have assigned.
+      const somewhere = new Uint8Array(P);
+      for (let j = 0; j < P; j++) somewhere[j] = seedHasPiece[j] as number;
+      for (let i = 0; i < N * P; i++) if (have[i] === 1) somewhere[i % P] = 1;
+      const lack: number[] = [];
+      for (let i = 0; i < N; i++) {
+        let x = 0;
+        for (let j = 0; j < P; j++) if (somewhere[j] === 1 && have[i * P + j] === 0 && asked[i * P + j] === 0) x++;
+        lack.push(x);
+      }
+      lack.sort((a, b) => a - b);
       downs.sort((a, b) => a - b);
       infl.sort((a, b) => a - b);
-      const dq = `down=${(downs[0] as number).toFixed(2)}/${(downs[N >> 1] as number).toFixed(2)}/${(downs[N - 1] as number).toFixed(2)} infl=${infl[0]}/${infl[N >> 1]}/${infl[N - 1]}`;
+      const dq = `down=${(downs[0] as number).toFixed(2)}/${(downs[N >> 1] as number).toFixed(2)}/${(downs[N - 1] as number).toFixed(2)} infl=${infl[0]}/${infl[N >> 1]}/${infl[N - 1]} lack=${lack[0]}/${lack[N >> 1]}/${lack[N - 1]}`;
+      // The seed's sends: to which node, how many hosts send to that node, the pair's rate, which pieces.
+      const seedSends = (upPairs[SEED] as number[]).map((q) => {
+        const c = pChild[q] as number;
+        const pieces = (pFlows[q] as number[]).map((f) => fPiece[f] as number).join(',');
+        return `node${c}(${(downPairs[c] as number[]).length} in, ${(((pRate[q] as number) * 8) / 1000).toFixed(1)}Mbit, pieces ${pieces})`;
+      });
       console.log(
-        `t=${(now / lineRateMs).toFixed(2)} done=${done} seedFill=${[...seedFill].join('/')} flows=${active} seedPairs=${(upPairs[SEED] as number[]).length} seedUp=${(seedUpBps / 1e6).toFixed(1)}Mbit seedSending=${seedSending} seedQueued=${seedQueue.length - seedQueueHead} seedEgress=${(seedEgressBytes / S).toFixed(2)}S fallbacks=${fallbacks} nodeHave=${(held / (N * P)).toFixed(2)} nodeUp=${(nodeUp / (N * (upCap[0] as number))).toFixed(2)} ${dq}`,
+        `t=${(now / lineRateMs).toFixed(2)} done=${done} seedFill=${[...seedFill].join('/')} flows=${active} seedPairs=${(upPairs[SEED] as number[]).length} seedUp=${(seedUpBps / 1e6).toFixed(1)}Mbit seedSending=${seedSending} seedQueued=${seedQueue.length - seedQueueHead} seedEgress=${(seedEgressBytes / S).toFixed(2)}S fallbacks=${fallbacks} nodeHave=${(held / (N * P)).toFixed(2)} nodeUp=${(nodeUp / (N * (upCap[0] as number))).toFixed(2)} ${dq} seedSends=${seedSends.join(' ')}`,
       );
     }
     if (now > horizonMs) throw new Error(`simulation did not finish within ${horizonMs} ms (${done}/${N} nodes done)`);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Scheduler } from '../src/scheduler/index.js';
+import { LARGE_SWARM_MEMBERS, Scheduler } from '../src/scheduler/index.js';
 
 const BLOB = `sha256:${'7'.repeat(64)}`;
 
@@ -39,4 +39,23 @@ test("a child's fair share counts its assignments in every blob: the layers of o
   // p2's last slot is d's.
   t.is(s.schedule('d', layers[1] as string, { limit: 4 }).length, 1);
   t.is(s.stats().inflightAssignments, 4);
+});
+
+test('in a swarm of LARGE_SWARM_MEMBERS or more, a child gets one busy-able parent fewer than a parent has slots', (t) => {
+  const s = new Scheduler({ clock: { now: () => 0 }, random: () => 0.5 }, { maxUploadsPerPeer: 2 });
+  s.addBlob(BLOB, 16);
+  const all = Array.from({ length: 16 }, (_, i) => i);
+  const bystanders = Array.from({ length: LARGE_SWARM_MEMBERS - 4 }, (_, i) => `b${i}`);
+  for (const id of ['p1', 'p2', 'p3', 'p4', 'c', 'd', 'e', 'f', 'g', ...bystanders]) s.addPeer({ peerId: id, url: `http://${id}` });
+  for (const id of ['p1', 'p2']) s.peerHas(id, BLOB, all.filter((p) => p % 2 === 0));
+  for (const id of ['p3', 'p4']) s.peerHas(id, BLOB, all.filter((p) => p % 2 === 1));
+  // Members that ask for nothing yet: four holders and these make the swarm large.
+  for (const id of bystanders) t.deepEqual(s.schedule(id, BLOB, { limit: 0 }), []);
+  t.is(s.members(BLOB), LARGE_SWARM_MEMBERS);
+
+  // c: one busy-able parent (its share), then the three still idle.
+  t.is(s.schedule('c', BLOB, { limit: 8 }).length, 4);
+  // Every parent has one upload: each further child gets one piece (its share), not two.
+  for (const id of ['d', 'e', 'f', 'g']) t.is(s.schedule(id, BLOB, { limit: 8 }).length, 1, id);
+  t.is(s.stats().inflightAssignments, 8);
 });

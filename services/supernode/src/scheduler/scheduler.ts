@@ -27,9 +27,10 @@ import type {
  *   available", the contract's letter, fills every seed slot with copies of
  *   piece 0 at swarm start and made 100 simulated nodes 1.9 × S/B instead of 1.4.
  * - Fair shares: a child gets at most maxUploadsPerPeer assignments to
- *   parents that are already busy; more only from idle parents (and the seed
- *   only if idle). Without this, children that ask most often (right after
- *   each completion) hoard upload slots and the rest starve.
+ *   parents that are already busy (one fewer in a swarm of LARGE_SWARM_MEMBERS
+ *   or more); more only from idle parents (and the seed only if idle). Without
+ *   this, children that ask most often (right after each completion) hoard
+ *   upload slots and the rest starve.
  * - When holders exist but all are full, the seed is not used: they free up
  *   within a piece time, and the seed's link is kept for pieces only it has.
  * - A parent's last upload slot goes only to a rare piece (RARE_PIECE_HOLDERS
@@ -129,6 +130,17 @@ export const MAX_PIECES_PER_BLOB = 65_536;
  * (see `schedule`).
  */
 export const MAX_INFLIGHT_PER_CHILD = 64;
+/**
+ * Live members of a blob from which a child's share of busy parents is one
+ * below a parent's cap (maxUploadsPerPeer − 1). Each piece a child fetches
+ * shares the child's downlink with the others in flight: with fewer at once,
+ * each crosses sooner and is passed on sooner, and a swarm this large has
+ * parents enough to keep every uplink busy with them. The simulator, 64 MiB:
+ * p50 1.29 → 1.26 × S/B at N = 16 (10 and 25 Mbit/s), 1.30 → 1.28 at 12,
+ * 1.29 → 1.25 at 1,000. A smaller swarm needs every request its few parents
+ * can take: with the lower share N = 4 and 8 took 0.02–0.05 × S/B longer.
+ */
+export const LARGE_SWARM_MEMBERS = 10;
 /** Entries of `urgent` looked at per call. */
 export const MAX_URGENT = 64;
 /** Holder-list probes per piece when choosing candidates. */
@@ -634,7 +646,7 @@ export class Scheduler implements SchedulerApi {
       let sorted = false;
       let deferred = 0;
       let failed = 0;
-      while (out.length < budget && i < n && failed < (m.assignments.length >= this.maxUploadsPerPeer ? MAX_FAILED_EXTRA_PICKS : MAX_FAILED_PICKS)) {
+      while (out.length < budget && i < n && failed < (m.assignments.length >= this.childShare(blob) ? MAX_FAILED_EXTRA_PICKS : MAX_FAILED_PICKS)) {
         if (!sorted && i >= LINEAR_PICKS) {
           keys.subarray(i, n).sort();
           sorted = true;
@@ -721,13 +733,14 @@ export class Scheduler implements SchedulerApi {
   private assign(blob: BlobState, m: Member, piece: number, now: number, out: PieceAssignment[], starving = false): boolean {
     const child = m.peer;
     // Fair shares: a child gets no more busy parents at once than a parent gets
-    // children (maxUploadsPerPeer), so upload slots spread over all children
+    // children (maxUploadsPerPeer; one fewer in a large swarm, see
+    // LARGE_SWARM_MEMBERS), so upload slots spread over all children
     // instead of piling onto the ones that ask most often; pieces beyond that
     // come only from idle parents (spare capacity nobody else is waiting for).
     // Counted over all blobs: an image's layers are fetched at once, and a
     // share per blob gave a child five times its share while others starved
     // (the simulator, N=16, 5 layers: p50 1.53 → 1.50 × S/B at 10 Mbit/s).
-    const extra = child.downloads >= this.maxUploadsPerPeer;
+    const extra = child.downloads >= this.childShare(blob);
     // A starving child (its reader blocked, nothing in flight for the blob) may
     // take one upload slot past a parent's cap. At N=16, with every holder full
     // of bulk pieces that other children grab as soon as a slot frees, such a
@@ -783,6 +796,11 @@ export class Scheduler implements SchedulerApi {
     this.liveAssignments++;
     out.push({ piece, candidates });
     return true;
+  }
+
+  /** Assignments a child may hold to busy parents at once, over all blobs (see LARGE_SWARM_MEMBERS). */
+  private childShare(blob: BlobState): number {
+    return blob.liveMembers >= LARGE_SWARM_MEMBERS ? Math.max(1, this.maxUploadsPerPeer - 1) : this.maxUploadsPerPeer;
   }
 
   /**
