@@ -126,8 +126,8 @@ export const MAX_PEERS = 65_536;
 export const MAX_PIECES_PER_BLOB = 65_536;
 /**
  * Assignments one child may hold in flight for one blob. Only the first
- * maxUploadsPerPeer of them may go to busy parents; the rest only to idle ones
- * (see `schedule`).
+ * maxUploadsPerPeer of them (one fewer in a large swarm, LARGE_SWARM_MEMBERS)
+ * may go to busy parents; the rest only to idle ones (see `assign`).
  */
 export const MAX_INFLIGHT_PER_CHILD = 64;
 /**
@@ -136,7 +136,7 @@ export const MAX_INFLIGHT_PER_CHILD = 64;
  * shares the child's downlink with the others in flight: with fewer at once,
  * each crosses sooner and is passed on sooner, and a swarm this large has
  * parents enough to keep every uplink busy with them. The simulator, 64 MiB:
- * p50 1.29 → 1.26 × S/B at N = 16 (10 and 25 Mbit/s), 1.30 → 1.28 at 12,
+ * p50 1.29 → 1.26–1.27 × S/B at N = 16 (25 and 10 Mbit/s), 1.30 → 1.28 at 12,
  * 1.29 → 1.25 at 1,000. A smaller swarm needs every request its few parents
  * can take: with the lower share N = 4 and 8 took 0.02–0.05 × S/B longer.
  */
