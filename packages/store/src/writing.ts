@@ -6,6 +6,7 @@ import {
   abortable,
   BadRequestError,
   BlobUnknownError,
+  chunksOf,
   destroyQuietly,
   DigestMismatchError,
   pieceSpan,
@@ -189,10 +190,11 @@ export class Writing {
       capture: undefined,
     };
     let failure: { reason: unknown } | undefined;
-    // A plain loop, not a stream pipeline into a Writable: per-chunk stream machinery cost as much as the writes.
+    // A plain loop, not a stream pipeline into a Writable: per-chunk stream machinery cost as much as the writes;
+    // and chunk by chunk (chunksOf), never a join of the chunks that waited (a copy of them).
     if (signal !== undefined) addAbortSignal(signal, source);
     try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
+      for await (const chunk of chunksOf(source)) {
         onChunk?.(chunk.length);
         await this.ingestChunk(entry, state, chunk, signal);
       }
@@ -238,11 +240,12 @@ export class Writing {
     const tail = capture === undefined ? undefined : this.beginTail(entry, index, capture);
     let failure: Error | undefined;
     let bytes = 0;
-    // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing.
+    // A plain loop, not a stream pipeline: per-chunk stream machinery cost more than the hashing;
+    // and chunk by chunk (chunksOf), never a join of the chunks that waited (a copy of them).
     if (signal !== undefined) addAbortSignal(signal, source);
     try {
       try {
-        for await (const chunk of source as AsyncIterable<Buffer>) {
+        for await (const chunk of chunksOf(source)) {
           bytes += chunk.length;
           // Refuse before writing: extra bytes would land on the next piece.
           if (bytes > span.length) throw new SizeMismatchError(`piece ${index} of ${entry.digest}: more than ${span.length} bytes`);
