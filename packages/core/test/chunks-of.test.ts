@@ -10,10 +10,7 @@ test('chunks come one at a time, as they were written: none is joined to the nex
   source.end();
   const got: Buffer[] = [];
   for await (const chunk of chunksOf(source)) got.push(chunk);
-  t.deepEqual(
-    got.map((c) => c.length),
-    [1000, 2000, 3000],
-  );
+  t.deepEqual(got.map((c) => c.length), [1000, 2000, 3000]);
   t.true(got.every((c, i) => c.buffer === (written[i] as Buffer).buffer), 'each chunk is the very buffer that was written');
 });
 
