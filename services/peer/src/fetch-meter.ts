@@ -53,8 +53,9 @@ export class FetchMeters {
   constructor(private readonly onBytes: (bytes: number) => void, private readonly now: () => number = () => performance.now()) {}
 
   /**
-   * Counts `source`'s bytes as its reader takes them: a 'data' listener, which `read()`
-   * also serves, so no stream stage sits between the parent and the store (a stage would
+   * Counts `source`'s bytes as its reader takes them: a 'data' listener, which sees every
+   * chunk the reader takes (by `read()` or flowing, as the store's `chunksOf` does), so no
+   * stream stage sits between the parent and the store (a stage would
    * cost a Transform's work per chunk and a pipeline per piece). `judged`: a peer's body,
    * cut when too slow. Call `stop` when done.
    */
@@ -68,8 +69,8 @@ export class FetchMeters {
       all(chunk.length);
       own?.();
     };
-    // Paused first: a 'data' listener on a stream not yet paused would start it flowing,
-    // past its reader's backpressure. Paused, it is told of each chunk its reader takes.
+    // Paused first: a 'data' listener on a stream not yet paused would start it flowing
+    // before its reader is there. The reader starts it, and paces it.
     source.pause();
     source.on('data', count);
     this.watched.add(w);
