@@ -646,7 +646,8 @@ export class Scheduler implements SchedulerApi {
       let sorted = false;
       let deferred = 0;
       let failed = 0;
-      while (out.length < budget && i < n && failed < (m.assignments.length >= this.childShare(blob) ? MAX_FAILED_EXTRA_PICKS : MAX_FAILED_PICKS)) {
+      const share = this.childShare(blob);
+      while (out.length < budget && i < n && failed < (m.assignments.length >= share ? MAX_FAILED_EXTRA_PICKS : MAX_FAILED_PICKS)) {
         if (!sorted && i >= LINEAR_PICKS) {
           keys.subarray(i, n).sort();
           sorted = true;
