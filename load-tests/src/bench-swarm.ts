@@ -55,7 +55,7 @@ import {
   whichTool,
   type RunningContainerd,
 } from '@shoal/testkit';
-import { startCpuWindow, type CpuReport } from './netns/cpu.js';
+import { cpuInWindow, startCpuWindow, type CpuReport } from './netns/cpu.js';
 import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netns/exec.js';
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
@@ -241,6 +241,14 @@ interface ModeResult {
   /** Shoal mode: pieces the supernode sent during the pull, and of them the ones passed on while they still arrived from the registry. */
   seedPieces?: { served: number; cutThrough: number };
   cpu: CpuReport;
+  /** The CPU in the pull's two phases: barrier to the first node's last byte (ctr begins unpacking), then to the last ctr exit. */
+  cpuPhases: { transfer: CpuPhase; unpackTail: CpuPhase };
+}
+
+interface CpuPhase {
+  seconds: number;
+  meanBusy: number;
+  saturatedShare: number;
 }
 
 interface Ctx {
@@ -442,6 +450,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       registryBlobBytesByClient: byClient,
       registryBlobGetsByClient: getsByClient,
       cpu: cpuReport,
+      cpuPhases: pullPhases(cpuReport, t0, done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
     };
     if (peersJoined !== undefined) result.peersJoined = peersJoined;
     const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
@@ -459,6 +468,20 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     await rm(dir, { recursive: true, force: true });
     log(`${mode}: done in ${((performance.now() - modeStarted) / 1000).toFixed(0)} s`);
   }
+}
+
+/**
+ * Splits the pull at the first node's last byte: before it the links move the image; after
+ * it 16 containerds unpack at once on this machine's cores (in a cluster, each on its own).
+ */
+function pullPhases(cpu: CpuReport, t0: number, unpackingAt: Array<number | undefined>, endedAt: number): ModeResult['cpuPhases'] {
+  const seen = unpackingAt.filter((x): x is number => x !== undefined);
+  const split = seen.length > 0 ? Math.min(...seen) : endedAt;
+  const phase = (from: number, to: number): CpuPhase => {
+    const c = cpuInWindow(cpu.samples, from, to);
+    return { seconds: (to - from) / 1000, meanBusy: c.meanBusy, saturatedShare: c.saturatedShare };
+  };
+  return { transfer: phase(t0, split), unpackTail: phase(split, endedAt) };
 }
 
 /** Copies services' stdout/stderr logs (warn level for Shoal) out of the work dir. */
@@ -588,7 +611,12 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const cpuBound = r.cpu.saturatedShare >= 0.5;
       const netBound = s.busiestUplinkOfB >= 0.85;
       const verdict = netBound ? (cpuBound ? 'network-bound (and the CPU was saturated too)' : 'network-bound') : cpuBound ? 'CPU-bound: no link was saturated while the CPU was; times are the machine\'s, not the network\'s' : 'neither link nor CPU saturated (latency- or protocol-bound)';
-      return `- ${s.mode}: ${verdict}`;
+      const { transfer, unpackTail } = r.cpuPhases;
+      const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
+      return (
+        `- ${s.mode}: ${verdict}. Transfer (barrier to the first node's last byte): ${transfer.seconds.toFixed(1)} s, CPU ${pct(transfer.meanBusy)} busy, ${pct(transfer.saturatedShare)} of samples saturated; ` +
+        `unpack tail (to the last ctr exit): ${unpackTail.seconds.toFixed(1)} s, ${pct(unpackTail.meanBusy)} busy, ${pct(unpackTail.saturatedShare)} saturated`
+      );
     }),
     '',
     'CPU seconds during each pull window (machine: busy of wall × cores; ours by group; then the kernel and everything else):',

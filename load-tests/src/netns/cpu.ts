@@ -99,6 +99,8 @@ export interface CpuReport {
   meanBusy: number;
   /** Share of 0.5 s samples with all cores ≥ 95 % busy. */
   saturatedShare: number;
+  /** Every 0.5 s sample: when it ended (performance.now(), ms) and the share of all cores busy in it. */
+  samples: CpuSample[];
   /** Busy CPU seconds of the whole machine (of wallSeconds × cores). */
   machineSeconds: number;
   /** CPU seconds per group of our processes (and `bench`, this process). */
@@ -112,6 +114,22 @@ export interface CpuReport {
   /** Processes that are not ours, alive at the end of the window. */
   otherSeconds: number;
   otherTop: Array<{ name: string; seconds: number }>;
+}
+
+export interface CpuSample {
+  atMs: number;
+  busy: number;
+}
+
+/** Busy share and saturated share of the samples that ended within [fromMs, toMs] (performance.now()). */
+export function cpuInWindow(samples: CpuSample[], fromMs: number, toMs: number): { samples: number; meanBusy: number; saturatedShare: number } {
+  const inside = samples.filter((x) => x.atMs >= fromMs && x.atMs <= toMs);
+  if (inside.length === 0) return { samples: 0, meanBusy: 0, saturatedShare: 0 };
+  return {
+    samples: inside.length,
+    meanBusy: inside.reduce((a, x) => a + x.busy, 0) / inside.length,
+    saturatedShare: inside.filter((x) => x.busy >= SATURATED).length / inside.length,
+  };
 }
 
 export interface CpuWindow {
@@ -130,12 +148,12 @@ export async function startCpuWindow(groups: Record<string, number[]>, reapedGro
   const first = await cpuTotals();
   const reaped0 = await reapedChildrenCpuSeconds();
   const self0 = process.cpuUsage();
-  const samples: number[] = [];
+  const samples: CpuSample[] = [];
   let prev = first;
   const timer = setInterval(() => {
     void cpuTotals().then((now) => {
       const dt = now.total - prev.total;
-      if (dt > 0) samples.push((now.busy - prev.busy) / dt);
+      if (dt > 0) samples.push({ atMs: performance.now(), busy: (now.busy - prev.busy) / dt });
       prev = now;
     });
   }, SAMPLE_MS);
@@ -180,7 +198,8 @@ export async function startCpuWindow(groups: Record<string, number[]>, reapedGro
         cores,
         wallSeconds: (performance.now() - startedAt) / 1000,
         meanBusy: (last.busy - first.busy) / Math.max(1, last.total - first.total),
-        saturatedShare: samples.length === 0 ? 0 : samples.filter((x) => x >= SATURATED).length / samples.length,
+        saturatedShare: samples.length === 0 ? 0 : samples.filter((x) => x.busy >= SATURATED).length / samples.length,
+        samples,
         machineSeconds: s('busy'),
         byGroup,
         perProcess,

@@ -2,7 +2,7 @@
 // come from /proc, and the main thread's leaves out what other threads spent.
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
-import { mainThreadCpuSeconds, processCpuSeconds } from '../netns/cpu.js';
+import { cpuInWindow, mainThreadCpuSeconds, processCpuSeconds } from '../netns/cpu.js';
 import { spinThreadCpu } from './thread-cpu.js';
 
 const SPIN_MODULE = new URL('./thread-cpu.js', import.meta.url).href;
@@ -24,4 +24,18 @@ test('mainThreadCpuSeconds counts the main thread, not the other threads of the 
 
 test('a process that is gone reads as 0', async (t) => {
   t.is(await mainThreadCpuSeconds(2 ** 22 + 1), 0);
+});
+
+test('cpuInWindow takes the samples that ended inside the window, saturated from 95 % busy', (t) => {
+  const samples = [
+    { atMs: 500, busy: 0.2 },
+    { atMs: 1000, busy: 0.96 },
+    { atMs: 1500, busy: 1 },
+    { atMs: 2000, busy: 0.5 },
+  ];
+  const tail = cpuInWindow(samples, 1000, 2000);
+  t.is(tail.samples, 3);
+  t.is(tail.saturatedShare, 2 / 3);
+  t.true(Math.abs(tail.meanBusy - (0.96 + 1 + 0.5) / 3) < 1e-9);
+  t.deepEqual(cpuInWindow(samples, 2500, 3000), { samples: 0, meanBusy: 0, saturatedShare: 0 });
 });
