@@ -70,6 +70,8 @@ export function modelConstants(): ModelConstants {
     frontierPerCall: sourceConstant(SWARM_TS, 'FRONTIER_PER_CALL'),
     maxFrontierClaimsPerChild: sourceConstant(SWARM_TS, 'MAX_FRONTIER_CLAIMS_PER_CHILD'),
     maxFrontierClaimsAlone: sourceConstant(SWARM_TS, 'MAX_FRONTIER_CLAIMS_ALONE'),
+    aloneAfterMs: sourceConstant(SWARM_TS, 'ALONE_AFTER_MS'),
+    shareClaimsFromPieceMs: sourceConstant(SWARM_TS, 'SHARE_CLAIMS_FROM_PIECE_MS'),
     frontierAhead: sourceConstant(SWARM_TS, 'FRONTIER_AHEAD'),
     frontierMinAhead: sourceConstant(SWARM_TS, 'FRONTIER_MIN_AHEAD'),
     frontierHorizonMs: sourceConstant(SWARM_TS, 'FRONTIER_HORIZON_MS'),
@@ -112,6 +114,10 @@ export interface ModelConstants {
   maxFrontierClaimsPerChild: number;
   /** services/supernode swarm.ts: live claims of a child that is a blob's only member and asks again. */
   maxFrontierClaimsAlone: number;
+  /** Swarm ALONE_AFTER_MS: a child waiting at the seed this long, and the only member of another blob, is alone there too. */
+  aloneAfterMs: number;
+  /** Swarm SHARE_CLAIMS_FROM_PIECE_MS: a lone child's claims are shared out over its blobs where a piece takes this long to arrive. */
+  shareClaimsFromPieceMs: number;
   frontierAhead: number;
   frontierMinAhead: number;
   frontierHorizonMs: number;

@@ -678,10 +678,26 @@ export function simulate(params: SimParams): SimResult {
     const mine = (nodeClaims[node] as number[]).filter((g) => (claimBy[g] as number) === node && claimLive(g));
     nodeClaims[node] = mine;
     const l = layouts[layer] as (typeof layouts)[number];
-    // A child that is the blob's only member may hold more (Swarm.addFrontier).
-    const waiting = mine.some((g) => (layerOf[g] as number) === layer);
-    const cap = waiting && sched.members(digests[layer] as string) <= 1 ? k.maxFrontierClaimsAlone : k.maxFrontierClaimsPerChild;
-    const most = Math.min(room, k.frontierPerCall, cap - mine.length);
+    // A child that is the blob's only member may hold more, shared out over the blobs still arriving that it pulls (Swarm.addFrontier).
+    let inBlob = 0;
+    let oldestSince = Infinity;
+    for (const g of mine) {
+      if ((layerOf[g] as number) === layer) inBlob++;
+      oldestSince = Math.min(oldestSince, (claimUntil[g] as number) - k.frontierTtlMs);
+    }
+    const alone = sched.members(digests[layer] as string) <= 1 && (inBlob > 0 || oldestSince <= now - k.aloneAfterMs);
+    let most = Math.min(room, k.frontierPerCall, (alone ? k.maxFrontierClaimsAlone : k.maxFrontierClaimsPerChild) - mine.length);
+    const firstAt = firstArrival[layer] as number;
+    const arrived = seedFill[layer] as number;
+    const slowly = firstAt < 0 || arrived < 2 || (now - firstAt) / (arrived - 1) >= k.shareClaimsFromPieceMs;
+    if (alone && slowly) {
+      let arriving = 1;
+      for (let x = 0; x < L; x++) {
+        const lx = layouts[x] as (typeof layouts)[number];
+        if (x !== layer && (seedFill[x] as number) < lx.pieceCount && sched.isMember(ids[node] as string, digests[x] as string)) arriving++;
+      }
+      most = Math.min(most, Math.max(1, Math.floor(k.maxFrontierClaimsAlone / arriving)) - inBlob);
+    }
     const first = seedFill[layer] as number;
     const end = Math.min(l.pieceCount, first + frontierAhead(layer));
     for (let i = first; i < end && frontierPieces.length < most; i++) {

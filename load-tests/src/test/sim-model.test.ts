@@ -90,3 +90,12 @@ test('peer cut-through relays pieces while they arrive, sends each byte once and
   const p50 = (r: typeof on) => r.completionMs[8] as number;
   t.true(p50(on) < p50(off), `p50 ${p50(on).toFixed(0)} ms with peer cut-through vs ${p50(off).toFixed(0)} ms without`);
 });
+
+test('one node pulling on its own on a slow link keeps pace with the registry (claims in every layer)', (t) => {
+  // With all of a lone node's frontier claims in the first layer it asked for, the model gave
+  // 1.11 × S/B here: the other layers' pieces crossed its link only after arriving whole.
+  const layerBytes = layerSizes(64 * 1024 * 1024);
+  const r = simulate({ nodes: 1, layerBytes, rateBitsPerSec: 10e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants() });
+  const ratio = (r.completionMs[0] as number) / r.lineRateMs;
+  t.true(ratio <= 1.08, `one node took ${ratio.toFixed(3)} × S/B`);
+});

@@ -702,6 +702,12 @@ export class Scheduler implements SchedulerApi {
     return this.blobs.get(digest)?.liveMembers ?? 0;
   }
 
+  isMember(peerId: string, digest: string): boolean {
+    const blob = this.blobs.get(digest);
+    const peer = this.peers.get(peerId);
+    return blob !== undefined && peer !== undefined && blob.byPeer.has(peer);
+  }
+
   /** O(members × pieces / 8): for the status API, which asks about a bounded number of blobs. */
   copies(digest: string): BlobCopies | undefined {
     const blob = this.blobs.get(digest);

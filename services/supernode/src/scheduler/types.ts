@@ -113,6 +113,8 @@ export interface SchedulerApi {
   stats(): SchedulerStats;
   /** Live peers that asked to schedule pieces of a blob or announced some (0 for an unknown blob). O(1). */
   members(digest: string): number;
+  /** Whether a live peer is a member of a blob's swarm (asked to schedule its pieces or announced some). O(1). */
+  isMember(peerId: string, digest: string): boolean;
   /** How many live peers hold a blob: every piece (`complete`) or at least one (`holders`); undefined for a blob the scheduler does not know. */
   copies(digest: string): BlobCopies | undefined;
 }
