@@ -3,13 +3,6 @@ import type { PieceStoreApi } from '@shoal/store';
 import type { PeerTable } from './peer-table.js';
 import type { SchedulerApi } from './scheduler/index.js';
 
-/** A child waiting at the seed for a piece still on its way from the registry. */
-interface FrontierClaim {
-  peerId: string;
-  sinceMs: number;
-  untilMs: number;
-}
-
 /** Blobs whose pieces the scheduler has been told about; matches the scheduler's own bound. */
 const MAX_KNOWN_BLOBS = 10_000;
 /**
@@ -121,8 +114,8 @@ export class Swarm {
   private readonly peers: PeerTable;
   /** Insertion-ordered: the oldest is forgotten first, as the scheduler does (LRU). */
   private readonly known = new Map<Digest, number>();
-  /** Per blob still arriving at the seed: piece → the child waiting for it there, since and until when. */
-  private readonly frontier = new Map<Digest, Map<number, FrontierClaim>>();
+  /** Per blob still arriving at the seed: piece → the child waiting for it there, and until when (made FRONTIER_TTL_MS before). */
+  private readonly frontier = new Map<Digest, Map<number, { peerId: string; untilMs: number }>>();
   /** Per blob still arriving at the seed: when its first piece landed and how many have since (its arrival rate). Bounded like `frontier`. */
   private readonly arrivals = new Map<Digest, { firstMs: number; count: number }>();
   /** Per blob: schedule calls holding their answer until something changes (see waitForChange). */
@@ -407,7 +400,7 @@ export class Swarm {
     const mine = this.claimsOf(peerId, digest, now);
     // Alone: the blob's only member, already waiting at the seed for some of its
     // pieces, or for a while for another blob's (see ALONE_AFTER_MS).
-    const alone = this.scheduler.members(digest) <= 1 && (mine.inBlob > 0 || mine.oldestSinceMs <= now - ALONE_AFTER_MS);
+    const alone = this.scheduler.members(digest) <= 1 && (mine.inBlob > 0 || mine.oldestUntilMs - FRONTIER_TTL_MS <= now - ALONE_AFTER_MS);
     room = Math.min(room, FRONTIER_PER_CALL, (alone ? MAX_FRONTIER_CLAIMS_ALONE : MAX_FRONTIER_CLAIMS_PER_CHILD) - mine.total);
     if (alone && this.arrivesSlowly(digest)) room = Math.min(room, Math.max(1, Math.floor(MAX_FRONTIER_CLAIMS_ALONE / this.arrivingBlobsOf(peerId, digest))) - mine.inBlob);
     const taken = new Set(out.map((a) => a.piece));
@@ -418,7 +411,7 @@ export class Swarm {
     for (let piece = firstMissing; piece < end && added < room; piece++) {
       // Claimed by another child, or by this one already waiting for it.
       if (this.store.hasPiece(digest, piece) || taken.has(piece) || claims.has(piece)) continue;
-      claims.set(piece, { peerId, sinceMs: now, untilMs: now + FRONTIER_TTL_MS });
+      claims.set(piece, { peerId, untilMs: now + FRONTIER_TTL_MS });
       out.push({ piece, candidates: [{ kind: 'seed' }] });
       added++;
     }
@@ -426,23 +419,23 @@ export class Swarm {
 
   /**
    * Live frontier claims of one child over all blobs still arriving (and in
-   * `digest`), and when the oldest was made. A claim lasts until its child
+   * `digest`), and when the oldest of them ends. A claim lasts until its child
    * announces the piece or FRONTIER_TTL_MS passes: the child's request stays
    * open while the piece crosses the link.
    */
-  private claimsOf(peerId: string, digest: Digest, now: number): { total: number; inBlob: number; oldestSinceMs: number } {
+  private claimsOf(peerId: string, digest: Digest, now: number): { total: number; inBlob: number; oldestUntilMs: number } {
     let total = 0;
     let inBlob = 0;
-    let oldestSinceMs = Infinity;
+    let oldestUntilMs = Infinity;
     for (const [d, claims] of this.frontier) {
       for (const claim of claims.values()) {
         if (claim.peerId !== peerId || claim.untilMs <= now) continue;
         total++;
         if (d === digest) inBlob++;
-        oldestSinceMs = Math.min(oldestSinceMs, claim.sinceMs);
+        oldestUntilMs = Math.min(oldestUntilMs, claim.untilMs);
       }
     }
-    return { total, inBlob, oldestSinceMs };
+    return { total, inBlob, oldestUntilMs };
   }
 
   /** Blobs still arriving at the seed that the child pulls (is a member of), `digest` included. */
