@@ -157,6 +157,7 @@ const LONG_POLL_TIMEOUT = 6;
 const HOLD_TIMEOUT = 7;
 const WAKE = 8;
 const SEND_TICK = 9;
+const ALONE_CHECK = 10;
 // Flow kinds.
 const PIECE = 0;
 const FEED = 1;
@@ -673,8 +674,14 @@ export function simulate(params: SimParams): SimResult {
   };
   /** Swarm.addFrontier: pieces still coming that nobody holds a live claim on. */
   const frontierPieces: number[] = [];
+  const frontierBegun = new Uint8Array(L);
   const addFrontier = (node: number, layer: number, room: number): void => {
     frontierPieces.length = 0;
+    // Swarm.addFrontier: a blob's first frontier call looks again once a lone child would count as alone.
+    if ((frontierBegun[layer] as number) === 0) {
+      frontierBegun[layer] = 1;
+      queue.push(now + k.aloneAfterMs, ALONE_CHECK, layer, 0);
+    }
     const mine = (nodeClaims[node] as number[]).filter((g) => (claimBy[g] as number) === node && claimLive(g));
     nodeClaims[node] = mine;
     const l = layouts[layer] as (typeof layouts)[number];
@@ -1125,6 +1132,9 @@ export function simulate(params: SimParams): SimResult {
         break;
       case SEND_TICK:
         sendTick();
+        break;
+      case ALONE_CHECK:
+        if (sched.members(digests[ev.id] as string) <= 1 && (seedFill[ev.id] as number) < (layouts[ev.id] as (typeof layouts)[number]).pieceCount) changed(ev.id);
         break;
     }
   }

@@ -79,3 +79,17 @@ test('in a swarm a child holds 2 claims over all blobs, however long it has wait
   const later = LAYERS.flatMap((digest) => claimsIn(swarm, digest, 'a'));
   t.is(first.length + later.length, 2);
 });
+
+test('a lone node waiting for a layer with nothing to take is woken once it counts as alone, and waits at the seed', async (t) => {
+  const swarm = swarmOf(['lone']);
+  const [first, second] = [LAYERS[0] as Digest, LAYERS[1] as Digest];
+  t.is(claimsIn(swarm, first, 'lone').length, 2);
+  // The second layer's first call finds the child's share taken; its download then holds a call.
+  t.deepEqual(claimsIn(swarm, second, 'lone'), []);
+  const heldAt = performance.now();
+  await swarm.waitForChange(second, 10_000, AbortSignal.timeout(10_000));
+  const heldMs = performance.now() - heldAt;
+  t.true(heldMs >= 900 && heldMs < 3_000, `held ${Math.round(heldMs)} ms`);
+  // 8 claims shared over the two blobs it pulls: up to 4 here, from the piece arriving now.
+  t.deepEqual(claimsIn(swarm, second, 'lone'), [0, 1, 2, 3]);
+});
