@@ -7,10 +7,13 @@
  * 1.11 × S/B at 10 Mbit/s (64 MiB), against 1.05 for the registry alone.
  * A lone child's claims are now shared out over the blobs it pulls.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import test from 'ava';
-import { pieceLayout, silentLogger, type Digest } from '@shoal/core';
-import type { PieceStoreApi } from '@shoal/store';
+import test, { type ExecutionContext } from 'ava';
+import { silentLogger, type Digest } from '@shoal/core';
+import { PieceStore } from '@shoal/store';
 import { PeerTable } from '../src/peer-table.js';
 import { Scheduler } from '../src/scheduler/index.js';
 import { Swarm } from '../src/swarm.js';
@@ -19,24 +22,18 @@ const PIECE = 1024 * 1024;
 const PIECES = 16;
 const LAYERS = Array.from({ length: 5 }, (_, i) => `sha256:${String(i + 1).repeat(64)}` as Digest);
 
-/** A store whose blobs have all begun to arrive and hold no piece yet (the swarm reads nothing else here). */
-function arrivingStore(digests: readonly Digest[]): PieceStoreApi & { on(): unknown } {
-  const layout = pieceLayout(PIECES * PIECE);
-  const records = new Map(digests.map((d) => [d, { digest: d, layout, complete: false, pieceSha256: new Array<string | null>(PIECES).fill(null) }]));
-  const store = {
-    get: (digest: Digest) => records.get(digest),
-    hasPiece: () => false,
-    isDigestVerified: () => false,
-    on: () => store,
-  };
-  return store as unknown as PieceStoreApi & { on(): unknown };
-}
-
-function swarmOf(peers: readonly string[]): Swarm {
+/** A real store with every layer begun (its fetch from the registry under way) and no piece in yet. */
+async function swarmOf(t: ExecutionContext, peers: readonly string[]): Promise<Swarm> {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir });
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  for (const digest of LAYERS) await store.begin(digest, PIECES * PIECE);
   const scheduler = new Scheduler({ clock: { now: () => Date.now() } });
-  const table = new PeerTable();
   for (const peerId of peers) scheduler.addPeer({ peerId, url: `http://${peerId}` });
-  return new Swarm({ log: silentLogger(), store: arrivingStore(LAYERS), scheduler, peers: table });
+  return new Swarm({ log: silentLogger(), store, scheduler, peers: new PeerTable() });
 }
 
 /** Frontier claims in an answer: pieces assigned to the seed that it does not hold. */
@@ -44,7 +41,7 @@ const claimsIn = (swarm: Swarm, digest: Digest, peerId: string): number[] =>
   (swarm.schedule(digest, { peerId, limit: 8 })?.assignments ?? []).filter((a) => a.candidates[0]?.kind === 'seed').map((a) => a.piece);
 
 test('a node pulling every layer on its own waits at the seed in each of them, not only in the first', async (t) => {
-  const swarm = swarmOf(['lone']);
+  const swarm = await swarmOf(t, ['lone']);
   const claims = new Map<Digest, number[]>();
   const ask = (digest: Digest): void => void claims.set(digest, [...(claims.get(digest) ?? []), ...claimsIn(swarm, digest, 'lone')]);
   // containerd asks for all layers at once: the first call claims for its layer (the
@@ -62,15 +59,15 @@ test('a node pulling every layer on its own waits at the seed in each of them, n
   t.is(claims.get(LAYERS[1] as Digest)?.length, 1);
 });
 
-test('a node pulling one blob on its own still waits for up to 8 of its pieces', (t) => {
-  const swarm = swarmOf(['lone']);
+test('a node pulling one blob on its own still waits for up to 8 of its pieces', async (t) => {
+  const swarm = await swarmOf(t, ['lone']);
   const digest = LAYERS[0] as Digest;
   const claimed = [...claimsIn(swarm, digest, 'lone'), ...claimsIn(swarm, digest, 'lone'), ...claimsIn(swarm, digest, 'lone')];
   t.deepEqual(claimed, [0, 1, 2, 3, 4, 5, 6, 7]);
 });
 
 test('in a swarm a child holds 2 claims over all blobs, however long it has waited', async (t) => {
-  const swarm = swarmOf(['a', 'b']);
+  const swarm = await swarmOf(t, ['a', 'b']);
   for (const digest of LAYERS) {
     claimsIn(swarm, digest, 'b'); // b pulls every blob too
   }
@@ -81,7 +78,7 @@ test('in a swarm a child holds 2 claims over all blobs, however long it has wait
 });
 
 test('a lone node waiting for a layer with nothing to take is woken once it counts as alone, and waits at the seed', async (t) => {
-  const swarm = swarmOf(['lone']);
+  const swarm = await swarmOf(t, ['lone']);
   const [first, second] = [LAYERS[0] as Digest, LAYERS[1] as Digest];
   t.is(claimsIn(swarm, first, 'lone').length, 2);
   // The second layer's first call finds the child's share taken; its download then holds a call.
