@@ -107,6 +107,7 @@ const DEFAULT_SWEEP_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm-swee
 const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BENCH_NETNS_TAG on a shared machine)
   --nodes N             node hosts (16)
   --size-mib S          image size, MiB, in 5 layers (256)
+  --layers K            the image in K layers of equal size instead (5 of ½, ¼, ⅛, 1/16, 1/16 of S)
   --rate-mbit B[,B...]  every link's rate, Mbit/s; a list sweeps the rate, rebuilding the LAN at each (200)
   --modes M[,M...]      direct, cache, shoal (all three)
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
@@ -127,6 +128,7 @@ const { values: args } = parseArgs({
   options: {
     nodes: { type: 'string', default: '16' },
     'size-mib': { type: 'string', default: '256' },
+    layers: { type: 'string' },
     'rate-mbit': { type: 'string', default: '200' },
     mtu: { type: 'string', default: String(DEFAULT_MTU) },
     modes: { type: 'string', default: ALL_MODES.join(',') },
@@ -155,6 +157,7 @@ function intFlag(name: string, text: string | undefined, min: number, max: numbe
 
 const NODES = intFlag('nodes', args.nodes, 1, 254 - NODE_OCTET_BASE);
 const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
+const LAYERS = args.layers === undefined ? undefined : intFlag('layers', args.layers, 1, 64);
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
 const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
 const RATES = intList('rate-mbit', args['rate-mbit']);
@@ -804,7 +807,7 @@ async function main(): Promise<void> {
   const image = await buildImage({
     dir: join(work, 'layout'),
     tag: TAG,
-    layers: layerSizes(SIZE_MIB * MiB).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-${SIZE_MIB}-${i}` })),
+    layers: layerSizes(SIZE_MIB * MiB, LAYERS).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-${SIZE_MIB}-${LAYERS === undefined ? '' : `${LAYERS}x-`}${i}` })),
   });
   const sBytes = image.totalBytes;
   const warmupImage =

@@ -35,6 +35,7 @@ const USAGE = `usage: npm run simulate -- [options]
   --nodes N[,N...]        simulated nodes; a list runs each (1000)
   --size-mib S            image size, MiB (256)
   --one-blob              one blob of S instead of bench:swarm's 5-layer image
+  --layers K              the image in K layers of equal size (bench:swarm --layers)
   --rate-mbit B           every link's rate, Mbit/s (200)
   --node-up-mbit X, --node-down-mbit X, --seed-up-mbit X, --seed-down-mbit X, --registry-up-mbit X
                           one kind of link at another rate (B)
@@ -61,6 +62,7 @@ const { values: args } = parseArgs({
     nodes: { type: 'string', default: '1000' },
     'size-mib': { type: 'string', default: '256' },
     'one-blob': { type: 'boolean', default: false },
+    layers: { type: 'string' },
     'rate-mbit': { type: 'string', default: '200' },
     'node-up-mbit': { type: 'string' },
     'node-down-mbit': { type: 'string' },
@@ -205,7 +207,7 @@ function simRows(rows: Summary[]): string[] {
 async function runSimulations(): Promise<void> {
   const nodesList = (args.nodes ?? '').split(',').filter((x) => x !== '').map((x) => num('nodes', x));
   const sizeBytes = Math.round(num('size-mib', args['size-mib']) * MiB);
-  const layers = args['one-blob'] ? [sizeBytes] : layerSizes(sizeBytes);
+  const layers = args['one-blob'] ? [sizeBytes] : layerSizes(sizeBytes, args.layers === undefined ? undefined : num('layers', args.layers));
   const rate = num('rate-mbit', args['rate-mbit']);
   const rows: Summary[] = [];
   for (const n of nodesList) {

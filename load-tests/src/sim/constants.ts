@@ -83,6 +83,7 @@ export function modelConstants(): ModelConstants {
     sendProgressEveryMs: sourceConstant(SEED_BLOBS_TS, 'SEND_PROGRESS_EVERY_MS'),
     sendDrainProgressMs: sourceConstant(SEED_BLOBS_TS, 'SEND_DRAIN_PROGRESS_MS'),
     peerSendsAtOnce: sourceConstant(PEER_BLOBS_TS, 'PEER_SENDS_AT_ONCE'),
+    relaysAtOnce: sourceConstant(PEER_BLOBS_TS, 'RELAYS_AT_ONCE'),
   };
 }
 
@@ -133,4 +134,6 @@ export interface ModelConstants {
   sendDrainProgressMs: number;
   /** services/peer routes/blobs.ts: piece sends at once; up to peerMaxUploads accepted (sending or waiting), more refused 'busy'. */
   peerSendsAtOnce: number;
+  /** services/peer routes/blobs.ts: sends of pieces still arriving (relays) outside the send slots; past it a relay takes a slot. */
+  relaysAtOnce: number;
 }

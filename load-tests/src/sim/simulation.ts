@@ -60,7 +60,9 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * pair's rate, and the send ends no sooner than the piece has all arrived.
  *
  * Peers pass a piece on the same way (peerCutThrough): announced when its first byte
- * arrives; a relay's send ends no sooner than its own copy has arrived.
+ * arrives; a relay's send ends no sooner than its own copy has arrived, and takes none of
+ * the peer's send slots (up to relaysAtOnce at once; past them, a slot). Not modelled: a
+ * child's limit on its wait for a parent's headers (PEER_HEADERS_TIMEOUT_MS).
  *
  * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
  * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
@@ -268,6 +270,9 @@ export function simulate(params: SimParams): SimResult {
   /** Peer cut-through: pieces a node is receiving (announced early), sends relayed from them, and relayed sends whose bytes are out but whose relay's copy has not arrived. */
   const arrivingAt = new Uint8Array(N * P);
   const relayed = new Set<number>();
+  /** Relayed sends outside the parent's send slots (at most relaysAtOnce per parent), and how many each parent has. */
+  const slotless = new Set<number>();
+  const peerRelays = new Int32Array(N);
   const relayWaiting = new Map<number, number[]>();
   // The seed's sends: waiting their turn, open (slot held), draining (still progress).
   const seedQueue: number[] = [];
@@ -637,7 +642,7 @@ export function simulate(params: SimParams): SimResult {
   };
   const peerBegin = (t: number): void => {
     const parent = fParent[t] as number;
-    peerSending[parent] = (peerSending[parent] as number) + 1;
+    if (!slotless.has(t)) peerSending[parent] = (peerSending[parent] as number) + 1;
     const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
     startFlow(t, parent, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
@@ -659,8 +664,10 @@ export function simulate(params: SimParams): SimResult {
       if (next !== undefined) seedBegin(next);
       return;
     }
-    peerSending[parent] = (peerSending[parent] as number) - 1;
     peerAccepted[parent] = (peerAccepted[parent] as number) - 1;
+    // A relay outside the slots frees none; its count drops when it ends (finish).
+    if (slotless.has(t)) return;
+    peerSending[parent] = (peerSending[parent] as number) - 1;
     const next = (peerQueue[parent] as number[]).shift();
     if (next !== undefined) peerBegin(next);
   };
@@ -928,7 +935,11 @@ export function simulate(params: SimParams): SimResult {
       return;
     }
     peerAccepted[parent] = (peerAccepted[parent] as number) + 1;
-    if ((peerSending[parent] as number) < k.peerSendsAtOnce) peerBegin(t);
+    if (relayed.has(t) && (peerRelays[parent] as number) < k.relaysAtOnce) {
+      slotless.add(t);
+      peerRelays[parent] = (peerRelays[parent] as number) + 1;
+      peerBegin(t);
+    } else if ((peerSending[parent] as number) < k.peerSendsAtOnce) peerBegin(t);
     else (peerQueue[parent] as number[]).push(t);
   };
 
@@ -990,6 +1001,7 @@ export function simulate(params: SimParams): SimResult {
       }
       relayed.delete(t);
     }
+    if (slotless.delete(t)) peerRelays[parent] = (peerRelays[parent] as number) - 1;
     free.push(t);
     const layer = layerOf[g] as number;
     if (kind === FEED) {

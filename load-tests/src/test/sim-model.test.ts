@@ -33,6 +33,23 @@ test('the model reads the send gates, the long-poll and the frontier caps from t
   t.is(k.frontierHorizonMs, k.pieceWaitMs / 2);
 });
 
+test("the model reads a peer's relay rule from the code: relays outside its send slots", (t) => {
+  const k = modelConstants();
+  t.is(k.relaysAtOnce, sourceConstant('services/peer/src/routes/blobs.ts', 'RELAYS_AT_ONCE'));
+  t.true(k.relaysAtOnce >= 1);
+});
+
+test('an image in K equal layers (bench:swarm --layers) adds up to its size', (t) => {
+  const total = 64 * 1024 * 1024 + 7;
+  const ten = layerSizes(total, 10);
+  t.is(ten.length, 10);
+  t.is(ten.reduce((a, b) => a + b, 0), total);
+  t.true(Math.max(...ten) - Math.min(...ten) < 10, 'equal but for the remainder');
+  t.deepEqual(layerSizes(total), layerSizes(total, undefined), 'no count: the five-layer shape');
+  t.is(layerSizes(total).length, 5);
+  t.throws(() => layerSizes(total, 0), { instanceOf: RangeError });
+});
+
 test('a constant gone from the source is a ModelOutOfDateError', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-sim-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

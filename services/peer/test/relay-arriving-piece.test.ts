@@ -2,18 +2,20 @@
  * A piece still arriving at a peer is passed on to a child as it comes: the
  * child gets the first bytes before the peer's own copy is verified, and the
  * body ends only once it matched. A copy that does not match cuts the child's
- * body, so bad bytes never reach the end of a response.
+ * body, so bad bytes never reach the end of a response. Relays take no send
+ * slot, so pieces the peer holds are not queued behind bytes still on their way.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { request } from 'undici';
 import { API_PREFIX, digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, SwarmUnavailableError, type BlobProvider, type BlobStream } from '@shoal/core';
 import { DEFAULT_FRESH_PIECE_BYTES, PieceStore } from '@shoal/store';
 import { buildPeerApp } from '../src/app.js';
+import { PEER_SENDS_AT_ONCE } from '../src/routes/blobs.js';
 
 /** A FAKE swarm for the whole-blob route, which this test does not use. */
 const noSwarm: BlobProvider & { activeDownloads: number } = {
@@ -23,7 +25,7 @@ const noSwarm: BlobProvider & { activeDownloads: number } = {
   },
 };
 
-async function relayingPeer(t: ExecutionContext) {
+async function relayingPeer(t: ExecutionContext, pieces = 3) {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-peer-relay-'));
   const store = await PieceStore.open({ log: silentLogger() }, { dir, freshPieceBytes: DEFAULT_FRESH_PIECE_BYTES });
   const app = await buildPeerApp({ log: silentLogger(), store, peer: noSwarm }, { token: undefined });
@@ -35,7 +37,7 @@ async function relayingPeer(t: ExecutionContext) {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  const data = randomBytes(3 * 1024 * 1024);
+  const data = randomBytes(pieces * 1024 * 1024);
   const layout = pieceLayout(data.length);
   const digest = digestOf(data);
   await store.begin(digest, data.length);
@@ -98,4 +100,38 @@ test('a piece neither held nor arriving is a 404 after a short wait', async (t) 
   await response.body.dump();
   t.is(response.statusCode, 404);
   t.true(Date.now() - startedAt < 5_000);
+});
+
+test('pieces still arriving take no send slot: a held piece is sent while relays wait for their bytes', async (t) => {
+  // One relay per send slot, each stalled on a piece whose rest has not come:
+  // were relays in the slots, the held piece would wait for one of them to end.
+  const relays = PEER_SENDS_AT_ONCE;
+  const { store, digest, piece, url } = await relayingPeer(t, relays + 1);
+  const held = relays;
+  await store.writePiece(digest, held, Readable.from([piece(held)]), { expectedSha256: sha256Hex(piece(held)) });
+  const sources: PassThrough[] = [];
+  const writes: Promise<unknown>[] = [];
+  const bodies: Promise<Buffer>[] = [];
+  for (let i = 0; i < relays; i++) {
+    const source = new PassThrough();
+    sources.push(source);
+    writes.push(store.writePiece(digest, i, source, { expectedSha256: sha256Hex(piece(i)) }));
+    source.write(piece(i).subarray(0, 100_000));
+    const response = await request(url(i));
+    t.is(response.statusCode, 200);
+    bodies.push(
+      (async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of response.body) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      })(),
+    );
+  }
+  const response = await request(url(held), { headersTimeout: 3_000, bodyTimeout: 3_000 });
+  t.is(response.statusCode, 200);
+  t.true(Buffer.from(await response.body.arrayBuffer()).equals(piece(held)), 'the held piece came whole while every relay still waited');
+  for (let i = 0; i < relays; i++) (sources[i] as PassThrough).end(piece(i).subarray(100_000));
+  await Promise.all(writes);
+  const relayed = await Promise.all(bodies);
+  for (let i = 0; i < relays; i++) t.true((relayed[i] as Buffer).equals(piece(i)));
 });

@@ -31,6 +31,14 @@ export const DEFAULT_MAX_UPLOADS = 16;
  * with a slow link does not hold the uplink alone.
  */
 export const PEER_SENDS_AT_ONCE = 2;
+/**
+ * Relays at once: sends of pieces still arriving here. They take no send slot:
+ * each moves only as fast as its piece arrives, and a slot held by one left the
+ * requests queued behind it waiting for headers (the supernode's cut-through
+ * sends work the same way). Past this many, a relay takes a slot like any
+ * other send.
+ */
+export const RELAYS_AT_ONCE = 4;
 
 function parseIndex(text: string): number {
   if (!/^\d{1,9}$/.test(text)) throw new BadRequestError(`invalid piece index ${JSON.stringify(text.slice(0, 20))}`);
@@ -98,6 +106,7 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
   const { store, peer } = options;
   const maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
   let uploads = 0;
+  let relays = 0;
   const slots = new SendSlots(PEER_SENDS_AT_ONCE, Number.MAX_SAFE_INTEGER);
   const piecesServed = counter(app.metrics, 'shoal_peer_pieces_served_total', 'Pieces sent to other peers');
   const uploadsRefused = counter(app.metrics, 'shoal_peer_uploads_refused_total', 'Piece requests refused because max uploads were running');
@@ -149,12 +158,25 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
       piecesMissing.inc();
       throw new PieceUnavailableError(digest, index);
     }
-    // Bounded by maxUploads above: at most that many wait here.
-    try {
-      release = await slots.acquire(gone.signal);
-    } catch (err) {
-      relay?.close();
-      throw err;
+    if (relay !== undefined && relays < RELAYS_AT_ONCE) {
+      if (gone.signal.aborted) {
+        relay.close();
+        throw gone.signal.reason;
+      }
+      relays++;
+      let counted = true;
+      release = () => {
+        if (counted) relays--;
+        counted = false;
+      };
+    } else {
+      // Bounded by maxUploads above: at most that many wait here.
+      try {
+        release = await slots.acquire(gone.signal);
+      } catch (err) {
+        relay?.close();
+        throw err;
+      }
     }
     piecesServed.inc();
     const span = pieceSpan(record.layout, index);
