@@ -108,6 +108,8 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --nodes N             node hosts (16)
   --size-mib S          image size, MiB, in 5 layers (256)
   --layers K            the image in K layers of equal size instead (5 of ½, ¼, ⅛, 1/16, 1/16 of S)
+  --max-concurrent-downloads K  layers each ctr fetches at once (0: all, ctr's default; the CRI
+                        plugin's default, how the kubelet pulls, is 3)
   --rate-mbit B[,B...]  every link's rate, Mbit/s; a list sweeps the rate, rebuilding the LAN at each (200)
   --modes M[,M...]      direct, cache, shoal (all three)
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
@@ -129,6 +131,7 @@ const { values: args } = parseArgs({
     nodes: { type: 'string', default: '16' },
     'size-mib': { type: 'string', default: '256' },
     layers: { type: 'string' },
+    'max-concurrent-downloads': { type: 'string', default: '0' },
     'rate-mbit': { type: 'string', default: '200' },
     mtu: { type: 'string', default: String(DEFAULT_MTU) },
     modes: { type: 'string', default: ALL_MODES.join(',') },
@@ -158,6 +161,7 @@ function intFlag(name: string, text: string | undefined, min: number, max: numbe
 const NODES = intFlag('nodes', args.nodes, 1, 254 - NODE_OCTET_BASE);
 const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
 const LAYERS = args.layers === undefined ? undefined : intFlag('layers', args.layers, 1, 64);
+const MAX_CONCURRENT_DOWNLOADS = intFlag('max-concurrent-downloads', args['max-concurrent-downloads'], 0, 64);
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
 const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
 const RATES = intList('rate-mbit', args['rate-mbit']);
@@ -357,7 +361,8 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     const pulls: GatedProcess[] = containerds.map((c, i) => {
       const modeArgs = mode === 'shoal' ? ['--hosts-dir', c.hostsDir] : ['--plain-http'];
       // --debug logs every HTTP exchange: resumes with Range, hosts that served each blob.
-      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, 'images', 'pull', ...modeArgs, imageRef], {
+      const concurrency = MAX_CONCURRENT_DOWNLOADS > 0 ? ['--max-concurrent-downloads', String(MAX_CONCURRENT_DOWNLOADS)] : [];
+      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, 'images', 'pull', ...concurrency, ...modeArgs, imageRef], {
         // ctr reads CONTAINERD_* and proxy variables: only ours.
         env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
         watch: { unpacking: /unpacking / },
@@ -919,6 +924,8 @@ async function main(): Promise<void> {
     imageBytes: sBytes,
     warmupBytes: warmupImage?.totalBytes ?? 0,
     layers: image.layers.map((l) => l.sizeBytes),
+    /** Layers each ctr fetched at once (0: all). */
+    maxConcurrentDownloads: MAX_CONCURRENT_DOWNLOADS,
     rates: RATES,
     wallSeconds,
     cores: runs[0]?.results[0]?.cpu.cores,

@@ -247,6 +247,8 @@ interface HarnessPoint {
   nodes: number;
   rateMbit: number;
   layers: number[];
+  /** Layers each ctr fetched at once (0: all); absent in older results, which fetched all. */
+  layerConcurrency: number;
   fetchP50: number | null;
   p50: number | null;
   max: number | null;
@@ -264,6 +266,7 @@ const CPU_BOUND_SATURATED = 0.5;
 interface HarnessJson {
   nodes: number;
   layers: number[];
+  maxConcurrentDownloads?: number;
   runs?: Array<{
     rateMbit: number;
     summary: Array<{ mode: string; fetchP50: number | null; p50: number | null; max: number | null; registryOfS: number; supernodeHostOfS?: number }>;
@@ -284,6 +287,7 @@ async function harnessPoints(files: readonly string[]): Promise<HarnessPoint[]> 
         nodes: j.nodes,
         rateMbit: run.rateMbit,
         layers: j.layers,
+        layerConcurrency: j.maxConcurrentDownloads ?? 0,
         fetchP50: s.fetchP50,
         p50: s.p50,
         max: s.max,
@@ -350,7 +354,7 @@ async function validate(): Promise<void> {
     }
     // The swarm's schedule is chaotic: a different random seed moves one run's p50 by
     // ±10 % at N=16. The model's answer is the mean over `--runs` seeds, with its range.
-    const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate), seed: num('seed', args.seed) + i })));
+    const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate), layerConcurrency: h.layerConcurrency, seed: num('seed', args.seed) + i })));
     const mean = (f: (x: Summary) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
     const s: Summary = { ...(runs[0] as Summary), p50: mean((x) => x.p50), p90: mean((x) => x.p90), max: mean((x) => x.max), registryEgressXS: mean((x) => x.registryEgressXS), seedEgressXS: mean((x) => x.seedEgressXS) };
     const p50s = runs.map((x) => x.p50);
