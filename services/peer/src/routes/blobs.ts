@@ -109,8 +109,9 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
   const { store, peer } = options;
   const maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
   let uploads = 0;
-  let relays = 0;
   const slots = new SendSlots(PEER_SENDS_AT_ONCE, Number.MAX_SAFE_INTEGER);
+  // Relays' own slots, none waiting: a relay past them takes a send slot instead.
+  const relaySlots = new SendSlots(RELAYS_AT_ONCE, 0);
   const piecesServed = counter(app.metrics, 'shoal_peer_pieces_served_total', 'Pieces sent to other peers');
   const uploadsRefused = counter(app.metrics, 'shoal_peer_uploads_refused_total', 'Piece requests refused because max uploads were running');
   const relayed = counter(app.metrics, 'shoal_peer_pieces_relayed_total', 'Pieces sent to other peers while they still arrived here (cut-through)');
@@ -161,25 +162,13 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
       piecesMissing.inc();
       throw new PieceUnavailableError(digest, index);
     }
-    if (relay !== undefined && relays < RELAYS_AT_ONCE) {
-      if (gone.signal.aborted) {
-        relay.close();
-        throw gone.signal.reason;
-      }
-      relays++;
-      let counted = true;
-      release = () => {
-        if (counted) relays--;
-        counted = false;
-      };
-    } else {
-      // Bounded by maxUploads above: at most that many wait here.
-      try {
-        release = await slots.acquire(gone.signal);
-      } catch (err) {
-        relay?.close();
-        throw err;
-      }
+    // Bounded by maxUploads above: at most that many wait here.
+    try {
+      if (relay !== undefined) release = await relaySlots.acquire(gone.signal);
+      release ??= await slots.acquire(gone.signal);
+    } catch (err) {
+      relay?.close();
+      throw err;
     }
     piecesServed.inc();
     const span = pieceSpan(record.layout, index);
