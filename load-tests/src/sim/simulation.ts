@@ -64,8 +64,10 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * the peer's send slots (up to relaysAtOnce at once; past them, a slot). Not modelled: a
  * child's limit on its wait for a parent's headers (PEER_HEADERS_TIMEOUT_MS).
  *
- * The proxy. A layer whose download has made no progress for firstByteTimeoutMs is fetched
- * whole from the registry (registry egress beyond S; a "fallback"); its swarm download
+ * The proxy. A layer is fetched whole from the registry (registry egress beyond S; a
+ * "fallback") when its node has made no progress for firstByteTimeoutMs: no byte of any of
+ * the node's layers arrived (Peer.progressAt: a layer waiting its turn behind the image's
+ * other layers shares the node's link, it is slow, not dead). Its swarm download
  * stops asking, what it has it still serves. Not modelled: CPU (hashing, the event loops
  * of the node agents and the supernode), containerd's unpack and the harness's start-up
  * (manifest, task creation), the proxy's body cuts.
@@ -1050,8 +1052,15 @@ export function simulate(params: SimParams): SimResult {
     const node = Math.floor(d / L);
     const layer = d % L;
     if ((dlDone[d] as number) === 1) return;
-    const due = (dlLastProgress[d] as number) + k.firstByteTimeoutMs;
-    if ((dlFlowing[d] as number) > 0) {
+    // Peer.progressAt: bytes of any blob the node fills count (they share its link).
+    let last = 0;
+    let flowing = false;
+    for (let x = node * L; x < (node + 1) * L; x++) {
+      last = Math.max(last, dlLastProgress[x] as number);
+      if ((dlFlowing[x] as number) > 0) flowing = true;
+    }
+    const due = last + k.firstByteTimeoutMs;
+    if (flowing) {
       queue.push(now + k.firstByteTimeoutMs, PROGRESS_CHECK, d, 0);
       return;
     }

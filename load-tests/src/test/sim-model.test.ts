@@ -69,6 +69,19 @@ test('without fallbacks the registry sends the image once and every node finishe
   t.is(r.seedEgressBytes + r.peerEgressBytes, 8 * r.sizeBytes, 'every node received each byte once');
 });
 
+// Bug pinned here: the model judged the proxy's fallback on each layer's own progress,
+// where the proxy waits while any byte of any of the node's layers arrives. With 10 layers
+// fetched at once a layer waiting its turn fell back, and the model sent the image from
+// the registry 3–8 times where bench:swarm sent it once.
+test("a layer waiting its turn while the node's other layers progress is not fetched from the registry", (t) => {
+  const layerBytes = layerSizes(64 * 1024 * 1024, 10);
+  for (const seed of [1, 2, 3, 4]) {
+    const r = simulate({ nodes: 16, layerBytes, rateBitsPerSec: 10e6, rttMs: 1, seed, scheduler: {}, constants: modelConstants() });
+    t.is(r.fallbacks, 0, `seed ${seed}`);
+    t.is(r.registryEgressBytes, r.sizeBytes, `seed ${seed}: the registry sends the image once`);
+  }
+});
+
 test('links carry TCP payload only: no node beats S/B at the goodput', (t) => {
   const layerBytes = layerSizes(16 * 1024 * 1024);
   const r = simulate({ nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false });
