@@ -30,8 +30,20 @@ import {
  * a blob holds up to 8 frontier claims and 8 seed copies.
  */
 const PIECE_CONNECTIONS_PER_SUPERNODE = 16;
-/** Connections per supernode for task, schedule and info calls: never queued behind piece bodies, and room for a held schedule call (ScheduleRequest.waitMs) per blob of an image. */
-const CONTROL_CONNECTIONS_PER_SUPERNODE = 8;
+/**
+ * Connections per supernode for schedule and info calls: never queued behind piece bodies
+ * or task calls, and room for a held schedule call (ScheduleRequest.waitMs) per blob of an
+ * image fetched at once (containerd may fetch every layer at once). Opened as needed.
+ */
+const CONTROL_CONNECTIONS_PER_SUPERNODE = 32;
+/**
+ * Connections per supernode for task calls, a pool of their own: a task call is answered
+ * once the supernode's fetch of the blob has begun, and that fetch may wait its turn behind
+ * the supernode's others from the same registry (BlobTasks' per-registry cap) for as long
+ * as they take. On the control pool such calls held every connection, and the node's
+ * schedule calls for the layers already arriving queued behind them. Opened as needed.
+ */
+const TASK_CONNECTIONS_PER_SUPERNODE = 32;
 /** Connections per supernode for piece-hash lookups (held until the supernode verified the piece): one per piece in a download window. */
 const HASH_CONNECTIONS_PER_SUPERNODE = 8;
 /**
@@ -91,7 +103,7 @@ function readJson(body: Readable, limit: number): Promise<unknown> {
 export class SupernodeClient {
   readonly urls: readonly string[];
   /** Per supernode URL (bounded by `urls`): piece requests and control calls on separate connections. */
-  private readonly pools = new Map<string, { pieces: Pool; control: Pool; hashes: Pool }>();
+  private readonly pools = new Map<string, { pieces: Pool; control: Pool; tasks: Pool; hashes: Pool }>();
   /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
   private readonly heardAt = new Map<string, number>();
   /** The liveness probe in flight per supernode URL (bounded by `urls`). */
@@ -108,12 +120,13 @@ export class SupernodeClient {
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
-  private pool(url: string, kind: 'pieces' | 'control' | 'hashes' = 'control'): Pool {
+  private pool(url: string, kind: 'pieces' | 'control' | 'tasks' | 'hashes' = 'control'): Pool {
     let pools = this.pools.get(url);
     if (pools === undefined) {
       pools = {
         pieces: new Pool(url, { connections: PIECE_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
         control: new Pool(url, { connections: CONTROL_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
+        tasks: new Pool(url, { connections: TASK_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
         hashes: new Pool(url, { connections: HASH_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
       };
       this.pools.set(url, pools);
@@ -215,7 +228,7 @@ export class SupernodeClient {
   }
 
   private async createTaskAt(url: string, request: TaskRequest, authorization: string | undefined, signal: AbortSignal): Promise<{ info: TaskInfo; supernodeUrl: string }> {
-    const response = await this.pool(url).request({
+    const response = await this.pool(url, 'tasks').request({
       path: `${API_PREFIX}/tasks`,
       method: 'POST',
       headers: this.headers('POST', `${API_PREFIX}/tasks`, {
@@ -367,7 +380,7 @@ export class SupernodeClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close(), p.hashes.close()]));
+    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close(), p.tasks.close(), p.hashes.close()]));
     this.pools.clear();
     // Not close(): it would wait for a probe in flight, whose only timer (AbortSignal.timeout) does not keep the process alive.
     await this.probes.destroy();
