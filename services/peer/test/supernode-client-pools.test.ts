@@ -3,7 +3,7 @@
 // begun, and with 20 layers fetched at once most of them waited behind the supernode's
 // per-registry cap: they held every connection, and the node's schedule calls for the
 // layers already arriving queued behind them. bench:swarm, N = 16, 64 MiB in 20 layers,
-// 10 Mbit/s: p50 1.79–2.24 × S/B with one pool, 1.34 with a pool for task calls.
+// 10 Mbit/s: p50 1.79–2.24 × S/B with one pool, 1.34–1.36 with a pool for task calls.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
