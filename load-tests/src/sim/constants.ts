@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { PIECE_WAIT_MS } from '@shoal/core';
 import { DEFAULT_MAX_UPLOADS, DEFAULT_PIECE_WINDOW } from '@shoal/peer';
 import { DEFAULT_FIRST_BYTE_TIMEOUT_MS } from '@shoal/proxy';
-import { DEFAULT_MAX_CONCURRENT_FETCHES, DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR } from '@shoal/supernode';
+import { defaultFetchesPerRegistry } from '@shoal/supernode';
 
 export class ModelOutOfDateError extends Error {
   readonly code = 'SHOAL_SIM_MODEL_OUT_OF_DATE';
@@ -63,7 +63,7 @@ export function modelConstants(): ModelConstants {
     pieceWindow: DEFAULT_PIECE_WINDOW,
     firstByteTimeoutMs: DEFAULT_FIRST_BYTE_TIMEOUT_MS,
     // The model has one registry: BlobTasks' cap per registry is the one that binds.
-    supernodeMaxConcurrentFetches: Math.max(1, Math.floor(DEFAULT_MAX_CONCURRENT_FETCHES / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR)),
+    supernodeMaxConcurrentFetches: defaultFetchesPerRegistry(),
     urgentAhead: sourceConstant(DOWNLOAD_TS, 'URGENT_AHEAD'),
     idlePollMinMs: sourceConstant(DOWNLOAD_TS, 'IDLE_POLL_MIN_MS'),
     idlePollMaxMs: sourceConstant(DOWNLOAD_TS, 'IDLE_POLL_MAX_MS'),
@@ -97,7 +97,7 @@ export interface ModelConstants {
   pieceWindow: number;
   /** @shoal/proxy DEFAULT_FIRST_BYTE_TIMEOUT_MS: the proxy goes to the registry when the swarm sent no byte of a blob by then. */
   firstByteTimeoutMs: number;
-  /** @shoal/supernode BlobTasks: back-to-source fetches at once from one registry (DEFAULT_MAX_CONCURRENT_FETCHES / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR). */
+  /** @shoal/supernode BlobTasks: back-to-source fetches at once from one registry (defaultFetchesPerRegistry). */
   supernodeMaxConcurrentFetches: number;
   /** services/peer download.ts: the next missing pieces (from the reader's cursor) a schedule call marks urgent. */
   urgentAhead: number;

@@ -46,6 +46,14 @@ const CONTROL_CONNECTIONS_PER_SUPERNODE = 32;
 const TASK_CONNECTIONS_PER_SUPERNODE = 32;
 /** Connections per supernode for piece-hash lookups (held until the supernode verified the piece): one per piece in a download window. */
 const HASH_CONNECTIONS_PER_SUPERNODE = 8;
+/** The peer's connection pools to one supernode, and how many connections each may open. */
+const POOL_CONNECTIONS = {
+  pieces: PIECE_CONNECTIONS_PER_SUPERNODE,
+  control: CONTROL_CONNECTIONS_PER_SUPERNODE,
+  tasks: TASK_CONNECTIONS_PER_SUPERNODE,
+  hashes: HASH_CONNECTIONS_PER_SUPERNODE,
+} as const;
+type PoolKind = keyof typeof POOL_CONNECTIONS;
 /**
  * Backstop only: headers may wait while the supernode holds a piece request for
  * a piece still in flight (PIECE_WAIT_MS), or fetches a blob's headers from a
@@ -102,8 +110,8 @@ function readJson(body: Readable, limit: number): Promise<unknown> {
 /** HTTP client of the supernodes' peer API. */
 export class SupernodeClient {
   readonly urls: readonly string[];
-  /** Per supernode URL (bounded by `urls`): piece requests and control calls on separate connections. */
-  private readonly pools = new Map<string, { pieces: Pool; control: Pool; tasks: Pool; hashes: Pool }>();
+  /** Per supernode URL (bounded by `urls`): a pool per kind of call (POOL_CONNECTIONS), so none waits behind another. */
+  private readonly pools = new Map<string, Record<PoolKind, Pool>>();
   /** When each supernode last sent us anything (an answer, piece bytes): bounded by `urls`. */
   private readonly heardAt = new Map<string, number>();
   /** The liveness probe in flight per supernode URL (bounded by `urls`). */
@@ -120,15 +128,11 @@ export class SupernodeClient {
     this.log = components.log.child({ module: 'supernode-client' });
   }
 
-  private pool(url: string, kind: 'pieces' | 'control' | 'tasks' | 'hashes' = 'control'): Pool {
+  private pool(url: string, kind: PoolKind = 'control'): Pool {
     let pools = this.pools.get(url);
     if (pools === undefined) {
-      pools = {
-        pieces: new Pool(url, { connections: PIECE_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
-        control: new Pool(url, { connections: CONTROL_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
-        tasks: new Pool(url, { connections: TASK_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
-        hashes: new Pool(url, { connections: HASH_CONNECTIONS_PER_SUPERNODE, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS }),
-      };
+      const open = (connections: number): Pool => new Pool(url, { connections, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS });
+      pools = { pieces: open(POOL_CONNECTIONS.pieces), control: open(POOL_CONNECTIONS.control), tasks: open(POOL_CONNECTIONS.tasks), hashes: open(POOL_CONNECTIONS.hashes) };
       this.pools.set(url, pools);
     }
     return pools[kind];
@@ -380,7 +384,7 @@ export class SupernodeClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].flatMap((p) => [p.pieces.close(), p.control.close(), p.tasks.close(), p.hashes.close()]));
+    await Promise.all([...this.pools.values()].flatMap((p) => Object.values(p).map((pool) => pool.close())));
     this.pools.clear();
     // Not close(): it would wait for a probe in flight, whose only timer (AbortSignal.timeout) does not keep the process alive.
     await this.probes.destroy();

@@ -25,6 +25,11 @@ export const DEFAULT_MAX_CONCURRENT_FETCHES = 16;
  */
 export const DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR = 2;
 
+/** Back-to-source downloads from one registry at once by default, for a cap of `maxConcurrentFetches` in all. */
+export function defaultFetchesPerRegistry(maxConcurrentFetches: number = DEFAULT_MAX_CONCURRENT_FETCHES): number {
+  return Math.max(1, Math.floor(maxConcurrentFetches / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR));
+}
+
 /**
  * A back-to-source download must bring at least this many bytes per second,
  * over each FETCH_PROGRESS_WINDOW_MS, or it is cut and its slot freed. Bytes
@@ -60,7 +65,7 @@ export interface BlobTasksComponents {
 export interface BlobTasksInit {
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
-  /** @default maxConcurrentFetches / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR */
+  /** @default defaultFetchesPerRegistry(maxConcurrentFetches) */
   maxFetchesPerRegistry?: number;
   /** @default MIN_FETCH_BYTES_PER_SEC */
   minFetchBytesPerSec?: number;
@@ -133,7 +138,7 @@ export class BlobTasks {
     this.registry = components.registry;
     this.clock = components.clock ?? systemClock;
     this.maxConcurrent = init.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES;
-    this.maxPerRegistry = init.maxFetchesPerRegistry ?? Math.max(1, Math.floor(this.maxConcurrent / DEFAULT_MAX_FETCHES_PER_REGISTRY_DIVISOR));
+    this.maxPerRegistry = init.maxFetchesPerRegistry ?? defaultFetchesPerRegistry(this.maxConcurrent);
     this.minBytesPerSec = init.minFetchBytesPerSec ?? MIN_FETCH_BYTES_PER_SEC;
     this.progressWindowMs = init.fetchProgressWindowMs ?? FETCH_PROGRESS_WINDOW_MS;
   }
