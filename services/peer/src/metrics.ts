@@ -12,7 +12,7 @@ export type FillKind = 'swarm' | 'dht' | 'registry';
 export interface PeerMetrics {
   /** A fill of one blob ended. */
   fillDone(fill: FillKind, result: 'ok' | 'failed', seconds: number): void;
-  /** A download went STALL_REPORT_MS without a piece landing (counted at most once per report). */
+  /** A download went STALL_REPORT_MS without a byte arriving (counted at most once per report). */
   stalled(): void;
   /** A parent failed a piece: bad bytes, stalled, refused... */
   parentFailed(parent: 'peer' | 'supernode', kind: FailureKindWire): void;
@@ -26,7 +26,7 @@ export function createPeerMetrics(registry: Registry): PeerMetrics {
     ['fill', 'result'],
     TRANSFER_DURATION_BUCKETS_SECONDS,
   );
-  const stalls = counter(registry, 'shoal_peer_download_stalls_total', 'Times a download went 5 s without a piece landing');
+  const stalls = counter(registry, 'shoal_peer_download_stalls_total', 'Times a download with pieces missing went 5 s without a byte arriving');
   const failures = counter(registry, 'shoal_peer_parent_failures_total', 'Pieces a parent failed to deliver, by parent kind (peer, supernode) and failure kind (bad-piece, stalled, ...)', ['parent', 'kind']);
   return {
     fillDone: (fill, result, seconds) => fills.observe({ fill, result }, seconds),
