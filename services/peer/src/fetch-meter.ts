@@ -30,7 +30,7 @@ export interface Meter {
 
 interface Watched extends Meter {
   readonly body: Readable;
-  readonly judged: boolean;
+  judged: boolean;
   readonly label: string;
   windowStartMs: number;
   windowStartBytes: number;
@@ -44,6 +44,9 @@ interface Watched extends Meter {
  * body from a peer is cut only when its rate over a window falls below a floor
  * or far below the download's other bodies. Bodies from the seed are counted
  * but never judged: the seed is the last resort, and its pace is the registry's.
+ * So is a peer's copy of a piece still arriving at the supernode (it passes the
+ * bytes on as they come): it is judged only from `judge()` on, once the
+ * supernode's copy is whole.
  * Holds one entry per body in flight (≤ the download's piece window).
  */
 export class FetchMeters {
@@ -57,9 +60,10 @@ export class FetchMeters {
    * chunk the reader takes (by `read()` or flowing, as the store's `chunksOf` does), so no
    * stream stage sits between the parent and the store (a stage would
    * cost a Transform's work per chunk and a pipeline per piece). `judged`: a peer's body,
-   * cut when too slow. Call `stop` when done.
+   * cut when too slow; `judge()` makes a body judged from now on (its first window
+   * starts then). Call `stop` when done.
    */
-  watch(source: Readable, options: { judged: boolean; label: string; onBytes?: () => void }): { meter: Meter; stop: () => void } {
+  watch(source: Readable, options: { judged: boolean; label: string; onBytes?: () => void }): { meter: Meter; stop: () => void; judge: () => void } {
     const at = this.now();
     const all = this.onBytes;
     const own = options.onBytes;
@@ -74,10 +78,7 @@ export class FetchMeters {
     source.pause();
     source.on('data', count);
     this.watched.add(w);
-    if (this.timer === undefined && options.judged) {
-      this.timer = setInterval(() => this.check(), CHECK_INTERVAL_MS);
-      this.timer.unref();
-    }
+    if (options.judged) this.startChecks();
     return {
       meter: w,
       stop: () => {
@@ -85,7 +86,21 @@ export class FetchMeters {
         this.watched.delete(w);
         if (this.watched.size === 0) this.close();
       },
+      judge: () => {
+        if (w.judged || !this.watched.has(w)) return;
+        w.judged = true;
+        w.windowStartMs = this.now();
+        w.windowStartBytes = w.bytes;
+        w.rate = undefined;
+        this.startChecks();
+      },
     };
+  }
+
+  private startChecks(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.check(), CHECK_INTERVAL_MS);
+    this.timer.unref();
   }
 
   close(): void {
