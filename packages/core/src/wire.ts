@@ -73,7 +73,11 @@ export type BlobSource = 'local' | 'peer' | 'supernode' | 'upstream';
  * operators' tools to a supernode, the token itself (HEADER.token).
  */
 
-/** How long a supernode holds a piece request open for a piece still downloading. */
+/**
+ * How long a supernode holds a piece request open for a piece still downloading
+ * without a byte of its blob arriving from the registry: a fetch that moves, however
+ * slowly, keeps the request held.
+ */
 export const PIECE_WAIT_MS = 30_000;
 
 const DigestSchema = Type.String({ pattern: '^sha256:[a-f0-9]{64}$' });

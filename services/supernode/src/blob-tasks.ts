@@ -82,6 +82,8 @@ interface InflightTask {
   /** Settles once the registry has answered with headers and the record exists. */
   started: Promise<void>;
   abort: AbortController;
+  /** When a byte of the blob last came from the registry (or the task began). */
+  lastByteMs: number;
 }
 
 export function taskInfoOf(record: BlobRecord, error?: string): TaskInfo {
@@ -152,6 +154,17 @@ export class BlobTasks {
     return this.inflight.has(digest);
   }
 
+  /**
+   * How long ago a byte of `digest` last came from the registry (since its
+   * task began, if none yet); undefined when it is not being fetched. Requests
+   * held for its pieces wait as long as this stays short: a slow fetch is
+   * moving, not dead.
+   */
+  fetchQuietMs(digest: Digest): number | undefined {
+    const task = this.inflight.get(digest);
+    return task === undefined ? undefined : this.clock.now() - task.lastByteMs;
+  }
+
   info(digest: Digest): TaskInfo | undefined {
     const record = this.store.get(digest);
     return record === undefined ? undefined : taskInfoOf(record);
@@ -220,7 +233,9 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
-      const watch = this.watchProgress(digest, response.body, abort);
+      const watch = this.watchProgress(digest, response.body, abort, () => {
+        task.lastByteMs = this.clock.now();
+      });
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
         .ingest(digest, sizeBytes, response.body, { signal: abort.signal, onChunk: watch.count })
@@ -240,7 +255,7 @@ export class BlobTasks {
           release?.();
         });
     })();
-    const task: InflightTask = { started, abort };
+    const task: InflightTask = { started, abort, lastByteMs: this.clock.now() };
     this.inflight.set(digest, task);
     started.catch((err: unknown) => {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'back-to-source could not start');
@@ -271,7 +286,7 @@ export class BlobTasks {
    * ingest's signal carries to the body) when a window passes with less than
    * the minimum rate: progress, not silence, keeps a fetch slot.
    */
-  private watchProgress(digest: Digest, body: Readable, abort: AbortController): { count: (bytes: number) => void; stop: () => void } {
+  private watchProgress(digest: Digest, body: Readable, abort: AbortController, onBytes: () => void): { count: (bytes: number) => void; stop: () => void } {
     let bytes = 0;
     let windowStartBytes = 0;
     let windowStartMs = this.clock.now();
@@ -294,6 +309,7 @@ export class BlobTasks {
     return {
       count: (chunkBytes) => {
         bytes += chunkBytes;
+        onBytes();
       },
       stop: () => clearInterval(timer),
     };

@@ -8,11 +8,9 @@ import {
   parseRegistryHost,
   parseRepository,
   parseWire,
-  PIECE_WAIT_MS,
   PieceUnavailableError,
   pieceSpan,
   TaskRequestSchema,
-  withDeadline,
   type ChunkReader,
   type Digest,
   type PieceHash,
@@ -20,6 +18,7 @@ import {
 import { counter, replyWithReader, SendSlots, whileConnected } from '@shoal/service-kit';
 import type { IngestingPieceReader, PieceStoreApi } from '@shoal/store';
 import type { BlobTasks } from '../blob-tasks.js';
+import { holdWhileFetching } from '../piece-hold.js';
 
 export interface BlobRoutesOptions {
   store: PieceStoreApi;
@@ -195,7 +194,7 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     if (index >= record.layout.pieceCount) throw new BadRequestError(`piece ${index} out of range for ${digest}`);
     if (!store.hasPiece(digest, index)) {
       if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
-      const deadline = withDeadline(undefined, PIECE_WAIT_MS);
+      const deadline = holdWhileFetching(tasks, store, digest, index);
       try {
         await whileConnected(request.raw, (gone) => store.waitForPiece(digest, index, { signal: AbortSignal.any([gone, deadline.signal]) }));
       } catch {
@@ -221,7 +220,7 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
       if (!tasks.isInflight(digest)) throw new PieceUnavailableError(digest, index);
       // The piece is still on its way from the registry: passed on from its first
       // byte (cut-through), else the request is held until it lands.
-      const deadline = withDeadline(undefined, PIECE_WAIT_MS);
+      const deadline = holdWhileFetching(tasks, store, digest, index);
       try {
         while (!store.hasPiece(digest, index)) {
           if (cutThroughSends < MAX_CUT_THROUGH_SENDS) tail = store.openIngestingPiece(digest, index);
