@@ -54,10 +54,11 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * pieces nobody claimed (frontierPerCall per answer, maxFrontierClaimsPerChild live per
  * child, maxFrontierClaimsAlone for a blob's only member asking again, within the
  * arrival-rate horizon past the fill point). A request for a piece the seed lacks is
- * held pieceWaitMs (the piece arriving now: while the layer's fetch moves), then fails 'unreachable'; once the piece begins to arrive, it is
- * passed on as it comes (cut-through, outside the send slots, at most maxCutThroughSends at
- * once; a request past them waits for the whole piece): its bytes cross the link at the
- * pair's rate, and the send ends no sooner than the piece has all arrived.
+ * held pieceWaitMs (the piece arriving now: while the layer's fetch moves), then fails
+ * 'unreachable'; once the piece begins to arrive, it is passed on as it comes
+ * (cut-through, outside the send slots, at most maxCutThroughSends at once; a request
+ * past them waits for the whole piece): its bytes cross the link at the pair's rate, and
+ * the send ends no sooner than the piece has all arrived.
  *
  * Peers pass a piece on the same way (peerCutThrough): announced when its first byte
  * arrives; a relay's send ends no sooner than its own copy has arrived, and takes none of
@@ -949,7 +950,7 @@ export function simulate(params: SimParams): SimResult {
     const g = fPiece[t] as number;
     const layer = layerOf[g] as number;
     // The seed holds on to a request for the piece arriving now while its fetch of the layer
-    // moves (routes/blobs.ts holdWhileFetching): here a running feed always does.
+    // moves (services/supernode piece-hold.ts): here a running feed always does.
     if ((feedState[layer] as number) === 2 && (seedFill[layer] as number) === g - (offset[layer] as number)) {
       queue.push(now + k.pieceWaitMs, LONG_POLL_TIMEOUT, t, bump(t));
       return;

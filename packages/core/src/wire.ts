@@ -74,9 +74,9 @@ export type BlobSource = 'local' | 'peer' | 'supernode' | 'upstream';
  */
 
 /**
- * How long a supernode holds a piece request open for a piece still downloading
- * without a byte of its blob arriving from the registry: a fetch that moves, however
- * slowly, keeps the request held.
+ * How long a supernode holds a piece request open for a piece still downloading. For
+ * the piece arriving now it is measured from the last byte of the blob that came from
+ * the registry: a fetch that moves, however slowly, keeps that request held.
  */
 export const PIECE_WAIT_MS = 30_000;
 

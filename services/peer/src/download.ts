@@ -79,15 +79,6 @@ export interface DownloadInit {
 }
 
 /**
- * One blob being filled on this node. The supernode's scheduler says which
- * pieces to fetch and from whom (other peers first, its own cache as the seed
- * of last resort); up to `pieceWindow` pieces are in flight, each verified
- * against the hash the supernode recorded before it is stored — and so before
- * this peer serves it onward. A parent that fails (bad bytes, stall, refusal)
- * is reported and the next candidate is tried. Pieces a reader waits for are
- * asked for first.
- */
-/**
  * How a download with pieces missing stands, for its report (see STALL_REPORT_MS):
  * `stalled` when no byte arrived for STALL_REPORT_MS, `slow` when bytes arrive but
  * no piece landed for as long, else `moving` (or reported less than STALL_REPORT_MS ago).
@@ -97,6 +88,15 @@ export function stallState(nowMs: number, at: { lastPieceMs: number; lastByteMs:
   return nowMs - at.lastByteMs >= STALL_REPORT_MS ? 'stalled' : 'slow';
 }
 
+/**
+ * One blob being filled on this node. The supernode's scheduler says which
+ * pieces to fetch and from whom (other peers first, its own cache as the seed
+ * of last resort); up to `pieceWindow` pieces are in flight, each verified
+ * against the hash the supernode recorded before it is stored — and so before
+ * this peer serves it onward. A parent that fails (bad bytes, stall, refusal)
+ * is reported and the next candidate is tried. Pieces a reader waits for are
+ * asked for first.
+ */
 export class Download {
   readonly digest: Digest;
   readonly layout: PieceLayout;
