@@ -82,8 +82,8 @@ interface InflightTask {
   /** Settles once the registry has answered with headers and the record exists. */
   started: Promise<void>;
   abort: AbortController;
-  /** When a byte of the blob last came from the registry (or the task began). */
-  lastByteMs: number;
+  /** When a byte of the blob last came from the registry (or the task began), to the progress check's second. */
+  progress: { lastByteMs: number };
 }
 
 export function taskInfoOf(record: BlobRecord, error?: string): TaskInfo {
@@ -162,7 +162,7 @@ export class BlobTasks {
    */
   fetchQuietMs(digest: Digest): number | undefined {
     const task = this.inflight.get(digest);
-    return task === undefined ? undefined : this.clock.now() - task.lastByteMs;
+    return task === undefined ? undefined : this.clock.now() - task.progress.lastByteMs;
   }
 
   info(digest: Digest): TaskInfo | undefined {
@@ -197,6 +197,7 @@ export class BlobTasks {
     const log = this.log.child({ digest, registry: request.registry, repository: request.repository });
     let release: (() => void) | undefined;
     let retryAfterMs: number | undefined;
+    const progress = { lastByteMs: this.clock.now() };
     const started = (async () => {
       await this.acquire(request.registry);
       release = () => this.release(request.registry);
@@ -233,9 +234,7 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
-      const watch = this.watchProgress(digest, response.body, abort, () => {
-        task.lastByteMs = this.clock.now();
-      });
+      const watch = this.watchProgress(digest, response.body, abort, progress);
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
         .ingest(digest, sizeBytes, response.body, { signal: abort.signal, onChunk: watch.count })
@@ -255,7 +254,7 @@ export class BlobTasks {
           release?.();
         });
     })();
-    const task: InflightTask = { started, abort, lastByteMs: this.clock.now() };
+    const task: InflightTask = { started, abort, progress };
     this.inflight.set(digest, task);
     started.catch((err: unknown) => {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'back-to-source could not start');
@@ -284,16 +283,22 @@ export class BlobTasks {
    * Counts a back-to-source body's bytes (`count`, called by the ingest with
    * each chunk's length) and cuts the download (through `abort`, which the
    * ingest's signal carries to the body) when a window passes with less than
-   * the minimum rate: progress, not silence, keeps a fetch slot.
+   * the minimum rate: progress, not silence, keeps a fetch slot. Notes in
+   * `progress.lastByteMs` when bytes last came, at each check (not per chunk).
    */
-  private watchProgress(digest: Digest, body: Readable, abort: AbortController, onBytes: () => void): { count: (bytes: number) => void; stop: () => void } {
+  private watchProgress(digest: Digest, body: Readable, abort: AbortController, progress: InflightTask['progress']): { count: (bytes: number) => void; stop: () => void } {
     let bytes = 0;
+    let bytesSeen = 0;
     let windowStartBytes = 0;
     let windowStartMs = this.clock.now();
     // The ingest listens from its first await on; an error before that must not go unhandled.
     body.on('error', () => undefined);
     const timer = setInterval(() => {
       const now = this.clock.now();
+      if (bytes !== bytesSeen) {
+        bytesSeen = bytes;
+        progress.lastByteMs = now;
+      }
       const elapsedMs = now - windowStartMs;
       if (elapsedMs < this.progressWindowMs) return;
       const rate = ((bytes - windowStartBytes) * 1000) / elapsedMs;
@@ -309,7 +314,6 @@ export class BlobTasks {
     return {
       count: (chunkBytes) => {
         bytes += chunkBytes;
-        onBytes();
       },
       stop: () => clearInterval(timer),
     };
