@@ -547,6 +547,11 @@ export function simulate(params: SimParams): SimResult {
     wakePending[layer] = 1;
     queue.push(now, WAKE, layer, 0);
   };
+  /** The claim on the piece arriving now lasts while the layer's fetch moves, as the seed's hold on its request does (Swarm.extendArrivingClaim): here a running feed always does. */
+  const extendArrivingClaim = (g: number): void => {
+    const layer = layerOf[g] as number;
+    if ((feedState[layer] as number) === 2 && (seedFill[layer] as number) === g - (offset[layer] as number)) claimUntil[g] = Math.max(claimUntil[g] as number, now + k.frontierTtlMs);
+  };
   const claimLive = (g: number): boolean => (claimBy[g] as number) !== -1 && (claimUntil[g] as number) > now && (frontierLive[layerOf[g] as number] as number) === 1;
   /** A piece reached the seed: offered now, or held back for its claimer; requests waiting for it queue for a send. */
   /**
@@ -577,6 +582,8 @@ export function simulate(params: SimParams): SimResult {
   const seedPiece = (g: number): void => {
     seedHasPiece[g] = 1;
     const layer = layerOf[g] as number;
+    // It was the piece arriving, until now.
+    if ((claimBy[g] as number) !== -1) extendArrivingClaim(g);
     seedFill[layer] = (seedFill[layer] as number) + 1;
     if ((firstArrival[layer] as number) < 0) firstArrival[layer] = now;
     if (frontierOn && claimLive(g)) {
@@ -692,6 +699,8 @@ export function simulate(params: SimParams): SimResult {
       frontierBegun[layer] = 1;
       queue.push(now + k.aloneAfterMs, ALONE_CHECK, layer, 0);
     }
+    const arrivingPiece = (offset[layer] as number) + (seedFill[layer] as number);
+    if ((seedFill[layer] as number) < (layouts[layer] as (typeof layouts)[number]).pieceCount && (claimBy[arrivingPiece] as number) !== -1) extendArrivingClaim(arrivingPiece);
     const mine = (nodeClaims[node] as number[]).filter((g) => (claimBy[g] as number) === node && claimLive(g));
     nodeClaims[node] = mine;
     const l = layouts[layer] as (typeof layouts)[number];

@@ -122,7 +122,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
     scheduler.removePeer(peerId);
     throughput.forget(peerId);
   } });
-  const swarm = new Swarm({ log: components.log, store: components.store, scheduler, peers });
+  const swarm = new Swarm({ log: components.log, store: components.store, scheduler, peers, fetchQuietMs: (digest) => tasks.fetchQuietMs(digest) });
   const auth = init.auth ?? new ClusterAuth({}, { token: init.token });
   const registrar = new Registrar({ log: components.log, peers, swarm, identityCheck: init.identityCheck ?? httpIdentityCheck(auth) });
   const pruner = setInterval(() => peers.prune(), PEER_PRUNE_INTERVAL_MS);

@@ -1,4 +1,4 @@
-import { PIECE_WAIT_MS, pieceSpan, type Digest, type Logger, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
+import { PIECE_WAIT_MS, pieceSpan, systemClock, type Clock, type Digest, type Logger, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { PeerTable } from './peer-table.js';
 import type { SchedulerApi } from './scheduler/index.js';
@@ -74,7 +74,9 @@ const FRONTIER_AHEAD = 64;
  * How long a child holds a frontier piece before another child may be given
  * it. As long as the seed holds the child's request for it (PIECE_WAIT_MS):
  * a shorter claim let a second child claim the same piece while the first
- * still waited, and the seed then sent it twice.
+ * still waited, and the seed then sent it twice. The claim on the piece
+ * arriving now lasts as long as the seed holds its request, which is longer
+ * while the blob's bytes keep coming (piece-hold.ts).
  */
 const FRONTIER_TTL_MS = PIECE_WAIT_MS;
 /**
@@ -106,6 +108,17 @@ const MAX_WAITERS_PER_BLOB = 10_000;
  */
 const CLAIMED_PIECE_SEED_DELAY_MS = 2_000;
 
+export interface SwarmComponents {
+  log: Logger;
+  store: PieceStoreApi & { on(event: 'piece', listener: (digest: Digest, index: number) => void): unknown };
+  scheduler: SchedulerApi;
+  peers: PeerTable;
+  /** How long ago a byte of a blob last came from its registry; undefined when it is not being fetched (BlobTasks.fetchQuietMs). */
+  fetchQuietMs?: (digest: Digest) => number | undefined;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
 /**
  * Glue between the supernode's parts and the pure scheduler: membership from
  * the peer table, the seed's pieces from the store as they are verified,
@@ -126,22 +139,28 @@ export class Swarm {
   private readonly waiters = new Map<Digest, Set<() => void>>();
   /** Claimed pieces that reached the seed but are not yet offered by it (see CLAIMED_PIECE_SEED_DELAY_MS). */
   private readonly heldBack = new Map<string, NodeJS.Timeout>();
+  private readonly clock: Clock;
+  private readonly fetchQuietMs: (digest: Digest) => number | undefined;
 
   /** Called for every report of bad bytes (a metric): `parent` is the kind of parent that sent them. */
   onBadPiece: (parent: 'peer' | 'supernode') => void = () => undefined;
   /** Called with the bytes of the pieces a peer reports it verified (metrics and the status API). */
   onPeerPieces: (peerId: string, bytes: number) => void = () => undefined;
 
-  constructor(components: { log: Logger; store: PieceStoreApi & { on(event: 'piece', listener: (digest: Digest, index: number) => void): unknown }; scheduler: SchedulerApi; peers: PeerTable }) {
+  constructor(components: SwarmComponents) {
     this.log = components.log.child({ module: 'swarm' });
     this.store = components.store;
     this.scheduler = components.scheduler;
     this.peers = components.peers;
+    this.clock = components.clock ?? systemClock;
+    this.fetchQuietMs = components.fetchQuietMs ?? (() => undefined);
     components.store.on('piece', (digest, index) => {
       if (!this.known.has(digest)) return;
       this.countArrival(digest);
       const claim = this.frontier.get(digest)?.get(index);
-      if (claim !== undefined && claim.untilMs > Date.now()) {
+      // Pieces land in order: this one was the piece arriving, until now.
+      if (claim !== undefined) this.extendArrivingClaim(digest, claim);
+      if (claim !== undefined && claim.untilMs > this.clock.now()) {
         const key = `${digest}/${index}`;
         const timer = setTimeout(() => {
           this.releaseHeldBack(digest, index);
@@ -162,7 +181,7 @@ export class Swarm {
       a.count++;
       return;
     }
-    this.arrivals.set(digest, { firstMs: Date.now(), count: 1 });
+    this.arrivals.set(digest, { firstMs: this.clock.now(), count: 1 });
     while (this.arrivals.size > MAX_KNOWN_BLOBS) {
       const oldest = this.arrivals.keys().next().value;
       if (oldest === undefined) break;
@@ -174,13 +193,13 @@ export class Swarm {
   private arrivesSlowly(digest: Digest): boolean {
     const a = this.arrivals.get(digest);
     if (a === undefined || a.count < 2) return true;
-    return (Date.now() - a.firstMs) / (a.count - 1) >= SHARE_CLAIMS_FROM_PIECE_MS;
+    return (this.clock.now() - a.firstMs) / (a.count - 1) >= SHARE_CLAIMS_FROM_PIECE_MS;
   }
 
   /** How far past the seed's fill point frontier claims may reach for `digest` (see FRONTIER_HORIZON_MS). */
   private frontierAhead(digest: Digest): number {
     const a = this.arrivals.get(digest);
-    const elapsedMs = a === undefined ? 0 : Date.now() - a.firstMs;
+    const elapsedMs = a === undefined ? 0 : this.clock.now() - a.firstMs;
     if (a === undefined || a.count < 2 || elapsedMs <= 0) return FRONTIER_MIN_AHEAD;
     const perMs = (a.count - 1) / elapsedMs;
     return Math.max(FRONTIER_MIN_AHEAD, Math.min(FRONTIER_AHEAD, Math.ceil(perMs * FRONTIER_HORIZON_MS)));
@@ -405,7 +424,11 @@ export class Swarm {
         this.frontier.delete(oldest);
       }
     }
-    const now = Date.now();
+    const now = this.clock.now();
+    let firstMissing = 0;
+    while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
+    const arriving = claims.get(firstMissing);
+    if (arriving !== undefined) this.extendArrivingClaim(digest, arriving);
     // From here on every claim of this blob is live.
     for (const [piece, claim] of claims) if (claim.untilMs <= now) claims.delete(piece);
     const mine = this.claimsOf(peerId, digest, now);
@@ -416,8 +439,6 @@ export class Swarm {
     if (alone && this.arrivesSlowly(digest)) room = Math.min(room, Math.max(1, Math.floor(MAX_FRONTIER_CLAIMS_ALONE / this.arrivingBlobsOf(peerId, digest))) - mine.inBlob);
     const taken = new Set(out.map((a) => a.piece));
     let added = 0;
-    let firstMissing = 0;
-    while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
     const end = Math.min(pieceCount, firstMissing + this.frontierAhead(digest));
     for (let piece = firstMissing; piece < end && added < room; piece++) {
       // Claimed by another child, or by this one already waiting for it.
@@ -426,6 +447,17 @@ export class Swarm {
       out.push({ piece, candidates: [{ kind: 'seed' }] });
       added++;
     }
+  }
+
+  /**
+   * The seed holds the request for the piece arriving now until FRONTIER_TTL_MS
+   * pass without a byte of its blob (piece-hold.ts), so its claim lasts as long:
+   * ended at 30 s, it let a second child claim the piece while the seed still
+   * held the first one's request, and both were sent it.
+   */
+  private extendArrivingClaim(digest: Digest, claim: { untilMs: number }): void {
+    const quietMs = this.fetchQuietMs(digest);
+    if (quietMs !== undefined) claim.untilMs = Math.max(claim.untilMs, this.clock.now() - quietMs + FRONTIER_TTL_MS);
   }
 
   /**

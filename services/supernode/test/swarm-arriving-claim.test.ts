@@ -1,0 +1,47 @@
+/**
+ * Regression: the seed holds a request for the piece arriving now for as long as its
+ * blob's bytes keep coming (piece-hold.ts), but the child's frontier claim on that
+ * piece ended after 30 s (FRONTIER_TTL_MS). A second child could then claim the same
+ * piece while the seed still held the first one's request, and the seed sent it twice.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { PIECE_WAIT_MS, silentLogger, type Digest } from '@shoal/core';
+import { PieceStore } from '@shoal/store';
+import { PeerTable } from '../src/peer-table.js';
+import { Scheduler } from '../src/scheduler/index.js';
+import { Swarm } from '../src/swarm.js';
+
+const PIECE = 1024 * 1024;
+const DIGEST = `sha256:${'a'.repeat(64)}` as Digest;
+
+test('the claim on the piece arriving now lasts while the fetch moves, and ends once it goes quiet', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir });
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // The blob's fetch from the registry is under way and no piece has landed yet.
+  await store.begin(DIGEST, 16 * PIECE);
+  const clock = { nowMs: 1_000_000, now(): number { return this.nowMs; } };
+  let quietMs: number | undefined = 0;
+  const scheduler = new Scheduler({ clock });
+  for (const peerId of ['a', 'b', 'c', 'd']) scheduler.addPeer({ peerId, url: `http://${peerId}` });
+  const swarm = new Swarm({ log: silentLogger(), store, scheduler, peers: new PeerTable(), clock, fetchQuietMs: () => quietMs });
+  const claimsOf = (peerId: string): number[] =>
+    (swarm.schedule(DIGEST, { peerId, limit: 8 })?.assignments ?? []).filter((a) => a.candidates[0]?.kind === 'seed').map((a) => a.piece);
+
+  t.deepEqual(claimsOf('a'), [0, 1]);
+  t.deepEqual(claimsOf('b'), [2, 3]);
+  // Past the claims' lifetime, the registry still sending: a's request for piece 0 is still held.
+  clock.nowMs += PIECE_WAIT_MS + 1_000;
+  quietMs = 500;
+  t.deepEqual(claimsOf('c'), [1, 2], 'piece 0, arriving now while the fetch moves, stays with a');
+  // The fetch then sends nothing for the whole wait: the seed lets a's request go, and so does the claim.
+  clock.nowMs += PIECE_WAIT_MS;
+  quietMs = PIECE_WAIT_MS;
+  t.deepEqual(claimsOf('d'), [0, 1], 'c\'s claims on 1 and 2 ended too');
+});
