@@ -14,6 +14,8 @@ import type { Readable } from 'node:stream';
 import type { BlobRecord, PieceStoreApi } from '@shoal/store';
 import { parseRetryAfter, type RegistryClientApi } from '@shoal/registry-client';
 import { BackToSourceBackoffError, UpstreamDeniedError, UpstreamTooSlowError } from './errors.js';
+import { ResumableBody } from './resumable-body.js';
+import { StarvedFetches } from './starved-fetches.js';
 
 /** Back-to-source downloads running at once; more wait their turn. */
 export const DEFAULT_MAX_CONCURRENT_FETCHES = 16;
@@ -41,6 +43,15 @@ export const MIN_FETCH_BYTES_PER_SEC = 8 * 1024;
 
 /** The span each back-to-source progress judgement covers. Milliseconds. */
 export const FETCH_PROGRESS_WINDOW_MS = 10_000;
+
+/**
+ * New connections in a row a back-to-source fetch may go on with (ResumableBody)
+ * when each brought less than RESUME_PROGRESS_BYTES: a registry that keeps
+ * breaking its answers fails the fetch.
+ */
+export const MAX_RESUMES_WITHOUT_PROGRESS = 3;
+/** Bytes a connection must bring for the next break to count as a fresh one. */
+export const RESUME_PROGRESS_BYTES = 1024 * 1024;
 
 /**
  * Longest time a failed back-to-source start (429, 5xx, registry unreachable)
@@ -71,6 +82,8 @@ export interface BlobTasksInit {
   minFetchBytesPerSec?: number;
   /** @default FETCH_PROGRESS_WINDOW_MS */
   fetchProgressWindowMs?: number;
+  /** How starved fetches are found (StarvedFetches' defaults). */
+  starved?: ConstructorParameters<typeof StarvedFetches>[0];
 }
 
 interface FailedStart {
@@ -131,8 +144,12 @@ export class BlobTasks {
   /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
   private readonly failedStarts = new Map<string, FailedStart>();
 
+  private readonly starved: StarvedFetches;
+
   /** Called when a fetch from the registry that had started ends (a metric). */
   onFetchDone: (result: 'ok' | 'failed', seconds: number) => void = () => undefined;
+  /** Called when a fetch goes on on a new connection (a metric): its connection broke, or its registry's link starved it. */
+  onFetchResumed: (cause: 'broken' | 'starved') => void = () => undefined;
 
   constructor(components: BlobTasksComponents, init: BlobTasksInit = {}) {
     this.log = components.log.child({ module: 'blob-tasks' });
@@ -143,6 +160,7 @@ export class BlobTasks {
     this.maxPerRegistry = init.maxFetchesPerRegistry ?? defaultFetchesPerRegistry(this.maxConcurrent);
     this.minBytesPerSec = init.minFetchBytesPerSec ?? MIN_FETCH_BYTES_PER_SEC;
     this.progressWindowMs = init.fetchProgressWindowMs ?? FETCH_PROGRESS_WINDOW_MS;
+    this.starved = new StarvedFetches(init.starved);
   }
 
   /** Digests being fetched from registries now. */
@@ -234,10 +252,33 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
-      const watch = this.watchProgress(digest, response.body, abort, progress);
+      let starvedReason: string | undefined;
+      const body = new ResumableBody(response.body, sizeBytes, (offset, signal) => this.reopen(request, authorization, sizeBytes, offset, AbortSignal.any([abort.signal, signal])), {
+        maxResumesWithoutProgress: MAX_RESUMES_WITHOUT_PROGRESS,
+        progressBytes: RESUME_PROGRESS_BYTES,
+        onResume: ({ offset, reason }) => {
+          const cause = starvedReason === reason ? 'starved' : 'broken';
+          log.info({ offset, reason }, `back-to-source goes on on a new connection (${cause})`);
+          this.onFetchResumed(cause);
+          watch.restarted();
+        },
+      });
+      const watch = this.watchProgress(digest, body, abort, progress);
+      const share = this.starved.watch(request.registry, {
+        restart: (reason) => {
+          starvedReason = reason;
+          return body.restart(reason);
+        },
+      });
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
-        .ingest(digest, sizeBytes, response.body, { signal: abort.signal, onChunk: watch.count })
+        .ingest(digest, sizeBytes, body, {
+          signal: abort.signal,
+          onChunk: (bytes) => {
+            watch.count(bytes);
+            share.count(bytes);
+          },
+        })
         .then(
           () => {
             log.info({ sizeBytes, durationMs: Date.now() - startedAt }, 'back-to-source complete');
@@ -250,6 +291,7 @@ export class BlobTasks {
         )
         .finally(() => {
           watch.stop();
+          share.stop();
           this.inflight.delete(digest);
           release?.();
         });
@@ -286,7 +328,7 @@ export class BlobTasks {
    * the minimum rate: progress, not silence, keeps a fetch slot. Notes in
    * `progress.lastByteMs` when bytes last came, at each check (not per chunk).
    */
-  private watchProgress(digest: Digest, body: Readable, abort: AbortController, progress: InflightTask['progress']): { count: (bytes: number) => void; stop: () => void } {
+  private watchProgress(digest: Digest, body: Readable, abort: AbortController, progress: InflightTask['progress']): { count: (bytes: number) => void; restarted: () => void; stop: () => void } {
     let bytes = 0;
     let bytesSeen = 0;
     let windowStartBytes = 0;
@@ -315,8 +357,32 @@ export class BlobTasks {
       count: (chunkBytes) => {
         bytes += chunkBytes;
       },
+      // A new connection gets a whole window before it is judged.
+      restarted: () => {
+        windowStartMs = this.clock.now();
+        windowStartBytes = bytes;
+      },
       stop: () => clearInterval(timer),
     };
+  }
+
+  /**
+   * Asks the registry for `digest` from byte `offset` on, for a fetch going on on a
+   * new connection. A registry that ignores Range sends the whole blob again, and
+   * the bytes before `offset` are dropped.
+   */
+  private async reopen(request: TaskRequest & { digest: Digest }, authorization: string | undefined, sizeBytes: number, offset: number, signal: AbortSignal): Promise<{ body: Readable; skipBytes: number }> {
+    const { digest } = request;
+    const response = await this.registry.getBlob({ registry: request.registry, repository: request.repository, digest, authorization, range: `bytes=${offset}-`, signal });
+    if (response.statusCode === 200) return { body: response.body, skipBytes: offset };
+    const contentRange = response.headers['content-range'];
+    const expected = `bytes ${offset}-${sizeBytes - 1}/`;
+    if (response.statusCode === 206 && typeof contentRange === 'string' && contentRange.startsWith(expected) && [String(sizeBytes), '*'].includes(contentRange.slice(expected.length))) {
+      return { body: response.body, skipBytes: 0 };
+    }
+    destroyQuietly(response.body);
+    const answer = response.statusCode === 206 ? `206 with range ${String(contentRange)}` : String(response.statusCode);
+    throw new UpstreamError(`registry answered ${answer} when asked for bytes ${offset}- of ${digest}`, { upstreamStatus: response.statusCode });
   }
 
   private eligible(registry: string): boolean {
