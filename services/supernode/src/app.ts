@@ -177,8 +177,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   });
   const fetches = histogram(m, 'shoal_supernode_upstream_fetch_duration_seconds', 'Time to fetch one blob from its registry into the cache, by result', ['result'], TRANSFER_DURATION_BUCKETS_SECONDS);
   tasks.onFetchDone = (result, seconds) => fetches.observe({ result }, seconds);
-  const resumed = counter(m, 'shoal_supernode_upstream_fetch_resumes_total', 'Fetches from a registry that went on on a new connection from where they were, by cause (broken: the connection failed; starved: the registry\'s other fetches took its share of the link)', ['cause']);
-  tasks.onFetchResumed = (cause) => resumed.inc({ cause });
+  const resumed = counter(m, 'shoal_supernode_upstream_fetch_resumes_total', 'Fetches from a registry that went on from where they were on a new connection (a ranged GET): the old one broke mid-blob, or brought under the minimum rate');
+  tasks.onFetchResumed = () => resumed.inc();
   gauge(m, 'shoal_supernode_cache_bytes', 'Bytes held by the supernode cache (complete and partial blobs)', { collect() { this.set(components.store.usage().bytes); } });
   gauge(m, 'shoal_supernode_cache_blobs', 'Blobs held by the supernode cache', { collect() { this.set(components.store.usage().blobs); } });
   gauge(m, 'shoal_supernode_peers', 'Live peers (registered, heard from within the peer TTL)', { collect() { this.set(peers.size); } });

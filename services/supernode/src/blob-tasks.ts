@@ -15,7 +15,6 @@ import type { BlobRecord, PieceStoreApi } from '@shoal/store';
 import { parseRetryAfter, type RegistryClientApi } from '@shoal/registry-client';
 import { BackToSourceBackoffError, UpstreamDeniedError, UpstreamTooSlowError } from './errors.js';
 import { ResumableBody } from './resumable-body.js';
-import { StarvedFetches } from './starved-fetches.js';
 
 /** Back-to-source downloads running at once; more wait their turn. */
 export const DEFAULT_MAX_CONCURRENT_FETCHES = 16;
@@ -34,7 +33,8 @@ export function defaultFetchesPerRegistry(maxConcurrentFetches: number = DEFAULT
 
 /**
  * A back-to-source download must bring at least this many bytes per second,
- * over each FETCH_PROGRESS_WINDOW_MS, or it is cut and its slot freed. Bytes
+ * over each FETCH_PROGRESS_WINDOW_MS, or it goes on on a new connection (once:
+ * the old one may be dead), and after that is cut and its slot freed. Bytes
  * per second: 8 KiB/s, far below any useful share of a registry's link (16
  * fetches on 10 Mbit/s still get ~75 KiB/s each). An upstream that sends a
  * byte every few seconds resets every "no byte for N s" timer; this does not.
@@ -82,8 +82,6 @@ export interface BlobTasksInit {
   minFetchBytesPerSec?: number;
   /** @default FETCH_PROGRESS_WINDOW_MS */
   fetchProgressWindowMs?: number;
-  /** How starved fetches are found (StarvedFetches' defaults). */
-  starved?: ConstructorParameters<typeof StarvedFetches>[0];
 }
 
 interface FailedStart {
@@ -144,12 +142,10 @@ export class BlobTasks {
   /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
   private readonly failedStarts = new Map<string, FailedStart>();
 
-  private readonly starved: StarvedFetches;
-
   /** Called when a fetch from the registry that had started ends (a metric). */
   onFetchDone: (result: 'ok' | 'failed', seconds: number) => void = () => undefined;
-  /** Called when a fetch goes on on a new connection (a metric): its connection broke, or its registry's link starved it. */
-  onFetchResumed: (cause: 'broken' | 'starved') => void = () => undefined;
+  /** Called when a fetch goes on on a new connection (a metric): the old one broke, or brought under the minimum rate. */
+  onFetchResumed: () => void = () => undefined;
 
   constructor(components: BlobTasksComponents, init: BlobTasksInit = {}) {
     this.log = components.log.child({ module: 'blob-tasks' });
@@ -160,7 +156,6 @@ export class BlobTasks {
     this.maxPerRegistry = init.maxFetchesPerRegistry ?? defaultFetchesPerRegistry(this.maxConcurrent);
     this.minBytesPerSec = init.minFetchBytesPerSec ?? MIN_FETCH_BYTES_PER_SEC;
     this.progressWindowMs = init.fetchProgressWindowMs ?? FETCH_PROGRESS_WINDOW_MS;
-    this.starved = new StarvedFetches(init.starved);
   }
 
   /** Digests being fetched from registries now. */
@@ -252,32 +247,21 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
-      let starvedReason: string | undefined;
       const body = new ResumableBody(response.body, sizeBytes, (offset, signal) => this.reopen(request, authorization, sizeBytes, offset, AbortSignal.any([abort.signal, signal])), {
         maxResumesWithoutProgress: MAX_RESUMES_WITHOUT_PROGRESS,
         progressBytes: RESUME_PROGRESS_BYTES,
         onResume: ({ offset, reason }) => {
-          const cause = starvedReason === reason ? 'starved' : 'broken';
-          log.info({ offset, reason }, `back-to-source goes on on a new connection (${cause})`);
-          this.onFetchResumed(cause);
+          log.info({ offset, reason }, 'back-to-source goes on from where it was on a new connection');
+          this.onFetchResumed();
           watch.restarted();
         },
       });
       const watch = this.watchProgress(digest, body, abort, progress);
-      const share = this.starved.watch(request.registry, {
-        restart: (reason) => {
-          starvedReason = reason;
-          return body.restart(reason);
-        },
-      });
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
         .ingest(digest, sizeBytes, body, {
           signal: abort.signal,
-          onChunk: (bytes) => {
-            watch.count(bytes);
-            share.count(bytes);
-          },
+          onChunk: watch.count,
         })
         .then(
           () => {
@@ -291,7 +275,6 @@ export class BlobTasks {
         )
         .finally(() => {
           watch.stop();
-          share.stop();
           this.inflight.delete(digest);
           release?.();
         });
@@ -328,8 +311,9 @@ export class BlobTasks {
    * the minimum rate: progress, not silence, keeps a fetch slot. Notes in
    * `progress.lastByteMs` when bytes last came, at each check (not per chunk).
    */
-  private watchProgress(digest: Digest, body: Readable, abort: AbortController, progress: InflightTask['progress']): { count: (bytes: number) => void; restarted: () => void; stop: () => void } {
+  private watchProgress(digest: Digest, body: ResumableBody, abort: AbortController, progress: InflightTask['progress']): { count: (bytes: number) => void; restarted: () => void; stop: () => void } {
     let bytes = 0;
+    let triedNewConnection = false;
     let bytesSeen = 0;
     let windowStartBytes = 0;
     let windowStartMs = this.clock.now();
@@ -347,6 +331,12 @@ export class BlobTasks {
       windowStartMs = now;
       windowStartBytes = bytes;
       if (rate >= this.minBytesPerSec) return;
+      // Once, a new connection: the old one may be dead (a lost NAT mapping sends nothing,
+      // and says nothing). A registry that is slow on the new one too is cut.
+      if (!triedNewConnection && body.restart(`under ${this.minBytesPerSec} bytes/s over ${elapsedMs} ms`)) {
+        triedNewConnection = true;
+        return;
+      }
       const err = new UpstreamTooSlowError(digest, rate, this.minBytesPerSec);
       this.log.warn({ digest, bytesPerSec: Math.round(rate) }, 'back-to-source too slow: cut, its slot freed');
       abort.abort(err);

@@ -1,7 +1,6 @@
 /**
  * A back-to-source fetch goes on from where it was on a new connection (a ranged GET)
- * when its connection breaks, or when the registry's other fetches starve it of the
- * link: the bytes already in are kept, the blob completes and matches its digest, and
+ * when its connection breaks or goes silent: the bytes already in are kept, the blob completes and matches its digest, and
  * the registry sends each byte about once. Real docker-registry behind a TCP relay
  * that breaks the connections it is told to.
  */
@@ -9,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { silentLogger, type Digest } from '@shoal/core';
+import { silentLogger } from '@shoal/core';
 import { RegistryClient } from '@shoal/registry-client';
 import { PieceStore } from '@shoal/store';
 import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry, type BuiltLayer, type RunningRegistry } from '@shoal/testkit';
@@ -30,7 +29,7 @@ async function registryWith(t: ExecutionContext, layerMiB: number[]): Promise<{ 
   return { registry, layers: image.layers };
 }
 
-async function tasksVia(t: ExecutionContext, host: string, init: ConstructorParameters<typeof BlobTasks>[1] = {}): Promise<{ tasks: BlobTasks; store: PieceStore; resumes: string[] }> {
+async function tasksVia(t: ExecutionContext, host: string, init: ConstructorParameters<typeof BlobTasks>[1] = {}): Promise<{ tasks: BlobTasks; store: PieceStore; resumes: () => number }> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-resume-'));
   const store = await PieceStore.open({ log: silentLogger() }, { dir });
   t.teardown(async () => {
@@ -41,9 +40,9 @@ async function tasksVia(t: ExecutionContext, host: string, init: ConstructorPara
   t.teardown(() => client.close());
   const tasks = new BlobTasks({ log: silentLogger(), store, registry: client }, init);
   t.teardown(() => tasks.close());
-  const resumes: string[] = [];
-  tasks.onFetchResumed = (cause) => resumes.push(cause);
-  return { tasks, store, resumes };
+  let resumed = 0;
+  tasks.onFetchResumed = () => resumed++;
+  return { tasks, store, resumes: () => resumed };
 }
 
 const rangeOf = (head: string): string | undefined => /^range: *(.*)$/im.exec(head)?.[1]?.trim();
@@ -59,38 +58,33 @@ test('a connection reset halfway through a blob: the fetch goes on with Range fr
   await tasks.ensure({ digest: layer.digest, registry: relay.host, repository: REPOSITORY, sizeBytes: layer.sizeBytes }, undefined);
   await store.waitForComplete(layer.digest, { signal: AbortSignal.timeout(20_000) });
   t.true(store.get(layer.digest)?.complete, 'complete: every piece and the whole blob matched');
-  t.deepEqual(resumes, ['broken']);
+  t.is(resumes(), 1);
   t.is(relay.heads.length, 2);
   const range = rangeOf(relay.heads[1] as string);
   t.regex(range ?? '', /^bytes=\d+-$/, `the second request: ${relay.heads[1]}`);
   const offset = Number(/\d+/.exec(range ?? '')?.[0]);
-  t.true(offset > 2 * MiB && offset <= 3 * MiB, `resumed from ${offset}`);
-  t.true(relay.forwardedBytes() < layer.sizeBytes + MiB, `the registry sent ${relay.forwardedBytes()} bytes for a ${layer.sizeBytes}-byte blob`);
+  // A reset drops what the supernode's kernel held unread: it goes on from what it had read.
+  t.true(offset > 0 && offset <= 3 * MiB, `resumed from ${offset}`);
+  t.true(relay.forwardedBytes() <= layer.sizeBytes + 3 * MiB, `the registry sent ${relay.forwardedBytes()} bytes for a ${layer.sizeBytes}-byte blob`);
   const answers = (await registry.requests()).filter((r) => r.digest === layer.digest).map((r) => r.status);
   t.true(answers.includes(206), `registry answers: ${answers.join(', ')}`);
 });
 
-test('a fetch the registry\'s other fetches starve is moved to a new connection and completes while they still run', async (t) => {
-  const { registry, layers } = await registryWith(t, [6, 6, 6]);
-  const starvedLayer = layers[0] as BuiltLayer;
-  // The first blob's first connection goes silent after 256 KiB and stays open; the
-  // others (and any ranged request) pass, at 1 MiB/s each, so they run for about 6 s.
-  const relay = await startFaultRelay(
-    registry.port,
-    (head): RelayFault => (head.includes(starvedLayer.digest) && rangeOf(head) === undefined ? { kind: 'stall', afterBytes: 256 * 1024 } : { kind: 'pass' }),
-    MiB,
-  );
+test('a connection that goes silent mid-blob: after one progress window the fetch goes on on a new connection', async (t) => {
+  const { registry, layers } = await registryWith(t, [6]);
+  const layer = layers[0] as BuiltLayer;
+  // The first connection sends 1 MiB of its answer, then nothing, and stays open (a lost NAT mapping).
+  const relay = await startFaultRelay(registry.port, (_head, index): RelayFault => (index === 0 ? { kind: 'stall', afterBytes: MiB } : { kind: 'pass' }));
   t.teardown(() => relay.close());
-  const { tasks, store, resumes } = await tasksVia(t, relay.host, { starved: { windowMs: 2_000 } });
+  const { tasks, store, resumes } = await tasksVia(t, relay.host, { fetchProgressWindowMs: 2_000 });
 
   const startedAt = performance.now();
-  for (const layer of layers) await tasks.ensure({ digest: layer.digest, registry: relay.host, repository: REPOSITORY, sizeBytes: layer.sizeBytes }, undefined);
-  await store.waitForComplete(starvedLayer.digest, { signal: AbortSignal.timeout(30_000) });
-  const starvedSeconds = (performance.now() - startedAt) / 1000;
-  for (const layer of layers.slice(1)) await store.waitForComplete(layer.digest as Digest, { signal: AbortSignal.timeout(30_000) });
-  t.true(store.get(starvedLayer.digest)?.complete);
-  t.deepEqual(resumes, ['starved']);
-  // 3 s to be judged (a 2 s window), then 5.75 MiB at 1 MiB/s.
-  t.true(starvedSeconds < 12, `the starved blob completed after ${starvedSeconds.toFixed(1)} s`);
-  t.true(relay.heads.some((head) => head.includes(starvedLayer.digest) && rangeOf(head) !== undefined), 'a ranged request for the starved blob');
+  await tasks.ensure({ digest: layer.digest, registry: relay.host, repository: REPOSITORY, sizeBytes: layer.sizeBytes }, undefined);
+  await store.waitForComplete(layer.digest, { signal: AbortSignal.timeout(20_000) });
+  const seconds = (performance.now() - startedAt) / 1000;
+  t.true(store.get(layer.digest)?.complete);
+  t.is(resumes(), 1);
+  // Its first 2 s window has the 1 MiB, the second nothing: a new connection at about 4 s.
+  t.true(seconds < 8, `completed after ${seconds.toFixed(1)} s`);
+  t.regex(rangeOf(relay.heads[1] ?? '') ?? '', /^bytes=\d+-$/);
 });
