@@ -263,6 +263,7 @@ export function simulate(params: SimParams): SimResult {
   const seedHasPiece = new Uint8Array(P);
   const claimBy = new Int32Array(P).fill(-1);
   const claimUntil = new Float64Array(P);
+  const claimSince = new Float64Array(P);
   const heldBack = new Uint8Array(P);
   const heldProgress = new Float64Array(P);
   const waitingAtSeed: Array<number[] | undefined> = new Array<number[] | undefined>(P);
@@ -709,7 +710,7 @@ export function simulate(params: SimParams): SimResult {
     let oldestSince = Infinity;
     for (const g of mine) {
       if ((layerOf[g] as number) === layer) inBlob++;
-      oldestSince = Math.min(oldestSince, (claimUntil[g] as number) - k.frontierTtlMs);
+      oldestSince = Math.min(oldestSince, claimSince[g] as number);
     }
     const alone = sched.members(digests[layer] as string) <= 1 && (inBlob > 0 || oldestSince <= now - k.aloneAfterMs);
     let most = Math.min(room, k.frontierPerCall, (alone ? k.maxFrontierClaimsAlone : k.maxFrontierClaimsPerChild) - mine.length);
@@ -731,6 +732,7 @@ export function simulate(params: SimParams): SimResult {
       if (claimLive(g)) continue;
       claimBy[g] = node;
       claimUntil[g] = now + k.frontierTtlMs;
+      claimSince[g] = now;
       mine.push(g);
       frontierPieces.push(g);
       frontierClaims++;

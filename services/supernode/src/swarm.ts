@@ -132,7 +132,7 @@ export class Swarm {
   /** Insertion-ordered: the oldest is forgotten first, as the scheduler does (LRU). */
   private readonly known = new Map<Digest, number>();
   /** Per blob still arriving at the seed: piece → the child waiting for it there, and until when (made FRONTIER_TTL_MS before). */
-  private readonly frontier = new Map<Digest, Map<number, { peerId: string; untilMs: number }>>();
+  private readonly frontier = new Map<Digest, Map<number, { peerId: string; sinceMs: number; untilMs: number }>>();
   /** Per blob still arriving at the seed: when its first piece landed and how many have since (its arrival rate). Bounded like `frontier`. */
   private readonly arrivals = new Map<Digest, { firstMs: number; count: number }>();
   /** Per blob: schedule calls holding their answer until something changes (see waitForChange). */
@@ -434,7 +434,7 @@ export class Swarm {
     const mine = this.claimsOf(peerId, digest, now);
     // Alone: the blob's only member, already waiting at the seed for some of its
     // pieces, or for a while for another blob's (see ALONE_AFTER_MS).
-    const alone = this.scheduler.members(digest) <= 1 && (mine.inBlob > 0 || mine.oldestUntilMs - FRONTIER_TTL_MS <= now - ALONE_AFTER_MS);
+    const alone = this.scheduler.members(digest) <= 1 && (mine.inBlob > 0 || mine.oldestSinceMs <= now - ALONE_AFTER_MS);
     room = Math.min(room, FRONTIER_PER_CALL, (alone ? MAX_FRONTIER_CLAIMS_ALONE : MAX_FRONTIER_CLAIMS_PER_CHILD) - mine.total);
     if (alone && this.arrivesSlowly(digest)) room = Math.min(room, Math.max(1, Math.floor(MAX_FRONTIER_CLAIMS_ALONE / this.arrivingBlobsOf(peerId, digest))) - mine.inBlob);
     const taken = new Set(out.map((a) => a.piece));
@@ -443,7 +443,7 @@ export class Swarm {
     for (let piece = firstMissing; piece < end && added < room; piece++) {
       // Claimed by another child, or by this one already waiting for it.
       if (this.store.hasPiece(digest, piece) || taken.has(piece) || claims.has(piece)) continue;
-      claims.set(piece, { peerId, untilMs: now + FRONTIER_TTL_MS });
+      claims.set(piece, { peerId, sinceMs: now, untilMs: now + FRONTIER_TTL_MS });
       out.push({ piece, candidates: [{ kind: 'seed' }] });
       added++;
     }
@@ -462,23 +462,24 @@ export class Swarm {
 
   /**
    * Live frontier claims of one child over all blobs still arriving (and in
-   * `digest`), and when the oldest of them ends. A claim lasts until its child
-   * announces the piece or FRONTIER_TTL_MS passes: the child's request stays
-   * open while the piece crosses the link.
+   * `digest`), and when the oldest of them was made. A claim lasts until its child
+   * announces the piece or FRONTIER_TTL_MS passes (longer for the piece arriving
+   * now, see extendArrivingClaim): the child's request stays open while the piece
+   * crosses the link.
    */
-  private claimsOf(peerId: string, digest: Digest, now: number): { total: number; inBlob: number; oldestUntilMs: number } {
+  private claimsOf(peerId: string, digest: Digest, now: number): { total: number; inBlob: number; oldestSinceMs: number } {
     let total = 0;
     let inBlob = 0;
-    let oldestUntilMs = Infinity;
+    let oldestSinceMs = Infinity;
     for (const [d, claims] of this.frontier) {
       for (const claim of claims.values()) {
         if (claim.peerId !== peerId || claim.untilMs <= now) continue;
         total++;
         if (d === digest) inBlob++;
-        oldestUntilMs = Math.min(oldestUntilMs, claim.untilMs);
+        oldestSinceMs = Math.min(oldestSinceMs, claim.sinceMs);
       }
     }
-    return { total, inBlob, oldestUntilMs };
+    return { total, inBlob, oldestSinceMs };
   }
 
   /** Blobs still arriving at the seed that the child pulls (is a member of), `digest` included. */

@@ -45,3 +45,32 @@ test('the claim on the piece arriving now lasts while the fetch moves, and ends 
   quietMs = PIECE_WAIT_MS;
   t.deepEqual(claimsOf('d'), [0, 1], 'c\'s claims on 1 and 2 ended too');
 });
+
+test('a lone child whose claim on an arriving piece was extended still counts as alone in its other blobs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir });
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const other = `sha256:${'b'.repeat(64)}` as Digest;
+  // A one-piece blob: the child's only claim there is on the piece arriving now.
+  await store.begin(DIGEST, PIECE);
+  await store.begin(other, 16 * PIECE);
+  const clock = { nowMs: 1_000_000, now(): number { return this.nowMs; } };
+  const scheduler = new Scheduler({ clock });
+  scheduler.addPeer({ peerId: 'lone', url: 'http://lone' });
+  // Bytes keep coming: every look at the claim on the arriving piece extends it.
+  const swarm = new Swarm({ log: silentLogger(), store, scheduler, peers: new PeerTable(), clock, fetchQuietMs: () => 0 });
+  const claimsOf = (digest: Digest): number[] =>
+    (swarm.schedule(digest, { peerId: 'lone', limit: 8 })?.assignments ?? []).filter((a) => a.candidates[0]?.kind === 'seed').map((a) => a.piece);
+
+  t.deepEqual(claimsOf(DIGEST), [0]);
+  clock.nowMs += 1_000;
+  claimsOf(DIGEST);
+  clock.nowMs += 500;
+  // It has waited at the seed for 1.5 s, past ALONE_AFTER_MS: alone, it may hold more than
+  // a swarm member's 2 claims, shared over the blobs it pulls (8 over 2).
+  const more = claimsOf(other);
+  t.true(more.length >= 2, `claims in the other blob: ${JSON.stringify(more)}`);
+});
