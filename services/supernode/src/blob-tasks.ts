@@ -259,10 +259,7 @@ export class BlobTasks {
       const watch = this.watchProgress(digest, body, abort, progress);
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
-        .ingest(digest, sizeBytes, body, {
-          signal: abort.signal,
-          onChunk: watch.count,
-        })
+        .ingest(digest, sizeBytes, body, { signal: abort.signal, onChunk: watch.count })
         .then(
           () => {
             log.info({ sizeBytes, durationMs: Date.now() - startedAt }, 'back-to-source complete');

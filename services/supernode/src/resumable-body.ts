@@ -3,9 +3,10 @@ import { destroyQuietly } from '@shoal/core';
 
 /**
  * A registry body that goes on from where it is on a new connection when the one it
- * came on breaks (reset, premature end, body timeout) or is cut on purpose because the
- * registry's link starves it (`restart`). Whatever went before stays: the bytes
- * already ingested, verified and passed on to peers are not fetched again.
+ * came on breaks (reset, premature end, body timeout), or when the caller gives up on
+ * it (`restart`: a connection that brings almost nothing may be dead). Whatever went
+ * before stays: the bytes already ingested, verified and passed on to peers are not
+ * fetched again.
  *
  * `reopen(offset, signal)` asks the registry for the blob from byte `offset` on and
  * answers the body and how many bytes at its start to drop (0 for a ranged answer;

@@ -131,7 +131,7 @@ export class Swarm {
   private readonly peers: PeerTable;
   /** Insertion-ordered: the oldest is forgotten first, as the scheduler does (LRU). */
   private readonly known = new Map<Digest, number>();
-  /** Per blob still arriving at the seed: piece → the child waiting for it there, and until when (made FRONTIER_TTL_MS before). */
+  /** Per blob still arriving at the seed: piece → the child waiting for it there, since when, and until when. */
   private readonly frontier = new Map<Digest, Map<number, { peerId: string; sinceMs: number; untilMs: number }>>();
   /** Per blob still arriving at the seed: when its first piece landed and how many have since (its arrival rate). Bounded like `frontier`. */
   private readonly arrivals = new Map<Digest, { firstMs: number; count: number }>();
