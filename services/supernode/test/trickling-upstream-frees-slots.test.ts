@@ -2,7 +2,7 @@
 // held all 16 back-to-source slots (every byte reset the "no byte for N s"
 // timers): new blobs from a healthy registry then waited behind it and came
 // from the registry through each node's own fallback. Now one registry can
-// hold at most half the slots, and a fetch under the minimum rate is cut
+// hold at most a quarter of the slots, and a fetch under the minimum rate is cut
 // (after one try on a new connection).
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -65,7 +65,7 @@ test('20 trickling back-to-source fetches leave slots for a healthy registry, an
   });
   const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [trickle.host, healthy.host], maxRetries: 0 });
   t.teardown(() => client.close());
-  // The defaults (16 slots, 8 per registry), with the progress window shortened so the test is quick.
+  // The defaults (16 slots, 4 per registry), with the progress window shortened so the test is quick.
   const tasks = new BlobTasks({ log: silentLogger(), store, registry: client }, { fetchProgressWindowMs: 2_000 });
   t.teardown(() => tasks.close());
 
@@ -82,7 +82,7 @@ test('20 trickling back-to-source fetches leave slots for a healthy registry, an
   await store.waitForComplete(layer.digest, { signal: AbortSignal.timeout(10_000) });
 
   // The trickling fetches do not hold their slots: each is cut within three windows
-  // (one to be judged, one more on the new connection it is given once), eight at a time.
+  // (one to be judged, one more on the new connection it is given once), four at a time.
   const cutBy = performance.now() + 40_000;
   while (tasks.inflightCount > 0 && performance.now() < cutBy) await new Promise((r) => setTimeout(r, 200));
   t.is(tasks.inflightCount, 0, 'every trickling fetch was cut');
