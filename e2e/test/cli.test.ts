@@ -16,6 +16,16 @@ test('bad configuration is reported all at once, with exit code 2', async (t) =>
   t.regex(result.stderr, /--peer-listen: port out of range/);
 });
 
+test('--max-fetches-per-registry is checked at the edge: 0 or more than the 16 fetch slots is a configuration error', async (t) => {
+  for (const value of ['0', '17', 'many']) {
+    const result = await runCommand(process.execPath, [SHOAL, 'supernode', '--max-fetches-per-registry', value], { env: minimalEnv({ SHOAL_DATA: '' }) });
+    t.is(result.code, 2, `${value}: ${result.stderr}`);
+    t.regex(result.stderr, /--max-fetches-per-registry/);
+  }
+  const help = await runCommand(process.execPath, [SHOAL, 'supernode', '--help'], { env: minimalEnv({}) });
+  t.regex(help.stdout + help.stderr, /--max-fetches-per-registry[^\n]*\(default 4\)/);
+});
+
 test('containerd-config writes hosts.toml per registry and _default', async (t) => {
   const dir = await makeTempDir('shoal-cli');
   t.teardown(() => removeTempDir(dir));

@@ -30,6 +30,7 @@ import {
 import { commandLogger, logFormatFlag } from './logging.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
+import { DEFAULT_MAX_CONCURRENT_FETCHES, defaultFetchesPerRegistry } from '@shoal/supernode';
 import { BACKUP_NAME, configureContainerd, restoreContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
 import { doctorFlags, runDoctorCommand } from './commands/doctor.js';
@@ -152,6 +153,7 @@ const commands: Record<string, Command> = {
       listen: { kind: 'hostPort', help: SUPERNODE_LISTEN_HELP },
       data: { kind: 'path', help: 'cache and metadata directory', default: DEFAULT_SUPERNODE_DATA },
       plainHttp: plainHttpFlag,
+      maxFetchesPerRegistry: { kind: 'integer', help: 'blobs fetched from one registry at once (raise it for a registry that limits the rate of each connection)', default: defaultFetchesPerRegistry(), min: 1, max: DEFAULT_MAX_CONCURRENT_FETCHES },
       ...cacheFlags,
       tokenFile: tokenFileFlag,
       tokenGraceSec: tokenGraceSecFlag,
@@ -168,7 +170,7 @@ const commands: Record<string, Command> = {
       openClusterWarning(log, token);
       const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace, leaderElectionNamespace: c.leaderElectionNamespace } : undefined;
       const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
-      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, ...authOptions(c, token), imagePullJobs });
+      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, maxFetchesPerRegistry: c.maxFetchesPerRegistry, ...authOptions(c, token), imagePullJobs });
       untilSignal(log, () => running.close());
     },
   }),

@@ -82,6 +82,8 @@ export interface SupernodeOptions extends CacheOptions, AuthOptions {
   listen: string;
   dataDir: string;
   plainHttpHosts: readonly string[];
+  /** Back-to-source fetches from one registry at once (`--max-fetches-per-registry`); undefined: the supernode's default. */
+  maxFetchesPerRegistry?: number | undefined;
   /** Run the ImagePullJob controller (`--image-pull-jobs`): kubeconfig file (default: in-cluster), one namespace (default: all). */
   imagePullJobs?:
     | {
@@ -135,7 +137,7 @@ export async function startSupernode(log: Logger, options: SupernodeOptions): Pr
     throw err;
   }
   const keys = clusterAuth(log, options);
-  const { app } = await buildSupernodeApp({ log, store, registry }, { auth: keys.auth, imagePullJobs });
+  const { app } = await buildSupernodeApp({ log, store, registry }, { auth: keys.auth, imagePullJobs, maxFetchesPerRegistry: options.maxFetchesPerRegistry });
   cacheMetrics(app.metrics, 'shoal_supernode_', "the supernode's cache", store);
   const { host, port } = splitHostPort(options.listen);
   let address: string;

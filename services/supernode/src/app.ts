@@ -48,6 +48,8 @@ export interface SupernodeInit {
   identityCheck?: IdentityCheck | undefined;
   /** @default DEFAULT_MAX_CONCURRENT_FETCHES */
   maxConcurrentFetches?: number;
+  /** Back-to-source fetches from one registry at once (`--max-fetches-per-registry`). @default defaultFetchesPerRegistry(maxConcurrentFetches) */
+  maxFetchesPerRegistry?: number | undefined;
   scheduler?: SchedulerInit;
   preheat?: PreheatInit;
   /** Server timeouts; each defaults to its SUPERNODE_SERVER_*_TIMEOUT_MS constant. */
@@ -115,7 +117,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
     bodyLimit: SUPERNODE_SERVER_BODY_LIMIT_BYTES,
     ...serverTimeoutOptions(timeouts),
   });
-  const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches });
+  const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches, maxFetchesPerRegistry: init.maxFetchesPerRegistry });
   const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
   const throughput = new PeerThroughput({ clock: systemClock });
   const peers = new PeerTable({}, { onRemove: (peerId) => {
