@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { PIECE_WAIT_MS, silentLogger, type Digest } from '@shoal/core';
 import { PieceStore } from '@shoal/store';
 import { PeerTable } from '../src/peer-table.js';
@@ -17,15 +17,21 @@ import { Swarm } from '../src/swarm.js';
 const PIECE = 1024 * 1024;
 const DIGEST = `sha256:${'a'.repeat(64)}` as Digest;
 
-test('the claim on the piece arriving now lasts while the fetch moves, and ends once it goes quiet', async (t) => {
+/** A real store with these blobs begun (their fetches from the registry under way) and no piece in yet. */
+async function storeFetching(t: ExecutionContext, blobs: Array<[Digest, number]>): Promise<PieceStore> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
   const store = await PieceStore.open({ log: silentLogger() }, { dir });
   t.teardown(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
+  for (const [digest, sizeBytes] of blobs) await store.begin(digest, sizeBytes);
+  return store;
+}
+
+test('the claim on the piece arriving now lasts while the fetch moves, and ends once it goes quiet', async (t) => {
   // The blob's fetch from the registry is under way and no piece has landed yet.
-  await store.begin(DIGEST, 16 * PIECE);
+  const store = await storeFetching(t, [[DIGEST, 16 * PIECE]]);
   const clock = { nowMs: 1_000_000, now(): number { return this.nowMs; } };
   let quietMs: number | undefined = 0;
   const scheduler = new Scheduler({ clock });
@@ -47,16 +53,9 @@ test('the claim on the piece arriving now lasts while the fetch moves, and ends 
 });
 
 test('a lone child whose claim on an arriving piece was extended still counts as alone in its other blobs', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
   const other = `sha256:${'b'.repeat(64)}` as Digest;
   // A one-piece blob: the child's only claim there is on the piece arriving now.
-  await store.begin(DIGEST, PIECE);
-  await store.begin(other, 16 * PIECE);
+  const store = await storeFetching(t, [[DIGEST, PIECE], [other, 16 * PIECE]]);
   const clock = { nowMs: 1_000_000, now(): number { return this.nowMs; } };
   const scheduler = new Scheduler({ clock });
   scheduler.addPeer({ peerId: 'lone', url: 'http://lone' });
