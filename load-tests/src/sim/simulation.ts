@@ -548,10 +548,14 @@ export function simulate(params: SimParams): SimResult {
     wakePending[layer] = 1;
     queue.push(now, WAKE, layer, 0);
   };
-  /** The claim on the piece arriving now lasts while the layer's fetch moves, as the seed's hold on its request does (Swarm.extendArrivingClaim): here a running feed always does. */
-  const extendArrivingClaim = (g: number): void => {
+  /** Piece g is the one arriving at the seed now, and its layer's fetch moves (here a running feed always does). */
+  const arrivingAtSeed = (g: number): boolean => {
     const layer = layerOf[g] as number;
-    if ((feedState[layer] as number) === 2 && (seedFill[layer] as number) === g - (offset[layer] as number)) claimUntil[g] = Math.max(claimUntil[g] as number, now + k.frontierTtlMs);
+    return (feedState[layer] as number) === 2 && (seedFill[layer] as number) === g - (offset[layer] as number);
+  };
+  /** The claim on the piece arriving now lasts while the layer's fetch moves, as the seed's hold on its request does (Swarm.extendArrivingClaim). */
+  const extendArrivingClaim = (g: number): void => {
+    if (arrivingAtSeed(g)) claimUntil[g] = Math.max(claimUntil[g] as number, now + k.frontierTtlMs);
   };
   const claimLive = (g: number): boolean => (claimBy[g] as number) !== -1 && (claimUntil[g] as number) > now && (frontierLive[layerOf[g] as number] as number) === 1;
   /** A piece reached the seed: offered now, or held back for its claimer; requests waiting for it queue for a send. */
@@ -961,8 +965,8 @@ export function simulate(params: SimParams): SimResult {
     const g = fPiece[t] as number;
     const layer = layerOf[g] as number;
     // The seed holds on to a request for the piece arriving now while its fetch of the layer
-    // moves (services/supernode piece-hold.ts): here a running feed always does.
-    if ((feedState[layer] as number) === 2 && (seedFill[layer] as number) === g - (offset[layer] as number)) {
+    // moves (services/supernode piece-hold.ts).
+    if (arrivingAtSeed(g)) {
       queue.push(now + k.pieceWaitMs, LONG_POLL_TIMEOUT, t, bump(t));
       return;
     }

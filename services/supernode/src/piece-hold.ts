@@ -10,6 +10,16 @@ import { PIECE_WAIT_MS, type Digest } from '@shoal/core';
  * sent 1.76 × S. A piece further ahead is left to the deadline: its child may find
  * it at a peer first.
  */
+/**
+ * The first piece of `digest` the store lacks, looking no further than `upTo`: the
+ * piece arriving now while the registry fetch runs (it lands pieces in order).
+ */
+export function fillPoint(store: { hasPiece(digest: Digest, index: number): boolean }, digest: Digest, upTo: number): number {
+  let next = 0;
+  while (next < upTo && store.hasPiece(digest, next)) next++;
+  return next;
+}
+
 export function holdWhileFetching(
   tasks: { fetchQuietMs(digest: Digest): number | undefined },
   store: { hasPiece(digest: Digest, index: number): boolean },
@@ -19,11 +29,7 @@ export function holdWhileFetching(
 ): { signal: AbortSignal; clear: () => void } {
   const hold = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const arrivingNow = (): boolean => {
-    let next = 0;
-    while (next < index && store.hasPiece(digest, next)) next++;
-    return next === index;
-  };
+  const arrivingNow = (): boolean => fillPoint(store, digest, index) === index;
   const arm = (ms: number): void => {
     timer = setTimeout(() => {
       const quietMs = tasks.fetchQuietMs(digest);

@@ -1,6 +1,7 @@
 import { PIECE_WAIT_MS, pieceSpan, systemClock, type Clock, type Digest, type Logger, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
 import type { PieceStoreApi } from '@shoal/store';
 import type { PeerTable } from './peer-table.js';
+import { fillPoint } from './piece-hold.js';
 import type { SchedulerApi } from './scheduler/index.js';
 
 /** Blobs whose pieces the scheduler has been told about; matches the scheduler's own bound. */
@@ -425,8 +426,7 @@ export class Swarm {
       }
     }
     const now = this.clock.now();
-    let firstMissing = 0;
-    while (firstMissing < pieceCount && this.store.hasPiece(digest, firstMissing)) firstMissing++;
+    const firstMissing = fillPoint(this.store, digest, pieceCount);
     const arriving = claims.get(firstMissing);
     if (arriving !== undefined) this.extendArrivingClaim(digest, arriving);
     // From here on every claim of this blob is live.
