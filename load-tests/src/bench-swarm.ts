@@ -110,6 +110,9 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --layers K            the image in K layers of equal size instead (5 of ½, ¼, ⅛, 1/16, 1/16 of S)
   --max-concurrent-downloads K  layers each ctr fetches at once (0: all, ctr's default; the CRI
                         plugin's default, how the kubelet pulls, is 3)
+  --fetch-only          every node runs ctr content fetch instead of ctr images pull: the same
+                        fetch of every layer, all at once, without the unpack (where N
+                        containerds unpack on this machine's cores while the rest still fetch)
   --rate-mbit B[,B...]  every link's rate, Mbit/s; a list sweeps the rate, rebuilding the LAN at each (200)
   --modes M[,M...]      direct, cache, shoal (all three)
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
@@ -132,6 +135,7 @@ const { values: args } = parseArgs({
     'size-mib': { type: 'string', default: '256' },
     layers: { type: 'string' },
     'max-concurrent-downloads': { type: 'string', default: '0' },
+    'fetch-only': { type: 'boolean', default: false },
     'rate-mbit': { type: 'string', default: '200' },
     mtu: { type: 'string', default: String(DEFAULT_MTU) },
     modes: { type: 'string', default: ALL_MODES.join(',') },
@@ -162,6 +166,9 @@ const NODES = intFlag('nodes', args.nodes, 1, 254 - NODE_OCTET_BASE);
 const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
 const LAYERS = args.layers === undefined ? undefined : intFlag('layers', args.layers, 1, 64);
 const MAX_CONCURRENT_DOWNLOADS = intFlag('max-concurrent-downloads', args['max-concurrent-downloads'], 0, 64);
+const FETCH_ONLY = args['fetch-only'];
+// ctr content fetch has no such flag: it fetches every layer at once, as pull does by default.
+if (FETCH_ONLY && MAX_CONCURRENT_DOWNLOADS > 0) throw new Error('--fetch-only fetches every layer at once: it cannot be combined with --max-concurrent-downloads');
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
 const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
 const RATES = intList('rate-mbit', args['rate-mbit']);
@@ -233,6 +240,9 @@ interface ModeResult {
   timeoutSeconds: number;
   /** Barrier to last ctr exit. */
   pullWallSeconds: number;
+  /** When the pulls were released: Unix ms (the services' logs carry that clock), and on the CPU samples' clock (`atMs`). */
+  barrierAtUnixMs: number;
+  barrierAtMs: number;
   /** Mode set-up (fresh containerds and services) to torn down. */
   modeWallSeconds: number;
   nodes: NodeResult[];
@@ -243,6 +253,8 @@ interface ModeResult {
   registryBlobBytesByClient: Record<string, number>;
   /** From the registry's access log: blob GETs answered 200 and bytes, by client address. */
   registryBlobGetsByClient: Record<string, { count: number; bytes: number }>;
+  /** Seconds from the barrier to the first blob GET the registry answered and to the last byte of any: the registry's part of the pull. */
+  registryBlobWindow?: { firstGetS: number; lastByteS: number };
   /** Shoal mode: nodes the supernode listed before the barrier. */
   peersJoined?: number;
   /** Shoal mode: pieces the supernode sent during the pull, and of them the ones passed on while they still arrived from the registry. */
@@ -362,7 +374,8 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       const modeArgs = mode === 'shoal' ? ['--hosts-dir', c.hostsDir] : ['--plain-http'];
       // --debug logs every HTTP exchange: resumes with Range, hosts that served each blob.
       const concurrency = MAX_CONCURRENT_DOWNLOADS > 0 ? ['--max-concurrent-downloads', String(MAX_CONCURRENT_DOWNLOADS)] : [];
-      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, 'images', 'pull', ...concurrency, ...modeArgs, imageRef], {
+      const command = FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull', ...concurrency];
+      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, ...command, ...modeArgs, imageRef], {
         // ctr reads CONTAINERD_* and proxy variables: only ours.
         env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
         watch: { unpacking: /unpacking / },
@@ -395,7 +408,14 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
     const byClient: Record<string, number> = {};
     const getsByClient: Record<string, { count: number; bytes: number }> = {};
-    for (const b of servedAfter.slice(servedBefore.length)) {
+    const served = servedAfter.slice(servedBefore.length);
+    const barrierAtUnixMs = performance.timeOrigin + t0;
+    const gets = served.filter((b) => Number.isFinite(b.startedAtUnixMs));
+    const registryBlobWindow =
+      gets.length === 0
+        ? undefined
+        : { firstGetS: (Math.min(...gets.map((b) => b.startedAtUnixMs)) - barrierAtUnixMs) / 1000, lastByteS: (Math.max(...gets.map((b) => b.endedAtUnixMs)) - barrierAtUnixMs) / 1000 };
+    for (const b of served) {
       byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
       const g = (getsByClient[b.remoteAddr] ??= { count: 0, bytes: 0 });
       g.count++;
@@ -407,16 +427,18 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
         const d = done[i] as Awaited<GatedProcess['done']>;
         const c = containerds[i] as RunningContainerd;
         const ok = d.code === 0;
-        const unpacked = ok ? await c.imageUnpacked(imageRef).catch(() => false) : false;
-        const unpackAt = d.seen.get('unpacking');
+        const unpacked = ok && !FETCH_ONLY ? await c.imageUnpacked(imageRef).catch(() => false) : false;
+        const complete = ok && FETCH_ONLY ? await c.imageComplete(imageRef).catch(() => false) : unpacked;
+        // ctr content fetch exits when the last layer is in; ctr images pull prints `unpacking` then.
+        const fetchedAt = FETCH_ONLY ? (complete ? d.endedAt : undefined) : d.seen.get('unpacking');
         const requests = parseCtrDebugLog(d.stderrTail);
         const blobGets = requests.filter((q) => q.method === 'GET' && /\/blobs\/sha256:/.test(q.url));
         const regHost = `${reg.ip}:${REGISTRY_PORT}`;
         const r: NodeResult = {
           node: h.name,
           ip: h.ip,
-          ok: ok && unpacked,
-          fetchSeconds: unpackAt === undefined ? null : (unpackAt - t0) / 1000,
+          ok: ok && complete,
+          fetchSeconds: fetchedAt === undefined ? null : (fetchedAt - t0) / 1000,
           totalSeconds: ok ? (d.endedAt - t0) / 1000 : null,
           unpacked,
           txBytes: (nodeL1[i]?.tx ?? 0) - (nodeL0[i]?.tx ?? 0),
@@ -440,13 +462,15 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
         return r;
       }),
     );
-    for (const n of nodes) if (!n.ok) log(`${mode}: ${n.node} FAILED: ${n.error ?? 'image not unpacked'}`);
+    for (const n of nodes) if (!n.ok) log(`${mode}: ${n.node} FAILED: ${n.error ?? (FETCH_ONLY ? 'content incomplete' : 'image not unpacked')}`);
 
     const result: ModeResult = {
       mode,
       timedOut,
       timeoutSeconds: ctx.modeTimeoutSeconds,
       pullWallSeconds,
+      barrierAtUnixMs,
+      barrierAtMs: t0,
       modeWallSeconds: 0,
       nodes,
       egressBytes: {
@@ -457,8 +481,9 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       supernodeHostRxBytes: snL1.rx - snL0.rx,
       registryBlobBytesByClient: byClient,
       registryBlobGetsByClient: getsByClient,
+      ...(registryBlobWindow === undefined ? {} : { registryBlobWindow }),
       cpu: cpuReport,
-      cpuPhases: pullPhases(cpuReport, t0, done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
+      cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
     };
     if (peersJoined !== undefined) result.peersJoined = peersJoined;
     const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
@@ -611,7 +636,9 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       return `| ${s.mode}${r.timedOut ? ' (timeout)' : ''} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${fmt(s.fetchP50)} | ${fmt(s.fetchMax)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.nodesOfS.toFixed(2)} | ${r.pullWallSeconds.toFixed(1)} | ${s.busiestUplink} ${(s.busiestUplinkOfB * 100).toFixed(0)} % of B | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % |`;
     }),
     '',
-    '(p50/max: until ctr exits, unpack included; fetch: until ctr starts unpacking. Egress from tx_bytes of the hosts\' veths.',
+    FETCH_ONLY
+      ? '(ctr content fetch: p50/max and fetch are both until ctr exits, when every layer is in. Egress from tx_bytes of the hosts\' veths.'
+      : '(p50/max: until ctr exits, unpack included; fetch: until ctr starts unpacking. Egress from tx_bytes of the hosts\' veths.',
     ' Busiest uplink: its bytes over the fetch window at rate B; near 100 % that link was the bottleneck. CPU-saturated: share of 0.5 s samples with both cores ≥ 95 % busy.)',
     '',
     ...sums.map((s, i) => {
@@ -623,7 +650,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
       return (
         `- ${s.mode}: ${verdict}. Transfer (barrier to the first node's last byte): ${transfer.seconds.toFixed(1)} s, CPU ${pct(transfer.meanBusy)} busy, ${pct(transfer.saturatedShare)} of samples saturated; ` +
-        `unpack tail (to the last ctr exit): ${unpackTail.seconds.toFixed(1)} s, ${pct(unpackTail.meanBusy)} busy, ${pct(unpackTail.saturatedShare)} saturated`
+        (FETCH_ONLY ? 'no unpack (ctr content fetch)' : `unpack tail (to the last ctr exit): ${unpackTail.seconds.toFixed(1)} s, ${pct(unpackTail.meanBusy)} busy, ${pct(unpackTail.saturatedShare)} saturated`)
       );
     }),
     '',
@@ -704,7 +731,13 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const s = summarize(r, ctx);
       const served = r.nodes.reduce((a, n) => a + (n.piecesServed ?? 0), 0);
       const relayed = r.nodes.reduce((a, n) => a + (n.piecesRelayed ?? 0), 0);
-      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}`;
+      const w = r.registryBlobWindow;
+      const fetchedP50 = s.fetchP50 === null ? undefined : s.fetchP50 * ctx.lineRateSeconds;
+      const timeline =
+        w === undefined || fetchedP50 === undefined
+          ? ''
+          : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (last byte); the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
+      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}`;
     }),
   );
   lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');
@@ -740,7 +773,7 @@ function writeSvg(path: string, ctx: Ctx, results: ModeResult[]): Promise<void> 
   const first = results[0];
   const svg = barChartSvg({
     title: `Swarm pull: ${NODES} nodes pull one ${(ctx.sBytes / MiB).toFixed(0)} MiB image at once, ${ctx.rateMbit} Mbit/s links`,
-    subtitle: `completion time per node (ctr pull, unpack included) in units of S/B = ${ctx.lineRateSeconds.toFixed(1)} s · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`} · × = did not finish`,
+    subtitle: `completion time per node (${FETCH_ONLY ? 'ctr content fetch' : 'ctr pull, unpack included'}) in units of S/B = ${ctx.lineRateSeconds.toFixed(1)} s · ${new Date().toISOString().slice(0, 10)}${args.label === undefined || args.label === '' ? '' : ` · ${args.label}`} · × = did not finish`,
     yLabel: 'completion time / (S/B)',
     xLabels: (first?.nodes ?? []).map((n) => n.node),
     series: results.map((r) => ({
@@ -926,6 +959,7 @@ async function main(): Promise<void> {
     layers: image.layers.map((l) => l.sizeBytes),
     /** Layers each ctr fetched at once (0: all). */
     maxConcurrentDownloads: MAX_CONCURRENT_DOWNLOADS,
+    fetchOnly: FETCH_ONLY,
     rates: RATES,
     wallSeconds,
     cores: runs[0]?.results[0]?.cpu.cores,

@@ -159,6 +159,17 @@ export async function proxyStats(host: Host): Promise<ProxyStats> {
 export interface BlobServed {
   remoteAddr: string;
   bytes: number;
+  /** When the registry finished sending it, and when the GET began (its log's `time` less `http.response.duration`), Unix ms; NaN if the log line lacks them. */
+  endedAtUnixMs: number;
+  startedAtUnixMs: number;
+}
+
+/** A Go duration as the registry logs it (`22.3s`, `1m2.5s`, `412.1ms`, `85µs`), in ms; NaN if it is not one. */
+export function goDurationMs(text: string): number {
+  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+  const parts = [...text.matchAll(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return Number.NaN;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * (unitMs[p[2] as string] as number), 0);
 }
 
 /**
@@ -179,7 +190,9 @@ export async function blobsServed(reg: NsProcess): Promise<BlobServed[]> {
     if (e['http.request.method'] !== 'GET' || e['http.response.status'] !== 200 || typeof uri !== 'string' || !/\/blobs\/sha256:/.test(uri)) continue;
     const addr = e['http.request.remoteaddr'];
     const written = e['http.response.written'];
-    out.push({ remoteAddr: typeof addr === 'string' ? addr.replace(/:\d+$/, '') : '?', bytes: typeof written === 'number' ? written : 0 });
+    const endedAtUnixMs = typeof e.time === 'string' ? Date.parse(e.time) : Number.NaN;
+    const durationMs = typeof e['http.response.duration'] === 'string' ? goDurationMs(e['http.response.duration']) : Number.NaN;
+    out.push({ remoteAddr: typeof addr === 'string' ? addr.replace(/:\d+$/, '') : '?', bytes: typeof written === 'number' ? written : 0, endedAtUnixMs, startedAtUnixMs: endedAtUnixMs - durationMs });
   }
   return out;
 }

@@ -109,6 +109,8 @@ export interface RunningContainerd {
   imageExists(ref: string, options?: { namespace?: string }): Promise<boolean>;
   /** Whether all its content is present and unpacked (`ctr images check`). */
   imageUnpacked(ref: string, options?: { namespace?: string }): Promise<boolean>;
+  /** Whether all its content is present, unpacked or not (`ctr images check`). */
+  imageComplete(ref: string, options?: { namespace?: string }): Promise<boolean>;
   /** Every digest in the content store (`ctr content ls -q`). */
   contentDigests(options?: { namespace?: string }): Promise<Set<Digest>>;
   /** Whether the CRI plugin is on (`StartContainerdOptions.cri`). */
@@ -337,6 +339,15 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     if (result.code !== 0) throw new Error(`ctr ${args.join(' ')} failed (code ${String(result.code)}): ${result.stderr.trim()}`);
     return result;
   };
+  /** `ctr images check` rows (REF TYPE DIGEST STATUS SIZE UNPACKED) of ref whose content is all present. */
+  const checkImage = async (ref: string, namespace = 'default'): Promise<string[][]> => {
+    const result = await ctrChecked(['--namespace', namespace, 'images', 'check']);
+    return result.stdout
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((cols) => cols[0] === ref && cols[3] === 'complete'); // STATUS is e.g. "complete (3/3)"
+  };
 
   try {
     await waitFor(async () => (await ctr(['version'], { timeoutMs: 5_000 })).code === 0, {
@@ -425,15 +436,11 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     },
 
     async imageUnpacked(ref, o = {}) {
-      // Columns: REF TYPE DIGEST STATUS SIZE UNPACKED; STATUS is e.g. "complete (3/3)".
-      const result = await ctrChecked(['--namespace', o.namespace ?? 'default', 'images', 'check']);
-      return result.stdout
-        .split('\n')
-        .slice(1)
-        .some((line) => {
-          const cols = line.trim().split(/\s+/);
-          return cols[0] === ref && cols[3] === 'complete' && cols.at(-1) === 'true';
-        });
+      return (await checkImage(ref, o.namespace)).some((cols) => cols.at(-1) === 'true');
+    },
+
+    async imageComplete(ref, o = {}) {
+      return (await checkImage(ref, o.namespace)).length > 0;
     },
 
     async contentDigests(o = {}) {

@@ -35,7 +35,12 @@ test('containerd pulls and unpacks straight from the registry; a second instance
   }
   t.true(pull.requests().some((r) => r.method === 'HEAD' && r.url.endsWith('/v2/test/app/manifests/v1') && r.status === 200));
 
-  // The second instance pulls on its own: the registry serves every layer twice in all.
+  // The second instance fetches on its own (content only, as bench:swarm --fetch-only), then
+  // unpacks what it has: the registry serves every layer twice in all.
+  const fetched = await b.ctr(['content', 'fetch', '--plain-http', ref]);
+  t.is(fetched.code, 0, fetched.stderr);
+  t.true(await b.imageComplete(ref));
+  t.false(await b.imageUnpacked(ref));
   await b.pull(ref, { plainHttp: true });
   t.true(await b.imageUnpacked(ref));
   const gets = await registry.blobGets();
