@@ -736,7 +736,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const timeline =
         w === undefined || fetchedP50 === undefined
           ? ''
-          : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (last byte); the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
+          : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (its last byte written); the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
       return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}`;
     }),
   );
