@@ -251,7 +251,7 @@ interface ModeResult {
   supernodeHostRxBytes: number;
   /** From the registry's access log: blob bytes it sent, by client address. */
   registryBlobBytesByClient: Record<string, number>;
-  /** From the registry's access log: blob GETs answered 200 and bytes, by client address. */
+  /** From the registry's access log: blob GETs answered with a body (200, or 206 when ranged) and bytes, by client address. */
   registryBlobGetsByClient: Record<string, { count: number; bytes: number }>;
   /** Seconds from the barrier to the first blob GET the registry answered and to the last byte of any: the registry's part of the pull. */
   registryBlobWindow?: { firstGetS: number; lastByteS: number };

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { minimalEnv, registryConfig, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { minimalEnv, parseRegistryLogLine, registryConfig, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { httpGetIn, inNetns } from './exec.js';
 import type { Host } from './topology.js';
 import { NODE_FLAGS } from '@shoal/cli';
@@ -164,35 +164,18 @@ export interface BlobServed {
   startedAtUnixMs: number;
 }
 
-/** A Go duration as the registry logs it (`22.3s`, `1m2.5s`, `412.1ms`, `85µs`), in ms; NaN if it is not one. */
-export function goDurationMs(text: string): number {
-  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
-  const parts = [...text.matchAll(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return Number.NaN;
-  return parts.reduce((sum, p) => sum + Number(p[1]) * (unitMs[p[2] as string] as number), 0);
-}
-
 /**
- * Blob GETs a registry answered 200, from its JSON access log: who asked and how many
- * body bytes went out (`http.response.written`).
+ * Blob GETs a registry answered with a body (200, or 206 for a ranged GET: a resumed
+ * fetch), from its JSON access log: who asked and how many body bytes went out
+ * (`http.response.written`).
  */
 export async function blobsServed(reg: NsProcess): Promise<BlobServed[]> {
   const out: BlobServed[] = [];
   for (const line of (await reg.process.stderr()).split('\n')) {
-    if (!line.startsWith('{')) continue;
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    const uri = e['http.request.uri'];
-    if (e['http.request.method'] !== 'GET' || e['http.response.status'] !== 200 || typeof uri !== 'string' || !/\/blobs\/sha256:/.test(uri)) continue;
-    const addr = e['http.request.remoteaddr'];
-    const written = e['http.response.written'];
-    const endedAtUnixMs = typeof e.time === 'string' ? Date.parse(e.time) : Number.NaN;
-    const durationMs = typeof e['http.response.duration'] === 'string' ? goDurationMs(e['http.response.duration']) : Number.NaN;
-    out.push({ remoteAddr: typeof addr === 'string' ? addr.replace(/:\d+$/, '') : '?', bytes: typeof written === 'number' ? written : 0, endedAtUnixMs, startedAtUnixMs: endedAtUnixMs - durationMs });
+    const r = parseRegistryLogLine(line);
+    if (r === undefined || r.method !== 'GET' || (r.status !== 200 && r.status !== 206) || !/\/blobs\/sha256:/.test(r.uri)) continue;
+    const endedAtUnixMs = r.time === undefined ? Number.NaN : Date.parse(r.time);
+    out.push({ remoteAddr: r.remoteAddr ?? '?', bytes: r.writtenBytes ?? 0, endedAtUnixMs, startedAtUnixMs: endedAtUnixMs - (r.durationMs ?? Number.NaN) });
   }
   return out;
 }

@@ -54,7 +54,20 @@ export interface RegistryRequest {
   repository: string | undefined;
   /** `vars.digest`, or the digest in a `/blobs/` URI. */
   digest: Digest | undefined;
+  /** When the response completed (the registry had written its last byte), RFC 3339. */
   time: string | undefined;
+  /** `http.response.duration`, in ms. */
+  durationMs: number | undefined;
+  /** `http.request.remoteaddr` without its port. */
+  remoteAddr: string | undefined;
+}
+
+/** A Go duration as the registry logs it (`22.3s`, `1m2.5s`, `412.1ms`, `85µs`), in ms; NaN if it is not one. */
+export function goDurationMs(text: string): number {
+  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+  const parts = [...text.matchAll(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return Number.NaN;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * (unitMs[p[2] as string] as number), 0);
 }
 
 export interface RunningRegistry {
@@ -116,7 +129,8 @@ export function registryConfig(o: {
   return stringifyYaml(config);
 }
 
-function parseLogLine(line: string): RegistryRequest | undefined {
+/** One finished request from a line of the registry's JSON log, or undefined for any other line. */
+export function parseRegistryLogLine(line: string): RegistryRequest | undefined {
   if (!line.startsWith('{')) return undefined;
   let entry: Record<string, unknown>;
   try {
@@ -136,6 +150,9 @@ function parseLogLine(line: string): RegistryRequest | undefined {
   const uriDigest = BLOB_URI_RE.exec(uri)?.[2];
   const digest = typeof varsDigest === 'string' && isDigest(varsDigest) ? varsDigest : uriDigest !== undefined && isDigest(uriDigest) ? uriDigest : undefined;
   const time = entry.time;
+  const duration = entry['http.response.duration'];
+  const durationMs = typeof duration === 'string' ? goDurationMs(duration) : Number.NaN;
+  const remoteAddr = entry['http.request.remoteaddr'];
   return {
     method,
     uri,
@@ -144,6 +161,8 @@ function parseLogLine(line: string): RegistryRequest | undefined {
     repository: typeof name === 'string' ? name : undefined,
     digest,
     time: typeof time === 'string' ? time : undefined,
+    durationMs: Number.isNaN(durationMs) ? undefined : durationMs,
+    remoteAddr: typeof remoteAddr === 'string' ? remoteAddr.replace(/:\d+$/, '') : undefined,
   };
 }
 
@@ -231,7 +250,7 @@ async function startRegistryWith(options: StartRegistryOptions, listenHost: stri
     const requests = async (): Promise<RegistryRequest[]> => {
       const out: RegistryRequest[] = [];
       for (const line of await logLines()) {
-        const r = parseLogLine(line);
+        const r = parseRegistryLogLine(line);
         if (r !== undefined) out.push(r);
       }
       return out;
