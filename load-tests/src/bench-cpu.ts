@@ -8,9 +8,9 @@
  *   verifies, stores, serves) → curl → /dev/null
  *
  * then once more from the same node (warm: a local read). Before the measured fetches, a
- * smaller blob (--warmup-mib) takes the same cold path, so that the one-time work of fresh
- * processes (V8 compiling the hot functions, first connections) is not counted per GiB;
- * --warmup-mib 0 counts it. Each Shoal process's CPU time
+ * smaller blob (--warmup-mib; --warmup-blobs of them, each a different blob) takes the same
+ * cold path, so that the one-time work of fresh processes (V8 compiling the hot functions,
+ * first connections) is not counted per GiB; --warmup-mib 0 counts it. Each Shoal process's CPU time
  * (user + sys from /proc/<pid>/stat) and docker-registry's is taken around each fetch
  * and reported per GiB of the blob, with the machine's CPU busy fraction over the fetch.
  * The whole thing runs twice: first plain (the numbers), then with `node --cpu-prof` on
@@ -52,7 +52,8 @@ const GiB = 1024 * MiB;
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const USAGE = `usage: npm run bench:cpu -- [options]
   --size-mib S     the blob's size, MiB (512)
-  --warmup-mib W   a blob of W MiB fetched cold first, not measured (32; 0: none)
+  --warmup-mib W   each warm-up blob's size, MiB (32; 0: no warm-up)
+  --warmup-blobs K distinct warm-up blobs fetched cold first, one after another, not measured (1)
   --top K          functions listed per profile (20)
   --no-profile     only the plain run (no --cpu-prof run)
   --summarise DIR  only print the summary of the .cpuprofile files in DIR (a kept run)
@@ -65,6 +66,7 @@ const { values: args } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '512' },
     'warmup-mib': { type: 'string', default: '32' },
+    'warmup-blobs': { type: 'string', default: '1' },
     top: { type: 'string', default: '20' },
     profile: { type: 'boolean', default: true },
     keep: { type: 'boolean', default: false },
@@ -82,6 +84,8 @@ if (!Number.isInteger(SIZE_MIB) || SIZE_MIB < 1 || SIZE_MIB > 16 * 1024) throw n
 const TOP = Number(args.top);
 const WARMUP_MIB = Number(args['warmup-mib']);
 if (!Number.isInteger(WARMUP_MIB) || WARMUP_MIB < 0 || WARMUP_MIB > 1024) throw new Error(`--warmup-mib must be an integer in [0, 1024], got ${String(args['warmup-mib'])}`);
+const WARMUP_BLOBS = WARMUP_MIB === 0 ? 0 : Number(args['warmup-blobs']);
+if (!Number.isInteger(WARMUP_BLOBS) || WARMUP_BLOBS < 0 || WARMUP_BLOBS > 16) throw new Error(`--warmup-blobs must be an integer in [0, 16], got ${String(args['warmup-blobs'])}`);
 
 const log = (msg: string): void => void process.stderr.write(`[bench-cpu ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -187,7 +191,7 @@ async function onePass(
   blobUrlPath: string,
   bytes: number,
   profileDir: string | undefined,
-  warmup: { urlPath: string; bytes: number } | undefined,
+  warmups: ReadonlyArray<{ urlPath: string; bytes: number }>,
 ): Promise<{ cold: FetchCost; warm: FetchCost }> {
   const dir = await makeTempDir('shoal-bench-cpu-run');
   try {
@@ -195,7 +199,7 @@ async function onePass(
     try {
       const pids = { supernode: shoal.supernode.pid, node: shoal.node.pid, registry: registry.process.pid };
       const ns = `?ns=${encodeURIComponent(registry.host)}`;
-      if (warmup !== undefined) {
+      for (const warmup of warmups) {
         const r = await runChecked('curl', ['-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', `${shoal.proxyUrl}${warmup.urlPath}${ns}`], { timeoutMs: 600_000 });
         if (Number(r.stdout.trim()) !== warmup.bytes) throw new Error(`warm-up: curl got ${r.stdout.trim()} bytes, expected ${warmup.bytes}`);
         await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -268,32 +272,31 @@ async function main(): Promise<void> {
   try {
     log(`building a one-layer ${SIZE_MIB} MiB image in ${work}`);
     const layers = [{ sizeBytes: SIZE_MIB * MiB, seed: `bench-cpu-${SIZE_MIB}` }];
-    if (WARMUP_MIB > 0) layers.push({ sizeBytes: WARMUP_MIB * MiB, seed: `bench-cpu-warmup-${WARMUP_MIB}` });
+    for (let i = 0; i < WARMUP_BLOBS; i++) layers.push({ sizeBytes: WARMUP_MIB * MiB, seed: `bench-cpu-warmup-${WARMUP_MIB}-${i}` });
     const image = await buildImage({ dir: join(work, 'layout'), tag: 'cpu', layers });
     const layer = image.layers[0];
     if (layer === undefined) throw new Error('no layer');
-    const warmupLayer = image.layers[1];
-    const warmup = warmupLayer === undefined ? undefined : { urlPath: `/v2/bench/cpu/blobs/${warmupLayer.digest}`, bytes: warmupLayer.sizeBytes };
+    const warmups = image.layers.slice(1).map((l) => ({ urlPath: `/v2/bench/cpu/blobs/${l.digest}`, bytes: l.sizeBytes }));
     const registry = await startRegistry();
     try {
       await pushImage({ layoutDir: image.layoutDir, tag: 'cpu', registry: registry.host, repository: 'bench/cpu' });
       const path = `/v2/bench/cpu/blobs/${layer.digest}`;
       const freshWriteBefore = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
       log('plain run (no profiler)');
-      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmup);
+      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmups);
       const freshWriteAfter = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
       const lines = [
         '',
-        ...costTable(`One ${SIZE_MIB} MiB blob over loopback${WARMUP_MIB > 0 ? ` (after a ${WARMUP_MIB} MiB warm-up blob)` : ''}, CPU-seconds per GiB of blob (user + sys from /proc):`, plain),
+        ...costTable(`One ${SIZE_MIB} MiB blob over loopback${WARMUP_BLOBS > 0 ? ` (after ${WARMUP_BLOBS === 1 ? 'a' : WARMUP_BLOBS} ${WARMUP_MIB} MiB warm-up blob${WARMUP_BLOBS === 1 ? '' : 's'})` : ''}, CPU-seconds per GiB of blob (user + sys from /proc):`, plain),
         `Writing ${SIZE_MIB} MiB to a new file on the same disk (1 MiB writes, four in flight, as a store writes; a separate process), just before and just after: ${freshWriteBefore.toFixed(2)} and ${freshWriteAfter.toFixed(2)} CPU-s/GiB. Each Shoal process writes the blob once, so this much of its count is what the machine charges for new page-cache pages.`,
         '',
       ];
-      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmup?.bytes ?? 0, plain, freshFileWriteCpuPerGiB: [freshWriteBefore, freshWriteAfter] };
+      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmups.reduce((sum, w) => sum + w.bytes, 0), warmupBlobs: warmups.length, plain, freshFileWriteCpuPerGiB: [freshWriteBefore, freshWriteAfter] };
       if (args.profile) {
         const profileDir = join(RESULTS_DIR, `bench-cpu-${new Date().toISOString().replace(/[:.]/g, '-')}-profiles`);
         await mkdir(profileDir, { recursive: true });
         log(`profiled run (node --cpu-prof → ${profileDir})`);
-        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir, warmup);
+        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir, warmups);
         lines.push(...costTable('The profiled run (the profiler adds its own cost):', profiled));
         const summaries: Record<string, ProfileSummary> = {};
         for (const proc of ['supernode', 'node']) {
