@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { modelConstants } from './sim/constants.js';
 import { cdfSvg, type CdfSeries } from './sim/svg.js';
-import { simulate, TCP_GOODPUT, type SimParams, type SimResult } from './sim/simulation.js';
+import { simulate, TCP_GOODPUT, tcpGoodput, type SimParams, type SimResult } from './sim/simulation.js';
 import { layerSizes } from './lib/image-shape.js';
 
 const MiB = 1024 * 1024;
@@ -249,6 +249,8 @@ interface HarnessPoint {
   layers: number[];
   /** Layers each ctr fetched at once (0: all); absent in older results, which fetched all. */
   layerConcurrency: number;
+  /** The links' MTU (absent in older results: 1500); the model carries its TCP framing. */
+  mtu: number;
   fetchP50: number | null;
   p50: number | null;
   max: number | null;
@@ -267,6 +269,7 @@ interface HarnessJson {
   nodes: number;
   layers: number[];
   maxConcurrentDownloads?: number;
+  mtu?: number;
   runs?: Array<{
     rateMbit: number;
     summary: Array<{ mode: string; fetchP50: number | null; p50: number | null; max: number | null; registryOfS: number; supernodeHostOfS?: number }>;
@@ -288,6 +291,7 @@ async function harnessPoints(files: readonly string[]): Promise<HarnessPoint[]> 
         rateMbit: run.rateMbit,
         layers: j.layers,
         layerConcurrency: j.maxConcurrentDownloads ?? 0,
+        mtu: j.mtu ?? 1500,
         fetchP50: s.fetchP50,
         p50: s.p50,
         max: s.max,
@@ -339,7 +343,7 @@ async function validate(): Promise<void> {
   if (!Number.isInteger(runCount) || runCount < 1) throw new Error(`--runs: a positive integer, got ${runCount}`);
   const lines = [
     '',
-    `Simulator against bench:swarm (Shoal mode; the sim's completion is the harness's fetch time: containerd's unpack is not modelled). Agreement: within ${TOLERANCE * 100} %, judged where the harness was not CPU-bound (at most ${CPU_BOUND_SATURATED * 100} % of CPU samples saturated).`,
+    `Simulator against bench:swarm (Shoal mode; the sim's completion is the harness's fetch time: containerd's unpack is not modelled; its links carry each run's TCP framing, from the run's MTU). Agreement: within ${TOLERANCE * 100} %, judged where the harness was not CPU-bound (at most ${CPU_BOUND_SATURATED * 100} % of CPU samples saturated).`,
     '',
     `| N | MiB | rate Mbit/s | harness fetch p50 × S/B | sim p50, mean (range) of ${runCount} seeds | diff | harness registry × S | sim registry × S | diff | harness supernode host × S | sim seed egress × S | harness p50 (with unpack) / max | sim max | CPU busy / saturated | agrees |`,
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -354,7 +358,7 @@ async function validate(): Promise<void> {
     }
     // The swarm's schedule is chaotic: a different random seed moves one run's p50 by
     // ±10 % at N=16. The model's answer is the mean over `--runs` seeds, with its range.
-    const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate), layerConcurrency: h.layerConcurrency, seed: num('seed', args.seed) + i })));
+    const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate), layerConcurrency: h.layerConcurrency, ...(args.goodput === undefined ? { goodput: tcpGoodput(h.mtu) } : {}), seed: num('seed', args.seed) + i })));
     const mean = (f: (x: Summary) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
     const s: Summary = { ...(runs[0] as Summary), p50: mean((x) => x.p50), p90: mean((x) => x.p90), max: mean((x) => x.max), registryEgressXS: mean((x) => x.registryEgressXS), seedEgressXS: mean((x) => x.seedEgressXS) };
     const p50s = runs.map((x) => x.p50);

@@ -109,8 +109,12 @@ export interface SimParams {
   traceEvery?: number;
 }
 
-/** TCP payload per byte a shaper counts: 1448 bytes (MSS with timestamps) per 1514-byte Ethernet frame. */
-export const TCP_GOODPUT = 1448 / 1514;
+/** TCP payload per byte a shaper counts at a link MTU: MTU − 52 bytes (IP and TCP headers with timestamps) per MTU + 14-byte Ethernet frame. */
+export function tcpGoodput(mtu: number): number {
+  return (mtu - 52) / (mtu + 14);
+}
+/** TCP payload per byte a shaper counts at Ethernet's MTU: 1448 bytes (MSS with timestamps) per 1514-byte frame. */
+export const TCP_GOODPUT = tcpGoodput(1500);
 /** bench:swarm's leaf FIFO per peer class (netns/shaping.ts): 40 ms at B, at least 256 KiB. */
 export function leafQueueFor(rateBitsPerSec: number): number {
   return Math.max(256 * 1024, Math.round((rateBitsPerSec * 40) / 8000));

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_FIRST_BYTE_TIMEOUT_MS } from '@shoal/proxy';
 import { ModelOutOfDateError, modelConstants, sourceConstant } from '../sim/constants.js';
-import { simulate, TCP_GOODPUT } from '../sim/simulation.js';
+import { simulate, TCP_GOODPUT, tcpGoodput } from '../sim/simulation.js';
 import { layerSizes } from '../lib/image-shape.js';
 
 test('the model reads its constants from the code', (t) => {
@@ -86,6 +86,15 @@ test('links carry TCP payload only: no node beats S/B at the goodput', (t) => {
   const layerBytes = layerSizes(16 * 1024 * 1024);
   const r = simulate({ nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false });
   t.true((r.completionMs[0] as number) >= (r.lineRateMs / TCP_GOODPUT) * 0.999);
+});
+
+test("a link's TCP framing follows its MTU: jumbo frames carry more payload, and a faster pull", (t) => {
+  t.is(TCP_GOODPUT, 1448 / 1514);
+  t.is(tcpGoodput(9000), 8948 / 9014);
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const run = (goodput: number): number =>
+    simulate({ nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false, goodput }).completionMs[0] as number;
+  t.true(run(tcpGoodput(9000)) < run(TCP_GOODPUT));
 });
 
 test('the seed sends each piece about once at N=16 on slow links (send gates, frontier caps)', (t) => {
