@@ -78,6 +78,7 @@ import { barChartSvg } from './netns/svg.js';
 import { cleanLeftovers, createTopology, DEFAULT_MTU, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
 import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
+import { tcpGoodput } from './sim/simulation.js';
 
 const MiB = 1024 * 1024;
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
@@ -625,7 +626,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
     ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
     `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s, MTU ${MTU}; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
     '',
-    `Shaping check (TCP goodput; line rate × ${((MTU - 52) / (MTU + 14)).toFixed(3)} is the framing limit):`,
+    `Shaping check (TCP goodput; line rate × ${tcpGoodput(MTU).toFixed(3)} is the framing limit):`,
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
     `- writing S to a new file (a separate process, 1 MiB writes): ${freshWriteCpuPerGiB.toFixed(2)} CPU-s per GiB; every store and containerd pays this for new page-cache pages (0.5–0.8 here with the VM's page reporting held back; see bench:cpu)`,
     '',
