@@ -374,7 +374,7 @@ async function validate(): Promise<void> {
     const cpu = `${(h.cpuBusy * 100).toFixed(0)} % / ${h.cpuSaturated === null ? '—' : `${(h.cpuSaturated * 100).toFixed(0)} %`}`;
     const verdict = cpuBound ? `CPU-bound: not judged (${agrees ? 'within' : 'outside'} ${TOLERANCE * 100} %)` : agrees ? 'yes' : '**no**';
     lines.push(
-      `| ${n} | ${sizeMiB.toFixed(0)} | ${rate} | ${fx(h.fetchP50)} | ${f2(s.p50)} (${f2(Math.min(...p50s))}–${f2(Math.max(...p50s))}) | ${pct(dP50)} | ${f2(h.registryOfS)} | ${f2(s.registryEgressXS)} | ${pct(dReg)} | ${fx(h.supernodeHostOfS)} | ${f2(s.seedEgressXS)} | ${fx(h.p50)} / ${fx(h.max)} | ${f2(s.max)} | ${cpu} | ${verdict} |`,
+      `| ${n} | ${sizeMiB.toFixed(0)} | ${rate}${h.mtu === 1500 ? '' : ` (MTU ${h.mtu})`} | ${fx(h.fetchP50)} | ${f2(s.p50)} (${f2(Math.min(...p50s))}–${f2(Math.max(...p50s))}) | ${pct(dP50)} | ${f2(h.registryOfS)} | ${f2(s.registryEgressXS)} | ${pct(dReg)} | ${fx(h.supernodeHostOfS)} | ${f2(s.seedEgressXS)} | ${fx(h.p50)} / ${fx(h.max)} | ${f2(s.max)} | ${cpu} | ${verdict} |`,
     );
     rows.push({ nodes: n, rateMbit: rate, cpuBound, agrees, harness: h, sim: { ...s, cdf: undefined, p50s } });
   }
