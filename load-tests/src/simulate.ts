@@ -160,7 +160,8 @@ function summarize(r: SimResult): Summary {
   };
 }
 
-function paramsFor(nodes: number, layerBytes: number[], rateMbit: number): SimParams {
+/** `mtu`: the links' (a harness run's), whose TCP framing the model carries unless --goodput says otherwise. */
+function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 1500): SimParams {
   const links: NonNullable<SimParams['links']> = {};
   const set = (key: keyof typeof links, name: string): void => {
     const v = mbit(name);
@@ -177,7 +178,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number): SimPa
     rateBitsPerSec: rateMbit * 1e6,
     links,
     rttMs: num('rtt-ms', args['rtt-ms']),
-    ...(args.goodput === undefined ? {} : { goodput: num('goodput', args.goodput) }),
+    goodput: args.goodput === undefined ? tcpGoodput(mtu) : num('goodput', args.goodput),
     ...(args['socket-buffer-kib'] === undefined ? {} : { socketBufferBytes: num('socket-buffer-kib', args['socket-buffer-kib']) * 1024 }),
     ...(args['leaf-queue-kib'] === undefined ? {} : { leafQueueBytes: num('leaf-queue-kib', args['leaf-queue-kib']) * 1024 }),
     layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
@@ -358,7 +359,7 @@ async function validate(): Promise<void> {
     }
     // The swarm's schedule is chaotic: a different random seed moves one run's p50 by
     // ±10 % at N=16. The model's answer is the mean over `--runs` seeds, with its range.
-    const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate), layerConcurrency: h.layerConcurrency, ...(args.goodput === undefined ? { goodput: tcpGoodput(h.mtu) } : {}), seed: num('seed', args.seed) + i })));
+    const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate, h.mtu), layerConcurrency: h.layerConcurrency, seed: num('seed', args.seed) + i })));
     const mean = (f: (x: Summary) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
     const s: Summary = { ...(runs[0] as Summary), p50: mean((x) => x.p50), p90: mean((x) => x.p90), max: mean((x) => x.max), registryEgressXS: mean((x) => x.registryEgressXS), seedEgressXS: mean((x) => x.seedEgressXS) };
     const p50s = runs.map((x) => x.p50);
