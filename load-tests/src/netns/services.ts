@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { minimalEnv, parseRegistryLogLine, registryConfig, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { isBlobGet, minimalEnv, parseRegistryLogLine, registryConfig, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { httpGetIn, inNetns } from './exec.js';
 import type { Host } from './topology.js';
 import { NODE_FLAGS } from '@shoal/cli';
@@ -173,7 +173,7 @@ export async function blobsServed(reg: NsProcess): Promise<BlobServed[]> {
   const out: BlobServed[] = [];
   for (const line of (await reg.process.stderr()).split('\n')) {
     const r = parseRegistryLogLine(line);
-    if (r === undefined || r.method !== 'GET' || (r.status !== 200 && r.status !== 206) || !/\/blobs\/sha256:/.test(r.uri)) continue;
+    if (r === undefined || !isBlobGet(r) || (r.status !== 200 && r.status !== 206)) continue;
     const endedAtUnixMs = r.time === undefined ? Number.NaN : Date.parse(r.time);
     out.push({ remoteAddr: r.remoteAddr ?? '?', bytes: r.writtenBytes ?? 0, endedAtUnixMs, startedAtUnixMs: endedAtUnixMs - (r.durationMs ?? Number.NaN) });
   }

@@ -129,6 +129,11 @@ export function registryConfig(o: {
   return stringifyYaml(config);
 }
 
+/** Whether a logged request is a GET of a blob (any status: callers say which answers count). */
+export function isBlobGet(r: RegistryRequest): boolean {
+  return r.method === 'GET' && r.digest !== undefined && BLOB_URI_RE.test(r.uri);
+}
+
 /** One finished request from a line of the registry's JSON log, or undefined for any other line. */
 export function parseRegistryLogLine(line: string): RegistryRequest | undefined {
   if (!line.startsWith('{')) return undefined;
@@ -269,7 +274,7 @@ async function startRegistryWith(options: StartRegistryOptions, listenHost: stri
       async blobGets() {
         const counts = new Map<Digest, number>();
         for (const r of await requests()) {
-          if (r.method === 'GET' && r.status === 200 && r.digest !== undefined && BLOB_URI_RE.test(r.uri)) {
+          if (isBlobGet(r) && r.status === 200 && r.digest !== undefined) {
             counts.set(r.digest, (counts.get(r.digest) ?? 0) + 1);
           }
         }
