@@ -11,8 +11,9 @@
  * smaller blob (--warmup-mib; --warmup-blobs of them, each a different blob) takes the same
  * cold path, so that the one-time work of fresh processes (V8 compiling the hot functions,
  * first connections) is not counted per GiB; --warmup-mib 0 counts it. Each Shoal
- * process's CPU time (user + sys from /proc/<pid>/stat) and docker-registry's is taken around each fetch
- * and reported per GiB of the blob, with the machine's CPU busy fraction over the fetch.
+ * process's CPU time (user + sys from /proc/<pid>/stat) and docker-registry's is taken
+ * around each fetch and reported per GiB of the blob, with the machine's CPU busy
+ * fraction over the fetch.
  * The whole thing runs twice: first plain (the numbers), then with `node --cpu-prof` on
  * the supernode and the node agent (the profiler costs CPU itself, so its run gives the
  * shares, not the totals). Each profile is summarised: self time by function and by
