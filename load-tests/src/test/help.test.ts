@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 const run = promisify(execFile);
-const SCRIPTS = ['bench-pull', 'bench-swarm', 'bench-cpu', 'bench-idle', 'simulate', 'soak', 'faults'];
+const SCRIPTS = ['bench-pull', 'bench-swarm', 'bench-cpu', 'bench-idle', 'simulate', 'soak', 'faults', 'swarm-timeline'];
 
 for (const script of SCRIPTS) {
   test(`${script} --help prints its usage and exits 0`, async (t) => {

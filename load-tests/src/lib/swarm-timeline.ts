@@ -1,0 +1,178 @@
+/**
+ * How a swarm pull used the nodes' downlinks, second by second, from the node
+ * agents' own logs (`SHOAL_BENCH_LOG_LEVEL=trace`: one `piece stored` line per
+ * piece, with when it was assigned and how long its body took).
+ *
+ * Why it matters: the registry's link and a node's downlink run at the same
+ * rate, so a node that falls behind the registry while the registry is still
+ * sending cannot catch up before the registry's last byte. Every second a
+ * node's downlink is not busy becomes part of the tail after that last byte.
+ * This puts a number on each second: the nodes' mean receive rate against the
+ * registry's mean send rate over its window, and how much of it came from
+ * peers passing on pieces they were still receiving (relays).
+ *
+ * A piece's body is taken to arrive at an even rate between its first byte
+ * and its `piece stored` line: a bin's figure is an estimate, exact only in
+ * sum over the pull.
+ */
+import { pieceLayout, pieceSpan } from '@shoal/core';
+
+/** One piece a node stored during the measured pull. Seconds are from the barrier. */
+export interface StoredPiece {
+  readonly digest: string;
+  readonly piece: number;
+  readonly bytes: number;
+  /** The peer id of the parent that sent it, or `seed` (the supernode). */
+  readonly parentId: string;
+  /** When the scheduler's assignment reached the node. */
+  readonly assignedS: number;
+  /** When the body's first byte (the response headers) arrived. */
+  readonly bodyStartS: number;
+  readonly storedS: number;
+}
+
+export interface NodeLog {
+  readonly name: string;
+  /** The node's peer id (`peer listening`), as parents are named in other nodes' logs. */
+  readonly peerId: string | undefined;
+  readonly pieces: readonly StoredPiece[];
+}
+
+export class TraceLogMissingError extends Error {
+  readonly code = 'SHOAL_TRACE_LOG_MISSING';
+}
+
+interface LogLine {
+  time?: unknown;
+  msg?: unknown;
+  digest?: unknown;
+  piece?: unknown;
+  parentId?: unknown;
+  ms?: unknown;
+  sinceAssignedMs?: unknown;
+  sizeBytes?: unknown;
+  peerId?: unknown;
+}
+
+/**
+ * A node agent's stdout (pino JSON lines): the pieces it stored after
+ * `barrierUnixMs`. Lines that are not JSON, or not about pieces, are skipped.
+ */
+export function parseNodeLog(name: string, text: string, barrierUnixMs: number): NodeLog {
+  const sizes = new Map<string, number>();
+  const pieces: StoredPiece[] = [];
+  let peerId: string | undefined;
+  for (const raw of text.split('\n')) {
+    if (!raw.startsWith('{')) continue;
+    let line: LogLine;
+    try {
+      line = JSON.parse(raw) as LogLine;
+    } catch {
+      continue;
+    }
+    if (line.msg === 'peer listening' && typeof line.peerId === 'string') peerId = line.peerId;
+    if (line.msg === 'blob begun' && typeof line.digest === 'string' && typeof line.sizeBytes === 'number') sizes.set(line.digest, line.sizeBytes);
+    if (line.msg !== 'piece stored' || typeof line.time !== 'number' || line.time < barrierUnixMs) continue;
+    const { digest, piece, parentId, ms, sinceAssignedMs } = line;
+    if (typeof digest !== 'string' || typeof piece !== 'number' || typeof parentId !== 'string' || typeof ms !== 'number' || typeof sinceAssignedMs !== 'number') continue;
+    const size = sizes.get(digest);
+    if (size === undefined) continue;
+    const storedS = (line.time - barrierUnixMs) / 1000;
+    pieces.push({ digest, piece, bytes: pieceSpan(pieceLayout(size), piece).length, parentId, assignedS: storedS - sinceAssignedMs / 1000, bodyStartS: storedS - ms / 1000, storedS });
+  }
+  return { name, peerId, pieces };
+}
+
+export interface TimelineBin {
+  readonly fromS: number;
+  readonly toS: number;
+  /** The nodes' mean receive rate over the bin, as a share of the registry's mean send rate. */
+  readonly downlinkShare: number;
+  /** The part of downlinkShare that came from peers still receiving the piece themselves (relays). */
+  readonly relayShare: number;
+  /** The part that came from the supernode. */
+  readonly seedShare: number;
+  /** Bytes the median node held (pieces stored) at the bin's end. */
+  readonly medianHeldBytes: number;
+  /** Distinct bytes some node held at the bin's end. */
+  readonly heldAnywhereBytes: number;
+}
+
+export interface TimelineOptions {
+  /** Width of a bin. Seconds. */
+  readonly binS: number;
+  /** The registry's mean send rate over its window: the rate a node must keep to keep up. Bytes per second. */
+  readonly referenceBytesPerS: number;
+}
+
+/** The per-bin figures over [0, the last piece stored]. */
+export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOptions): TimelineBin[] {
+  if (nodes.length === 0 || nodes.every((n) => n.pieces.length === 0)) {
+    throw new TraceLogMissingError('no `piece stored` lines after the barrier: run bench:swarm with SHOAL_BENCH_LOG_LEVEL=trace');
+  }
+  if (!(options.binS > 0) || !(options.referenceBytesPerS > 0)) throw new RangeError('binS and referenceBytesPerS must be positive');
+  const endS = Math.max(...nodes.flatMap((n) => n.pieces.map((p) => p.storedS)));
+  const binCount = Math.ceil(endS / options.binS);
+  const received = new Float64Array(binCount);
+  const relayed = new Float64Array(binCount);
+  const seeded = new Float64Array(binCount);
+  const storedAt = new Map<string, number>();
+  const byPeerId = new Map<string, string>();
+  for (const node of nodes) {
+    if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
+    for (const p of node.pieces) storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
+  }
+  for (const node of nodes) {
+    for (const p of node.pieces) {
+      const parent = byPeerId.get(p.parentId);
+      // A relay: the parent stored the piece only after this body began (it passed it on as it came);
+      // a parent with no record of it stored it before the barrier.
+      const isRelay = parent !== undefined && (storedAt.get(`${parent} ${p.digest} ${p.piece}`) ?? -Infinity) > p.bodyStartS;
+      spread(p, options.binS, received);
+      if (isRelay) spread(p, options.binS, relayed);
+      if (p.parentId === 'seed') spread(p, options.binS, seeded);
+    }
+  }
+  const perBin = nodes.length * options.binS * options.referenceBytesPerS;
+  const firstHeld = new Map<string, { s: number; bytes: number }>();
+  for (const node of nodes) {
+    for (const p of node.pieces) {
+      const key = `${p.digest} ${p.piece}`;
+      const seen = firstHeld.get(key);
+      if (seen === undefined || p.storedS < seen.s) firstHeld.set(key, { s: p.storedS, bytes: p.bytes });
+    }
+  }
+  const bins: TimelineBin[] = [];
+  for (let i = 0; i < binCount; i++) {
+    const toS = (i + 1) * options.binS;
+    const held = nodes.map((n) => n.pieces.reduce((sum, p) => (p.storedS <= toS ? sum + p.bytes : sum), 0)).sort((a, b) => a - b);
+    let anywhere = 0;
+    for (const f of firstHeld.values()) if (f.s <= toS) anywhere += f.bytes;
+    bins.push({
+      fromS: i * options.binS,
+      toS,
+      downlinkShare: (received[i] ?? 0) / perBin,
+      relayShare: (relayed[i] ?? 0) / perBin,
+      seedShare: (seeded[i] ?? 0) / perBin,
+      medianHeldBytes: held[Math.floor((held.length - 1) / 2)] ?? 0,
+      heldAnywhereBytes: anywhere,
+    });
+  }
+  return bins;
+}
+
+/** Adds a piece's bytes to the bins its body spans, at an even rate (all at once if it took no time). */
+function spread(p: StoredPiece, binS: number, into: Float64Array): void {
+  const start = Math.max(0, p.bodyStartS);
+  const duration = p.storedS - start;
+  if (duration <= 0) {
+    const i = Math.min(into.length - 1, Math.floor(p.storedS / binS));
+    into[i] = (into[i] ?? 0) + p.bytes;
+    return;
+  }
+  const rate = p.bytes / duration;
+  for (let i = Math.floor(start / binS); i < into.length && i * binS < p.storedS; i++) {
+    const overlap = Math.min((i + 1) * binS, p.storedS) - Math.max(i * binS, start);
+    if (overlap > 0) into[i] = (into[i] ?? 0) + rate * overlap;
+  }
+}

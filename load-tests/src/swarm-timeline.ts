@@ -1,0 +1,91 @@
+/**
+ * `npm run swarm-timeline -- <bench-swarm results .json>` — how the
+ * nodes' downlinks were used through a Shoal pull, second by second, from the
+ * service logs a `bench:swarm` run keeps (run it with SHOAL_BENCH_LOG_LEVEL=trace).
+ * See lib/swarm-timeline.ts for what each column means and why.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseNodeLog, swarmTimeline, type NodeLog } from './lib/swarm-timeline.js';
+
+const USAGE = `usage: npm run swarm-timeline -- [options] <results/bench-swarm-….json>
+  Reads the Shoal mode's node logs beside the results file (the run must have had
+  SHOAL_BENCH_LOG_LEVEL=trace) and prints, per bin, the nodes' mean receive rate as a
+  share of the registry's mean send rate, and what the median node held.
+  --rate-mbit R    which rate of a sweep (the first by default)
+  --bin-s S        bin width in seconds (1)
+  -h, --help       this text
+`;
+
+interface ShoalMode {
+  mode: string;
+  barrierAtUnixMs: number;
+  registryBlobWindow?: { firstGetS: number; lastByteS: number };
+  nodes: { fetchSeconds?: number }[];
+}
+interface Results {
+  imageBytes: number;
+  runs: { rateMbit: number; lineRateSeconds: number; modes: ShoalMode[] }[];
+}
+
+const MIB = 1024 * 1024;
+
+async function main(): Promise<void> {
+  const { values: args, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { 'rate-mbit': { type: 'string' }, 'bin-s': { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const file = positionals[0];
+  if (file === undefined || !file.endsWith('.json')) throw new Error(`name a bench-swarm results file (.json)\n${USAGE}`);
+  const binS = Number(args['bin-s']);
+  if (!(binS > 0 && binS <= 60)) throw new Error(`--bin-s must be in (0, 60], got ${String(args['bin-s'])}`);
+  const results = JSON.parse(await readFile(file, 'utf8')) as Results;
+  const run = args['rate-mbit'] === undefined ? results.runs[0] : results.runs.find((r) => r.rateMbit === Number(args['rate-mbit']));
+  if (run === undefined) throw new Error(`no run at ${String(args['rate-mbit'])} Mbit/s in ${file}`);
+  const shoal = run.modes.find((m) => m.mode === 'shoal');
+  if (shoal === undefined) throw new Error(`no shoal mode in ${file}`);
+  const window = shoal.registryBlobWindow;
+  if (window === undefined) throw new Error('the registry answered no blob GET in this run');
+
+  const logDir = join(`${file.slice(0, -'.json'.length)}-logs`, `${run.rateMbit}mbit`, 'shoal');
+  const names = (await readdir(logDir)).filter((f) => /^n\d+-node-.*\.stdout\.log$/.test(f)).sort();
+  const nodes: NodeLog[] = await Promise.all(names.map(async (f) => parseNodeLog(f.split('-')[0] ?? f, await readFile(join(logDir, f), 'utf8'), shoal.barrierAtUnixMs)));
+  const registryBytesPerS = results.imageBytes / (window.lastByteS - window.firstGetS);
+  const bins = swarmTimeline(nodes, { binS, referenceBytesPerS: registryBytesPerS });
+
+  const pct = (x: number): string => `${Math.round(x * 100)} %`;
+  const lines = [
+    `${nodes.length} nodes, S = ${(results.imageBytes / MIB).toFixed(1)} MiB at ${run.rateMbit} Mbit/s (S/B ${run.lineRateSeconds.toFixed(2)} s); the registry sent blobs from +${window.firstGetS.toFixed(2)} s to +${window.lastByteS.toFixed(2)} s, ${(registryBytesPerS / MIB).toFixed(2)} MiB/s on average.`,
+    '',
+    '| s | nodes receive (× the registry\'s rate) | from relays | from the supernode | median node holds | held by some node |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const b of bins) {
+    lines.push(`| ${b.fromS.toFixed(1)}–${b.toS.toFixed(1)} | ${pct(b.downlinkShare)} | ${pct(b.relayShare)} | ${pct(b.seedShare)} | ${(b.medianHeldBytes / MIB).toFixed(1)} MiB | ${(b.heldAnywhereBytes / MIB).toFixed(1)} MiB |`);
+  }
+  // Downlink time the mean node did not use while the registry was sending: it cannot be made up before the
+  // registry's last byte, so the tail after that byte is about this long (at the registry's rate).
+  let unusedS = 0;
+  for (const b of bins) {
+    const overlap = Math.min(b.toS, window.lastByteS) - Math.max(b.fromS, window.firstGetS);
+    if (overlap > 0) unusedS += overlap * Math.max(0, 1 - b.downlinkShare);
+  }
+  const fetches = shoal.nodes.map((n) => n.fetchSeconds).filter((s): s is number => typeof s === 'number').sort((a, b) => a - b);
+  const median = fetches[Math.floor((fetches.length - 1) / 2)];
+  lines.push(
+    '',
+    `While the registry was sending, the mean node left ${unusedS.toFixed(1)} s of its downlink unused (at the registry's rate);` +
+      (median === undefined ? '' : ` the median node finished ${(median - window.lastByteS).toFixed(1)} s after that last byte (p50 ${(median / run.lineRateSeconds).toFixed(2)} × S/B).`),
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`swarm-timeline: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+import test from 'ava';
+import { parseNodeLog, swarmTimeline, TraceLogMissingError } from '../lib/swarm-timeline.js';
+
+const MIB = 1024 * 1024;
+const BARRIER = 1_000_000;
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+function line(fields: Record<string, unknown>): string {
+  return JSON.stringify({ level: 10, pid: 1, ...fields });
+}
+/** A node log: its id, the blob (3 pieces of 1 MiB: pieceLayout's size for 3 MiB), and pieces stored at `storedS` after `ms` of body. */
+function nodeLog(peerId: string, stored: { piece: number; parentId: string; storedS: number; ms: number }[]): string {
+  return [
+    line({ time: BARRIER - 5_000, msg: 'peer listening', peerId }),
+    'not json',
+    line({ time: BARRIER + 100, msg: 'blob begun', digest: DIGEST, sizeBytes: 3 * MIB, pieceCount: 3 }),
+    // Before the barrier (the warm-up): not counted.
+    line({ time: BARRIER - 1, msg: 'piece stored', digest: DIGEST, piece: 0, parentId: 'seed', ms: 10, sinceAssignedMs: 10 }),
+    ...stored.map((s) => line({ time: BARRIER + s.storedS * 1000, msg: 'piece stored', digest: DIGEST, piece: s.piece, parentId: s.parentId, ms: s.ms, sinceAssignedMs: s.ms + 50 })),
+  ].join('\n');
+}
+
+test('each piece counts its bytes over its body, split into relays and the supernode', (t) => {
+  const a = parseNodeLog('n0', nodeLog('peer-a', [{ piece: 0, parentId: 'seed', storedS: 2, ms: 2000 }]), BARRIER);
+  // n1 begins piece 0 from n0 at 1 s, while n0 still receives it (a relay), and piece 1 from n0,
+  // which held it before the barrier (no record in its log): not a relay.
+  const b = parseNodeLog('n1', nodeLog('peer-b', [
+    { piece: 0, parentId: 'peer-a', storedS: 2, ms: 1000 },
+    { piece: 1, parentId: 'peer-a', storedS: 2, ms: 1000 },
+  ]), BARRIER);
+  t.is(a.pieces.length, 1);
+  t.is(a.pieces[0]?.bytes, MIB);
+  t.is(a.pieces[0]?.bodyStartS, 0);
+  const bins = swarmTimeline([a, b], { binS: 1, referenceBytesPerS: MIB });
+  t.is(bins.length, 2);
+  // 0–1 s: n0 receives half a MiB from the seed; n1 nothing. Two nodes × 1 MiB/s of reference.
+  t.is(bins[0]?.downlinkShare, 0.25);
+  t.is(bins[0]?.seedShare, 0.25);
+  t.is(bins[0]?.relayShare, 0);
+  // 1–2 s: n0 ½ MiB from the seed, n1 1 MiB relayed and 1 MiB not.
+  t.is(bins[1]?.downlinkShare, 1.25);
+  t.is(bins[1]?.relayShare, 0.5);
+  t.is(bins[1]?.seedShare, 0.25);
+  t.is(bins[1]?.medianHeldBytes, MIB);
+  t.is(bins[1]?.heldAnywhereBytes, 2 * MIB);
+  t.is(bins[0]?.heldAnywhereBytes, 0);
+});
+
+test('the last piece of a blob counts its own length', (t) => {
+  const text = [
+    line({ time: BARRIER, msg: 'blob begun', digest: DIGEST, sizeBytes: 2 * MIB + 5, pieceCount: 3 }),
+    line({ time: BARRIER + 500, msg: 'piece stored', digest: DIGEST, piece: 2, parentId: 'seed', ms: 0, sinceAssignedMs: 0 }),
+  ].join('\n');
+  const log = parseNodeLog('n0', text, BARRIER);
+  t.is(log.pieces[0]?.bytes, 5);
+  const [bin] = swarmTimeline([log], { binS: 1, referenceBytesPerS: 10 });
+  t.is(bin?.downlinkShare, 0.5);
+});
+
+test('logs without trace lines say how to get them', (t) => {
+  const log = parseNodeLog('n0', line({ time: BARRIER + 1, msg: 'blob served' }), BARRIER);
+  const err = t.throws(() => swarmTimeline([log], { binS: 1, referenceBytesPerS: MIB }), { instanceOf: TraceLogMissingError });
+  t.regex(err?.message ?? '', /SHOAL_BENCH_LOG_LEVEL=trace/);
+});
