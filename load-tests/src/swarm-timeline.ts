@@ -30,6 +30,22 @@ interface Results {
 }
 
 const MIB = 1024 * 1024;
+/** The start of the registry's sending reported on its own (the swarm's ramp-up). Seconds. */
+const START_SPAN_S = 5;
+
+/** The fields this reads from a results file, checked: a file from another version says so instead of printing NaN. */
+function checkResults(value: unknown, file: string): Results {
+  const r = value as Partial<Results> | null;
+  const ok =
+    r !== null &&
+    typeof r === 'object' &&
+    typeof r.imageBytes === 'number' &&
+    r.imageBytes > 0 &&
+    Array.isArray(r.runs) &&
+    r.runs.every((run) => typeof run.rateMbit === 'number' && typeof run.lineRateSeconds === 'number' && Array.isArray(run.modes) && run.modes.every((m) => typeof m.mode === 'string' && typeof m.barrierAtUnixMs === 'number' && Array.isArray(m.nodes)));
+  if (!ok) throw new Error(`${file} is not a bench-swarm results file this script can read (imageBytes, runs[].rateMbit, lineRateSeconds, modes[].mode, barrierAtUnixMs, nodes)`);
+  return r as Results;
+}
 
 async function main(): Promise<void> {
   const { values: args, positionals } = parseArgs({
@@ -44,7 +60,7 @@ async function main(): Promise<void> {
   if (file === undefined || !file.endsWith('.json')) throw new Error(`name a bench-swarm results file (.json)\n${USAGE}`);
   const binS = Number(args['bin-s']);
   if (!(binS > 0 && binS <= 60)) throw new Error(`--bin-s must be in (0, 60], got ${String(args['bin-s'])}`);
-  const results = JSON.parse(await readFile(file, 'utf8')) as Results;
+  const results = checkResults(JSON.parse(await readFile(file, 'utf8')), file);
   const run = args['rate-mbit'] === undefined ? results.runs[0] : results.runs.find((r) => r.rateMbit === Number(args['rate-mbit']));
   if (run === undefined) throw new Error(`no run at ${String(args['rate-mbit'])} Mbit/s in ${file}`);
   const shoal = run.modes.find((m) => m.mode === 'shoal');
@@ -70,16 +86,18 @@ async function main(): Promise<void> {
   }
   // Downlink time the mean node did not use while the registry was sending: it cannot be made up before the
   // registry's last byte, so the tail after that byte is about this long (at the registry's rate).
-  let unusedS = 0;
-  for (const b of bins) {
-    const overlap = Math.min(b.toS, window.lastByteS) - Math.max(b.fromS, window.firstGetS);
-    if (overlap > 0) unusedS += overlap * Math.max(0, 1 - b.downlinkShare);
-  }
+  const unusedS = (fromS: number, toS: number): number =>
+    bins.reduce((sum, b) => {
+      const overlap = Math.min(b.toS, toS) - Math.max(b.fromS, fromS);
+      return overlap > 0 ? sum + overlap * Math.max(0, 1 - b.downlinkShare) : sum;
+    }, 0);
+  const startEndS = Math.min(window.lastByteS, window.firstGetS + START_SPAN_S);
   const fetches = shoal.nodes.map((n) => n.fetchSeconds).filter((s): s is number => typeof s === 'number').sort((a, b) => a - b);
   const median = fetches[Math.floor((fetches.length - 1) / 2)];
   lines.push(
     '',
-    `While the registry was sending, the mean node left ${unusedS.toFixed(1)} s of its downlink unused (at the registry's rate);` +
+    `While the registry was sending, the mean node left ${unusedS(window.firstGetS, window.lastByteS).toFixed(1)} s of its downlink unused (at the registry's rate): ` +
+      `${unusedS(window.firstGetS, startEndS).toFixed(1)} s in its first ${START_SPAN_S} s, ${unusedS(startEndS, window.lastByteS).toFixed(1)} s after;` +
       (median === undefined ? '' : ` the median node finished ${(median - window.lastByteS).toFixed(1)} s after that last byte (p50 ${(median / run.lineRateSeconds).toFixed(2)} × S/B).`),
   );
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,6 +1,13 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { parseNodeLog, swarmTimeline, TraceLogMissingError } from '../lib/swarm-timeline.js';
 
+const run = promisify(execFile);
 const MIB = 1024 * 1024;
 const BARRIER = 1_000_000;
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -61,4 +68,16 @@ test('logs without trace lines say how to get them', (t) => {
   const log = parseNodeLog('n0', line({ time: BARRIER + 1, msg: 'blob served' }), BARRIER);
   const err = t.throws(() => swarmTimeline([log], { binS: 1, referenceBytesPerS: MIB }), { instanceOf: TraceLogMissingError });
   t.regex(err?.message ?? '', /SHOAL_BENCH_LOG_LEVEL=trace/);
+});
+
+test('the script refuses a file that is not a bench-swarm result, saying what it needs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-timeline-'));
+  try {
+    const file = join(dir, 'bench-swarm-x.json');
+    await writeFile(file, JSON.stringify({ runs: 3 }));
+    const err = await t.throwsAsync(run(process.execPath, [fileURLToPath(new URL('../swarm-timeline.js', import.meta.url)), file]));
+    t.regex((err as unknown as { stderr: string }).stderr, /not a bench-swarm results file .*imageBytes/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
