@@ -12,7 +12,8 @@ import { parseNodeLog, swarmTimeline, type NodeLog } from './lib/swarm-timeline.
 const USAGE = `usage: npm run swarm-timeline -- [options] <results/bench-swarm-….json>
   Reads the Shoal mode's node logs beside the results file (the run must have had
   SHOAL_BENCH_LOG_LEVEL=trace) and prints, per bin, the nodes' mean receive rate as a
-  share of the registry's mean send rate, and what the median node held.
+  share of the registry's mean send rate, the nodes' sends to each other on the same
+  scale, and what the median node held.
   --rate-mbit R    which rate of a sweep (the first by default)
   --bin-s S        bin width in seconds (1)
   -h, --help       this text
@@ -78,11 +79,11 @@ async function main(): Promise<void> {
   const lines = [
     `${nodes.length} nodes, S = ${(results.imageBytes / MIB).toFixed(1)} MiB at ${run.rateMbit} Mbit/s (S/B ${run.lineRateSeconds.toFixed(2)} s); the registry sent blobs from +${window.firstGetS.toFixed(2)} s to +${window.lastByteS.toFixed(2)} s, ${(registryBytesPerS / MIB).toFixed(2)} MiB/s on average.`,
     '',
-    '| s | nodes receive (× the registry\'s rate) | from relays | from the supernode | median node holds | held by some node |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| s | nodes receive (× the registry\'s rate) | from relays | from the supernode | nodes send | uplinks under half | median node holds | held by some node |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const b of bins) {
-    lines.push(`| ${b.fromS.toFixed(1)}–${b.toS.toFixed(1)} | ${pct(b.downlinkShare)} | ${pct(b.relayShare)} | ${pct(b.seedShare)} | ${(b.medianHeldBytes / MIB).toFixed(1)} MiB | ${(b.heldAnywhereBytes / MIB).toFixed(1)} MiB |`);
+    lines.push(`| ${b.fromS.toFixed(1)}–${b.toS.toFixed(1)} | ${pct(b.downlinkShare)} | ${pct(b.relayShare)} | ${pct(b.seedShare)} | ${pct(b.uplinkShare)} | ${b.uplinksUnderHalf} | ${(b.medianHeldBytes / MIB).toFixed(1)} MiB | ${(b.heldAnywhereBytes / MIB).toFixed(1)} MiB |`);
   }
   // Downlink time the mean node did not use while the registry was sending: it cannot be made up before the
   // registry's last byte, so the tail after that byte is about this long (at the registry's rate).

@@ -92,6 +92,10 @@ export interface TimelineBin {
   readonly relayShare: number;
   /** The part that came from the supernode. */
   readonly seedShare: number;
+  /** The nodes' mean send rate to other nodes over the bin, as a share of the reference rate. */
+  readonly uplinkShare: number;
+  /** Nodes that sent less than half the reference rate over the bin. */
+  readonly uplinksUnderHalf: number;
   /** Bytes the median node held (pieces stored) at the bin's end. */
   readonly medianHeldBytes: number;
   /** Distinct bytes some node held at the bin's end. */
@@ -118,8 +122,10 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
   const seeded = new Float64Array(binCount);
   const storedAt = new Map<string, number>();
   const byPeerId = new Map<string, string>();
+  const sent = new Map<string, Float64Array>();
   for (const node of nodes) {
     if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
+    sent.set(node.name, new Float64Array(binCount));
     for (const p of node.pieces) storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
   }
   for (const node of nodes) {
@@ -131,6 +137,8 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
       spread(p, options.binS, received);
       if (isRelay) spread(p, options.binS, relayed);
       if (p.parentId === 'seed') spread(p, options.binS, seeded);
+      const parentSent = parent === undefined ? undefined : sent.get(parent);
+      if (parentSent !== undefined) spread(p, options.binS, parentSent);
     }
   }
   const perBin = nodes.length * options.binS * options.referenceBytesPerS;
@@ -154,6 +162,8 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
       downlinkShare: (received[i] ?? 0) / perBin,
       relayShare: (relayed[i] ?? 0) / perBin,
       seedShare: (seeded[i] ?? 0) / perBin,
+      uplinkShare: [...sent.values()].reduce((sum, up) => sum + (up[i] ?? 0), 0) / perBin,
+      uplinksUnderHalf: [...sent.values()].filter((up) => (up[i] ?? 0) < 0.5 * options.binS * options.referenceBytesPerS).length,
       medianHeldBytes: held[Math.floor((held.length - 1) / 2)] ?? 0,
       heldAnywhereBytes: anywhere,
     });

@@ -27,7 +27,7 @@ function nodeLog(peerId: string, stored: { piece: number; parentId: string; stor
   ].join('\n');
 }
 
-test('each piece counts its bytes over its body, split into relays and the supernode', (t) => {
+test('each piece counts its bytes over its body, split into relays and the supernode, and against its parent\'s uplink', (t) => {
   const a = parseNodeLog('n0', nodeLog('peer-a', [{ piece: 0, parentId: 'seed', storedS: 2, ms: 2000 }]), BARRIER);
   // n1 begins piece 0 from n0 at 1 s, while n0 still receives it (a relay), and piece 1 from n0,
   // which held it before the barrier (no record in its log): not a relay.
@@ -51,6 +51,11 @@ test('each piece counts its bytes over its body, split into relays and the super
   t.is(bins[1]?.medianHeldBytes, MIB);
   t.is(bins[1]?.heldAnywhereBytes, 2 * MIB);
   t.is(bins[0]?.heldAnywhereBytes, 0);
+  // n0 sent n1 2 MiB in 1–2 s (both of its pieces); n1 sent nothing. The seed is not a node.
+  t.is(bins[0]?.uplinkShare, 0);
+  t.is(bins[0]?.uplinksUnderHalf, 2);
+  t.is(bins[1]?.uplinkShare, 1);
+  t.is(bins[1]?.uplinksUnderHalf, 1);
 });
 
 test('the last piece of a blob counts its own length', (t) => {
