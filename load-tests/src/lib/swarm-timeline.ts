@@ -1,5 +1,5 @@
 /**
- * How a swarm pull used the nodes' downlinks, second by second, from the node
+ * How a swarm pull used the nodes' links, second by second, from the node
  * agents' own logs (`SHOAL_BENCH_LOG_LEVEL=trace`: one `piece stored` line per
  * piece, with when it was assigned and how long its body took).
  *
