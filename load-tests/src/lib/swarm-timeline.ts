@@ -1,7 +1,7 @@
 /**
  * How a swarm pull used the nodes' links, second by second, from the node
  * agents' own logs (`SHOAL_BENCH_LOG_LEVEL=trace`: one `piece stored` line per
- * piece, with when it was assigned and how long its body took).
+ * piece, with its parent and how long its body took).
  *
  * Why it matters: the registry's link and a node's downlink run at the same
  * rate, so a node that falls behind the registry while the registry is still
@@ -24,8 +24,6 @@ export interface StoredPiece {
   readonly bytes: number;
   /** The peer id of the parent that sent it, or `seed` (the supernode). */
   readonly parentId: string;
-  /** When the scheduler's assignment reached the node. */
-  readonly assignedS: number;
   /** When the body's first byte (the response headers) arrived. */
   readonly bodyStartS: number;
   readonly storedS: number;
@@ -49,7 +47,6 @@ interface LogLine {
   piece?: unknown;
   parentId?: unknown;
   ms?: unknown;
-  sinceAssignedMs?: unknown;
   sizeBytes?: unknown;
   peerId?: unknown;
 }
@@ -73,12 +70,12 @@ export function parseNodeLog(name: string, text: string, barrierUnixMs: number):
     if (line.msg === 'peer listening' && typeof line.peerId === 'string') peerId = line.peerId;
     if (line.msg === 'blob begun' && typeof line.digest === 'string' && typeof line.sizeBytes === 'number') sizes.set(line.digest, line.sizeBytes);
     if (line.msg !== 'piece stored' || typeof line.time !== 'number' || line.time < barrierUnixMs) continue;
-    const { digest, piece, parentId, ms, sinceAssignedMs } = line;
-    if (typeof digest !== 'string' || typeof piece !== 'number' || typeof parentId !== 'string' || typeof ms !== 'number' || typeof sinceAssignedMs !== 'number') continue;
+    const { digest, piece, parentId, ms } = line;
+    if (typeof digest !== 'string' || typeof piece !== 'number' || typeof parentId !== 'string' || typeof ms !== 'number') continue;
     const size = sizes.get(digest);
     if (size === undefined) continue;
     const storedS = (line.time - barrierUnixMs) / 1000;
-    pieces.push({ digest, piece, bytes: pieceSpan(pieceLayout(size), piece).length, parentId, assignedS: storedS - sinceAssignedMs / 1000, bodyStartS: storedS - ms / 1000, storedS });
+    pieces.push({ digest, piece, bytes: pieceSpan(pieceLayout(size), piece).length, parentId, bodyStartS: storedS - ms / 1000, storedS });
   }
   return { name, peerId, pieces };
 }
