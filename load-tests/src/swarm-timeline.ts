@@ -1,6 +1,6 @@
 /**
  * `npm run swarm-timeline -- <bench-swarm results .json>` — how the
- * nodes' downlinks were used through a Shoal pull, second by second, from the
+ * nodes' links were used through a Shoal pull, second by second, from the
  * service logs a `bench:swarm` run keeps (run it with SHOAL_BENCH_LOG_LEVEL=trace).
  * See lib/swarm-timeline.ts for what each column means and why.
  */
@@ -69,6 +69,7 @@ async function main(): Promise<void> {
   const window = shoal.registryBlobWindow;
   if (window === undefined) throw new Error('the registry answered no blob GET in this run');
 
+  // Where bench-swarm copies each mode's service logs: <results>-logs/<rate>mbit/<mode>/.
   const logDir = join(`${file.slice(0, -'.json'.length)}-logs`, `${run.rateMbit}mbit`, 'shoal');
   const names = (await readdir(logDir)).filter((f) => /^n\d+-node-.*\.stdout\.log$/.test(f)).sort();
   const nodes: NodeLog[] = await Promise.all(names.map(async (f) => parseNodeLog(f.split('-')[0] ?? f, await readFile(join(logDir, f), 'utf8'), shoal.barrierAtUnixMs)));

@@ -120,10 +120,17 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
   const storedAt = new Map<string, number>();
   const byPeerId = new Map<string, string>();
   const sent = new Map<string, Float64Array>();
+  /** Per piece, when some node first held it. */
+  const firstHeld = new Map<string, { s: number; bytes: number }>();
   for (const node of nodes) {
     if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
     sent.set(node.name, new Float64Array(binCount));
-    for (const p of node.pieces) storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
+    for (const p of node.pieces) {
+      storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
+      const key = `${p.digest} ${p.piece}`;
+      const seen = firstHeld.get(key);
+      if (seen === undefined || p.storedS < seen.s) firstHeld.set(key, { s: p.storedS, bytes: p.bytes });
+    }
   }
   for (const node of nodes) {
     for (const p of node.pieces) {
@@ -139,14 +146,6 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
     }
   }
   const perBin = nodes.length * options.binS * options.referenceBytesPerS;
-  const firstHeld = new Map<string, { s: number; bytes: number }>();
-  for (const node of nodes) {
-    for (const p of node.pieces) {
-      const key = `${p.digest} ${p.piece}`;
-      const seen = firstHeld.get(key);
-      if (seen === undefined || p.storedS < seen.s) firstHeld.set(key, { s: p.storedS, bytes: p.bytes });
-    }
-  }
   const bins: TimelineBin[] = [];
   for (let i = 0; i < binCount; i++) {
     const toS = (i + 1) * options.binS;
