@@ -201,6 +201,8 @@ export class Peer implements BlobProvider {
             }
           }
           if (this.components.registry === undefined) throw err;
+          // In the store before a reader waits on its first piece (RegistryFill's own begin runs later).
+          await this.components.store.begin(request.digest, request.sizeBytes);
           return new RegistryFill(
             { log: this.log, store: this.components.store, registry: this.components.registry, onProgress },
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },
