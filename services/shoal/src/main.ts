@@ -153,7 +153,7 @@ const commands: Record<string, Command> = {
       listen: { kind: 'hostPort', help: SUPERNODE_LISTEN_HELP },
       data: { kind: 'path', help: 'cache and metadata directory', default: DEFAULT_SUPERNODE_DATA },
       plainHttp: plainHttpFlag,
-      maxFetchesPerRegistry: { kind: 'integer', help: 'blobs fetched from one registry at once (raise it for a registry that limits the rate of each connection)', default: defaultFetchesPerRegistry(), min: 1, max: DEFAULT_MAX_CONCURRENT_FETCHES },
+      maxFetchesPerRegistry: { kind: 'integer', help: 'blobs fetched from one registry at once, besides blobs of 1 MiB or less (raise it for a registry that limits the rate of each connection)', default: defaultFetchesPerRegistry(), min: 1, max: DEFAULT_MAX_CONCURRENT_FETCHES },
       ...cacheFlags,
       tokenFile: tokenFileFlag,
       tokenGraceSec: tokenGraceSecFlag,
