@@ -42,11 +42,11 @@ export function defaultFetchesPerRegistry(maxConcurrentFetches: number = DEFAULT
 /**
  * A blob this small (by the size the node's HEAD gave it) neither waits for
  * one of its registry's fetch slots nor takes one, only one of the
- * supernode's: an image's config is one short request, and behind four
- * layers' fetches it waited 4–9 s (bench:swarm, N = 16, 25 Mbit/s: the
- * config's fetch began 4.1–8.7 s after the first layer's in 8 of 20 runs),
- * holding up every pull of the image that needs it. A node that gives a
- * wrong size gains nothing: the fetch fails on the registry's Content-Length.
+ * supernode's. An image's config is one short request that a pull needs
+ * before it can unpack, and behind four layers' fetches it waited 4–9 s
+ * (bench:swarm, N = 16, 25 Mbit/s: the config's fetch began 4.1–8.7 s after
+ * the first layer's in 8 of 20 runs). A node that gives a wrong size gains
+ * nothing: the fetch fails on the registry's Content-Length.
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
