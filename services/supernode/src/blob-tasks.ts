@@ -45,8 +45,8 @@ export function defaultFetchesPerRegistry(maxConcurrentFetches: number = DEFAULT
  * supernode's. An image's config is one short request that a pull needs
  * before it can unpack, and behind four layers' fetches it waited 4–9 s
  * (bench:swarm, N = 16, 25 Mbit/s: the config's fetch began 4.1–8.7 s after
- * the first layer's in 8 of 20 runs). A node that gives a wrong size gains
- * nothing: the fetch fails on the registry's Content-Length.
+ * the first layer's in 8 of 20 runs). A node that calls a large blob small
+ * gains nothing: the fetch fails on the registry's Content-Length.
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
@@ -260,8 +260,16 @@ export class BlobTasks {
         throw new UpstreamError(`registry sent ${digest} without a length`, { upstreamStatus: 200 });
       }
       if (request.sizeBytes !== undefined && request.sizeBytes !== sizeBytes) {
-        destroyQuietly(response.body);
-        throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, { upstreamStatus: 200 });
+        // The registry's length stands: the fetch is everyone's, and one peer told a
+        // wrong size (a broken proxy, a registry whose HEAD and GET disagree) must not
+        // fail it for the rest. That peer's proxy sees the size differ and goes to the
+        // registry itself. Only a blob let past its registry's fetch slots as small
+        // stops here, so that a false size cannot open more fetches than the slots.
+        if (lane === undefined && sizeBytes > SMALL_BLOB_BYTES) {
+          destroyQuietly(response.body);
+          throw new UpstreamError(`registry says ${digest} has ${sizeBytes} bytes, the peer was told ${request.sizeBytes}`, { upstreamStatus: 200 });
+        }
+        log.warn({ sizeBytes, toldBytes: request.sizeBytes }, 'the registry gives this blob another size than the peer was told; fetching it at the registry\'s');
       }
       try {
         await this.store.begin(digest, sizeBytes);

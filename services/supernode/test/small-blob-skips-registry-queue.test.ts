@@ -2,10 +2,7 @@
 // node's HEAD gave) does not wait for one of its registry's fetch slots: behind
 // four layers' fetches from the same registry it waited 4–9 s in bench:swarm.
 // Larger blobs, and blobs of unknown size, still wait their turn.
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -13,51 +10,16 @@ import { digestOf, silentLogger, type Digest } from '@shoal/core';
 import { RegistryClient } from '@shoal/registry-client';
 import { PieceStore } from '@shoal/store';
 import { BlobTasks, SMALL_BLOB_BYTES } from '../src/blob-tasks.js';
+import { startQuickOrSlowRegistry } from './helpers/quick-or-slow-registry.js';
 
 const MiB = 1024 * 1024;
-
-/**
- * A FAKE registry (docker-registry cannot be made to send slowly): blobs in
- * `quick` are answered whole at once; any other digest is answered with a
- * 4 MiB length and then a byte every 200 ms, so its fetch holds its slot.
- */
-async function startRegistry(quick: Map<Digest, Buffer>): Promise<{ host: string; close: () => Promise<void> }> {
-  const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((req, res) => {
-    const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '')?.[1] as Digest | undefined;
-    const body = digest === undefined ? undefined : quick.get(digest);
-    if (body !== undefined) {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
-      res.end(body);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(4 * MiB) });
-    const timer = setInterval(() => res.write(Buffer.from([1])), 200);
-    timers.add(timer);
-    res.on('close', () => {
-      clearInterval(timer);
-      timers.delete(timer);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      for (const timer of timers) clearInterval(timer);
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
 
 test('a small blob starts at once while its registry’s only fetch slot is taken; a larger one, or one of unknown size, waits', async (t) => {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const configDigest = digestOf(config);
   const unsized = Buffer.alloc(2048, 7);
   const unsizedDigest = digestOf(unsized);
-  const registry = await startRegistry(new Map([[configDigest, config], [unsizedDigest, unsized]]));
+  const registry = await startQuickOrSlowRegistry(new Map([[configDigest, config], [unsizedDigest, unsized]]));
   t.teardown(() => registry.close());
   const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-small-'));
   const store = await PieceStore.open({ log: silentLogger() }, { dir });
