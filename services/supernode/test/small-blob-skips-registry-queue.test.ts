@@ -2,15 +2,10 @@
 // node's HEAD gave) does not wait for one of its registry's fetch slots: behind
 // four layers' fetches from the same registry it waited 4–9 s in bench:swarm.
 // Larger blobs, and blobs of unknown size, still wait their turn.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
-import { digestOf, silentLogger, type Digest } from '@shoal/core';
-import { RegistryClient } from '@shoal/registry-client';
-import { PieceStore } from '@shoal/store';
-import { BlobTasks, SMALL_BLOB_BYTES } from '../src/blob-tasks.js';
-import { startQuickOrSlowRegistry } from './helpers/quick-or-slow-registry.js';
+import { digestOf, type Digest } from '@shoal/core';
+import { SMALL_BLOB_BYTES } from '../src/blob-tasks.js';
+import { blobTasksFor, startTricklingRegistry } from './helpers/trickling-registry.js';
 
 const MiB = 1024 * 1024;
 
@@ -19,18 +14,9 @@ test('a small blob starts at once while its registry’s only fetch slot is take
   const configDigest = digestOf(config);
   const unsized = Buffer.alloc(2048, 7);
   const unsizedDigest = digestOf(unsized);
-  const registry = await startQuickOrSlowRegistry(new Map([[configDigest, config], [unsizedDigest, unsized]]));
+  const registry = await startTricklingRegistry({ byteEveryMs: 200, quick: new Map([[configDigest, config], [unsizedDigest, unsized]]) });
   t.teardown(() => registry.close());
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-small-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [registry.host], maxRetries: 0 });
-  t.teardown(() => client.close());
-  const tasks = new BlobTasks({ log: silentLogger(), store, registry: client }, { maxConcurrentFetches: 4, maxFetchesPerRegistry: 1 });
-  t.teardown(() => tasks.close());
+  const { tasks, store } = await blobTasksFor(t, [registry.host], { maxConcurrentFetches: 4, maxFetchesPerRegistry: 1 });
   const repository = 'app/small';
 
   // A layer's fetch takes the registry's one slot and keeps it.

@@ -4,49 +4,17 @@
 // from the registry through each node's own fallback. Now one registry can
 // hold at most a quarter of the slots, and a fetch under the minimum rate is cut
 // (after one try on a new connection).
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { digestOf, silentLogger, type Digest } from '@shoal/core';
-import { RegistryClient } from '@shoal/registry-client';
-import { PieceStore } from '@shoal/store';
+import { digestOf, type Digest } from '@shoal/core';
 import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry } from '@shoal/testkit';
-import { BlobTasks } from '../src/blob-tasks.js';
+import { blobTasksFor, startTricklingRegistry } from './helpers/trickling-registry.js';
 
 const MiB = 1024 * 1024;
 
-/** A FAKE registry that answers every blob GET at once and then trickles one byte every 2 s (docker-registry cannot be made to). */
-async function startTricklingRegistry(): Promise<{ host: string; close: () => Promise<void> }> {
-  const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(4 * MiB) });
-    const timer = setInterval(() => res.write(Buffer.from([1])), 2_000);
-    timers.add(timer);
-    res.on('close', () => {
-      clearInterval(timer);
-      timers.delete(timer);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      for (const timer of timers) clearInterval(timer);
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
-
 test('20 trickling back-to-source fetches leave slots for a healthy registry, and are cut for want of progress', async (t) => {
   await requireTools(['docker-registry', 'skopeo']);
-  const trickle = await startTricklingRegistry();
+  const trickle = await startTricklingRegistry({ byteEveryMs: 2_000 });
   t.teardown(() => trickle.close());
   const work = await makeTempDir('shoal-trickle');
   t.teardown(() => removeTempDir(work));
@@ -57,17 +25,8 @@ test('20 trickling back-to-source fetches leave slots for a healthy registry, an
   const layer = image.layers[0];
   if (layer === undefined) throw new Error('setup');
 
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-trickle-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [trickle.host, healthy.host], maxRetries: 0 });
-  t.teardown(() => client.close());
   // The defaults (16 slots, 4 per registry), with the progress window shortened so the test is quick.
-  const tasks = new BlobTasks({ log: silentLogger(), store, registry: client }, { fetchProgressWindowMs: 2_000 });
-  t.teardown(() => tasks.close());
+  const { tasks, store } = await blobTasksFor(t, [trickle.host, healthy.host], { fetchProgressWindowMs: 2_000 });
 
   const trickled: Digest[] = Array.from({ length: 20 }, (_, i) => digestOf(`trickled blob ${i}`));
   const starts = trickled.map((digest) => tasks.ensure({ digest, registry: trickle.host, repository: 'app/slow' }, undefined).catch(() => undefined));

@@ -3,33 +3,18 @@
 // every peer asking for the blob shares: the registry's length stands. Only a
 // size that let a large blob past its registry's fetch slots as a small one
 // stops the fetch.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
-import { digestOf, silentLogger, UpstreamError } from '@shoal/core';
-import { RegistryClient } from '@shoal/registry-client';
-import { PieceStore } from '@shoal/store';
-import { BlobTasks } from '../src/blob-tasks.js';
-import { startQuickOrSlowRegistry } from './helpers/quick-or-slow-registry.js';
+import { digestOf, UpstreamError } from '@shoal/core';
+import { blobTasksFor, startTricklingRegistry } from './helpers/trickling-registry.js';
 
 const MiB = 1024 * 1024;
 
 test('a wrong size from a peer: the blob is fetched at the registry’s length; a false small size for a large blob is refused', async (t) => {
   const layer = Buffer.alloc(3 * MiB + 11, 5);
   const layerDigest = digestOf(layer);
-  const registry = await startQuickOrSlowRegistry(new Map([[layerDigest, layer]]));
+  const registry = await startTricklingRegistry({ byteEveryMs: 200, quick: new Map([[layerDigest, layer]]) });
   t.teardown(() => registry.close());
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-size-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [registry.host], maxRetries: 0 });
-  t.teardown(() => client.close());
-  const tasks = new BlobTasks({ log: silentLogger(), store, registry: client });
-  t.teardown(() => tasks.close());
+  const { tasks, store } = await blobTasksFor(t, [registry.host]);
   const repository = 'app/size';
 
   const info = await tasks.ensure({ digest: layerDigest, registry: registry.host, repository, sizeBytes: layer.length + 7 }, undefined);
