@@ -41,6 +41,8 @@ const USAGE = `usage: npm run simulate -- [options]
                           one kind of link at another rate (B)
   --rtt-ms MS             a request's round trip before bytes flow, on idle links (0.2)
   --goodput F             TCP payload per byte of link capacity (${TCP_GOODPUT.toFixed(4)}: 1448 / 1514)
+  --reverse-share F       share of B each host's uplink spends on what its downloads send back
+                          (ACKs, requests) while its downlink is full (0: none)
   --socket-buffer-kib K   a sender's kernel buffer per connection: a send's slot frees when K are left (2 × the leaf FIFO)
   --leaf-queue-kib K      each host pair's FIFO at a shaped link, as bench:swarm (40 ms at B, ≥ 256 KiB)
   --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)
@@ -71,6 +73,7 @@ const { values: args } = parseArgs({
     'registry-up-mbit': { type: 'string' },
     'rtt-ms': { type: 'string', default: '0.2' },
     goodput: { type: 'string' },
+    'reverse-share': { type: 'string', default: '0' },
     'socket-buffer-kib': { type: 'string' },
     'leaf-queue-kib': { type: 'string' },
     'layer-concurrency': { type: 'string', default: '0' },
@@ -92,9 +95,18 @@ if (args.help) {
   process.exit(0);
 }
 
+/** A command-line option with a value it cannot take. */
+class OptionError extends Error {}
+
 function num(name: string, value: string | undefined): number {
   const n = Number(value);
-  if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${name}: expected a non-negative number, got ${String(value)}`);
+  if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new OptionError(`--${name}: expected a non-negative number, got ${String(value)}`);
+  return n;
+}
+/** A share of a link: a number in [0, 1). */
+function share(name: string, value: string | undefined): number {
+  const n = num(name, value);
+  if (n >= 1) throw new OptionError(`--${name}: expected a share below 1, got ${String(value)}`);
   return n;
 }
 const mbit = (name: string): number | undefined => {
@@ -179,6 +191,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     links,
     rttMs: num('rtt-ms', args['rtt-ms']),
     goodput: args.goodput === undefined ? tcpGoodput(mtu) : num('goodput', args.goodput),
+    reverseShare: share('reverse-share', args['reverse-share']),
     ...(args['socket-buffer-kib'] === undefined ? {} : { socketBufferBytes: num('socket-buffer-kib', args['socket-buffer-kib']) * 1024 }),
     ...(args['leaf-queue-kib'] === undefined ? {} : { leafQueueBytes: num('leaf-queue-kib', args['leaf-queue-kib']) * 1024 }),
     layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
@@ -212,7 +225,7 @@ async function runSimulations(): Promise<void> {
   const rate = num('rate-mbit', args['rate-mbit']);
   const rows: Summary[] = [];
   for (const n of nodesList) {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--nodes: positive integers, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw new OptionError(`--nodes: positive integers, got ${n}`);
     rows.push(summarize(simulate(paramsFor(n, layers, rate))));
   }
   const first = rows[0] as Summary;
@@ -327,10 +340,10 @@ function runHarness(nodes: number, rates: readonly number[]): Promise<string> {
 }
 
 async function validate(): Promise<void> {
-  if (!args['peer-cut-through']) throw new Error('--no-peer-cut-through is a what-if the services do not do: the harness cannot validate it');
+  if (!args['peer-cut-through']) throw new OptionError('--no-peer-cut-through is a what-if the services do not do: the harness cannot validate it');
   const files = args.harness !== undefined ? args.harness.split(',').filter((f) => f !== '') : [];
   if (files.length === 0) {
-    if (process.getuid?.() !== 0) throw new Error('--validate runs bench:swarm, which needs root; or pass --harness FILE');
+    if (process.getuid?.() !== 0) throw new OptionError('--validate runs bench:swarm, which needs root; or pass --harness FILE');
     for (const n of VALIDATION_NODES) files.push(await runHarness(n, VALIDATION_RATES));
   }
   const points = await harnessPoints(files);
@@ -341,7 +354,7 @@ async function validate(): Promise<void> {
       ? points.map((p) => [p.nodes, p.rateMbit, p] as const)
       : VALIDATION_NODES.flatMap((n) => VALIDATION_RATES.map((r) => [n, r, points.find((p) => p.nodes === n && p.rateMbit === r)] as const));
   const runCount = num('runs', args.runs);
-  if (!Number.isInteger(runCount) || runCount < 1) throw new Error(`--runs: a positive integer, got ${runCount}`);
+  if (!Number.isInteger(runCount) || runCount < 1) throw new OptionError(`--runs: a positive integer, got ${runCount}`);
   const lines = [
     '',
     `Simulator against bench:swarm (Shoal mode; the sim's completion is the harness's fetch time: containerd's unpack is not modelled; its links carry each run's TCP framing, from the run's MTU). Agreement: within ${TOLERANCE * 100} %, judged where the harness was not CPU-bound (at most ${CPU_BOUND_SATURATED * 100} % of CPU samples saturated).`,
@@ -395,5 +408,12 @@ async function validate(): Promise<void> {
   if (!agreeAll) process.exitCode = 1;
 }
 
-if (args.validate) await validate();
-else await runSimulations();
+try {
+  if (args.validate) await validate();
+  else await runSimulations();
+} catch (err) {
+  // A bad option is the user's to fix: its message, not a stack.
+  if (!(err instanceof OptionError)) throw err;
+  process.stderr.write(`simulate: ${err.message}\n`);
+  process.exitCode = 2;
+}
