@@ -17,9 +17,10 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * Each link is shared between the host pairs using it (htb: one class per peer host), not
  * between flows: a pair's share at a link is max-min fair given what the pair can get at
  * its other end (water-filling at each link, with the other end's equal share as the pair's
- * demand), and the pair's rate is the tighter of its two ends. The flows of one pair (one FIFO) share the pair's rate equally. Rates are
- * recomputed for the links a pair's arrival or departure changes (its two ends and the
- * far ends of their pairs), and never over-subscribe a link.
+ * demand), and the pair's rate is the tighter of its two ends. The flows of one pair (one
+ * FIFO) share the pair's rate equally. Rates are recomputed for the links a pair's arrival
+ * or departure changes (its two ends and the far ends of their pairs), and never
+ * over-subscribe a link.
  *
  * Round trips under load. Each pair's FIFO holds `leafQueueBytes` (40 ms at B, at least
  * 256 KiB), which TCP keeps full while the pair is busy: a request (a piece GET, a
