@@ -41,8 +41,8 @@ const USAGE = `usage: npm run simulate -- [options]
                           one kind of link at another rate (B)
   --rtt-ms MS             a request's round trip before bytes flow, on idle links (0.2)
   --goodput F             TCP payload per byte of link capacity (${TCP_GOODPUT.toFixed(4)}: 1448 / 1514)
-  --reverse-share F       share of B each host's uplink spends on what its downloads send back
-                          (ACKs, requests) while its downlink is full (0: none)
+  --uplink-overhead F     share of each node's and the supernode host's uplink taken by what the
+                          model does not carry: ACKs, requests, segments sent again (0; bench:swarm ~0.03)
   --socket-buffer-kib K   a sender's kernel buffer per connection: a send's slot frees when K are left (2 × the leaf FIFO)
   --leaf-queue-kib K      each host pair's FIFO at a shaped link, as bench:swarm (40 ms at B, ≥ 256 KiB)
   --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)
@@ -73,7 +73,7 @@ const { values: args } = parseArgs({
     'registry-up-mbit': { type: 'string' },
     'rtt-ms': { type: 'string', default: '0.2' },
     goodput: { type: 'string' },
-    'reverse-share': { type: 'string', default: '0' },
+    'uplink-overhead': { type: 'string', default: '0' },
     'socket-buffer-kib': { type: 'string' },
     'leaf-queue-kib': { type: 'string' },
     'layer-concurrency': { type: 'string', default: '0' },
@@ -191,7 +191,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     links,
     rttMs: num('rtt-ms', args['rtt-ms']),
     goodput: args.goodput === undefined ? tcpGoodput(mtu) : num('goodput', args.goodput),
-    reverseShare: share('reverse-share', args['reverse-share']),
+    uplinkOverhead: share('uplink-overhead', args['uplink-overhead']),
     ...(args['socket-buffer-kib'] === undefined ? {} : { socketBufferBytes: num('socket-buffer-kib', args['socket-buffer-kib']) * 1024 }),
     ...(args['leaf-queue-kib'] === undefined ? {} : { leafQueueBytes: num('leaf-queue-kib', args['leaf-queue-kib']) * 1024 }),
     layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
