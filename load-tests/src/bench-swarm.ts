@@ -22,7 +22,8 @@
  * with `Range`, from `ctr --debug`) and blob bytes the registry sent to each client
  * address (its JSON access log: node addresses there are nodes that left the swarm);
  * the CPU-seconds of every process (user + sys from /proc/<pid>/stat) and per GiB it
- * moved; the machine's CPU busy fraction, to tell a network-bound run from a CPU-bound
+ * moved; what each host's TCP sent again after a loss and its retransmission timeouts
+ * (the kernel's counters in each namespace); the machine's CPU busy fraction, to tell a network-bound run from a CPU-bound
  * one. `--rate-mbit` takes a list: the LAN is rebuilt at each rate (a sweep), and the
  * sweep is plotted against the rate. Writes load-tests/results/bench-swarm-<date>.json
  * and plots (SVG).
@@ -57,6 +58,7 @@ import {
 } from '@shoal/testkit';
 import { cpuInWindow, startCpuWindow, type CpuReport } from './netns/cpu.js';
 import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netns/exec.js';
+import { describeTcp, tcpOfHosts, tcpSince, tcpSum, type TcpCounters } from './netns/tcp-counters.js';
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
 import {
@@ -258,6 +260,8 @@ interface ModeResult {
   registryBlobWindow?: { firstGetS: number; lastByteS: number };
   /** Shoal mode: nodes the supernode listed before the barrier. */
   peersJoined?: number;
+  /** The hosts' TCP during the pull (the kernel's counters in each namespace); absent when unreadable. */
+  tcp?: { registry: TcpCounters; supernodeHost: TcpCounters; nodes: TcpCounters };
   /** Shoal mode: pieces the supernode sent during the pull, and of them the ones passed on while they still arrived from the registry. */
   seedPieces?: { served: number; cutThrough: number };
   cpu: CpuReport;
@@ -354,11 +358,12 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     }
 
     const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
-    const [regL0, snL0, nodeL0, servedBefore] = await Promise.all([
+    const [regL0, snL0, nodeL0, servedBefore, tcp0] = await Promise.all([
       linkBytesIn(reg.ns, HOST_IF),
       linkBytesIn(sn.ns, HOST_IF),
       Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
       blobsServed(ctx.origin),
+      tcpOfHosts(reg, sn, nodeHosts, log),
     ]);
     const cpu = await startCpuWindow(
       {
@@ -400,11 +405,12 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
     const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
     const cpuReport = await cpu.stop();
 
-    const [regL1, snL1, nodeL1, servedAfter] = await Promise.all([
+    const [regL1, snL1, nodeL1, servedAfter, tcp1] = await Promise.all([
       linkBytesIn(reg.ns, HOST_IF),
       linkBytesIn(sn.ns, HOST_IF),
       Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
       blobsServed(ctx.origin),
+      tcpOfHosts(reg, sn, nodeHosts, log),
     ]);
     const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
     const byClient: Record<string, number> = {};
@@ -487,6 +493,13 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
     };
     if (peersJoined !== undefined) result.peersJoined = peersJoined;
+    if (tcp0 !== undefined && tcp1 !== undefined) {
+      result.tcp = {
+        registry: tcpSince(tcp1.registry, tcp0.registry),
+        supernodeHost: tcpSince(tcp1.supernodeHost, tcp0.supernodeHost),
+        nodes: tcpSum(tcp1.nodes.map((after, i) => tcpSince(after, tcp0.nodes[i] as TcpCounters))),
+      };
+    }
     const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
     if (seedBefore !== undefined && seedAfter !== undefined) {
       result.seedPieces = { served: seedAfter.served - seedBefore.served, cutThrough: seedAfter.cutThrough - seedBefore.cutThrough };
@@ -738,7 +751,11 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
         w === undefined || fetchedP50 === undefined
           ? ''
           : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (its last byte written); the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
-      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}`;
+      const tcp =
+        r.tcp === undefined
+          ? ''
+          : ` TCP over the pull (the kernel's counters): the nodes ${describeTcp(r.tcp.nodes)};${r.mode === 'direct' ? '' : ` the ${r.mode === 'cache' ? 'cache' : 'supernode'} host ${describeTcp(r.tcp.supernodeHost)};`} the registry ${describeTcp(r.tcp.registry)}.`;
+      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}${tcp}`;
     }),
   );
   lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');
