@@ -23,10 +23,10 @@
  * address (its JSON access log: node addresses there are nodes that left the swarm);
  * the CPU-seconds of every process (user + sys from /proc/<pid>/stat) and per GiB it
  * moved; what each host's TCP sent again after a loss and its retransmission timeouts
- * (the kernel's counters in each namespace); the machine's CPU busy fraction, to tell a network-bound run from a CPU-bound
- * one. `--rate-mbit` takes a list: the LAN is rebuilt at each rate (a sweep), and the
- * sweep is plotted against the rate. Writes load-tests/results/bench-swarm-<date>.json
- * and plots (SVG).
+ * (the kernel's counters in each namespace); the machine's CPU busy fraction, to tell a
+ * network-bound run from a CPU-bound one. `--rate-mbit` takes a list: the LAN is rebuilt
+ * at each rate (a sweep), and the sweep is plotted against the rate. Writes
+ * load-tests/results/bench-swarm-<date>.json and plots (SVG).
  *
  * Run with --help for the flags.
  * Network namespaces, veths and processes are removed on exit, on error and on SIGINT,

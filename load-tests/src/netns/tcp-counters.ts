@@ -55,19 +55,15 @@ export async function tcpCountersIn(ns: string): Promise<TcpCounters> {
 
 /** What happened between two readings (`before` from the same namespace). */
 export function tcpSince(after: TcpCounters, before: TcpCounters): TcpCounters {
-  return {
-    dataSegments: after.dataSegments - before.dataSegments,
-    resentSegments: after.resentSegments - before.resentSegments,
-    timeouts: after.timeouts - before.timeouts,
-  };
+  const out = { ...after };
+  for (const [field] of FIELDS) out[field] -= before[field];
+  return out;
 }
 
 export function tcpSum(list: readonly TcpCounters[]): TcpCounters {
-  return list.reduce((a, b) => ({ dataSegments: a.dataSegments + b.dataSegments, resentSegments: a.resentSegments + b.resentSegments, timeouts: a.timeouts + b.timeouts }), {
-    dataSegments: 0,
-    resentSegments: 0,
-    timeouts: 0,
-  });
+  const sum = { dataSegments: 0, resentSegments: 0, timeouts: 0 };
+  for (const c of list) for (const [field] of FIELDS) sum[field] += c[field];
+  return sum;
 }
 
 /** "3.0 % of data segments sent again, 12 retransmission timeouts". */
