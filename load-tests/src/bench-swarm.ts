@@ -58,7 +58,7 @@ import {
 } from '@shoal/testkit';
 import { cpuInWindow, startCpuWindow, type CpuReport } from './netns/cpu.js';
 import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netns/exec.js';
-import { describeTcp, tcpOfHosts, tcpSince, tcpSum, type TcpCounters } from './netns/tcp-counters.js';
+import { congestionControlIn, describeTcp, setCongestionControl, tcpOfHosts, tcpSince, tcpSum, type TcpCounters } from './netns/tcp-counters.js';
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
 import {
@@ -120,6 +120,7 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --modes M[,M...]      direct, cache, shoal (all three)
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
   --mtu M               every link's MTU (1500; 9000: jumbo frames, less per-packet work per byte)
+  --tcp-cc NAME         every host's TCP congestion control, e.g. cubic or bbr (the machine's default)
   --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
                         node agent that has run for a while would have (32; 0: fresh processes)
   --mode-timeout-s T    a mode's pulls are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
@@ -141,6 +142,7 @@ const { values: args } = parseArgs({
     'fetch-only': { type: 'boolean', default: false },
     'rate-mbit': { type: 'string', default: '200' },
     mtu: { type: 'string', default: String(DEFAULT_MTU) },
+    'tcp-cc': { type: 'string' },
     modes: { type: 'string', default: ALL_MODES.join(',') },
     'baseline-rates': { type: 'string' },
     'mode-timeout-s': { type: 'string' },
@@ -285,6 +287,8 @@ interface Ctx {
   modeTimeoutSeconds: number;
   /** Service logs of each mode are copied here. */
   logsDir: string;
+  /** The hosts' TCP congestion control (the machine's default: it changes how the FIFOs fill). */
+  tcpCongestionControl: string;
 }
 
 const ref = (registryIp: string, tag = TAG): string => `${registryIp}:${REGISTRY_PORT}/${REPOSITORY}:${tag}`;
@@ -637,7 +641,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
   const sums = results.map((r) => summarize(r, ctx));
   const lines = [
     ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
-    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s, MTU ${MTU}; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
+    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s, MTU ${MTU}, TCP congestion control ${ctx.tcpCongestionControl}; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
     '',
     `Shaping check (TCP goodput; line rate × ${tcpGoodput(MTU).toFixed(3)} is the framing limit):`,
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
@@ -888,6 +892,8 @@ async function main(): Promise<void> {
     log(`creating ${specs.length} hosts on a bridge, links shaped to ${rateMbit} Mbit/s, MTU ${MTU}`);
     topology = await createTopology(specs, rateMbit, MTU);
     const topo = topology;
+    const cc = args['tcp-cc'];
+    if (cc !== undefined && cc !== '') await Promise.all(topo.hosts.map((h) => setCongestionControl(h.ns, cc)));
 
     log('checking the shaping with TCP flows');
     const shaping = await verifyShaping(topo.host('n0'), topo.host('reg'), topo.host('sn'), rateMbit, {
@@ -931,7 +937,8 @@ async function main(): Promise<void> {
 
     const modeTimeoutSeconds =
       args['mode-timeout-s'] !== undefined ? intFlag('mode-timeout-s', args['mode-timeout-s'], 10, 86_400) : Math.max(300, Math.ceil(2.5 * (NODES + 1) * lineRateSeconds + 60));
-    const ctx: Ctx = { topo, rateMbit, work, origin, sBytes, lineRateSeconds, modeTimeoutSeconds, logsDir: join(logsDir, `${rateMbit}mbit`) };
+    const tcpCongestionControl = await congestionControlIn(topo.host('n0').ns).catch(() => 'unknown');
+    const ctx: Ctx = { topo, rateMbit, work, origin, sBytes, lineRateSeconds, modeTimeoutSeconds, logsDir: join(logsDir, `${rateMbit}mbit`), tcpCongestionControl };
     const results: ModeResult[] = [];
     const modes = MODES.filter((m) => m === 'shoal' || BASELINE_RATES.includes(rateMbit));
     for (const mode of modes) {
@@ -987,6 +994,7 @@ async function main(): Promise<void> {
     runs: runs.map((run) => ({
       rateMbit: run.ctx.rateMbit,
       lineRateSeconds: run.ctx.lineRateSeconds,
+      tcpCongestionControl: run.ctx.tcpCongestionControl,
       shaping: run.shaping,
       freshWriteCpuPerGiB: run.freshWriteCpuPerGiB,
       summary: run.results.map((r) => summarize(r, run.ctx)),

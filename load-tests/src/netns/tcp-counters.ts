@@ -88,3 +88,16 @@ export async function tcpOfHosts(registry: { ns: string }, supernodeHost: { ns: 
     return undefined;
   }
 }
+
+/** The congestion control new connections in a namespace get (a new namespace takes the machine's). */
+export async function congestionControlIn(ns: string): Promise<string> {
+  const r = await runInChecked(ns, 'cat', ['/proc/sys/net/ipv4/tcp_congestion_control']);
+  return r.stdout.trim();
+}
+
+/** Gives new connections in `ns` this congestion control; a name the kernel does not have is an error that lists the ones it has. */
+export async function setCongestionControl(ns: string, name: string): Promise<void> {
+  const available = (await runInChecked(ns, 'cat', ['/proc/sys/net/ipv4/tcp_available_congestion_control'])).stdout.trim().split(/\s+/);
+  if (!available.includes(name)) throw new Error(`--tcp-cc ${name}: this kernel offers ${available.join(', ')}`);
+  await runInChecked(ns, 'sysctl', ['-q', '-w', `net.ipv4.tcp_congestion_control=${name}`]);
+}
