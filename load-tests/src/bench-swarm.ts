@@ -58,7 +58,7 @@ import {
 } from '@shoal/testkit';
 import { cpuInWindow, startCpuWindow, type CpuReport } from './netns/cpu.js';
 import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netns/exec.js';
-import { congestionControlIn, describeTcp, setCongestionControl, tcpOfHosts, tcpSince, tcpSum, type TcpCounters } from './netns/tcp-counters.js';
+import { congestionControlIn, describeTcp, hostsTcpSince, setCongestionControl, tcpOfHosts, type TcpCounters } from './netns/tcp-counters.js';
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
 import {
@@ -497,13 +497,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
     };
     if (peersJoined !== undefined) result.peersJoined = peersJoined;
-    if (tcp0 !== undefined && tcp1 !== undefined) {
-      result.tcp = {
-        registry: tcpSince(tcp1.registry, tcp0.registry),
-        supernodeHost: tcpSince(tcp1.supernodeHost, tcp0.supernodeHost),
-        nodes: tcpSum(tcp1.nodes.map((after, i) => tcpSince(after, tcp0.nodes[i] as TcpCounters))),
-      };
-    }
+    if (tcp0 !== undefined && tcp1 !== undefined) result.tcp = hostsTcpSince(tcp1, tcp0);
     const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
     if (seedBefore !== undefined && seedAfter !== undefined) {
       result.seedPieces = { served: seedAfter.served - seedBefore.served, cutThrough: seedAfter.cutThrough - seedBefore.cutThrough };

@@ -48,7 +48,7 @@ export function parseTcpCounters(text: string): TcpCounters {
   return out;
 }
 
-export async function tcpCountersIn(ns: string): Promise<TcpCounters> {
+async function tcpCountersIn(ns: string): Promise<TcpCounters> {
   const r = await runInChecked(ns, 'cat', ['/proc/net/snmp', '/proc/net/netstat']);
   return parseTcpCounters(r.stdout);
 }
@@ -76,6 +76,15 @@ export interface HostsTcp {
   registry: TcpCounters;
   supernodeHost: TcpCounters;
   nodes: TcpCounters[];
+}
+
+/** What happened between two readings of every host: the nodes added up. */
+export function hostsTcpSince(after: HostsTcp, before: HostsTcp): { registry: TcpCounters; supernodeHost: TcpCounters; nodes: TcpCounters } {
+  return {
+    registry: tcpSince(after.registry, before.registry),
+    supernodeHost: tcpSince(after.supernodeHost, before.supernodeHost),
+    nodes: tcpSum(after.nodes.map((a, i) => tcpSince(a, before.nodes[i] as TcpCounters))),
+  };
 }
 
 /** Every host's counters at once; undefined (and said through `log`) when any cannot be read: the report leaves them out. */
