@@ -25,7 +25,9 @@
  * moved; what each host's TCP sent again after a loss and its retransmission timeouts
  * (the kernel's counters in each namespace); the machine's CPU busy fraction, to tell a
  * network-bound run from a CPU-bound one. `--rate-mbit` takes a list: the LAN is rebuilt
- * at each rate (a sweep), and the sweep is plotted against the rate. Writes
+ * at each rate (a sweep), and the sweep is plotted against the rate. `--pulls K` measures
+ * K pulls per mode, each of a new image, on the same hosts and processes: a run's spread
+ * costs a minute per pull instead of a LAN, a check and a warm-up each. Writes
  * load-tests/results/bench-swarm-<date>.json and plots (SVG).
  *
  * Run with --help for the flags.
@@ -64,6 +66,7 @@ import { layerSizes } from './lib/image-shape.js';
 import {
   blobsServed,
   proxyStats,
+  proxyStatsSince,
   REGISTRY_PORT,
   SHOAL,
   startRegistryIn,
@@ -86,7 +89,6 @@ const MiB = 1024 * 1024;
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const DEFAULT_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm.svg', import.meta.url));
 const REPOSITORY = 'bench/swarm';
-const TAG = 'v1';
 /** The warm-up image's tag (--warmup-mib): other layers, the same repository. */
 const WARMUP_TAG = 'warmup';
 /** After the warm-up: its last announcements and writes settle before the counters start. */
@@ -123,6 +125,9 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --tcp-cc NAME         every host's TCP congestion control, e.g. cubic or bbr (the machine's default)
   --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
                         node agent that has run for a while would have (32; 0: fresh processes)
+  --pulls K             measured pulls per mode and rate, each of a new image of the same shape,
+                        one after another on the same hosts and processes; the report gives each
+                        and their median (1)
   --mode-timeout-s T    a mode's pulls are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
   --svg PATH            per-node bar chart of a single-rate run (docs/img/bench-swarm.svg; '' for none)
   --sweep-svg PATH      the sweep's plots, PATH and PATH with -egress (docs/img/bench-swarm-sweep.svg; '' for none)
@@ -147,6 +152,7 @@ const { values: args } = parseArgs({
     'baseline-rates': { type: 'string' },
     'mode-timeout-s': { type: 'string' },
     'warmup-mib': { type: 'string', default: '32' },
+    pulls: { type: 'string', default: '1' },
     svg: { type: 'string', default: DEFAULT_SVG },
     'sweep-svg': { type: 'string', default: DEFAULT_SWEEP_SVG },
     shoal: { type: 'string', default: SHOAL },
@@ -175,6 +181,9 @@ const FETCH_ONLY = args['fetch-only'];
 // ctr content fetch has no such flag: it fetches every layer at once, as pull does by default.
 if (FETCH_ONLY && MAX_CONCURRENT_DOWNLOADS > 0) throw new Error('--fetch-only fetches every layer at once: it cannot be combined with --max-concurrent-downloads');
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
+const PULLS = intFlag('pulls', args.pulls, 1, 50);
+/** The measured images' tags, one per pull: `v1` is the image of a single-pull run. */
+const TAGS = Array.from({ length: PULLS }, (_, i) => `v${i + 1}`);
 const intList = (name: string, text: string | undefined): number[] => (text ?? '').split(',').filter((t) => t !== '').map((t) => intFlag(name, t, 1, 100_000));
 const RATES = intList('rate-mbit', args['rate-mbit']);
 const MTU = intFlag('mtu', args.mtu, 576, 65_535);
@@ -220,11 +229,11 @@ interface NodeResult {
   /** `ctr images check`: content complete and unpacked. */
   unpacked: boolean;
   error?: string;
-  /** Shoal mode: bytes the node's proxy served, by source. */
+  /** Shoal mode, during this pull: bytes the node's proxy served, by source. */
   sources?: Record<string, number>;
-  /** Shoal mode: blobs the proxy sent to the registry instead, by reason. */
+  /** Shoal mode, during this pull: blobs the proxy sent to the registry instead, by reason. */
   fallbacks?: Record<string, number>;
-  /** Shoal mode: pieces this node's peer sent to other peers, and of them the ones relayed while they still arrived. */
+  /** Shoal mode, during this pull: pieces this node's peer sent to other peers, and of them the ones relayed while they still arrived. */
   piecesServed?: number;
   piecesRelayed?: number;
   /** Shoal mode: why the proxy's /metrics could not be read. */
@@ -241,6 +250,8 @@ interface NodeResult {
 
 interface ModeResult {
   mode: Mode;
+  /** Which of the mode's measured pulls this is (1-based), when --pulls is above 1. */
+  pull?: number;
   timedOut: boolean;
   timeoutSeconds: number;
   /** Barrier to last ctr exit. */
@@ -291,7 +302,7 @@ interface Ctx {
   tcpCongestionControl: string;
 }
 
-const ref = (registryIp: string, tag = TAG): string => `${registryIp}:${REGISTRY_PORT}/${REPOSITORY}:${tag}`;
+const ref = (registryIp: string, tag: string): string => `${registryIp}:${REGISTRY_PORT}/${REPOSITORY}:${tag}`;
 
 /**
  * Shoal mode, before the measured pull: every node pulls the warm-up image at once, through
@@ -315,7 +326,206 @@ async function warmUp(ctx: Ctx, containerds: readonly RunningContainerd[], nodeH
   await sleep(WARMUP_SETTLE_MS);
 }
 
-async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
+/** A measured pull's results, one line, as soon as it is done. */
+function logPull(ctx: Ctx, r: ModeResult): void {
+  const s = summarize(r, ctx);
+  if (r.mode === 'shoal' && upstreamShare(r) >= 0.05) log(`shoal: WARNING ${(upstreamShare(r) * 100).toFixed(0)} % of proxied blob bytes came from the registry (fallback)`);
+  log(
+    `${ctx.rateMbit} Mbit/s ${labelOf(r)}: p50 ${fmt(s.p50)} × S/B, max ${fmt(s.max)} × S/B, registry ${s.registryOfS.toFixed(2)} × S, supernode host ${s.supernodeHostOfS.toFixed(2)} × S, ` +
+      `${s.rangeResumes} cut bodies, CPU ${(r.cpu.meanBusy * 100).toFixed(0)} % busy`,
+  );
+}
+
+/**
+ * With several pulls per mode (--pulls): per mode, the median and range of each pull's
+ * p50 and max, the most egress any pull had, and the cut bodies and failed nodes of all.
+ */
+function pullsSummary(sums: readonly Summary[], results: readonly ModeResult[]): string[] {
+  if (PULLS === 1) return [];
+  const lines = ['', `Over the ${PULLS} pulls of each mode (median, and the range in brackets):`, ''];
+  for (const mode of ALL_MODES) {
+    const of = sums.filter((s) => s.mode === mode);
+    if (of.length === 0) continue;
+    const spread = (pick: (s: Summary) => number | null): string => {
+      const xs = of.map(pick).map((x) => x ?? Number.POSITIVE_INFINITY);
+      return `${fmt(quantile(xs, 0.5))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+    };
+    const failed = results.filter((r) => r.mode === mode).reduce((a, r) => a + r.nodes.filter((n) => !n.ok).length, 0);
+    lines.push(
+      `- ${mode}, ${of.length} pulls: p50 ${spread((s) => s.p50)} × S/B, max ${spread((s) => s.max)} × S/B; ` +
+        `registry egress at most ${Math.max(...of.map((s) => s.registryOfS)).toFixed(2)} × S, supernode host at most ${Math.max(...of.map((s) => s.supernodeHostOfS)).toFixed(2)} × S; ` +
+        `${of.reduce((a, s) => a + s.rangeResumes, 0)} cut bodies and ${failed} failed node pulls in all`,
+    );
+  }
+  return lines;
+}
+
+/** A result's name in the report: its mode, and which pull when there are several. */
+function labelOf(r: ModeResult): string {
+  return r.pull === undefined ? r.mode : `${r.mode} #${r.pull}`;
+}
+
+/** The hosts and processes a mode's pulls run on (set up once per mode). */
+interface ModeHosts {
+  reg: Host;
+  sn: Host;
+  nodeHosts: Host[];
+  containerds: RunningContainerd[];
+  shoalNodes: NsProcess[];
+  services: NsProcess[];
+}
+
+/** One measured pull of `tag` on every node at once, behind the barrier. */
+async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string): Promise<ModeResult> {
+  const { reg, sn, nodeHosts, containerds, shoalNodes, services } = hosts;
+  const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
+  // The proxies' counters run from their start (the warm-up, earlier pulls): this pull's part is the difference.
+  const statsBefore = mode === 'shoal' ? await Promise.all(nodeHosts.map((h) => proxyStats(h).catch(() => undefined))) : [];
+  const [regL0, snL0, nodeL0, servedBefore, tcp0] = await Promise.all([
+    linkBytesIn(reg.ns, HOST_IF),
+    linkBytesIn(sn.ns, HOST_IF),
+    Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
+    blobsServed(ctx.origin),
+    tcpOfHosts(reg, sn, nodeHosts, log),
+  ]);
+  const cpu = await startCpuWindow(
+    {
+      containerd: containerds.map((c) => c.process.pid),
+      'shoal-node': shoalNodes.map((n) => n.process.pid),
+      [mode === 'cache' ? 'cache' : 'supernode']: services.map((s) => s.process.pid),
+      registry: [ctx.origin.process.pid],
+    },
+    'ctr',
+  );
+
+  const imageRef = ref(mode === 'cache' ? sn.ip : reg.ip, tag);
+  const pulls: GatedProcess[] = containerds.map((c, i) => {
+    const modeArgs = mode === 'shoal' ? ['--hosts-dir', c.hostsDir] : ['--plain-http'];
+    // --debug logs every HTTP exchange: resumes with Range, hosts that served each blob.
+    const concurrency = MAX_CONCURRENT_DOWNLOADS > 0 ? ['--max-concurrent-downloads', String(MAX_CONCURRENT_DOWNLOADS)] : [];
+    const command = FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull', ...concurrency];
+    return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, ...command, ...modeArgs, imageRef], {
+      // ctr reads CONTAINERD_* and proxy variables: only ours.
+      env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
+      watch: { unpacking: /unpacking / },
+      stderrKeepBytes: CTR_LOG_KEEP_BYTES,
+    });
+  });
+  await sleep(GATE_SETTLE_MS);
+  log(`${mode}: ${pulls.length} pulls of ${imageRef} — go`);
+  const t0 = performance.now();
+  for (const p of pulls) p.release();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    log(`${mode}: TIMEOUT after ${ctx.modeTimeoutSeconds} s, killing the pulls still running`);
+    for (const p of pulls) p.kill();
+  }, ctx.modeTimeoutSeconds * 1000);
+  const progress = setInterval(() => log(`${mode}: ${((performance.now() - t0) / 1000).toFixed(0)} s`), 30_000);
+  const done = await Promise.all(pulls.map((p) => p.done));
+  clearTimeout(timer);
+  clearInterval(progress);
+  const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
+  const cpuReport = await cpu.stop();
+
+  const [regL1, snL1, nodeL1, servedAfter, tcp1] = await Promise.all([
+    linkBytesIn(reg.ns, HOST_IF),
+    linkBytesIn(sn.ns, HOST_IF),
+    Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
+    blobsServed(ctx.origin),
+    tcpOfHosts(reg, sn, nodeHosts, log),
+  ]);
+  const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
+  const byClient: Record<string, number> = {};
+  const getsByClient: Record<string, { count: number; bytes: number }> = {};
+  const served = servedAfter.slice(servedBefore.length);
+  const barrierAtUnixMs = performance.timeOrigin + t0;
+  const gets = served.filter((b) => Number.isFinite(b.startedAtUnixMs));
+  const registryBlobWindow =
+    gets.length === 0
+      ? undefined
+      : { firstGetS: (Math.min(...gets.map((b) => b.startedAtUnixMs)) - barrierAtUnixMs) / 1000, lastByteS: (Math.max(...gets.map((b) => b.endedAtUnixMs)) - barrierAtUnixMs) / 1000 };
+  for (const b of served) {
+    byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
+    const g = (getsByClient[b.remoteAddr] ??= { count: 0, bytes: 0 });
+    g.count++;
+    g.bytes += b.bytes;
+  }
+
+  const nodes: NodeResult[] = await Promise.all(
+    nodeHosts.map(async (h, i) => {
+      const d = done[i] as Awaited<GatedProcess['done']>;
+      const c = containerds[i] as RunningContainerd;
+      const ok = d.code === 0;
+      const unpacked = ok && !FETCH_ONLY ? await c.imageUnpacked(imageRef).catch(() => false) : false;
+      const complete = ok && FETCH_ONLY ? await c.imageComplete(imageRef).catch(() => false) : unpacked;
+      // ctr content fetch exits when the last layer is in; ctr images pull prints `unpacking` then.
+      const fetchedAt = FETCH_ONLY ? (complete ? d.endedAt : undefined) : d.seen.get('unpacking');
+      const requests = parseCtrDebugLog(d.stderrTail);
+      const blobGets = requests.filter((q) => q.method === 'GET' && /\/blobs\/sha256:/.test(q.url));
+      const regHost = `${reg.ip}:${REGISTRY_PORT}`;
+      const r: NodeResult = {
+        node: h.name,
+        ip: h.ip,
+        ok: ok && complete,
+        fetchSeconds: fetchedAt === undefined ? null : (fetchedAt - t0) / 1000,
+        totalSeconds: ok ? (d.endedAt - t0) / 1000 : null,
+        unpacked,
+        txBytes: (nodeL1[i]?.tx ?? 0) - (nodeL0[i]?.tx ?? 0),
+        rxBytes: (nodeL1[i]?.rx ?? 0) - (nodeL0[i]?.rx ?? 0),
+        rangeResumes: blobGets.filter((q) => q.requestHeaders.range !== undefined && !/^bytes=0-$/.test(q.requestHeaders.range)).length,
+        ctrRegistryFetches: mode === 'shoal' ? blobGets.filter((q) => q.host === regHost && q.status !== undefined && q.status < 300).length : 0,
+      };
+      if (!ok) r.error = `ctr exited ${String(d.code)} ${String(d.signal)}: ${d.stderrTail.trim().split('\n').filter((l) => !l.includes('level=debug')).slice(-3).join(' | ')}`;
+      if (mode === 'shoal') {
+        try {
+          const before = statsBefore[i];
+          if (before === undefined) throw new Error('its metrics were unreadable before the pull');
+          const stats = proxyStatsSince(await proxyStats(h), before);
+          r.sources = stats.bytesBySource;
+          r.fallbacks = stats.fallbacksByReason;
+          r.piecesServed = stats.piecesServed;
+          r.piecesRelayed = stats.piecesRelayed;
+        } catch (err) {
+          r.metricsError = err instanceof Error ? err.message : String(err);
+          log(`shoal: ${h.name}: cannot read the proxy's metrics: ${r.metricsError}`);
+        }
+      }
+      return r;
+    }),
+  );
+  for (const n of nodes) if (!n.ok) log(`${mode}: ${n.node} FAILED: ${n.error ?? (FETCH_ONLY ? 'content incomplete' : 'image not unpacked')}`);
+
+  const result: ModeResult = {
+    mode,
+    timedOut,
+    timeoutSeconds: ctx.modeTimeoutSeconds,
+    pullWallSeconds,
+    barrierAtUnixMs,
+    barrierAtMs: t0,
+    modeWallSeconds: 0,
+    nodes,
+    egressBytes: {
+      registry: regTx1 - regTx0,
+      supernodeHost: snTx1 - snTx0,
+      nodesTotal: nodeL1.reduce((a, b) => a + b.tx, 0) - nodeL0.reduce((a, b) => a + b.tx, 0),
+    },
+    supernodeHostRxBytes: snL1.rx - snL0.rx,
+    registryBlobBytesByClient: byClient,
+    registryBlobGetsByClient: getsByClient,
+    ...(registryBlobWindow === undefined ? {} : { registryBlobWindow }),
+    cpu: cpuReport,
+    cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
+  };
+  if (tcp0 !== undefined && tcp1 !== undefined) result.tcp = hostsTcpSince(tcp1, tcp0);
+  const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
+  if (seedBefore !== undefined && seedAfter !== undefined) {
+    result.seedPieces = { served: seedAfter.served - seedBefore.served, cutThrough: seedAfter.cutThrough - seedBefore.cutThrough };
+  }
+  return result;
+}
+
+async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
   const modeStarted = performance.now();
   const { topo } = ctx;
   const reg = topo.host('reg');
@@ -361,148 +571,17 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult> {
       if (WARMUP_MIB > 0) await warmUp(ctx, containerds, nodeHosts, reg);
     }
 
-    const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
-    const [regL0, snL0, nodeL0, servedBefore, tcp0] = await Promise.all([
-      linkBytesIn(reg.ns, HOST_IF),
-      linkBytesIn(sn.ns, HOST_IF),
-      Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
-      blobsServed(ctx.origin),
-      tcpOfHosts(reg, sn, nodeHosts, log),
-    ]);
-    const cpu = await startCpuWindow(
-      {
-        containerd: containerds.map((c) => c.process.pid),
-        'shoal-node': shoalNodes.map((n) => n.process.pid),
-        [mode === 'cache' ? 'cache' : 'supernode']: services.map((s) => s.process.pid),
-        registry: [ctx.origin.process.pid],
-      },
-      'ctr',
-    );
-
-    const imageRef = ref(mode === 'cache' ? sn.ip : reg.ip);
-    const pulls: GatedProcess[] = containerds.map((c, i) => {
-      const modeArgs = mode === 'shoal' ? ['--hosts-dir', c.hostsDir] : ['--plain-http'];
-      // --debug logs every HTTP exchange: resumes with Range, hosts that served each blob.
-      const concurrency = MAX_CONCURRENT_DOWNLOADS > 0 ? ['--max-concurrent-downloads', String(MAX_CONCURRENT_DOWNLOADS)] : [];
-      const command = FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull', ...concurrency];
-      return spawnGated((nodeHosts[i] as Host).ns, 'ctr', ['--debug', '--address', c.socket, ...command, ...modeArgs, imageRef], {
-        // ctr reads CONTAINERD_* and proxy variables: only ours.
-        env: minimalEnv({ CONTAINERD_SNAPSHOTTER: c.snapshotter }),
-        watch: { unpacking: /unpacking / },
-        stderrKeepBytes: CTR_LOG_KEEP_BYTES,
-      });
-    });
-    await sleep(GATE_SETTLE_MS);
-    log(`${mode}: ${pulls.length} pulls of ${imageRef} — go`);
-    const t0 = performance.now();
-    for (const p of pulls) p.release();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      log(`${mode}: TIMEOUT after ${ctx.modeTimeoutSeconds} s, killing the pulls still running`);
-      for (const p of pulls) p.kill();
-    }, ctx.modeTimeoutSeconds * 1000);
-    const progress = setInterval(() => log(`${mode}: ${((performance.now() - t0) / 1000).toFixed(0)} s`), 30_000);
-    const done = await Promise.all(pulls.map((p) => p.done));
-    clearTimeout(timer);
-    clearInterval(progress);
-    const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
-    const cpuReport = await cpu.stop();
-
-    const [regL1, snL1, nodeL1, servedAfter, tcp1] = await Promise.all([
-      linkBytesIn(reg.ns, HOST_IF),
-      linkBytesIn(sn.ns, HOST_IF),
-      Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
-      blobsServed(ctx.origin),
-      tcpOfHosts(reg, sn, nodeHosts, log),
-    ]);
-    const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
-    const byClient: Record<string, number> = {};
-    const getsByClient: Record<string, { count: number; bytes: number }> = {};
-    const served = servedAfter.slice(servedBefore.length);
-    const barrierAtUnixMs = performance.timeOrigin + t0;
-    const gets = served.filter((b) => Number.isFinite(b.startedAtUnixMs));
-    const registryBlobWindow =
-      gets.length === 0
-        ? undefined
-        : { firstGetS: (Math.min(...gets.map((b) => b.startedAtUnixMs)) - barrierAtUnixMs) / 1000, lastByteS: (Math.max(...gets.map((b) => b.endedAtUnixMs)) - barrierAtUnixMs) / 1000 };
-    for (const b of served) {
-      byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
-      const g = (getsByClient[b.remoteAddr] ??= { count: 0, bytes: 0 });
-      g.count++;
-      g.bytes += b.bytes;
+    const results: ModeResult[] = [];
+    for (const [k, tag] of TAGS.entries()) {
+      // Between pulls, as after the warm-up: the last announcements and writes settle before the counters start.
+      if (k > 0) await sleep(WARMUP_SETTLE_MS);
+      const result = await measurePull(ctx, mode, { reg, sn, nodeHosts, containerds, shoalNodes, services }, tag);
+      if (PULLS > 1) result.pull = k + 1;
+      if (peersJoined !== undefined) result.peersJoined = peersJoined;
+      logPull(ctx, result);
+      results.push(result);
     }
-
-    const nodes: NodeResult[] = await Promise.all(
-      nodeHosts.map(async (h, i) => {
-        const d = done[i] as Awaited<GatedProcess['done']>;
-        const c = containerds[i] as RunningContainerd;
-        const ok = d.code === 0;
-        const unpacked = ok && !FETCH_ONLY ? await c.imageUnpacked(imageRef).catch(() => false) : false;
-        const complete = ok && FETCH_ONLY ? await c.imageComplete(imageRef).catch(() => false) : unpacked;
-        // ctr content fetch exits when the last layer is in; ctr images pull prints `unpacking` then.
-        const fetchedAt = FETCH_ONLY ? (complete ? d.endedAt : undefined) : d.seen.get('unpacking');
-        const requests = parseCtrDebugLog(d.stderrTail);
-        const blobGets = requests.filter((q) => q.method === 'GET' && /\/blobs\/sha256:/.test(q.url));
-        const regHost = `${reg.ip}:${REGISTRY_PORT}`;
-        const r: NodeResult = {
-          node: h.name,
-          ip: h.ip,
-          ok: ok && complete,
-          fetchSeconds: fetchedAt === undefined ? null : (fetchedAt - t0) / 1000,
-          totalSeconds: ok ? (d.endedAt - t0) / 1000 : null,
-          unpacked,
-          txBytes: (nodeL1[i]?.tx ?? 0) - (nodeL0[i]?.tx ?? 0),
-          rxBytes: (nodeL1[i]?.rx ?? 0) - (nodeL0[i]?.rx ?? 0),
-          rangeResumes: blobGets.filter((q) => q.requestHeaders.range !== undefined && !/^bytes=0-$/.test(q.requestHeaders.range)).length,
-          ctrRegistryFetches: mode === 'shoal' ? blobGets.filter((q) => q.host === regHost && q.status !== undefined && q.status < 300).length : 0,
-        };
-        if (!ok) r.error = `ctr exited ${String(d.code)} ${String(d.signal)}: ${d.stderrTail.trim().split('\n').filter((l) => !l.includes('level=debug')).slice(-3).join(' | ')}`;
-        if (mode === 'shoal') {
-          try {
-            const stats = await proxyStats(h);
-            r.sources = stats.bytesBySource;
-            r.fallbacks = stats.fallbacksByReason;
-            r.piecesServed = stats.piecesServed;
-            r.piecesRelayed = stats.piecesRelayed;
-          } catch (err) {
-            r.metricsError = err instanceof Error ? err.message : String(err);
-            log(`shoal: ${h.name}: cannot read the proxy's metrics: ${r.metricsError}`);
-          }
-        }
-        return r;
-      }),
-    );
-    for (const n of nodes) if (!n.ok) log(`${mode}: ${n.node} FAILED: ${n.error ?? (FETCH_ONLY ? 'content incomplete' : 'image not unpacked')}`);
-
-    const result: ModeResult = {
-      mode,
-      timedOut,
-      timeoutSeconds: ctx.modeTimeoutSeconds,
-      pullWallSeconds,
-      barrierAtUnixMs,
-      barrierAtMs: t0,
-      modeWallSeconds: 0,
-      nodes,
-      egressBytes: {
-        registry: regTx1 - regTx0,
-        supernodeHost: snTx1 - snTx0,
-        nodesTotal: nodeL1.reduce((a, b) => a + b.tx, 0) - nodeL0.reduce((a, b) => a + b.tx, 0),
-      },
-      supernodeHostRxBytes: snL1.rx - snL0.rx,
-      registryBlobBytesByClient: byClient,
-      registryBlobGetsByClient: getsByClient,
-      ...(registryBlobWindow === undefined ? {} : { registryBlobWindow }),
-      cpu: cpuReport,
-      cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
-    };
-    if (peersJoined !== undefined) result.peersJoined = peersJoined;
-    if (tcp0 !== undefined && tcp1 !== undefined) result.tcp = hostsTcpSince(tcp1, tcp0);
-    const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
-    if (seedBefore !== undefined && seedAfter !== undefined) {
-      result.seedPieces = { served: seedAfter.served - seedBefore.served, cutThrough: seedAfter.cutThrough - seedBefore.cutThrough };
-    }
-    return result;
+    return results;
   } finally {
     log(`${mode}: tearing down`);
     await Promise.all([...shoalNodes, ...services].map((s) => s.process.stop()));
@@ -546,6 +625,8 @@ function fmt(x: number | null, digits = 2): string {
 
 interface Summary {
   mode: Mode;
+  /** As ModeResult.pull. */
+  pull?: number;
   ok: number;
   p50: number | null;
   max: number | null;
@@ -573,6 +654,7 @@ function summarize(r: ModeResult, ctx: Ctx): Summary {
   const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
   return {
     mode: r.mode,
+    ...(r.pull === undefined ? {} : { pull: r.pull }),
     ok: r.nodes.filter((n) => n.ok).length,
     p50: finite(quantile(total, 0.5)),
     max: finite(Math.max(...total)),
@@ -645,8 +727,9 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...sums.map((s, i) => {
       const r = results[i] as ModeResult;
-      return `| ${s.mode}${r.timedOut ? ' (timeout)' : ''} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${fmt(s.fetchP50)} | ${fmt(s.fetchMax)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.nodesOfS.toFixed(2)} | ${r.pullWallSeconds.toFixed(1)} | ${s.busiestUplink} ${(s.busiestUplinkOfB * 100).toFixed(0)} % of B | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % |`;
+      return `| ${labelOf(r)}${r.timedOut ? ' (timeout)' : ''} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${fmt(s.fetchP50)} | ${fmt(s.fetchMax)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.nodesOfS.toFixed(2)} | ${r.pullWallSeconds.toFixed(1)} | ${s.busiestUplink} ${(s.busiestUplinkOfB * 100).toFixed(0)} % of B | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % |`;
     }),
+    ...pullsSummary(sums, results),
     '',
     FETCH_ONLY
       ? '(ctr content fetch: p50/max and fetch are both until ctr exits, when every layer is in. Egress from tx_bytes of the hosts\' veths.'
@@ -661,7 +744,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const { transfer, unpackTail } = r.cpuPhases;
       const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
       return (
-        `- ${s.mode}: ${verdict}. Transfer (barrier to the first node's last byte): ${transfer.seconds.toFixed(1)} s, CPU ${pct(transfer.meanBusy)} busy, ${pct(transfer.saturatedShare)} of samples saturated; ` +
+        `- ${labelOf(r)}: ${verdict}. Transfer (barrier to the first node's last byte): ${transfer.seconds.toFixed(1)} s, CPU ${pct(transfer.meanBusy)} busy, ${pct(transfer.saturatedShare)} of samples saturated; ` +
         (FETCH_ONLY ? 'no unpack (ctr content fetch)' : `unpack tail (to the last ctr exit): ${unpackTail.seconds.toFixed(1)} s, ${pct(unpackTail.meanBusy)} busy, ${pct(unpackTail.saturatedShare)} saturated`)
       );
     }),
@@ -674,11 +757,10 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const g = r.cpu.byGroup;
       const v = (k: string): number => g[k] ?? 0;
       const top = r.cpu.otherTop.filter((o) => o.seconds >= 1).map((o) => `${o.name.slice(0, 40)} ${o.seconds.toFixed(0)}`);
-      return `| ${r.mode} | ${r.cpu.machineSeconds.toFixed(0)} of ${(r.cpu.wallSeconds * r.cpu.cores).toFixed(0)} | ${v('containerd').toFixed(0)} | ${v('ctr').toFixed(0)} | ${v('shoal-node').toFixed(0)} | ${(v('supernode') + v('cache')).toFixed(0)} | ${v('registry').toFixed(0)} | ${v('bench').toFixed(0)} | ${(r.cpu.kernel.softirqSeconds + r.cpu.kernel.irqSeconds).toFixed(0)} | ${r.cpu.kernelThreadSeconds.toFixed(0)} | ${r.cpu.otherSeconds.toFixed(0)}${top.length > 0 ? ` (${top.join('; ')})` : ''} | ${r.cpu.kernel.iowaitSeconds.toFixed(0)} |`;
+      return `| ${labelOf(r)} | ${r.cpu.machineSeconds.toFixed(0)} of ${(r.cpu.wallSeconds * r.cpu.cores).toFixed(0)} | ${v('containerd').toFixed(0)} | ${v('ctr').toFixed(0)} | ${v('shoal-node').toFixed(0)} | ${(v('supernode') + v('cache')).toFixed(0)} | ${v('registry').toFixed(0)} | ${v('bench').toFixed(0)} | ${(r.cpu.kernel.softirqSeconds + r.cpu.kernel.irqSeconds).toFixed(0)} | ${r.cpu.kernelThreadSeconds.toFixed(0)} | ${r.cpu.otherSeconds.toFixed(0)}${top.length > 0 ? ` (${top.join('; ')})` : ''} | ${r.cpu.kernel.iowaitSeconds.toFixed(0)} |`;
     }),
   ];
-  const shoal = results.find((r) => r.mode === 'shoal');
-  if (shoal !== undefined) {
+  for (const shoal of results.filter((r) => r.mode === 'shoal')) {
     const sources = [...new Set(shoal.nodes.flatMap((n) => Object.keys(n.sources ?? {})))].sort();
     const nameOf = (ip: string): string => ctx.topo.hosts.find((h) => h.ip === ip)?.name ?? ip;
     const fromNodes = Object.entries(shoal.registryBlobBytesByClient)
@@ -687,7 +769,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       .sort((a, b) => a[0].localeCompare(b[0], 'en', { numeric: true }));
     lines.push(
       '',
-      `Shoal, per node (bytes each proxy served, × S, by source; peers joined before the barrier: ${String(shoal.peersJoined)}/${NODES}):`,
+      `${shoal.pull === undefined ? 'Shoal' : `Shoal, pull #${shoal.pull}`}, per node (bytes each proxy served, × S, by source; peers joined before the barrier: ${String(shoal.peersJoined)}/${NODES}):`,
       '',
       `| node | time × S/B | ${sources.join(' | ')} | fallbacks to the registry | node egress × S |`,
       `| --- | --- | ${sources.map(() => '---').join(' | ')} | --- | --- |`,
@@ -732,7 +814,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       }
       const perHandled = handled > 0 ? p.seconds / (handled / GiB) : null;
       const perLink = inOut[0] + inOut[1] > 0 ? p.seconds / ((inOut[0] + inOut[1]) / GiB) : null;
-      lines.push(`| ${r.mode} | ${name} | ${p.seconds.toFixed(2)} | ${(inOut[0] / GiB).toFixed(2)} / ${(inOut[1] / GiB).toFixed(2)} | ${fmt(perHandled)} | ${fmt(perLink)} |`);
+      lines.push(`| ${labelOf(r)} | ${name} | ${p.seconds.toFixed(2)} | ${(inOut[0] / GiB).toFixed(2)} / ${(inOut[1] / GiB).toFixed(2)} | ${fmt(perHandled)} | ${fmt(perLink)} |`);
     }
   }
   lines.push(
@@ -753,7 +835,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
         r.tcp === undefined
           ? ''
           : ` TCP over the pull (the kernel's counters): the nodes ${describeTcp(r.tcp.nodes)};${r.mode === 'direct' ? '' : ` the ${r.mode === 'cache' ? 'cache' : 'supernode'} host ${describeTcp(r.tcp.supernodeHost)};`} the registry ${describeTcp(r.tcp.registry)}.`;
-      return `- ${r.mode}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces (warm-up included), ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}${tcp}`;
+      return `- ${labelOf(r)}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces, ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}${tcp}`;
     }),
   );
   lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');
@@ -793,7 +875,7 @@ function writeSvg(path: string, ctx: Ctx, results: ModeResult[]): Promise<void> 
     yLabel: 'completion time / (S/B)',
     xLabels: (first?.nodes ?? []).map((n) => n.node),
     series: results.map((r) => ({
-      label: labels[r.mode],
+      label: r.pull === undefined ? labels[r.mode] : `${labels[r.mode]} #${r.pull}`,
       color: colors[r.mode],
       values: r.nodes.map((n) => (n.ok && n.totalSeconds !== null ? n.totalSeconds / ctx.lineRateSeconds : null)),
     })),
@@ -857,13 +939,23 @@ async function main(): Promise<void> {
 
   workDir = await mkdtemp(join(tmpdir(), `${PREFIX}run-`));
   const work = workDir;
-  log(`work dir ${work}; building a ${SIZE_MIB} MiB image`);
-  const image = await buildImage({
-    dir: join(work, 'layout'),
-    tag: TAG,
-    layers: layerSizes(SIZE_MIB * MiB, LAYERS).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-${SIZE_MIB}-${LAYERS === undefined ? '' : `${LAYERS}x-`}${i}` })),
-  });
+  log(`work dir ${work}; building ${PULLS === 1 ? 'a' : `${PULLS} distinct`} ${SIZE_MIB} MiB image${PULLS === 1 ? '' : 's'}`);
+  // One image per measured pull, each new to every cache; the first is the single-pull run's image.
+  const images = [];
+  for (const [k, tag] of TAGS.entries()) {
+    images.push(
+      await buildImage({
+        dir: join(work, `layout-${tag}`),
+        tag,
+        layers: layerSizes(SIZE_MIB * MiB, LAYERS).map((sizeBytes, i) => ({ sizeBytes, seed: `bench-swarm-${k === 0 ? '' : `pull${k + 1}-`}${SIZE_MIB}-${LAYERS === undefined ? '' : `${LAYERS}x-`}${i}` })),
+      }),
+    );
+  }
+  const image = images[0] as (typeof images)[number];
   const sBytes = image.totalBytes;
+  // The images differ only in their layers' bytes: their sizes agree to a few hundred bytes, and S is the first's.
+  const sizeSpread = Math.max(...images.map((i) => Math.abs(i.totalBytes - sBytes))) / sBytes;
+  if (sizeSpread > 0.001) throw new Error(`the measured images differ in size by ${(sizeSpread * 100).toFixed(2)} % (at most 0.1 % expected)`);
   const warmupImage =
     WARMUP_MIB > 0 && MODES.includes('shoal')
       ? await buildImage({
@@ -911,7 +1003,7 @@ async function main(): Promise<void> {
       const authDir = await makeTempDir(`${PREFIX}skopeo`);
       try {
         await writeFile(join(authDir, 'auth.json'), '{"auths":{}}\n');
-        for (const [layoutDir, tag] of [[image.layoutDir, TAG], ...(warmupImage === undefined ? [] : [[warmupImage.layoutDir, WARMUP_TAG]])] as const) {
+        for (const [layoutDir, tag] of [...images.map((i, k) => [i.layoutDir, TAGS[k] as string] as const), ...(warmupImage === undefined ? [] : [[warmupImage.layoutDir, WARMUP_TAG] as const])]) {
           await runInChecked(
             reg.ns,
             'skopeo',
@@ -922,10 +1014,10 @@ async function main(): Promise<void> {
       } finally {
         await removeTempDir(authDir);
       }
-      await rm(join(work, 'layout'), { recursive: true, force: true });
+      for (const tag of TAGS) await rm(join(work, `layout-${tag}`), { recursive: true, force: true });
       await rm(join(work, 'warmup-layout'), { recursive: true, force: true });
       pushed = true;
-      log(`pushed ${REPOSITORY}:${TAG}: S = ${(sBytes / MiB).toFixed(1)} MiB in ${image.layers.length} layers`);
+      log(`pushed ${REPOSITORY}:${TAGS.join(', ')}: S = ${(sBytes / MiB).toFixed(1)} MiB in ${image.layers.length} layers`);
     }
     log(`${rateMbit} Mbit/s: S/B = ${lineRateSeconds.toFixed(2)} s`);
 
@@ -937,9 +1029,9 @@ async function main(): Promise<void> {
     const modes = MODES.filter((m) => m === 'shoal' || BASELINE_RATES.includes(rateMbit));
     for (const mode of modes) {
       const t = performance.now();
-      let r: ModeResult;
+      let pulled: ModeResult[];
       try {
-        r = await runMode(ctx, mode);
+        pulled = await runMode(ctx, mode);
       } catch (err) {
         if (interrupted) throw err;
         // One broken mode (a Shoal build that does not start) must not cost the others.
@@ -948,14 +1040,10 @@ async function main(): Promise<void> {
         failedModes.push({ rateMbit, mode, error });
         continue;
       }
-      r.modeWallSeconds = (performance.now() - t) / 1000;
-      const s = summarize(r, ctx);
-      if (mode === 'shoal' && upstreamShare(r) >= 0.05) log(`shoal: WARNING ${(upstreamShare(r) * 100).toFixed(0)} % of proxied blob bytes came from the registry (fallback)`);
-      log(
-        `${rateMbit} Mbit/s ${mode}: p50 ${fmt(s.p50)} × S/B, max ${fmt(s.max)} × S/B, registry ${s.registryOfS.toFixed(2)} × S, supernode host ${s.supernodeHostOfS.toFixed(2)} × S, ` +
-          `${s.rangeResumes} cut bodies, CPU ${(r.cpu.meanBusy * 100).toFixed(0)} % busy`,
-      );
-      results.push(r);
+      for (const r of pulled) {
+        r.modeWallSeconds = (performance.now() - t) / 1000;
+        results.push(r);
+      }
     }
     await origin.process.stop();
     await keepLogs(ctx.logsDir, [origin]);
@@ -978,6 +1066,8 @@ async function main(): Promise<void> {
     layers: image.layers.map((l) => l.sizeBytes),
     /** Layers each ctr fetched at once (0: all). */
     maxConcurrentDownloads: MAX_CONCURRENT_DOWNLOADS,
+    /** Measured pulls per mode and rate (--pulls): runs[].modes has one entry per pull, `pull` numbering them. */
+    pulls: PULLS,
     fetchOnly: FETCH_ONLY,
     rates: RATES,
     wallSeconds,
@@ -1032,7 +1122,7 @@ function sweepTable(runs: readonly RateRun[]): string {
       const s = summarize(r, run.ctx);
       const c = s.cpuPerGiB;
       lines.push(
-        `| ${run.ctx.rateMbit} | ${s.mode} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.rangeResumes} | ${s.nodeRegistryFetches} | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % | ` +
+        `| ${run.ctx.rateMbit} | ${labelOf(r)} | ${s.ok}/${r.nodes.length} | ${fmt(s.p50)} | ${fmt(s.max)} | ${s.registryOfS.toFixed(2)} | ${s.supernodeHostOfS.toFixed(2)} | ${s.rangeResumes} | ${s.nodeRegistryFetches} | ${(r.cpu.meanBusy * 100).toFixed(0)} % | ${(r.cpu.saturatedShare * 100).toFixed(0)} % | ` +
           `${fmt(c.supernode)} | ${fmt(c.nodeMedian)} | ${fmt(c.registry)} |`,
       );
     }
@@ -1045,14 +1135,15 @@ function sweepTable(runs: readonly RateRun[]): string {
 async function writeSweepSvgs(path: string, runs: readonly RateRun[]): Promise<string[]> {
   const colors: Record<Mode, string> = { direct: '#9e9e9e', cache: '#f0a030', shoal: '#2a7bd4' };
   const names: Record<Mode, string> = { direct: 'direct', cache: 'central cache', shoal: 'Shoal' };
+  // With several pulls per rate (--pulls), their median.
   const points = (mode: Mode, pick: (s: Summary) => number | null): Array<[number, number]> =>
-    runs.flatMap((run) =>
-      run.results
+    runs.flatMap((run) => {
+      const values = run.results
         .filter((r) => r.mode === mode)
-        .map((r) => [run.ctx.rateMbit, pick(summarize(r, run.ctx))] as const)
-        .filter((p): p is readonly [number, number] => p[1] !== null)
-        .map((p): [number, number] => [p[0], p[1]]),
-    );
+        .map((r) => pick(summarize(r, run.ctx)))
+        .filter((v): v is number => v !== null);
+      return values.length === 0 ? [] : [[run.ctx.rateMbit, quantile(values, 0.5)] as [number, number]];
+    });
   const present = ALL_MODES.filter((m) => runs.some((run) => run.results.some((r) => r.mode === m)));
   const sBytes = runs[0]?.ctx.sBytes ?? 0;
   const busy = runs.flatMap((run) => run.results.map((r) => r.cpu.meanBusy * 100));

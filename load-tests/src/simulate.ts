@@ -296,25 +296,27 @@ async function harnessPoints(files: readonly string[]): Promise<HarnessPoint[]> 
   for (const file of files) {
     const j = JSON.parse(await readFile(file, 'utf8')) as HarnessJson;
     if (!Array.isArray(j.runs)) throw new Error(`${file}: not a bench:swarm result with runs (an older format?)`);
+    // Every Shoal pull is a point (a run with --pulls has several per rate); summary and modes are parallel.
     for (const run of j.runs) {
-      const s = run.summary.find((x) => x.mode === 'shoal');
-      const m = run.modes.find((x) => x.mode === 'shoal');
-      if (s === undefined || m === undefined) continue;
-      out.push({
-        nodes: j.nodes,
-        rateMbit: run.rateMbit,
-        layers: j.layers,
-        layerConcurrency: j.maxConcurrentDownloads ?? 0,
-        mtu: j.mtu ?? 1500,
-        fetchP50: s.fetchP50,
-        p50: s.p50,
-        max: s.max,
-        registryOfS: s.registryOfS,
-        supernodeHostOfS: s.supernodeHostOfS ?? null,
-        cpuBusy: m.cpu.meanBusy,
-        cpuSaturated: m.cpu.saturatedShare ?? null,
-        source: file,
-      });
+      for (const [i, s] of run.summary.entries()) {
+        const m = run.modes[i];
+        if (s.mode !== 'shoal' || m === undefined) continue;
+        out.push({
+          nodes: j.nodes,
+          rateMbit: run.rateMbit,
+          layers: j.layers,
+          layerConcurrency: j.maxConcurrentDownloads ?? 0,
+          mtu: j.mtu ?? 1500,
+          fetchP50: s.fetchP50,
+          p50: s.p50,
+          max: s.max,
+          registryOfS: s.registryOfS,
+          supernodeHostOfS: s.supernodeHostOfS ?? null,
+          cpuBusy: m.cpu.meanBusy,
+          cpuSaturated: m.cpu.saturatedShare ?? null,
+          source: file,
+        });
+      }
     }
   }
   return out;

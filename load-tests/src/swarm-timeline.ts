@@ -15,6 +15,7 @@ const USAGE = `usage: npm run swarm-timeline -- [options] <results/bench-swarm-â
   share of the registry's mean send rate, the nodes' sends to each other on the same
   scale, and what the median node held.
   --rate-mbit R    which rate of a sweep (the first by default)
+  --pull K         which of the Shoal mode's pulls, for a run with --pulls (the first by default)
   --bin-s S        bin width in seconds (1)
   -h, --help       this text
 `;
@@ -22,6 +23,8 @@ const USAGE = `usage: npm run swarm-timeline -- [options] <results/bench-swarm-â
 interface ShoalMode {
   mode: string;
   barrierAtUnixMs: number;
+  /** Barrier to the last ctr exit: the end of this pull's part of the logs. */
+  pullWallSeconds?: number;
   registryBlobWindow?: { firstGetS: number; lastByteS: number };
   nodes: { fetchSeconds?: number }[];
 }
@@ -51,7 +54,7 @@ function checkResults(value: unknown, file: string): Results {
 async function main(): Promise<void> {
   const { values: args, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'rate-mbit': { type: 'string' }, 'bin-s': { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { 'rate-mbit': { type: 'string' }, pull: { type: 'string', default: '1' }, 'bin-s': { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (args.help) {
     process.stdout.write(USAGE);
@@ -64,15 +67,20 @@ async function main(): Promise<void> {
   const results = checkResults(JSON.parse(await readFile(file, 'utf8')), file);
   const run = args['rate-mbit'] === undefined ? results.runs[0] : results.runs.find((r) => r.rateMbit === Number(args['rate-mbit']));
   if (run === undefined) throw new Error(`no run at ${String(args['rate-mbit'])} Mbit/s in ${file}`);
-  const shoal = run.modes.find((m) => m.mode === 'shoal');
-  if (shoal === undefined) throw new Error(`no shoal mode in ${file}`);
+  const pull = Number(args.pull);
+  if (!Number.isInteger(pull) || pull < 1) throw new Error(`--pull must be a whole number from 1, got ${String(args.pull)}`);
+  const pulls = run.modes.filter((m) => m.mode === 'shoal');
+  const shoal = pulls[pull - 1];
+  if (shoal === undefined) throw new Error(pulls.length === 0 ? `no shoal mode in ${file}` : `${file} has ${pulls.length} Shoal pull(s) at this rate, not ${pull}`);
   const window = shoal.registryBlobWindow;
   if (window === undefined) throw new Error('the registry answered no blob GET in this run');
 
   // Where bench-swarm copies each mode's service logs: <results>-logs/<rate>mbit/<mode>/.
   const logDir = join(`${file.slice(0, -'.json'.length)}-logs`, `${run.rateMbit}mbit`, 'shoal');
   const names = (await readdir(logDir)).filter((f) => /^n\d+-node-.*\.stdout\.log$/.test(f)).sort();
-  const nodes: NodeLog[] = await Promise.all(names.map(async (f) => parseNodeLog(f.split('-')[0] ?? f, await readFile(join(logDir, f), 'utf8'), shoal.barrierAtUnixMs)));
+  // The logs hold every pull of the mode: this one's pieces end with its last ctr.
+  const untilUnixMs = shoal.pullWallSeconds === undefined ? Number.POSITIVE_INFINITY : shoal.barrierAtUnixMs + shoal.pullWallSeconds * 1000;
+  const nodes: NodeLog[] = await Promise.all(names.map(async (f) => parseNodeLog(f.split('-')[0] ?? f, await readFile(join(logDir, f), 'utf8'), shoal.barrierAtUnixMs, untilUnixMs)));
   const registryBytesPerS = results.imageBytes / (window.lastByteS - window.firstGetS);
   const bins = swarmTimeline(nodes, { binS, referenceBytesPerS: registryBytesPerS });
 

@@ -53,9 +53,10 @@ interface LogLine {
 
 /**
  * A node agent's stdout (pino JSON lines): the pieces it stored after
- * `barrierUnixMs`. Lines that are not JSON, or not about pieces, are skipped.
+ * `barrierUnixMs` (and, when a log covers several pulls, up to `untilUnixMs`).
+ * Lines that are not JSON, or not about pieces, are skipped.
  */
-export function parseNodeLog(name: string, text: string, barrierUnixMs: number): NodeLog {
+export function parseNodeLog(name: string, text: string, barrierUnixMs: number, untilUnixMs = Number.POSITIVE_INFINITY): NodeLog {
   const sizes = new Map<string, number>();
   const pieces: StoredPiece[] = [];
   let peerId: string | undefined;
@@ -69,7 +70,7 @@ export function parseNodeLog(name: string, text: string, barrierUnixMs: number):
     }
     if (line.msg === 'peer listening' && typeof line.peerId === 'string') peerId = line.peerId;
     if (line.msg === 'blob begun' && typeof line.digest === 'string' && typeof line.sizeBytes === 'number') sizes.set(line.digest, line.sizeBytes);
-    if (line.msg !== 'piece stored' || typeof line.time !== 'number' || line.time < barrierUnixMs) continue;
+    if (line.msg !== 'piece stored' || typeof line.time !== 'number' || line.time < barrierUnixMs || line.time > untilUnixMs) continue;
     const { digest, piece, parentId, ms } = line;
     if (typeof digest !== 'string' || typeof piece !== 'number' || typeof parentId !== 'string' || typeof ms !== 'number') continue;
     const size = sizes.get(digest);

@@ -156,6 +156,18 @@ export async function proxyStats(host: Host): Promise<ProxyStats> {
   };
 }
 
+/** What the counters of `after` gained since `before` (one node's, around one pull). */
+export function proxyStatsSince(after: ProxyStats, before: ProxyStats): ProxyStats {
+  const since = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v !== 0));
+  return {
+    bytesBySource: since(after.bytesBySource, before.bytesBySource),
+    fallbacksByReason: since(after.fallbacksByReason, before.fallbacksByReason),
+    piecesServed: after.piecesServed - before.piecesServed,
+    piecesRelayed: after.piecesRelayed - before.piecesRelayed,
+  };
+}
+
 export interface BlobServed {
   remoteAddr: string;
   bytes: number;

@@ -27,6 +27,17 @@ function nodeLog(peerId: string, stored: { piece: number; parentId: string; stor
   ].join('\n');
 }
 
+test('a log that covers several pulls is read up to the end of the one asked for', (t) => {
+  const text = nodeLog('peer-a', [
+    { piece: 0, parentId: 'seed', storedS: 2, ms: 1000 },
+    // The next pull's pieces (another blob in practice), after this pull ended at +10 s.
+    { piece: 1, parentId: 'seed', storedS: 30, ms: 1000 },
+  ]);
+  t.is(parseNodeLog('n0', text, BARRIER).pieces.length, 2);
+  const first = parseNodeLog('n0', text, BARRIER, BARRIER + 10_000);
+  t.deepEqual(first.pieces.map((p) => p.piece), [0]);
+});
+
 test('each piece counts its bytes over its body, split into relays and the supernode, and against its parent\'s uplink', (t) => {
   const a = parseNodeLog('n0', nodeLog('peer-a', [{ piece: 0, parentId: 'seed', storedS: 2, ms: 2000 }]), BARRIER);
   // n1 begins piece 0 from n0 at 1 s, while n0 still receives it (a relay), and piece 1 from n0,
