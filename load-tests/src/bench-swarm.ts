@@ -128,7 +128,7 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --pulls K             measured pulls per mode and rate, each of a new image of the same shape,
                         one after another on the same hosts and processes; the report gives each
                         and their median (1)
-  --mode-timeout-s T    a mode's pulls are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
+  --mode-timeout-s T    a measured pull's ctrs are killed after T s (2.5 × (N+1) × S/B + 60, at least 300)
   --svg PATH            per-node bar chart of a single-rate run (docs/img/bench-swarm.svg; '' for none)
   --sweep-svg PATH      the sweep's plots, PATH and PATH with -egress (docs/img/bench-swarm-sweep.svg; '' for none)
   --shoal PATH          the shoal executable to run (this repository's)
