@@ -82,6 +82,7 @@ import {
 import { barChartSvg } from './netns/svg.js';
 import { cleanLeftovers, createTopology, DEFAULT_MTU, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
 import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
+import { shapedSentIn, type ShapedSent } from './netns/shaping.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
 import { tcpGoodput } from './sim/simulation.js';
 
@@ -263,6 +264,8 @@ interface ModeResult {
   modeWallSeconds: number;
   nodes: NodeResult[];
   egressBytes: { registry: number; supernodeHost: number; nodesTotal: number };
+  /** The same links' bytes as their shapers (root htb qdiscs) count them: every segment's headers included; absent when unreadable. */
+  shapedEgressBytes?: { registry: number; supernodeHost: number; nodesTotal: number };
   /** Bytes received by the supernode (or cache) host's link: its back-to-source. */
   supernodeHostRxBytes: number;
   /** From the registry's access log: blob bytes it sent, by client address. */
@@ -375,12 +378,25 @@ interface ModeHosts {
   services: NsProcess[];
 }
 
+/** The hosts' uplink bytes as their shapers count them (ShapedSent); undefined, and said once, when tc cannot tell. */
+async function shapedEgressOf(reg: Host, sn: Host, nodeHosts: readonly Host[]): Promise<{ registry: number; supernodeHost: number; nodesTotal: number } | undefined> {
+  try {
+    const of = (h: Host): Promise<ShapedSent> => shapedSentIn(h.ns, HOST_IF);
+    const [r, s, nodes] = await Promise.all([of(reg), of(sn), Promise.all(nodeHosts.map(of))]);
+    return { registry: r.bytes, supernodeHost: s.bytes, nodesTotal: nodes.reduce((a, n) => a + n.bytes, 0) };
+  } catch (err) {
+    log(`cannot read the shapers' counters: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
 /** One measured pull of `tag` on every node at once, behind the barrier. */
 async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string): Promise<ModeResult> {
   const { reg, sn, nodeHosts, containerds, shoalNodes, services } = hosts;
   const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
   // The proxies' counters run from their start (the warm-up, earlier pulls): this pull's part is the difference.
   const statsBefore = mode === 'shoal' ? await Promise.all(nodeHosts.map((h) => proxyStats(h).catch(() => undefined))) : [];
+  const shaped0 = await shapedEgressOf(reg, sn, nodeHosts);
   const [regL0, snL0, nodeL0, servedBefore, tcp0] = await Promise.all([
     linkBytesIn(reg.ns, HOST_IF),
     linkBytesIn(sn.ns, HOST_IF),
@@ -435,6 +451,7 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
     blobsServed(ctx.origin),
     tcpOfHosts(reg, sn, nodeHosts, log),
   ]);
+  const shaped1 = await shapedEgressOf(reg, sn, nodeHosts);
   const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
   const byClient: Record<string, number> = {};
   const getsByClient: Record<string, { count: number; bytes: number }> = {};
@@ -518,6 +535,9 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
     cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
   };
   if (tcp0 !== undefined && tcp1 !== undefined) result.tcp = hostsTcpSince(tcp1, tcp0);
+  if (shaped0 !== undefined && shaped1 !== undefined) {
+    result.shapedEgressBytes = { registry: shaped1.registry - shaped0.registry, supernodeHost: shaped1.supernodeHost - shaped0.supernodeHost, nodesTotal: shaped1.nodesTotal - shaped0.nodesTotal };
+  }
   const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
   if (seedBefore !== undefined && seedAfter !== undefined) {
     result.seedPieces = { served: seedAfter.served - seedBefore.served, cutThrough: seedAfter.cutThrough - seedBefore.cutThrough };
@@ -831,11 +851,16 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
         w === undefined || fetchedP50 === undefined
           ? ''
           : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (its last byte written); the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
+      const peerBytes = r.nodes.reduce((a, n) => a + (n.sources?.peer ?? 0), 0);
+      const shaped =
+        r.mode !== 'shoal' || r.shapedEgressBytes === undefined || peerBytes === 0
+          ? ''
+          : ` As their shapers count them (every segment's headers), the nodes' uplinks carried ${(r.shapedEgressBytes.nodesTotal / ctx.sBytes).toFixed(2)} × S for the ${(peerBytes / ctx.sBytes).toFixed(2)} × S of pieces their proxies got from peers: ${((1 - peerBytes / tcpGoodput(MTU) / r.shapedEgressBytes.nodesTotal) * 100).toFixed(1)} % of it beyond those pieces' framed bytes (ACKs, requests, control, segments sent again, copies not used); the supernode host's ${(r.shapedEgressBytes.supernodeHost / ctx.sBytes).toFixed(2)} × S.`;
       const tcp =
         r.tcp === undefined
           ? ''
           : ` TCP over the pull (the kernel's counters): the nodes ${describeTcp(r.tcp.nodes)};${r.mode === 'direct' ? '' : ` the ${r.mode === 'cache' ? 'cache' : 'supernode'} host ${describeTcp(r.tcp.supernodeHost)};`} the registry ${describeTcp(r.tcp.registry)}.`;
-      return `- ${labelOf(r)}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces, ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}${tcp}`;
+      return `- ${labelOf(r)}: ${s.rangeResumes} cut bodies (blob GETs containerd resumed with Range)${r.mode === 'shoal' ? `; ${s.nodeRegistryFetches} blob GETs reached the registry from node addresses (${s.nodeRegistryBytesOfS.toFixed(2)} × S), ${r.nodes.reduce((a, n) => a + n.ctrRegistryFetches, 0)} of them containerd's own (it left the mirror); peers sent each other ${served} pieces, ${relayed} of them while they still arrived (cut-through)` : ''}.${timeline}${shaped}${tcp}`;
     }),
   );
   lines.push('', `results: ${file} (service logs: ${ctx.logsDir})`, '');

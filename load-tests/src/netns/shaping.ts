@@ -16,6 +16,8 @@
  * seconds of traffic in front of every request to the same peer.
  */
 
+import { runInChecked } from './exec.js';
+
 /** htb quantum for every class: one 64 KiB offload packet (the default, rate/r2q, is far too big at 200 Mbit/s). */
 export const QUANTUM_BYTES = 65_536;
 /** Leaf FIFO length in time at rate B. */
@@ -58,4 +60,27 @@ export function htbBatch(o: HtbOptions): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * What a link's root htb qdisc has sent: bytes as the link carries them, and packets.
+ * Unlike the interface's own counters, which count an offload packet's headers once
+ * however many segments it holds, the qdisc charges every segment its headers (as the
+ * shaping does) and counts every segment a packet.
+ */
+export interface ShapedSent {
+  bytes: number;
+  packets: number;
+}
+
+/** The root qdisc's `Sent N bytes M pkt` in `tc -s qdisc show dev X root` output. */
+export function parseShapedSent(text: string): ShapedSent {
+  const m = /^\s*Sent (\d+) bytes (\d+) pkt/m.exec(text);
+  if (m === null) throw new Error(`no "Sent … bytes … pkt" line in tc's output: ${JSON.stringify(text.slice(0, 200))}`);
+  return { bytes: Number(m[1]), packets: Number(m[2]) };
+}
+
+/** The shaped uplink's counters of `dev` in namespace `ns`. */
+export async function shapedSentIn(ns: string, dev: string): Promise<ShapedSent> {
+  return parseShapedSent((await runInChecked(ns, 'tc', ['-s', 'qdisc', 'show', 'dev', dev, 'root'])).stdout);
 }
