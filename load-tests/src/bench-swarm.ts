@@ -378,7 +378,7 @@ interface ModeHosts {
   services: NsProcess[];
 }
 
-/** The hosts' uplink bytes as their shapers count them (ShapedSent); undefined, and said once, when tc cannot tell. */
+/** The hosts' uplink bytes as their shapers count them (ShapedSent); undefined, with a line in the log, when tc cannot tell. */
 async function shapedEgressOf(reg: Host, sn: Host, nodeHosts: readonly Host[]): Promise<{ registry: number; supernodeHost: number; nodesTotal: number } | undefined> {
   try {
     const of = (h: Host): Promise<ShapedSent> => shapedSentIn(h.ns, HOST_IF);
