@@ -390,20 +390,26 @@ async function shapedEgressOf(reg: Host, sn: Host, nodeHosts: readonly Host[]): 
   }
 }
 
-/** One measured pull of `tag` on every node at once, behind the barrier. */
-async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string): Promise<ModeResult> {
-  const { reg, sn, nodeHosts, containerds, shoalNodes, services } = hosts;
-  const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
-  // The proxies' counters run from their start (the warm-up, earlier pulls): this pull's part is the difference.
-  const statsBefore = mode === 'shoal' ? await Promise.all(nodeHosts.map((h) => proxyStats(h).catch(() => undefined))) : [];
-  const shaped0 = await shapedEgressOf(reg, sn, nodeHosts);
-  const [regL0, snL0, nodeL0, servedBefore, tcp0] = await Promise.all([
+/** Every counter a pull is measured by, read at once: the links' bytes, the registry's log, the hosts' TCP, the shapers. */
+async function countersOf(ctx: Ctx, hosts: ModeHosts) {
+  const { reg, sn, nodeHosts } = hosts;
+  const [regLink, snLink, nodes, served, tcp] = await Promise.all([
     linkBytesIn(reg.ns, HOST_IF),
     linkBytesIn(sn.ns, HOST_IF),
     Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
     blobsServed(ctx.origin),
     tcpOfHosts(reg, sn, nodeHosts, log),
   ]);
+  return { reg: regLink, sn: snLink, nodes, served, tcp, shaped: await shapedEgressOf(reg, sn, nodeHosts) };
+}
+
+/** One measured pull of `tag` on every node at once, behind the barrier. */
+async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string): Promise<ModeResult> {
+  const { reg, sn, nodeHosts, containerds, shoalNodes, services } = hosts;
+  const seedBefore = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
+  // The proxies' counters run from their start (the warm-up, earlier pulls): this pull's part is the difference.
+  const statsBefore = mode === 'shoal' ? await Promise.all(nodeHosts.map((h) => proxyStats(h).catch(() => undefined))) : [];
+  const before = await countersOf(ctx, hosts);
   const cpu = await startCpuWindow(
     {
       containerd: containerds.map((c) => c.process.pid),
@@ -444,18 +450,10 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
   const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
   const cpuReport = await cpu.stop();
 
-  const [regL1, snL1, nodeL1, servedAfter, tcp1] = await Promise.all([
-    linkBytesIn(reg.ns, HOST_IF),
-    linkBytesIn(sn.ns, HOST_IF),
-    Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
-    blobsServed(ctx.origin),
-    tcpOfHosts(reg, sn, nodeHosts, log),
-  ]);
-  const shaped1 = await shapedEgressOf(reg, sn, nodeHosts);
-  const [regTx0, regTx1, snTx0, snTx1] = [regL0.tx, regL1.tx, snL0.tx, snL1.tx];
+  const after = await countersOf(ctx, hosts);
   const byClient: Record<string, number> = {};
   const getsByClient: Record<string, { count: number; bytes: number }> = {};
-  const served = servedAfter.slice(servedBefore.length);
+  const served = after.served.slice(before.served.length);
   const barrierAtUnixMs = performance.timeOrigin + t0;
   const gets = served.filter((b) => Number.isFinite(b.startedAtUnixMs));
   const registryBlobWindow =
@@ -488,8 +486,8 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
         fetchSeconds: fetchedAt === undefined ? null : (fetchedAt - t0) / 1000,
         totalSeconds: ok ? (d.endedAt - t0) / 1000 : null,
         unpacked,
-        txBytes: (nodeL1[i]?.tx ?? 0) - (nodeL0[i]?.tx ?? 0),
-        rxBytes: (nodeL1[i]?.rx ?? 0) - (nodeL0[i]?.rx ?? 0),
+        txBytes: (after.nodes[i]?.tx ?? 0) - (before.nodes[i]?.tx ?? 0),
+        rxBytes: (after.nodes[i]?.rx ?? 0) - (before.nodes[i]?.rx ?? 0),
         rangeResumes: blobGets.filter((q) => q.requestHeaders.range !== undefined && !/^bytes=0-$/.test(q.requestHeaders.range)).length,
         ctrRegistryFetches: mode === 'shoal' ? blobGets.filter((q) => q.host === regHost && q.status !== undefined && q.status < 300).length : 0,
       };
@@ -523,20 +521,20 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
     modeWallSeconds: 0,
     nodes,
     egressBytes: {
-      registry: regTx1 - regTx0,
-      supernodeHost: snTx1 - snTx0,
-      nodesTotal: nodeL1.reduce((a, b) => a + b.tx, 0) - nodeL0.reduce((a, b) => a + b.tx, 0),
+      registry: after.reg.tx - before.reg.tx,
+      supernodeHost: after.sn.tx - before.sn.tx,
+      nodesTotal: after.nodes.reduce((a, b) => a + b.tx, 0) - before.nodes.reduce((a, b) => a + b.tx, 0),
     },
-    supernodeHostRxBytes: snL1.rx - snL0.rx,
+    supernodeHostRxBytes: after.sn.rx - before.sn.rx,
     registryBlobBytesByClient: byClient,
     registryBlobGetsByClient: getsByClient,
     ...(registryBlobWindow === undefined ? {} : { registryBlobWindow }),
     cpu: cpuReport,
     cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
   };
-  if (tcp0 !== undefined && tcp1 !== undefined) result.tcp = hostsTcpSince(tcp1, tcp0);
-  if (shaped0 !== undefined && shaped1 !== undefined) {
-    result.shapedEgressBytes = { registry: shaped1.registry - shaped0.registry, supernodeHost: shaped1.supernodeHost - shaped0.supernodeHost, nodesTotal: shaped1.nodesTotal - shaped0.nodesTotal };
+  if (before.tcp !== undefined && after.tcp !== undefined) result.tcp = hostsTcpSince(after.tcp, before.tcp);
+  if (before.shaped !== undefined && after.shaped !== undefined) {
+    result.shapedEgressBytes = { registry: after.shaped.registry - before.shaped.registry, supernodeHost: after.shaped.supernodeHost - before.shaped.supernodeHost, nodesTotal: after.shaped.nodesTotal - before.shaped.nodesTotal };
   }
   const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
   if (seedBefore !== undefined && seedAfter !== undefined) {
