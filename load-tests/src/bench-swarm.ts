@@ -393,14 +393,15 @@ async function shapedEgressOf(reg: Host, sn: Host, nodeHosts: readonly Host[]): 
 /** Every counter a pull is measured by, read at once: the links' bytes, the registry's log, the hosts' TCP, the shapers. */
 async function countersOf(ctx: Ctx, hosts: ModeHosts) {
   const { reg, sn, nodeHosts } = hosts;
-  const [regLink, snLink, nodes, served, tcp] = await Promise.all([
+  const [regLink, snLink, nodes, served, tcp, shaped] = await Promise.all([
     linkBytesIn(reg.ns, HOST_IF),
     linkBytesIn(sn.ns, HOST_IF),
     Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
     blobsServed(ctx.origin),
     tcpOfHosts(reg, sn, nodeHosts, log),
+    shapedEgressOf(reg, sn, nodeHosts),
   ]);
-  return { reg: regLink, sn: snLink, nodes, served, tcp, shaped: await shapedEgressOf(reg, sn, nodeHosts) };
+  return { reg: regLink, sn: snLink, nodes, served, tcp, shaped };
 }
 
 /** One measured pull of `tag` on every node at once, behind the barrier. */

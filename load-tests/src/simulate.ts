@@ -42,7 +42,7 @@ const USAGE = `usage: npm run simulate -- [options]
   --rtt-ms MS             a request's round trip before bytes flow, on idle links (0.2)
   --goodput F             TCP payload per byte of link capacity (${TCP_GOODPUT.toFixed(4)}: 1448 / 1514)
   --uplink-overhead F     share of each node's and the supernode host's uplink taken by what the
-                          model does not carry: ACKs, requests, segments sent again (0; bench:swarm 0.028)
+                          model does not carry: ACKs, requests, segments sent again (0; bench:swarm 0.026)
   --socket-buffer-kib K   a sender's kernel buffer per connection: a send's slot frees when K are left (2 × the leaf FIFO)
   --leaf-queue-kib K      each host pair's FIFO at a shaped link, as bench:swarm (40 ms at B, ≥ 256 KiB)
   --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)

@@ -94,7 +94,7 @@ export interface SimParams {
   /**
    * Share of a node's and the supernode host's upload link taken, for the whole run, by
    * what the model does not carry: TCP's ACKs and the requests for what the host
-   * receives, and segments sent again after a loss (bench:swarm's shaper counts about 0.028).
+   * receives, and segments sent again after a loss (bench:swarm's shaper counts about 0.026).
    * The registry only sends. @default 0
    */
   uplinkOverhead?: number;
