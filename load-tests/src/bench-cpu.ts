@@ -22,7 +22,7 @@
  * Writes load-tests/results/bench-cpu-<date>.json and keeps the .cpuprofile files (load
  * them in Chrome DevTools' Performance panel or speedscope). Run with --help for flags.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -58,7 +58,7 @@ const USAGE = `usage: npm run bench:cpu -- [options]
   --top K          functions listed per profile (20)
   --no-profile     only the plain run (no --cpu-prof run)
   --summarise DIR  only print the summary of the .cpuprofile files in DIR (a kept run)
-  --keep           keep the work dir (registry data, stores, profiles)
+  --keep           keep the work dir (registry data, each pass's stores and process logs)
   -h, --help       this text
 environment: SHOAL_BENCH_NODE_ARGS  more node flags for the supernode and the node agent (e.g. --trace-gc)
 `;
@@ -193,8 +193,10 @@ async function onePass(
   bytes: number,
   profileDir: string | undefined,
   warmups: ReadonlyArray<{ urlPath: string; bytes: number }>,
+  keep: boolean,
 ): Promise<{ cold: FetchCost; warm: FetchCost }> {
-  const dir = await makeTempDir('shoal-bench-cpu-run');
+  // Inside the work dir, so that --keep keeps each pass's stores and process logs.
+  const dir = await mkdtemp(join(work, profileDir === undefined ? 'plain-' : 'profiled-'));
   try {
     const shoal = await startShoal(dir, registry, profileDir);
     try {
@@ -213,8 +215,7 @@ async function onePass(
       await shoal.stop();
     }
   } finally {
-    void work;
-    await removeTempDir(dir);
+    if (!keep) await removeTempDir(dir);
   }
 }
 
@@ -284,7 +285,7 @@ async function main(): Promise<void> {
       const path = `/v2/bench/cpu/blobs/${layer.digest}`;
       const freshWriteBefore = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
       log('plain run (no profiler)');
-      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmups);
+      const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmups, args.keep);
       const freshWriteAfter = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
       const lines = [
         '',
@@ -297,7 +298,7 @@ async function main(): Promise<void> {
         const profileDir = join(RESULTS_DIR, `bench-cpu-${new Date().toISOString().replace(/[:.]/g, '-')}-profiles`);
         await mkdir(profileDir, { recursive: true });
         log(`profiled run (node --cpu-prof → ${profileDir})`);
-        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir, warmups);
+        const profiled = await onePass(work, registry, path, layer.sizeBytes, profileDir, warmups, args.keep);
         lines.push(...costTable('The profiled run (the profiler adds its own cost):', profiled));
         const summaries: Record<string, ProfileSummary> = {};
         for (const proc of ['supernode', 'node']) {
