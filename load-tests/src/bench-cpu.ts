@@ -46,7 +46,7 @@ import {
 import { mainThreadCpuSeconds, processCpuSeconds } from './netns/cpu.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
 import { SHOAL } from './lib/shoal-processes.js';
-import { machineBusy, monotonicUs, summariseProfile, type ProfileSummary } from './lib/cpu-profile.js';
+import { machineShares, monotonicUs, summariseProfile, type ProfileSummary } from './lib/cpu-profile.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -151,6 +151,8 @@ interface FetchCost {
   /** The Shoal processes' main threads alone, per GiB (the rest: libuv's file I/O pool, V8's GC and compiler threads). */
   mainThreadCpuPerGiB: { supernode: number; node: number };
   machineBusy: number;
+  /** The share of the machine's CPU time the hypervisor gave other guests over the fetch (counted in machineBusy). */
+  machineSteal: number;
   /** The fetch's window on the monotonic clock, µs (selects profile samples). */
   windowUs: [number, number];
 }
@@ -163,7 +165,7 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
     supernodeMain: await mainThreadCpuSeconds(pids.supernode),
     nodeMain: await mainThreadCpuSeconds(pids.node),
   });
-  const busy = machineBusy();
+  const machine = machineShares();
   const c0 = await cpu();
   const t0 = performance.now();
   const w0 = monotonicUs();
@@ -171,7 +173,7 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
   const seconds = (performance.now() - t0) / 1000;
   const w1 = monotonicUs();
   const c1 = await cpu();
-  const machine = await busy.stop();
+  const shares = await machine.stop();
   if (Number(r.stdout.trim()) !== bytes) throw new Error(`curl got ${r.stdout.trim()} bytes, expected ${bytes}`);
   const d = { supernode: c1.supernode - c0.supernode, node: c1.node - c0.node, registry: c1.registry - c0.registry };
   const g = bytes / GiB;
@@ -181,7 +183,8 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
     cpuSeconds: d,
     cpuPerGiB: { supernode: d.supernode / g, node: d.node / g, registry: d.registry / g },
     mainThreadCpuPerGiB: { supernode: (c1.supernodeMain - c0.supernodeMain) / g, node: (c1.nodeMain - c0.nodeMain) / g },
-    machineBusy: machine,
+    machineBusy: shares.busy,
+    machineSteal: shares.steal,
     windowUs: [w0, w1],
   };
 }
@@ -229,11 +232,11 @@ async function profilesIn(dir: string): Promise<string[]> {
 
 function costTable(title: string, c: { cold: FetchCost; warm: FetchCost }): string[] {
   const row = (name: string, f: FetchCost): string =>
-    `| ${name} | ${f.seconds.toFixed(2)} s (${f.mibPerSecond.toFixed(0)} MiB/s) | ${f.cpuPerGiB.supernode.toFixed(2)} (${f.mainThreadCpuPerGiB.supernode.toFixed(2)}) | ${f.cpuPerGiB.node.toFixed(2)} (${f.mainThreadCpuPerGiB.node.toFixed(2)}) | ${f.cpuPerGiB.registry.toFixed(2)} | ${(f.machineBusy * 100).toFixed(0)} % |`;
+    `| ${name} | ${f.seconds.toFixed(2)} s (${f.mibPerSecond.toFixed(0)} MiB/s) | ${f.cpuPerGiB.supernode.toFixed(2)} (${f.mainThreadCpuPerGiB.supernode.toFixed(2)}) | ${f.cpuPerGiB.node.toFixed(2)} (${f.mainThreadCpuPerGiB.node.toFixed(2)}) | ${f.cpuPerGiB.registry.toFixed(2)} | ${(f.machineBusy * 100).toFixed(0)} % (${(f.machineSteal * 100).toFixed(1)} %) |`;
   return [
     title,
     '',
-    '| fetch | time | supernode CPU-s/GiB (main thread) | node agent CPU-s/GiB (main thread) | docker-registry CPU-s/GiB | machine CPU busy |',
+    '| fetch | time | supernode CPU-s/GiB (main thread) | node agent CPU-s/GiB (main thread) | docker-registry CPU-s/GiB | machine CPU busy (of it, stolen by the hypervisor) |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('cold (registry → supernode → node → curl)', c.cold),
     row('warm (node\'s store → curl)', c.warm),

@@ -1,7 +1,9 @@
 // The benchmarks split a process's CPU into its main thread and the rest; both readings
 // come from /proc, and the main thread's leaves out what other threads spent.
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
+import { parseProcStatCpu } from '../lib/cpu-profile.js';
 import { cpuInWindow, mainThreadCpuSeconds, processCpuSeconds } from '../netns/cpu.js';
 import { spinThreadCpu } from './thread-cpu.js';
 
@@ -38,4 +40,16 @@ test('cpuInWindow takes the samples that ended inside the window, saturated from
   t.is(tail.saturatedShare, 2 / 3);
   t.true(Math.abs(tail.meanBusy - (0.96 + 1 + 0.5) / 3) < 1e-9);
   t.deepEqual(cpuInWindow(samples, 2500, 3000), { samples: 0, meanBusy: 0, saturatedShare: 0 });
+});
+
+test('parseProcStatCpu reads the machine line of /proc/stat, steal counted as busy and kept apart', (t) => {
+  const text = 'cpu  100 5 40 800 20 3 7 25 0 0\ncpu0 50 2 20 400 10 1 3 12 0 0\nintr 1 2 3\n';
+  // busy: user + nice + system + irq + softirq + steal; in all: busy + idle + iowait.
+  t.deepEqual(parseProcStatCpu(text), { busy: 180, steal: 25, total: 1000 });
+});
+
+test('parseProcStatCpu of this machine: steal within busy, busy within the total', (t) => {
+  const ticks = parseProcStatCpu(readFileSync('/proc/stat', 'utf8'));
+  t.true(ticks.total > 0);
+  t.true(ticks.steal >= 0 && ticks.steal <= ticks.busy && ticks.busy <= ticks.total, JSON.stringify(ticks));
 });
