@@ -4,6 +4,7 @@
  * window.
  */
 import { readFileSync } from 'node:fs';
+import { parseProcStatCpu, type CpuTotals } from '../netns/cpu.js';
 
 interface CallFrame {
   functionName: string;
@@ -154,27 +155,12 @@ export function summariseProfile(json: unknown, window?: readonly [number, numbe
   };
 }
 
-/** The machine's CPU time so far, all cores, in clock ticks: busy (stolen time included), stolen by the hypervisor, and in all. */
-export interface MachineTicks {
-  busy: number;
-  steal: number;
-  total: number;
-}
-
-/** Reads the `cpu` line of /proc/stat (user nice system idle iowait irq softirq steal …). */
-export function parseProcStatCpu(text: string): MachineTicks {
-  const line = text.split('\n').find((l) => l.startsWith('cpu ')) ?? '';
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
-  const busy = user + nice + system + irq + softirq + steal;
-  return { busy, steal, total: busy + idle + iowait };
-}
-
 /**
  * The whole machine's CPU over a window (all cores; from /proc/stat): its busy share,
  * and the share the hypervisor took for other guests (steal), which a VM counts as busy.
  */
 export function machineShares(): { stop(): Promise<{ busy: number; steal: number }> } {
-  const read = (): MachineTicks => parseProcStatCpu(readFileSync('/proc/stat', 'utf8'));
+  const read = (): CpuTotals => parseProcStatCpu(readFileSync('/proc/stat', 'utf8'));
   const a = read();
   return {
     stop: () => {

@@ -16,7 +16,9 @@ const SATURATED = 0.95;
 /** Other processes listed by name in the report. */
 const TOP_OTHERS = 3;
 
-interface CpuTotals {
+/** The machine's CPU time so far, all cores, in clock ticks (the `cpu` line of /proc/stat). */
+export interface CpuTotals {
+  /** Everything but idle and iowait; steal included (a VM's vCPU was runnable, the hypervisor ran another guest). */
   busy: number;
   total: number;
   softirq: number;
@@ -25,12 +27,16 @@ interface CpuTotals {
   steal: number;
 }
 
-async function cpuTotals(): Promise<CpuTotals> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
+/** Reads the `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal guest guest_nice (guest is in user). */
+export function parseProcStatCpu(text: string): CpuTotals {
+  const line = text.split('\n').find((l) => l.startsWith('cpu ')) ?? '';
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
   const busy = user + nice + system + irq + softirq + steal;
   return { busy, total: busy + idle + iowait, softirq, irq, iowait, steal };
+}
+
+async function cpuTotals(): Promise<CpuTotals> {
+  return parseProcStatCpu(await readFile('/proc/stat', 'utf8'));
 }
 
 interface ProcCpu {

@@ -3,8 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
-import { parseProcStatCpu } from '../lib/cpu-profile.js';
-import { cpuInWindow, mainThreadCpuSeconds, processCpuSeconds } from '../netns/cpu.js';
+import { cpuInWindow, mainThreadCpuSeconds, parseProcStatCpu, processCpuSeconds } from '../netns/cpu.js';
 import { spinThreadCpu } from './thread-cpu.js';
 
 const SPIN_MODULE = new URL('./thread-cpu.js', import.meta.url).href;
@@ -45,7 +44,7 @@ test('cpuInWindow takes the samples that ended inside the window, saturated from
 test('parseProcStatCpu reads the machine line of /proc/stat, steal counted as busy and kept apart', (t) => {
   const text = 'cpu  100 5 40 800 20 3 7 25 0 0\ncpu0 50 2 20 400 10 1 3 12 0 0\nintr 1 2 3\n';
   // busy: user + nice + system + irq + softirq + steal; in all: busy + idle + iowait.
-  t.deepEqual(parseProcStatCpu(text), { busy: 180, steal: 25, total: 1000 });
+  t.deepEqual(parseProcStatCpu(text), { busy: 180, total: 1000, softirq: 7, irq: 3, iowait: 20, steal: 25 });
 });
 
 test('parseProcStatCpu of this machine: steal within busy, busy within the total', (t) => {
