@@ -33,6 +33,7 @@ import {
   type RunningRegistry,
 } from '@shoal/testkit';
 import { NODE_FLAGS } from '@shoal/cli';
+import { machineCpuSeconds, processCpuSeconds } from './netns/cpu.js';
 
 const MiB = 1024 * 1024;
 const SHOAL = fileURLToPath(new URL('../../services/shoal/bin/shoal.js', import.meta.url));
@@ -117,21 +118,6 @@ async function rssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
-/** CPU-seconds the whole machine has spent busy (every process and the kernel) since boot. */
-async function machineBusySeconds(): Promise<number> {
-  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
-  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
-  return (user + nice + system + irq + softirq + steal) / 100;
-}
-
-/** CPU-seconds (user + system) one process has used. */
-async function processCpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** CPU-seconds a phase cost: the whole machine's (containerd, registry, Shoal, kernel), Shoal's own processes' together and each one's. */
 interface CpuCost {
   machineCpuS: number;
@@ -142,21 +128,16 @@ interface CpuCost {
   byProcess: Record<string, number>;
 }
 
-async function machineTotalSeconds(): Promise<number> {
-  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
-  return fields.slice(0, 8).reduce((a, b) => a + b, 0) / 100;
-}
-
 /** Runs `phase` and reports the CPU it cost; `shoal` names Shoal's processes, `others` the rest to account for (the registry). */
 async function withCpu<T>(shoal: Record<string, number>, others: Record<string, number>, phase: () => Promise<T>): Promise<{ result: T; cost: CpuCost }> {
   const all = { ...shoal, ...others };
   const each = async (): Promise<Record<string, number>> => Object.fromEntries(await Promise.all(Object.entries(all).map(async ([name, pid]) => [name, await processCpuSeconds(pid)] as const)));
-  const [m0, t0, e0] = [await machineBusySeconds(), await machineTotalSeconds(), await each()];
+  const [m0, e0] = [await machineCpuSeconds(), await each()];
   const result = await phase();
-  const [m1, t1, e1] = [await machineBusySeconds(), await machineTotalSeconds(), await each()];
+  const [m1, e1] = [await machineCpuSeconds(), await each()];
   const byProcess = Object.fromEntries(Object.keys(all).map((name) => [name, (e1[name] ?? 0) - (e0[name] ?? 0)]));
   const shoalCpuS = Object.keys(shoal).reduce((a, name) => a + (byProcess[name] ?? 0), 0);
-  return { result, cost: { machineCpuS: m1 - m0, machineBusy: (m1 - m0) / Math.max(0.01, t1 - t0), shoalCpuS, byProcess } };
+  return { result, cost: { machineCpuS: m1.busy - m0.busy, machineBusy: (m1.busy - m0.busy) / Math.max(0.01, m1.total - m0.total), shoalCpuS, byProcess } };
 }
 
 async function curlSpeed(url: string): Promise<number> {

@@ -39,6 +39,12 @@ async function cpuTotals(): Promise<CpuTotals> {
   return parseProcStatCpu(await readFile('/proc/stat', 'utf8'));
 }
 
+/** The whole machine's CPU-seconds so far (all cores, every process and the kernel): busy, and in all. */
+export async function machineCpuSeconds(): Promise<{ busy: number; total: number }> {
+  const t = await cpuTotals();
+  return { busy: t.busy / CLOCK_TICKS_PER_S, total: t.total / CLOCK_TICKS_PER_S };
+}
+
 interface ProcCpu {
   ppid: number;
   seconds: number;
