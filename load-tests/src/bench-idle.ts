@@ -15,7 +15,7 @@ import { freePort, httpOk, makeTempDir, minimalEnv, removeTempDir, spawnProcess,
 import { processCpuSeconds } from './netns/cpu.js';
 import { SHOAL } from './lib/shoal-processes.js';
 import { readdir, readFile } from 'node:fs/promises';
-import { machineBusy, monotonicUs, summariseProfile } from './lib/cpu-profile.js';
+import { machineShares, monotonicUs, summariseProfile } from './lib/cpu-profile.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const USAGE = `usage: npm run bench:idle -- [options]
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     const cpu = (): Promise<number[]> => Promise.all([supernode, ...nodes].map((p) => processCpuSeconds(p.pid)));
     const watched = { supernode: supernode.pid, 'node agent 1': nodes[Math.min(1, nodes.length - 1)]?.pid ?? supernode.pid };
     const threads0 = Object.fromEntries(await Promise.all(Object.entries(watched).map(async ([name, pid]) => [name, await threadCpu(pid)] as const)));
-    const busy = machineBusy();
+    const busy = machineShares();
     const c0 = await cpu();
     const t0 = performance.now();
     const w0 = monotonicUs();
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       threadLines.push(`${name}, CPU-s by thread: ${rows.length === 0 ? 'none' : rows.map(([t, d]) => `${t} ${d.toFixed(2)}`).join(', ')}`);
     }
     const wall = (performance.now() - t0) / 1000;
-    const machine = await busy.stop();
+    const machine = (await busy.stop()).busy;
     const d = c1.map((v, i) => v - (c0[i] ?? 0));
     const sn = d[0] ?? 0;
     const perNode = d.slice(1);

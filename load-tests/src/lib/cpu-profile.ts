@@ -1,7 +1,7 @@
 /**
  * Reading V8 CPU profiles (`node --cpu-prof`, the `.cpuprofile` JSON that Chrome DevTools
- * loads) into the few numbers a report needs, and the machine's busy fraction over a
- * window.
+ * loads) into the few numbers a report needs, and the machine's busy share (and the
+ * hypervisor's part of it) over a window.
  */
 import { readFileSync } from 'node:fs';
 import { parseProcStatCpu, type CpuTotals } from '../netns/cpu.js';
@@ -169,10 +169,4 @@ export function machineShares(): { stop(): Promise<{ busy: number; steal: number
       return Promise.resolve({ busy: (b.busy - a.busy) / total, steal: (b.steal - a.steal) / total });
     },
   };
-}
-
-/** The whole machine's busy share over a window (all cores; from /proc/stat). */
-export function machineBusy(): { stop(): Promise<number> } {
-  const shares = machineShares();
-  return { stop: async () => (await shares.stop()).busy };
 }
