@@ -7,16 +7,18 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseNodeLog, swarmTimeline, type NodeLog } from './lib/swarm-timeline.js';
+import { medianShortfallBytes, parseNodeLog, pieceSpread, swarmTimeline, type NodeLog } from './lib/swarm-timeline.js';
 
 const USAGE = `usage: npm run swarm-timeline -- [options] <results/bench-swarm-….json>
   Reads the Shoal mode's node logs beside the results file (the run must have had
   SHOAL_BENCH_LOG_LEVEL=trace) and prints, per bin, the nodes' mean receive rate as a
   share of the registry's mean send rate, the nodes' sends to each other on the same
-  scale, and what the median node held.
+  scale, and what the median node held; then how fast the pieces the supernode sent
+  spread to every node, and what the median node lacked at the registry's last byte.
   --rate-mbit R    which rate of a sweep (the first by default)
   --pull K         which of the Shoal mode's pulls, for a run with --pulls (the first by default)
   --bin-s S        bin width in seconds (1)
+  --spread-s S     window of the spread table, by when the supernode began a piece (6)
   -h, --help       this text
 `;
 
@@ -54,7 +56,7 @@ function checkResults(value: unknown, file: string): Results {
 async function main(): Promise<void> {
   const { values: args, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'rate-mbit': { type: 'string' }, pull: { type: 'string', default: '1' }, 'bin-s': { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { 'rate-mbit': { type: 'string' }, pull: { type: 'string', default: '1' }, 'bin-s': { type: 'string', default: '1' }, 'spread-s': { type: 'string', default: '6' }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (args.help) {
     process.stdout.write(USAGE);
@@ -64,6 +66,8 @@ async function main(): Promise<void> {
   if (file === undefined || !file.endsWith('.json')) throw new Error(`name a bench-swarm results file (.json)\n${USAGE}`);
   const binS = Number(args['bin-s']);
   if (!(binS > 0 && binS <= 60)) throw new Error(`--bin-s must be in (0, 60], got ${String(args['bin-s'])}`);
+  const spreadS = Number(args['spread-s']);
+  if (!(spreadS > 0 && spreadS <= 600)) throw new Error(`--spread-s must be in (0, 600], got ${String(args['spread-s'])}`);
   const results = checkResults(JSON.parse(await readFile(file, 'utf8')), file);
   const run = args['rate-mbit'] === undefined ? results.runs[0] : results.runs.find((r) => r.rateMbit === Number(args['rate-mbit']));
   if (run === undefined) throw new Error(`no run at ${String(args['rate-mbit'])} Mbit/s in ${file}`);
@@ -109,6 +113,21 @@ async function main(): Promise<void> {
     `While the registry was sending, the mean node left ${unusedS(window.firstGetS, window.lastByteS).toFixed(1)} s of its downlink unused (at the registry's rate): ` +
       `${unusedS(window.firstGetS, startEndS).toFixed(1)} s in its first ${START_SPAN_S} s, ${unusedS(startEndS, window.lastByteS).toFixed(1)} s after;` +
       (median === undefined ? '' : ` the median node finished ${(median - window.lastByteS).toFixed(1)} s after that last byte (p50 ${(median / run.lineRateSeconds).toFixed(2)} × S/B).`),
+  );
+  // How far the nodes trail the registry is set by how long a fresh piece takes to reach them all.
+  lines.push(
+    '',
+    '| supernode began the piece (s) | pieces | its copy to the first node (s) | to every node, mean (median) (s) | nodes it reached by relay |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  );
+  for (const w of pieceSpread(nodes, spreadS, window.lastByteS)) {
+    lines.push(`| ${w.fromS.toFixed(0)}–${w.toS.toFixed(0)} | ${w.pieces} | ${w.seedCopyS.toFixed(2)} | ${w.toAllMeanS.toFixed(2)} (${w.toAllMedianS.toFixed(2)}) | ${w.relayedTo.toFixed(1)} of ${nodes.length - 1} |`);
+  }
+  const shortfall = medianShortfallBytes(nodes, window.lastByteS);
+  lines.push(
+    '',
+    `At the registry's last byte the median node lacked ${(shortfall / MIB).toFixed(1)} MiB of whole pieces: ${(shortfall / registryBytesPerS).toFixed(2)} s at the registry's rate` +
+      (median === undefined ? '.' : `, where it finished ${(median - window.lastByteS).toFixed(2)} s after that byte (ctr's end).`),
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -183,3 +183,78 @@ function spread(p: StoredPiece, binS: number, into: Float64Array): void {
     if (overlap > 0) into[i] = (into[i] ?? 0) + rate * overlap;
   }
 }
+
+/** How the pieces whose supernode copy began within one window spread to every node. */
+export interface SpreadWindow {
+  readonly fromS: number;
+  readonly toS: number;
+  /** Pieces every node stored whose copy from the supernode began in the window. */
+  readonly pieces: number;
+  /** Mean seconds the supernode's copy took (its body's first byte to stored). */
+  readonly seedCopyS: number;
+  /** Mean and median seconds from that first byte to the last node storing the piece. */
+  readonly toAllMeanS: number;
+  readonly toAllMedianS: number;
+  /** Mean number of nodes per piece that got it from a peer still receiving it (a relay). */
+  readonly relayedTo: number;
+}
+
+/**
+ * Why: a node can only trail the registry by what the swarm has not yet
+ * spread to it, so how long a fresh piece takes to reach every node sets how
+ * far the nodes trail, and with it the tail after the registry's last byte.
+ * Pieces are grouped by when the supernode began sending them (the earliest
+ * copy from `seed`); a piece some node got only from peers is left out.
+ */
+export function pieceSpread(nodes: readonly NodeLog[], windowS: number, untilS: number): SpreadWindow[] {
+  if (!(windowS > 0) || !(untilS > 0)) throw new RangeError('windowS and untilS must be positive');
+  const byPeerId = new Map<string, string>();
+  const storedAt = new Map<string, number>();
+  const copies = new Map<string, { node: string; p: StoredPiece }[]>();
+  for (const node of nodes) {
+    if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
+    for (const p of node.pieces) {
+      storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
+      const key = `${p.digest} ${p.piece}`;
+      const list = copies.get(key) ?? [];
+      list.push({ node: node.name, p });
+      copies.set(key, list);
+    }
+  }
+  const windows = Array.from({ length: Math.ceil(untilS / windowS) }, () => ({ seedCopy: [] as number[], toAll: [] as number[], relayed: [] as number[] }));
+  for (const list of copies.values()) {
+    if (list.length < nodes.length) continue;
+    const fromSeed = list.filter((c) => c.p.parentId === 'seed').sort((x, y) => x.p.bodyStartS - y.p.bodyStartS)[0];
+    if (fromSeed === undefined) continue;
+    const w = windows[Math.floor(fromSeed.p.bodyStartS / windowS)];
+    if (w === undefined || fromSeed.p.bodyStartS < 0) continue;
+    w.seedCopy.push(fromSeed.p.storedS - fromSeed.p.bodyStartS);
+    w.toAll.push(Math.max(...list.map((c) => c.p.storedS)) - fromSeed.p.bodyStartS);
+    w.relayed.push(
+      list.filter((c) => {
+        const parent = byPeerId.get(c.p.parentId);
+        return parent !== undefined && (storedAt.get(`${parent} ${c.p.digest} ${c.p.piece}`) ?? -Infinity) > c.p.bodyStartS;
+      }).length,
+    );
+  }
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return windows.flatMap((w, i) => {
+    if (w.toAll.length === 0) return [];
+    const sorted = [...w.toAll].sort((a, b) => a - b);
+    return [{ fromS: i * windowS, toS: Math.min(untilS, (i + 1) * windowS), pieces: w.toAll.length, seedCopyS: mean(w.seedCopy), toAllMeanS: mean(w.toAll), toAllMedianS: sorted[Math.floor((sorted.length - 1) / 2)] as number, relayedTo: mean(w.relayed) }];
+  });
+}
+
+/**
+ * What the median node lacked at `atS`: the bytes of every piece some node
+ * stored by the end, less what it had stored by then. The tail after the
+ * registry's last byte is about this, drained at a node's downlink rate.
+ */
+export function medianShortfallBytes(nodes: readonly NodeLog[], atS: number): number {
+  const all = new Map<string, number>();
+  for (const n of nodes) for (const p of n.pieces) all.set(`${p.digest} ${p.piece}`, p.bytes);
+  let total = 0;
+  for (const bytes of all.values()) total += bytes;
+  const lacking = nodes.map((n) => total - n.pieces.reduce((sum, p) => (p.storedS <= atS ? sum + p.bytes : sum), 0)).sort((a, b) => a - b);
+  return lacking[Math.floor((lacking.length - 1) / 2)] ?? 0;
+}

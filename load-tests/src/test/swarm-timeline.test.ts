@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { parseNodeLog, swarmTimeline, TraceLogMissingError } from '../lib/swarm-timeline.js';
+import { medianShortfallBytes, parseNodeLog, pieceSpread, swarmTimeline, TraceLogMissingError } from '../lib/swarm-timeline.js';
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -36,6 +36,35 @@ test('a log that covers several pulls is read up to the end of the one asked for
   t.is(parseNodeLog('n0', text, BARRIER).pieces.length, 2);
   const first = parseNodeLog('n0', text, BARRIER, BARRIER + 10_000);
   t.deepEqual(first.pieces.map((p) => p.piece), [0]);
+});
+
+test('the spread table groups pieces by when the supernode began them, and counts who got each by relay', (t) => {
+  const a = parseNodeLog('n0', nodeLog('peer-a', [
+    { piece: 0, parentId: 'seed', storedS: 2, ms: 2000 },
+    { piece: 1, parentId: 'seed', storedS: 8, ms: 1000 },
+  ]), BARRIER);
+  const b = parseNodeLog('n1', nodeLog('peer-b', [
+    // A relay: n0 stored piece 0 at 2 s, after this body began at 1 s.
+    { piece: 0, parentId: 'peer-a', storedS: 2.5, ms: 1500 },
+    // Not a relay: n0 had stored piece 1 at 8 s, before 8.5 s.
+    { piece: 1, parentId: 'peer-a', storedS: 9, ms: 500 },
+  ]), BARRIER);
+  const c = parseNodeLog('n2', nodeLog('peer-c', [
+    { piece: 0, parentId: 'peer-b', storedS: 4, ms: 1000 },
+    { piece: 1, parentId: 'peer-b', storedS: 9.5, ms: 800 },
+    // Only this node holds piece 2, and not from the supernode: left out of the table.
+    { piece: 2, parentId: 'peer-b', storedS: 9.6, ms: 50 },
+  ]), BARRIER);
+  const spread = pieceSpread([a, b, c], 6, 10);
+  t.deepEqual(spread.map((w) => [w.fromS, w.toS, w.pieces, w.relayedTo]), [[0, 6, 1, 1], [6, 10, 1, 1]]);
+  t.true(Math.abs((spread[0]?.seedCopyS ?? 0) - 2) < 1e-9);
+  t.true(Math.abs((spread[0]?.toAllMeanS ?? 0) - 4) < 1e-9);
+  t.true(Math.abs((spread[1]?.seedCopyS ?? 0) - 1) < 1e-9);
+  t.true(Math.abs((spread[1]?.toAllMedianS ?? 0) - 2.5) < 1e-9);
+  // Of the 3 MiB some node stored by the end, each lacked 2 MiB at 5 s; at 9.2 s n0 and n1 lacked 1, n2 2.
+  t.is(medianShortfallBytes([a, b, c], 5), 2 * MIB);
+  t.is(medianShortfallBytes([a, b, c], 9.2), MIB);
+  t.throws(() => pieceSpread([a], 0, 10), { instanceOf: RangeError });
 });
 
 test('each piece counts its bytes over its body, split into relays and the supernode, and against its parent\'s uplink', (t) => {
