@@ -14,6 +14,10 @@
  * process's CPU time (user + sys from /proc/<pid>/stat) and docker-registry's is taken
  * around each fetch and reported per GiB of the blob, with the machine's CPU busy
  * fraction over the fetch.
+ * Then the floor (cpu-floor.ts): the same blob through two bare Node processes in the
+ * Shoal processes' places (hashes, file writes, one request per piece, nothing else),
+ * measured the same way, so that the run says how much of each Shoal process's figure any
+ * Node process moving these bytes spends on this machine at this moment (--no-floor skips it).
  * The whole thing runs twice: first plain (the numbers), then with `node --cpu-prof` on
  * the supernode and the node agent (the profiler costs CPU itself, so its run gives the
  * shares, not the totals). Each profile is summarised: self time by function and by
@@ -57,6 +61,7 @@ const USAGE = `usage: npm run bench:cpu -- [options]
   --warmup-blobs K distinct warm-up blobs fetched cold first, one after another, not measured (1)
   --top K          functions listed per profile (20)
   --no-profile     only the plain run (no --cpu-prof run)
+  --no-floor       without the floor: the same bytes through two bare Node processes (cpu-floor.ts)
   --summarise DIR  only print the summary of the .cpuprofile files in DIR (a kept run)
   --keep           keep the work dir (registry data, each pass's stores and process logs)
   -h, --help       this text
@@ -70,6 +75,7 @@ const { values: args } = parseArgs({
     'warmup-blobs': { type: 'string', default: '1' },
     top: { type: 'string', default: '20' },
     profile: { type: 'boolean', default: true },
+    floor: { type: 'boolean', default: true },
     keep: { type: 'boolean', default: false },
     summarise: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -222,6 +228,40 @@ async function onePass(
   }
 }
 
+const FLOOR = fileURLToPath(new URL('./cpu-floor.js', import.meta.url));
+
+/**
+ * The floor (cpu-floor.ts): the cold fetch's bytes through two bare Node
+ * processes in the supernode's and the node agent's places, after the same
+ * warm-ups, measured the same way. Its `supernode` and `node` are the seed and
+ * the sink.
+ */
+async function floorPass(work: string, registry: RunningRegistry, blobUrlPath: string, bytes: number, warmups: ReadonlyArray<{ urlPath: string; bytes: number }>, keep: boolean): Promise<FetchCost> {
+  const dir = await mkdtemp(join(work, 'floor-'));
+  const env = minimalEnv();
+  const [seedPort, sinkPort] = [await freePort(), await freePort()];
+  const seed = await spawnProcess({ name: 'floor-seed', command: process.execPath, args: [...NODE_FLAGS, FLOOR, 'seed', `http://${registry.host}`, dir, String(seedPort)], env, logDir: dir });
+  try {
+    const sink = await spawnProcess({ name: 'floor-sink', command: process.execPath, args: [...NODE_FLAGS, FLOOR, 'sink', `http://127.0.0.1:${seedPort}`, dir, String(sinkPort)], env, logDir: dir });
+    try {
+      await waitFor(() => httpOk(`http://127.0.0.1:${seedPort}/readyz`), { process: seed, description: 'floor seed ready' });
+      await waitFor(() => httpOk(`http://127.0.0.1:${sinkPort}/readyz`), { process: sink, description: 'floor sink ready' });
+      const url = (path: string, size: number): string => `http://127.0.0.1:${sinkPort}/blob?path=${encodeURIComponent(path)}&size=${size}`;
+      for (const warmup of warmups) {
+        const r = await runChecked('curl', ['-sS', '--fail', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', url(warmup.urlPath, warmup.bytes)], { timeoutMs: 600_000 });
+        if (Number(r.stdout.trim()) !== warmup.bytes) throw new Error(`floor warm-up: curl got ${r.stdout.trim()} bytes, expected ${warmup.bytes}`);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      return await measuredFetch(url(blobUrlPath, bytes), { supernode: seed.pid, node: sink.pid, registry: registry.process.pid }, bytes);
+    } finally {
+      await sink.stop();
+    }
+  } finally {
+    await seed.stop();
+    if (!keep) await removeTempDir(dir);
+  }
+}
+
 async function profilesIn(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
@@ -240,6 +280,22 @@ function costTable(title: string, c: { cold: FetchCost; warm: FetchCost }): stri
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('cold (registry → supernode → node → curl)', c.cold),
     row('warm (node\'s store → curl)', c.warm),
+    '',
+  ];
+}
+
+/** The floor beside the plain run's cold fetch, and what each Shoal process spent above it. */
+function floorLines(cold: FetchCost, floor: FetchCost): string[] {
+  const f = floor.cpuPerGiB;
+  const c = cold.cpuPerGiB;
+  return [
+    'The floor: the same blob through two bare Node processes in the Shoal processes\' places, with none of Shoal\'s code (load-tests/src/cpu-floor.ts: the piece and blob hashes, the file writes, one request per piece), just after:',
+    '',
+    '| fetch | time | in the supernode\'s place, CPU-s/GiB (main thread) | in the node agent\'s place (main thread) | docker-registry CPU-s/GiB | machine CPU busy (stolen) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| the floor | ${floor.seconds.toFixed(2)} s (${floor.mibPerSecond.toFixed(0)} MiB/s) | ${f.supernode.toFixed(2)} (${floor.mainThreadCpuPerGiB.supernode.toFixed(2)}) | ${f.node.toFixed(2)} (${floor.mainThreadCpuPerGiB.node.toFixed(2)}) | ${f.registry.toFixed(2)} | ${(floor.machineBusy * 100).toFixed(0)} % (${(floor.machineSteal * 100).toFixed(1)} %) |`,
+    '',
+    `Shoal above the floor, cold: the supernode ${(c.supernode - f.supernode).toFixed(2)} CPU-s/GiB (${(c.supernode / f.supernode).toFixed(2)} × the floor), the node agent ${(c.node - f.node).toFixed(2)} (${(c.node / f.node).toFixed(2)} ×).`,
     '',
   ];
 }
@@ -290,13 +346,19 @@ async function main(): Promise<void> {
       log('plain run (no profiler)');
       const plain = await onePass(work, registry, path, layer.sizeBytes, undefined, warmups, args.keep);
       const freshWriteAfter = await freshFileWriteCpuPerGiB(work, layer.sizeBytes);
+      let floor: FetchCost | undefined;
+      if (args.floor) {
+        log('floor run (the same bytes through two bare Node processes)');
+        floor = await floorPass(work, registry, path, layer.sizeBytes, warmups, args.keep);
+      }
       const lines = [
         '',
         ...costTable(`One ${SIZE_MIB} MiB blob over loopback${WARMUP_BLOBS > 0 ? ` (after ${WARMUP_BLOBS === 1 ? 'a' : WARMUP_BLOBS} ${WARMUP_MIB} MiB warm-up blob${WARMUP_BLOBS === 1 ? '' : 's'})` : ''}, CPU-seconds per GiB of blob (user + sys from /proc):`, plain),
         `Writing ${SIZE_MIB} MiB to a new file on the same disk (1 MiB writes, four in flight, as a store writes; a separate process), just before and just after: ${freshWriteBefore.toFixed(2)} and ${freshWriteAfter.toFixed(2)} CPU-s/GiB. Each Shoal process writes the blob once, so this much of its count is what the machine charges for new page-cache pages.`,
         '',
+        ...(floor === undefined ? [] : floorLines(plain.cold, floor)),
       ];
-      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmups.reduce((sum, w) => sum + w.bytes, 0), warmupBlobs: warmups.length, plain, freshFileWriteCpuPerGiB: [freshWriteBefore, freshWriteAfter] };
+      const result: Record<string, unknown> = { date: new Date().toISOString(), sizeBytes: layer.sizeBytes, warmupBytes: warmups.reduce((sum, w) => sum + w.bytes, 0), warmupBlobs: warmups.length, plain, floor, freshFileWriteCpuPerGiB: [freshWriteBefore, freshWriteAfter] };
       if (args.profile) {
         const profileDir = join(RESULTS_DIR, `bench-cpu-${new Date().toISOString().replace(/[:.]/g, '-')}-profiles`);
         await mkdir(profileDir, { recursive: true });
