@@ -156,8 +156,16 @@ function get(url: string): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => http.get(url, { agent }, resolve).on('error', reject));
 }
 
-function query(req: IncomingMessage): URLSearchParams {
-  return new URL(req.url ?? '/', 'http://floor').searchParams;
+/** The request's blob path and size (and piece index, if asked for); throws on anything else. */
+function blobQuery(req: IncomingMessage, withIndex: boolean): { path: string; size: number; i: number } {
+  const q = new URL(req.url ?? '/', 'http://floor').searchParams;
+  const path = q.get('path') ?? '';
+  const size = Number(q.get('size'));
+  const i = withIndex ? Number(q.get('i')) : 0;
+  if (!/^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}(\?.*)?$/.test(path) || !Number.isSafeInteger(size) || size < 1 || !Number.isSafeInteger(i) || i < 0) {
+    throw new RangeError(`bad request: ${(req.url ?? '').slice(0, 200)}`);
+  }
+  return { path, size, i };
 }
 
 function fail(res: ServerResponse, status: number, err: unknown): void {
@@ -169,10 +177,7 @@ function fail(res: ServerResponse, status: number, err: unknown): void {
 function seed(registryUrl: string, dir: string): http.RequestListener {
   const fills = new Map<string, SeedFill>();
   return (req, res) => {
-    const q = query(req);
-    const path = q.get('path') ?? '';
-    const size = Number(q.get('size'));
-    const i = Number(q.get('i'));
+    const { path, size, i } = blobQuery(req, true);
     let fill = fills.get(path);
     if (fill === undefined) fills.set(path, (fill = new SeedFill(registryUrl, path, size, join(dir, `seed-${fills.size}`))));
     const f = fill;
@@ -205,9 +210,7 @@ async function fetchPiece(seedUrl: string, path: string, size: number, i: number
 function sink(seedUrl: string, dir: string): http.RequestListener {
   let blobs = 0;
   return (req, res) => {
-    const q = query(req);
-    const path = q.get('path') ?? '';
-    const size = Number(q.get('size'));
+    const { path, size } = blobQuery(req, false);
     (async () => {
       const layout = pieceLayout(size);
       const writer = await FileWriter.create(join(dir, `sink-${blobs++}`));
@@ -243,6 +246,12 @@ const handler = role === 'seed' ? seed(upstream, dir) : sink(upstream, dir);
 http
   .createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     if (req.url === '/readyz') res.writeHead(200).end('ok');
-    else handler(req, res);
+    else {
+      try {
+        handler(req, res);
+      } catch (err) {
+        fail(res, 400, err);
+      }
+    }
   })
   .listen(Number(port), '127.0.0.1');
