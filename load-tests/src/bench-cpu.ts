@@ -163,6 +163,20 @@ interface FetchCost {
   windowUs: [number, number];
 }
 
+/** Fetches `url` with curl to /dev/null; throws unless exactly `bytes` came. */
+async function curlBlob(url: string, bytes: number, what: string): Promise<void> {
+  const r = await runChecked('curl', ['-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', url], { timeoutMs: 600_000 });
+  if (Number(r.stdout.trim()) !== bytes) throw new Error(`${what}: curl got ${r.stdout.trim()} bytes, expected ${bytes}`);
+}
+
+/** The warm-up blobs, one after another, unmeasured, a second apart. */
+async function warmUp(warmups: ReadonlyArray<{ urlPath: string; bytes: number }>, urlOf: (w: { urlPath: string; bytes: number }) => string): Promise<void> {
+  for (const w of warmups) {
+    await curlBlob(urlOf(w), w.bytes, 'warm-up');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
 async function measuredFetch(url: string, pids: { supernode: number; node: number; registry: number }, bytes: number): Promise<FetchCost> {
   const cpu = async (): Promise<{ supernode: number; node: number; registry: number; supernodeMain: number; nodeMain: number }> => ({
     supernode: await processCpuSeconds(pids.supernode),
@@ -175,12 +189,11 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
   const c0 = await cpu();
   const t0 = performance.now();
   const w0 = monotonicUs();
-  const r = await runChecked('curl', ['-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', url], { timeoutMs: 600_000 });
+  await curlBlob(url, bytes, 'the measured fetch');
   const seconds = (performance.now() - t0) / 1000;
   const w1 = monotonicUs();
   const c1 = await cpu();
   const shares = await machine.stop();
-  if (Number(r.stdout.trim()) !== bytes) throw new Error(`curl got ${r.stdout.trim()} bytes, expected ${bytes}`);
   const d = { supernode: c1.supernode - c0.supernode, node: c1.node - c0.node, registry: c1.registry - c0.registry };
   const g = bytes / GiB;
   return {
@@ -211,11 +224,7 @@ async function onePass(
     try {
       const pids = { supernode: shoal.supernode.pid, node: shoal.node.pid, registry: registry.process.pid };
       const ns = `?ns=${encodeURIComponent(registry.host)}`;
-      for (const warmup of warmups) {
-        const r = await runChecked('curl', ['-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', `${shoal.proxyUrl}${warmup.urlPath}${ns}`], { timeoutMs: 600_000 });
-        if (Number(r.stdout.trim()) !== warmup.bytes) throw new Error(`warm-up: curl got ${r.stdout.trim()} bytes, expected ${warmup.bytes}`);
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
+      await warmUp(warmups, (w) => `${shoal.proxyUrl}${w.urlPath}${ns}`);
       const url = `${shoal.proxyUrl}${blobUrlPath}${ns}`;
       const cold = await measuredFetch(url, pids, bytes);
       const warm = await measuredFetch(url, pids, bytes);
@@ -247,11 +256,7 @@ async function floorPass(work: string, registry: RunningRegistry, blobUrlPath: s
       await waitFor(() => httpOk(`http://127.0.0.1:${seedPort}/readyz`), { process: seed, description: 'floor seed ready' });
       await waitFor(() => httpOk(`http://127.0.0.1:${sinkPort}/readyz`), { process: sink, description: 'floor sink ready' });
       const url = (path: string, size: number): string => `http://127.0.0.1:${sinkPort}/blob?path=${encodeURIComponent(path)}&size=${size}`;
-      for (const warmup of warmups) {
-        const r = await runChecked('curl', ['-sS', '--fail', '--noproxy', '*', '-o', '/dev/null', '-w', '%{size_download}', url(warmup.urlPath, warmup.bytes)], { timeoutMs: 600_000 });
-        if (Number(r.stdout.trim()) !== warmup.bytes) throw new Error(`floor warm-up: curl got ${r.stdout.trim()} bytes, expected ${warmup.bytes}`);
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
+      await warmUp(warmups, (w) => url(w.urlPath, w.bytes));
       return await measuredFetch(url(blobUrlPath, bytes), { supernode: seed.pid, node: sink.pid, registry: registry.process.pid }, bytes);
     } finally {
       await sink.stop();

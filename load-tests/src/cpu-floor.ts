@@ -15,7 +15,7 @@
  * What it leaves out is what Shoal adds: the scheduler and its calls, peers'
  * announcements, fastify's routing and hooks, tokens, the store's records and
  * crash safety, logs and metrics, cut-through. The piece size is Shoal's
- * (pieceLayout).
+ * (pieceLayout), and the files are written with the store's own writer.
  *
  *   node cpu-floor.js seed <registry base URL> <dir> <port>
  *   node cpu-floor.js sink <seed base URL> <dir> <port>
@@ -24,11 +24,12 @@
  * the seed's `GET /piece?path=…&size=…&i=<index>`; both `GET /readyz`.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { pieceLayout, pieceSpan, type PieceLayout } from '@shoal/core';
+import { PositionalWriter } from '@shoal/store';
 
 /** Pieces the sink fetches at once (Shoal's node keeps a window of pieces in flight too). */
 const SINK_WINDOW = 4;
@@ -36,28 +37,18 @@ const SINK_WINDOW = 4;
 const SEED_HELD_PIECES = 16;
 const HEADER_SHA = 'x-piece-sha256';
 
-/** Writes a run of chunks at increasing offsets, one write in flight (as a store writes). */
-class FileWriter {
-  private inflight: Promise<unknown> = Promise.resolve();
-  private position = 0;
-  private constructor(private readonly fh: FileHandle) {}
-
-  static async create(path: string): Promise<FileWriter> {
-    return new FileWriter(await open(path, 'w'));
-  }
-
-  async write(chunks: Buffer[]): Promise<void> {
-    await this.inflight;
-    const at = this.position;
-    for (const c of chunks) this.position += c.length;
-    this.inflight = this.fh.writev(chunks, at);
-  }
-
-  async finish(): Promise<void> {
-    await this.inflight;
-    await this.fh.datasync();
-    await this.fh.close();
-  }
+/** A new file written as the store writes (1 MiB writes, one in flight), made durable at the end. */
+async function newFile(path: string): Promise<{ writer: PositionalWriter; finish(): Promise<void> }> {
+  const fh = await open(path, 'w');
+  const writer = new PositionalWriter(fh, 0);
+  return {
+    writer,
+    async finish() {
+      await writer.flush();
+      await fh.datasync();
+      await fh.close();
+    },
+  };
 }
 
 interface SeedPiece {
@@ -103,13 +94,11 @@ class SeedFill {
     if (expected === undefined) throw new Error(`${path}: not a blob path`);
     const res = await get(`${registryUrl}${path}`);
     if (res.statusCode !== 200) throw new Error(`registry answered ${String(res.statusCode)} for ${path}`);
-    const writer = await FileWriter.create(file);
+    const out = await newFile(file);
     const blobHash = createHash('sha256');
     let pieceHash: Hash = createHash('sha256');
     let index = 0;
     let inPiece = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
     for await (const data of res as AsyncIterable<Buffer>) {
       let at = 0;
       while (at < data.length) {
@@ -120,13 +109,7 @@ class SeedFill {
         pieceHash.update(part);
         blobHash.update(part);
         (this.pieces[index] as SeedPiece).chunks.push(part);
-        pending.push(part);
-        pendingBytes += part.length;
-        if (pendingBytes >= 1024 * 1024) {
-          await writer.write(pending);
-          pending = [];
-          pendingBytes = 0;
-        }
+        await out.writer.push(part);
         if (inPiece === span.length) {
           // The last piece is served only once the whole blob matched its digest.
           if (index === this.layout.pieceCount - 1) {
@@ -144,8 +127,7 @@ class SeedFill {
         }
       }
     }
-    if (pendingBytes > 0) await writer.write(pending);
-    await writer.finish();
+    await out.finish();
     if (index !== this.layout.pieceCount) throw new Error(`${path}: the registry sent ${index} of ${this.layout.pieceCount} pieces`);
   }
 }
@@ -213,7 +195,7 @@ function sink(seedUrl: string, dir: string): http.RequestListener {
     const { path, size } = blobQuery(req, false);
     (async () => {
       const layout = pieceLayout(size);
-      const writer = await FileWriter.create(join(dir, `sink-${blobs++}`));
+      const file = await newFile(join(dir, `sink-${blobs++}`));
       const fetches = new Map<number, Promise<Buffer[]>>();
       let next = 0;
       const start = (): void => {
@@ -228,10 +210,10 @@ function sink(seedUrl: string, dir: string): http.RequestListener {
         const chunks = await (fetches.get(i) as Promise<Buffer[]>);
         fetches.delete(i);
         if (next < layout.pieceCount) start();
-        await writer.write(chunks);
+        for (const c of chunks) await file.writer.push(c);
         for (const c of chunks) if (!res.write(c)) await once(res, 'drain');
       }
-      await writer.finish();
+      await file.finish();
       res.end();
     })().catch((err: unknown) => fail(res, 502, err));
   };

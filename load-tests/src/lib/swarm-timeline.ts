@@ -118,16 +118,13 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
   const received = new Float64Array(binCount);
   const relayed = new Float64Array(binCount);
   const seeded = new Float64Array(binCount);
-  const storedAt = new Map<string, number>();
-  const byPeerId = new Map<string, string>();
+  const parents = parentsOf(nodes);
   const sent = new Map<string, Float64Array>();
   /** Per piece, when some node first held it. */
   const firstHeld = new Map<string, { s: number; bytes: number }>();
   for (const node of nodes) {
-    if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
     sent.set(node.name, new Float64Array(binCount));
     for (const p of node.pieces) {
-      storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
       const key = `${p.digest} ${p.piece}`;
       const seen = firstHeld.get(key);
       if (seen === undefined || p.storedS < seen.s) firstHeld.set(key, { s: p.storedS, bytes: p.bytes });
@@ -135,12 +132,9 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
   }
   for (const node of nodes) {
     for (const p of node.pieces) {
-      const parent = byPeerId.get(p.parentId);
-      // A relay: the parent stored the piece only after this body began (it passed it on as it came);
-      // a parent with no record of it stored it before the barrier.
-      const isRelay = parent !== undefined && (storedAt.get(`${parent} ${p.digest} ${p.piece}`) ?? -Infinity) > p.bodyStartS;
+      const parent = parents.nameOf(p);
       spread(p, options.binS, received);
-      if (isRelay) spread(p, options.binS, relayed);
+      if (parents.relayed(p)) spread(p, options.binS, relayed);
       if (p.parentId === 'seed') spread(p, options.binS, seeded);
       const parentSent = parent === undefined ? undefined : sent.get(parent);
       if (parentSent !== undefined) spread(p, options.binS, parentSent);
@@ -166,6 +160,34 @@ export function swarmTimeline(nodes: readonly NodeLog[], options: TimelineOption
     });
   }
   return bins;
+}
+
+/** Who sent each stored piece, and whether it came by relay. */
+interface Parents {
+  /** The parent node's name, or undefined for the supernode or a host whose log is not among `nodes`. */
+  nameOf(p: StoredPiece): string | undefined;
+  /**
+   * A relay: the parent stored the piece only after this body began (it passed it on as
+   * it came); a parent with no record of it stored it before the barrier.
+   */
+  relayed(p: StoredPiece): boolean;
+}
+
+function parentsOf(nodes: readonly NodeLog[]): Parents {
+  const byPeerId = new Map<string, string>();
+  const storedAt = new Map<string, number>();
+  for (const node of nodes) {
+    if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
+    for (const p of node.pieces) storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
+  }
+  const nameOf = (p: StoredPiece): string | undefined => byPeerId.get(p.parentId);
+  return {
+    nameOf,
+    relayed(p) {
+      const parent = nameOf(p);
+      return parent !== undefined && (storedAt.get(`${parent} ${p.digest} ${p.piece}`) ?? -Infinity) > p.bodyStartS;
+    },
+  };
 }
 
 /** Adds a piece's bytes to the bins its body spans, at an even rate (all at once if it took no time). */
@@ -208,34 +230,27 @@ export interface SpreadWindow {
  */
 export function pieceSpread(nodes: readonly NodeLog[], windowS: number, untilS: number): SpreadWindow[] {
   if (!(windowS > 0) || !(untilS > 0)) throw new RangeError('windowS and untilS must be positive');
-  const byPeerId = new Map<string, string>();
-  const storedAt = new Map<string, number>();
-  const copies = new Map<string, { node: string; p: StoredPiece }[]>();
+  const parents = parentsOf(nodes);
+  /** Every node's copy of each piece. */
+  const copies = new Map<string, StoredPiece[]>();
   for (const node of nodes) {
-    if (node.peerId !== undefined) byPeerId.set(node.peerId, node.name);
     for (const p of node.pieces) {
-      storedAt.set(`${node.name} ${p.digest} ${p.piece}`, p.storedS);
       const key = `${p.digest} ${p.piece}`;
       const list = copies.get(key) ?? [];
-      list.push({ node: node.name, p });
+      list.push(p);
       copies.set(key, list);
     }
   }
   const windows = Array.from({ length: Math.ceil(untilS / windowS) }, () => ({ seedCopy: [] as number[], toAll: [] as number[], relayed: [] as number[] }));
   for (const list of copies.values()) {
     if (list.length < nodes.length) continue;
-    const fromSeed = list.filter((c) => c.p.parentId === 'seed').sort((x, y) => x.p.bodyStartS - y.p.bodyStartS)[0];
+    const fromSeed = list.filter((p) => p.parentId === 'seed').sort((x, y) => x.bodyStartS - y.bodyStartS)[0];
     if (fromSeed === undefined) continue;
-    const w = windows[Math.floor(fromSeed.p.bodyStartS / windowS)];
-    if (w === undefined || fromSeed.p.bodyStartS < 0) continue;
-    w.seedCopy.push(fromSeed.p.storedS - fromSeed.p.bodyStartS);
-    w.toAll.push(Math.max(...list.map((c) => c.p.storedS)) - fromSeed.p.bodyStartS);
-    w.relayed.push(
-      list.filter((c) => {
-        const parent = byPeerId.get(c.p.parentId);
-        return parent !== undefined && (storedAt.get(`${parent} ${c.p.digest} ${c.p.piece}`) ?? -Infinity) > c.p.bodyStartS;
-      }).length,
-    );
+    const w = windows[Math.floor(fromSeed.bodyStartS / windowS)];
+    if (w === undefined || fromSeed.bodyStartS < 0) continue;
+    w.seedCopy.push(fromSeed.storedS - fromSeed.bodyStartS);
+    w.toAll.push(Math.max(...list.map((p) => p.storedS)) - fromSeed.bodyStartS);
+    w.relayed.push(list.filter((p) => parents.relayed(p)).length);
   }
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   return windows.flatMap((w, i) => {

@@ -8,3 +8,5 @@ export {
   type PieceStoreComponents,
   type PieceStoreInit,
 } from './piece-store.js';
+// A run of bytes written at increasing offsets in 1 MiB writes: the store's writer, for tools that write as it does.
+export { PositionalWriter } from './positional-writer.js';
