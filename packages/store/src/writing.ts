@@ -18,7 +18,7 @@ import { isDiskFull, type Catalog } from './catalog.js';
 import { newEntry, noop, spanOf, toError, type Entry } from './entry.js';
 import type { PieceCapture } from './fresh-pieces.js';
 import { IngestingPiece } from './ingest-tail.js';
-import { PositionalWriter, writeFully } from './positional-writer.js';
+import { PositionalWriter, writePiece } from './positional-writer.js';
 import { encodeRecord, SHA256_HEX_RE, testBit } from './record.js';
 import { arrivingKey } from './waiters.js';
 import type { ExpectedSha256 } from './types.js';
@@ -266,7 +266,7 @@ export class Writing {
       if (actual !== want) throw new DigestMismatchError(`piece ${index} of ${entry.digest} hashed to ${actual}, expected ${want}`);
       // Every byte is in: the buffer is about to pass on, so cut-through readers wait for the verdict.
       tail?.seal();
-      if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, span.length)], span.offset);
+      if (capture !== undefined) await writePiece(await this.openForWrite(entry), capture.buffer.subarray(0, span.length), span.offset);
       await this.markVerified(entry, index, actual, hint, capture);
       if (tail !== undefined) this.endTail(entry, tail, undefined, actual);
     } catch (err) {
@@ -333,7 +333,7 @@ export class Writing {
       const tail = entry.write.arriving.get(index);
       tail?.seal();
       try {
-        if (capture !== undefined) await writeFully(await this.openForWrite(entry), [capture.buffer.subarray(0, capture.length)], offset);
+        if (capture !== undefined) await writePiece(await this.openForWrite(entry), capture.buffer.subarray(0, capture.length), offset);
         await this.markVerified(entry, index, sha, hint, capture);
         if (tail !== undefined) this.endTail(entry, tail, undefined, sha);
       } finally {
