@@ -65,7 +65,7 @@ export class PositionalWriter {
  * IO_CHUNK_BYTES. A larger piece (2 MiB and up, for blobs over 1 GiB) written
  * in one `pwrite` cost this machine several times as much CPU per byte, in the
  * kernel's copy into the page cache, as the same bytes in 1 MiB writes
- * (docs/benchmarks.md, "Piece buffers").
+ * (docs/benchmarks.md, "1 MiB writes").
  */
 export async function writePiece(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
   for (let offset = 0; offset < bytes.length; offset += IO_CHUNK_BYTES) {
