@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BadRequestError } from './errors.js';
+import { pieceLayout } from './pieces.js';
 import { PLATFORM_PATTERN } from './platform.js';
 
 /**
@@ -140,6 +141,25 @@ export const TaskInfoSchema = Type.Object(
   { additionalProperties: false },
 );
 export type TaskInfo = Static<typeof TaskInfoSchema>;
+
+/**
+ * A blob's description from a supernode or a peer, checked against this
+ * process's piece layout: its piece size, piece count and hash list must be
+ * what pieceLayout gives for its size. One that differs (another version's
+ * layout, or a broken sender) is refused, so a node never mixes two meanings of
+ * "piece i" in one store; it fetches the blob some other way (the registry).
+ */
+export function parseTaskInfo(value: unknown, what: string): TaskInfo {
+  const info = parseWire(TaskInfoSchema, value, what);
+  const layout = pieceLayout(info.sizeBytes);
+  if (info.pieceSizeBytes !== layout.pieceSizeBytes || info.pieceCount !== layout.pieceCount || info.pieceSha256.length !== layout.pieceCount) {
+    throw new BadRequestError(
+      `invalid ${what}: ${info.pieceCount} pieces of ${info.pieceSizeBytes} bytes (${info.pieceSha256.length} hashes) for a blob of ${info.sizeBytes} bytes, ` +
+        `which this version cuts into ${layout.pieceCount} of ${layout.pieceSizeBytes} (a Shoal version with another piece layout?)`,
+    );
+  }
+  return info;
+}
 
 export const FailureKindSchema = Type.Union([
   Type.Literal('bad-piece'),

@@ -1,10 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import {
-  parseWire,
+  parseTaskInfo,
   pieceLayout,
   pieceSpan,
   SwarmUnavailableError,
-  TaskInfoSchema,
   type Digest,
   type Logger,
   type PieceLayout,
@@ -67,11 +66,10 @@ export class DhtFill {
   ): Promise<DhtFill> {
     const log = components.log.child({ module: 'dht-fill', digest: init.digest });
     const parents = await components.discovery.lookup(init.digest, { limit: DHT_LOOKUP_LIMIT, timeoutMs: DHT_LOOKUP_TIMEOUT_MS });
-    const layout = pieceLayout(init.sizeBytes);
     for (const parent of parents) {
       try {
-        const info = parseWire(TaskInfoSchema, await components.pieces.fetchInfo(parent, init.digest, AbortSignal.timeout(3_000)), 'peer blob info');
-        if (!info.complete || info.sizeBytes !== init.sizeBytes || info.pieceCount !== layout.pieceCount || info.pieceSha256.some((h) => h === null)) continue;
+        const info = parseTaskInfo(await components.pieces.fetchInfo(parent, init.digest, AbortSignal.timeout(3_000)), 'peer blob info');
+        if (!info.complete || info.sizeBytes !== init.sizeBytes || info.pieceSha256.some((h) => h === null)) continue;
         await components.store.begin(init.digest, init.sizeBytes);
         await components.store.setPieceHashes(init.digest, info.pieceSha256);
         log.warn({ parents: parents.length }, 'no supernode answered: fetching from peers found in the DHT');

@@ -8,9 +8,9 @@ import {
   ClusterAuth,
   API_PREFIX,
   HEADER,
+  parseTaskInfo,
   parseWire,
   SwarmUnavailableError,
-  TaskInfoSchema,
   PieceHashSchema,
   ScheduleResponseSchema,
   type Digest,
@@ -248,7 +248,7 @@ export class SupernodeClient {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
       throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
     }
-    return { info: parseWire(TaskInfoSchema, json, 'task info'), supernodeUrl: url };
+    return { info: parseTaskInfo(json, 'task info'), supernodeUrl: url };
   }
 
   /**
@@ -302,7 +302,7 @@ export class SupernodeClient {
             if (err instanceof SupernodeRefusedError) return finish(() => reject(err));
             if (finished) return;
             errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
-            this.log.warn({ supernode: url, digest: request.digest, err: errors[errors.length - 1] }, 'supernode unreachable, trying the next');
+            this.log.warn({ supernode: url, digest: request.digest, err: errors[errors.length - 1] }, 'supernode could not take the blob, trying the next');
             if (!hedged) hedge();
             else if (pending === 0 && started >= ranked.length) finish(() => reject(new SwarmUnavailableError(`no supernode could take ${request.digest}: ${errors.join('; ')}`)));
           },
@@ -342,7 +342,7 @@ export class SupernodeClient {
       const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
       throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
     }
-    return parseWire(TaskInfoSchema, json, 'task info');
+    return parseTaskInfo(json, 'task info');
   }
 
   /** The supernode's hash of one piece, once it verified it (it waits for that): what a peer's copy is checked against. */
