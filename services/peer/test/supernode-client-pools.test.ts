@@ -4,11 +4,10 @@
 // per-registry cap: they held every connection, and the node's schedule calls for the
 // layers already arriving queued behind them. bench:swarm, N = 16, 64 MiB in 20 layers,
 // 10 Mbit/s: p50 1.79–2.24 × S/B with one pool, 1.34–1.36 with a pool for task calls.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { silentLogger, type Digest } from '@shoal/core';
 import { SupernodeClient } from '../src/index.js';
+import { stubServer } from './stub-server.js';
 
 const digest = (i: number): Digest => `sha256:${i.toString(16).padStart(64, 'd')}` as Digest;
 
@@ -20,7 +19,7 @@ const digest = (i: number): Digest => `sha256:${i.toString(16).padStart(64, 'd')
 async function queueingSupernode(scheduleHoldMs: number): Promise<{ url: string; release: () => void; close: () => Promise<void> }> {
   const waiting: Array<() => void> = [];
   let released = false;
-  const server: Server = createServer((req, res) => {
+  const server = await stubServer((req, res) => {
     req.resume();
     if (req.url === '/readyz') {
       res.end('ok');
@@ -38,19 +37,12 @@ async function queueingSupernode(scheduleHoldMs: number): Promise<{ url: string;
     }
     setTimeout(() => answer({ assignments: [], seedComplete: false }), scheduleHoldMs);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    ...server,
     release: () => {
       released = true;
       for (const go of waiting.splice(0)) go();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }
 

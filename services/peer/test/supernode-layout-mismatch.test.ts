@@ -3,11 +3,10 @@
 // take that description: piece i would mean two things in one store. It refuses
 // the supernode with a message that says why, and (with no other supernode) the
 // download is reported unavailable, which sends the proxy to the registry.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { pieceLayout, silentLogger, SwarmUnavailableError, type Digest } from '@shoal/core';
 import { SupernodeClient } from '../src/index.js';
+import { stubServer } from './stub-server.js';
 
 const DIGEST = `sha256:${'e'.repeat(64)}` as Digest;
 const SIZE = 64 * 1024 * 1024;
@@ -15,7 +14,7 @@ const SIZE = 64 * 1024 * 1024;
 /** A stub supernode (not the real one, which always uses this version's layout): its task answer describes the blob with `pieceSizeBytes`. */
 async function supernodeWithPieceSize(pieceSizeBytes: number): Promise<{ url: string; close: () => Promise<void> }> {
   const pieceCount = Math.ceil(SIZE / pieceSizeBytes);
-  const server: Server = createServer((req, res) => {
+  return stubServer((req, res) => {
     req.resume();
     if (req.url === '/readyz') {
       res.end('ok');
@@ -24,16 +23,6 @@ async function supernodeWithPieceSize(pieceSizeBytes: number): Promise<{ url: st
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ digest: DIGEST, sizeBytes: SIZE, pieceSizeBytes, pieceCount, pieceSha256: Array.from({ length: pieceCount }, () => null), complete: false }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const request = { digest: DIGEST, registry: 'registry.test', repository: 'app', sizeBytes: SIZE, peerId: 'n1' };

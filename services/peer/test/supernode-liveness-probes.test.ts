@@ -1,8 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { silentLogger, type Digest } from '@shoal/core';
 import { LIVENESS_GRACE_MS, SupernodeClient } from '../src/index.js';
+import { stubServer } from './stub-server.js';
 
 const DIGEST = `sha256:${'c'.repeat(64)}` as Digest;
 const HOLD_MS = 2.5 * LIVENESS_GRACE_MS;
@@ -10,7 +9,7 @@ const HOLD_MS = 2.5 * LIVENESS_GRACE_MS;
 /** A supernode whose schedule answers take HOLD_MS (a long-poll on a slow link); counts liveness probes. */
 async function slowSupernode(): Promise<{ url: string; probes: () => number; close: () => Promise<void> }> {
   let probes = 0;
-  const server: Server = createServer((req, res) => {
+  const server = await stubServer((req, res) => {
     if (req.url === '/readyz') {
       probes++;
       res.end('ok');
@@ -22,17 +21,7 @@ async function slowSupernode(): Promise<{ url: string; probes: () => number; clo
       res.end(JSON.stringify({ assignments: [], seedComplete: false }));
     }, HOLD_MS);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    probes: () => probes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...server, probes: () => probes };
 }
 
 test('calls waiting at once on one supernode share its liveness probe', async (t) => {
