@@ -8,8 +8,12 @@ const GiB = 1024 * MiB;
 test('piece size grows in powers of two between the bounds', (t) => {
   t.is(pieceSizeFor(0), MIN_PIECE_SIZE_BYTES);
   t.is(pieceSizeFor(1), MIN_PIECE_SIZE_BYTES);
-  t.is(pieceSizeFor(GiB), MiB);
-  t.is(pieceSizeFor(GiB + 1), 2 * MiB);
+  t.is(pieceSizeFor(256 * MiB), MiB);
+  t.is(pieceSizeFor(256 * MiB + 1), 2 * MiB);
+  t.is(pieceSizeFor(512 * MiB), 2 * MiB);
+  t.is(pieceSizeFor(GiB), 4 * MiB);
+  t.is(pieceSizeFor(2 * GiB), 8 * MiB);
+  t.is(pieceSizeFor(2 * GiB + 1), 16 * MiB);
   t.is(pieceSizeFor(16 * GiB), 16 * MiB);
   t.is(pieceSizeFor(100 * GiB), MAX_PIECE_SIZE_BYTES);
 });
