@@ -161,6 +161,16 @@ interface FetchCost {
   machineSteal: number;
   /** The fetch's window on the monotonic clock, µs (selects profile samples). */
   windowUs: [number, number];
+  /** Each Shoal process's peak resident memory since it started (VmHWM), MiB, read right after the fetch. */
+  peakRssMiB: { supernode: number; node: number };
+}
+
+/** A process's peak resident set since it started (VmHWM in /proc/<pid>/status), MiB. */
+async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kib) / 1024;
 }
 
 /** Fetches `url` with curl to /dev/null; throws unless exactly `bytes` came. */
@@ -205,6 +215,7 @@ async function measuredFetch(url: string, pids: { supernode: number; node: numbe
     machineBusy: shares.busy,
     machineSteal: shares.steal,
     windowUs: [w0, w1],
+    peakRssMiB: { supernode: await peakRssMiB(pids.supernode), node: await peakRssMiB(pids.node) },
   };
 }
 
@@ -285,6 +296,8 @@ function costTable(title: string, c: { cold: FetchCost; warm: FetchCost }): stri
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('cold (registry → supernode → node → curl)', c.cold),
     row('warm (node\'s store → curl)', c.warm),
+    '',
+    `Peak resident memory since start (VmHWM), read after the cold fetch: the supernode ${c.cold.peakRssMiB.supernode.toFixed(0)} MiB, the node agent ${c.cold.peakRssMiB.node.toFixed(0)} MiB.`,
     '',
   ];
 }

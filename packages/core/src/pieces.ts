@@ -12,13 +12,18 @@
 
 /** 1 MiB: below this, per-piece overhead (requests, hashes) dominates. */
 export const MIN_PIECE_SIZE_BYTES = 1024 * 1024;
-/** 16 MiB: above this, a piece takes too long to cross one link (0.7 s at 200 Mbit/s). */
-export const MAX_PIECE_SIZE_BYTES = 16 * 1024 * 1024;
+/**
+ * 8 MiB: above this, a piece takes too long to cross one link (2.7 s at
+ * 25 Mbit/s), and every reader or writer of one holds a buffer of its size.
+ * A 4 GiB blob cost no more per GiB in pieces of 8 MiB than of 16.
+ */
+export const MAX_PIECE_SIZE_BYTES = 8 * 1024 * 1024;
 /**
  * Aim for at most this many pieces per blob (more only when MAX caps the size).
- * Every piece costs each process a request and its schedule step: halving the pieces of a 512 MiB blob (1 MiB to 2 MiB) took about
- * 1.1 CPU-s per GiB off both the supernode and a node agent. More pieces shorten
- * each hop of a chain, but at 256 a hop is under 0.5 % of the blob's time.
+ * Every piece costs each process a request and its schedule step: halving the
+ * pieces of a 512 MiB blob (1 MiB to 2 MiB) took about 1.1 CPU-s per GiB off
+ * both the supernode and a node agent. More pieces shorten each hop down a
+ * chain of peers, but with 256 a hop is a 256th of the blob's time.
  */
 export const TARGET_PIECE_COUNT = 256;
 

@@ -13,8 +13,8 @@ test('piece size grows in powers of two between the bounds', (t) => {
   t.is(pieceSizeFor(512 * MiB), 2 * MiB);
   t.is(pieceSizeFor(GiB), 4 * MiB);
   t.is(pieceSizeFor(2 * GiB), 8 * MiB);
-  t.is(pieceSizeFor(2 * GiB + 1), 16 * MiB);
-  t.is(pieceSizeFor(16 * GiB), 16 * MiB);
+  t.is(pieceSizeFor(2 * GiB + 1), 8 * MiB);
+  t.is(pieceSizeFor(16 * GiB), 8 * MiB);
   t.is(pieceSizeFor(100 * GiB), MAX_PIECE_SIZE_BYTES);
 });
 

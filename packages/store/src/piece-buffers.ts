@@ -6,7 +6,7 @@
  * is verified (fresh-pieces.ts).
  *
  * Idle buffers kept for reuse, at most this many bytes in all (32 MiB: 32
- * buffers of 1 MiB, or 2 of 16 MiB). Buffers in use are bounded by their
+ * buffers of 1 MiB, or 4 of 8 MiB). Buffers in use are bounded by their
  * holders (readers by their callers, the fresh-piece cache by its budget).
  */
 const MAX_IDLE_PIECE_BUFFER_BYTES = 32 * 1024 * 1024;

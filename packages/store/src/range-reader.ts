@@ -4,7 +4,7 @@ import { SizeMismatchError, type ChunkReader, type Digest, type PieceLayout } fr
 import type { FreshPiece } from './fresh-pieces.js';
 import { givePieceBuffer, takePieceBuffer } from './piece-buffers.js';
 
-/** Bytes per read syscall while a piece is read and hashed (a piece of 1–16 MiB takes 1–16). */
+/** Bytes per read syscall while a piece is read and hashed (a piece of 1–8 MiB takes 1–8). */
 const PIECE_READ_CHUNK_BYTES = 1024 * 1024;
 
 /** What a RangeReader needs from the store. */

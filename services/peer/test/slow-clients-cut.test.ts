@@ -6,7 +6,7 @@
  * defaults (60 s, checked every 30 s).
  *
  * Now 100 slowloris connections (headers a byte at a time, never finished)
- * and 100 children that ask for a 16 MiB piece and never read it are all
+ * and 100 children that ask for an 8 MiB piece and never read it are all
  * closed within the server timeouts (shortened here), every piece stream is
  * destroyed, and the upload slots are free again for a child that reads.
  */
@@ -21,12 +21,12 @@ import { buildPeerApp } from '../src/app.js';
 import { logConnections, neverReads, slowloris, until } from '@shoal/testkit';
 
 const DIGEST = `sha256:${'b'.repeat(64)}` as Digest;
-/** A 16 GiB blob has 16 MiB pieces: far more than loopback socket buffers hold. */
+/** A 16 GiB blob has 8 MiB pieces (the largest): far more than loopback socket buffers hold. */
 const LAYOUT = pieceLayout(16 * 1024 ** 3);
 
 /**
  * A real (empty) PieceStore that, through a Proxy, also claims to hold every
- * piece of one huge blob: each read is a lazily generated 16 MiB reader, so
+ * piece of one huge blob: each read is a lazily generated 8 MiB reader, so
  * nothing big is ever written to disk or held in memory. FAKE pieces.
  */
 function withHugeBlob(store: PieceStore, streams: { opened: number; destroyed: number }): PieceStoreApi {

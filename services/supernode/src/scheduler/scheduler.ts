@@ -120,10 +120,10 @@ export const DEFAULT_MAX_BLOBS = 10_000;
  */
 export const MAX_PEERS = 65_536;
 /**
- * Pieces per blob at most (1 TiB at the 16 MiB maximum piece size; pieceLayout
- * gives ≤ 1,024 pieces to any blob under 16 GiB).
+ * Pieces per blob at most (1 TiB at the 8 MiB maximum piece size; pieceLayout
+ * gives ≤ 256 pieces to any blob up to 2 GiB).
  */
-export const MAX_PIECES_PER_BLOB = 65_536;
+export const MAX_PIECES_PER_BLOB = 131_072;
 /**
  * Assignments one child may hold in flight for one blob. Only the first
  * maxUploadsPerPeer of them (one fewer in a large swarm, LARGE_SWARM_MEMBERS)
@@ -182,7 +182,7 @@ export const SEED_ID = 'seed';
 
 const SEED_CANDIDATE: ParentCandidate = Object.freeze({ kind: 'seed' });
 /** Sort key = class × KEY_CLASS + rarity, then × PIECE_SPACE + index. */
-const PIECE_SPACE = 65_536; // = MAX_PIECES_PER_BLOB
+const PIECE_SPACE = 131_072; // = MAX_PIECES_PER_BLOB
 const KEY_CLASS = 1 << 30;
 /**
  * Pieces one call may try and fail to place (every eligible holder full or
