@@ -182,7 +182,7 @@ export const SEED_ID = 'seed';
 
 const SEED_CANDIDATE: ParentCandidate = Object.freeze({ kind: 'seed' });
 /** Sort key = class × KEY_CLASS + rarity, then × PIECE_SPACE + index. */
-const PIECE_SPACE = 131_072; // = MAX_PIECES_PER_BLOB
+const PIECE_SPACE = MAX_PIECES_PER_BLOB;
 const KEY_CLASS = 1 << 30;
 /**
  * Pieces one call may try and fail to place (every eligible holder full or
