@@ -3,8 +3,9 @@ import { givePieceBuffer, takePieceBuffer } from './piece-buffers.js';
 
 /**
  * Memory for pieces just verified, in bytes (32 MiB: 32 pieces of 1 MiB, the
- * piece size of every blob up to 256 MiB, or 4 of the largest, 8 MiB). The services turn the cache on with
- * this budget; a store opened without `freshPieceBytes` keeps none.
+ * piece size of every blob up to 256 MiB, or 4 of the largest, 8 MiB). The
+ * services turn the cache on with this budget; a store opened without
+ * `freshPieceBytes` keeps none.
  */
 export const DEFAULT_FRESH_PIECE_BYTES = 32 * 1024 * 1024;
 /** A piece is held in memory only when at least this many of its size fit the budget (every piece size, under the default). */
