@@ -49,7 +49,7 @@ import {
 } from '@shoal/testkit';
 import { mainThreadCpuSeconds, processCpuSeconds } from './netns/cpu.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
-import { SHOAL } from './lib/shoal-processes.js';
+import { peakRssMiB, SHOAL } from './lib/shoal-processes.js';
 import { machineShares, monotonicUs, summariseProfile, type ProfileSummary } from './lib/cpu-profile.js';
 
 const MiB = 1024 * 1024;
@@ -163,14 +163,6 @@ interface FetchCost {
   windowUs: [number, number];
   /** Each Shoal process's peak resident memory since it started (VmHWM), MiB, read right after the fetch. */
   peakRssMiB: { supernode: number; node: number };
-}
-
-/** A process's peak resident set since it started (VmHWM in /proc/<pid>/status), MiB. */
-async function peakRssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
-  if (kib === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Number(kib) / 1024;
 }
 
 /** Fetches `url` with curl to /dev/null; throws unless exactly `bytes` came. */

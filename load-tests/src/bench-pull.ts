@@ -10,7 +10,7 @@
  * /proc/<pid>/stat) of each Shoal process and of docker-registry per GiB of image, and
  * the machine's CPU busy fraction over the pull. Run with --help for the flags.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ import {
 } from '@shoal/testkit';
 import { NODE_FLAGS } from '@shoal/cli';
 import { machineCpuSeconds, processCpuSeconds } from './netns/cpu.js';
+import { rssMiB } from './lib/shoal-processes.js';
 
 const MiB = 1024 * 1024;
 const SHOAL = fileURLToPath(new URL('../../services/shoal/bin/shoal.js', import.meta.url));
@@ -110,12 +111,6 @@ async function startShoal(dir: string, registry: RunningRegistry, nodeCount: num
 /** hosts.toml written by the product itself, as an SRE would. */
 async function containerdConfig(certsDir: string, proxyUrl: string, registryHost: string): Promise<void> {
   await runChecked(process.execPath, [SHOAL, 'containerd-config', '--certs-dir', certsDir, '--proxy', proxyUrl, '--plain-http', registryHost], { env: minimalEnv() });
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
-  return kb / 1024;
 }
 
 /** CPU-seconds a phase cost: the whole machine's (containerd, registry, Shoal, kernel), Shoal's own processes' together and each one's. */

@@ -9,10 +9,23 @@ export { httpOk };
 export const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
 
 
-/** Resident memory of a process, MiB. */
-export async function rssMiB(pid: number): Promise<number> {
+/** A memory field of /proc/<pid>/status (VmRSS, VmHWM, ...), MiB; undefined when absent (an exited process). */
+async function statusMiB(pid: number, field: string): Promise<number | undefined> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) / 1024;
+  const kib = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+  return kib === undefined ? undefined : Number(kib) / 1024;
+}
+
+/** Resident memory of a process, MiB (0 once it has exited). */
+export async function rssMiB(pid: number): Promise<number> {
+  return (await statusMiB(pid, 'VmRSS')) ?? 0;
+}
+
+/** A process's peak resident memory since it started (VmHWM), MiB. */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const mib = await statusMiB(pid, 'VmHWM');
+  if (mib === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return mib;
 }
 
 /** Open file descriptors of a process (sockets included). */
