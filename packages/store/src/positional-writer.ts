@@ -62,7 +62,7 @@ export class PositionalWriter {
 
 /**
  * Writes a piece held whole in memory at `position`, in writes of at most
- * IO_CHUNK_BYTES. Pieces of 2 MiB (blobs over 1 GiB have them) written in one
+ * IO_CHUNK_BYTES. Pieces of 2 MiB (blobs over 256 MiB have them) written in one
  * `pwrite` each cost the supernode 6.7–6.9 CPU-s per GiB against 3.9 in 1 MiB
  * writes on the test machine (docs/benchmarks.md, "1 MiB writes").
  */
