@@ -63,6 +63,7 @@ import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netn
 import { congestionControlIn, describeTcp, hostsTcpSince, setCongestionControl, tcpOfHosts, type TcpCounters } from './netns/tcp-counters.js';
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
+import { peakRssMiB } from './lib/shoal-processes.js';
 import {
   blobsServed,
   proxyStats,
@@ -281,6 +282,8 @@ interface ModeResult {
   /** Shoal mode: pieces the supernode sent during the pull, and of them the ones passed on while they still arrived from the registry. */
   seedPieces?: { served: number; cutThrough: number };
   cpu: CpuReport;
+  /** Peak resident memory (VmHWM, MiB) since start of each long-lived process of `cpu.perProcess` still alive after the pull, by pid. */
+  peakRssMiB?: Record<number, number>;
   /** The CPU in the pull's two phases: barrier to the first node's last byte (ctr begins unpacking), then to the last ctr exit. */
   cpuPhases: { transfer: CpuPhase; unpackTail: CpuPhase };
 }
@@ -404,6 +407,16 @@ async function countersOf(ctx: Ctx, hosts: ModeHosts) {
   return { reg: regLink, sn: snLink, nodes, served, tcp, shaped };
 }
 
+/** Peak resident memory since start (VmHWM, MiB) of each process still alive, by pid. */
+async function peakRssOf(pids: number[]): Promise<Record<number, number>> {
+  const out: Record<number, number> = {};
+  for (const pid of pids) {
+    const mib = await peakRssMiB(pid).catch(() => undefined);
+    if (mib !== undefined) out[pid] = mib;
+  }
+  return out;
+}
+
 /** One measured pull of `tag` on every node at once, behind the barrier. */
 async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string): Promise<ModeResult> {
   const { reg, sn, nodeHosts, containerds, shoalNodes, services } = hosts;
@@ -450,6 +463,7 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
   clearInterval(progress);
   const pullWallSeconds = (Math.max(...done.map((d) => d.endedAt)) - t0) / 1000;
   const cpuReport = await cpu.stop();
+  const peakRss = await peakRssOf(cpuReport.perProcess.map((p) => p.pid));
 
   const after = await countersOf(ctx, hosts);
   const byClient: Record<string, number> = {};
@@ -531,6 +545,7 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
     registryBlobGetsByClient: getsByClient,
     ...(registryBlobWindow === undefined ? {} : { registryBlobWindow }),
     cpu: cpuReport,
+    peakRssMiB: peakRss,
     cpuPhases: pullPhases(cpuReport, t0, FETCH_ONLY ? [] : done.map((d) => d.seen.get('unpacking')), Math.max(...done.map((d) => d.endedAt))),
   };
   if (before.tcp !== undefined && after.tcp !== undefined) result.tcp = hostsTcpSince(after.tcp, before.tcp);
@@ -809,8 +824,8 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
     '',
     'CPU per process (user + sys from /proc/<pid>/stat over the pull window) and per GiB it moved:',
     '',
-    '| mode | process | CPU-s | GiB in / out on its link | CPU-s per GiB of image handled | CPU-s per GiB in + out |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
+    '| mode | process | CPU-s | GiB in / out on its link | CPU-s per GiB of image handled | CPU-s per GiB in + out | peak RSS since start, MiB |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const r of results) {
     const nodeIndex = new Map(r.cpu.perProcess.filter((p) => p.group === 'shoal-node').map((p, i) => [p.pid, i]));
@@ -833,7 +848,8 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       }
       const perHandled = handled > 0 ? p.seconds / (handled / GiB) : null;
       const perLink = inOut[0] + inOut[1] > 0 ? p.seconds / ((inOut[0] + inOut[1]) / GiB) : null;
-      lines.push(`| ${labelOf(r)} | ${name} | ${p.seconds.toFixed(2)} | ${(inOut[0] / GiB).toFixed(2)} / ${(inOut[1] / GiB).toFixed(2)} | ${fmt(perHandled)} | ${fmt(perLink)} |`);
+      const peak = r.peakRssMiB?.[p.pid];
+      lines.push(`| ${labelOf(r)} | ${name} | ${p.seconds.toFixed(2)} | ${(inOut[0] / GiB).toFixed(2)} / ${(inOut[1] / GiB).toFixed(2)} | ${fmt(perHandled)} | ${fmt(perLink)} | ${peak === undefined ? '–' : peak.toFixed(0)} |`);
     }
   }
   lines.push(
