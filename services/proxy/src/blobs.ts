@@ -7,6 +7,7 @@ import {
   CorruptAtRestError,
   DigestVerifier,
   HEADER,
+  MAX_BLOB_SIZE_BYTES,
   parseRange,
   RangeInvalidError,
   SizeMismatchError,
@@ -81,6 +82,13 @@ export async function serveBlob(ctx: ProxyContext, request: FastifyRequest, repl
   }
   const exchange: BlobExchange = { ctx, request, reply, target, authorization, sizeBytes, range, clientSignal, startedAt };
 
+  // The swarm's wire format carries blobs up to MAX_BLOB_SIZE_BYTES: a larger
+  // one is not offered to it at all, and says so under its own reason.
+  if (sizeBytes > MAX_BLOB_SIZE_BYTES) {
+    request.server.proxyMetrics.fallbacks.inc({ reason: 'too_large' });
+    request.log.info({ ...target, sizeBytes, maxBytes: MAX_BLOB_SIZE_BYTES }, 'blob larger than the swarm carries; fetching it from the registry');
+    return serveFromRegistry(exchange);
+  }
   let swarm = await openFromSwarm(exchange);
   // This node's copy changed on disk: the store dropped it (and told the supernode), so the swarm serves a fresh one.
   if (!swarm.ok && swarm.error instanceof CorruptAtRestError) swarm = await openFromSwarm(exchange);

@@ -5,7 +5,12 @@ import { Registry } from 'prom-client';
 import { counter, histogram, TRANSFER_DURATION_BUCKETS_SECONDS } from '@shoal/service-kit';
 
 export type RequestKind = 'manifest' | 'blob' | 'ping' | 'health' | 'metrics' | 'other';
-export type FallbackReason = 'swarm_error' | 'first_byte_timeout';
+/**
+ * Why a blob went to the registry instead of the swarm: the swarm failed before its
+ * first byte, did not start within the first-byte timeout, or the blob is larger than
+ * the swarm carries (MAX_BLOB_SIZE_BYTES).
+ */
+export type FallbackReason = 'swarm_error' | 'first_byte_timeout' | 'too_large';
 
 export interface ProxyMetrics {
   readonly registry: Registry;
