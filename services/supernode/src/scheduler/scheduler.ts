@@ -121,7 +121,9 @@ export const DEFAULT_MAX_BLOBS = 10_000;
 export const MAX_PEERS = 65_536;
 /**
  * Pieces per blob at most (1 TiB at the 8 MiB maximum piece size; pieceLayout
- * gives ≤ 256 pieces to any blob up to 2 GiB).
+ * gives ≤ 256 pieces to any blob up to 2 GiB). Headroom: the wire format takes
+ * blobs of at most MAX_BLOB_SIZE_BYTES (64 GiB, 8,192 pieces), and the proxy
+ * sends larger ones to the registry.
  */
 export const MAX_PIECES_PER_BLOB = 131_072;
 /**
