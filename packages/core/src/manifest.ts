@@ -5,7 +5,6 @@ import { DigestMismatchError, ManifestInvalidError, ManifestUnsupportedError, Pl
 import { isRecord } from './json.js';
 import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT } from './media-types.js';
 import { platformMatches, platformText, type Platform } from './platform.js';
-import { MAX_BLOB_SIZE_BYTES } from './wire.js';
 
 /**
  * The image-manifest layer: the one place that reads OCI and Docker schema 2
@@ -31,11 +30,16 @@ const PlatformSchema = Type.Object({
   variant: Type.Optional(Type.String({ maxLength: 128 })),
 });
 
-/** An OCI descriptor (image-spec descriptor.md); unknown fields (urls, data, artifactType...) are allowed and ignored. */
+/**
+ * An OCI descriptor (image-spec descriptor.md); unknown fields (urls, data, artifactType...) are allowed and ignored.
+ * Any size a JSON number holds exactly is valid here: a blob larger than the swarm carries
+ * (MAX_BLOB_SIZE_BYTES) is still part of the image, and whoever handles it decides (the proxy
+ * sends it to the registry, a preheat leaves it out).
+ */
 const DescriptorSchema = Type.Object({
   mediaType: Type.Optional(Type.String({ maxLength: 255 })),
   digest: Type.String({ pattern: '^sha256:[a-f0-9]{64}$' }),
-  size: Type.Integer({ minimum: 0, maximum: MAX_BLOB_SIZE_BYTES }),
+  size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   platform: Type.Optional(PlatformSchema),
   annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
 });

@@ -7,6 +7,7 @@
 import test from 'ava';
 import {
   digestOf,
+  MAX_BLOB_SIZE_BYTES,
   ManifestUnsupportedError,
   MediaType,
   normalizePlatform,
@@ -107,6 +108,16 @@ test('a manifest gives its config and layers', (t) => {
   if (parsed.kind !== 'manifest') return;
   t.is(parsed.config.digest, DIGEST_A);
   t.deepEqual(parsed.layers.map((l) => [l.digest, l.sizeBytes]), [[DIGEST_B, 20]]);
+});
+
+test('a layer larger than the swarm carries is still part of the manifest; a size past exact JSON integers is not', (t) => {
+  const manifest = (size: number): Buffer =>
+    Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: DIGEST_A, size: 10 }, layers: [{ digest: DIGEST_B, size }] }));
+  for (const size of [MAX_BLOB_SIZE_BYTES + 1, Number.MAX_SAFE_INTEGER]) {
+    const parsed = parseManifest(manifest(size), MediaType.ociManifest, REF);
+    t.is(parsed.kind === 'manifest' ? parsed.layers[0]?.sizeBytes : undefined, size);
+  }
+  t.throws(() => parseManifest(manifest(Number.MAX_SAFE_INTEGER + 1), MediaType.ociManifest, REF), { instanceOf: UpstreamError, message: /invalid size/ });
 });
 
 test('schema 1, garbage and invalid descriptors are refused with a reason', (t) => {

@@ -1,6 +1,7 @@
 import {
   destroyQuietly,
   MANIFEST_ACCEPT,
+  MAX_BLOB_SIZE_BYTES,
   MAX_MANIFEST_BYTES,
   MAX_PREHEAT_BLOBS,
   ManifestUnknownError,
@@ -30,6 +31,8 @@ export const PREHEAT_RESOLVE_TIMEOUT_MS = 60_000;
 export interface ResolvedPreheatImage {
   platforms: string[];
   blobs: Array<{ digest: Digest; sizeBytes: number }>;
+  /** Blobs larger than the swarm carries (MAX_BLOB_SIZE_BYTES): left out; a pull takes them from the registry. */
+  tooLarge: Array<{ digest: Digest; sizeBytes: number }>;
 }
 
 /**
@@ -61,11 +64,15 @@ export async function resolvePreheatImage(
     }
   }
   const blobs = new Map<Digest, number>();
-  for (const m of manifests) for (const d of [m.config, ...m.layers]) blobs.set(d.digest, d.sizeBytes);
+  const tooLarge = new Map<Digest, number>();
+  for (const m of manifests) {
+    for (const d of [m.config, ...m.layers]) (d.sizeBytes > MAX_BLOB_SIZE_BYTES ? tooLarge : blobs).set(d.digest, d.sizeBytes);
+  }
   if (blobs.size > MAX_PREHEAT_BLOBS) throw new PreheatUnsupportedError(`${request.imageText}: ${blobs.size} blobs, at most ${MAX_PREHEAT_BLOBS} per job`);
   return {
     platforms: [...new Set(manifests.flatMap((m) => (m.platform === undefined ? [] : [m.platform])))],
     blobs: [...blobs].map(([digest, sizeBytes]) => ({ digest, sizeBytes })),
+    tooLarge: [...tooLarge].map(([digest, sizeBytes]) => ({ digest, sizeBytes })),
   };
 }
 

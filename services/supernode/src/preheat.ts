@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type Platform,
+  MAX_BLOB_SIZE_BYTES,
   MAX_PREFETCH_BLOBS_PER_FRAME,
   MAX_PREHEAT_NODES,
   systemClock,
@@ -121,6 +122,8 @@ interface Job {
   readonly image: string;
   readonly platforms: readonly string[];
   readonly blobs: readonly BlobEntry[];
+  /** Blobs of the image larger than the swarm carries: not warmed (a pull takes them from the registry). */
+  readonly tooLarge: ReadonlyArray<{ digest: Digest; sizeBytes: number }>;
   readonly startedAtMs: number;
   readonly abort: AbortController;
   state: PreheatJobState;
@@ -193,6 +196,7 @@ export class PreheatJobs {
       image: request.imageText,
       platforms: resolved.platforms,
       blobs: resolved.blobs.map((b) => ({ digest: b.digest, sizeBytes: b.sizeBytes, state: 'pending' })),
+      tooLarge: resolved.tooLarge,
       startedAtMs: this.clock.now(),
       abort: new AbortController(),
       state: 'running',
@@ -217,6 +221,7 @@ export class PreheatJobs {
     this.jobs.set(job.id, job);
     const log = this.log.child({ job: job.id, image: job.image });
     log.info({ platforms: job.platforms, blobs: job.blobs.length, bytesTotal: sumBytes(job.blobs), nodes: job.nodes?.length }, 'preheat started');
+    if (job.tooLarge.length > 0) log.warn({ blobs: job.tooLarge, maxBytes: MAX_BLOB_SIZE_BYTES }, 'blobs larger than the swarm carries are not preheated; pulls take them from the registry');
     this.run(job, request.image, authorization, log).catch((err: unknown) => {
       for (const node of job.nodes ?? []) if (node.state === 'pending' || node.state === 'running') this.failNode(job, node, 'preheat stopped');
       job.state = 'failed';
@@ -284,6 +289,7 @@ export class PreheatJobs {
     job.state = failed === 0 && failedNodes.length === 0 ? 'done' : 'failed';
     job.finishedAtMs = this.clock.now();
     const parts = [failed === 0 ? `${job.blobs.length} blobs in the supernode's cache` : `${failed} of ${job.blobs.length} blobs failed`];
+    if (job.tooLarge.length > 0) parts.push(tooLargeText(job.tooLarge));
     if (job.nodes !== undefined) {
       parts.push(failedNodes.length === 0 ? `${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'} filled` : `${failedNodes.length} of ${job.nodes.length} nodes failed: ${failedNodes.slice(0, 10).map((n) => n.name).join(', ')}`);
     }
@@ -554,4 +560,12 @@ function fail(blob: BlobEntry, err: unknown): void {
 
 function sumBytes(blobs: readonly BlobEntry[]): number {
   return blobs.reduce((sum, b) => sum + b.sizeBytes, 0);
+}
+
+/** The job message's note on blobs it left out for their size. */
+function tooLargeText(blobs: ReadonlyArray<{ digest: Digest; sizeBytes: number }>): string {
+  const listed = blobs.slice(0, 3).map((b) => `${b.digest} (${b.sizeBytes} bytes)`);
+  const more = blobs.length > 3 ? ` and ${blobs.length - 3} more` : '';
+  const limit = `${MAX_BLOB_SIZE_BYTES / 1024 ** 3} GiB`;
+  return `${blobs.length} blob${blobs.length === 1 ? '' : 's'} larger than the swarm carries (${limit}) not preheated; pulls take ${blobs.length === 1 ? 'it' : 'them'} from the registry: ${listed.join(', ')}${more}`;
 }

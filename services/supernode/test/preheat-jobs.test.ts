@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
-import { digestOf, MediaType, parseImageReference, silentLogger, type Digest, type PreheatJob } from '@shoal/core';
+import { digestOf, MAX_BLOB_SIZE_BYTES, MediaType, parseImageReference, silentLogger, type Digest, type PreheatJob } from '@shoal/core';
 import type { BlobFetchOptions, RegistryClientApi, RegistryRequest, RegistryResponse } from '@shoal/registry-client';
 import { PieceStore } from '@shoal/store';
 import { BlobTasks } from '../src/blob-tasks.js';
@@ -182,6 +182,24 @@ test('a blob the registry does not have fails the job with its error; the other 
   t.regex(failed[0]?.error ?? '', /blob sha256:[a-f0-9]{64} is unknown/);
   t.is(done.blobs.filter((b) => b.state === 'done').length, 3);
   t.is(done.bytesDone, done.bytesTotal - (failed[0]?.sizeBytes ?? 0));
+});
+
+test('a layer larger than the swarm carries is left out, never fetched, and named in the message; the rest is warmed', async (t) => {
+  const { registry, start, finished } = await setUp(t);
+  const digests = registry.addImage('test/huge', [100 * 1024]);
+  // The manifest gains a layer of 64 GiB + 1 byte, which the registry would be asked for only if the job fetched it.
+  const huge = digestOf(randomBytes(64));
+  const path = '/v2/test/huge/manifests/v1';
+  const manifest = JSON.parse(String(registry.manifests.get(path))) as { layers: unknown[] };
+  manifest.layers.push({ mediaType: MediaType.ociLayerGzip, digest: huge, size: MAX_BLOB_SIZE_BYTES + 1 });
+  registry.manifests.set(path, Buffer.from(JSON.stringify(manifest)));
+
+  const done = await finished((await start('test/huge')).id);
+  t.is(done.state, 'done', JSON.stringify(done));
+  t.deepEqual(done.blobs.map((b) => b.digest), digests);
+  t.true(done.blobs.every((b) => b.state === 'done'));
+  t.is(registry.gets.get(huge), undefined, 'the huge layer was not fetched');
+  t.is(done.message, `2 blobs in the supernode's cache; 1 blob larger than the swarm carries (64 GiB) not preheated; pulls take it from the registry: ${huge} (${MAX_BLOB_SIZE_BYTES + 1} bytes)`);
 });
 
 test('jobs are bounded: the oldest finished one is forgotten first; with every job running a new one is refused', async (t) => {
