@@ -60,6 +60,7 @@ import {
 } from '@shoal/testkit';
 import { cpuInWindow, startCpuWindow, type CpuReport } from './netns/cpu.js';
 import { linkBytesIn, runInChecked, spawnGated, type GatedProcess } from './netns/exec.js';
+import { imageNodeBinary } from './lib/image-runtime.js';
 import { congestionControlIn, describeTcp, hostsTcpSince, setCongestionControl, tcpOfHosts, type TcpCounters } from './netns/tcp-counters.js';
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
@@ -110,6 +111,8 @@ const GiB = 1024 * MiB;
 type Mode = 'direct' | 'cache' | 'shoal';
 const ALL_MODES: readonly Mode[] = ['direct', 'cache', 'shoal'];
 
+/** Where the image's Node.js binary is extracted once (--shoal-runtime image). */
+const IMAGE_RUNTIME_CACHE = fileURLToPath(new URL('../../.cache/shoal-bench', import.meta.url));
 const DEFAULT_SWEEP_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm-sweep.svg', import.meta.url));
 const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BENCH_NETNS_TAG on a shared machine)
   --nodes N             node hosts (16)
@@ -134,6 +137,8 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --svg PATH            per-node bar chart of a single-rate run (docs/img/bench-swarm.svg; '' for none)
   --sweep-svg PATH      the sweep's plots, PATH and PATH with -egress (docs/img/bench-swarm-sweep.svg; '' for none)
   --shoal PATH          the shoal executable to run (this repository's)
+  --shoal-runtime R     the Node.js that runs the Shoal processes: harness (this one) or image
+                        (the one the Shoal image ships, from dist/shoal-image.oci.tar: npm run image)
   --label TEXT          what was measured (the commit); in the JSON and the plots
   --shaping-only        build the LAN, check the shaping, stop
   --keep                keep the work dir until the next run
@@ -158,6 +163,7 @@ const { values: args } = parseArgs({
     svg: { type: 'string', default: DEFAULT_SVG },
     'sweep-svg': { type: 'string', default: DEFAULT_SWEEP_SVG },
     shoal: { type: 'string', default: SHOAL },
+    'shoal-runtime': { type: 'string', default: 'harness' },
     label: { type: 'string', default: '' },
     'shaping-only': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -192,6 +198,12 @@ const MTU = intFlag('mtu', args.mtu, 576, 65_535);
 if (RATES.length === 0) throw new Error('--rate-mbit: at least one rate');
 const BASELINE_RATES = args['baseline-rates'] === undefined ? RATES : intList('baseline-rates', args['baseline-rates']);
 const SHOAL_BIN = args.shoal ?? SHOAL;
+if (args['shoal-runtime'] !== 'harness' && args['shoal-runtime'] !== 'image') {
+  console.error(`--shoal-runtime must be harness or image, not ${JSON.stringify(args['shoal-runtime'])}\n${USAGE}`);
+  process.exit(2);
+}
+/** The Node.js that runs the Shoal processes (set in main: the image's is extracted first). */
+let shoalRuntime: { kind: 'harness' | 'image'; path: string; version: string } = { kind: 'harness', path: process.execPath, version: process.version };
 const MODES = (args.modes ?? '').split(',').filter((m) => m !== '') as Mode[];
 for (const m of MODES) if (!ALL_MODES.includes(m)) throw new Error(`--modes: unknown mode ${m} (direct, cache, shoal)`);
 
@@ -585,11 +597,11 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
     if (mode === 'cache') {
       services.push(await startRegistryIn(sn, join(dir, 'cache'), { name: 'pull-through-cache', proxyRemoteUrl: `http://${reg.ip}:${REGISTRY_PORT}` }));
     } else if (mode === 'shoal') {
-      services.push(await startSupernodeIn(sn, join(dir, 'supernode'), `${reg.ip}:${REGISTRY_PORT}`, SHOAL_BIN));
+      services.push(await startSupernodeIn(sn, join(dir, 'supernode'), `${reg.ip}:${REGISTRY_PORT}`, SHOAL_BIN, shoalRuntime.path));
       for (const [i, h] of nodeHosts.entries()) {
         const c = containerds[i] as RunningContainerd;
         shoalNodes.push(
-          await startShoalNodeIn(h, join(dir, `node-${h.name}`), { supernodeUrl: `http://${sn.ip}:${SUPERNODE_PORT}`, registryHost: `${reg.ip}:${REGISTRY_PORT}`, containerdSocket: c.socket, shoalBin: SHOAL_BIN }),
+          await startShoalNodeIn(h, join(dir, `node-${h.name}`), { supernodeUrl: `http://${sn.ip}:${SUPERNODE_PORT}`, registryHost: `${reg.ip}:${REGISTRY_PORT}`, containerdSocket: c.socket, shoalBin: SHOAL_BIN, nodeBinary: shoalRuntime.path }),
         );
         // hosts.toml as an SRE would write it: by the product.
         await runChecked(process.execPath, [SHOAL_BIN, 'containerd-config', '--certs-dir', c.hostsDir, '--proxy', `http://${PROXY_LISTEN}`, '--plain-http', `${reg.ip}:${REGISTRY_PORT}`], { env: minimalEnv() });
@@ -751,7 +763,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
   const sums = results.map((r) => summarize(r, ctx));
   const lines = [
     ...(args.label === undefined || args.label === '' ? [] : [`${args.label}`]),
-    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s, MTU ${MTU}, TCP congestion control ${ctx.tcpCongestionControl}; total wall time ${(wallSeconds / 60).toFixed(1)} min`,
+    `N = ${NODES} nodes, S = ${(ctx.sBytes / MiB).toFixed(1)} MiB, B = ${ctx.rateMbit} Mbit/s, S/B = ${ctx.lineRateSeconds.toFixed(2)} s, MTU ${MTU}, TCP congestion control ${ctx.tcpCongestionControl}, Shoal on Node.js ${shoalRuntime.version} (${shoalRuntime.kind === 'image' ? "the image's" : "the harness's"}); total wall time ${(wallSeconds / 60).toFixed(1)} min`,
     '',
     `Shaping check (TCP goodput; line rate × ${tcpGoodput(MTU).toFixed(3)} is the framing limit):`,
     ...shaping.map((c) => `- ${c.name}: ${c.flows.length > 3 ? `${c.flows.length} flows of ${Math.min(...c.flows.map((f) => f.mbit)).toFixed(1)}–${Math.max(...c.flows.map((f) => f.mbit)).toFixed(1)}, together ${c.aggregateMbit.toFixed(0)}` : c.flows.map((f) => `${f.mbit.toFixed(0)}`).join(' + ')} Mbit/s = ${(c.totalOfB * 100).toFixed(0)} % of B, fairness ${c.fairness.toFixed(2)} ${c.ok ? 'ok' : 'FAILED'}; a bare socket received ${(c.bytesPerRead / 1024).toFixed(1)} KiB per read, ${c.receiverCpuSecondsPerGiB.toFixed(1)} CPU-s per GiB (its sender ${Number.isNaN(c.senderCpuSecondsPerGiB) ? '–' : c.senderCpuSecondsPerGiB.toFixed(1)})`),
@@ -965,6 +977,10 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench:swarm needs root (network namespaces, tc)');
   await requireTools(['containerd', 'ctr', 'docker-registry', 'skopeo', 'ip', 'tc']);
   if ((await whichTool('curl')) === undefined) throw new Error('curl is required (apt-get install -y curl)');
+  if (args['shoal-runtime'] === 'image') {
+    shoalRuntime = { kind: 'image', ...(await imageNodeBinary(IMAGE_RUNTIME_CACHE)) };
+    log(`Shoal processes on the image's Node.js ${shoalRuntime.version} (${shoalRuntime.path})`);
+  }
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   process.on('exit', () => destroySync(args.keep && workDir !== undefined ? [workDir] : []));
@@ -1113,6 +1129,8 @@ async function main(): Promise<void> {
     wallSeconds,
     cores: runs[0]?.results[0]?.cpu.cores,
     shoal: SHOAL_BIN,
+    /** The Node.js that ran the Shoal processes (--shoal-runtime). */
+    shoalRuntime,
     label: args.label,
     failedModes,
     runs: runs.map((run) => ({

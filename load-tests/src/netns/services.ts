@@ -49,9 +49,10 @@ function benchNodeArgs(): string[] {
   return (process.env.SHOAL_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 }
 
-export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL): Promise<NsProcess> {
+/** `nodeBinary`: the Node.js that runs shoal (this process's, or the image's: lib/image-runtime.ts). */
+export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL, nodeBinary = process.execPath): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
-  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, ...benchNodeArgs(), shoalBin, 'supernode']);
+  const c = inNetns(host.ns, nodeBinary, [...NODE_FLAGS, ...benchNodeArgs(), shoalBin, 'supernode']);
   const proc = await spawnProcess({
     name: 'supernode',
     command: c.command,
@@ -73,9 +74,13 @@ export async function startSupernodeIn(host: Host, dir: string, registryHost: st
   return { host, process: proc };
 }
 
-export async function startShoalNodeIn(host: Host, dir: string, o: { supernodeUrl: string; registryHost: string; containerdSocket: string; shoalBin?: string }): Promise<NsProcess> {
+export async function startShoalNodeIn(
+  host: Host,
+  dir: string,
+  o: { supernodeUrl: string; registryHost: string; containerdSocket: string; shoalBin?: string; nodeBinary?: string },
+): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
-  const c = inNetns(host.ns, process.execPath, [...NODE_FLAGS, ...benchNodeArgs(), o.shoalBin ?? SHOAL, 'node']);
+  const c = inNetns(host.ns, o.nodeBinary ?? process.execPath, [...NODE_FLAGS, ...benchNodeArgs(), o.shoalBin ?? SHOAL, 'node']);
   const proc = await spawnProcess({
     name: `node-${host.name}`,
     command: c.command,

@@ -221,7 +221,7 @@ export class PreheatJobs {
     this.jobs.set(job.id, job);
     const log = this.log.child({ job: job.id, image: job.image });
     log.info({ platforms: job.platforms, blobs: job.blobs.length, bytesTotal: sumBytes(job.blobs), nodes: job.nodes?.length }, 'preheat started');
-    if (job.tooLarge.length > 0) log.warn({ blobs: job.tooLarge, maxBytes: MAX_BLOB_SIZE_BYTES }, 'blobs larger than the swarm carries are not preheated; pulls take them from the registry');
+    if (job.tooLarge.length > 0) log.warn({ count: job.tooLarge.length, blobs: job.tooLarge.slice(0, 10), maxBytes: MAX_BLOB_SIZE_BYTES }, 'blobs larger than the swarm carries are not preheated; pulls take them from the registry');
     this.run(job, request.image, authorization, log).catch((err: unknown) => {
       for (const node of job.nodes ?? []) if (node.state === 'pending' || node.state === 'running') this.failNode(job, node, 'preheat stopped');
       job.state = 'failed';
