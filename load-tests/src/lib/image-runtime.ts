@@ -57,16 +57,16 @@ export async function imageNodeBinary(dir: string, archive = IMAGE_ARCHIVE): Pro
   if (!extracted) {
     await mkdir(out, { recursive: true });
     for (const layer of layers) {
-      const blob = join(out, 'layer.tar.gz');
+      const blob = join(out, 'layer');
       await runChecked('tar', ['-xf', archive, '-C', out, blobPath(layer.digest)]);
       await runChecked('mv', [join(out, blobPath(layer.digest)), blob]);
-      const listing = (await runChecked('tar', ['-tzf', blob])).stdout.split('\n');
+      const listing = (await runChecked('tar', ['-tf', blob])).stdout.split('\n');
       if (listing.includes(NODE_IN_IMAGE) || listing.includes(`./${NODE_IN_IMAGE}`)) {
-        await runChecked('tar', ['-xzf', blob, '-C', out, listing.includes(NODE_IN_IMAGE) ? NODE_IN_IMAGE : `./${NODE_IN_IMAGE}`]);
+        await runChecked('tar', ['-xf', blob, '-C', out, listing.includes(NODE_IN_IMAGE) ? NODE_IN_IMAGE : `./${NODE_IN_IMAGE}`]);
         break;
       }
     }
-    await runChecked('rm', ['-rf', join(out, 'blobs'), join(out, 'layer.tar.gz')]);
+    await runChecked('rm', ['-rf', join(out, 'blobs'), join(out, 'layer')]);
     await access(path).catch(() => {
       throw new Error(`no layer of the image's linux/${architecture} manifest holds ${NODE_IN_IMAGE}`);
     });

@@ -521,6 +521,13 @@ export const PreheatJobSchema = Type.Object(
     platforms: Type.Array(Type.String({ maxLength: 200 }), { maxItems: 1024 }),
     state: PreheatJobStateSchema,
     blobs: Type.Array(PreheatBlobSchema, { maxItems: MAX_PREHEAT_BLOBS }),
+    /** Blobs of the image larger than the swarm carries (MAX_BLOB_SIZE_BYTES): not preheated; pulls take them from the registry. */
+    tooLarge: Type.Optional(
+      Type.Array(
+        Type.Object({ digest: DigestSchema, sizeBytes: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
+        { maxItems: MAX_PREHEAT_BLOBS },
+      ),
+    ),
     /** Bytes of the blobs verified in the supernode's cache so far. */
     bytesDone: Type.Integer({ minimum: 0 }),
     bytesTotal: Type.Integer({ minimum: 0 }),

@@ -3,6 +3,7 @@ import {
   type Platform,
   MAX_BLOB_SIZE_BYTES,
   MAX_PREFETCH_BLOBS_PER_FRAME,
+  MAX_PREHEAT_BLOBS,
   MAX_PREHEAT_NODES,
   systemClock,
   type Clock,
@@ -525,6 +526,7 @@ export class PreheatJobs {
     };
     if (job.finishedAtMs !== undefined) out.finishedAt = new Date(job.finishedAtMs).toISOString();
     if (job.message !== undefined) out.message = job.message;
+    if (job.tooLarge.length > 0) out.tooLarge = job.tooLarge.slice(0, MAX_PREHEAT_BLOBS).map((b) => ({ digest: b.digest, sizeBytes: b.sizeBytes }));
     if (job.nodes !== undefined) out.nodes = job.nodes.map(nodeStatus);
     return out;
   }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
-import { digestOf, MAX_BLOB_SIZE_BYTES, MediaType, parseImageReference, silentLogger, type Digest, type PreheatJob } from '@shoal/core';
+import { Value } from '@sinclair/typebox/value';
+import { digestOf, MAX_BLOB_SIZE_BYTES, MediaType, parseImageReference, PreheatJobSchema, silentLogger, type Digest, type PreheatJob } from '@shoal/core';
 import type { BlobFetchOptions, RegistryClientApi, RegistryRequest, RegistryResponse } from '@shoal/registry-client';
 import { PieceStore } from '@shoal/store';
 import { BlobTasks } from '../src/blob-tasks.js';
@@ -199,6 +200,8 @@ test('a layer larger than the swarm carries is left out, never fetched, and name
   t.deepEqual(done.blobs.map((b) => b.digest), digests);
   t.true(done.blobs.every((b) => b.state === 'done'));
   t.is(registry.gets.get(huge), undefined, 'the huge layer was not fetched');
+  t.deepEqual(done.tooLarge, [{ digest: huge, sizeBytes: MAX_BLOB_SIZE_BYTES + 1 }]);
+  t.true(Value.Check(PreheatJobSchema, done), 'the job as the API answers it');
   t.is(done.message, `2 blobs in the supernode's cache; 1 blob larger than the swarm carries (64 GiB) not preheated; pulls take it from the registry: ${huge} (${MAX_BLOB_SIZE_BYTES + 1} bytes)`);
 });
 

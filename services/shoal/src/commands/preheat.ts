@@ -210,6 +210,9 @@ export const preheatCommand: CommandSpec<typeof preheatFlags> = {
     if (final.state === 'done') {
       const where = final.nodes === undefined ? '' : ` and in ${finalNodes.length} node${finalNodes.length === 1 ? '' : 's'}${finalNodes.length > 0 && finalNodes.length <= 8 ? ` (${finalNodes.map((n) => n.name).join(', ')})` : ''}`;
       process.stdout.write(`preheated ${final.image}: ${final.blobs.length} blobs, ${mib(final.bytesTotal)} MiB in the supernode's cache${where} (${seconds} s)\n`);
+      for (const b of final.tooLarge ?? []) {
+        process.stdout.write(`  not preheated: ${b.digest} (${mib(b.sizeBytes)} MiB), larger than the swarm carries; pulls take it from the registry\n`);
+      }
       for (const n of finalNodes) {
         if (n.runtime === 'pulled') process.stdout.write(`  ${n.name}: pulled into containerd (k8s.io namespace)\n`);
         else if (n.runtime === 'present') process.stdout.write(`  ${n.name}: already in containerd (IfNotPresent): not pulled\n`);
