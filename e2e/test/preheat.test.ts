@@ -1,7 +1,8 @@
 import test from 'ava';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Digest } from '@shoal/core';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
 import { NODE_FLAGS } from '@shoal/cli';
 import {
   buildImage,
@@ -142,6 +143,49 @@ test('shoal preheat of a missing tag, or of an image with a blob gone from the r
   t.regex(broken.stderr, new RegExp(`^failed ${gone} \\(0\\.2 MiB\\): blob ${gone} is unknown$`, 'm'));
   t.regex(broken.stderr, /^shoal preheat: preheat of .*test\/broken:v1 failed: 1 of 3 blobs could not be fetched into the supernode's cache$/m);
   t.is(broken.stderr.match(/^failed /gm)?.length, 1, 'only the gone blob is reported');
+});
+
+// An image may hold a layer larger than the swarm carries (64 GiB). Its preheat warms the
+// rest, fetches nothing of that layer, and the CLI says which layer pulls will take from the
+// registry. The layer is a sparse file in the real registry's storage, linked into the
+// repository, so that the registry accepts a manifest naming it.
+test('shoal preheat of an image with a layer over 64 GiB warms the rest and names that layer, which it never fetches', async (t) => {
+  await requireTools(['docker-registry', 'skopeo']);
+  const dir = await makeTempDir('shoal-preheat');
+  t.teardown(() => removeTempDir(dir));
+  const registry = await startRegistry();
+  t.teardown(() => registry.stop());
+  const supernode = await spawnSupernode(dir, registry.host);
+  t.teardown(() => supernode.process.stop());
+  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 300 * 1024, seed: 'preheat-huge-a' }] });
+  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'test/huge' });
+
+  const hugeSize = MAX_BLOB_SIZE_BYTES + 1;
+  const hex = createHash('sha256').update('a sparse layer over 64 GiB').digest('hex');
+  const huge = `sha256:${hex}`;
+  const data = blobPath(registry.dataDir, huge as Digest);
+  await mkdir(dirname(data), { recursive: true });
+  await writeFile(data, '');
+  await truncate(data, hugeSize);
+  const link = join(registry.dataDir, 'docker', 'registry', 'v2', 'repositories', 'test/huge', '_layers', 'sha256', hex);
+  await mkdir(link, { recursive: true });
+  await writeFile(join(link, 'link'), huge);
+  const base = `http://${registry.host}/v2/test/huge/manifests`;
+  const got = await fetch(`${base}/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const manifest = (await got.json()) as { mediaType: string; layers: unknown[] };
+  manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: huge, size: hugeSize });
+  const put = await fetch(`${base}/v2`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: JSON.stringify(manifest) });
+  t.is(put.status, 201, await put.text());
+
+  const result = await shoalPreheat([`${registry.host}/test/huge:v2`, '--supernode', supernode.url]);
+  t.is(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  t.regex(result.stdout, /^preheated .*test\/huge:v2: 2 blobs, 0\.3 MiB in the supernode's cache/m);
+  t.true(
+    result.stdout.includes(`  not preheated: ${huge} (65536.0 MiB), larger than the swarm carries; pulls take it from the registry\n`),
+    result.stdout,
+  );
+  await waitFor(async () => (await registry.blobGets()).get(image.layers[0]?.digest as Digest) === 1, { timeoutMs: 5_000, description: 'the registry logged the preheat' });
+  t.is((await registry.blobGets()).get(huge as Digest) ?? 0, 0, 'the registry never served the huge layer');
 });
 
 test('shoal preheat refuses an invalid --nodes or --platform with exit 2', async (t) => {
