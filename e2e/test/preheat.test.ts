@@ -1,7 +1,6 @@
 import test from 'ava';
-import { createHash } from 'node:crypto';
-import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
 import { NODE_FLAGS } from '@shoal/cli';
 import {
@@ -10,6 +9,7 @@ import {
   httpOk,
   makeTempDir,
   minimalEnv,
+  placeSparseBlob,
   pushImage,
   removeTempDir,
   requireTools,
@@ -161,15 +161,7 @@ test('shoal preheat of an image with a layer over 64 GiB warms the rest and name
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'test/huge' });
 
   const hugeSize = MAX_BLOB_SIZE_BYTES + 1;
-  const hex = createHash('sha256').update('a sparse layer over 64 GiB').digest('hex');
-  const huge = `sha256:${hex}`;
-  const data = blobPath(registry.dataDir, huge as Digest);
-  await mkdir(dirname(data), { recursive: true });
-  await writeFile(data, '');
-  await truncate(data, hugeSize);
-  const link = join(registry.dataDir, 'docker', 'registry', 'v2', 'repositories', 'test/huge', '_layers', 'sha256', hex);
-  await mkdir(link, { recursive: true });
-  await writeFile(join(link, 'link'), huge);
+  const huge = await placeSparseBlob(registry.dataDir, 'test/huge', hugeSize, 'a sparse layer over 64 GiB');
   const base = `http://${registry.host}/v2/test/huge/manifests`;
   const got = await fetch(`${base}/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
   const manifest = (await got.json()) as { mediaType: string; layers: unknown[] };
@@ -185,7 +177,7 @@ test('shoal preheat of an image with a layer over 64 GiB warms the rest and name
     result.stdout,
   );
   await waitFor(async () => (await registry.blobGets()).get(image.layers[0]?.digest as Digest) === 1, { timeoutMs: 5_000, description: 'the registry logged the preheat' });
-  t.is((await registry.blobGets()).get(huge as Digest) ?? 0, 0, 'the registry never served the huge layer');
+  t.is((await registry.blobGets()).get(huge) ?? 0, 0, 'the registry never served the huge layer');
 });
 
 test('shoal preheat refuses an invalid --nodes or --platform with exit 2', async (t) => {

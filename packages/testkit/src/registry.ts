@@ -10,7 +10,8 @@
  * ("response completed with error" for 4xx/5xx). The Apache-style lines on stdout are
  * not used.
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify as stringifyYaml } from 'yaml';
@@ -347,4 +348,24 @@ export async function registryHasBlob(dataDir: string, digest: Digest): Promise<
   } catch {
     return false;
   }
+}
+
+/**
+ * Puts a blob of `sizeBytes` zeros into a registry's filesystem storage as a sparse file,
+ * linked into `repository`, so that the registry serves it and accepts a manifest naming it.
+ * For blobs too large to write or hash in a test (64 GiB and more): its digest is the hash
+ * of `name`, not of its bytes, so only reads that no digest check covers (ranges, HEAD,
+ * manifests) may rely on it.
+ */
+export async function placeSparseBlob(dataDir: string, repository: string, sizeBytes: number, name: string): Promise<Digest> {
+  const hex = createHash('sha256').update(name).digest('hex');
+  const v2 = join(dataDir, 'docker', 'registry', 'v2');
+  const blobDir = join(v2, 'blobs', 'sha256', hex.slice(0, 2), hex);
+  await mkdir(blobDir, { recursive: true });
+  await writeFile(join(blobDir, 'data'), '');
+  await truncate(join(blobDir, 'data'), sizeBytes);
+  const linkDir = join(v2, 'repositories', repository, '_layers', 'sha256', hex);
+  await mkdir(linkDir, { recursive: true });
+  await writeFile(join(linkDir, 'link'), `sha256:${hex}`);
+  return `sha256:${hex}` as Digest;
 }

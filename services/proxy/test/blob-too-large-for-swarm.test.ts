@@ -1,29 +1,12 @@
-import { createHash } from 'node:crypto';
-import { mkdir, open, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import test from 'ava';
-import { HEADER, MAX_BLOB_SIZE_BYTES, parseDigest, type Digest } from '@shoal/core';
+import { HEADER, MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
+import { placeSparseBlob } from '@shoal/testkit';
 import { FakeSwarmRejecting } from './helpers/fake-swarm.js';
 import { blobPath, fetchAll, metricValue, startProxy, startUpstream, type Upstream } from './helpers/fixture.js';
 
-/**
- * Puts a blob of `sizeBytes` zeros into the real registry's storage as a sparse
- * file, linked into the upstream's repository. Its name is not the hash of its
- * bytes (hashing 64 GiB would take minutes): the registry serves it anyway, and
- * these requests read only a range of it, which no digest check covers.
- */
-async function sparseBlob(upstream: Upstream, sizeBytes: number): Promise<Digest> {
-  const hex = createHash('sha256').update(`sparse ${sizeBytes}`).digest('hex');
-  const v2 = join(upstream.registry.dataDir, 'docker', 'registry', 'v2');
-  const blobDir = join(v2, 'blobs', 'sha256', hex.slice(0, 2), hex);
-  await mkdir(blobDir, { recursive: true });
-  const file = await open(join(blobDir, 'data'), 'w');
-  await file.truncate(sizeBytes);
-  await file.close();
-  const linkDir = join(v2, 'repositories', upstream.repository, '_layers', 'sha256', hex);
-  await mkdir(linkDir, { recursive: true });
-  await writeFile(join(linkDir, 'link'), `sha256:${hex}`);
-  return parseDigest(`sha256:${hex}`);
+/** A sparse blob of `sizeBytes` in the upstream's real registry, linked into its repository. */
+function sparseBlob(upstream: Upstream, sizeBytes: number): Promise<Digest> {
+  return placeSparseBlob(upstream.registry.dataDir, upstream.repository, sizeBytes, `sparse ${sizeBytes}`);
 }
 
 test('a blob larger than the swarm carries goes to the registry without asking the swarm, counted as too_large', async (t) => {
