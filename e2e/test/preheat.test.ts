@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
@@ -27,6 +27,18 @@ import { SHOAL, spawnSupernode } from './helpers/processes.js';
 /** The real `shoal preheat` executable (as bin/shoal.js runs it), configured by flags and SHOAL_* variables. */
 function shoalPreheat(args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> {
   return runCommand(process.execPath, [...NODE_FLAGS, SHOAL, 'preheat', ...args], { env: minimalEnv(env), timeoutMs: 60_000 });
+}
+
+/** A real docker-registry and a `shoal supernode` process pointed at it, stopped when the test ends. */
+async function registryAndSupernode(t: ExecutionContext) {
+  await requireTools(['docker-registry', 'skopeo']);
+  const dir = await makeTempDir('shoal-preheat');
+  t.teardown(() => removeTempDir(dir));
+  const registry = await startRegistry();
+  t.teardown(() => registry.stop());
+  const supernode = await spawnSupernode(dir, registry.host);
+  t.teardown(() => supernode.process.stop());
+  return { dir, registry, supernode };
 }
 
 function blobPath(dataDir: string, digest: Digest): string {
@@ -117,13 +129,7 @@ test('shoal preheat --platform linux/amd64 warms that platform only; a container
 // registry's 404, before any job starts), or a blob cannot be fetched (each
 // failed blob named, the others still warmed). Both exit 1.
 test('shoal preheat of a missing tag, or of an image with a blob gone from the registry, exits 1 saying what failed', async (t) => {
-  await requireTools(['docker-registry', 'skopeo']);
-  const dir = await makeTempDir('shoal-preheat');
-  t.teardown(() => removeTempDir(dir));
-  const registry = await startRegistry();
-  t.teardown(() => registry.stop());
-  const supernode = await spawnSupernode(dir, registry.host);
-  t.teardown(() => supernode.process.stop());
+  const { dir, registry, supernode } = await registryAndSupernode(t);
   const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 300 * 1024, seed: 'preheat-gone-a' }, { sizeBytes: 200 * 1024, seed: 'preheat-gone-b' }] });
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'test/broken' });
 
@@ -150,13 +156,7 @@ test('shoal preheat of a missing tag, or of an image with a blob gone from the r
 // registry. The layer is a sparse file in the real registry's storage, linked into the
 // repository, so that the registry accepts a manifest naming it.
 test('shoal preheat of an image with a layer over 64 GiB warms the rest and names that layer, which it never fetches', async (t) => {
-  await requireTools(['docker-registry', 'skopeo']);
-  const dir = await makeTempDir('shoal-preheat');
-  t.teardown(() => removeTempDir(dir));
-  const registry = await startRegistry();
-  t.teardown(() => registry.stop());
-  const supernode = await spawnSupernode(dir, registry.host);
-  t.teardown(() => supernode.process.stop());
+  const { dir, registry, supernode } = await registryAndSupernode(t);
   const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 300 * 1024, seed: 'preheat-huge-a' }] });
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'test/huge' });
 

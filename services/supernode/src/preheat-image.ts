@@ -68,7 +68,8 @@ export async function resolvePreheatImage(
   for (const m of manifests) {
     for (const d of [m.config, ...m.layers]) (d.sizeBytes > MAX_BLOB_SIZE_BYTES ? tooLarge : blobs).set(d.digest, d.sizeBytes);
   }
-  if (blobs.size > MAX_PREHEAT_BLOBS) throw new PreheatUnsupportedError(`${request.imageText}: ${blobs.size} blobs, at most ${MAX_PREHEAT_BLOBS} per job`);
+  const count = blobs.size + tooLarge.size;
+  if (count > MAX_PREHEAT_BLOBS) throw new PreheatUnsupportedError(`${request.imageText}: ${count} blobs, at most ${MAX_PREHEAT_BLOBS} per job`);
   return {
     platforms: [...new Set(manifests.flatMap((m) => (m.platform === undefined ? [] : [m.platform])))],
     blobs: [...blobs].map(([digest, sizeBytes]) => ({ digest, sizeBytes })),

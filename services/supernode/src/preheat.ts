@@ -3,7 +3,6 @@ import {
   type Platform,
   MAX_BLOB_SIZE_BYTES,
   MAX_PREFETCH_BLOBS_PER_FRAME,
-  MAX_PREHEAT_BLOBS,
   MAX_PREHEAT_NODES,
   systemClock,
   type Clock,
@@ -123,7 +122,7 @@ interface Job {
   readonly image: string;
   readonly platforms: readonly string[];
   readonly blobs: readonly BlobEntry[];
-  /** Blobs of the image larger than the swarm carries: not warmed (a pull takes them from the registry). */
+  /** Blobs of the image larger than the swarm carries: not warmed (a pull takes them from the registry). With `blobs`, at most MAX_PREHEAT_BLOBS. */
   readonly tooLarge: ReadonlyArray<{ digest: Digest; sizeBytes: number }>;
   readonly startedAtMs: number;
   readonly abort: AbortController;
@@ -526,7 +525,7 @@ export class PreheatJobs {
     };
     if (job.finishedAtMs !== undefined) out.finishedAt = new Date(job.finishedAtMs).toISOString();
     if (job.message !== undefined) out.message = job.message;
-    if (job.tooLarge.length > 0) out.tooLarge = job.tooLarge.slice(0, MAX_PREHEAT_BLOBS).map((b) => ({ digest: b.digest, sizeBytes: b.sizeBytes }));
+    if (job.tooLarge.length > 0) out.tooLarge = job.tooLarge.map((b) => ({ digest: b.digest, sizeBytes: b.sizeBytes }));
     if (job.nodes !== undefined) out.nodes = job.nodes.map(nodeStatus);
     return out;
   }
