@@ -1,9 +1,9 @@
 import anyTest, { type TestFn } from 'ava';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { API_PREFIX } from '@shoal/core';
+import { API_PREFIX, MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
 import { startNodeAgent, startSupernode, type Running, type RunningNodeAgent } from '@shoal/cli';
-import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry, waitFor, type RunningRegistry } from '@shoal/testkit';
+import { buildImage, makeTempDir, placeSparseBlob, pushImage, removeTempDir, requireTools, startRegistry, waitFor, type RunningRegistry } from '@shoal/testkit';
 import { FakeKubeApi, type FakeObject } from '@shoal/supernode/testing/fake-kube-api';
 import { testLogger } from './helpers/cluster.js';
 import { metricValue } from './helpers/metrics.js';
@@ -38,7 +38,17 @@ async function registeredNodeNames(supernodeUrl: string): Promise<string[]> {
   return status.peers.map((p) => p.nodeName ?? '').sort();
 }
 
-type Status = { desired?: number; active?: number; succeeded?: number; failed?: number; failedNodes?: string[]; message?: string; startTime?: string; completionTime?: string };
+type Status = {
+  desired?: number;
+  active?: number;
+  succeeded?: number;
+  failed?: number;
+  failedNodes?: string[];
+  message?: string;
+  startTime?: string;
+  completionTime?: string;
+  tooLarge?: Array<{ digest: string; sizeBytes: number }>;
+};
 
 function statusOf(obj: FakeObject | undefined): Status {
   return (obj?.status ?? {}) as Status;
@@ -212,4 +222,33 @@ test.serial('a Never job keeps going: a node that registers later is filled too'
   t.is(late.completionTime, undefined, 'a Never job never completes');
   t.is(await cachedBlobs(t, 'node-late'), t.context.blobs.length, "node-late's store holds every blob");
   t.is(await cachedBlobs(t, 'node-c'), t.context.blobs.length, "node-c's store holds every blob");
+});
+
+// An image with a layer larger than the swarm carries (64 GiB): the job warms the rest and
+// succeeds, and its status (pruned by the fake to the chart's CRD, as an API server would)
+// names that layer, which containerd will take from the registry; one Warning Event says so.
+// The layer is a sparse file in the real registry's storage, linked into the repository.
+test.serial('a job whose image has a layer over 64 GiB warms the rest and names that layer in status.tooLarge and a Warning Event', async (t) => {
+  const { kube, registry, dir } = t.context;
+  const image = await buildImage({ dir: join(dir, 'huge-layout'), tag: 'v1', layers: [{ sizeBytes: 100 * 1024, seed: 'ipj-huge-a' }] });
+  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'test/ipj-huge' });
+  const hugeSize = MAX_BLOB_SIZE_BYTES + 1;
+  const huge = await placeSparseBlob(registry.dataDir, 'test/ipj-huge', hugeSize, 'a sparse layer over 64 GiB');
+  const base = `http://${registry.host}/v2/test/ipj-huge/manifests`;
+  const got = await fetch(`${base}/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const manifest = (await got.json()) as { mediaType: string; layers: unknown[] };
+  manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: huge, size: hugeSize });
+  const put = await fetch(`${base}/v2`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: JSON.stringify(manifest) });
+  t.is(put.status, 201, await put.text());
+
+  kube.createJob(NS, 'huge-layer', { image: `${registry.host}/test/ipj-huge:v2`, selector: { names: ['node-b'] } });
+  const s = await waitForStatus(t, 'huge-layer', (s) => s.completionTime !== undefined, 'completed');
+  t.is(s.succeeded, 1, JSON.stringify(s));
+  t.deepEqual(s.tooLarge, [{ digest: huge, sizeBytes: hugeSize }]);
+  t.true((s.message ?? '').includes(`1 blob larger than the swarm carries (64 GiB) not preheated; pulls take it from the registry: ${huge} (${hugeSize} bytes)`), s.message);
+  const warnings = kube.eventsFor(NS, 'huge-layer').filter((e) => e.reason === 'BlobTooLargeForSwarm');
+  t.is(warnings.length, 1, JSON.stringify(warnings));
+  t.is(warnings[0]?.type, 'Warning');
+  t.true(String(warnings[0]?.message).includes(huge), JSON.stringify(warnings));
+  t.is((await registry.blobGets()).get(huge as Digest) ?? 0, 0, 'the registry never served the huge layer');
 });

@@ -563,8 +563,8 @@ function sumBytes(blobs: readonly BlobEntry[]): number {
   return blobs.reduce((sum, b) => sum + b.sizeBytes, 0);
 }
 
-/** The job message's note on blobs it left out for their size. */
-function tooLargeText(blobs: ReadonlyArray<{ digest: Digest; sizeBytes: number }>): string {
+/** A job message's note on blobs left out for their size (preheat jobs and ImagePullJob status). */
+export function tooLargeText(blobs: ReadonlyArray<{ digest: string; sizeBytes: number }>): string {
   const listed = blobs.slice(0, 3).map((b) => `${b.digest} (${b.sizeBytes} bytes)`);
   const more = blobs.length > 3 ? ` and ${blobs.length - 3} more` : '';
   const limit = `${MAX_BLOB_SIZE_BYTES / 1024 ** 3} GiB`;

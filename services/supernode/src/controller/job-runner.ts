@@ -7,7 +7,7 @@
  */
 import { pause, withDeadline, type Logger, type PreheatJob } from '@shoal/core';
 import { InvalidImagePullJobError } from '../errors.js';
-import type { PreheatStart } from '../preheat.js';
+import { tooLargeText, type PreheatStart } from '../preheat.js';
 import { authorizationFromDockerConfig, DOCKER_CONFIG_JSON_TYPE } from './credentials.js';
 import { statusCodeOf, type ImagePullJobObject, type ImagePullJobStatus, type JobEvent, type KubeAccess } from './kube.js';
 import { labelSelectorQuery, nodesOfActivePods, selectNodes, type KubeNode } from './select.js';
@@ -18,6 +18,8 @@ export const EVENT_PULL_SUCCEEDED = 'PullImageSucceed';
 export const EVENT_PULL_FAILED = 'PullImageFailed';
 /** The node's store holds the image but the node has no container runtime socket: nothing to pull into. */
 export const EVENT_STORE_ONLY = 'PullImageStoreOnly';
+/** Once per job: the image has blobs larger than the swarm carries; they are not warmed, and containerd takes them from the registry. */
+export const EVENT_TOO_LARGE = 'BlobTooLargeForSwarm';
 /** Events one job writes at most (one per node outcome; a `Never` job with churning nodes stops writing beyond this). */
 const MAX_EVENTS_PER_JOB = 2_000;
 /** Longest wait between a node's attempts (DEFAULT_RETRY_DELAY_MS doubles up to it). Milliseconds: 5 min. */
@@ -26,6 +28,8 @@ const MAX_RETRY_DELAY_MS = 5 * 60_000;
 const MAX_FAILED_NODES_LISTED = 100;
 /** Bytes of status.message at most. */
 const MAX_MESSAGE_CHARS = 2_000;
+/** Blobs listed in status.tooLarge at most (one image rarely has more than one such layer). */
+export const MAX_TOO_LARGE_LISTED = 10;
 
 /** The part of PreheatJobs the controller drives. */
 export interface PreheatStarter {
@@ -130,6 +134,8 @@ export class JobRunner {
   private wake: () => void = () => undefined;
   private lastPatched = '';
   private message = '';
+  /** Blobs of the job's images too large for the swarm (digest → size), as the preheats resolved them; at most MAX_TOO_LARGE_LISTED. */
+  private readonly tooLarge = new Map<string, number>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -362,6 +368,7 @@ export class JobRunner {
     } catch (err) {
       return { ok: false, reason: this.fills.signal.aborted ? 'stopped' : errorText(err) };
     }
+    await this.noteTooLarge(image.text, job.tooLarge ?? []);
     let progress = -1;
     let progressAtMs = Date.now();
     let pullingSinceMs: number | undefined;
@@ -413,6 +420,22 @@ export class JobRunner {
     return { ok: false, reason: (node?.error ?? job.message ?? 'preheat failed').slice(0, 500) };
   }
 
+  /**
+   * Blobs a preheat left out for being larger than the swarm carries: listed in
+   * the status, and told once per job in a Warning Event. The node's pull still
+   * succeeds (containerd fetches them from the registry through the proxy), but
+   * the registry sends them to every node, which the SRE must be able to see.
+   */
+  private async noteTooLarge(imageText: string, blobs: ReadonlyArray<{ digest: string; sizeBytes: number }>): Promise<void> {
+    const fresh = blobs.filter((b) => !this.tooLarge.has(b.digest));
+    if (fresh.length === 0) return;
+    const firstNews = this.tooLarge.size === 0;
+    for (const b of fresh) if (this.tooLarge.size < MAX_TOO_LARGE_LISTED) this.tooLarge.set(b.digest, b.sizeBytes);
+    if (!firstNews) return;
+    this.log.warn({ image: imageText, blobs: fresh.slice(0, MAX_TOO_LARGE_LISTED) }, 'ImagePullJob image has blobs larger than the swarm carries: containerd takes them from the registry');
+    await this.event({ type: 'Warning', reason: EVENT_TOO_LARGE, message: `${imageText}: ${tooLargeText(fresh)}` });
+  }
+
   /** Records an Event on the job; a failure is logged, never fatal. */
   private async event(event: JobEvent): Promise<void> {
     if (this.eventsWritten >= MAX_EVENTS_PER_JOB) return;
@@ -461,6 +484,7 @@ export class JobRunner {
     else parts.push(`${c.succeeded} of ${this.nodes.size} nodes filled, ${c.active} in progress`);
     const storeOnly = [...this.nodes].filter(([, e]) => e.state === 'succeeded' && e.storeOnly !== undefined);
     if (storeOnly.length > 0) parts.push(`in Shoal's store only (no container runtime): ${storeOnly.slice(0, 5).map(([n]) => n).join(', ')}${storeOnly.length > 5 ? ', ...' : ''}`);
+    if (this.tooLarge.size > 0) parts.push(tooLargeText([...this.tooLarge].map(([digest, sizeBytes]) => ({ digest, sizeBytes }))));
     if (failed.length > 0) parts.push(`failed: ${failed.slice(0, 5).map(([n, e]) => `${n}: ${e.reason ?? 'failed'}`).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
     const phases = { pending: 0, filling: 0, pulling: 0, succeeded: 0, failed: 0, storeOnly: 0 };
     let bytesDone = 0;
@@ -482,6 +506,7 @@ export class JobRunner {
       message: parts.join('; ').slice(0, MAX_MESSAGE_CHARS),
       startTime,
     };
+    if (this.tooLarge.size > 0) status.tooLarge = [...this.tooLarge].map(([digest, sizeBytes]) => ({ digest, sizeBytes }));
     if (completionTime !== undefined) status.completionTime = completionTime;
     return status;
   }
@@ -522,3 +547,4 @@ export class JobRunner {
     }
   }
 }
+

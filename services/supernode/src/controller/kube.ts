@@ -36,6 +36,8 @@ export interface ImagePullJobStatus {
   completionTime?: string;
   /** Byte-level progress across every node (and image): bytes verified in the nodes' stores, and nodes by phase. */
   progress?: ImagePullJobProgress;
+  /** Blobs of the job's images larger than the swarm carries: not warmed; containerd takes them from the registry (at most 10 listed). */
+  tooLarge?: Array<{ digest: string; sizeBytes: number }>;
 }
 
 export interface ImagePullJobProgress {

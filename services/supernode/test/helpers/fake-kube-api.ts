@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import yaml from 'js-yaml';
 
 /**
  * A FAKE Kubernetes API server, for tests only: no real API server can run on
@@ -16,8 +17,10 @@ import { KubeConfig } from '@kubernetes/client-node';
  * Pods by labelSelector; GET of Secrets; POST of Events; and
  * coordination.k8s.io/v1 Leases (create answers 409 AlreadyExists when one
  * exists, PUT with a stale resourceVersion answers 409 Conflict, every write
- * bumps resourceVersion). Tests add and change objects and read back every
- * status patch and Event.
+ * bumps resourceVersion). A job's status is pruned to the Helm chart's CRD
+ * schema, as a real API server prunes fields its structural schema does not
+ * name: a status field the CRD lacks never reaches a test. Tests add and
+ * change objects and read back every status patch and Event.
  */
 
 const GROUP_VERSION = 'shoal.io/v1alpha1';
@@ -69,6 +72,45 @@ function clone<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
+/** The chart's CRDs, from services/supernode/dist/test/helpers/. */
+const CRD_FILES: Record<FakeJobKind, URL> = {
+  ImagePullJob: new URL('../../../../../charts/shoal/crds/imagepulljobs.shoal.io.yaml', import.meta.url),
+  ImageListPullJob: new URL('../../../../../charts/shoal/crds/imagelistpulljobs.shoal.io.yaml', import.meta.url),
+};
+
+/** An OpenAPI v3 schema, as far as structural pruning reads it. */
+interface SchemaNode {
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+}
+
+/** The status schema of each job kind's served version, from the chart's CRD. */
+async function statusSchemas(): Promise<Record<FakeJobKind, SchemaNode>> {
+  const out: Partial<Record<FakeJobKind, SchemaNode>> = {};
+  for (const [kind, file] of Object.entries(CRD_FILES) as Array<[FakeJobKind, URL]>) {
+    const crd = yaml.load(await readFile(file, 'utf8')) as { spec: { versions: Array<{ served: boolean; schema: { openAPIV3Schema: SchemaNode } }> } };
+    const version = crd.spec.versions.find((v) => v.served);
+    const status = version?.schema.openAPIV3Schema.properties?.status;
+    if (status === undefined) throw new Error(`fake: ${file.pathname} has no status schema`);
+    out[kind] = status;
+  }
+  return out as Record<FakeJobKind, SchemaNode>;
+}
+
+/** Drops what a structural schema does not name, as the API server does on every write. */
+function prune(value: unknown, schema: SchemaNode): unknown {
+  if (schema['x-kubernetes-preserve-unknown-fields'] === true) return value;
+  if (Array.isArray(value)) return schema.items === undefined ? value : value.map((v) => prune(v, schema.items as SchemaNode));
+  if (typeof value !== 'object' || value === null || schema.properties === undefined) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const sub = schema.properties[k];
+    if (sub !== undefined) out[k] = prune(v, sub);
+  }
+  return out;
+}
+
 /** RFC 7386 JSON merge patch. */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
@@ -108,9 +150,12 @@ export class FakeKubeApi {
   /** The next N list requests for ImagePullJobs answer 500 (to test the controller's backoff). */
   failLists = 0;
 
-  private constructor(server: Server, url: string) {
+  private readonly statusSchemas: Record<FakeJobKind, SchemaNode>;
+
+  private constructor(server: Server, url: string, statusSchemas: Record<FakeJobKind, SchemaNode>) {
     this.server = server;
     this.url = url;
+    this.statusSchemas = statusSchemas;
     server.on('request', (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -120,10 +165,11 @@ export class FakeKubeApi {
   }
 
   static async start(): Promise<FakeKubeApi> {
+    const schemas = await statusSchemas();
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    return new FakeKubeApi(server, `http://127.0.0.1:${port}`);
+    return new FakeKubeApi(server, `http://127.0.0.1:${port}`, schemas);
   }
 
   async close(): Promise<void> {
@@ -329,7 +375,7 @@ export class FakeKubeApi {
           return json(409, statusBody(409, 'Conflict', `Operation cannot be fulfilled on ${plural}.shoal.io "${name}": the object has been modified; please apply your changes to the latest version and try again`));
         }
         // The status subresource ignores everything but status; generation stays (only spec changes move it).
-        obj.status = mergePatch(obj.status ?? {}, patch.status ?? {}) as Record<string, unknown>;
+        obj.status = prune(mergePatch(obj.status ?? {}, patch.status ?? {}), this.statusSchemas[kind]) as Record<string, unknown>;
         this.emit('MODIFIED', obj);
         return json(200, obj);
       }
