@@ -547,4 +547,3 @@ export class JobRunner {
     }
   }
 }
-
