@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { API_PREFIX, MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
 import { startNodeAgent, startSupernode, type Running, type RunningNodeAgent } from '@shoal/cli';
 import { buildImage, makeTempDir, placeSparseBlob, pushImage, removeTempDir, requireTools, startRegistry, waitFor, type RunningRegistry } from '@shoal/testkit';
+import type { ImagePullJobStatus } from '@shoal/supernode';
 import { FakeKubeApi, type FakeObject } from '@shoal/supernode/testing/fake-kube-api';
 import { testLogger } from './helpers/cluster.js';
 import { metricValue } from './helpers/metrics.js';
@@ -38,17 +39,7 @@ async function registeredNodeNames(supernodeUrl: string): Promise<string[]> {
   return status.peers.map((p) => p.nodeName ?? '').sort();
 }
 
-type Status = {
-  desired?: number;
-  active?: number;
-  succeeded?: number;
-  failed?: number;
-  failedNodes?: string[];
-  message?: string;
-  startTime?: string;
-  completionTime?: string;
-  tooLarge?: Array<{ digest: string; sizeBytes: number }>;
-};
+type Status = ImagePullJobStatus;
 
 function statusOf(obj: FakeObject | undefined): Status {
   return (obj?.status ?? {}) as Status;
