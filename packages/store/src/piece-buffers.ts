@@ -1,9 +1,9 @@
 /**
  * Piece-sized buffers, reused: a stream of fresh piece buffers costs page
  * faults and garbage collection (V8 runs full collections when much memory
- * outside its heap is allocated and freed). Readers read a piece whole into one
- * (range-reader.ts), and the fresh-piece cache copies a piece into one as it
- * is verified (fresh-pieces.ts).
+ * outside its heap is allocated and freed). Readers read a piece whole into one,
+ * and the next piece into another (range-reader.ts), and the fresh-piece cache
+ * copies a piece into one as it is verified (fresh-pieces.ts).
  *
  * Idle buffers kept for reuse, at most this many bytes in all (32 MiB: 32
  * buffers of 1 MiB, or 4 of 8 MiB). Buffers in use are bounded by their
