@@ -23,6 +23,8 @@ export interface RangeReaderSource {
    * was written, pinned until `unpin`; undefined when it must come from disk.
    */
   fresh(index: number): FreshPiece | undefined;
+  /** Whether piece `index` is in memory now (nothing pinned): a piece there is not read ahead from disk. */
+  inMemory?(index: number): boolean;
   unpin(piece: FreshPiece): void;
   /** Piece `index` read back from disk hashed to `actual`: drops the blob and answers the error to fail the read with. */
   corrupt(index: number, actual: string): Promise<Error>;
@@ -206,6 +208,7 @@ export class RangeReader implements ChunkReader {
     const { pieceSizeBytes, blobSizeBytes } = this.source.layout;
     const offset = index * pieceSizeBytes;
     if (offset >= this.endExclusive || this.ahead !== undefined || this.handle === undefined || !this.canRead(index)) return;
+    if (this.source.inMemory?.(index) === true) return;
     const length = Math.min(pieceSizeBytes, blobSizeBytes - offset);
     const buffer = takePieceBuffer(pieceSizeBytes);
     const handle = this.handle;

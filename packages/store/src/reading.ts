@@ -80,6 +80,7 @@ export class Reading {
         open: () => this.openForRead(entry),
         readablePiece: (index) => this.readablePiece(entry, index),
         fresh: (index) => this.catalog.fresh.take(entry, index),
+        inMemory: (index) => this.catalog.fresh.peek(entry, index) !== undefined,
         unpin: (piece) => this.catalog.fresh.unpin(piece),
         corrupt: (index, actual) => this.corrupt(entry, index, actual),
         release: () => {

@@ -86,6 +86,16 @@ test('a reader reads ahead neither past its range nor into a piece it may not re
   whole.close();
 });
 
+test('a piece still in memory is not read ahead from disk', async (t) => {
+  const blob = makeBlob(3 * MiB);
+  const { source, reads } = await spiedSource(t, blob);
+  const reader = new RangeReader({ ...source, inMemory: (index) => index === 1 }, 0, blob.data.length);
+  t.is(await reader.read(Buffer.alloc(1024)), 1024);
+  await settle();
+  t.deepEqual(reads, [0], 'piece 1 is in memory: no disk read ahead of it');
+  reader.close();
+});
+
 test('bytes read ahead are matched against their hash before any is handed out', async (t) => {
   const blob = makeBlob(3 * MiB);
   const wrong = [...blob.pieceSha256];
