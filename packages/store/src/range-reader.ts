@@ -175,6 +175,7 @@ export class RangeReader implements ChunkReader {
       return;
     }
     if (ahead !== undefined) giveBackWhenRead(ahead);
+    this.assertOpen();
     this.buffer ??= takePieceBuffer(pieceSizeBytes);
     const buffer = this.buffer;
     this.handle ??= this.source.open();
