@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import test from 'ava';
 import { CorruptAtRestError, type Digest } from '@shoal/core';
-import { MiB, blobFile, exists, makeBlob, openStore, partialFile, piece, streamOf } from './fixtures.js';
+import { MiB, blobFile, exists, makeBlob, openStore, partialFile, piece, readChunksInto, streamOf } from './fixtures.js';
 
 // A blob whose file changed on disk after it was verified (16 bytes flipped) was
 // read back and served as it was: the wrong bytes under the right digest. Every
@@ -29,14 +29,7 @@ test('a complete blob changed on disk is never read out: the reader stops before
   const reader = store.openReader(blob.digest);
   const got: Buffer[] = [];
   const error = await t.throwsAsync(
-    (async () => {
-      for (;;) {
-        const into = Buffer.alloc(256 * 1024);
-        const count = await reader.read(into);
-        if (count === 0) return;
-        got.push(into.subarray(0, count));
-      }
-    })(),
+    readChunksInto(reader, got),
     { instanceOf: CorruptAtRestError },
   );
   reader.close();

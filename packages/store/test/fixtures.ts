@@ -128,6 +128,16 @@ export function shuffled<T>(items: readonly T[]): T[] {
 }
 
 /** Reads `reader` to its end into one buffer, `chunkBytes` at a time, and closes it. */
+/** Reads `reader` to its end, `chunkBytes` at a time, pushing each chunk onto `got` (which keeps what came before a failure). */
+export async function readChunksInto(reader: ChunkReader, got: Buffer[], chunkBytes = 256 * 1024): Promise<void> {
+  for (;;) {
+    const into = Buffer.alloc(chunkBytes);
+    const count = await reader.read(into);
+    if (count === 0) return;
+    got.push(into.subarray(0, count));
+  }
+}
+
 export async function readAll(reader: ChunkReader, chunkBytes = 64 * 1024): Promise<Buffer> {
   const parts: Buffer[] = [];
   try {

@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import test from 'ava';
 import { pieceSpan } from '@shoal/core';
 import { RangeReader, type RangeReaderSource } from '../src/range-reader.js';
-import { MiB, blobFile, makeBlob, openStore, readAll, streamOf, type Blob } from './fixtures.js';
+import { MiB, blobFile, makeBlob, openStore, readAll, readChunksInto, streamOf, type Blob } from './fixtures.js';
 
 // While the caller sends one piece, a reader reads the next one from disk, so that
 // the disk read does not wait behind the hash and the socket writes. The bytes read
@@ -104,14 +104,7 @@ test('bytes read ahead are matched against their hash before any is handed out',
   const reader = new RangeReader(source, 0, blob.data.length);
   const got: Buffer[] = [];
   await t.throwsAsync(
-    (async () => {
-      for (;;) {
-        const into = Buffer.alloc(256 * 1024);
-        const count = await reader.read(into);
-        if (count === 0) return;
-        got.push(into.subarray(0, count));
-      }
-    })(),
+    readChunksInto(reader, got),
     { message: /piece 1 hashes to/ },
   );
   reader.close();
