@@ -82,9 +82,9 @@ import {
   type NsProcess,
 } from './netns/services.js';
 import { barChartSvg } from './netns/svg.js';
-import { cleanLeftovers, createTopology, DEFAULT_MTU, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
+import { BRIDGE_NS, cleanLeftovers, createTopology, DEFAULT_MTU, destroySync, HOST_IF, PREFIX, type Host, type Topology } from './netns/topology.js';
 import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
-import { shapedSentIn, type ShapedSent } from './netns/shaping.js';
+import { classIdFor, shapedClassesIn, shapedSentIn, type ShapedSent } from './netns/shaping.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
 import { tcpGoodput } from './sim/simulation.js';
 
@@ -279,6 +279,12 @@ interface ModeResult {
   egressBytes: { registry: number; supernodeHost: number; nodesTotal: number };
   /** The same links' bytes as their shapers (root htb qdiscs) count them: every segment's headers included; absent when unreadable. */
   shapedEgressBytes?: { registry: number; supernodeHost: number; nodesTotal: number };
+  /**
+   * The supernode (or cache) host's downlink as its shaper counts it: everything, and what
+   * came from the registry. The rest (the nodes' requests, ACKs and control) shares the
+   * link with the back-to-source. Absent when unreadable.
+   */
+  shapedSupernodeHostRx?: { total: number; fromRegistry: number };
   /** Bytes received by the supernode (or cache) host's link: its back-to-source. */
   supernodeHostRxBytes: number;
   /** From the registry's access log: blob bytes it sent, by client address. */
@@ -405,18 +411,33 @@ async function shapedEgressOf(reg: Host, sn: Host, nodeHosts: readonly Host[]): 
   }
 }
 
+/** The supernode host's downlink (its bridge port's egress) as its shaper counts it; undefined, with a line in the log, when tc cannot tell. */
+async function shapedDownlinkOf(sn: Host, reg: Host): Promise<{ total: number; fromRegistry: number } | undefined> {
+  try {
+    const classes = await shapedClassesIn(BRIDGE_NS, sn.bridgePort);
+    const total = classes.get('1:1')?.bytes;
+    const fromRegistry = classes.get(classIdFor(reg.ip))?.bytes;
+    if (total === undefined || fromRegistry === undefined) throw new Error(`no class 1:1 or ${classIdFor(reg.ip)} on ${sn.bridgePort}`);
+    return { total, fromRegistry };
+  } catch (err) {
+    log(`cannot read the supernode host's downlink classes: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
 /** Every counter a pull is measured by, read at once: the links' bytes, the registry's log, the hosts' TCP, the shapers. */
 async function countersOf(ctx: Ctx, hosts: ModeHosts) {
   const { reg, sn, nodeHosts } = hosts;
-  const [regLink, snLink, nodes, served, tcp, shaped] = await Promise.all([
+  const [regLink, snLink, nodes, served, tcp, shaped, shapedDown] = await Promise.all([
     linkBytesIn(reg.ns, HOST_IF),
     linkBytesIn(sn.ns, HOST_IF),
     Promise.all(nodeHosts.map((h) => linkBytesIn(h.ns, HOST_IF))),
     blobsServed(ctx.origin),
     tcpOfHosts(reg, sn, nodeHosts, log),
     shapedEgressOf(reg, sn, nodeHosts),
+    shapedDownlinkOf(sn, reg),
   ]);
-  return { reg: regLink, sn: snLink, nodes, served, tcp, shaped };
+  return { reg: regLink, sn: snLink, nodes, served, tcp, shaped, shapedDown };
 }
 
 /** Peak resident memory since start (VmHWM, MiB) of each process still alive, by pid. */
@@ -563,6 +584,9 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
   if (before.tcp !== undefined && after.tcp !== undefined) result.tcp = hostsTcpSince(after.tcp, before.tcp);
   if (before.shaped !== undefined && after.shaped !== undefined) {
     result.shapedEgressBytes = { registry: after.shaped.registry - before.shaped.registry, supernodeHost: after.shaped.supernodeHost - before.shaped.supernodeHost, nodesTotal: after.shaped.nodesTotal - before.shaped.nodesTotal };
+  }
+  if (before.shapedDown !== undefined && after.shapedDown !== undefined) {
+    result.shapedSupernodeHostRx = { total: after.shapedDown.total - before.shapedDown.total, fromRegistry: after.shapedDown.fromRegistry - before.shapedDown.fromRegistry };
   }
   const seedAfter = mode === 'shoal' ? await supernodePieceSends(sn).catch(() => undefined) : undefined;
   if (seedBefore !== undefined && seedAfter !== undefined) {
@@ -882,7 +906,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const shaped =
         r.mode !== 'shoal' || r.shapedEgressBytes === undefined || peerBytes === 0
           ? ''
-          : ` As their shapers count them (every segment's headers), the nodes' uplinks carried ${(r.shapedEgressBytes.nodesTotal / ctx.sBytes).toFixed(2)} × S for the ${(peerBytes / ctx.sBytes).toFixed(2)} × S of pieces their proxies got from peers: ${((1 - peerBytes / tcpGoodput(MTU) / r.shapedEgressBytes.nodesTotal) * 100).toFixed(1)} % of it beyond those pieces' framed bytes (ACKs, requests, control, segments sent again, copies not used); the supernode host's ${(r.shapedEgressBytes.supernodeHost / ctx.sBytes).toFixed(2)} × S.`;
+          : ` As their shapers count them (every segment's headers), the nodes' uplinks carried ${(r.shapedEgressBytes.nodesTotal / ctx.sBytes).toFixed(2)} × S for the ${(peerBytes / ctx.sBytes).toFixed(2)} × S of pieces their proxies got from peers: ${((1 - peerBytes / tcpGoodput(MTU) / r.shapedEgressBytes.nodesTotal) * 100).toFixed(1)} % of it beyond those pieces' framed bytes (ACKs, requests, control, segments sent again, copies not used); the supernode host's ${(r.shapedEgressBytes.supernodeHost / ctx.sBytes).toFixed(2)} × S.${r.shapedSupernodeHostRx === undefined ? '' : ` Its downlink carried ${(r.shapedSupernodeHostRx.total / ctx.sBytes).toFixed(3)} × S, ${(r.shapedSupernodeHostRx.fromRegistry / ctx.sBytes).toFixed(3)} × S of it from the registry.`}`;
       const tcp =
         r.tcp === undefined
           ? ''

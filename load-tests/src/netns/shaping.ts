@@ -80,6 +80,20 @@ export function parseShapedSent(text: string): ShapedSent {
   return { bytes: Number(m[1]), packets: Number(m[2]) };
 }
 
+/** Every htb class's `Sent N bytes M pkt` in `tc -s class show dev X` output, by class id (`1:10a`). */
+export function parseShapedClasses(text: string): Map<string, ShapedSent> {
+  const classes = new Map<string, ShapedSent>();
+  const re = /^class htb (\S+) .*\n\s*Sent (\d+) bytes (\d+) pkt/gm;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) classes.set(m[1] as string, { bytes: Number(m[2]), packets: Number(m[3]) });
+  if (classes.size === 0) throw new Error(`no htb class with a "Sent … bytes … pkt" line in tc's output: ${JSON.stringify(text.slice(0, 200))}`);
+  return classes;
+}
+
+/** The counters of every class of a shaped link `dev` in namespace `ns`. */
+export async function shapedClassesIn(ns: string, dev: string): Promise<Map<string, ShapedSent>> {
+  return parseShapedClasses((await runInChecked(ns, 'tc', ['-s', 'class', 'show', 'dev', dev])).stdout);
+}
+
 /** The shaped uplink's counters of `dev` in namespace `ns`. */
 export async function shapedSentIn(ns: string, dev: string): Promise<ShapedSent> {
   return parseShapedSent((await runInChecked(ns, 'tc', ['-s', 'qdisc', 'show', 'dev', dev, 'root'])).stdout);
