@@ -17,7 +17,8 @@
  *
  * Reported per mode: each node's completion time (ctr exit; and fetch = until ctr starts
  * unpacking) as a ratio to S/B, the time one node needs at line rate; registry and
- * supernode-host egress in multiples of S from the interfaces' tx_bytes counters; for
+ * supernode-host egress in multiples of S from the interfaces' tx_bytes counters (and as
+ * the shapers count them, with the supernode host's downlink and its registry share); for
  * Shoal where each node's proxy got its bytes; cut bodies (blob GETs containerd resumed
  * with `Range`, from `ctr --debug`) and blob bytes the registry sent to each client
  * address (its JSON access log: node addresses there are nodes that left the swarm);
