@@ -484,7 +484,8 @@ export class JobRunner {
     else parts.push(`${c.succeeded} of ${this.nodes.size} nodes filled, ${c.active} in progress`);
     const storeOnly = [...this.nodes].filter(([, e]) => e.state === 'succeeded' && e.storeOnly !== undefined);
     if (storeOnly.length > 0) parts.push(`in Shoal's store only (no container runtime): ${storeOnly.slice(0, 5).map(([n]) => n).join(', ')}${storeOnly.length > 5 ? ', ...' : ''}`);
-    if (this.tooLarge.size > 0) parts.push(tooLargeText([...this.tooLarge].map(([digest, sizeBytes]) => ({ digest, sizeBytes }))));
+    const tooLarge = [...this.tooLarge].map(([digest, sizeBytes]) => ({ digest, sizeBytes }));
+    if (tooLarge.length > 0) parts.push(tooLargeText(tooLarge));
     if (failed.length > 0) parts.push(`failed: ${failed.slice(0, 5).map(([n, e]) => `${n}: ${e.reason ?? 'failed'}`).join('; ')}${failed.length > 5 ? '; ...' : ''}`);
     const phases = { pending: 0, filling: 0, pulling: 0, succeeded: 0, failed: 0, storeOnly: 0 };
     let bytesDone = 0;
@@ -506,7 +507,7 @@ export class JobRunner {
       message: parts.join('; ').slice(0, MAX_MESSAGE_CHARS),
       startTime,
     };
-    if (this.tooLarge.size > 0) status.tooLarge = [...this.tooLarge].map(([digest, sizeBytes]) => ({ digest, sizeBytes }));
+    if (tooLarge.length > 0) status.tooLarge = tooLarge;
     if (completionTime !== undefined) status.completionTime = completionTime;
     return status;
   }
