@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { API_PREFIX, MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
 import { startNodeAgent, startSupernode, type Running, type RunningNodeAgent } from '@shoal/cli';
-import { buildImage, makeTempDir, placeSparseBlob, pushImage, removeTempDir, requireTools, startRegistry, waitFor, type RunningRegistry } from '@shoal/testkit';
+import { buildImage, makeTempDir, placeSparseBlob, pushImage, pushManifestWithLayer, removeTempDir, requireTools, startRegistry, waitFor, type RunningRegistry } from '@shoal/testkit';
 import type { ImagePullJobStatus } from '@shoal/supernode';
 import { FakeKubeApi, type FakeObject } from '@shoal/supernode/testing/fake-kube-api';
 import { testLogger } from './helpers/cluster.js';
@@ -225,12 +225,7 @@ test.serial('a job whose image has a layer over 64 GiB warms the rest and names 
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'test/ipj-huge' });
   const hugeSize = MAX_BLOB_SIZE_BYTES + 1;
   const huge = await placeSparseBlob(registry.dataDir, 'test/ipj-huge', hugeSize, 'a sparse layer over 64 GiB');
-  const base = `http://${registry.host}/v2/test/ipj-huge/manifests`;
-  const got = await fetch(`${base}/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
-  const manifest = (await got.json()) as { mediaType: string; layers: unknown[] };
-  manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: huge, size: hugeSize });
-  const put = await fetch(`${base}/v2`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: JSON.stringify(manifest) });
-  t.is(put.status, 201, await put.text());
+  await pushManifestWithLayer(registry.host, 'test/ipj-huge', 'v1', 'v2', { digest: huge, sizeBytes: hugeSize });
 
   kube.createJob(NS, 'huge-layer', { image: `${registry.host}/test/ipj-huge:v2`, selector: { names: ['node-b'] } });
   const s = await waitForStatus(t, 'huge-layer', (s) => s.completionTime !== undefined, 'completed');

@@ -10,6 +10,7 @@ import {
   makeTempDir,
   minimalEnv,
   placeSparseBlob,
+  pushManifestWithLayer,
   pushImage,
   removeTempDir,
   requireTools,
@@ -162,12 +163,7 @@ test('shoal preheat of an image with a layer over 64 GiB warms the rest and name
 
   const hugeSize = MAX_BLOB_SIZE_BYTES + 1;
   const huge = await placeSparseBlob(registry.dataDir, 'test/huge', hugeSize, 'a sparse layer over 64 GiB');
-  const base = `http://${registry.host}/v2/test/huge/manifests`;
-  const got = await fetch(`${base}/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
-  const manifest = (await got.json()) as { mediaType: string; layers: unknown[] };
-  manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: huge, size: hugeSize });
-  const put = await fetch(`${base}/v2`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: JSON.stringify(manifest) });
-  t.is(put.status, 201, await put.text());
+  await pushManifestWithLayer(registry.host, 'test/huge', 'v1', 'v2', { digest: huge, sizeBytes: hugeSize });
 
   const result = await shoalPreheat([`${registry.host}/test/huge:v2`, '--supernode', supernode.url]);
   t.is(result.code, 0, `${result.stdout}\n${result.stderr}`);

@@ -369,3 +369,18 @@ export async function placeSparseBlob(dataDir: string, repository: string, sizeB
   await writeFile(join(linkDir, 'link'), `sha256:${hex}`);
   return `sha256:${hex}` as Digest;
 }
+
+/**
+ * Pushes, as `toTag`, the OCI image manifest at `fromTag` with one more layer: `layer`
+ * (a blob already in the repository, e.g. from placeSparseBlob). For images whose layers
+ * cannot be built or pushed whole in a test.
+ */
+export async function pushManifestWithLayer(registryHost: string, repository: string, fromTag: string, toTag: string, layer: { digest: Digest; sizeBytes: number }): Promise<void> {
+  const base = `http://${registryHost}/v2/${repository}/manifests`;
+  const got = await fetch(`${base}/${fromTag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  if (got.status !== 200) throw new Error(`GET ${base}/${fromTag}: ${got.status} ${await got.text()}`);
+  const manifest = (await got.json()) as { mediaType: string; layers: unknown[] };
+  manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.sizeBytes });
+  const put = await fetch(`${base}/${toTag}`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: JSON.stringify(manifest) });
+  if (put.status !== 201) throw new Error(`PUT ${base}/${toTag}: ${put.status} ${await put.text()}`);
+}
