@@ -46,6 +46,8 @@ const USAGE = `usage: npm run simulate -- [options]
   --socket-buffer-kib K   a sender's kernel buffer per connection: a send's slot frees when K are left (2 × the leaf FIFO)
   --leaf-queue-kib K      each host pair's FIFO at a shaped link, as bench:swarm (40 ms at B, ≥ 256 KiB)
   --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)
+  --arrival-order O       the order the nodes ask for the layers in: manifest, or shuffled (one random
+                          order per run, as the supernode hears of them in bench:swarm) (manifest)
   --seed X                random seed (1)
   --no-frontier           without the supernode's frontier long-poll
   --no-proxy-fallback     without the proxy's first-byte fallback to the registry
@@ -77,6 +79,7 @@ const { values: args } = parseArgs({
     'socket-buffer-kib': { type: 'string' },
     'leaf-queue-kib': { type: 'string' },
     'layer-concurrency': { type: 'string', default: '0' },
+    'arrival-order': { type: 'string', default: 'manifest' },
     seed: { type: 'string', default: '1' },
     frontier: { type: 'boolean', default: true },
     'proxy-fallback': { type: 'boolean', default: true },
@@ -109,6 +112,14 @@ function share(name: string, value: string | undefined): number {
   if (n >= 1) throw new OptionError(`--${name}: expected a share below 1, got ${String(value)}`);
   return n;
 }
+const ARRIVAL_ORDERS = ['manifest', 'shuffled'] as const;
+const arrivalOrderArg = args['arrival-order'];
+if (!(ARRIVAL_ORDERS as readonly string[]).includes(arrivalOrderArg)) {
+  console.error(`--arrival-order: expected manifest or shuffled, got ${JSON.stringify(arrivalOrderArg)}\n${USAGE}`);
+  process.exit(2);
+}
+const ARRIVAL_ORDER = arrivalOrderArg as (typeof ARRIVAL_ORDERS)[number];
+
 const mbit = (name: string): number | undefined => {
   const v = (args as Record<string, string | boolean | undefined>)[name];
   return typeof v === 'string' ? num(name, v) * 1e6 : undefined;
@@ -195,6 +206,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     ...(args['socket-buffer-kib'] === undefined ? {} : { socketBufferBytes: num('socket-buffer-kib', args['socket-buffer-kib']) * 1024 }),
     ...(args['leaf-queue-kib'] === undefined ? {} : { leafQueueBytes: num('leaf-queue-kib', args['leaf-queue-kib']) * 1024 }),
     layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
+    arrivalOrder: ARRIVAL_ORDER,
     seed: num('seed', args.seed),
     scheduler: {},
     constants: modelConstants(),
@@ -233,7 +245,8 @@ async function runSimulations(): Promise<void> {
   console.log(
     `\nSimulated swarm: ${first.sizeMiB} MiB in ${first.layers} layer(s) (${first.pieceCount} pieces), ${first.rateMbit} Mbit/s links, S/B = ${first.lineRateSeconds.toFixed(2)} s; ` +
       `frontier ${args.frontier ? 'on' : 'off'}, proxy first-byte fallback ${args['proxy-fallback'] ? `on (${k.firstByteTimeoutMs} ms)` : 'off'}` +
-      `${args['peer-cut-through'] ? '' : ', peer cut-through off (the services have it)'}\n`,
+      `${args['peer-cut-through'] ? '' : ', peer cut-through off (the services have it)'}` +
+      `, layers asked in ${ARRIVAL_ORDER === 'manifest' ? "the manifest's order" : 'a shuffled order'}\n`,
   );
   console.log(simRows(rows).join('\n'));
   for (const r of rows) {

@@ -38,7 +38,10 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * queued until sendDrainProgressMs after its slot was freed.
  *
  * The image. containerd fetches the layers in manifest order, `layerConcurrency` at a time
- * (0: all at once, as `ctr images pull`; the CRI plugin's default is 3); each layer is a
+ * (0: all at once, as `ctr images pull`; the CRI plugin's default is 3), or with
+ * `arrivalOrder` 'shuffled' in one random order per run (as the supernode hears of them
+ * in bench:swarm, where the nodes' requests for all layers cross within a few hundred
+ * ms); each layer is a
  * blob with its own download in the node agent (a window of `pieceWindow` pieces, urgent =
  * its next missing pieces in order) and its own scheduler entry. A node is done when it
  * holds every layer (the harness's "fetch" time; containerd's unpack is not modelled).
@@ -104,6 +107,8 @@ export interface SimParams {
   leafQueueBytes?: number;
   /** Layers containerd fetches at once (0: all, as `ctr images pull` by default; 3 is the CRI plugin's default). @default 0 */
   layerConcurrency?: number;
+  /** The order every node asks for the layers in: the manifest's, or one random order per run (bench:swarm's nodes ask for all at once, and the supernode hears of them in no fixed order). @default 'manifest' */
+  arrivalOrder?: 'manifest' | 'shuffled';
   seed: number;
   scheduler: SchedulerInit;
   constants: ModelConstants;
@@ -149,6 +154,8 @@ export interface SimResult {
   registryEgressBytes: number;
   /** Of registryEgressBytes, what went to nodes (proxy fallbacks). */
   registryToNodesBytes: number;
+  /** When the supernode began each layer's back-to-source (ms; by manifest index). */
+  layerFetchStartMs: number[];
   fallbacks: number;
   seedEgressBytes: number;
   peerEgressBytes: number;
@@ -258,6 +265,16 @@ export function simulate(params: SimParams): SimResult {
   const dlFailures: Array<number[] | undefined> = new Array<number[] | undefined>(D);
   // Per node.
   const nextLayer = new Int32Array(N);
+  /** The order every node asks for the layers in (see arrivalOrder). */
+  const layerOrder = Array.from({ length: params.layerBytes.length }, (_, i) => i);
+  if (params.arrivalOrder === 'shuffled') {
+    // Its own stream: the scheduler's random draws stay as they are.
+    const shuffle = seededRandom(params.seed + 0x5eed);
+    for (let i = layerOrder.length - 1; i > 0; i--) {
+      const j = Math.floor(shuffle() * (i + 1));
+      [layerOrder[i], layerOrder[j]] = [layerOrder[j] as number, layerOrder[i] as number];
+    }
+  }
   const layersDone = new Int32Array(N);
   const doneAt = new Float64Array(N).fill(-1);
   const nodeClaims: number[][] = Array.from({ length: N }, () => []);
@@ -267,6 +284,7 @@ export function simulate(params: SimParams): SimResult {
   // Per layer.
   const seedFill = new Int32Array(L); // pieces of the layer arrived, in order
   const feedState = new Uint8Array(L); // 0 not asked, 1 queued, 2 fetching
+  const feedStartedAt = new Float64Array(L).fill(-1);
   const firstArrival = new Float64Array(L).fill(-1);
   const frontierLive = new Uint8Array(L).fill(1);
   const waiters: number[][] = Array.from({ length: L }, () => []);
@@ -547,6 +565,7 @@ export function simulate(params: SimParams): SimResult {
     if (later.length > 0) waitingAtSeed[g] = later;
   };
   const startFeed = (layer: number): void => {
+    feedStartedAt[layer] = now;
     feedState[layer] = 2;
     feedsRunning++;
     feedNext(layer);
@@ -762,9 +781,10 @@ export function simulate(params: SimParams): SimResult {
   // --- a node's downloads ---------------------------------------------------------------
   /** containerd asks the proxy for the node's next layer. */
   const startLayer = (node: number): void => {
-    const layer = nextLayer[node] as number;
-    if (layer >= L) return;
-    nextLayer[node] = layer + 1;
+    const asked = nextLayer[node] as number;
+    if (asked >= L) return;
+    nextLayer[node] = asked + 1;
+    const layer = layerOrder[asked] as number;
     const d = node * L + layer;
     dlLastProgress[d] = now;
     askFeed(layer);
@@ -1207,6 +1227,7 @@ export function simulate(params: SimParams): SimResult {
     completionMs: doneAt.sort(),
     registryEgressBytes,
     registryToNodesBytes,
+    layerFetchStartMs: [...feedStartedAt],
     fallbacks,
     seedEgressBytes,
     peerEgressBytes,

@@ -82,6 +82,25 @@ test("a layer waiting its turn while the node's other layers progress is not fet
   }
 });
 
+// bench:swarm's nodes ask for every layer at once, and the supernode hears of them in no
+// fixed order: which layer waits for one of the registry's four fetch slots varies from run
+// to run. The model asks in the manifest's order unless told to shuffle it.
+test('layers reach the supernode in the manifest order, or shuffled once per seed; the fifth waits for a fetch slot', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const base = { nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, scheduler: {}, constants: modelConstants() };
+  const waiting = (r: { layerFetchStartMs: number[] }): number[] => r.layerFetchStartMs.flatMap((ms, layer) => (ms > 0 ? [layer] : []));
+  t.deepEqual(waiting(simulate({ ...base, seed: 1 })), [4], 'in manifest order the last layer waits');
+  const waiters = new Set<number>();
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const r = simulate({ ...base, seed, arrivalOrder: 'shuffled' });
+    const w = waiting(r);
+    t.is(w.length, 1, `seed ${seed}: one layer waits`);
+    waiters.add(w[0] as number);
+    t.deepEqual(simulate({ ...base, seed, arrivalOrder: 'shuffled' }).layerFetchStartMs, r.layerFetchStartMs, `seed ${seed}: the same order again`);
+  }
+  t.true(waiters.size >= 3, `the waiting layer varies with the seed: ${[...waiters].join(', ')}`);
+});
+
 test('links carry TCP payload only: no node beats S/B at the goodput', (t) => {
   const layerBytes = layerSizes(16 * 1024 * 1024);
   const r = simulate({ nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false });
