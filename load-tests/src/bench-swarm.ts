@@ -87,6 +87,8 @@ import { BRIDGE_NS, cleanLeftovers, createTopology, DEFAULT_MTU, destroySync, HO
 import { verifyShaping, type ShapingCheck } from './netns/verify-shaping.js';
 import { classIdFor, shapedClassesIn, shapedSentIn, type ShapedSent } from './netns/shaping.js';
 import { freshFileWriteCpuPerGiB } from './lib/fresh-write.js';
+import { describeBlobWindows, registryWindow, type RegistryWindow } from './lib/registry-window.js';
+import { SMALL_BLOB_BYTES } from '@shoal/supernode';
 import { tcpGoodput } from './sim/simulation.js';
 
 const MiB = 1024 * 1024;
@@ -292,8 +294,8 @@ interface ModeResult {
   registryBlobBytesByClient: Record<string, number>;
   /** From the registry's access log: blob GETs answered with a body (200, or 206 when ranged) and bytes, by client address. */
   registryBlobGetsByClient: Record<string, { count: number; bytes: number }>;
-  /** Seconds from the barrier to the first blob GET the registry answered and to the last byte of any: the registry's part of the pull. */
-  registryBlobWindow?: { firstGetS: number; lastByteS: number };
+  /** Seconds from the barrier to the first blob GET the registry answered and to the last byte of any: the registry's part of the pull; and each layer's. */
+  registryBlobWindow?: RegistryWindow;
   /** Shoal mode: nodes the supernode listed before the barrier. */
   peersJoined?: number;
   /** The hosts' TCP during the pull (the kernel's counters in each namespace); absent when unreadable. */
@@ -504,11 +506,8 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
   const getsByClient: Record<string, { count: number; bytes: number }> = {};
   const served = after.served.slice(before.served.length);
   const barrierAtUnixMs = performance.timeOrigin + t0;
-  const gets = served.filter((b) => Number.isFinite(b.startedAtUnixMs));
-  const registryBlobWindow =
-    gets.length === 0
-      ? undefined
-      : { firstGetS: (Math.min(...gets.map((b) => b.startedAtUnixMs)) - barrierAtUnixMs) / 1000, lastByteS: (Math.max(...gets.map((b) => b.endedAtUnixMs)) - barrierAtUnixMs) / 1000 };
+  // Layers, not the config: larger than a blob that skips the supernode's registry fetch slots.
+  const registryBlobWindow = registryWindow(served, barrierAtUnixMs, SMALL_BLOB_BYTES);
   for (const b of served) {
     byClient[b.remoteAddr] = (byClient[b.remoteAddr] ?? 0) + b.bytes;
     const g = (getsByClient[b.remoteAddr] ??= { count: 0, bytes: 0 });
@@ -902,7 +901,7 @@ function report(ctx: Ctx, results: ModeResult[], shaping: ShapingCheck[], freshW
       const timeline =
         w === undefined || fetchedP50 === undefined
           ? ''
-          : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (its last byte written); the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
+          : ` The registry sent blobs from +${w.firstGetS.toFixed(1)} s (first GET) to +${w.lastByteS.toFixed(1)} s (its last byte written)${w.blobs.length === 0 ? '' : `, the layers by first GET: ${describeBlobWindows(w.blobs)}`}; the median node had every layer at +${fetchedP50.toFixed(1)} s, ${(fetchedP50 - w.lastByteS).toFixed(1)} s (${((fetchedP50 - w.lastByteS) / ctx.lineRateSeconds).toFixed(2)} × S/B) after the registry's last byte.`;
       const peerBytes = r.nodes.reduce((a, n) => a + (n.sources?.peer ?? 0), 0);
       const shaped =
         r.mode !== 'shoal' || r.shapedEgressBytes === undefined || peerBytes === 0

@@ -175,6 +175,7 @@ export function proxyStatsSince(after: ProxyStats, before: ProxyStats): ProxySta
 
 export interface BlobServed {
   remoteAddr: string;
+  digest: string | undefined;
   bytes: number;
   /** When the registry finished sending it, and when the GET began (its log's `time` less `http.response.duration`), Unix ms; NaN if the log line lacks them. */
   endedAtUnixMs: number;
@@ -192,7 +193,7 @@ export async function blobsServed(reg: NsProcess): Promise<BlobServed[]> {
     const r = parseRegistryLogLine(line);
     if (r === undefined || !isBlobGet(r) || (r.status !== 200 && r.status !== 206)) continue;
     const endedAtUnixMs = r.time === undefined ? Number.NaN : Date.parse(r.time);
-    out.push({ remoteAddr: r.remoteAddr ?? '?', bytes: r.writtenBytes ?? 0, endedAtUnixMs, startedAtUnixMs: endedAtUnixMs - (r.durationMs ?? Number.NaN) });
+    out.push({ remoteAddr: r.remoteAddr ?? '?', digest: r.digest, bytes: r.writtenBytes ?? 0, endedAtUnixMs, startedAtUnixMs: endedAtUnixMs - (r.durationMs ?? Number.NaN) });
   }
   return out;
 }
