@@ -41,10 +41,10 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * (0: all at once, as `ctr images pull`; the CRI plugin's default is 3), or with
  * `arrivalOrder` 'shuffled' in one random order per run (as the supernode hears of them
  * in bench:swarm, where the nodes' requests for all layers cross within a few hundred
- * ms); each layer is a
- * blob with its own download in the node agent (a window of `pieceWindow` pieces, urgent =
- * its next missing pieces in order) and its own scheduler entry. A node is done when it
- * holds every layer (the harness's "fetch" time; containerd's unpack is not modelled).
+ * ms); each layer is a blob with its own download in the node agent (a window of
+ * `pieceWindow` pieces, urgent = its next missing pieces in order) and its own scheduler
+ * entry. A node is done when it holds every layer (the harness's "fetch" time;
+ * containerd's unpack is not modelled).
  *
  * Schedule calls are long-polls: an answer with nothing in it is held by the supernode
  * until the blob's swarm changes (a piece lands at the seed or is released, a peer
