@@ -66,6 +66,8 @@ export interface Descriptor {
   sizeBytes: number;
   platform: Platform | undefined;
   annotations: Readonly<Record<string, string>>;
+  /** The descriptor lists `urls` to fetch it from (a foreign, non-distributable layer): its registry may not hold it. */
+  hasUrls: boolean;
 }
 
 export interface ImageIndex {
@@ -85,7 +87,9 @@ export type ParsedManifest = ImageIndex | ImageManifest;
 
 function descriptor(d: RawDescriptor): Descriptor {
   const platform = d.platform === undefined ? undefined : { os: d.platform.os, architecture: d.platform.architecture, variant: d.platform.variant };
-  return { mediaType: d.mediaType, digest: d.digest as Digest, sizeBytes: d.size, platform, annotations: d.annotations ?? {} };
+  const urls = (d as RawDescriptor & { urls?: unknown }).urls;
+  const hasUrls = Array.isArray(urls) && urls.length > 0;
+  return { mediaType: d.mediaType, digest: d.digest as Digest, sizeBytes: d.size, platform, annotations: d.annotations ?? {}, hasUrls };
 }
 
 /** Checks `value` against `schema`; the error names the first problem in a registry user's words. */

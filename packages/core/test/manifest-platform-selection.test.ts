@@ -24,7 +24,7 @@ const REF = 'registry.test/app:v1';
 
 function entry(platform: Platform | undefined, annotations: Record<string, string> = {}, digest?: Digest): Descriptor {
   const key = platform === undefined ? 'none' : `${platform.os}/${platform.architecture}/${platform.variant ?? ''}/${JSON.stringify(annotations)}`;
-  return { mediaType: MediaType.ociManifest, digest: digest ?? digestOf(key), sizeBytes: 500, platform, annotations };
+  return { mediaType: MediaType.ociManifest, digest: digest ?? digestOf(key), sizeBytes: 500, platform, annotations, hasUrls: false };
 }
 
 const amd64 = entry({ os: 'linux', architecture: 'amd64' });
@@ -108,6 +108,22 @@ test('a manifest gives its config and layers', (t) => {
   if (parsed.kind !== 'manifest') return;
   t.is(parsed.config.digest, DIGEST_A);
   t.deepEqual(parsed.layers.map((l) => [l.digest, l.sizeBytes]), [[DIGEST_B, 20]]);
+  t.false(parsed.layers[0]?.hasUrls);
+});
+
+test('a foreign layer, fetched from the URLs it lists, is marked so', (t) => {
+  const body = {
+    schemaVersion: 2,
+    config: { digest: DIGEST_A, size: 10 },
+    layers: [
+      { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: DIGEST_B, size: 20, urls: ['https://example.invalid/layer'] },
+      { digest: DIGEST_A, size: 10, urls: [] },
+    ],
+  };
+  const parsed = parseManifest(Buffer.from(JSON.stringify(body)), MediaType.dockerManifest, REF);
+  if (parsed.kind !== 'manifest') return t.fail('expected a manifest');
+  t.deepEqual(parsed.layers.map((l) => l.hasUrls), [true, false]);
+  t.false(parsed.config.hasUrls);
 });
 
 test('a layer larger than the swarm carries is still part of the manifest; a size past exact JSON integers is not', (t) => {

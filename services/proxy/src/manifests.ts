@@ -16,6 +16,7 @@ import {
   rememberTagFromHeaders,
 } from './outage.js';
 import type { ProxyContext } from './plugins/context.js';
+import { grantManifestBlobs } from './manifest-grants.js';
 import { CaptureUpTo } from './streams.js';
 import type { TagKey } from './tag-memory.js';
 import { discard, parseContentLength, pickHeaders } from './upstream.js';
@@ -58,6 +59,7 @@ export async function serveManifest(ctx: ProxyContext, request: FastifyRequest, 
         return sendOciError(reply, answer.statusCode, answer.code, answer.message, access.headers);
       }
       if (cached !== undefined) {
+        if (method === 'GET') grantManifestBlobs(ctx, request.log, { ...target, authorization }, cached.bytes, cached.contentType);
         reply.code(200).headers({
           'content-type': cached.contentType,
           'content-length': String(cached.bytes.length),
@@ -144,6 +146,7 @@ export async function serveManifest(ctx: ProxyContext, request: FastifyRequest, 
       return;
     }
     ctx.manifests.set(digest, bytes, contentType);
+    grantManifestBlobs(ctx, request.log, { ...target, authorization }, bytes, contentType);
     if (tagKey !== undefined) rememberTag(ctx, tagKey, authorization, { digest, contentType, sizeBytes: bytes.length });
   });
   pipeline(response.body, capture, (err) => {
