@@ -131,6 +131,8 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --baseline-rates B[,B...]  run direct and cache only at these rates (every rate of --rate-mbit)
   --mtu M               every link's MTU (1500; 9000: jumbo frames, less per-packet work per byte)
   --tcp-cc NAME         every host's TCP congestion control, e.g. cubic or bbr (the machine's default)
+  --preheat             shoal mode: the supernode's cache holds the image before each measured pull
+                        (shoal preheat, without --nodes), as after a preheat or an earlier wave of nodes
   --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
                         node agent that has run for a while would have (32; 0: fresh processes)
   --pulls K             measured pulls per mode and rate, each of a new image of the same shape,
@@ -155,6 +157,7 @@ const { values: args } = parseArgs({
     layers: { type: 'string' },
     'max-concurrent-downloads': { type: 'string', default: '0' },
     'fetch-only': { type: 'boolean', default: false },
+    preheat: { type: 'boolean', default: false },
     'rate-mbit': { type: 'string', default: '200' },
     mtu: { type: 'string', default: String(DEFAULT_MTU) },
     'tcp-cc': { type: 'string' },
@@ -189,6 +192,7 @@ const SIZE_MIB = intFlag('size-mib', args['size-mib'], 8, 64 * 1024);
 const LAYERS = args.layers === undefined ? undefined : intFlag('layers', args.layers, 1, 64);
 const MAX_CONCURRENT_DOWNLOADS = intFlag('max-concurrent-downloads', args['max-concurrent-downloads'], 0, 64);
 const FETCH_ONLY = args['fetch-only'];
+const PREHEAT = args.preheat;
 // ctr content fetch has no such flag: it fetches every layer at once, as pull does by default.
 if (FETCH_ONLY && MAX_CONCURRENT_DOWNLOADS > 0) throw new Error('--fetch-only fetches every layer at once: it cannot be combined with --max-concurrent-downloads');
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
@@ -595,6 +599,14 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
   return result;
 }
 
+/** --preheat: `shoal preheat IMAGE` from the supernode's host, so that the measured pull finds the image in its cache. */
+async function preheatSupernode(sn: Host, image: string): Promise<void> {
+  const started = performance.now();
+  await runInChecked(sn.ns, shoalRuntime.path, [SHOAL_BIN, 'preheat', image, '--supernode', `http://127.0.0.1:${SUPERNODE_PORT}`], { env: minimalEnv(), timeoutMs: 600_000 });
+  log(`shoal: preheated ${image} into the supernode in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await sleep(WARMUP_SETTLE_MS);
+}
+
 async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
   const modeStarted = performance.now();
   const { topo } = ctx;
@@ -645,6 +657,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
     for (const [k, tag] of TAGS.entries()) {
       // Between pulls, as after the warm-up: the last announcements and writes settle before the counters start.
       if (k > 0) await sleep(WARMUP_SETTLE_MS);
+      if (PREHEAT && mode === 'shoal') await preheatSupernode(sn, ref(reg.ip, tag));
       const result = await measurePull(ctx, mode, { reg, sn, nodeHosts, containerds, shoalNodes, services }, tag);
       if (PULLS > 1) result.pull = k + 1;
       if (peersJoined !== undefined) result.peersJoined = peersJoined;
@@ -1149,6 +1162,8 @@ async function main(): Promise<void> {
     /** Measured pulls per mode and rate (--pulls): runs[].modes has one entry per pull, `pull` numbering them. */
     pulls: PULLS,
     fetchOnly: FETCH_ONLY,
+    /** Shoal mode: the supernode's cache held each measured image before its pull (--preheat). */
+    preheat: PREHEAT,
     rates: RATES,
     wallSeconds,
     cores: runs[0]?.results[0]?.cpu.cores,

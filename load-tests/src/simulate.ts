@@ -48,6 +48,12 @@ const USAGE = `usage: npm run simulate -- [options]
   --layer-concurrency K   layers containerd fetches at once; 0 = all, as ctr pull and bench:swarm (0; CRI: 3)
   --arrival-order O       the order the nodes ask for the layers in: manifest, or shuffled (one random
                           order per run, as the supernode hears of them in bench:swarm) (manifest)
+  --node-start-ms MS      when the nodes ask for the layers (bench:swarm's sixteen pulls reach the
+                          supernode 0.2–1.1 s after their start, on two cores) (0)
+  --manifest-prefetch-ms MS  what if the supernode began every layer's fetch at MS, in the manifest's
+                          order, before any node asked (not in the code; off)
+  --preheated             the supernode's cache holds the image when the nodes ask (shoal preheat, or an
+                          earlier wave; bench:swarm --preheat): times count from the nodes' start
   --seed X                random seed (1)
   --no-frontier           without the supernode's frontier long-poll
   --no-proxy-fallback     without the proxy's first-byte fallback to the registry
@@ -80,6 +86,9 @@ const { values: args } = parseArgs({
     'leaf-queue-kib': { type: 'string' },
     'layer-concurrency': { type: 'string', default: '0' },
     'arrival-order': { type: 'string', default: 'manifest' },
+    'node-start-ms': { type: 'string', default: '0' },
+    'manifest-prefetch-ms': { type: 'string' },
+    preheated: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     frontier: { type: 'boolean', default: true },
     'proxy-fallback': { type: 'boolean', default: true },
@@ -205,6 +214,9 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     ...(args['leaf-queue-kib'] === undefined ? {} : { leafQueueBytes: num('leaf-queue-kib', args['leaf-queue-kib']) * 1024 }),
     layerConcurrency: num('layer-concurrency', args['layer-concurrency']),
     arrivalOrder: arrivalOrder(),
+    nodeStartMs: num('node-start-ms', args['node-start-ms']),
+    ...(args['manifest-prefetch-ms'] === undefined ? {} : { manifestPrefetchMs: num('manifest-prefetch-ms', args['manifest-prefetch-ms']) }),
+    preheated: args.preheated,
     seed: num('seed', args.seed),
     scheduler: {},
     constants: modelConstants(),
@@ -244,7 +256,8 @@ async function runSimulations(): Promise<void> {
     `\nSimulated swarm: ${first.sizeMiB} MiB in ${first.layers} layer(s) (${first.pieceCount} pieces), ${first.rateMbit} Mbit/s links, S/B = ${first.lineRateSeconds.toFixed(2)} s; ` +
       `frontier ${args.frontier ? 'on' : 'off'}, proxy first-byte fallback ${args['proxy-fallback'] ? `on (${k.firstByteTimeoutMs} ms)` : 'off'}` +
       `${args['peer-cut-through'] ? '' : ', peer cut-through off (the services have it)'}` +
-      `, layers asked in ${arrivalOrder() === 'manifest' ? "the manifest's order" : 'a shuffled order'}\n`,
+      `, layers asked in ${arrivalOrder() === 'manifest' ? "the manifest's order" : 'a shuffled order'}` +
+      `${args.preheated ? "; the supernode's cache preheated (times from the nodes' start; the registry egress is the preheat's)" : ''}\n`,
   );
   console.log(simRows(rows).join('\n'));
   for (const r of rows) {

@@ -109,6 +109,16 @@ export interface SimParams {
   layerConcurrency?: number;
   /** The order every node asks for the layers in: the manifest's, or one random order per run (bench:swarm's nodes ask for all at once, and the supernode hears of them in no fixed order). @default 'manifest' */
   arrivalOrder?: 'manifest' | 'shuffled';
+  /** When the nodes' containerds ask for the layers (bench:swarm's sixteen pulls reach the supernode 0.2–1.1 s after they start, on two cores). Milliseconds. @default 0 */
+  nodeStartMs?: number;
+  /** When the supernode begins every layer's back-to-source on the manifest's word, in the manifest's order, before any node asks for them; undefined: only when a node asks. Milliseconds. */
+  manifestPrefetchMs?: number;
+  /**
+   * The supernode's cache holds the image when the nodes ask (after `shoal preheat`, or an
+   * earlier wave of nodes): it is fetched first, the nodes start once it is whole, and their
+   * completion times count from then. @default false
+   */
+  preheated?: boolean;
   seed: number;
   scheduler: SchedulerInit;
   constants: ModelConstants;
@@ -184,6 +194,8 @@ const HOLD_TIMEOUT = 7;
 const WAKE = 8;
 const SEND_TICK = 9;
 const ALONE_CHECK = 10;
+const NODES_START = 11;
+const MANIFEST_PREFETCH = 12;
 // Flow kinds.
 const PIECE = 0;
 const FEED = 1;
@@ -276,6 +288,8 @@ export function simulate(params: SimParams): SimResult {
     }
   }
   const layersDone = new Int32Array(N);
+  /** When the nodes began (completion times count from it when preheated; -1 before). */
+  let nodesStartedAt = -1;
   const doneAt = new Float64Array(N).fill(-1);
   const nodeClaims: number[][] = Array.from({ length: N }, () => []);
   const peerAccepted = new Int32Array(N);
@@ -540,6 +554,7 @@ export function simulate(params: SimParams): SimResult {
       feedsRunning--;
       const q = feedQueue.shift();
       if (q !== undefined) startFeed(q);
+      else if (feedsRunning === 0 && params.preheated === true && nodesStartedAt < 0) queue.push(now, NODES_START, 0, 0);
       return;
     }
     const t = alloc();
@@ -798,7 +813,7 @@ export function simulate(params: SimParams): SimResult {
     dlPollVer[d] = (dlPollVer[d] as number) + 1;
     layersDone[node] = (layersDone[node] as number) + 1;
     if (layersDone[node] === L) {
-      doneAt[node] = now;
+      doneAt[node] = now - nodesStartedAt;
       done++;
     } else {
       startLayer(node);
@@ -1135,7 +1150,14 @@ export function simulate(params: SimParams): SimResult {
   };
 
   const concurrency = params.layerConcurrency === undefined || params.layerConcurrency <= 0 ? L : Math.min(L, params.layerConcurrency);
-  for (let i = 0; i < N; i++) for (let c = 0; c < concurrency; c++) startLayer(i);
+  const nodesStart = (): void => {
+    nodesStartedAt = params.preheated === true ? now : 0;
+    for (let i = 0; i < N; i++) for (let c = 0; c < concurrency; c++) startLayer(i);
+  };
+  if (params.preheated === true) for (let layer = 0; layer < L; layer++) askFeed(layer);
+  else if ((params.nodeStartMs ?? 0) > 0) queue.push(params.nodeStartMs as number, NODES_START, 0, 0);
+  else nodesStart();
+  if (params.manifestPrefetchMs !== undefined && params.preheated !== true) queue.push(params.manifestPrefetchMs, MANIFEST_PREFETCH, 0, 0);
 
   const traceStep = (params.traceEvery ?? 0) * lineRateMs;
   let nextTrace = traceStep;
@@ -1211,6 +1233,12 @@ export function simulate(params: SimParams): SimResult {
         break;
       case SEND_TICK:
         sendTick();
+        break;
+      case NODES_START:
+        nodesStart();
+        break;
+      case MANIFEST_PREFETCH:
+        for (let layer = 0; layer < L; layer++) askFeed(layer);
         break;
       case ALONE_CHECK:
         if (sched.members(digests[ev.id] as string) <= 1 && (seedFill[ev.id] as number) < (layouts[ev.id] as (typeof layouts)[number]).pieceCount) changed(ev.id);

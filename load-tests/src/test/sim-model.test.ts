@@ -101,6 +101,26 @@ test('layers reach the supernode in the manifest order, or shuffled once per see
   t.true(waiters.size >= 3, `the waiting layer varies with the seed: ${[...waiters].join(', ')}`);
 });
 
+// A preheated supernode (shoal preheat, or an earlier wave of nodes) holds the whole image
+// when the nodes ask (bench:swarm --preheat): the model fetches it first and starts the
+// nodes once it is whole, and their times count from then.
+test("preheated: the nodes start once the supernode's cache holds the image, and their times count from their start", (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const base = { nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants() };
+  const cold = simulate(base);
+  const warm = simulate({ ...base, preheated: true });
+  t.is(warm.registryEgressBytes, cold.registryEgressBytes, 'the preheat fetched the image once, and no node went to the registry');
+  t.deepEqual(
+    warm.layerFetchStartMs.map((ms) => ms === 0),
+    [true, true, true, true, false],
+    'the preheat began the layers at once, the fifth when a fetch slot freed',
+  );
+  // Counted from the nodes' start, a warm pull is no shorter than one node's own link allows, and far shorter than the preheat and the pull together.
+  const first = warm.completionMs[0] as number;
+  t.true(first >= (warm.lineRateMs / TCP_GOODPUT) * 0.999, `${first} ms`);
+  t.true((warm.completionMs[3] as number) < 2 * warm.lineRateMs, `${warm.completionMs[3]} ms`);
+});
+
 test('links carry TCP payload only: no node beats S/B at the goodput', (t) => {
   const layerBytes = layerSizes(16 * 1024 * 1024);
   const r = simulate({ nodes: 4, layerBytes, rateBitsPerSec: 100e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false });
