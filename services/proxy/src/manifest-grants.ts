@@ -23,18 +23,17 @@ export interface ServedManifest {
  * a HEAD's (the access cache's TTL) and are remembered for outages like one.
  *
  * `bytes` are the manifest's verified bytes; an index grants nothing (its
- * platform manifest is fetched next, and grants then). Returns how many blobs
- * were granted.
+ * platform manifest is fetched next, and grants then).
  */
-export function grantManifestBlobs(ctx: ProxyContext, log: FastifyBaseLogger, served: ServedManifest, bytes: Buffer, contentType: string | undefined): number {
+export function grantManifestBlobs(ctx: ProxyContext, log: FastifyBaseLogger, served: ServedManifest, bytes: Buffer, contentType: string | undefined): void {
   let blobs: Descriptor[];
   try {
     const manifest = parseManifest(bytes, contentType, `${served.repository} manifest`);
-    if (manifest.kind !== 'manifest') return 0;
+    if (manifest.kind !== 'manifest') return;
     blobs = [manifest.config, ...manifest.layers];
   } catch (err) {
     log.debug({ err, registry: served.registry, repository: served.repository }, 'manifest not read for blob grants; its blobs are checked one by one');
-    return 0;
+    return;
   }
   let granted = 0;
   for (const blob of blobs) {
@@ -45,5 +44,5 @@ export function grantManifestBlobs(ctx: ProxyContext, log: FastifyBaseLogger, se
     rememberGrant(ctx, key, grant);
     granted++;
   }
-  return granted;
+  log.debug({ registry: served.registry, repository: served.repository, blobs: granted }, 'blobs granted by their manifest');
 }

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { digestOf, HEADER, isDigest, type Digest } from '@shoal/core';
 import type { RegistryResponse } from '@shoal/registry-client';
 import { ClientGoneError } from './errors.js';
+import { grantManifestBlobs } from './manifest-grants.js';
 import { API_VERSION, API_VERSION_HEADER, clientGoneSignal, headerValue, refusalAnswer, safeErrorStatus, sendOciError } from './oci-reply.js';
 import {
   checkAccessOrRemember,
@@ -16,7 +17,6 @@ import {
   rememberTagFromHeaders,
 } from './outage.js';
 import type { ProxyContext } from './plugins/context.js';
-import { grantManifestBlobs } from './manifest-grants.js';
 import { CaptureUpTo } from './streams.js';
 import type { TagKey } from './tag-memory.js';
 import { discard, parseContentLength, pickHeaders } from './upstream.js';
