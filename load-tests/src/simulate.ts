@@ -127,6 +127,14 @@ function arrivalOrder(): 'manifest' | 'shuffled' {
   return value;
 }
 
+/** --preheated starts the nodes once the image is cached: a start time or a prefetch of its own would be ignored. */
+function preheated(): boolean {
+  if (args.preheated && (args['node-start-ms'] !== '0' || args['manifest-prefetch-ms'] !== undefined)) {
+    throw new OptionError('--preheated starts the nodes once the supernode holds the image: it takes neither --node-start-ms nor --manifest-prefetch-ms');
+  }
+  return args.preheated;
+}
+
 const mbit = (name: string): number | undefined => {
   const v = (args as Record<string, string | boolean | undefined>)[name];
   return typeof v === 'string' ? num(name, v) * 1e6 : undefined;
@@ -216,7 +224,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     arrivalOrder: arrivalOrder(),
     nodeStartMs: num('node-start-ms', args['node-start-ms']),
     ...(args['manifest-prefetch-ms'] === undefined ? {} : { manifestPrefetchMs: num('manifest-prefetch-ms', args['manifest-prefetch-ms']) }),
-    preheated: args.preheated,
+    preheated: preheated(),
     seed: num('seed', args.seed),
     scheduler: {},
     constants: modelConstants(),

@@ -40,7 +40,6 @@ export function grantManifestBlobs(ctx: ProxyContext, log: FastifyBaseLogger, se
     if (blob.hasUrls) continue;
     const key = { kind: 'blob' as const, authorization: served.authorization, registry: served.registry, repository: served.repository, digest: blob.digest };
     const grant = { sizeBytes: blob.sizeBytes, headers: {} };
-    ctx.upstream.grant(key, grant);
     rememberGrant(ctx, key, grant);
     granted++;
   }

@@ -121,7 +121,6 @@ export async function serveManifest(ctx: ProxyContext, request: FastifyRequest, 
     const sizeBytes = parseContentLength(headers['content-length']);
     if (sizeBytes !== undefined) {
       const grant = { sizeBytes, headers: pickHeaders(headers) };
-      ctx.upstream.grant(accessKey, grant);
       rememberGrant(ctx, accessKey, grant);
     }
   }

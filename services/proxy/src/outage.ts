@@ -28,8 +28,13 @@ export function isOutageStatus(statusCode: number): boolean {
   return statusCode >= 500 && statusCode <= 599;
 }
 
-/** Records a grant the registry just made (a HEAD or GET that succeeded). */
+/**
+ * Records a grant the registry just made (a GET that succeeded, or a manifest
+ * that named the blob): in the access cache, so the next request needs no HEAD,
+ * and in the outage memory, so it can stand in while the registry is away.
+ */
 export function rememberGrant(ctx: ProxyContext, key: AccessKey, grant: AccessGrant): void {
+  ctx.upstream.grant(key, grant);
   outageMemory(ctx).grants?.set(key, grant);
 }
 
