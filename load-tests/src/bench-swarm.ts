@@ -519,6 +519,11 @@ async function measurePull(ctx: Ctx, mode: Mode, hosts: ModeHosts, tag: string):
     g.bytes += b.bytes;
   }
 
+  // ctr's debug log (every HTTP exchange, timestamped) beside the services' logs.
+  const ctrLogs = join(ctx.logsDir, mode, PULLS > 1 ? `ctr-${tag}` : 'ctr');
+  await mkdir(ctrLogs, { recursive: true });
+  await Promise.all(nodeHosts.map((h, i) => writeFile(join(ctrLogs, `${h.name}.stderr.log`), (done[i] as Awaited<GatedProcess['done']>).stderrTail)));
+
   const nodes: NodeResult[] = await Promise.all(
     nodeHosts.map(async (h, i) => {
       const d = done[i] as Awaited<GatedProcess['done']>;
