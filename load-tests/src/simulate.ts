@@ -63,7 +63,8 @@ const USAGE = `usage: npm run simulate -- [options]
   --svg                   draw docs/img/simulate-cdf.svg from this run's rows
   --validate              run bench:swarm (root) at N = ${VALIDATION_NODES.join(', ')} × ${VALIDATION_RATES.join(', ')} Mbit/s, ${VALIDATION_SIZE_MIB} MiB, simulate the same, compare
   --harness FILE[,FILE]   with --validate: compare with every point of these bench:swarm results instead of running it
-  --runs K                with --validate: simulate each point with K seeds (from --seed) and compare their mean (8)
+  --runs K                simulate each point with K seeds (from --seed): the table gives their mean, p50 to
+                          three decimals, and its range, for telling two variants apart (1; --validate: 8)
   -h, --help              this text
 `;
 
@@ -97,7 +98,7 @@ const { values: args } = parseArgs({
     svg: { type: 'boolean', default: false },
     validate: { type: 'boolean', default: false },
     harness: { type: 'string' },
-    runs: { type: 'string', default: '8' },
+    runs: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowNegative: true,
@@ -237,6 +238,50 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
 
 const f2 = (x: number): string => x.toFixed(2);
 
+/** --runs, or `fallback` when it is not given. */
+function runsOption(fallback: number): number {
+  const runs = args.runs === undefined ? fallback : num('runs', args.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new OptionError(`--runs: a positive integer, got ${runs}`);
+  return runs;
+}
+
+/** The seeds' mean of every figure (a point simulated with several seeds), and the range of their p50. */
+function meanOfRuns(runs: readonly Summary[]): Summary & { p50Min: number; p50Max: number } {
+  const mean = (f: (s: Summary) => number): number => runs.reduce((a, s) => a + f(s), 0) / runs.length;
+  const p50s = runs.map((s) => s.p50);
+  return {
+    ...(runs[0] as Summary),
+    p50: mean((s) => s.p50),
+    p90: mean((s) => s.p90),
+    max: mean((s) => s.max),
+    registryEgressXS: mean((s) => s.registryEgressXS),
+    registryToNodesXS: mean((s) => s.registryToNodesXS),
+    fallbacks: runs.reduce((a, s) => a + s.fallbacks, 0),
+    seedEgressXS: mean((s) => s.seedEgressXS),
+    scheduleCalls: mean((s) => s.scheduleCalls),
+    heldReruns: mean((s) => s.heldReruns),
+    busyRefusals: runs.reduce((a, s) => a + s.busyRefusals, 0),
+    longPollTimeouts: runs.reduce((a, s) => a + s.longPollTimeouts, 0),
+    schedulerLoad: Math.max(...runs.map((s) => s.schedulerLoad)),
+    wallSeconds: runs.reduce((a, s) => a + s.wallSeconds, 0),
+    p50Min: Math.min(...p50s),
+    p50Max: Math.max(...p50s),
+  };
+}
+
+/** The table of several seeds per point: means (fallbacks, refusals and timeouts summed; the scheduler's load the worst). */
+function simRowsOfRuns(rows: ReadonlyArray<ReturnType<typeof meanOfRuns>>, runs: number): string[] {
+  const f3 = (x: number): string => x.toFixed(3);
+  return [
+    `| nodes | p50 × S/B, mean of ${runs} seeds (range) | p90 × S/B | max × S/B | registry egress × S | of which to nodes (fallbacks) | seed egress × S | schedule calls per node (held-call reruns) | busy refusals | long-poll timeouts | scheduler load | wall s |`,
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (s) =>
+        `| ${s.nodes} | ${f3(s.p50)} (${f3(s.p50Min)}–${f3(s.p50Max)}) | ${f3(s.p90)} | ${f3(s.max)} | ${f2(s.registryEgressXS)} | ${f2(s.registryToNodesXS)} (${s.fallbacks}) | ${f2(s.seedEgressXS)} | ${(s.scheduleCalls / s.nodes).toFixed(0)} (${(s.heldReruns / s.nodes).toFixed(0)}) | ${s.busyRefusals} | ${s.longPollTimeouts} | ${f2(s.schedulerLoad)} | ${s.wallSeconds.toFixed(1)} |`,
+    ),
+  ];
+}
+
 function simRows(rows: Summary[]): string[] {
   return [
     '| nodes | p50 × S/B | p90 × S/B | max × S/B | registry egress × S | of which to nodes (fallbacks) | seed egress × S | schedule calls per node (held-call reruns) | busy refusals | long-poll timeouts | scheduler load | wall s |',
@@ -253,10 +298,12 @@ async function runSimulations(): Promise<void> {
   const sizeBytes = Math.round(num('size-mib', args['size-mib']) * MiB);
   const layers = args['one-blob'] ? [sizeBytes] : layerSizes(sizeBytes, args.layers === undefined ? undefined : num('layers', args.layers));
   const rate = num('rate-mbit', args['rate-mbit']);
-  const rows: Summary[] = [];
+  const runs = runsOption(1);
+  const rows: Array<ReturnType<typeof meanOfRuns>> = [];
   for (const n of nodesList) {
     if (!Number.isInteger(n) || n < 1) throw new OptionError(`--nodes: positive integers, got ${n}`);
-    rows.push(summarize(simulate(paramsFor(n, layers, rate))));
+    const params = paramsFor(n, layers, rate);
+    rows.push(meanOfRuns(Array.from({ length: runs }, (_, i) => summarize(simulate({ ...params, seed: params.seed + i })))));
   }
   const first = rows[0] as Summary;
   const k = modelConstants();
@@ -267,7 +314,7 @@ async function runSimulations(): Promise<void> {
       `, layers asked in ${arrivalOrder() === 'manifest' ? "the manifest's order" : 'a shuffled order'}` +
       `${args.preheated ? "; the supernode's cache preheated (times from the nodes' start; the registry egress is the preheat's)" : ''}\n`,
   );
-  console.log(simRows(rows).join('\n'));
+  console.log((runs === 1 ? simRows(rows) : simRowsOfRuns(rows, runs)).join('\n'));
   for (const r of rows) {
     if (r.schedulerLoad >= 1) {
       console.log(
@@ -387,8 +434,7 @@ async function validate(): Promise<void> {
     files.length > 0 && args.harness !== undefined
       ? points.map((p) => [p.nodes, p.rateMbit, p] as const)
       : VALIDATION_NODES.flatMap((n) => VALIDATION_RATES.map((r) => [n, r, points.find((p) => p.nodes === n && p.rateMbit === r)] as const));
-  const runCount = num('runs', args.runs);
-  if (!Number.isInteger(runCount) || runCount < 1) throw new OptionError(`--runs: a positive integer, got ${runCount}`);
+  const runCount = runsOption(8);
   const lines = [
     '',
     `Simulator against bench:swarm (Shoal mode; the sim's completion is the harness's fetch time: containerd's unpack is not modelled; its links carry each run's TCP framing, from the run's MTU). Agreement: within ${TOLERANCE * 100} %, judged where the harness was not CPU-bound (at most ${CPU_BOUND_SATURATED * 100} % of CPU samples saturated).`,
@@ -407,8 +453,7 @@ async function validate(): Promise<void> {
     // The swarm's schedule is chaotic: a different random seed moves one run's p50 by
     // ±10 % at N=16. The model's answer is the mean over `--runs` seeds, with its range.
     const runs = Array.from({ length: runCount }, (_, i) => summarize(simulate({ ...paramsFor(n, h.layers, rate, h.mtu), layerConcurrency: h.layerConcurrency, seed: num('seed', args.seed) + i })));
-    const mean = (f: (x: Summary) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
-    const s: Summary = { ...(runs[0] as Summary), p50: mean((x) => x.p50), p90: mean((x) => x.p90), max: mean((x) => x.max), registryEgressXS: mean((x) => x.registryEgressXS), seedEgressXS: mean((x) => x.seedEgressXS) };
+    const s = meanOfRuns(runs);
     const p50s = runs.map((x) => x.p50);
     const rel = (sim: number, real: number | null): number => (real === null || real === 0 ? Number.POSITIVE_INFINITY : (sim - real) / real);
     const dP50 = rel(s.p50, h.fetchP50);
@@ -422,7 +467,7 @@ async function validate(): Promise<void> {
     const cpu = `${(h.cpuBusy * 100).toFixed(0)} % / ${h.cpuSaturated === null ? '—' : `${(h.cpuSaturated * 100).toFixed(0)} %`}`;
     const verdict = cpuBound ? `CPU-bound: not judged (${agrees ? 'within' : 'outside'} ${TOLERANCE * 100} %)` : agrees ? 'yes' : '**no**';
     lines.push(
-      `| ${n} | ${sizeMiB.toFixed(0)} | ${rate}${h.mtu === 1500 ? '' : ` (MTU ${h.mtu})`} | ${fx(h.fetchP50)} | ${f2(s.p50)} (${f2(Math.min(...p50s))}–${f2(Math.max(...p50s))}) | ${pct(dP50)} | ${f2(h.registryOfS)} | ${f2(s.registryEgressXS)} | ${pct(dReg)} | ${fx(h.supernodeHostOfS)} | ${f2(s.seedEgressXS)} | ${fx(h.p50)} / ${fx(h.max)} | ${f2(s.max)} | ${cpu} | ${verdict} |`,
+      `| ${n} | ${sizeMiB.toFixed(0)} | ${rate}${h.mtu === 1500 ? '' : ` (MTU ${h.mtu})`} | ${fx(h.fetchP50)} | ${f2(s.p50)} (${f2(s.p50Min)}–${f2(s.p50Max)}) | ${pct(dP50)} | ${f2(h.registryOfS)} | ${f2(s.registryEgressXS)} | ${pct(dReg)} | ${fx(h.supernodeHostOfS)} | ${f2(s.seedEgressXS)} | ${fx(h.p50)} / ${fx(h.max)} | ${f2(s.max)} | ${cpu} | ${verdict} |`,
     );
     rows.push({ nodes: n, rateMbit: rate, cpuBound, agrees, harness: h, sim: { ...s, cdf: undefined, p50s } });
   }
