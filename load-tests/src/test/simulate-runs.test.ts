@@ -1,7 +1,7 @@
 // `simulate --runs K`: K seeds per point, their mean p50 to three decimals and its range,
 // the figure two variants of the model are compared by.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -10,8 +10,16 @@ const run = promisify(execFile);
 const SIMULATE = fileURLToPath(new URL('../simulate.js', import.meta.url));
 const POINT = ['--nodes', '6', '--size-mib', '8', '--rate-mbit', '50', '--arrival-order', 'shuffled'];
 
+/** The results files the runs wrote (load-tests/results/), removed when the tests end. */
+const written: string[] = [];
+test.after.always(async () => {
+  await Promise.all(written.map((file) => rm(file, { force: true })));
+});
+
 async function simulate(args: readonly string[]): Promise<string> {
   const { stdout } = await run(process.execPath, [SIMULATE, ...POINT, ...args], { timeout: 120_000 });
+  const file = /wrote (\S+\.json)/.exec(stdout)?.[1];
+  if (file !== undefined) written.push(file);
   return stdout;
 }
 
@@ -30,7 +38,9 @@ test('--runs 3 gives the mean p50 of seeds 2, 3 and 4 and their range', async (t
   const cells = stdout.split('\n').find((l) => l.startsWith('| 6 |'))?.split('|').map((c) => c.trim());
   const m = /^(\d\.\d{3}) \((\d\.\d{3})–(\d\.\d{3})\)$/.exec(cells?.[2] ?? '');
   if (m === null) return t.fail(`no p50 cell with a range in:\n${stdout}`);
-  const p50s = await Promise.all([2, 3, 4].map((seed) => p50Of(seed)));
+  // One after another: results files are named by the millisecond they are written in.
+  const p50s: number[] = [];
+  for (const seed of [2, 3, 4]) p50s.push(await p50Of(seed));
   const fixed = (x: number): string => x.toFixed(3);
   t.is(m[1], fixed(p50s.reduce((a, b) => a + b, 0) / p50s.length));
   t.is(m[2], fixed(Math.min(...p50s)));
