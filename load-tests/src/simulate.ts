@@ -245,7 +245,7 @@ function runsOption(fallback: number): number {
   return runs;
 }
 
-/** The seeds' mean of every figure (a point simulated with several seeds), and the range of their p50. */
+/** The seeds' mean of every figure (a point simulated with several seeds), and the range of their p50; the CDF, for plots, is the first seed's. */
 function meanOfRuns(runs: readonly Summary[]): Summary & { p50Min: number; p50Max: number } {
   const mean = (f: (s: Summary) => number): number => runs.reduce((a, s) => a + f(s), 0) / runs.length;
   const p50s = runs.map((s) => s.p50);
@@ -328,7 +328,8 @@ async function runSimulations(): Promise<void> {
   await writeFile(file, `${JSON.stringify({ constants: k, args, rows }, null, 2)}\n`);
   console.log(`\nwrote ${file}`);
   if (args.svg) {
-    const series: CdfSeries[] = rows.map((s) => ({ label: `${s.nodes.toLocaleString('en-US')} nodes: p50 ${f2(s.p50)}, max ${f2(s.max)}; registry ${f2(s.registryEgressXS)} × S`, ratios: s.cdf }));
+    const ofSeeds = runs === 1 ? '' : ` (mean of ${runs} seeds; the curve is the first's)`;
+    const series: CdfSeries[] = rows.map((s) => ({ label: `${s.nodes.toLocaleString('en-US')} nodes: p50 ${f2(s.p50)}, max ${f2(s.max)}; registry ${f2(s.registryEgressXS)} × S${ofSeeds}`, ratios: s.cdf }));
     await writeFile(SVG_PATH, cdfSvg(series, `Simulated swarm: ${first.sizeMiB} MiB image, ${first.rateMbit} Mbit/s links — completion-time CDF`));
     console.log(`wrote ${SVG_PATH}`);
   }
