@@ -245,8 +245,11 @@ function runsOption(fallback: number): number {
   return runs;
 }
 
-/** The seeds' mean of every figure (a point simulated with several seeds), and the range of their p50; the CDF, for plots, is the first seed's. */
-function meanOfRuns(runs: readonly Summary[]): Summary & { p50Min: number; p50Max: number } {
+/** A point simulated with one seed or more: the seeds' means, and the range of their p50. */
+type SeedsSummary = Summary & { p50Min: number; p50Max: number };
+
+/** The seeds' mean of every figure, and the range of their p50; the CDF, for plots, is the first seed's. */
+function meanOfRuns(runs: readonly Summary[]): SeedsSummary {
   const mean = (f: (s: Summary) => number): number => runs.reduce((a, s) => a + f(s), 0) / runs.length;
   const p50s = runs.map((s) => s.p50);
   return {
@@ -270,7 +273,7 @@ function meanOfRuns(runs: readonly Summary[]): Summary & { p50Min: number; p50Ma
 }
 
 /** The table of several seeds per point: means (fallbacks, refusals and timeouts summed; the scheduler's load the worst). */
-function simRowsOfRuns(rows: ReadonlyArray<ReturnType<typeof meanOfRuns>>, runs: number): string[] {
+function simRowsOfRuns(rows: readonly SeedsSummary[], runs: number): string[] {
   const f3 = (x: number): string => x.toFixed(3);
   return [
     `| nodes | p50 × S/B, mean of ${runs} seeds (range) | p90 × S/B | max × S/B | registry egress × S | of which to nodes (fallbacks) | seed egress × S | schedule calls per node (held-call reruns) | busy refusals | long-poll timeouts | scheduler load | wall s |`,
@@ -299,7 +302,7 @@ async function runSimulations(): Promise<void> {
   const layers = args['one-blob'] ? [sizeBytes] : layerSizes(sizeBytes, args.layers === undefined ? undefined : num('layers', args.layers));
   const rate = num('rate-mbit', args['rate-mbit']);
   const runs = runsOption(1);
-  const rows: Array<ReturnType<typeof meanOfRuns>> = [];
+  const rows: SeedsSummary[] = [];
   for (const n of nodesList) {
     if (!Number.isInteger(n) || n < 1) throw new OptionError(`--nodes: positive integers, got ${n}`);
     const params = paramsFor(n, layers, rate);

@@ -16,24 +16,24 @@ test.after.always(async () => {
   await Promise.all(written.map((file) => rm(file, { force: true })));
 });
 
-async function simulate(args: readonly string[]): Promise<string> {
+/** One run of the simulator at POINT: what it printed, and the results file it wrote. */
+async function simulate(args: readonly string[]): Promise<{ stdout: string; file: string | undefined }> {
   const { stdout } = await run(process.execPath, [SIMULATE, ...POINT, ...args], { timeout: 120_000 });
   const file = /wrote (\S+\.json)/.exec(stdout)?.[1];
   if (file !== undefined) written.push(file);
-  return stdout;
+  return { stdout, file };
 }
 
 /** One seed's p50 at full precision, from the results file it wrote. */
 async function p50Of(seed: number): Promise<number> {
-  const stdout = await simulate(['--seed', String(seed)]);
-  const file = /wrote (\S+\.json)/.exec(stdout)?.[1];
+  const { stdout, file } = await simulate(['--seed', String(seed)]);
   if (file === undefined) throw new Error(`no results file in:\n${stdout}`);
   const results = JSON.parse(await readFile(file, 'utf8')) as { rows: Array<{ p50: number }> };
   return results.rows[0]?.p50 as number;
 }
 
 test('--runs 3 gives the mean p50 of seeds 2, 3 and 4 and their range', async (t) => {
-  const stdout = await simulate(['--seed', '2', '--runs', '3']);
+  const { stdout } = await simulate(['--seed', '2', '--runs', '3']);
   t.regex(stdout, /p50 × S\/B, mean of 3 seeds \(range\)/);
   const cells = stdout.split('\n').find((l) => l.startsWith('| 6 |'))?.split('|').map((c) => c.trim());
   const m = /^(\d\.\d{3}) \((\d\.\d{3})–(\d\.\d{3})\)$/.exec(cells?.[2] ?? '');
