@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { createLogger, type Logger } from '@shoal/core';
-import { startNodeAgent, startSupernode, writeContainerdConfig, type NodeAgentOptions, type Running, type RunningNodeAgent } from '@shoal/cli';
+import { startNodeAgent, startSupernode, writeContainerdConfig, type NodeAgentOptions, type Running, type SupernodeOptions, type RunningNodeAgent } from '@shoal/cli';
 import { makeTempDir, removeTempDir, startContainerd, startRegistry, type RunningContainerd, type RunningRegistry, type StartRegistryOptions } from '@shoal/testkit';
 import { startThrottledRelay, type ThrottledRelay } from './throttled-relay.js';
 
@@ -39,6 +39,8 @@ export interface ClusterOptions {
   registryBytesPerSecond?: number;
   /** Extra options for the node agents (rate limits, DHT...), or per node given the ones started before. */
   node?: Partial<NodeAgentOptions> | ((index: number, before: readonly TestNode[]) => Partial<NodeAgentOptions>);
+  /** Extra options for the in-process supernode (fetch slots...). */
+  supernode?: Partial<SupernodeOptions>;
   /** Use this supernode (e.g. a process a test will kill) instead of starting one in-process. */
   supernodeUrl?: (registry: RunningRegistry, dir: string) => Promise<Running>;
 }
@@ -69,6 +71,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
             dataDir: join(dir, 'supernode'),
             plainHttpHosts: [registryHost],
             token: undefined,
+            ...options.supernode,
           })
         : await options.supernodeUrl(registry, dir);
     closers.push(() => supernode.close());

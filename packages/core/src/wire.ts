@@ -122,6 +122,38 @@ export const TaskRequestSchema = Type.Object(
 );
 export type TaskRequest = Static<typeof TaskRequestSchema>;
 
+/**
+ * Longest a supernode holds a task call (`POST /tasks?waitMs=`) for a blob
+ * whose fetch from the registry has not begun, ms. Then it answers 202 with a
+ * TaskWaiting, and the node asks again: a call is never silent for long, so
+ * neither side's idle timers end a wait that is only a queue.
+ */
+export const MAX_TASK_WAIT_MS = 10_000;
+
+/**
+ * A supernode's answer (202) to a task call for a blob whose fetch from the
+ * registry has not begun: it waits for one of the supernode's fetch slots
+ * (`queued`), or has one and waits for the registry's answer (`starting`).
+ */
+export const TaskWaitingSchema = Type.Object(
+  {
+    digest: DigestSchema,
+    phase: Type.Union([Type.Literal('queued'), Type.Literal('starting')]),
+    /** Fetches waiting ahead of this one for the slot it needs. */
+    ahead: Type.Integer({ minimum: 0 }),
+    /** How long this blob has waited since it was first asked for, ms. */
+    waitedMs: Type.Integer({ minimum: 0 }),
+    /**
+     * Queued only: ms since a byte last came from the registry to any fetch
+     * this one waits behind (a slot frees when one of them ends): small while
+     * the queue moves. Absent when none runs.
+     */
+    aheadQuietMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type TaskWaiting = Static<typeof TaskWaitingSchema>;
+
 /** The supernode's hash of one piece it verified (GET /blobs/:digest/pieces/:index/sha256). */
 export const PieceHashSchema = Type.Object({ sha256: Sha256Hex }, { additionalProperties: false });
 export type PieceHash = Static<typeof PieceHashSchema>;

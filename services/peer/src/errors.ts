@@ -40,6 +40,19 @@ export class SupernodeUnresponsiveError extends SwarmUnavailableError {
   }
 }
 
+/**
+ * A blob's start at its supernode went TASK_START_STALL_MS with no news that
+ * it moves (no answer; or answers that its fetch waits for the registry's
+ * headers, or in a queue that does not move). Not SwarmUnavailableError: a
+ * supernode answered, so the node does not fetch the blob itself; the proxy
+ * streams it from the registry.
+ */
+export class TaskStartStalledError extends ShoalError {
+  constructor(digest: string, stalledMs: number) {
+    super(`the supernode's fetch of ${digest} showed no progress for ${stalledMs} ms`, { code: 'SHOAL_TASK_START_STALLED', statusCode: 504 });
+  }
+}
+
 /** The runtime answered a CRI call with an error (containerd refused the pull, or has no CRI image service). */
 export class RuntimeCallError extends ShoalError {
   readonly grpcCode: number;

@@ -22,17 +22,26 @@ import { DEFAULT_PIECE_WINDOW, Download } from './download.js';
 import type { PieceClient } from './piece-client.js';
 import type { RateLimiter } from './rate-limit.js';
 import { RegistryFill } from './registry-fill.js';
+import { TaskStartStalledError } from './errors.js';
 import { DhtFill } from './dht-fill.js';
 import type { PeerDiscovery } from './discovery/index.js';
 import type { SupernodeClient } from './supernode-client.js';
 
 /**
- * Backstop on starting a blob at a supernode (it waits for the registry's
- * headers). A frozen or unreachable supernode is noticed within seconds by
- * liveness probes (SupernodeClient), and the proxy stops waiting when nothing
- * moves; this only ends a start that a live supernode never finishes.
+ * Backstop on starting a blob at a supernode: given up after this long with
+ * no news that it moves. A frozen or unreachable supernode is noticed within
+ * seconds by liveness probes (SupernodeClient), and the proxy stops waiting
+ * when nothing moves; this only ends a start that a live supernode never
+ * finishes (a registry that never answers its request). A blob queued behind
+ * the supernode's other fetches from its registry waits as long as they move.
  */
-const TASK_START_TIMEOUT_MS = 120_000;
+const TASK_START_STALL_MS = 120_000;
+/**
+ * A blob queued at the supernode is moving while the fetches ahead of it got a
+ * byte from the registry at most this long ago (the supernode notes bytes each
+ * second; it cuts a fetch under 8 KiB/s over 10 s, which frees its slot).
+ */
+const QUEUE_MOVING_MS = 10_000;
 
 export interface PeerComponents {
   log: Logger;
@@ -179,17 +188,26 @@ export class Peer implements BlobProvider {
       };
       pending = (async (): Promise<Fill> => {
         let task;
+        // Not the caller's signal: others may join this download while it starts.
+        const stalled = new AbortController();
+        const stallTimer = setTimeout(() => stalled.abort(new TaskStartStalledError(request.digest, TASK_START_STALL_MS)), TASK_START_STALL_MS);
+        stallTimer.unref();
         try {
           task = await this.components.supernodes.createTask(
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, peerId: this.peerId },
             request.registryAuthorization,
-            // Not the caller's signal: others may join this download while it starts.
-            AbortSignal.timeout(TASK_START_TIMEOUT_MS),
+            stalled.signal,
+            (waiting) => {
+              // Queued behind fetches that move: as much progress as bytes would be.
+              if (waiting.phase !== 'queued' || waiting.aheadQuietMs === undefined || waiting.aheadQuietMs > QUEUE_MOVING_MS) return;
+              stallTimer.refresh();
+              if (this.fills.has(request.digest)) this.progress.set(request.digest, Date.now());
+            },
           );
         } catch (err) {
           // No supernode at all: peers found in the DHT, else the node fetches the
           // blob itself rather than leave every pull to containerd's fallback.
-          if (!(err instanceof SwarmUnavailableError) || options.swarmOnly === true) throw err;
+          if (!(err instanceof SwarmUnavailableError) || options.swarmOnly === true) throw stalled.signal.aborted ? stalled.signal.reason : err;
           if (this.components.discovery !== undefined) {
             try {
               return await DhtFill.start(
@@ -207,6 +225,8 @@ export class Peer implements BlobProvider {
             { log: this.log, store: this.components.store, registry: this.components.registry, onProgress },
             { digest: request.digest, registry: request.registry, repository: request.repository, sizeBytes: request.sizeBytes, authorization: request.registryAuthorization, onDone },
           );
+        } finally {
+          clearTimeout(stallTimer);
         }
         const { info, supernodeUrl } = task;
         await this.components.store.begin(request.digest, info.sizeBytes);

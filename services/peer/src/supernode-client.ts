@@ -13,13 +13,24 @@ import {
   SwarmUnavailableError,
   PieceHashSchema,
   ScheduleResponseSchema,
+  TaskWaitingSchema,
   type Digest,
   type ScheduleRequest,
   type ScheduleResponse,
   type Logger,
   type TaskInfo,
   type TaskRequest,
+  type TaskWaiting,
 } from '@shoal/core';
+
+/**
+ * How long a task call asks the supernode to hold it for a blob whose fetch
+ * from the registry has not begun (`?waitMs=`, at most MAX_TASK_WAIT_MS). Then
+ * the supernode says where the blob stands and the call is made again: a
+ * queued blob is an answer every 2 s, never a call silent long enough for an
+ * idle timer (the supernode's sockets', the proxy's first byte) to end it.
+ */
+export const TASK_WAIT_MS = 2_000;
 
 /**
  * Connections per supernode from one peer for piece requests. A request that
@@ -231,24 +242,39 @@ export class SupernodeClient {
     }
   }
 
-  private async createTaskAt(url: string, request: TaskRequest, authorization: string | undefined, signal: AbortSignal): Promise<{ info: TaskInfo; supernodeUrl: string }> {
-    const response = await this.pool(url, 'tasks').request({
-      path: `${API_PREFIX}/tasks`,
-      method: 'POST',
-      headers: this.headers('POST', `${API_PREFIX}/tasks`, {
-        'content-type': 'application/json',
-        ...(authorization === undefined ? {} : { [HEADER.registryAuthorization]: authorization }),
-      }),
-      body: JSON.stringify(request),
-      signal,
-    });
-    this.heard(url);
-    const json = await readJson(response.body, MAX_JSON_BYTES);
-    if (response.statusCode !== 200) {
-      const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
-      throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
+  /**
+   * Starts or joins the blob's fetch at the supernode at `url`, asking again
+   * each time it answers that the fetch has not begun (202, a TaskWaiting,
+   * passed to `onWaiting`) until it has: that a blob waits its turn at the
+   * supernode is news, not silence.
+   */
+  private async createTaskAt(url: string, request: TaskRequest, authorization: string | undefined, signal: AbortSignal, onWaiting: (waiting: TaskWaiting) => void): Promise<{ info: TaskInfo; supernodeUrl: string }> {
+    const path = `${API_PREFIX}/tasks?waitMs=${TASK_WAIT_MS}`;
+    for (;;) {
+      const response = await this.pool(url, 'tasks').request({
+        path,
+        method: 'POST',
+        headers: this.headers('POST', path, {
+          'content-type': 'application/json',
+          ...(authorization === undefined ? {} : { [HEADER.registryAuthorization]: authorization }),
+        }),
+        body: JSON.stringify(request),
+        signal,
+      });
+      this.heard(url);
+      const json = await readJson(response.body, MAX_JSON_BYTES);
+      if (response.statusCode === 202) {
+        const waiting = parseWire(TaskWaitingSchema, json, 'task waiting');
+        if (waiting.digest !== request.digest) throw new SwarmUnavailableError(`supernode ${url} answered for ${waiting.digest} when asked for ${request.digest}`);
+        onWaiting(waiting);
+        continue;
+      }
+      if (response.statusCode !== 200) {
+        const { code, message } = (json ?? {}) as { code?: unknown; message?: unknown };
+        throw new SupernodeRefusedError({ supernodeStatus: response.statusCode, code: typeof code === 'string' ? code : 'SHOAL_SUPERNODE', message: typeof message === 'string' ? message : `status ${response.statusCode}` });
+      }
+      return { info: parseTaskInfo(json, 'task info'), supernodeUrl: url };
     }
-    return { info: parseTaskInfo(json, 'task info'), supernodeUrl: url };
   }
 
   /**
@@ -256,9 +282,11 @@ export class SupernodeClient {
    * in rendezvous order. A supernode that refuses the connection is passed at
    * once; one that does not answer a liveness probe (frozen, cut off) is
    * hedged: the next in rank is asked too, and the first answer wins. The
-   * last one left is waited for as long as it is alive.
+   * last one left is waited for as long as it is alive. While a supernode's
+   * fetch of the blob waits its turn, `onWaiting` hears where it stands every
+   * TASK_WAIT_MS.
    */
-  async createTask(request: TaskRequest, authorization: string | undefined, signal?: AbortSignal): Promise<{ info: TaskInfo; supernodeUrl: string }> {
+  async createTask(request: TaskRequest, authorization: string | undefined, signal?: AbortSignal, onWaiting: (waiting: TaskWaiting) => void = () => undefined): Promise<{ info: TaskInfo; supernodeUrl: string }> {
     const ranked = rankSupernodes(this.urls, request.digest);
     const errors: string[] = [];
     const done = new AbortController();
@@ -288,7 +316,7 @@ export class SupernodeClient {
           startNext();
         };
         const isLast = started >= ranked.length;
-        this.whileAlive(url, attemptSignal, (s) => this.createTaskAt(url, request, authorization, s), {
+        this.whileAlive(url, attemptSignal, (s) => this.createTaskAt(url, request, authorization, s, onWaiting), {
           onSuspect: () => {
             if (!isLast) this.log.warn({ supernode: url, digest: request.digest }, 'supernode not answering: asking the next in rank too');
             hedge();

@@ -185,7 +185,8 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
   gauge(m, 'shoal_supernode_cache_blobs', 'Blobs held by the supernode cache', { collect() { this.set(components.store.usage().blobs); } });
   gauge(m, 'shoal_supernode_peers', 'Live peers (registered, heard from within the peer TTL)', { collect() { this.set(peers.size); } });
   gauge(m, 'shoal_supernode_peers_connected', 'Peers with an open WebSocket to this supernode', { collect() { this.set(links.size); } });
-  gauge(m, 'shoal_supernode_inflight_fetches', 'Blobs being fetched from registries', { collect() { this.set(tasks.inflightCount); } });
+  gauge(m, 'shoal_supernode_inflight_fetches', 'Blobs being fetched from registries (or waiting for a fetch slot)', { collect() { this.set(tasks.inflightCount); } });
+  gauge(m, 'shoal_supernode_queued_fetches', 'Blobs waiting for a fetch slot', { collect() { this.set(tasks.queuedCount); } });
   gauge(m, 'shoal_supernode_scheduler_inflight', 'Piece transfers the scheduler has assigned and not yet seen completed', { collect() { this.set(scheduler.stats().inflightAssignments); } });
   gauge(m, 'shoal_supernode_scheduler_seed_inflight', 'Piece transfers assigned to this supernode (the seed) and not yet seen completed', { collect() { this.set(scheduler.stats().seedInflight); } });
   gauge(m, 'shoal_supernode_swarm_blobs', 'Blobs the scheduler tracks (swarm tasks)', { collect() { this.set(scheduler.stats().blobs); } });

@@ -9,6 +9,7 @@ import {
   type Logger,
   type TaskInfo,
   type TaskRequest,
+  type TaskWaiting,
 } from '@shoal/core';
 import type { Readable } from 'node:stream';
 import type { BlobRecord, PieceStoreApi } from '@shoal/store';
@@ -114,6 +115,12 @@ interface InflightTask {
   abort: AbortController;
   /** When a byte of the blob last came from the registry (or the task began), to the progress check's second. */
   progress: { lastByteMs: number };
+  /** Waiting for a fetch slot, waiting for the registry's answer, or reading the body. */
+  stage: { phase: 'queued' | 'starting' | 'running' };
+  /** The registry whose fetch slot it takes (undefined: a small blob, only one of the supernode's). */
+  lane: string | undefined;
+  /** When it was first asked for. */
+  askedAtMs: number;
 }
 
 export function taskInfoOf(record: BlobRecord, error?: string): TaskInfo {
@@ -159,7 +166,7 @@ export class BlobTasks {
    * Fetches waiting for a slot, oldest first (bounded by the blobs asked for
    * at once); `registry` undefined for a small blob, which needs no registry slot.
    */
-  private readonly queue: Array<{ registry: string | undefined; go: () => void }> = [];
+  private readonly queue: Array<{ digest: Digest; registry: string | undefined; go: () => void }> = [];
   private readonly clock: Clock;
   /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
   private readonly failedStarts = new Map<string, FailedStart>();
@@ -185,6 +192,11 @@ export class BlobTasks {
     return this.inflight.size;
   }
 
+  /** Blobs waiting for a fetch slot now. */
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
   isInflight(digest: Digest): boolean {
     return this.inflight.has(digest);
   }
@@ -205,25 +217,72 @@ export class BlobTasks {
     return record === undefined ? undefined : taskInfoOf(record);
   }
 
-  /** Makes sure the blob is cached or being cached; resolves with what is known now. */
+  /**
+   * Makes sure the blob is cached or being cached; resolves with what is known
+   * once its fetch has begun, however long it waits for a fetch slot.
+   */
   async ensure(request: TaskRequest & { digest: Digest }, authorization: string | undefined): Promise<TaskInfo> {
-    const record = this.store.get(request.digest);
-    if (record?.complete === true) return taskInfoOf(record);
-    let task = this.inflight.get(request.digest);
-    if (task === undefined) {
-      const key = failureKey(request, authorization);
-      const failed = this.failedStarts.get(key);
-      if (failed !== undefined) {
-        const leftMs = failed.until - this.clock.now();
-        if (leftMs > 0) throw new BackToSourceBackoffError(request.digest, leftMs, failed.error);
-        this.failedStarts.delete(key);
+    const task = this.join(request, authorization);
+    if (task !== undefined) await task.started;
+    return this.startedInfo(request.digest);
+  }
+
+  /**
+   * As ensure, but waits at most `waitMs` for the fetch to begin: past that it
+   * resolves with where the blob stands in the queue (the caller asks again).
+   * A task call is then never silent for long, whatever the queue.
+   */
+  async ensureWithin(request: TaskRequest & { digest: Digest }, authorization: string | undefined, waitMs: number): Promise<TaskInfo | TaskWaiting> {
+    const task = this.join(request, authorization);
+    if (task !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<'waiting'>((resolve) => {
+        timer = setTimeout(() => resolve('waiting'), waitMs);
+      });
+      try {
+        if ((await Promise.race([task.started, waited])) === 'waiting') return this.waitingOf(request.digest, task);
+      } finally {
+        clearTimeout(timer);
       }
-      task = this.start(request, authorization);
     }
-    await task.started;
-    const now = this.store.get(request.digest);
-    if (now === undefined) throw new BlobUnknownError(request.digest);
-    return taskInfoOf(now);
+    return this.startedInfo(request.digest);
+  }
+
+  /** The blob's fetch, started if need be; undefined when it is cached whole. */
+  private join(request: TaskRequest & { digest: Digest }, authorization: string | undefined): InflightTask | undefined {
+    if (this.store.get(request.digest)?.complete === true) return undefined;
+    const task = this.inflight.get(request.digest);
+    if (task !== undefined) return task;
+    const key = failureKey(request, authorization);
+    const failed = this.failedStarts.get(key);
+    if (failed !== undefined) {
+      const leftMs = failed.until - this.clock.now();
+      if (leftMs > 0) throw new BackToSourceBackoffError(request.digest, leftMs, failed.error);
+      this.failedStarts.delete(key);
+    }
+    return this.start(request, authorization);
+  }
+
+  private startedInfo(digest: Digest): TaskInfo {
+    const record = this.store.get(digest);
+    if (record === undefined) throw new BlobUnknownError(digest);
+    return taskInfoOf(record);
+  }
+
+  /** Where a fetch that has not begun stands: its place in the queue, and whether the fetches ahead of it move. */
+  private waitingOf(digest: Digest, task: InflightTask): TaskWaiting {
+    const now = this.clock.now();
+    const waiting: TaskWaiting = { digest, phase: task.stage.phase === 'queued' ? 'queued' : 'starting', ahead: 0, waitedMs: Math.max(0, Math.round(now - task.askedAtMs)) };
+    if (task.stage.phase !== 'queued') return waiting;
+    const position = this.queue.findIndex((w) => w.digest === digest);
+    waiting.ahead = this.queue.slice(0, Math.max(0, position)).filter((w) => task.lane === undefined || w.registry === task.lane).length;
+    // A slot this one can take frees when a fetch of its registry ends (or, with
+    // none of them holding a slot, any fetch: the supernode's own cap is full).
+    const holding = [...this.inflight.values()].filter((t) => t.stage.phase !== 'queued');
+    const sameLane = holding.filter((t) => task.lane !== undefined && t.lane === task.lane);
+    const running = (sameLane.length > 0 ? sameLane : holding).filter((t) => t.stage.phase === 'running');
+    if (running.length > 0) waiting.aheadQuietMs = Math.max(0, Math.round(Math.min(...running.map((t) => now - t.progress.lastByteMs))));
+    return waiting;
   }
 
   private start(request: TaskRequest & { digest: Digest }, authorization: string | undefined): InflightTask {
@@ -233,10 +292,12 @@ export class BlobTasks {
     let release: (() => void) | undefined;
     let retryAfterMs: number | undefined;
     const progress = { lastByteMs: this.clock.now() };
+    const stage: InflightTask['stage'] = { phase: 'queued' };
     // The registry whose fetch slot this takes: none for a small blob.
     const lane = request.sizeBytes !== undefined && request.sizeBytes <= SMALL_BLOB_BYTES ? undefined : request.registry;
     const started = (async () => {
-      await this.acquire(lane);
+      await this.acquire(digest, lane);
+      stage.phase = 'starting';
       release = () => this.release(lane);
       const startedAt = Date.now();
       const response = await this.registry.getBlob({
@@ -279,6 +340,8 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
+      stage.phase = 'running';
+      progress.lastByteMs = this.clock.now();
       const body = new ResumableBody(response.body, sizeBytes, (offset, signal) => this.reopen(request, authorization, sizeBytes, offset, AbortSignal.any([abort.signal, signal])), {
         maxResumesWithoutProgress: MAX_RESUMES_WITHOUT_PROGRESS,
         progressBytes: RESUME_PROGRESS_BYTES,
@@ -308,7 +371,7 @@ export class BlobTasks {
           release?.();
         });
     })();
-    const task: InflightTask = { started, abort, progress };
+    const task: InflightTask = { started, abort, progress, stage, lane, askedAtMs: this.clock.now() };
     this.inflight.set(digest, task);
     started.catch((err: unknown) => {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'back-to-source could not start');
@@ -414,13 +477,14 @@ export class BlobTasks {
   }
 
   /** A fetch slot, and one of `registry`'s when given. */
-  private acquire(registry: string | undefined): Promise<void> {
+  private acquire(digest: Digest, registry: string | undefined): Promise<void> {
     if (this.eligible(registry)) {
       this.take(registry);
       return Promise.resolve();
     }
     return new Promise((resolve) =>
       this.queue.push({
+        digest,
         registry,
         go: () => {
           this.take(registry);

@@ -4,6 +4,7 @@ import {
   BadRequestError,
   BlobUnknownError,
   HEADER,
+  MAX_TASK_WAIT_MS,
   parseDigest,
   parseRegistryHost,
   parseRepository,
@@ -120,6 +121,15 @@ function reportingReader(reader: ChunkReader, bytes: number, sending: SendReport
   };
 }
 
+/** `?waitMs=` of a task call: absent, or whole milliseconds up to MAX_TASK_WAIT_MS. */
+function parseTaskWaitMs(text: unknown): number | undefined {
+  if (text === undefined) return undefined;
+  if (typeof text !== 'string' || !/^\d{1,6}$/.test(text) || Number(text) > MAX_TASK_WAIT_MS) {
+    throw new BadRequestError(`invalid waitMs ${JSON.stringify(String(text).slice(0, 20))}: whole milliseconds, at most ${MAX_TASK_WAIT_MS}`);
+  }
+  return Number(text);
+}
+
 function parseIndex(text: string): number {
   if (!/^\d{1,9}$/.test(text)) throw new BadRequestError(`invalid piece index ${JSON.stringify(text.slice(0, 20))}`);
   return Number(text);
@@ -167,14 +177,22 @@ export async function blobRoutes(app: FastifyInstance, options: BlobRoutesOption
     );
   };
 
-  app.post(`${API_PREFIX}/tasks`, { bodyLimit: 16 * 1024 }, async (request) => {
+  // With `?waitMs=`, a blob whose fetch has not begun within that long is answered
+  // 202 with where it stands (TaskWaiting), and the node asks again; without, the
+  // call is held until the fetch begins (peers of older versions).
+  app.post<{ Querystring: { waitMs?: string } }>(`${API_PREFIX}/tasks`, { bodyLimit: 16 * 1024 }, async (request, reply) => {
     const body = parseWire(TaskRequestSchema, request.body, 'task request');
     const digest = parseDigest(body.digest);
     const registry = parseRegistryHost(body.registry);
     const repository = parseRepository(body.repository);
     const auth = request.headers[HEADER.registryAuthorization];
     const authorization = Array.isArray(auth) ? auth[0] : auth;
-    return tasks.ensure({ ...body, digest, registry, repository }, authorization);
+    const task = { ...body, digest, registry, repository };
+    const waitMs = parseTaskWaitMs(request.query.waitMs);
+    if (waitMs === undefined) return tasks.ensure(task, authorization);
+    const answer = await tasks.ensureWithin(task, authorization, waitMs);
+    if ('phase' in answer) return reply.code(202).send(answer);
+    return answer;
   });
 
   app.get<{ Params: { digest: string } }>(`${API_PREFIX}/blobs/:digest/info`, async (request) => {
