@@ -129,8 +129,14 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
   // Patience is measured in progress: the timer starts over whenever bytes of
   // the blob reach the node, whichever piece they belong to.
   const progress = progressClock(ctx, target.digest);
+  const socket = exchange.request.raw.socket;
   const timer = setInterval(() => {
     if (progress.idleMs() >= timeoutMs) controller.abort(new FirstByteTimeoutError(timeoutMs));
+    // The client waits for our headers, and this wait is bounded by progress (the
+    // line above), not by the socket's idle timer: a blob queued at the supernode
+    // behind its registry's other fetches can wait minutes while the swarm moves
+    // (containerd then left for the registry after the socket's 120 s).
+    else socket.setTimeout(socket.timeout ?? 0);
   }, Math.min(timeoutMs, PROGRESS_CHECK_MS));
   timer.unref();
 

@@ -1,4 +1,4 @@
-export { buildProxyApp, type ProxyComponents } from './app.js';
+export { buildProxyApp, type ProxyAppInit, type ProxyComponents } from './app.js';
 export {
   resolveProxyConfig,
   DEFAULT_FIRST_BYTE_TIMEOUT_MS,

@@ -115,3 +115,26 @@ export class FakeSwarmEndless extends FakeSwarmBase {
     return { source: 'peer', sizeBytes: request.sizeBytes, body };
   }
 }
+
+/**
+ * A FAKE swarm whose blob waits `waitMs` before it starts (as one queued at the
+ * supernode behind its registry's other fetches), reporting progress all along
+ * (progressAt: now), then serves it from the registry like FakeSwarmFromRegistry.
+ */
+export class FakeSwarmQueued extends FakeSwarmFromRegistry {
+  constructor(
+    registry: RegistryClientApi,
+    private readonly waitMs: number,
+  ) {
+    super(registry);
+  }
+
+  progressAt(): number {
+    return Date.now();
+  }
+
+  override async open(call: FakeSwarmCall): Promise<BlobStream> {
+    await new Promise((resolve) => setTimeout(resolve, this.waitMs));
+    return super.open(call);
+  }
+}

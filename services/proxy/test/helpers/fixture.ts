@@ -21,7 +21,7 @@ import {
   type Platform,
   type RunningRegistry,
 } from '@shoal/testkit';
-import { buildProxyApp, type ProxyInit } from '../../src/index.js';
+import { buildProxyApp, type ProxyAppInit } from '../../src/index.js';
 
 export interface Upstream {
   registry: RunningRegistry;
@@ -89,7 +89,7 @@ export interface RunningProxy {
 }
 
 /** Builds the proxy app with the given swarm and listens on 127.0.0.1:0. */
-export async function startProxy(options: { blobs: BlobProvider; plainHttpHosts: string[]; init?: ProxyInit; maxRetries?: number }): Promise<RunningProxy> {
+export async function startProxy(options: { blobs: BlobProvider; plainHttpHosts: string[]; init?: ProxyAppInit; maxRetries?: number }): Promise<RunningProxy> {
   const registryClient = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: options.plainHttpHosts, maxRetries: options.maxRetries ?? 0 });
   const metrics = new Registry();
   const app = await buildProxyApp({ log: silentLogger(), registry: registryClient, blobs: options.blobs, metrics }, options.init ?? {});
