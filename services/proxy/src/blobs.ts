@@ -129,14 +129,9 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
   // Patience is measured in progress: the timer starts over whenever bytes of
   // the blob reach the node, whichever piece they belong to.
   const progress = progressClock(ctx, target.digest);
-  const socket = exchange.request.raw.socket;
   const timer = setInterval(() => {
     if (progress.idleMs() >= timeoutMs) controller.abort(new FirstByteTimeoutError(timeoutMs));
-    // The client waits for our headers, and this wait is bounded by progress (the
-    // line above), not by the socket's idle timer: a blob queued at the supernode
-    // behind its registry's other fetches can wait minutes while the swarm moves
-    // (containerd then left for the registry after the socket's 120 s).
-    else socket.setTimeout(socket.timeout ?? 0);
+    else rearmIdleTimer(exchange);
   }, Math.min(timeoutMs, PROGRESS_CHECK_MS));
   timer.unref();
 
@@ -175,6 +170,21 @@ async function openFromSwarm(exchange: BlobExchange): Promise<SwarmOpening> {
 
 /** How often the no-progress timers look at the clock. Milliseconds. */
 const PROGRESS_CHECK_MS = 1_000;
+
+/**
+ * Restarts the client socket's idle timer while the proxy, not the client, is
+ * the one waiting (for the swarm's first byte, or its next piece) and the
+ * swarm shows progress: that wait is bounded by progress, and a blob queued at
+ * the supernode behind its registry's other fetches, or a piece behind the
+ * node's other blobs, can take minutes on a slow link. With the timer running,
+ * containerd's requests were cut after 120 s and it fetched those blobs from
+ * the registry, or resumed them with Range. A client that stops reading still
+ * meets the timer: the sender stops reading once its writes back up.
+ */
+function rearmIdleTimer(exchange: BlobExchange): void {
+  const socket = exchange.request.raw.socket;
+  socket.setTimeout(socket.timeout ?? 0);
+}
 
 /**
  * Time since the swarm last made progress on `digest`: since the later of
@@ -278,7 +288,9 @@ function sendFromReader(exchange: BlobExchange, source: BlobSource, reader: Chun
   let bytes = first?.length ?? 0;
   let failRead: ((err: Error) => void) | undefined;
   const watchdog = setInterval(() => {
-    if (failRead !== undefined && progress.idleMs() >= idleLimitMs) failRead(new ReaderIdleTimeoutError(idleLimitMs));
+    if (failRead === undefined) return;
+    if (progress.idleMs() >= idleLimitMs) failRead(new ReaderIdleTimeoutError(idleLimitMs));
+    else rearmIdleTimer(exchange);
   }, Math.min(idleLimitMs, PROGRESS_CHECK_MS));
   watchdog.unref();
   const counted: ChunkReader = {

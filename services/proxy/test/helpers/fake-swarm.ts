@@ -138,3 +138,35 @@ export class FakeSwarmQueued extends FakeSwarmFromRegistry {
     return super.open(call);
   }
 }
+
+/**
+ * A FAKE swarm that sends the first `bytesBeforePause` bytes of `content`,
+ * waits `pauseMs` (a reader waiting for a piece that comes after the node's
+ * other blobs), then the rest; progress reported all along (progressAt: now).
+ */
+export class FakeSwarmPausing extends FakeSwarmBase {
+  constructor(
+    private readonly content: Buffer,
+    private readonly bytesBeforePause: number,
+    private readonly pauseMs: number,
+  ) {
+    super();
+  }
+
+  progressAt(): number {
+    return Date.now();
+  }
+
+  async open(): Promise<BlobStream> {
+    let step = 0;
+    const body = new Readable({
+      read: () => {
+        if (step === 0) body.push(this.content.subarray(0, this.bytesBeforePause));
+        else if (step === 1) setTimeout(() => body.push(this.content.subarray(this.bytesBeforePause)), this.pauseMs);
+        else if (step === 2) body.push(null);
+        step++;
+      },
+    });
+    return { source: 'peer', sizeBytes: this.content.length, body };
+  }
+}
