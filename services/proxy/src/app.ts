@@ -56,7 +56,8 @@ export interface ProxyServerTimeouts {
    * A socket with no byte read or written for this long is destroyed: a
    * client that stops reading a blob releases its stream. Longer than any
    * legitimate silence (upstream HEAD with retries, fallback); a wait for the
-   * swarm's first byte re-arms it while the swarm shows progress.
+   * swarm (its first byte, a body's next piece) re-arms it while the swarm
+   * shows progress.
    * @default 120000 (PROXY_SERVER_SOCKET_IDLE_TIMEOUT_MS)
    */
   socketIdleMs: number;
