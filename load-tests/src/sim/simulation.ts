@@ -74,7 +74,8 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * The proxy. A layer is fetched whole from the registry (registry egress beyond S; a
  * "fallback") when its node has made no progress for firstByteTimeoutMs: no byte of any of
  * the node's layers arrived (Peer.progressAt: a layer waiting its turn behind the image's
- * other layers shares the node's link, it is slow, not dead). Its swarm download
+ * other layers shares the node's link, it is slow, not dead), and the layer is not queued
+ * at the supernode behind fetches that move. Its swarm download
  * stops asking, what it has it still serves. Not modelled: CPU (hashing, the event loops
  * of the node agents and the supernode), containerd's unpack and the harness's start-up
  * (manifest, task creation), the proxy's body cuts.
@@ -1133,7 +1134,9 @@ export function simulate(params: SimParams): SimResult {
       if ((dlFlowing[x] as number) > 0) flowing = true;
     }
     const due = last + k.firstByteTimeoutMs;
-    if (flowing) {
+    // A layer queued at the supernode for a fetch slot is waited for while the fetches
+    // ahead of it move (the supernode says so every 2 s); the model's fetches always move.
+    if (flowing || ((feedState[layer] as number) === 1 && feedsRunning > 0)) {
       queue.push(now + k.firstByteTimeoutMs, PROGRESS_CHECK, d, 0);
       return;
     }
