@@ -37,8 +37,9 @@ test('a blob queued at the supernode longer than the proxy’s first-byte timeou
   const queued = await build('queued', 2 * MiB);
 
   const slowPull = first.containerd.pull(`${cluster.registryHost}/queue/slow:v1`, { hostsDir: first.containerd.hostsDir });
-  // The slow layer takes the registry's one fetch slot; then the other image is pulled on the other node.
-  await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_pieces_served_total')) > 0, 'the slow layer reached a node');
+  // The slow layer takes the registry's one fetch slot; then the other image is pulled on the
+  // other node. Two pieces served: the config's one, and one of the layer's (its fetch has begun).
+  await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_pieces_served_total')) >= 2, 'the slow layer reached a node');
   const queuedPull = second.containerd.pull(`${cluster.registryHost}/queue/queued:v1`, { hostsDir: second.containerd.hostsDir, debug: true });
   await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_queued_fetches')) >= 1, 'the second layer waited for the fetch slot');
   const queuedAt = performance.now();
