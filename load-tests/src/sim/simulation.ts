@@ -1135,7 +1135,7 @@ export function simulate(params: SimParams): SimResult {
     }
     const due = last + k.firstByteTimeoutMs;
     // A layer queued at the supernode for a fetch slot is waited for while the fetches
-    // ahead of it move (the supernode says so every 2 s); the model's fetches always move.
+    // ahead of it move (the supernode says so every 5 s); the model's fetches always move.
     if (flowing || ((feedState[layer] as number) === 1 && feedsRunning > 0)) {
       queue.push(now + k.firstByteTimeoutMs, PROGRESS_CHECK, d, 0);
       return;

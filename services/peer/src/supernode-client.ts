@@ -27,10 +27,12 @@ import {
  * How long a task call asks the supernode to hold it for a blob whose fetch
  * from the registry has not begun (`?waitMs=`, at most MAX_TASK_WAIT_MS). Then
  * the supernode says where the blob stands and the call is made again: a
- * queued blob is an answer every 2 s, never a call silent long enough for an
- * idle timer (the supernode's sockets', the proxy's first byte) to end it.
+ * queued blob is an answer every 5 s, never a call silent long enough for an
+ * idle timer (the supernode's sockets' 60 s, the proxy's first byte, 30 s by
+ * default) to end it. No shorter: every node waiting for the blob asks, as
+ * often as a held schedule call (MAX_SCHEDULE_WAIT_MS) comes back.
  */
-export const TASK_WAIT_MS = 2_000;
+export const TASK_WAIT_MS = 5_000;
 
 /**
  * Connections per supernode from one peer for piece requests. A request that
