@@ -7,7 +7,7 @@
 // a queue whose fetches move counts as progress.
 import test from 'ava';
 import { join } from 'node:path';
-import { buildImage, pushImage, requireTools, servedBlobs } from '@shoal/testkit';
+import { buildImage, pushImage, requireTools, servedBlobs, waitFor } from '@shoal/testkit';
 import { startCluster } from './helpers/cluster.js';
 import { counterByLabel, metricValue } from './helpers/metrics.js';
 
@@ -43,9 +43,9 @@ test('a blob queued at the supernode longer than the proxy’s first-byte timeou
   const slowPull = first.containerd.pull(`${cluster.registryHost}/queue/slow:v1`, { hostsDir: first.containerd.hostsDir });
   // The slow layer takes the registry's one fetch slot; then the other image is pulled on the
   // other node. Two pieces served: the config's one, and one of the layer's (its fetch has begun).
-  await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_pieces_served_total')) >= 2, 'the slow layer reached a node');
+  await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_pieces_served_total')) >= 2, { timeoutMs: 15_000, description: 'the slow layer to reach a node' });
   const queuedPull = second.containerd.pull(`${cluster.registryHost}/queue/queued:v1`, { hostsDir: second.containerd.hostsDir, debug: true });
-  await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_queued_fetches')) >= 1, 'the second layer waited for the fetch slot');
+  await waitFor(async () => (await metricValue(cluster.supernode.url, 'shoal_supernode_queued_fetches')) >= 1, { timeoutMs: 15_000, description: 'the second layer to wait for the fetch slot' });
   const queuedAt = performance.now();
   const [, pulled] = await Promise.all([slowPull, queuedPull]);
   const waitedSeconds = (performance.now() - queuedAt) / 1000;
@@ -62,11 +62,3 @@ test('a blob queued at the supernode longer than the proxy’s first-byte timeou
   const gets = await cluster.registry.blobGets();
   for (const blob of [...slow.layers, ...queued.layers]) t.is(gets.get(blob.digest) ?? 0, 1, `the registry sent ${blob.digest} once`);
 });
-
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
