@@ -113,10 +113,12 @@ interface InflightTask {
   /** Settles once the registry has answered with headers and the record exists. */
   started: Promise<void>;
   abort: AbortController;
-  /** When a byte of the blob last came from the registry (or the task began), to the progress check's second. */
-  progress: { lastByteMs: number };
-  /** Waiting for a fetch slot, waiting for the registry's answer, or reading the body. */
-  stage: { phase: 'queued' | 'starting' | 'running' };
+  /**
+   * Where the fetch stands, updated as it goes: waiting for a fetch slot, for
+   * the registry's answer, or reading the body; and when a byte of the blob
+   * last came from the registry (or the body began), to the progress check's second.
+   */
+  state: { phase: 'queued' | 'starting' | 'running'; lastByteMs: number };
   /** The registry whose fetch slot it takes (undefined: a small blob, only one of the supernode's). */
   lane: string | undefined;
   /** When it was first asked for. */
@@ -209,7 +211,7 @@ export class BlobTasks {
    */
   fetchQuietMs(digest: Digest): number | undefined {
     const task = this.inflight.get(digest);
-    return task === undefined ? undefined : this.clock.now() - task.progress.lastByteMs;
+    return task === undefined ? undefined : this.clock.now() - task.state.lastByteMs;
   }
 
   info(digest: Digest): TaskInfo | undefined {
@@ -272,16 +274,16 @@ export class BlobTasks {
   /** Where a fetch that has not begun stands: its place in the queue, and whether the fetches ahead of it move. */
   private waitingOf(digest: Digest, task: InflightTask): TaskWaiting {
     const now = this.clock.now();
-    const waiting: TaskWaiting = { digest, phase: task.stage.phase === 'queued' ? 'queued' : 'starting', ahead: 0, waitedMs: Math.max(0, Math.round(now - task.askedAtMs)) };
-    if (task.stage.phase !== 'queued') return waiting;
+    const waiting: TaskWaiting = { digest, phase: task.state.phase === 'queued' ? 'queued' : 'starting', ahead: 0, waitedMs: Math.max(0, Math.round(now - task.askedAtMs)) };
+    if (task.state.phase !== 'queued') return waiting;
     const position = this.queue.findIndex((w) => w.digest === digest);
     waiting.ahead = this.queue.slice(0, Math.max(0, position)).filter((w) => task.lane === undefined || w.registry === task.lane).length;
     // A slot this one can take frees when a fetch of its registry ends (or, with
     // none of them holding a slot, any fetch: the supernode's own cap is full).
-    const holding = [...this.inflight.values()].filter((t) => t.stage.phase !== 'queued');
+    const holding = [...this.inflight.values()].filter((t) => t.state.phase !== 'queued');
     const sameLane = holding.filter((t) => task.lane !== undefined && t.lane === task.lane);
-    const running = (sameLane.length > 0 ? sameLane : holding).filter((t) => t.stage.phase === 'running');
-    if (running.length > 0) waiting.aheadQuietMs = Math.max(0, Math.round(Math.min(...running.map((t) => now - t.progress.lastByteMs))));
+    const running = (sameLane.length > 0 ? sameLane : holding).filter((t) => t.state.phase === 'running');
+    if (running.length > 0) waiting.aheadQuietMs = Math.max(0, Math.round(Math.min(...running.map((t) => now - t.state.lastByteMs))));
     return waiting;
   }
 
@@ -291,13 +293,12 @@ export class BlobTasks {
     const log = this.log.child({ digest, registry: request.registry, repository: request.repository });
     let release: (() => void) | undefined;
     let retryAfterMs: number | undefined;
-    const progress = { lastByteMs: this.clock.now() };
-    const stage: InflightTask['stage'] = { phase: 'queued' };
+    const state: InflightTask['state'] = { phase: 'queued', lastByteMs: this.clock.now() };
     // The registry whose fetch slot this takes: none for a small blob.
     const lane = request.sizeBytes !== undefined && request.sizeBytes <= SMALL_BLOB_BYTES ? undefined : request.registry;
     const started = (async () => {
       await this.acquire(digest, lane);
-      stage.phase = 'starting';
+      state.phase = 'starting';
       release = () => this.release(lane);
       const startedAt = Date.now();
       const response = await this.registry.getBlob({
@@ -340,8 +341,8 @@ export class BlobTasks {
         throw err;
       }
       log.info({ sizeBytes }, 'back-to-source started');
-      stage.phase = 'running';
-      progress.lastByteMs = this.clock.now();
+      state.phase = 'running';
+      state.lastByteMs = this.clock.now();
       const body = new ResumableBody(response.body, sizeBytes, (offset, signal) => this.reopen(request, authorization, sizeBytes, offset, AbortSignal.any([abort.signal, signal])), {
         maxResumesWithoutProgress: MAX_RESUMES_WITHOUT_PROGRESS,
         progressBytes: RESUME_PROGRESS_BYTES,
@@ -351,7 +352,7 @@ export class BlobTasks {
           watch.restarted();
         },
       });
-      const watch = this.watchProgress(digest, body, abort, progress);
+      const watch = this.watchProgress(digest, body, abort, state);
       // Runs on after `started` settles: the callers read pieces as they land.
       this.store
         .ingest(digest, sizeBytes, body, { signal: abort.signal, onChunk: watch.count })
@@ -371,7 +372,7 @@ export class BlobTasks {
           release?.();
         });
     })();
-    const task: InflightTask = { started, abort, progress, stage, lane, askedAtMs: this.clock.now() };
+    const task: InflightTask = { started, abort, state, lane, askedAtMs: this.clock.now() };
     this.inflight.set(digest, task);
     started.catch((err: unknown) => {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'back-to-source could not start');
@@ -401,9 +402,9 @@ export class BlobTasks {
    * each chunk's length) and cuts the download (through `abort`, which the
    * ingest's signal carries to the body) when a window passes with less than
    * the minimum rate: progress, not silence, keeps a fetch slot. Notes in
-   * `progress.lastByteMs` when bytes last came, at each check (not per chunk).
+   * `state.lastByteMs` when bytes last came, at each check (not per chunk).
    */
-  private watchProgress(digest: Digest, body: ResumableBody, abort: AbortController, progress: InflightTask['progress']): { count: (bytes: number) => void; restarted: () => void; stop: () => void } {
+  private watchProgress(digest: Digest, body: ResumableBody, abort: AbortController, state: InflightTask['state']): { count: (bytes: number) => void; restarted: () => void; stop: () => void } {
     let bytes = 0;
     let triedNewConnection = false;
     let bytesSeen = 0;
@@ -415,7 +416,7 @@ export class BlobTasks {
       const now = this.clock.now();
       if (bytes !== bytesSeen) {
         bytesSeen = bytes;
-        progress.lastByteMs = now;
+        state.lastByteMs = now;
       }
       const elapsedMs = now - windowStartMs;
       if (elapsedMs < this.progressWindowMs) return;
