@@ -769,8 +769,6 @@ export function simulate(params: SimParams): SimResult {
     }
     const alone = sched.members(digests[layer] as string) <= 1 && (inBlob > 0 || oldestSince <= now - k.aloneAfterMs);
     let most = Math.min(room, k.frontierPerCall, (alone ? k.maxFrontierClaimsAlone : k.maxFrontierClaimsPerChild) - mine.length);
-    // Only a child with nothing else in flight in the blob waits for its fresh pieces (Swarm.addFrontier).
-    if (sched.members(digests[layer] as string) > 1 && sched.inFlight(ids[node] as string, digests[layer] as string) > 0) most = 0;
     const firstAt = firstArrival[layer] as number;
     const arrived = seedFill[layer] as number;
     const slowly = firstAt < 0 || arrived < 2 || (now - firstAt) / (arrived - 1) >= k.shareClaimsFromPieceMs;

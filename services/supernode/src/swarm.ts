@@ -431,14 +431,6 @@ export class Swarm {
     if (arriving !== undefined) this.extendArrivingClaim(digest, arriving);
     // From here on every claim of this blob is live.
     for (const [piece, claim] of claims) if (claim.untilMs <= now) claims.delete(piece);
-    // Only a child with nothing else in flight in the blob waits for its fresh pieces:
-    // the seed's copy then has the child's link to itself instead of a quarter of it, so
-    // the piece crosses sooner and the copies passed on from it (as it arrives) move as
-    // fast. The simulator, 64 MiB in five layers: N = 16 at 25 Mbit/s 1.243 → 1.230 × S/B,
-    // N = 4 1.289 → 1.251, N = 16 at 100 Mbit/s (128 MiB) 1.297 → 1.243; twenty layers
-    // three at a time (the CRI plugin) 1.560 → 1.546. A blob's only member is not held
-    // back: it has nobody else to get pieces from.
-    if (this.scheduler.members(digest) > 1 && this.scheduler.inFlight(peerId, digest) > 0) return;
     const mine = this.claimsOf(peerId, digest, now);
     // Alone: the blob's only member, already waiting at the seed for some of its
     // pieces, or for a while for another blob's (see ALONE_AFTER_MS).

@@ -710,13 +710,6 @@ export class Scheduler implements SchedulerApi {
     return blob !== undefined && peer !== undefined && blob.byPeer.has(peer);
   }
 
-  inFlight(childId: string, digest: string): number {
-    const blob = this.blobs.get(digest);
-    const peer = this.peers.get(childId);
-    if (blob === undefined || peer === undefined) return 0;
-    return blob.byPeer.get(peer)?.assignments.length ?? 0;
-  }
-
   /** O(members × pieces / 8): for the status API, which asks about a bounded number of blobs. */
   copies(digest: string): BlobCopies | undefined {
     const blob = this.blobs.get(digest);

@@ -115,8 +115,6 @@ export interface SchedulerApi {
   members(digest: string): number;
   /** Whether a live peer is a member of a blob's swarm (asked to schedule its pieces or announced some). O(1). */
   isMember(peerId: string, digest: string): boolean;
-  /** Assignments a child holds in flight for a blob (0 for an unknown child or blob), as of the last call that expired old ones. O(1). */
-  inFlight(childId: string, digest: string): number;
   /** How many live peers hold a blob: every piece (`complete`) or at least one (`holders`); undefined for a blob the scheduler does not know. */
   copies(digest: string): BlobCopies | undefined;
 }
