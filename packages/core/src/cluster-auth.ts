@@ -18,13 +18,24 @@ import { systemClock, type Clock } from './timing.js';
  * Audiences: `supernode` (any supernode of the cluster), or `peer/<host>:<port>`
  * (the one peer reached at that address, as the sender dialled it).
  *
- * Rotation: `rotate(newToken)` accepts the new key at once, keeps signing with
- * the old one for `graceMs` (so peers that have not read the new file yet still
- * accept what this one sends), then signs with the new one and accepts the old
- * one for another `graceMs`. A rotation never splits the cluster as long as
- * every process reads the new token within `graceMs` of the others.
+ * Several tokens: a token file may list up to MAX_LISTED_TOKENS, one a line.
+ * The first signs; every listed one is accepted, for as long as it is listed.
+ * `setTokens(list)` takes the file's list on every change:
+ * - a new first token is accepted at once, but the previous signing token keeps
+ *   signing for `graceMs` (so peers that have not read the new file yet still
+ *   accept what this one sends), then the new one signs;
+ * - a token that leaves the list is accepted for another 2 × `graceMs` from then
+ *   (the same as a token rotated out of a one-line file), then refused.
+ * A one-step replace (`OLD` → `NEW`) never splits running processes as long as
+ * each reads the new file within `graceMs` of the others, but a process started
+ * after it knows only NEW, which those that have not read the file yet refuse.
+ * Three steps close that, each written once every process has read the one
+ * before: `OLD\nNEW` (everyone accepts NEW), then `NEW\nOLD` (NEW signs after
+ * the grace, OLD still accepted), then, a grace later, `NEW`. A process started
+ * at any point signs with a token every other process accepts.
  *
- * No I/O here (the token file is read and watched by the services).
+ * No I/O here (the token file is read and watched by the services; its text is
+ * parsed by parseTokenText).
  */
 
 /** How far a signature's timestamp may be from the receiver's clock, either way. Milliseconds: 30 s. */
@@ -37,10 +48,17 @@ export const SIGNATURE_MAX_SKEW_MS = 30_000;
 export const MAX_REMEMBERED_NONCES = 100_000;
 /** How long both the old and the new token work after a rotation is seen, per phase. Milliseconds: 5 min. */
 export const DEFAULT_TOKEN_GRACE_MS = 300_000;
-/** Keys kept at once (the current one and those still within their grace). */
-const MAX_KEYS = 4;
 /** Characters a cluster token must have at least. */
 export const MIN_TOKEN_LENGTH = 16;
+/** Tokens a token file may list at once (the first signs, every one is accepted). */
+export const MAX_LISTED_TOKENS = 3;
+/**
+ * Keys kept at once: the MAX_LISTED_TOKENS listed ones, and as many again that
+ * left the list and are within their 2 × grace (what replacing a whole list at
+ * once leaves). A list changed faster than that drops the unlisted keys whose
+ * acceptance ends first, never a listed one nor the one signing.
+ */
+const MAX_KEYS = 2 * MAX_LISTED_TOKENS;
 
 export type Audience = { kind: 'supernode' } | { kind: 'peer'; host: string };
 
@@ -63,9 +81,9 @@ interface Key {
   readonly token: string;
   readonly key: Buffer;
   readonly kid: string;
-  /** This key signs from then on (until a newer key's signFromMs). */
-  readonly signFromMs: number;
-  /** Accepted until then (Infinity while current). */
+  /** This key signs from then on, until a key with a later signFromMs takes over (Infinity: it only is accepted). */
+  signFromMs: number;
+  /** Accepted until then (Infinity while listed). The key signing is accepted while it signs, whatever this says. */
   acceptUntilMs: number;
 }
 
@@ -75,18 +93,34 @@ function deriveKey(token: string, signFromMs: number): Key {
   return { token, key, kid, signFromMs, acceptUntilMs: Infinity };
 }
 
-const HEADER_RE = /^v1;kid=([0-9a-f]{16});ts=(\d{1,15});nonce=([A-Za-z0-9_-]{22});aud=([A-Za-z0-9._:[\]/-]{1,300});sig=([A-Za-z0-9_-]{43})$/;
+/**
+ * What a new token list changed, one entry per change (for the log: the key id,
+ * never the token). `kid` is the id signatures carry.
+ */
+export type TokenChange =
+  /** The first token is another one: it signs from `signFromMs` (after the grace), the previous one until then. */
+  | { change: 'signing'; kid: string; signFromMs: number; wasAccepted: boolean }
+  /** A token listed after the first that was not listed before: accepted from now on, never signing. */
+  | { change: 'added'; kid: string; position: number }
+  /** A token no longer listed: accepted until `acceptUntilMs` (2 × grace from now). */
+  | { change: 'removed'; kid: string; acceptUntilMs: number };
 
-/** Checks a token file's text; the trimmed token, or the problem with it. */
-export function parseTokenText(text: string): { token: string } | { problem: string } {
-  const token = text.trim();
-  if (token.length < MIN_TOKEN_LENGTH) return { problem: `holds ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -hex 32)` };
-  return { token };
+function checkTokenList(tokens: readonly string[]): void {
+  if (tokens.length === 0 || tokens.length > MAX_LISTED_TOKENS) throw new RangeError(`${tokens.length} tokens: list 1 to ${MAX_LISTED_TOKENS}`);
+  if (new Set(tokens).size !== tokens.length) throw new RangeError('the same token listed twice');
 }
 
+const HEADER_RE = /^v1;kid=([0-9a-f]{16});ts=(\d{1,15});nonce=([A-Za-z0-9_-]{22});aud=([A-Za-z0-9._:[\]/-]{1,300});sig=([A-Za-z0-9_-]{43})$/;
+
 export interface ClusterAuthInit {
-  /** The cluster token; undefined runs the cluster open (no checks, nothing signed). */
+  /** The cluster token, which signs (a token file's first line); undefined runs the cluster open (no checks, nothing signed). */
   token: string | undefined;
+  /**
+   * More tokens accepted but not signing (a token file's later lines); at most
+   * MAX_LISTED_TOKENS with `token`, none equal. Ignored when the cluster runs open.
+   * @default []
+   */
+  acceptedTokens?: readonly string[] | undefined;
   /** @default DEFAULT_TOKEN_GRACE_MS */
   graceMs?: number | undefined;
   /** @default MAX_REMEMBERED_NONCES */
@@ -97,15 +131,20 @@ export class ClusterAuth {
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly nonces: NonceCache;
-  /** Newest first. */
+  /** At most MAX_KEYS, in no particular order; empty when the cluster runs open. */
   private keys: Key[];
+  /** The tokens as last listed, the signing one first. */
+  private listed: readonly string[];
 
   constructor(components: { clock?: Clock } = {}, init: ClusterAuthInit) {
     this.clock = components.clock ?? systemClock;
     this.graceMs = init.graceMs ?? DEFAULT_TOKEN_GRACE_MS;
     if (!Number.isFinite(this.graceMs) || this.graceMs < 0) throw new RangeError(`token grace ${this.graceMs} ms must be ≥ 0`);
     this.nonces = new NonceCache(init.maxNonces ?? MAX_REMEMBERED_NONCES);
-    this.keys = init.token === undefined ? [] : [deriveKey(init.token, -Infinity)];
+    this.listed = init.token === undefined ? [] : [init.token, ...(init.acceptedTokens ?? [])];
+    if (init.token !== undefined) checkTokenList(this.listed);
+    // At start the first token signs at once; the others are accepted only.
+    this.keys = this.listed.map((token, i) => deriveKey(token, i === 0 ? -Infinity : Infinity));
   }
 
   /** No token: every request is accepted and nothing is signed. */
@@ -119,27 +158,84 @@ export class ClusterAuth {
   }
 
   /**
-   * A new token (the token file changed). False when it is the current one or
-   * the cluster runs open (an open cluster does not start checking mid-run).
+   * The token file's list (it was read again): the first signs, every one is
+   * accepted. What changed, or nothing when the list is the same or the cluster
+   * runs open (an open cluster does not start checking mid-run).
+   * @throws RangeError for an empty list, more than MAX_LISTED_TOKENS, or a token listed twice (parseTokenText refuses those first)
    */
-  rotate(token: string): boolean {
-    const newest = this.keys[0];
-    if (newest === undefined || newest.token === token) return false;
+  setTokens(tokens: readonly string[]): TokenChange[] {
+    if (this.keys.length === 0) return [];
+    checkTokenList(tokens);
     const now = this.clock.now();
     this.prune(now);
-    const next = deriveKey(token, now + this.graceMs);
-    // Every older key is accepted until the new one has signed for a whole grace.
-    for (const k of this.keys) k.acceptUntilMs = Math.min(k.acceptUntilMs, now + 2 * this.graceMs);
-    this.keys = [next, ...this.keys].slice(0, MAX_KEYS);
-    return true;
+    const signer = this.signingKey(now);
+    const before = new Set(this.listed);
+    const byToken = new Map(this.keys.map((k) => [k.token, k]));
+    const changes: TokenChange[] = [];
+    for (const [i, token] of tokens.entries()) {
+      let key = byToken.get(token);
+      const wasAccepted = key !== undefined;
+      if (key === undefined) {
+        key = deriveKey(token, Infinity);
+        this.keys.push(key);
+      }
+      key.acceptUntilMs = Infinity;
+      if (i === 0 && token !== this.listed[0]) {
+        // A key waiting for its turn to sign (the first token changed again within the grace) never signs.
+        for (const k of this.keys) if (k !== key && k.signFromMs > now) k.signFromMs = Infinity;
+        // The one signing now goes on for the grace, so that peers yet to read the file accept us;
+        // a token put back first before its successor signed simply keeps signing.
+        if (key !== signer) key.signFromMs = now + this.graceMs;
+        changes.push({ change: 'signing', kid: key.kid, signFromMs: Math.max(key.signFromMs, now), wasAccepted });
+      } else if (i > 0 && !before.has(token)) {
+        changes.push({ change: 'added', kid: key.kid, position: i + 1 });
+      }
+    }
+    const now2Graces = now + 2 * this.graceMs;
+    for (const token of this.listed) {
+      const key = byToken.get(token);
+      if (key === undefined || tokens.includes(token)) continue;
+      key.acceptUntilMs = now2Graces;
+      changes.push({ change: 'removed', kid: key.kid, acceptUntilMs: now2Graces });
+    }
+    this.listed = [...tokens];
+    this.bound(now);
+    return changes;
   }
 
+  /**
+   * A one-token list (a one-line token file): `setTokens([token])`. True when
+   * the signing token changed.
+   */
+  rotate(token: string): boolean {
+    return this.setTokens([token]).some((c) => c.change === 'signing');
+  }
+
+  /** Drops the keys no longer accepted (never a listed one, nor the one signing). */
   private prune(now: number): void {
-    this.keys = this.keys.filter((k, i) => i === 0 || k.acceptUntilMs > now);
+    const signer = this.signingKey(now);
+    this.keys = this.keys.filter((k) => k.acceptUntilMs > now || k === signer);
   }
 
+  /** Keeps MAX_KEYS: unlisted keys whose acceptance ends first go first. */
+  private bound(now: number): void {
+    if (this.keys.length <= MAX_KEYS) return;
+    const signer = this.signingKey(now);
+    const droppable = this.keys.filter((k) => k.acceptUntilMs !== Infinity && k !== signer).sort((a, b) => a.acceptUntilMs - b.acceptUntilMs);
+    const drop = new Set(droppable.slice(0, this.keys.length - MAX_KEYS));
+    this.keys = this.keys.filter((k) => !drop.has(k));
+  }
+
+  /** The key whose turn to sign came last. */
   private signingKey(now: number): Key | undefined {
-    return this.keys.find((k) => k.signFromMs <= now && k.acceptUntilMs > now) ?? this.keys[this.keys.length - 1];
+    let signer: Key | undefined;
+    for (const k of this.keys) if (k.signFromMs <= now && (signer === undefined || k.signFromMs > signer.signFromMs)) signer = k;
+    return signer;
+  }
+
+  /** Keys held now: listed, within their grace, or signing (at most MAX_KEYS). */
+  get keyCount(): number {
+    return this.keys.length;
   }
 
   /** Headers that authenticate one request; `{}` when the cluster runs open. `pathWithQuery` exactly as it goes on the wire. */

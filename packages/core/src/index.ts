@@ -15,6 +15,7 @@ export * from './streams.js';
 export * from './platform.js';
 export * from './nonce-cache.js';
 export * from './cluster-auth.js';
+export * from './parse-token-text.js';
 export * from './advertise-url.js';
 export * from './status-wire.js';
 export * from './manifest.js';

@@ -17,10 +17,10 @@ export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 export const DEFAULT_PROXY_URL = 'http://127.0.0.1:65001';
 export const DEFAULT_SUPERNODE_URL = 'http://127.0.0.1:8002';
 
-export const tokenFileFlag = { kind: 'path', help: "file holding the cluster's shared secret (re-read when it changes, e.g. a rotated Kubernetes Secret)" } satisfies FlagSpec<'path'>;
+export const tokenFileFlag = { kind: 'path', help: "file holding the cluster's shared secret: one token a line, up to 3, the first signs and every one is accepted (re-read when it changes, e.g. a rotated Kubernetes Secret)" } satisfies FlagSpec<'path'>;
 export const tokenGraceSecFlag = {
   kind: 'integer',
-  help: 'after the token file changes, how long the old token still works (and the new one is not yet used to sign) — then as long again before the old one is refused; every process must read the new file within it',
+  help: "after the token file's first token changes, how long the previous one still signs (the new one is accepted at once) — a token that leaves the file is accepted for twice this; every process must read the new file within it",
   default: DEFAULT_TOKEN_GRACE_MS / 1000,
   min: 1,
   max: 86_400,
@@ -58,8 +58,11 @@ export function checkLogLevel(level: string): string {
   return level;
 }
 
-/** Reads the cluster token; an empty or unreadable file is a configuration error, not an open cluster. */
-export async function readToken(path: string | undefined): Promise<string | undefined> {
+/**
+ * Reads the cluster's tokens (one a line, the first signs); an empty, unreadable
+ * or malformed file is a configuration error, not an open cluster.
+ */
+export async function readTokens(path: string | undefined): Promise<[string, ...string[]] | undefined> {
   if (path === undefined) return undefined;
   let text: string;
   try {
@@ -69,7 +72,12 @@ export async function readToken(path: string | undefined): Promise<string | unde
   }
   const parsed = parseTokenText(text);
   if ('problem' in parsed) throw new ConfigError([`--token-file: ${path} ${parsed.problem}`]);
-  return parsed.token;
+  return parsed.tokens;
+}
+
+/** The token an operator's command sends in `x-shoal-token`: the file's first (the one the cluster signs with, or soon will). */
+export async function readToken(path: string | undefined): Promise<string | undefined> {
+  return (await readTokens(path))?.[0];
 }
 
 export const nodeNameFlag = {

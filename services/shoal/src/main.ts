@@ -20,7 +20,7 @@ import {
   DEFAULT_CONTAINERD_SOCKET,
   logLevelFlag,
   plainHttpFlag,
-  readToken,
+  readTokens,
   tokenFileFlag,
   tokenGraceSecFlag,
   nodeNameFlag,
@@ -28,7 +28,7 @@ import {
   resolveNodeName,
 } from './flags.js';
 import { commandLogger, logFormatFlag } from './logging.js';
-import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type CacheOptions, type PeerOptions } from './runtime.js';
+import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type AuthOptions, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
 import { DEFAULT_MAX_CONCURRENT_FETCHES, defaultFetchesPerRegistry } from '@shoal/supernode';
 import { BACKUP_NAME, configureContainerd, restoreContainerdConfig } from './commands/containerd-config.js';
@@ -54,9 +54,9 @@ const PEER_LISTEN = { withToken: DEFAULT_PEER_LISTEN, open: DEFAULT_PEER_LISTEN_
 const SUPERNODE_LISTEN_HELP = `listen address (default ${DEFAULT_SUPERNODE_LISTEN} with --token-file, ${DEFAULT_SUPERNODE_LISTEN_OPEN} without)`;
 const PEER_LISTEN_HELP = `where other peers reach this peer (default ${DEFAULT_PEER_LISTEN} with --token-file, ${DEFAULT_PEER_LISTEN_OPEN} without)`;
 
-/** The auth part of a service's options: the token, its file (watched for rotations) and the grace. */
-function authOptions(c: { tokenFile?: string | undefined; tokenGraceSec: number }, token: string | undefined): { token: string | undefined; tokenFile: string | undefined; tokenGraceMs: number } {
-  return { token, tokenFile: c.tokenFile, tokenGraceMs: c.tokenGraceSec * 1000 };
+/** The auth part of a service's options: the tokens (the first signs), their file (watched for rotations) and the grace. */
+function authOptions(c: { tokenFile?: string | undefined; tokenGraceSec: number }, tokens: readonly string[] | undefined): AuthOptions {
+  return { token: tokens?.[0], acceptedTokens: tokens?.slice(1), tokenFile: c.tokenFile, tokenGraceMs: c.tokenGraceSec * 1000 };
 }
 
 /** Runs until SIGINT/SIGTERM, then closes everything and exits. */
@@ -127,14 +127,15 @@ const peerFlags = {
   logFormat: logFormatFlag,
 } satisfies FlagSpecs;
 
-function peerOptions(c: ConfigOf<typeof peerFlags & { plainHttp: typeof plainHttpFlag }>, token: string | undefined, log: Logger): PeerOptions {
+function peerOptions(c: ConfigOf<typeof peerFlags & { plainHttp: typeof plainHttpFlag }>, tokens: readonly string[] | undefined, log: Logger): PeerOptions {
+  const token = tokens?.[0];
   return {
     ...cacheOptions(c),
     supernodeUrls: c.supernode,
     peerListen: resolveListen(c.peerListen, token, PEER_LISTEN, '--peer-listen', log),
     advertise: c.advertise,
     dataDir: c.data,
-    ...authOptions(c, token),
+    ...authOptions(c, tokens),
     plainHttpHosts: c.plainHttp,
     zone: c.zone,
     nodeName: resolveNodeName(c.nodeName, hostname()),
@@ -166,11 +167,12 @@ const commands: Record<string, Command> = {
     },
     async run(c) {
       const log = commandLogger('shoal-supernode', c);
-      const token = await readToken(c.tokenFile);
+      const tokens = await readTokens(c.tokenFile);
+      const token = tokens?.[0];
       openClusterWarning(log, token);
       const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace, leaderElectionNamespace: c.leaderElectionNamespace } : undefined;
       const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
-      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, maxFetchesPerRegistry: c.maxFetchesPerRegistry, ...authOptions(c, token), imagePullJobs });
+      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, maxFetchesPerRegistry: c.maxFetchesPerRegistry, ...authOptions(c, tokens), imagePullJobs });
       untilSignal(log, () => running.close());
     },
   }),
@@ -185,10 +187,11 @@ const commands: Record<string, Command> = {
     },
     async run(c) {
       const log = commandLogger('shoal-node', c);
-      const token = await readToken(c.tokenFile);
+      const tokens = await readTokens(c.tokenFile);
+      const token = tokens?.[0];
       openClusterWarning(log, token);
       const agent = await startNodeAgent(log, {
-        ...peerOptions(c, token, log),
+        ...peerOptions(c, tokens, log),
         containerdSocket: c.containerdSocket,
         proxyListen: c.proxyListen,
         plainHttpHosts: c.plainHttp,
@@ -204,9 +207,10 @@ const commands: Record<string, Command> = {
     flags: { ...peerFlags, plainHttp: plainHttpFlag },
     async run(c) {
       const log = commandLogger('shoal-peer', c);
-      const token = await readToken(c.tokenFile);
+      const tokens = await readTokens(c.tokenFile);
+      const token = tokens?.[0];
       openClusterWarning(log, token);
-      const running = await startPeer(log, peerOptions(c, token, log));
+      const running = await startPeer(log, peerOptions(c, tokens, log));
       untilSignal(log, () => running.close());
     },
   }),
@@ -224,11 +228,11 @@ const commands: Record<string, Command> = {
     },
     async run(c) {
       const log = commandLogger('shoal-proxy', c);
-      const token = await readToken(c.tokenFile);
+      const tokens = await readTokens(c.tokenFile);
       const running = await startProxy(log, {
         proxyListen: c.proxyListen,
         plainHttpHosts: c.plainHttp,
-        blobs: httpBlobProvider(log, c.peer, authOptions(c, token)),
+        blobs: httpBlobProvider(log, c.peer, authOptions(c, tokens)),
         staleIfErrorMs: c.staleIfErrorSec * 1000,
         grantMemoryMs: c.grantMemorySec * 1000,
         firstByteTimeoutMs: c.firstByteTimeoutSec * 1000,
@@ -313,19 +317,20 @@ const commands: Record<string, Command> = {
     },
     async run(c) {
       const log = commandLogger('shoal', c);
-      const token = await readToken(c.tokenFile);
+      const tokens = await readTokens(c.tokenFile);
+      const token = tokens?.[0];
       openClusterWarning(log, token);
       const data = c.data;
       const plainHttpHosts = c.plainHttp;
       const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
       const peerListen = resolveListen(c.peerListen, token, PEER_LISTEN, '--peer-listen', log);
-      const supernode = await startSupernode(log, { listen, dataDir: join(data, 'supernode'), plainHttpHosts, ...authOptions(c, token) });
+      const supernode = await startSupernode(log, { listen, dataDir: join(data, 'supernode'), plainHttpHosts, ...authOptions(c, tokens) });
       const agent = await startNodeAgent(log, {
         supernodeUrls: [supernode.url],
         peerListen,
         advertise: undefined,
         dataDir: join(data, 'node'),
-        ...authOptions(c, token),
+        ...authOptions(c, tokens),
         proxyListen: c.proxyListen,
         plainHttpHosts,
       });

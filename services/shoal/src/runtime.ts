@@ -58,11 +58,13 @@ function listenUrl(address: string, listen: string): string {
   return `http://${shown}:${port}`;
 }
 
-/** How a service authenticates: the cluster token, and the file it is re-read from for rotations. */
+/** How a service authenticates: the cluster tokens, and the file they are re-read from for rotations. */
 export interface AuthOptions {
-  /** The cluster token; undefined runs the cluster open. */
+  /** The cluster token, which signs (the token file's first line); undefined runs the cluster open. */
   token: string | undefined;
-  /** The token's file, read again every TOKEN_FILE_POLL_MS: a changed token is rotated in (both work for the grace). */
+  /** More tokens accepted, never signing (the token file's later lines). @default [] */
+  acceptedTokens?: readonly string[] | undefined;
+  /** The tokens' file, read again every TOKEN_FILE_POLL_MS: its list is handed to ClusterAuth.setTokens (a new first token signs after the grace). */
   tokenFile?: string | undefined;
   /** @default DEFAULT_TOKEN_GRACE_MS */
   tokenGraceMs?: number | undefined;
@@ -72,7 +74,7 @@ export interface AuthOptions {
 
 /** The cluster's keys for one process, and the token-file watch that rotates them. */
 function clusterAuth(log: Logger, options: AuthOptions): { auth: ClusterAuth; close(): void } {
-  const auth = new ClusterAuth({}, { token: options.token, graceMs: options.tokenGraceMs });
+  const auth = new ClusterAuth({}, { token: options.token, acceptedTokens: options.acceptedTokens, graceMs: options.tokenGraceMs });
   if (options.token === undefined || options.tokenFile === undefined) return { auth, close: () => undefined };
   const watch = watchTokenFile({ log }, auth, { path: options.tokenFile, intervalMs: options.tokenPollMs });
   return { auth, close: () => watch.close() };
