@@ -11,34 +11,18 @@
  * docker-registry. Pulls keep coming from the swarm throughout.
  */
 import test from 'ava';
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry, waitFor } from '@shoal/testkit';
 import { spawnNode, spawnSupernode } from './helpers/processes.js';
 import { metricValue } from './helpers/metrics.js';
 import { pullBlob } from './helpers/security.js';
+import { secretVolume } from './helpers/secret-volume.js';
 
 const OLD = 'rotation-old-token-0123456789abcdef';
 const NEW = 'rotation-new-token-fedcba9876543210';
 const GRACE_SEC = 10;
 const MiB = 1024 * 1024;
-
-/** A Secret volume as kubelet lays it out: `token` → `..data/token`, `..data` → a timestamped dir. */
-async function secretVolume(dir: string, token: string): Promise<{ file: string; rotate(token: string): Promise<void> }> {
-  await mkdir(dir, { recursive: true });
-  let version = 0;
-  const write = async (value: string): Promise<void> => {
-    const versioned = `..v${++version}`;
-    await mkdir(join(dir, versioned));
-    await writeFile(join(dir, versioned, 'token'), `${value}\n`);
-    await symlink(versioned, join(dir, '..data_tmp'));
-    await rename(join(dir, '..data_tmp'), join(dir, '..data')); // atomic swap, as kubelet does
-  };
-  await write(token);
-  await symlink('..data/token', join(dir, 'token'));
-  return { file: join(dir, 'token'), rotate: write };
-}
 
 test('rotating the token file mid-run: pulls keep coming from the swarm, old and new processes talk, the old token ends', async (t) => {
   t.timeout(240_000);
@@ -80,8 +64,8 @@ test('rotating the token file mid-run: pulls keep coming from the swarm, old and
   t.is(await pull(node0, x.digest), 'supernode');
 
   // The Secret changes: the supernode and node0 see it first; node1 a little later.
-  await snSecret.rotate(NEW);
-  await secrets[0]?.rotate(NEW);
+  await snSecret.write(NEW);
+  await secrets[0]?.write(NEW);
   const rotatedAt = Date.now();
   const supernodeStatus = `${supernode.url}/api/v1/status`;
   // Each process reads its file on its own poll, up to TOKEN_FILE_POLL_MS (2 s) later. node2
@@ -96,7 +80,7 @@ test('rotating the token file mid-run: pulls keep coming from the swarm, old and
 
   // node1 has not read the new file yet: it still talks to everyone with the old token.
   t.not(await pull(node1, x.digest), 'upstream');
-  await secrets[1]?.rotate(NEW);
+  await secrets[1]?.write(NEW);
   t.log(`node1's file rotated ${Date.now() - rotatedAt} ms after the supernode's (must be well within the ${GRACE_SEC} s grace)`);
 
   // A node started after the rotation knows only the new token, and fetches from node0 (node1
