@@ -14,7 +14,11 @@ export interface TokenFileWatch {
 function logChange(log: Logger, path: string, c: TokenChange): void {
   switch (c.change) {
     case 'signing':
-      log.warn({ path, kid: c.kid, signFrom: new Date(c.signFromMs).toISOString(), wasAccepted: c.wasAccepted }, 'cluster token file: the first token changed; it signs after the grace period, the previous one until then');
+      // A token put back first before its successor signed goes on signing at once.
+      log.warn(
+        { path, kid: c.kid, signFrom: new Date(c.signFromMs).toISOString(), wasAccepted: c.wasAccepted },
+        c.signFromMs <= Date.now() ? 'cluster token file: the first token changed back to the one signing; it goes on signing' : 'cluster token file: the first token changed; it signs after the grace period, the previous one until then',
+      );
       return;
     case 'added':
       log.warn({ path, kid: c.kid, position: c.position }, 'cluster token file: token added; accepted, not signing');
