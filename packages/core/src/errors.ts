@@ -12,6 +12,8 @@
  * field of its own (`upstreamStatus`), never the error's `statusCode`.
  */
 
+import type { AuthFailure } from './cluster-auth.js';
+
 /** OCI distribution error codes (distribution-spec "Error Codes"). */
 export type OciErrorCode =
   | 'BLOB_UNKNOWN'
@@ -145,8 +147,11 @@ export class UpstreamError extends ShoalError {
 
 /** A request lacked the cluster token or carried a wrong one. */
 export class UnauthorizedError extends ShoalError {
-  constructor(message = 'missing or wrong cluster token') {
+  /** Why the request was refused: logged and counted by the refusing service, never sent to the client. */
+  readonly reason: AuthFailure | undefined;
+  constructor(message = 'missing or wrong cluster token', reason?: AuthFailure) {
     super(message, { code: 'SHOAL_UNAUTHORIZED', statusCode: 401, ociCode: 'UNAUTHORIZED' });
+    this.reason = reason;
   }
 }
 

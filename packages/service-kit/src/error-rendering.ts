@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { asShoalError, ShoalError } from '@shoal/core';
+import { asShoalError, ShoalError, UnauthorizedError } from '@shoal/core';
 
 /**
  * Renders every error of an internal API (peer and supernode) as
@@ -17,7 +17,8 @@ export const errorRenderingPlugin = fp(
       }
       const e = shoal ?? asShoalError(err);
       if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
-      else request.log.warn({ code: e.code, msg: e.message }, 'request refused');
+      // A refused signature or token is logged where it is checked, once a minute per address and reason (RefusalLog).
+      else if (!(e instanceof UnauthorizedError)) request.log.warn({ code: e.code, msg: e.message }, 'request refused');
       return reply.code(e.statusCode).send({ code: e.code, message: e.statusCode >= 500 && shoal === undefined ? 'internal error' : e.message });
     });
     app.setNotFoundHandler((request, reply) => reply.code(404).send({ code: 'SHOAL_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }));

@@ -46,7 +46,7 @@ export const TRANSFER_DURATION_BUCKETS_SECONDS: readonly number[] = [0.01, 0.025
 /** How a request was refused for want of the cluster token. */
 export type TokenRejectionTransport = 'http' | 'websocket';
 
-/** `<prefix>token_rejections_total{transport}`: requests refused for a missing or wrong cluster token. */
-export function tokenRejections(registry: Registry, prefix: string): Counter<'transport'> {
-  return counter(registry, `${prefix}token_rejections_total`, 'Requests refused for a missing or wrong cluster token (x-shoal-token), by transport', ['transport']);
+/** `<prefix>token_rejections_total{transport,reason}`: requests refused for a missing or wrong cluster signature or token; `reason` is the AuthFailure (unknown-key, expired, ...). */
+export function tokenRejections(registry: Registry, prefix: string): Counter<'transport' | 'reason'> {
+  return counter(registry, `${prefix}token_rejections_total`, 'Requests refused for a missing or wrong cluster signature or token, by transport and reason (unknown-key: another token; expired or future: clocks out of step; see docs/operations.md)', ['transport', 'reason']);
 }

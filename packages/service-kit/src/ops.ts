@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
+import { UnauthorizedError } from '@shoal/core';
 import { processMetricsRegistry, tokenRejections } from './metrics.js';
 
 declare module 'fastify' {
@@ -26,7 +27,7 @@ export const opsPlugin = fp(
     app.decorate('metrics', metrics);
     const rejected = tokenRejections(metrics, options.metricsPrefix);
     app.addHook('onError', async (_request, _reply, error) => {
-      if ((error as { code?: unknown }).code === 'SHOAL_UNAUTHORIZED') rejected.inc({ transport: 'http' });
+      if (error instanceof UnauthorizedError) rejected.inc({ transport: 'http', reason: error.reason ?? 'unknown' });
     });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, isSupernodeAudience, MAX_WS_FRAME_BYTES, parseFrame, PeerMessageSchema, type ClusterAuth, type SupernodeMessage } from '@shoal/core';
-import { authenticate, tokenRejections } from '@shoal/service-kit';
+import { authenticate, RefusalLog, tokenRejections } from '@shoal/service-kit';
 import type { PeerTable } from '../peer-table.js';
 import type { PeerLinks } from '../peer-links.js';
 import type { Swarm } from '../swarm.js';
@@ -141,6 +141,7 @@ export function attachPeersWebSocket(
     ws.on('error', (err) => log.warn({ peerId, err: err.message }, 'peer socket error'));
   });
 
+  const refusals = new RefusalLog(log);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     // node's HTTP server takes its 'error' listener off a socket it hands to
@@ -156,8 +157,8 @@ export function attachPeersWebSocket(
     }
     const authenticated = authenticate(auth, request, isSupernodeAudience);
     if (!authenticated.ok) {
-      log.warn({ remote: request.socket.remoteAddress, reason: authenticated.reason }, 'peer refused: missing or wrong cluster signature or token');
-      tokenRejections(app.metrics, 'shoal_supernode_').inc({ transport: 'websocket' });
+      refusals.refused(request.socket.remoteAddress, authenticated.reason, 'peer session');
+      tokenRejections(app.metrics, 'shoal_supernode_').inc({ transport: 'websocket', reason: authenticated.reason });
       refuse('401 Unauthorized');
       return;
     }
