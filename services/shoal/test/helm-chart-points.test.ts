@@ -191,3 +191,11 @@ test('token.existingSecret: no Secret rendered; every pod mounts that Secret as 
   }
   t.is(mounts, 2, 'supernode and node agent mount the token');
 });
+
+test('token.graceSeconds reaches every pod that reads the token file as --token-grace-sec; the schema refuses a grace of zero', async (t) => {
+  const graces = (objects: readonly K8sObject[]): string[] =>
+    workloads(objects).flatMap((w) => allContainers(podSpec(w)).filter((c) => args(c).includes('--token-file=/etc/shoal/token/token')).map((c) => args(c).find((a) => a.startsWith('--token-grace-sec=')) ?? 'none'));
+  t.deepEqual(graces(await render()), ['--token-grace-sec=300', '--token-grace-sec=300']);
+  t.deepEqual(graces(await render({ set: { 'token.graceSeconds': '90' } })), ['--token-grace-sec=90', '--token-grace-sec=90']);
+  await t.throwsAsync(render({ set: { 'token.graceSeconds': '0' } }), { message: /graceSeconds/ });
+});
