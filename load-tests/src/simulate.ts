@@ -59,6 +59,10 @@ const USAGE = `usage: npm run simulate -- [options]
   --no-proxy-fallback     without the proxy's first-byte fallback to the registry
   --no-peer-cut-through   what if peers passed on only pieces they have verified (the services
                           pass a piece on while it arrives, as the supernode does)
+  --paced-cut-through     a send of a piece still arriving (the supernode's, a peer's relay) moves no
+                          faster than the piece arrives where it is sent from, as in the services;
+                          without it, its bytes cross at the pair's rate and the send is held open
+                          until the piece has arrived (off)
   --trace F               print the swarm's state every F × S/B (0: never)
   --svg                   draw docs/img/simulate-cdf.svg from this run's rows
   --validate              run bench:swarm (root) at N = ${VALIDATION_NODES.join(', ')} × ${VALIDATION_RATES.join(', ')} Mbit/s, ${VALIDATION_SIZE_MIB} MiB, simulate the same, compare
@@ -94,6 +98,7 @@ const { values: args } = parseArgs({
     frontier: { type: 'boolean', default: true },
     'proxy-fallback': { type: 'boolean', default: true },
     'peer-cut-through': { type: 'boolean', default: true },
+    'paced-cut-through': { type: 'boolean', default: false },
     trace: { type: 'string', default: '0' },
     svg: { type: 'boolean', default: false },
     validate: { type: 'boolean', default: false },
@@ -232,6 +237,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     frontier: args.frontier,
     proxyFallback: args['proxy-fallback'],
     peerCutThrough: args['peer-cut-through'],
+    pacedCutThrough: args['paced-cut-through'],
     traceEvery: num('trace', args.trace),
   };
 }
@@ -314,6 +320,7 @@ async function runSimulations(): Promise<void> {
     `\nSimulated swarm: ${first.sizeMiB} MiB in ${first.layers} layer(s) (${first.pieceCount} pieces), ${first.rateMbit} Mbit/s links, S/B = ${first.lineRateSeconds.toFixed(2)} s; ` +
       `frontier ${args.frontier ? 'on' : 'off'}, proxy first-byte fallback ${args['proxy-fallback'] ? `on (${k.firstByteTimeoutMs} ms)` : 'off'}` +
       `${args['peer-cut-through'] ? '' : ', peer cut-through off (the services have it)'}` +
+      `${args['paced-cut-through'] ? ', cut-through sends paced by their piece\'s arrival' : ''}` +
       `, layers asked in ${arrivalOrder() === 'manifest' ? "the manifest's order" : 'a shuffled order'}` +
       `${args.preheated ? "; the supernode's cache preheated (times from the nodes' start; the registry egress is the preheat's)" : ''}\n`,
   );

@@ -131,6 +131,14 @@ export interface SimParams {
   cutThrough?: boolean;
   /** Peers pass a piece on while it arrives (announced when its first byte comes; a relay's send ends no sooner than its own copy has arrived); the code has it. @default true */
   peerCutThrough?: boolean;
+  /**
+   * A cut-through send (the seed's, a relay's) moves no faster than its piece arrives where
+   * it is sent from: its rate is capped at that of the flow bringing the piece there, until
+   * that flow ends (the cap is taken into each link's max-min share, so the rest of the
+   * link goes to other pairs). Without it a cut-through send crosses at its pair's rate
+   * and is then held open until the piece has arrived. @default false
+   */
+  pacedCutThrough?: boolean;
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
 }
@@ -170,6 +178,8 @@ export interface SimResult {
   fallbacks: number;
   seedEgressBytes: number;
   peerEgressBytes: number;
+  /** With pacedCutThrough: sends of a piece still arriving that caught up with it and moved at its pace. */
+  pacedSends: number;
   events: number;
   /** Schedule calls the downloads made (requests to the supernode). */
   scheduleCalls: number;
@@ -197,6 +207,12 @@ const SEND_TICK = 9;
 const ALONE_CHECK = 10;
 const NODES_START = 11;
 const MANIFEST_PREFETCH = 12;
+const CATCH_UP = 13;
+/** Paced cut-through: a send this close behind its source has caught up (bytes). */
+const CATCH_UP_BYTES = 1024;
+/** How soon a send catching up is looked at again at the soonest, and while it gains nothing (ms). */
+const CATCH_UP_CHECK_MIN_MS = 2;
+const CATCH_UP_CHECK_IDLE_MS = 50;
 // Flow kinds.
 const PIECE = 0;
 const FEED = 1;
@@ -214,6 +230,7 @@ export function simulate(params: SimParams): SimResult {
   const fallbackOn = params.proxyFallback ?? true;
   const cutThroughOn = params.cutThrough ?? true;
   const peerCutOn = params.peerCutThrough ?? true;
+  const pacedOn = params.pacedCutThrough ?? false;
   const goodput = params.goodput ?? TCP_GOODPUT;
   const sndbuf = params.socketBufferBytes ?? socketBufferFor(params.rateBitsPerSec);
   const leafQueue = params.leafQueueBytes ?? leafQueueFor(params.rateBitsPerSec);
@@ -318,6 +335,9 @@ export function simulate(params: SimParams): SimResult {
   const waitingAtSeed: Array<number[] | undefined> = new Array<number[] | undefined>(P);
   /** Pieces arriving at the seed now (cut-through may pass them on), and cut-through sends whose bytes are out but whose piece has not all arrived. */
   const feeding = new Uint8Array(P);
+  /** Paced cut-through: the flow bringing piece g to the seed, and each node's flow bringing it piece g (child × P + g). */
+  const feedFlow = new Int32Array(P).fill(-1);
+  const inFlow = new Int32Array(pacedOn ? N * P : 0).fill(-1);
   const cutWaiting: Array<number[] | undefined> = new Array<number[] | undefined>(P);
   const cutFlows = new Set<number>();
   /** Peer cut-through: pieces a node is receiving (announced early), sends relayed from them, and relayed sends whose bytes are out but whose relay's copy has not arrived. */
@@ -348,6 +368,9 @@ export function simulate(params: SimParams): SimResult {
   let fMark = new Float64Array(cap);
   let fRate = new Float64Array(cap);
   let fLast = new Float64Array(cap);
+  /** Paced cut-through: the most this flow may get (its source flow's rate), and that source (-1: none). */
+  let fCap = new Float64Array(cap).fill(Number.POSITIVE_INFINITY);
+  let fSrc = new Int32Array(cap).fill(-1);
   const fCands: Int32Array[] = [];
   const free: number[] = [];
   let used = 0;
@@ -372,6 +395,11 @@ export function simulate(params: SimParams): SimResult {
       fMark = grow(fMark, (n) => new Float64Array(n));
       fRate = grow(fRate, (n) => new Float64Array(n));
       fLast = grow(fLast, (n) => new Float64Array(n));
+      const oldCap = fCap.length;
+      fCap = grow(fCap, (n) => new Float64Array(n));
+      fCap.fill(Number.POSITIVE_INFINITY, oldCap);
+      fSrc = grow(fSrc, (n) => new Int32Array(n));
+      fSrc.fill(-1, oldCap);
     }
     return used++;
   };
@@ -441,16 +469,29 @@ export function simulate(params: SimParams): SimResult {
     }
     return Number.POSITIVE_INFINITY;
   };
+  /** The most a pair's flows can take at once: unbounded unless every one is a paced cut-through send. */
+  const pairCap = (q: number): number => {
+    let sum = 0;
+    for (const t of pFlows[q] as number[]) sum += fCap[t] as number;
+    return sum;
+  };
   const levelUp = (h: number): void => {
     scratch.length = 0;
-    for (const q of upPairs[h] as number[]) scratch.push(eqDown(pChild[q] as number));
+    for (const q of upPairs[h] as number[]) scratch.push(Math.min(eqDown(pChild[q] as number), pairCap(q)));
     upLevel[h] = waterLevel(upCap[h] as number);
   };
   const levelDown = (h: number): void => {
     scratch.length = 0;
-    for (const q of downPairs[h] as number[]) scratch.push(eqUp(pParent[q] as number));
+    for (const q of downPairs[h] as number[]) scratch.push(Math.min(eqUp(pParent[q] as number), pairCap(q)));
     downLevel[h] = waterLevel(downCap[h] as number);
   };
+  /** Whether flow t is moving bytes (started, not yet ended). */
+  const flowActive = (t: number): boolean => (fPair[t] as number) >= 0 && ((pFlows[fPair[t] as number] as number[] | undefined)?.includes(t) ?? false);
+  /** Paced cut-through: flows whose source's rate changed, and the sends each source feeds. */
+  const capDirty: number[] = [];
+  const dependents = new Map<number, number[]>();
+  let recapping = false;
+  let pacedSends = 0;
   const setFlowRate = (t: number, rate: number): void => {
     const old = fRate[t] as number;
     if (rate === old) return;
@@ -459,14 +500,44 @@ export function simulate(params: SimParams): SimResult {
     fRate[t] = rate;
     // Faster: re-time the next mark. Slower: the pending event fires early and re-times itself.
     if (rate > old) queue.push(now + Math.max(0, (fRem[t] as number) - (fMark[t] as number)) / rate, FLOW, t, bump(t));
+    const fed = dependents.get(t);
+    if (fed !== undefined) {
+      for (const d of fed) {
+        fCap[d] = rate;
+        capDirty.push(d);
+      }
+    }
   };
   const ratePair = (q: number): void => {
     const p = pParent[q] as number;
     const c = pChild[q] as number;
-    const rate = Math.min(upLevel[p] as number, eqDown(c), downLevel[c] as number, eqUp(p));
+    const rate = Math.min(upLevel[p] as number, eqDown(c), downLevel[c] as number, eqUp(p), pairCap(q));
     pRate[q] = rate;
     const flows = pFlows[q] as number[];
-    for (const t of flows) setFlowRate(t, rate / flows.length);
+    if (!pacedOn) {
+      for (const t of flows) setFlowRate(t, rate / flows.length);
+      return;
+    }
+    // Equal shares, except that a paced send takes no more than its cap.
+    const order = [...flows].sort((a, b) => (fCap[a] as number) - (fCap[b] as number));
+    let left = rate;
+    for (const [i, t] of order.entries()) {
+      const r = Math.min(fCap[t] as number, left / (order.length - i));
+      left -= r;
+      setFlowRate(t, r);
+    }
+  };
+  /** Re-rates the pairs of sends whose cap changed, until no cap changes (bounded: a cycle of links settles approximately). */
+  const recap = (): void => {
+    if (recapping) return;
+    recapping = true;
+    for (let round = 0; capDirty.length > 0 && round < 64; round++) {
+      const pairs = new Set<number>();
+      for (const d of capDirty.splice(0)) pairs.add(fPair[d] as number);
+      for (const q of pairs) relinkPair(q);
+    }
+    capDirty.length = 0;
+    recapping = false;
   };
   const touched: number[] = [];
   const touch = (list: number[]): void => {
@@ -477,6 +548,10 @@ export function simulate(params: SimParams): SimResult {
     }
   };
   /** A pair came or went between p and c: the levels it changes, then the rates. */
+  function relinkPair(q: number): void {
+    if (pairOf.get((pParent[q] as number) * H + (pChild[q] as number)) !== q) return;
+    relink(pParent[q] as number, pChild[q] as number);
+  }
   const relink = (p: number, c: number): void => {
     stamp++;
     touched.length = 0;
@@ -526,16 +601,22 @@ export function simulate(params: SimParams): SimResult {
     } else {
       (pFlows[q] as number[]).push(t);
       fPair[t] = q;
-      ratePair(q);
+      // A capped send joining a pair changes what the pair asks of its links.
+      if (pacedOn) relink(parent, child);
+      else ratePair(q);
     }
+    recap();
   };
   const endFlow = (t: number): void => {
     bump(t);
+    unpace(t);
     const q = fPair[t] as number;
     const flows = pFlows[q] as number[];
     removeFrom(flows, t);
     if (flows.length > 0) {
-      ratePair(q);
+      if (pacedOn) relink(pParent[q] as number, pChild[q] as number);
+      else ratePair(q);
+      recap();
       return;
     }
     const parent = pParent[q] as number;
@@ -545,6 +626,66 @@ export function simulate(params: SimParams): SimResult {
     removeFrom(downPairs[child] as number[], q);
     pFree.push(q);
     relink(parent, child);
+    recap();
+  };
+  /** Paced cut-through: send t moves no faster than its source flow src brings the piece. */
+  /** Bytes of flow t through so far. */
+  const flowDone = (t: number): number => (pieceLen[fPiece[t] as number] as number) - ((fRem[t] as number) - (fRate[t] as number) * (now - (fLast[t] as number)));
+  /** Paced sends still behind their source: they go at their pair's rate until they have caught up (CATCH_UP). */
+  const behind = new Map<number, number>();
+  /** Send t, just started from a piece still arriving by flow src: capped once it has caught up with src. */
+  const paceLater = (t: number, src: number): void => {
+    // A source whose bytes are all through (a send held open for its piece's arrival) paces nothing.
+    if (!pacedOn || src < 0 || !flowActive(src)) return;
+    behind.set(t, src);
+    catchUp(t);
+  };
+  const catchUp = (t: number): void => {
+    const src = behind.get(t);
+    if (src === undefined) return;
+    if (!flowActive(src) || !flowActive(t)) {
+      behind.delete(t);
+      return;
+    }
+    const lead = flowDone(src) - flowDone(t);
+    if (lead <= CATCH_UP_BYTES) {
+      behind.delete(t);
+      pace(t, src);
+      capDirty.push(t);
+      recap();
+      return;
+    }
+    const gain = (fRate[t] as number) - (fRate[src] as number);
+    queue.push(now + (gain > 0 ? Math.max(CATCH_UP_CHECK_MIN_MS, lead / gain) : CATCH_UP_CHECK_IDLE_MS), CATCH_UP, t, 0);
+  };
+  const pace = (t: number, src: number): void => {
+    if (!pacedOn || src < 0 || !flowActive(src)) return;
+    fSrc[t] = src;
+    fCap[t] = fRate[src] as number;
+    pacedSends++;
+    let fed = dependents.get(src);
+    if (fed === undefined) dependents.set(src, (fed = []));
+    fed.push(t);
+  };
+  /** Flow t's bytes are all through: the sends it fed go at their pairs' rate; it no longer follows its own source. */
+  const unpace = (t: number): void => {
+    if (!pacedOn) return;
+    behind.delete(t);
+    const src = fSrc[t] as number;
+    if (src >= 0) {
+      const fed = dependents.get(src);
+      if (fed !== undefined) removeFrom(fed, t);
+      fSrc[t] = -1;
+    }
+    fCap[t] = Number.POSITIVE_INFINITY;
+    const fed = dependents.get(t);
+    if (fed === undefined) return;
+    dependents.delete(t);
+    for (const d of fed) {
+      fSrc[d] = -1;
+      fCap[d] = Number.POSITIVE_INFINITY;
+      capDirty.push(d);
+    }
   };
 
   // --- the supernode's back-to-source -------------------------------------------------
@@ -562,6 +703,7 @@ export function simulate(params: SimParams): SimResult {
     const g = (offset[layer] as number) + i;
     fKind[t] = FEED;
     fPiece[t] = g;
+    feedFlow[g] = t;
     startFlow(t, REG, SEED, pieceLen[g] as number, 0);
     if (!cutThroughOn) return;
     // Its first bytes are here: requests waiting for it are passed them as they come.
@@ -623,7 +765,9 @@ export function simulate(params: SimParams): SimResult {
     armTick();
     const d = (fChild[t] as number) * L + (layerOf[g] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
+    if (pacedOn) inFlow[(fChild[t] as number) * P + g] = t;
     startFlow(t, SEED, fChild[t] as number, pieceLen[g] as number, 0);
+    paceLater(t, feedFlow[g] as number);
     announceArriving(t);
   };
   const announceArriving = (t: number): void => {
@@ -703,6 +847,7 @@ export function simulate(params: SimParams): SimResult {
     seedSending++;
     const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
+    if (pacedOn) inFlow[(fChild[t] as number) * P + (fPiece[t] as number)] = t;
     startFlow(t, SEED, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
     announceArriving(t);
   };
@@ -711,7 +856,11 @@ export function simulate(params: SimParams): SimResult {
     if (!slotless.has(t)) peerSending[parent] = (peerSending[parent] as number) + 1;
     const d = (fChild[t] as number) * L + (layerOf[fPiece[t] as number] as number);
     dlFlowing[d] = (dlFlowing[d] as number) + 1;
-    startFlow(t, parent, fChild[t] as number, pieceLen[fPiece[t] as number] as number, sndbuf);
+    const g = fPiece[t] as number;
+    if (pacedOn) inFlow[(fChild[t] as number) * P + g] = t;
+    startFlow(t, parent, fChild[t] as number, pieceLen[g] as number, sndbuf);
+    // A relay moves at the pace its own copy arrives.
+    if (relayed.has(t) && (have[parent * P + g] as number) === 0) paceLater(t, inFlow[parent * P + g] as number);
     announceArriving(t);
   };
   /** The send's last byte went into the socket: its slot passes on; the rest drains from the kernel. */
@@ -1037,14 +1186,15 @@ export function simulate(params: SimParams): SimResult {
     fLast[t] = now;
     const mark = fMark[t] as number;
     if (rem > mark + 0.5) {
-      queue.push(now + (rem - mark) / (fRate[t] as number), FLOW, t, bump(t));
+      // At rate 0 (a paced send whose source stalls) the next rate rise re-times it.
+      if ((fRate[t] as number) > 0) queue.push(now + (rem - mark) / (fRate[t] as number), FLOW, t, bump(t));
       return;
     }
     if (mark > 0) {
       fMark[t] = 0;
       handedOver(t);
       if (rem > 0.5) {
-        queue.push(now + rem / (fRate[t] as number), FLOW, t, bump(t));
+        if ((fRate[t] as number) > 0) queue.push(now + rem / (fRate[t] as number), FLOW, t, bump(t));
         return;
       }
     }
@@ -1219,6 +1369,9 @@ export function simulate(params: SimParams): SimResult {
       case FLOW:
         if (ev.version === fVer[ev.id]) flowEvent(ev.id);
         break;
+      case CATCH_UP:
+        catchUp(ev.id);
+        break;
       case RELEASE:
         releaseCheck(ev.id);
         break;
@@ -1261,6 +1414,7 @@ export function simulate(params: SimParams): SimResult {
     layerFetchStartMs: [...feedStartedAt],
     fallbacks,
     seedEgressBytes,
+    pacedSends,
     peerEgressBytes,
     events,
     scheduleCalls,

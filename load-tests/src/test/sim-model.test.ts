@@ -183,6 +183,24 @@ test('peer cut-through relays pieces while they arrive, sends each byte once and
   t.true(p50(on) < p50(off), `p50 ${p50(on).toFixed(0)} ms with peer cut-through vs ${p50(off).toFixed(0)} ms without`);
 });
 
+test('paced cut-through: sends of a piece still arriving move at its arrival pace; every node finishes and each byte crosses once', (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const size = layerBytes.reduce((a, b) => a + b, 0);
+  for (const rateBitsPerSec of [10e6, 25e6, 100e6]) {
+    const run = (pacedCutThrough: boolean) =>
+      simulate({ nodes: 16, layerBytes, rateBitsPerSec, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false, arrivalOrder: 'shuffled', pacedCutThrough });
+    const free = run(false);
+    const paced = run(true);
+    t.is(paced.completionMs.length, 16);
+    t.is(paced.registryEgressBytes, size);
+    t.is(paced.seedEgressBytes + paced.peerEgressBytes, 16 * size);
+    t.is(free.pacedSends, 0);
+    // Most pieces go out from the seed while they arrive, and relays follow them.
+    t.true(paced.pacedSends > paced.pieceCount, `${rateBitsPerSec / 1e6} Mbit/s: ${paced.pacedSends} paced sends for ${paced.pieceCount} pieces`);
+    t.not(paced.completionMs[8], free.completionMs[8]);
+  }
+});
+
 test('one node pulling on its own on a slow link keeps pace with the registry (claims in every layer)', (t) => {
   // With all of a lone node's frontier claims in the first layer it asked for, the model gave
   // 1.11 × S/B here: the other layers' pieces crossed its link only after arriving whole.
