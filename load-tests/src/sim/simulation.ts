@@ -471,6 +471,7 @@ export function simulate(params: SimParams): SimResult {
   };
   /** The most a pair's flows can take at once: unbounded unless every one is a paced cut-through send. */
   const pairCap = (q: number): number => {
+    if (!pacedOn) return Number.POSITIVE_INFINITY;
     let sum = 0;
     for (const t of pFlows[q] as number[]) sum += fCap[t] as number;
     return sum;
@@ -486,7 +487,7 @@ export function simulate(params: SimParams): SimResult {
     downLevel[h] = waterLevel(downCap[h] as number);
   };
   /** Whether flow t is moving bytes (started, not yet ended). */
-  const flowActive = (t: number): boolean => (fPair[t] as number) >= 0 && ((pFlows[fPair[t] as number] as number[] | undefined)?.includes(t) ?? false);
+  const flowActive = (t: number): boolean => (pFlows[fPair[t] as number] as number[] | undefined)?.includes(t) ?? false;
   /** Paced cut-through: flows whose source's rate changed, and the sends each source feeds. */
   const capDirty: number[] = [];
   const dependents = new Map<number, number[]>();
@@ -628,7 +629,6 @@ export function simulate(params: SimParams): SimResult {
     relink(parent, child);
     recap();
   };
-  /** Paced cut-through: send t moves no faster than its source flow src brings the piece. */
   /** Bytes of flow t through so far. */
   const flowDone = (t: number): number => (pieceLen[fPiece[t] as number] as number) - ((fRem[t] as number) - (fRate[t] as number) * (now - (fLast[t] as number)));
   /** Paced sends still behind their source: they go at their pair's rate until they have caught up (CATCH_UP). */
@@ -658,8 +658,8 @@ export function simulate(params: SimParams): SimResult {
     const gain = (fRate[t] as number) - (fRate[src] as number);
     queue.push(now + (gain > 0 ? Math.max(CATCH_UP_CHECK_MIN_MS, lead / gain) : CATCH_UP_CHECK_IDLE_MS), CATCH_UP, t, 0);
   };
+  /** Send t, caught up with its source flow src (which catchUp found moving): from now on no faster than src brings the piece. */
   const pace = (t: number, src: number): void => {
-    if (!pacedOn || src < 0 || !flowActive(src)) return;
     fSrc[t] = src;
     fCap[t] = fRate[src] as number;
     pacedSends++;
