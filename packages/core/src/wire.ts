@@ -206,6 +206,8 @@ export type FailureKindWire = Static<typeof FailureKindSchema>;
 export const MAX_SCHEDULE_WAIT_MS = 5_000;
 /** Pieces a peer may ask for or announce in one schedule call. */
 export const MAX_SCHEDULE_PIECES = 4096;
+/** Failed piece transfers a peer may report in one schedule call. */
+export const MAX_REPORTED_FAILURES = 256;
 
 export const ScheduleRequestSchema = Type.Object(
   {
@@ -228,7 +230,7 @@ export const ScheduleRequestSchema = Type.Object(
     failures: Type.Optional(
       Type.Array(
         Type.Object({ parentId: Type.String({ maxLength: 64 }), piece: Type.Integer({ minimum: 0 }), kind: FailureKindSchema }, { additionalProperties: false }),
-        { maxItems: 256 },
+        { maxItems: MAX_REPORTED_FAILURES },
       ),
     ),
   },

@@ -96,7 +96,7 @@ const FRONTIER_MIN_AHEAD = 8;
  */
 const WAKES_PER_CHANGE = 4;
 /** Schedule calls one blob may hold waiting at once (each is an open request; beyond, answers come at once). */
-const MAX_WAITERS_PER_BLOB = 10_000;
+export const MAX_WAITERS_PER_BLOB = 10_000;
 /**
  * A claimed piece that lands at the seed is kept from the scheduler until its
  * claimer announces it, or until the seed's copy to the claimer has made no
@@ -317,15 +317,17 @@ export class Swarm {
    * scheduler assign more (a piece landed somewhere, a slot was freed), or
    * after `ms`, or when `signal` aborts. For schedule calls that hold their
    * answer (ScheduleRequest.waitMs) instead of being asked again and again.
+   * False, at once, when the call cannot wait (aborted, or the blob already
+   * holds MAX_WAITERS_PER_BLOB calls): its caller answers now instead.
    */
-  async waitForChange(digest: Digest, ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
+  async waitForChange(digest: Digest, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
     let waiting = this.waiters.get(digest);
     if (waiting === undefined) {
       waiting = new Set();
       this.waiters.set(digest, waiting);
     }
-    if (waiting.size >= MAX_WAITERS_PER_BLOB) return;
+    if (waiting.size >= MAX_WAITERS_PER_BLOB) return false;
     const set = waiting;
     await new Promise<void>((resolve) => {
       const done = (): void => {
@@ -340,6 +342,7 @@ export class Swarm {
       signal.addEventListener('abort', done, { once: true });
       set.add(done);
     });
+    return true;
   }
 
   /**

@@ -26,7 +26,8 @@ export async function scheduleRoutes(app: FastifyInstance, options: { swarm: Swa
     return whileConnected(reply.raw, async (gone) => {
       let held = answer;
       for (let left = waitMs; left > 0 && !gone.aborted; left = deadline - performance.now()) {
-        await options.swarm.waitForChange(digest, left, gone);
+        // A call that cannot wait (too many held for this blob) is answered now, not spun on.
+        if (!(await options.swarm.waitForChange(digest, left, gone))) break;
         const next = options.swarm.schedule(digest, again);
         if (next === undefined) break;
         held = next;
