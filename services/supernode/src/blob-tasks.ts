@@ -41,23 +41,6 @@ export function defaultFetchesPerRegistry(maxConcurrentFetches: number = DEFAULT
 }
 
 /**
- * A registry's last fetch slots are not given to whoever asks first: a blob
- * that would take one of the last LAST_SLOTS_GATHERED waits up to
- * LAST_SLOTS_GATHER_MS, and the largest blobs asked for in that time get them.
- * A pull asks for all of an image's layers within a few hundred milliseconds,
- * in an order that is chance; with more layers than slots, the ones left out
- * wait for a running fetch to end, and the pull ends later when that is a large
- * one (bench:swarm, N=16, 64 MiB in five layers, 25 Mbit/s: p50 1.245 × S/B when
- * a 4 MiB layer waited, 1.278 when the 32 MiB one did, 25 runs; the model gives
- * 1.233 with the smallest waiting and 1.243 with a random one). The slots taken
- * first keep the registry's link busy meanwhile. Only where a registry has more
- * slots than these: with one or two, a blob never waits for company.
- */
-export const LAST_SLOTS_GATHERED = 2;
-/** See LAST_SLOTS_GATHERED: about the spread of a pull's layer requests at the supernode. */
-export const LAST_SLOTS_GATHER_MS = 300;
-
-/**
  * A blob this small (by the size the node's HEAD gave it) neither waits for
  * one of its registry's fetch slots nor takes one, only one of the
  * supernode's. An image's config is one short request that a pull needs
@@ -185,9 +168,7 @@ export class BlobTasks {
    * Fetches waiting for a slot, oldest first (bounded by the blobs asked for
    * at once); `registry` undefined for a small blob, which needs no registry slot.
    */
-  private readonly queue: Array<{ digest: Digest; registry: string | undefined; sizeBytes: number | undefined; go: () => void }> = [];
-  /** Per registry host, the gathering of its last slots under way (see LAST_SLOTS_GATHERED); entries only while one runs. */
-  private readonly gathering = new Map<string, NodeJS.Timeout>();
+  private readonly queue: Array<{ digest: Digest; registry: string | undefined; go: () => void }> = [];
   private readonly clock: Clock;
   /** Failed starts by failureKey, bounded by MAX_FAILED_STARTS and MAX_FAILED_START_MEMORY_MS. */
   private readonly failedStarts = new Map<string, FailedStart>();
@@ -316,7 +297,7 @@ export class BlobTasks {
     // The registry whose fetch slot this takes: none for a small blob.
     const lane = request.sizeBytes !== undefined && request.sizeBytes <= SMALL_BLOB_BYTES ? undefined : request.registry;
     const started = (async () => {
-      await this.acquire(digest, lane, request.sizeBytes);
+      await this.acquire(digest, lane);
       state.phase = 'starting';
       release = () => this.release(lane);
       const startedAt = Date.now();
@@ -496,56 +477,22 @@ export class BlobTasks {
     if (registry !== undefined) this.runningPerRegistry.set(registry, (this.runningPerRegistry.get(registry) ?? 0) + 1);
   }
 
-  /**
-   * A fetch slot, and one of `registry`'s when given. One of the registry's last
-   * slots is gathered for (see LAST_SLOTS_GATHERED) rather than taken at once.
-   */
-  private acquire(digest: Digest, registry: string | undefined, sizeBytes: number | undefined): Promise<void> {
-    const gathers = registry !== undefined && (this.gathering.has(registry) || this.lastSlotsLeft(registry));
-    if (this.eligible(registry) && !gathers) {
+  /** A fetch slot, and one of `registry`'s when given. */
+  private acquire(digest: Digest, registry: string | undefined): Promise<void> {
+    if (this.eligible(registry)) {
       this.take(registry);
       return Promise.resolve();
     }
-    const granted = new Promise<void>((resolve) =>
+    return new Promise((resolve) =>
       this.queue.push({
         digest,
         registry,
-        sizeBytes,
         go: () => {
           this.take(registry);
           resolve();
         },
       }),
     );
-    if (gathers && !this.gathering.has(registry)) {
-      const timer = setTimeout(() => {
-        this.gathering.delete(registry);
-        this.grantLargest(registry);
-      }, LAST_SLOTS_GATHER_MS);
-      timer.unref();
-      this.gathering.set(registry, timer);
-    }
-    return granted;
-  }
-
-  /** Whether `registry` has slots free, all of them among its last LAST_SLOTS_GATHERED (and it has more slots than those). */
-  private lastSlotsLeft(registry: string): boolean {
-    const free = this.maxPerRegistry - (this.runningPerRegistry.get(registry) ?? 0);
-    return this.maxPerRegistry > LAST_SLOTS_GATHERED && free > 0 && free <= LAST_SLOTS_GATHERED;
-  }
-
-  /** The gathering for `registry`'s last slots is over: its free slots go to its largest waiting blobs (a size not known counts as largest). */
-  private grantLargest(registry: string): void {
-    while (this.eligible(registry)) {
-      let best = -1;
-      this.queue.forEach((w, i) => {
-        if (w.registry !== registry) return;
-        const size = w.sizeBytes ?? Number.MAX_SAFE_INTEGER;
-        if (best < 0 || size > (this.queue[best]?.sizeBytes ?? Number.MAX_SAFE_INTEGER)) best = i;
-      });
-      if (best < 0) return;
-      this.queue.splice(best, 1)[0]?.go();
-    }
   }
 
   private release(registry: string | undefined): void {
@@ -555,16 +502,13 @@ export class BlobTasks {
       if (left > 0) this.runningPerRegistry.set(registry, left);
       else this.runningPerRegistry.delete(registry);
     }
-    // The oldest waiter whose registry has room (and is not gathering for its last slots):
-    // another registry's blobs do not wait behind a slow one's.
-    const i = this.queue.findIndex((w) => this.eligible(w.registry) && (w.registry === undefined || !this.gathering.has(w.registry)));
+    // The oldest waiter whose registry has room: another registry's blobs do not wait behind a slow one's.
+    const i = this.queue.findIndex((w) => this.eligible(w.registry));
     if (i >= 0) this.queue.splice(i, 1)[0]?.go();
   }
 
   /** Aborts every running download (shutdown). */
   close(): void {
-    for (const timer of this.gathering.values()) clearTimeout(timer);
-    this.gathering.clear();
     for (const task of this.inflight.values()) task.abort.abort(new Error('supernode shutting down'));
   }
 }

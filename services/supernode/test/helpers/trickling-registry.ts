@@ -16,13 +16,12 @@ const MiB = 1024 * 1024;
  * A FAKE registry (docker-registry cannot be made to send slowly): the blobs
  * in `quick` are answered whole at once; any other blob GET is answered with a
  * 4 MiB length and then one byte every `byteEveryMs`, so its fetch holds its
- * slot. `onGet` hears of every blob GET, in the order they come.
+ * slot.
  */
-export async function startTricklingRegistry(options: { byteEveryMs: number; quick?: ReadonlyMap<Digest, Buffer>; onGet?: (digest: Digest) => void }): Promise<{ host: string; close: () => Promise<void> }> {
+export async function startTricklingRegistry(options: { byteEveryMs: number; quick?: ReadonlyMap<Digest, Buffer> }): Promise<{ host: string; close: () => Promise<void> }> {
   const timers = new Set<NodeJS.Timeout>();
   const server = createServer((req, res) => {
     const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '')?.[1] as Digest | undefined;
-    if (digest !== undefined) options.onGet?.(digest);
     const body = digest === undefined ? undefined : options.quick?.get(digest);
     if (body !== undefined) {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
