@@ -1,3 +1,7 @@
+// A download's schedule call may be held at the supernode (a long-poll) while one of its
+// pieces fails at a parent. The failure is reported at once, in a call of its own that asks
+// for nothing, so the scheduler may hand the piece out again now, not when the hold ends.
+// And a call's body leaves out its empty lists: every call crosses the supernode's link.
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -5,14 +9,16 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import test from 'ava';
-import { pieceLayout, pieceSpan, silentLogger, type Digest, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
+import test, { type ExecutionContext } from 'ava';
+import { pieceLayout, pieceSpan, silentLogger, type Digest, type PieceLayout, type ScheduleRequest, type ScheduleResponse } from '@shoal/core';
 import { PieceStore } from '@shoal/store';
 import { Download, PieceClient, SCHEDULE_WAIT_MS, SupernodeClient, type PieceResponse } from '../src/index.js';
 
 const MiB = 1024 * 1024;
 /** How long the broken parent keeps a piece request before it drops the connection: past the download's first nap, so a call is held by then. */
 const BROKEN_PARENT_DROP_MS = 300;
+const SCRIPTED_URL = 'http://scripted.invalid';
+const ADVERTISE_URL = 'http://127.0.0.1:1';
 
 /**
  * A scripted supernode (no HTTP) that holds schedule calls as the real one does:
@@ -34,7 +40,7 @@ class HoldingSupernode extends SupernodeClient {
     private readonly blob: { data: Buffer; hashes: string[] },
     private readonly brokenParentUrl: string,
   ) {
-    super({ log: silentLogger() }, { supernodeUrls: ['http://scripted.invalid'], token: undefined });
+    super({ log: silentLogger() }, { supernodeUrls: [SCRIPTED_URL], token: undefined });
   }
 
   override async schedule(_url: string, _digest: Digest, request: ScheduleRequest): Promise<ScheduleResponse> {
@@ -80,6 +86,42 @@ class HoldingSupernode extends SupernodeClient {
   }
 }
 
+/** A blob of `sizeBytes` random bytes: its digest, layout and piece hashes. */
+function blobOf(sizeBytes: number): { data: Buffer; digest: Digest; layout: PieceLayout; hashes: string[] } {
+  const data = randomBytes(sizeBytes);
+  const layout = pieceLayout(data.length);
+  const hashes = Array.from({ length: layout.pieceCount }, (_, i) => {
+    const span = pieceSpan(layout, i);
+    return createHash('sha256').update(data.subarray(span.offset, span.offset + span.length)).digest('hex');
+  });
+  return { data, digest: `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest, layout, hashes };
+}
+
+/** Downloads `blob` into a real store in a temp dir, asking `supernode`; resolves with the store once the download is done. */
+async function download(t: ExecutionContext, blob: ReturnType<typeof blobOf>, supernode: SupernodeClient, peerId: string): Promise<PieceStore> {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-held-call-'));
+  const store = await PieceStore.open({ log: silentLogger() }, { dir });
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await store.begin(blob.digest, blob.data.length);
+  const { layout } = blob;
+  const run = new Download(
+    { log: silentLogger(), store, supernodes: supernode, pieces: new PieceClient({ token: undefined }) },
+    {
+      info: { digest: blob.digest, sizeBytes: blob.data.length, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: blob.hashes, complete: true },
+      supernodeUrl: SCRIPTED_URL,
+      peerId,
+      advertiseUrl: ADVERTISE_URL,
+      pieceWindow: 8,
+      onDone: () => undefined,
+    },
+  );
+  await run.done;
+  return store;
+}
+
 test('a parent that fails while the schedule call is held is reported at once, in a call that asks for nothing', async (t) => {
   // A parent that takes the piece request and drops the connection a little later.
   const broken = createServer((socket) => {
@@ -89,36 +131,12 @@ test('a parent that fails while the schedule call is held is reported at once, i
   broken.listen(0, '127.0.0.1');
   await once(broken, 'listening');
   t.teardown(() => broken.close());
-  const data = randomBytes(3 * MiB);
-  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
-  const layout = pieceLayout(data.length);
-  const hashes = Array.from({ length: layout.pieceCount }, (_, i) => {
-    const span = pieceSpan(layout, i);
-    return createHash('sha256').update(data.subarray(span.offset, span.offset + span.length)).digest('hex');
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-held-failure-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await store.begin(digest, data.length);
-  const supernode = new HoldingSupernode({ data, hashes }, `http://127.0.0.1:${(broken.address() as AddressInfo).port}`);
+  const blob = blobOf(3 * MiB);
+  const supernode = new HoldingSupernode(blob, `http://127.0.0.1:${(broken.address() as AddressInfo).port}`);
   const startedAt = performance.now();
-  const run = new Download(
-    { log: silentLogger(), store, supernodes: supernode, pieces: new PieceClient({ token: undefined }) },
-    {
-      info: { digest, sizeBytes: data.length, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: hashes, complete: true },
-      supernodeUrl: 'http://scripted.invalid',
-      peerId: 'held-failure-node',
-      advertiseUrl: 'http://127.0.0.1:1',
-      pieceWindow: 8,
-      onDone: () => undefined,
-    },
-  );
-  await run.done;
+  const store = await download(t, blob, supernode, 'held-failure-node');
   const tookMs = performance.now() - startedAt;
-  t.true(store.get(digest)?.complete);
+  t.true(store.get(blob.digest)?.complete);
   // The report came while a call was held: a call of its own, limit 0, not held.
   const report = supernode.requests.find(({ request }) => (request.failures ?? []).length > 0);
   t.truthy(report, 'the failure was reported');
@@ -132,41 +150,20 @@ test('a parent that fails while the schedule call is held is reported at once, i
 });
 
 test('a schedule call leaves out empty lists', async (t) => {
-  const data = randomBytes(MiB);
-  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
-  const layout = pieceLayout(data.length);
-  const hashes = [createHash('sha256').update(data).digest('hex')];
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-lean-call-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await store.begin(digest, data.length);
+  const blob = blobOf(MiB);
   const requests: ScheduleRequest[] = [];
   class OneShot extends SupernodeClient {
     override async schedule(_url: string, _digest: Digest, request: ScheduleRequest): Promise<ScheduleResponse> {
       requests.push(request);
-      return { assignments: request.limit > 0 && requests.length === 1 ? [{ piece: 0, sha256: hashes[0] as string, candidates: [{ kind: 'seed' }] }] : [], seedComplete: false };
+      return { assignments: request.limit > 0 && requests.length === 1 ? [{ piece: 0, sha256: blob.hashes[0] as string, candidates: [{ kind: 'seed' }] }] : [], seedComplete: false };
     }
 
     override async fetchPiece(): Promise<PieceResponse> {
-      return { sha256: hashes[0] as string, body: Readable.from([data]) };
+      return { sha256: blob.hashes[0] as string, body: Readable.from([blob.data]) };
     }
   }
-  const run = new Download(
-    { log: silentLogger(), store, supernodes: new OneShot({ log: silentLogger() }, { supernodeUrls: ['http://scripted.invalid'], token: undefined }), pieces: new PieceClient({ token: undefined }) },
-    {
-      info: { digest, sizeBytes: data.length, pieceSizeBytes: layout.pieceSizeBytes, pieceCount: layout.pieceCount, pieceSha256: hashes, complete: true },
-      supernodeUrl: 'http://scripted.invalid',
-      peerId: 'lean-call-node',
-      advertiseUrl: 'http://127.0.0.1:1',
-      pieceWindow: 8,
-      onDone: () => undefined,
-    },
-  );
-  await run.done;
+  await download(t, blob, new OneShot({ log: silentLogger() }, { supernodeUrls: [SCRIPTED_URL], token: undefined }), 'lean-call-node');
   t.deepEqual(Object.keys(requests[0] ?? {}).sort(), ['advertiseUrl', 'limit', 'peerId', 'waitMs']);
   // The final announce carries the piece it verified, and asks for nothing.
-  t.deepEqual(requests.at(-1), { peerId: 'lean-call-node', advertiseUrl: 'http://127.0.0.1:1', limit: 0, have: [0] });
+  t.deepEqual(requests.at(-1), { peerId: 'lean-call-node', advertiseUrl: ADVERTISE_URL, limit: 0, have: [0] });
 });
