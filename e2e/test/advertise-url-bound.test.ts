@@ -14,8 +14,9 @@ import test from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { buildImage, freePort, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry } from '@shoal/testkit';
+import { freePort, requireTools } from '@shoal/testkit';
 import { spawnNode, spawnSupernode } from './helpers/processes.js';
+import { pushedImage } from './helpers/pushed-image.js';
 import { openPeerSocket, pullBlob } from './helpers/security.js';
 
 const TOKEN = 'advertise-bound-cluster-token-0123456789';
@@ -30,18 +31,9 @@ interface StatusPeer {
 test('advertised URLs are validated, and only URLs bound to their peer make it a parent', async (t) => {
   t.timeout(180_000);
   await requireTools(['docker-registry', 'skopeo']);
-  const dir = await makeTempDir('shoal-advertise');
-  const closers: Array<() => Promise<void>> = [];
-  t.teardown(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await removeTempDir(dir);
-  });
+  const { dir, closers, registry, image } = await pushedImage(t, { dirPrefix: 'shoal-advertise', repository: 'sec/advertise', layers: [{ sizeBytes: 3 * MiB, seed: 'advertise' }] });
   const tokenFile = join(dir, 'token');
   await writeFile(tokenFile, `${TOKEN}\n`);
-  const registry = await startRegistry({});
-  closers.push(() => registry.stop());
-  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 3 * MiB, seed: 'advertise' }], gzipLevel: 0 });
-  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'sec/advertise' });
   const layer = image.layers[0];
   if (layer === undefined) throw new Error('one layer expected');
 

@@ -15,8 +15,9 @@ import test from 'ava';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startNodeAgent, startSupernode } from '@shoal/cli';
-import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry } from '@shoal/testkit';
+import { requireTools } from '@shoal/testkit';
 import { testLogger } from './helpers/cluster.js';
+import { pushedImage } from './helpers/pushed-image.js';
 import { openPeerSocket, pullBlob, replay, startRogueListener } from './helpers/security.js';
 
 const TOKEN = 'rogue-parent-cluster-token-0123456789';
@@ -25,17 +26,8 @@ const MiB = 1024 * 1024;
 test('a rogue parent receives no token and nothing it can replay against a real peer or the supernode', async (t) => {
   t.timeout(180_000);
   await requireTools(['docker-registry', 'skopeo']);
-  const dir = await makeTempDir('shoal-rogue');
   const log = testLogger();
-  const closers: Array<() => Promise<void>> = [];
-  t.teardown(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await removeTempDir(dir);
-  });
-  const registry = await startRegistry({});
-  closers.push(() => registry.stop());
-  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 4 * MiB, seed: 'rogue' }], gzipLevel: 0 });
-  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'sec/rogue' });
+  const { dir, closers, registry, image } = await pushedImage(t, { dirPrefix: 'shoal-rogue', repository: 'sec/rogue', layers: [{ sizeBytes: 4 * MiB, seed: 'rogue' }] });
   const layer = image.layers[0];
   if (layer === undefined) throw new Error('one layer expected');
 

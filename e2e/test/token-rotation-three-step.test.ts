@@ -14,10 +14,11 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry, waitFor } from '@shoal/testkit';
+import { requireTools, waitFor } from '@shoal/testkit';
 import { spawnNode, spawnSupernode, type ShoalProcess } from './helpers/processes.js';
 import { metricValue } from './helpers/metrics.js';
-import { pullBlob } from './helpers/security.js';
+import { pullBlobChecked } from './helpers/security.js';
+import { pushedImage } from './helpers/pushed-image.js';
 import { secretVolume } from './helpers/secret-volume.js';
 
 const OLD = 'three-step-old-token-0123456789abcdef';
@@ -43,25 +44,11 @@ async function rejections(url: string, name: string): Promise<number> {
 test('three-step token rotation on running processes, with nodes started between the steps: pieces from peers, no token rejection anywhere', async (t) => {
   t.timeout(180_000);
   await requireTools(['docker-registry', 'skopeo']);
-  const dir = await makeTempDir('shoal-three-step');
-  const closers: Array<() => Promise<void>> = [];
-  t.teardown(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await removeTempDir(dir);
-  });
-  const registry = await startRegistry({});
-  closers.push(() => registry.stop());
   const layers = [{ sizeBytes: 4 * MiB, seed: 'three-step-x' }, { sizeBytes: 4 * MiB, seed: 'three-step-y' }];
-  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers, gzipLevel: 0 });
-  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'sec/three-step' });
+  const { dir, closers, registry, image } = await pushedImage(t, { dirPrefix: 'shoal-three-step', repository: 'sec/three-step', layers });
   const [x, y] = image.layers;
   if (x === undefined || y === undefined) throw new Error('two layers expected');
-  const pull = async (node: { url: string }, digest: string): Promise<string | undefined> => {
-    const got = await pullBlob(node.url, registry.host, 'sec/three-step', digest);
-    t.is(got.status, 200);
-    t.is(got.digest, digest);
-    return got.source;
-  };
+  const pull = (node: { url: string }, digest: string): Promise<string | undefined> => pullBlobChecked(t, node.url, registry.host, 'sec/three-step', digest);
   const fromPeers = (node: { peerUrl: string }): Promise<number> => metricValue(node.peerUrl, 'shoal_peer_piece_bytes_total', { from: 'peer' });
   const grace = { SHOAL_TOKEN_GRACE_SEC: String(GRACE_SEC) };
 

@@ -13,10 +13,11 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry, waitFor } from '@shoal/testkit';
+import { requireTools, waitFor } from '@shoal/testkit';
 import { spawnNode, spawnSupernode } from './helpers/processes.js';
 import { metricValue } from './helpers/metrics.js';
-import { pullBlob } from './helpers/security.js';
+import { pullBlobChecked } from './helpers/security.js';
+import { pushedImage } from './helpers/pushed-image.js';
 import { secretVolume } from './helpers/secret-volume.js';
 
 const OLD = 'rotation-old-token-0123456789abcdef';
@@ -27,24 +28,14 @@ const MiB = 1024 * 1024;
 test('rotating the token file mid-run: pulls keep coming from the swarm, old and new processes talk, the old token ends', async (t) => {
   t.timeout(240_000);
   await requireTools(['docker-registry', 'skopeo']);
-  const dir = await makeTempDir('shoal-rotation');
-  const closers: Array<() => Promise<void>> = [];
-  t.teardown(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await removeTempDir(dir);
+  const { dir, closers, registry, image } = await pushedImage(t, {
+    dirPrefix: 'shoal-rotation',
+    repository: 'sec/rotation',
+    layers: [{ sizeBytes: 4 * MiB, seed: 'rotation-x' }, { sizeBytes: 4 * MiB, seed: 'rotation-y' }],
   });
-  const registry = await startRegistry({});
-  closers.push(() => registry.stop());
-  const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 4 * MiB, seed: 'rotation-x' }, { sizeBytes: 4 * MiB, seed: 'rotation-y' }], gzipLevel: 0 });
-  await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'sec/rotation' });
   const [x, y] = image.layers;
   if (x === undefined || y === undefined) throw new Error('two layers expected');
-  const pull = async (node: { url: string }, digest: string): Promise<string | undefined> => {
-    const got = await pullBlob(node.url, registry.host, 'sec/rotation', digest);
-    t.is(got.status, 200);
-    t.is(got.digest, digest);
-    return got.source;
-  };
+  const pull = (node: { url: string }, digest: string): Promise<string | undefined> => pullBlobChecked(t, node.url, registry.host, 'sec/rotation', digest);
   /** How a service answers a GET carrying `token` in x-shoal-token: 401 while it does not know that token. */
   const statusWith = async (url: string, token: string): Promise<number> => {
     const res = await request(url, { headers: { 'x-shoal-token': token } });

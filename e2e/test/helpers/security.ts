@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { request } from 'undici';
+import type { ExecutionContext } from 'ava';
 import { API_PREFIX } from '@shoal/core';
 
 /** Everything a listener received: method, raw URL and raw headers. */
@@ -96,4 +97,12 @@ export async function pullBlob(proxyUrl: string, registryHost: string, repositor
   for await (const chunk of res.body) hash.update(chunk as Buffer);
   const source = res.headers['x-shoal-source'];
   return { status: res.statusCode, source: typeof source === 'string' ? source : undefined, digest: `sha256:${hash.digest('hex')}` };
+}
+
+/** As pullBlob, asserting a 200 with the blob's own bytes; where they came from (X-Shoal-Source). */
+export async function pullBlobChecked(t: ExecutionContext, proxyUrl: string, registryHost: string, repository: string, digest: string): Promise<string | undefined> {
+  const got = await pullBlob(proxyUrl, registryHost, repository, digest);
+  t.is(got.status, 200);
+  t.is(got.digest, digest);
+  return got.source;
 }
