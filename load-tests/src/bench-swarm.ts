@@ -135,6 +135,9 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
                         (shoal preheat, without --nodes), as after a preheat or an earlier wave of nodes
   --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
                         node agent that has run for a while would have (32; 0: fresh processes)
+  --no-sync             before a measured pull, leave what the warm-up or the pull before wrote
+                        in memory (the kernel writes it back 30 s after, during the pull) instead
+                        of writing it to disk first
   --pulls K             measured pulls per mode and rate, each of a new image of the same shape,
                         one after another on the same hosts and processes; the report gives each
                         and their median (1)
@@ -158,6 +161,7 @@ const { values: args } = parseArgs({
     'max-concurrent-downloads': { type: 'string', default: '0' },
     'fetch-only': { type: 'boolean', default: false },
     preheat: { type: 'boolean', default: false },
+    'no-sync': { type: 'boolean', default: false },
     'rate-mbit': { type: 'string', default: '200' },
     mtu: { type: 'string', default: String(DEFAULT_MTU) },
     'tcp-cc': { type: 'string' },
@@ -193,6 +197,7 @@ const LAYERS = args.layers === undefined ? undefined : intFlag('layers', args.la
 const MAX_CONCURRENT_DOWNLOADS = intFlag('max-concurrent-downloads', args['max-concurrent-downloads'], 0, 64);
 const FETCH_ONLY = args['fetch-only'];
 const PREHEAT = args.preheat;
+const SYNC_BEFORE_PULL = !args['no-sync'];
 // ctr content fetch has no such flag: it fetches every layer at once, as pull does by default.
 if (FETCH_ONLY && MAX_CONCURRENT_DOWNLOADS > 0) throw new Error('--fetch-only fetches every layer at once: it cannot be combined with --max-concurrent-downloads');
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
@@ -354,7 +359,7 @@ async function warmUp(ctx: Ctx, containerds: readonly RunningContainerd[], nodeH
     ),
   );
   log(`shoal: warm-up pull of ${WARMUP_MIB} MiB on every node took ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  await sleep(WARMUP_SETTLE_MS);
+  await settle();
 }
 
 /** A measured pull's results, one line, as soon as it is done. */
@@ -609,6 +614,18 @@ async function preheatSupernode(sn: Host, image: string): Promise<void> {
   const started = performance.now();
   await runInChecked(sn.ns, shoalRuntime.path, [SHOAL_BIN, 'preheat', image, '--supernode', `http://127.0.0.1:${SUPERNODE_PORT}`], { env: minimalEnv(), timeoutMs: 600_000 });
   log(`shoal: preheated ${image} into the supernode in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await settle();
+}
+
+/**
+ * Before a measured pull: what was written before it goes to disk now, and announcements
+ * settle. The warm-up's unpacked layers (0.5 GB, sixteen hosts' worth on this machine's one
+ * disk and two cores) are not synced by containerd; the kernel writes dirty pages back 30 s
+ * after they were dirtied, which was the measured pull's last seconds (N = 16, 25 Mbit/s:
+ * 1.5 GB written then instead of 1.0). `--no-sync` leaves it so.
+ */
+async function settle(): Promise<void> {
+  if (SYNC_BEFORE_PULL) await runCommand('sync', [], { timeoutMs: 120_000 });
   await sleep(WARMUP_SETTLE_MS);
 }
 
@@ -661,7 +678,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
     const results: ModeResult[] = [];
     for (const [k, tag] of TAGS.entries()) {
       // Between pulls, as after the warm-up: the last announcements and writes settle before the counters start.
-      if (k > 0) await sleep(WARMUP_SETTLE_MS);
+      if (k > 0) await settle();
       if (PREHEAT && mode === 'shoal') await preheatSupernode(sn, ref(reg.ip, tag));
       const result = await measurePull(ctx, mode, { reg, sn, nodeHosts, containerds, shoalNodes, services }, tag);
       if (PULLS > 1) result.pull = k + 1;
@@ -1169,6 +1186,8 @@ async function main(): Promise<void> {
     fetchOnly: FETCH_ONLY,
     /** Shoal mode: the supernode's cache held each measured image before its pull (--preheat). */
     preheat: PREHEAT,
+    /** What was written before each measured pull went to disk before it began (no --no-sync). */
+    syncBeforePull: SYNC_BEFORE_PULL,
     rates: RATES,
     wallSeconds,
     cores: runs[0]?.results[0]?.cpu.cores,
