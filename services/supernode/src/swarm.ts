@@ -98,12 +98,12 @@ const FRONTIER_MIN_AHEAD = 8;
 const WAKES_PER_CHANGE = 4;
 /**
  * A blob with at most this many members wakes every held call on a change.
- * Of four, the one child that could use a freed slot or a new holder was
- * often not woken, and waited out its hold: at N = 16, 25 Mbit/s, p50 1.219
- * against 1.227 × S/B (bench:swarm, eight pairs, 0.016 faster on average, standard
- * error 0.005), for about 0.25 CPU-s more of the supernode per pull. Larger
- * swarms keep 4: the simulator finds no gain at 32 to 1,000 nodes, and a
- * change's scheduler passes would grow with the swarm.
+ * Of four, the one child that could use a freed slot or a new holder may not
+ * be woken, and waits out its hold. At N = 16, 25 Mbit/s: 0.008 × S/B faster
+ * in bench:swarm (fourteen pairs, standard error 0.005), 0.009 in the
+ * simulator, for about 0.2 CPU-s more of the supernode per pull. Larger
+ * swarms keep 4: the simulator finds little or no gain at 32 to 1,000 nodes,
+ * and a change's scheduler passes would grow with the swarm.
  */
 export const WAKE_ALL_MEMBERS = 16;
 /** Schedule calls one blob may hold waiting at once (each is an open request; beyond, answers come at once). */
