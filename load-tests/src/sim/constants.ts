@@ -79,7 +79,6 @@ export function modelConstants(): ModelConstants {
     frontierTtlMs: sourceConstant(SWARM_TS, 'FRONTIER_TTL_MS'),
     claimedPieceSeedDelayMs: sourceConstant(SWARM_TS, 'CLAIMED_PIECE_SEED_DELAY_MS'),
     wakesPerChange: sourceConstant(SWARM_TS, 'WAKES_PER_CHANGE'),
-    wakeAllMembers: sourceConstant(SWARM_TS, 'WAKE_ALL_MEMBERS'),
     seedSendsAtOnce: sourceConstant(SEED_BLOBS_TS, 'SEED_SENDS_AT_ONCE'),
     maxCutThroughSends: sourceConstant(SEED_BLOBS_TS, 'MAX_CUT_THROUGH_SENDS'),
     sendProgressEveryMs: sourceConstant(SEED_BLOBS_TS, 'SEND_PROGRESS_EVERY_MS'),
@@ -126,9 +125,8 @@ export interface ModelConstants {
   frontierHorizonMs: number;
   frontierTtlMs: number;
   claimedPieceSeedDelayMs: number;
-  /** Held schedule calls one change wakes, oldest first (Swarm.changed), in a swarm of more than wakeAllMembers; in a smaller one, all. */
+  /** Held schedule calls one change wakes, oldest first (Swarm.changed). */
   wakesPerChange: number;
-  wakeAllMembers: number;
   /** services/supernode routes/blobs.ts: piece sends at once (the rest wait in arrival order); progress reports while a send is open, and how long after its last byte left. */
   seedSendsAtOnce: number;
   /** services/supernode routes/blobs.ts: cut-through sends at once (outside the send slots); a request past it waits for the whole piece. */

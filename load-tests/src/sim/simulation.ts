@@ -321,7 +321,7 @@ export function simulate(params: SimParams): SimResult {
   const frontierLive = new Uint8Array(L).fill(1);
   const waiters: number[][] = Array.from({ length: L }, () => []);
   const wakePending = new Uint8Array(L);
-  /** Held calls the changes of this instant may wake (see `changed`). */
+  /** Held calls the changes of this instant may wake (k.wakesPerChange each). */
   const wakeBudget = new Float64Array(L);
   const feedQueue: number[] = [];
   let feedsRunning = 0;
@@ -734,10 +734,9 @@ export function simulate(params: SimParams): SimResult {
     if (feedsRunning < k.supernodeMaxConcurrentFetches) startFeed(layer);
     else feedQueue.push(layer);
   };
-  /** Swarm.changed: the oldest held schedule calls of the layer look again (k.wakesPerChange per change, all in a small swarm; run once per instant). */
+  /** Swarm.changed: the oldest held schedule calls of the layer look again (k.wakesPerChange per change, run once per instant). */
   const changed = (layer: number): void => {
-    const wakes = sched.members(digests[layer] as string) <= k.wakeAllMembers ? Number.POSITIVE_INFINITY : k.wakesPerChange;
-    wakeBudget[layer] = (wakeBudget[layer] as number) + wakes;
+    wakeBudget[layer] = (wakeBudget[layer] as number) + k.wakesPerChange;
     if ((wakePending[layer] as number) === 1) return;
     wakePending[layer] = 1;
     queue.push(now, WAKE, layer, 0);

@@ -90,22 +90,11 @@ const FRONTIER_HORIZON_MS = PIECE_WAIT_MS / 2;
 /** Frontier claims reach at least this many pieces ahead, whatever the rate. */
 const FRONTIER_MIN_AHEAD = 8;
 /**
- * Held schedule calls one change in a blob's swarm wakes (see Swarm.changed),
- * past WAKE_ALL_MEMBERS. The simulator: 4 gives the same completion times as 8
- * (N=16: 1.47–1.50 × S/B; 1,000 nodes: 1.77 against 1.80) for half the
- * scheduler passes; 2 is slower.
+ * Held schedule calls one change in a blob's swarm wakes (see Swarm.changed).
+ * The simulator: 4 gives the same completion times as 8 (N=16: 1.47–1.50 × S/B;
+ * 1,000 nodes: 1.77 against 1.80) for half the scheduler passes; 2 is slower.
  */
 const WAKES_PER_CHANGE = 4;
-/**
- * A blob with at most this many members wakes every held call on a change.
- * Of four, the one child that could use a freed slot or a new holder may not
- * be woken, and waits out its hold. At N = 16, 25 Mbit/s: 0.008 × S/B faster
- * in bench:swarm (fourteen pairs, standard error 0.005), 0.009 in the
- * simulator, for about 0.2 CPU-s more of the supernode per pull. Larger
- * swarms keep 4: the simulator finds little or no gain at 32 to 1,000 nodes,
- * and a change's scheduler passes would grow with the swarm.
- */
-export const WAKE_ALL_MEMBERS = 16;
 /** Schedule calls one blob may hold waiting at once (each is an open request; beyond, answers come at once). */
 export const MAX_WAITERS_PER_BLOB = 10_000;
 /**
@@ -358,16 +347,14 @@ export class Swarm {
 
   /**
    * Wakes the calls that have waited longest (WAKES_PER_CHANGE; all of them
-   * with `all`, or in a swarm of WAKE_ALL_MEMBERS or fewer). One change
-   * serves a few children at most (a new holder has a few upload slots);
-   * waking every held call of a large blob's swarm made each change cost a
-   * schedule pass per waiting node, N² per pull. A woken call that waits
-   * again queues behind the others.
+   * with `all`). One change serves a few children at most (a new holder has
+   * a few upload slots); waking every held call of a blob made each change
+   * cost a schedule pass per waiting node, N² per pull. A woken call that
+   * waits again queues behind the others.
    */
   private changed(digest: Digest, all = false): void {
     const waiting = this.waiters.get(digest);
     if (waiting === undefined) return;
-    if (!all && this.scheduler.members(digest) <= WAKE_ALL_MEMBERS) all = true;
     // Oldest first (a Set iterates in insertion order); a woken call leaves the
     // set as it is woken, which iteration allows. No copy: that was O(waiters)
     // per change.
