@@ -97,8 +97,8 @@ const DEFAULT_SVG = fileURLToPath(new URL('../../docs/img/bench-swarm.svg', impo
 const REPOSITORY = 'bench/swarm';
 /** The warm-up image's tag (--warmup-mib): other layers, the same repository. */
 const WARMUP_TAG = 'warmup';
-/** After the warm-up: its last announcements and writes settle before the counters start. */
-const WARMUP_SETTLE_MS = 3_000;
+/** Before a measured pull (after the warm-up, a preheat or the pull before): the last announcements settle. */
+const SETTLE_MS = 3_000;
 /** Node i is 10.213.0.(NODE_OCTET_BASE + i). */
 const NODE_OCTET_BASE = 10;
 /** Containerds started (or stopped) at once: each start polls with ctr. */
@@ -626,7 +626,7 @@ async function preheatSupernode(sn: Host, image: string): Promise<void> {
  */
 async function settle(): Promise<void> {
   if (SYNC_BEFORE_PULL) await runCommand('sync', [], { timeoutMs: 120_000 });
-  await sleep(WARMUP_SETTLE_MS);
+  await sleep(SETTLE_MS);
 }
 
 async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
@@ -677,9 +677,10 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
 
     const results: ModeResult[] = [];
     for (const [k, tag] of TAGS.entries()) {
-      // Between pulls, as after the warm-up: the last announcements and writes settle before the counters start.
-      if (k > 0) await settle();
+      // Between pulls, as after the warm-up: the last announcements and writes settle before the counters start
+      // (a preheat settles after itself).
       if (PREHEAT && mode === 'shoal') await preheatSupernode(sn, ref(reg.ip, tag));
+      else if (k > 0) await settle();
       const result = await measurePull(ctx, mode, { reg, sn, nodeHosts, containerds, shoalNodes, services }, tag);
       if (PULLS > 1) result.pull = k + 1;
       if (peersJoined !== undefined) result.peersJoined = peersJoined;

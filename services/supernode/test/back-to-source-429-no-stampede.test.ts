@@ -1,15 +1,12 @@
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { digestOf, silentLogger, type Digest } from '@shoal/core';
 import { RegistryClient } from '@shoal/registry-client';
-import { PieceStore } from '@shoal/store';
 import { BlobTasks, MAX_FAILED_START_MEMORY_MS } from '../src/blob-tasks.js';
 import { BackToSourceBackoffError } from '../src/errors.js';
+import { tempStore } from './helpers/temp-store.js';
 
 /** A FAKE registry that only rate-limits (docker-registry never answers 429), counting blob GETs. */
 async function startRateLimitedRegistry(retryAfter: string): Promise<{ host: string; blobGets: () => number; close: () => Promise<void> }> {
@@ -36,12 +33,7 @@ async function startRateLimitedRegistry(retryAfter: string): Promise<{ host: str
 async function setUp(t: ExecutionContext, retryAfter: string) {
   const registry = await startRateLimitedRegistry(retryAfter);
   t.teardown(() => registry.close());
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-429-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await tempStore(t, 'shoal-supernode-429-');
   // One retry, honouring Retry-After, as the supernode's own client does (with more retries).
   const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [registry.host], maxRetries: 1 });
   t.teardown(() => client.close());

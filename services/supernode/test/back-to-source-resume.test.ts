@@ -4,8 +4,6 @@
  * the registry sends each byte about once. Real docker-registry behind a TCP relay
  * that breaks the connections it is told to.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { silentLogger } from '@shoal/core';
@@ -14,6 +12,7 @@ import { PieceStore } from '@shoal/store';
 import { buildImage, makeTempDir, pushImage, removeTempDir, requireTools, startRegistry, type BuiltLayer, type RunningRegistry } from '@shoal/testkit';
 import { BlobTasks } from '../src/blob-tasks.js';
 import { startFaultRelay, type RelayFault } from './helpers/fault-relay.js';
+import { tempStore } from './helpers/temp-store.js';
 
 const MiB = 1024 * 1024;
 const REPOSITORY = 'app/resume';
@@ -30,12 +29,7 @@ async function registryWith(t: ExecutionContext, layerMiB: number[]): Promise<{ 
 }
 
 async function tasksVia(t: ExecutionContext, host: string, init: ConstructorParameters<typeof BlobTasks>[1] = {}): Promise<{ tasks: BlobTasks; store: PieceStore; resumes: () => number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-supernode-resume-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await tempStore(t, 'shoal-supernode-resume-');
   const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [host], maxRetries: 0 });
   t.teardown(() => client.close());
   const tasks = new BlobTasks({ log: silentLogger(), store, registry: client }, init);

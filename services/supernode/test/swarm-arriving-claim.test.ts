@@ -4,27 +4,20 @@
  * piece ended after 30 s (FRONTIER_TTL_MS). A second child could then claim the same
  * piece while the seed still held the first one's request, and the seed sent it twice.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { PIECE_WAIT_MS, silentLogger, type Digest } from '@shoal/core';
 import { PieceStore } from '@shoal/store';
 import { PeerTable } from '../src/peer-table.js';
 import { Scheduler } from '../src/scheduler/index.js';
 import { Swarm } from '../src/swarm.js';
+import { tempStore } from './helpers/temp-store.js';
 
 const PIECE = 1024 * 1024;
 const DIGEST = `sha256:${'a'.repeat(64)}` as Digest;
 
 /** A real store with these blobs begun (their fetches from the registry under way) and no piece in yet. */
 async function storeFetching(t: ExecutionContext, blobs: Array<[Digest, number]>): Promise<PieceStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await tempStore(t, 'shoal-swarm-');
   for (const [digest, sizeBytes] of blobs) await store.begin(digest, sizeBytes);
   return store;
 }

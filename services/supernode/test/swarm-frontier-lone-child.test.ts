@@ -7,16 +7,13 @@
  * 1.11 × S/B at 10 Mbit/s (64 MiB), against 1.05 for the registry alone.
  * A lone child's claims are now shared out over the blobs it pulls.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import { silentLogger, type Digest } from '@shoal/core';
-import { PieceStore } from '@shoal/store';
 import { PeerTable } from '../src/peer-table.js';
 import { Scheduler } from '../src/scheduler/index.js';
 import { Swarm } from '../src/swarm.js';
+import { tempStore } from './helpers/temp-store.js';
 
 const PIECE = 1024 * 1024;
 const PIECES = 16;
@@ -24,12 +21,7 @@ const LAYERS = Array.from({ length: 5 }, (_, i) => `sha256:${String(i + 1).repea
 
 /** A real store with every layer begun (its fetch from the registry under way) and no piece in yet. */
 async function swarmOf(t: ExecutionContext, peers: readonly string[]): Promise<Swarm> {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await tempStore(t, 'shoal-swarm-');
   for (const digest of LAYERS) await store.begin(digest, PIECES * PIECE);
   const scheduler = new Scheduler({ clock: { now: () => Date.now() } });
   for (const peerId of peers) scheduler.addPeer({ peerId, url: `http://${peerId}` });

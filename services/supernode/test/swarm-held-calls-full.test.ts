@@ -4,25 +4,17 @@
  * return at once without saying so, and the route asked the scheduler again
  * and again until the call's wait ran out: a busy loop for up to its waitMs.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import { silentLogger, type Digest } from '@shoal/core';
-import { PieceStore } from '@shoal/store';
 import { PeerTable } from '../src/peer-table.js';
 import { Scheduler } from '../src/scheduler/index.js';
 import { MAX_WAITERS_PER_BLOB, Swarm } from '../src/swarm.js';
+import { tempStore } from './helpers/temp-store.js';
 
 const DIGEST = `sha256:${'7'.repeat(64)}` as Digest;
 
 test('a blob with its held calls at the limit says a further call cannot wait, at once', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-held-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await tempStore(t, 'shoal-swarm-held-');
   await store.begin(DIGEST, 4 * 1024 * 1024);
   // The swarm's wait timers are unref'd (a server's sockets keep the process up): so is this test.
   const keepAlive = setInterval(() => undefined, 1_000);

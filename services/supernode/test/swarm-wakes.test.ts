@@ -3,16 +3,13 @@
  * have waited longest (each woken call costs a scheduler pass; the rest keep
  * waiting for the next change or the end of their hold).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import test from 'ava';
 import { silentLogger, type Digest } from '@shoal/core';
-import { PieceStore } from '@shoal/store';
 import { PeerTable } from '../src/peer-table.js';
 import { Scheduler } from '../src/scheduler/index.js';
 import { Swarm } from '../src/swarm.js';
+import { tempStore } from './helpers/temp-store.js';
 
 const DIGEST = `sha256:${'8'.repeat(64)}` as Digest;
 /** 64 pieces of 1 MiB: a piece for every member to announce. */
@@ -21,17 +18,12 @@ const MEMBERS = 16;
 const HELD_CALLS = 12;
 
 test('a change in a swarm wakes the four held calls that have waited longest', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-swarm-wakes-'));
-  const store = await PieceStore.open({ log: silentLogger() }, { dir });
+  const store = await tempStore(t, 'shoal-swarm-wakes-');
   const held = Array.from({ length: HELD_CALLS }, () => new AbortController());
   const endHeld = (): void => {
     for (const c of held) c.abort();
   };
-  t.teardown(async () => {
-    endHeld();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  t.teardown(endHeld);
   await store.begin(DIGEST, BLOB_BYTES);
   const swarm = new Swarm({ log: silentLogger(), store, scheduler: new Scheduler({ clock: { now: () => Date.now() } }), peers: new PeerTable() });
   for (let i = 0; i < MEMBERS; i++) {
