@@ -1,10 +1,8 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildImage, freePort, httpOk, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, runCommand, spawnProcess, startRegistry, waitFor } from '@shoal/testkit';
-
-const SHOAL = fileURLToPath(new URL('../../../services/shoal/bin/shoal.js', import.meta.url));
+import { buildImage, httpOk, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, runCommand, startRegistry, waitFor } from '@shoal/testkit';
+import { SHOAL, spawnNode, spawnSupernode } from './helpers/processes.js';
 
 test('bad configuration is reported all at once, with exit code 2', async (t) => {
   const result = await runCommand(process.execPath, [SHOAL, 'node', '--proxy-listen', 'nowhere', '--peer-listen', '1.2.3.4:99999'], {
@@ -52,35 +50,20 @@ test('shoal supernode + shoal node + shoal pull, configured by environment', asy
   const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 3 * 1024 * 1024, seed: 'cli' }] });
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'cli/app' });
 
-  const [snPort, proxyPort, peerPort] = [await freePort(), await freePort(), await freePort()];
+  const supernode = await spawnSupernode(dir, registry.host, 'sn');
+  t.teardown(() => supernode.process.stop());
+  const node = await spawnNode(dir, 'node', supernode.url, registry.host);
+  t.teardown(() => node.process.stop());
+  await waitFor(() => httpOk(`${node.peerUrl}/healthz`), { timeoutMs: 20_000 });
   const env = minimalEnv({ SHOAL_PLAIN_HTTP: registry.host, SHOAL_LOG_LEVEL: 'warn' });
-  const supernode = await spawnProcess({
-    name: 'supernode',
-    command: process.execPath,
-    args: [SHOAL, 'supernode'],
-    env: { ...env, SHOAL_LISTEN: `127.0.0.1:${snPort}`, SHOAL_DATA: join(dir, 'sn') },
-    logDir: dir,
-  });
-  t.teardown(() => supernode.stop());
-  const node = await spawnProcess({
-    name: 'node',
-    command: process.execPath,
-    args: [SHOAL, 'node'],
-    env: { ...env, SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}`, SHOAL_PROXY_LISTEN: `127.0.0.1:${proxyPort}`, SHOAL_PEER_LISTEN: `127.0.0.1:${peerPort}`, SHOAL_DATA: join(dir, 'node') },
-    logDir: dir,
-  });
-  t.teardown(() => node.stop());
-  await waitFor(() => httpOk(`http://127.0.0.1:${snPort}/readyz`), { timeoutMs: 20_000 });
-  await waitFor(() => httpOk(`http://127.0.0.1:${proxyPort}/readyz`), { timeoutMs: 20_000 });
-  await waitFor(() => httpOk(`http://127.0.0.1:${peerPort}/healthz`), { timeoutMs: 20_000 });
 
-  const pull = await runCommand(process.execPath, [SHOAL, 'pull', `${registry.host}/cli/app:v1`], { env: { ...env, SHOAL_PROXY: `http://127.0.0.1:${proxyPort}` } });
+  const pull = await runCommand(process.execPath, [SHOAL, 'pull', `${registry.host}/cli/app:v1`], { env: { ...env, SHOAL_PROXY: node.url } });
   t.is(pull.code, 0, pull.stderr);
   t.regex(pull.stdout, /supernode/);
   t.regex(pull.stdout, /pulled .*cli\/app:v1/);
 
   await waitFor(async () => {
-    const status = await runCommand(process.execPath, [SHOAL, 'status'], { env: { ...env, SHOAL_SUPERNODE: `http://127.0.0.1:${snPort}` } });
+    const status = await runCommand(process.execPath, [SHOAL, 'status'], { env: { ...env, SHOAL_SUPERNODE: supernode.url } });
     return /1 peer\(s\)/.test(status.stdout);
   }, { timeoutMs: 15_000 });
   t.pass();

@@ -5,8 +5,6 @@ import { MAX_BLOB_SIZE_BYTES, type Digest } from '@shoal/core';
 import { NODE_FLAGS } from '@shoal/cli';
 import {
   buildImage,
-  freePort,
-  httpOk,
   makeTempDir,
   minimalEnv,
   placeSparseBlob,
@@ -16,7 +14,6 @@ import {
   requireTools,
   runCommand,
   servedBlobs,
-  spawnProcess,
   startRegistry,
   waitFor,
   type RunResult,
@@ -200,17 +197,8 @@ test('shoal preheat of a private image uses the client credentials and never log
   t.teardown(() => removeTempDir(dir));
   const registry = await startRegistry({ htpasswd: credentials });
   t.teardown(() => registry.stop());
-  const port = await freePort();
-  const supernode = await spawnProcess({
-    name: 'supernode',
-    command: process.execPath,
-    args: [...NODE_FLAGS, SHOAL, 'supernode'],
-    env: minimalEnv({ SHOAL_LISTEN: `127.0.0.1:${port}`, SHOAL_DATA: join(dir, 'sn'), SHOAL_PLAIN_HTTP: registry.host, SHOAL_LOG_LEVEL: 'debug' }),
-    logDir: dir,
-  });
+  const { process: supernode, url } = await spawnSupernode(dir, registry.host, 'sn', { SHOAL_LOG_LEVEL: 'debug' });
   t.teardown(() => supernode.stop());
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(() => httpOk(`${url}/readyz`), { process: supernode, timeoutMs: 20_000, description: 'supernode ready' });
   const image = await buildImage({ dir: join(dir, 'layout'), tag: 'v1', layers: [{ sizeBytes: 256 * 1024, seed: 'preheat-private' }] });
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: registry.host, repository: 'private/app', credentials });
   const ref = `${registry.host}/private/app:v1`;

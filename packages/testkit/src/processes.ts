@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,7 +255,8 @@ export async function waitFor(check: () => boolean | Promise<boolean>, options: 
 
 /**
  * A TCP port that was free a moment ago (listen on port 0, read it, close).
- * Another process can take it before the caller binds it: callers retry on EADDRINUSE.
+ * Another process can take it before the caller binds it: callers retry on EADDRINUSE,
+ * and check with `groupListensOn` that the server answering there is theirs.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -357,4 +358,60 @@ export async function httpOk(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether a process in the process group `groupId` (a `spawnProcess` child's pid) has a TCP
+ * socket listening on `port`, read from /proc. A server answering on a port from `freePort`
+ * may be another test's that bound it first, while ours is about to fail with EADDRINUSE:
+ * an HTTP answer alone does not say whose it is.
+ */
+export async function groupListensOn(groupId: number, port: number): Promise<boolean> {
+  const inodes = await listeningSocketInodes(port);
+  if (inodes.size === 0) return false;
+  for (const pid of await processGroupMembers(groupId)) {
+    let fds: string[];
+    try {
+      fds = await readdir(`/proc/${pid}/fd`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode !== undefined && inodes.has(inode)) return true;
+    }
+  }
+  return false;
+}
+
+const TCP_LISTEN_STATE = '0A';
+
+/** Inodes of the sockets listening on `port` in this network namespace (IPv4 and IPv6). */
+async function listeningSocketInodes(port: number): Promise<Set<string>> {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const [localAddress, state, inode] = [fields[1], fields[3], fields[9]];
+      if (localAddress === undefined || inode === undefined || state !== TCP_LISTEN_STATE) continue;
+      if (Number.parseInt(localAddress.slice(localAddress.lastIndexOf(':') + 1), 16) === port) inodes.add(inode);
+    }
+  }
+  return inodes;
+}
+
+/** The pids whose process group is `groupId`. */
+async function processGroupMembers(groupId: number): Promise<number[]> {
+  const members: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+    const pgrp = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2];
+    if (pgrp !== undefined && Number(pgrp) === groupId) members.push(Number(entry));
+  }
+  return members;
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify as stringifyYaml } from 'yaml';
 import { isDigest, type Digest } from '@shoal/core';
-import { freePort, makeTempDir, minimalEnv, removeTempDir, runChecked, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
+import { freePort, groupListensOn, makeTempDir, minimalEnv, removeTempDir, runChecked, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
 import { startTokenServer, type RunningTokenServer, type TokenServerOptions } from './token-server.js';
 
 export interface Credentials {
@@ -240,7 +240,9 @@ async function startRegistryWith(options: StartRegistryOptions, listenHost: stri
     const host = `${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
     const url = `http://${host}`;
     try {
-      await waitFor(() => isRegistryUp(url), { process: proc, description: `docker-registry on ${addr}`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
+      // Another test's registry may have bound the port first and answer for ours.
+      const ours = async () => (await isRegistryUp(url)) && (await groupListensOn(proc.pid, port));
+      await waitFor(ours, { process: proc, description: `docker-registry on ${addr}`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
     } catch (err) {
       await proc.stop();
       const stderr = await proc.stderr();

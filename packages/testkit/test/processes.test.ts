@@ -1,7 +1,8 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, makeTempDir, removeTempDir, spawnProcess, waitFor } from '../src/index.js';
+import { createServer } from 'node:net';
+import { freePort, groupListensOn, makeTempDir, removeTempDir, spawnProcess, waitFor } from '../src/index.js';
 
 /** Running (an orphaned zombie waiting for init to reap it counts as dead). */
 function alive(pid: number): boolean {
@@ -39,4 +40,26 @@ test('waitFor fails fast, with the log tail, when the process exits', async (t) 
 test('freePort gives a bindable port', async (t) => {
   const port = await freePort();
   t.true(port > 0 && port < 65536);
+});
+
+// Two servers on one port cannot both be bound, but both can look up: the check tells
+// a spawned server's own listener from another process's on the same port.
+test('groupListensOn: true for the child group\'s own listener, false for a port another process holds', async (t) => {
+  const logDir = await makeTempDir('processes-test');
+  t.teardown(() => removeTempDir(logDir));
+  const port = await freePort();
+  const server = `require('node:net').createServer().listen(${port}, '127.0.0.1', () => console.log('listening'))`;
+  const proc = await spawnProcess({ name: 'listener', command: process.execPath, args: ['-e', server], logDir });
+  t.teardown(() => proc.stop());
+  await waitFor(async () => (await proc.stdout()).includes('listening'), { process: proc, description: 'the child listening' });
+  t.true(await groupListensOn(proc.pid, port));
+
+  const ours = createServer();
+  await new Promise<void>((resolve) => ours.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => ours.close(() => resolve())));
+  const ourPort = (ours.address() as { port: number }).port;
+  t.false(await groupListensOn(proc.pid, ourPort), 'a port this test process holds is not the child\'s');
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const ourGroup = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  t.true(await groupListensOn(ourGroup, ourPort), 'and it is found in the group that holds it');
 });
