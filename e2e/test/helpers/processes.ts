@@ -41,11 +41,11 @@ async function startedOnFreePorts(
       if (attempt < LISTEN_ATTEMPTS && /EADDRINUSE/.test(await p.tail())) continue;
       throw err;
     }
-    return { running: handle(p, url), ports };
+    return { running: shoalProcess(p, url), ports };
   }
 }
 
-function handle(p: ManagedProcess, url: string): ShoalProcess {
+function shoalProcess(p: ManagedProcess, url: string): ShoalProcess {
   return {
     process: p,
     url,
@@ -82,10 +82,11 @@ export async function spawnSupernode(dir: string, plainHttp: string, name = 'sup
 
 /** `shoal node` as its own process; `url` is its proxy. A SHOAL_PEER_LISTEN in `extraEnv` wins. */
 export async function spawnNode(dir: string, name: string, supernodeUrl: string, plainHttp: string, extraEnv: Record<string, string> = {}): Promise<ShoalProcess & { peerUrl: string }> {
+  const peerListenOn = (freePeerPort: number | undefined): string => extraEnv.SHOAL_PEER_LISTEN ?? `127.0.0.1:${freePeerPort}`;
   const { running, ports } = await startedOnFreePorts(
     2,
     async ([proxyPort, peerPort]) => {
-      const peerListen = extraEnv.SHOAL_PEER_LISTEN ?? `127.0.0.1:${peerPort}`;
+      const peerListen = peerListenOn(peerPort);
       const agent = await spawnProcess({
         name,
         command: process.execPath,
@@ -105,6 +106,5 @@ export async function spawnNode(dir: string, name: string, supernodeUrl: string,
     },
     ([proxyPort]) => proxyPort as number,
   );
-  const peerListen = extraEnv.SHOAL_PEER_LISTEN ?? `127.0.0.1:${ports[1]}`;
-  return { ...running, peerUrl: `http://${peerListen}` };
+  return { ...running, peerUrl: `http://${peerListenOn(ports[1])}` };
 }

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { freePort, groupListensOn, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { NODE_FLAGS } from '@shoal/cli';
 
 export { httpOk };
@@ -49,7 +49,15 @@ export class ServiceProcess {
   /** Exits nobody asked for: the service crashed (an uncaught exception, an OOM kill). */
   readonly crashes: Array<{ name: string; exit: string; tail: string }> = [];
 
-  private constructor(name: string, url: string, args: string[], env: Record<string, string>, logDir: string) {
+  private constructor(
+    name: string,
+    url: string,
+    args: string[],
+    env: Record<string, string>,
+    logDir: string,
+    /** The ports it listens on: ready means it holds them, not just that something answers there. */
+    private readonly listenPorts: number[],
+  ) {
     this.name = name;
     this.url = url;
     this.args = args;
@@ -64,7 +72,7 @@ export class ServiceProcess {
       SHOAL_DATA: join(dir, name),
       SHOAL_PLAIN_HTTP: plainHttp,
       SHOAL_LOG_LEVEL: logLevel,
-    }, dir);
+    }, dir, [port]);
   }
 
   /** `url` is the node's proxy; `peerUrl` its peer. */
@@ -78,7 +86,7 @@ export class ServiceProcess {
       SHOAL_PLAIN_HTTP: plainHttp,
       SHOAL_LOG_LEVEL: logLevel,
       ...extra,
-    }, dir);
+    }, dir, [proxyPort, peerPort]);
     return Object.assign(node, { peerUrl: `http://127.0.0.1:${peerPort}` });
   }
 
@@ -97,7 +105,9 @@ export class ServiceProcess {
       if (this.endedOnPurpose.has(p)) return;
       this.crashes.push({ name: this.name, exit: exit.signal ?? `code ${String(exit.code)}`, tail: await p.tail(20).catch(() => '') });
     });
-    await waitFor(() => httpOk(`${this.url}/readyz`), { process: p, description: `${this.name} ready`, timeoutMs: 30_000 });
+    // Another process may have taken a freePort() port first and answer there.
+    const ours = async () => (await httpOk(`${this.url}/readyz`)) && (await Promise.all(this.listenPorts.map((port) => groupListensOn(p.pid, port)))).every(Boolean);
+    await waitFor(ours, { process: p, description: `${this.name} ready`, timeoutMs: 30_000 });
   }
 
   /** SIGKILL, as a crash or an OOM kill would. */
