@@ -43,6 +43,8 @@ export interface StartRegistryOptions {
   dataDir?: string;
   /** @default 30000 */
   readyTimeoutMs?: number;
+  /** Listen on this port, every attempt, instead of a free one (for testing the kit's own start). */
+  port?: number;
 }
 
 export interface RegistryRequest {
@@ -214,7 +216,7 @@ async function startRegistryWith(options: StartRegistryOptions, listenHost: stri
   const configPath = join(baseDir, 'config.yml');
 
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort(listenHost);
+    const port = options.port ?? (await freePort(listenHost));
     const addr = `${listenHost}:${port}`;
     const proxy = options.proxyRemoteUrl === undefined ? undefined : { url: options.proxyRemoteUrl, ...(options.proxyCredentials ? { creds: options.proxyCredentials } : {}) };
     await writeFile(
