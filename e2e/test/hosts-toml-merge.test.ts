@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { BACKUP_NAME, SHOAL_MARK } from '@shoal/cli';
-import { buildImage, freePort, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, servedBlobs, startContainerd, startRegistry } from '@shoal/testkit';
+import { buildImage, deadPort, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, servedBlobs, startContainerd, startRegistry } from '@shoal/testkit';
 import { SHOAL } from './helpers/processes.js';
 
 // Regression: `shoal containerd-config` (the chart's init container) overwrote a
@@ -30,8 +30,8 @@ test("containerd reads the merged hosts.toml: proxy first, then the node's own m
   await pushImage({ layoutDir: image.layoutDir, tag: 'v1', registry: mirror.host, repository: 'test/app' });
 
   // The node's "registry": nothing listens there, so only a mirror can serve it.
-  const upstream = `127.0.0.1:${await freePort()}`;
-  const deadProxy = `http://127.0.0.1:${await freePort()}`;
+  const upstream = `127.0.0.1:${await deadPort()}`;
+  const deadProxy = `http://127.0.0.1:${await deadPort()}`;
   const certsDir = join(dir, 'certs.d');
   const own = join(certsDir, upstream);
   await mkdir(own, { recursive: true });

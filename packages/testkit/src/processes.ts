@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -256,7 +256,8 @@ export async function waitFor(check: () => boolean | Promise<boolean>, options: 
 /**
  * A TCP port that was free a moment ago (listen on port 0, read it, close).
  * Another process can take it before the caller binds it: callers retry on EADDRINUSE,
- * and check with `groupListensOn` that the server answering there is theirs.
+ * and check with `groupListensOn` that the server answering there is theirs. An address
+ * that must stay dead takes `deadPort`.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -270,6 +271,37 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
         else reject(new Error('could not read the listening port'));
       });
     });
+  });
+}
+
+/** The lowest port that does not come from the kernel's ephemeral range when it is unreadable. */
+const DEAD_PORT_FLOOR = 10_000;
+
+/**
+ * A port on `host` where nothing listens, for a test that needs an address that refuses
+ * connections. A port from `freePort` will not do: another test may bind it a moment later.
+ * This one lies below the kernel's ephemeral range, from which `freePort` and every port-0
+ * listener are drawn, so no test is given it meanwhile.
+ */
+export async function deadPort(host = '127.0.0.1'): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+  const ephemeralLow = Number(range.trim().split(/\s+/)[0]);
+  const below = Number.isInteger(ephemeralLow) && ephemeralLow > DEAD_PORT_FLOOR + 100 ? ephemeralLow : 32_768;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = DEAD_PORT_FLOOR + Math.floor(Math.random() * (below - DEAD_PORT_FLOOR));
+    if (await refuses(host, port)) return port;
+  }
+  throw new Error(`no port under ${below} refuses connections on ${host}`);
+}
+
+function refuses(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
   });
 }
 

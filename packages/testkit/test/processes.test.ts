@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer } from 'node:net';
-import { freePort, groupListensOn, makeTempDir, removeTempDir, spawnProcess, waitFor } from '../src/index.js';
+import { deadPort, freePort, groupListensOn, makeTempDir, removeTempDir, spawnProcess, waitFor } from '../src/index.js';
 
 /** Running (an orphaned zombie waiting for init to reap it counts as dead). */
 function alive(pid: number): boolean {
@@ -40,6 +40,17 @@ test('waitFor fails fast, with the log tail, when the process exits', async (t) 
 test('freePort gives a bindable port', async (t) => {
   const port = await freePort();
   t.true(port > 0 && port < 65536);
+});
+
+test('deadPort gives a port that refuses connections, below the range freePort draws from', async (t) => {
+  const port = await deadPort();
+  const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  t.true(port >= 1024 && port < ephemeralLow, `${port} below ${ephemeralLow}`);
+  const refused = await fetch(`http://127.0.0.1:${port}/`).then(
+    () => undefined,
+    (err: Error & { cause?: { code?: string } }) => err.cause?.code,
+  );
+  t.is(refused, 'ECONNREFUSED');
 });
 
 // Two servers on one port cannot both be bound, but both can look up: the check tells

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SwarmUnavailableError, digestOf, silentLogger, type BlobRequest } from '@shoal/core';
-import { freePort } from '@shoal/testkit';
+import { deadPort } from '@shoal/testkit';
 import { HttpBlobProvider } from '../src/index.js';
 import { startFakePeer } from './helpers/fake-peer.js';
 
@@ -42,7 +42,7 @@ test('HttpBlobProvider rejects (so the proxy falls back) on non-2xx, wrong range
     for await (const chunk of short.body) void chunk;
   });
 
-  const port = await freePort('127.0.0.1');
+  const port = await deadPort();
   const nowhere = new HttpBlobProvider({ log: silentLogger() }, { peerUrl: `http://127.0.0.1:${port}` });
   t.teardown(() => nowhere.close());
   await t.throwsAsync(nowhere.openBlob(request, undefined), { instanceOf: SwarmUnavailableError });

@@ -1,11 +1,11 @@
 import test from 'ava';
 import { MANIFEST_ACCEPT, digestOf } from '@shoal/core';
-import { freePort } from '@shoal/testkit';
+import { deadPort } from '@shoal/testkit';
 import { FakeSwarmRejecting } from './helpers/fake-swarm.js';
 import { fetchAll, startProxy } from './helpers/fixture.js';
 
 test('an unreachable registry gives 502 OCI errors quickly, so containerd moves on', async (t) => {
-  const port = await freePort('127.0.0.1'); // nothing listens there
+  const port = await deadPort();
   const host = `127.0.0.1:${port}`;
   const proxy = await startProxy({ blobs: new FakeSwarmRejecting(), plainHttpHosts: [host] });
   t.teardown(() => proxy.close());
