@@ -85,7 +85,14 @@ test('the image runs a supernode and a node agent in containerd, read-only; a pu
   ]);
   const logs = async (): Promise<string> => `${await readFile(supernodeLog, 'utf8').catch(() => '')}\n${await readFile(nodeLog, 'utf8').catch(() => '')}`;
   try {
-    await waitFor(async () => (await httpOk(`http://127.0.0.1:${supernodePort}/readyz`)) && (await httpOk(`http://127.0.0.1:${proxyPort}/readyz`)), { description: 'supernode and node agent from the image ready', timeoutMs: 60_000 });
+    // Ready, and on these ports: their own logs say so (another test's server may answer on a freePort port).
+    const listening = async (): Promise<boolean> => {
+      const text = await logs();
+      return [supernodePort, proxyPort].every((port) => new RegExp(`"url":"http://127\\.0\\.0\\.1:${port}"`).test(text));
+    };
+    const ready = async (): Promise<boolean> =>
+      (await httpOk(`http://127.0.0.1:${supernodePort}/readyz`)) && (await httpOk(`http://127.0.0.1:${proxyPort}/readyz`)) && (await listening());
+    await waitFor(ready, { description: 'supernode and node agent from the image ready', timeoutMs: 60_000 });
   } catch (err) {
     t.log(await logs());
     throw err;
