@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, groupListensOn, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { answersOnOwnPorts, freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { NODE_FLAGS } from '@shoal/cli';
 
 export { httpOk };
@@ -20,22 +20,21 @@ const LISTEN_ATTEMPTS = 3;
 
 /**
  * Spawns a Shoal process on fresh free ports and waits until it is ready, retrying with new
- * ports when another process took one first. Ready means `/readyz` answers on `readyPort`
- * and this process holds every port: an answer alone may come from another test's server.
+ * ports when another process took one first. Ready means `/readyz` answers on the first port
+ * it listens on and this process holds every one: an answer alone may come from another
+ * test's server.
  */
 async function startedOnFreePorts(
   portCount: number,
   launch: (ports: number[]) => Promise<{ process: ManagedProcess; listens: number[] }>,
-  readyPort: (ports: number[]) => number,
 ): Promise<{ running: ShoalProcess; ports: number[] }> {
   for (let attempt = 1; ; attempt++) {
     const ports: number[] = [];
     for (let i = 0; i < portCount; i++) ports.push(await freePort());
     const { process: p, listens } = await launch(ports);
-    const url = `http://127.0.0.1:${readyPort(ports)}`;
-    const ours = async () => (await httpOk(`${url}/readyz`)) && (await Promise.all(listens.map((port) => groupListensOn(p.pid, port)))).every(Boolean);
+    const url = `http://127.0.0.1:${listens[0]}`;
     try {
-      await waitFor(ours, { process: p, description: `${p.name} ready`, timeoutMs: 20_000 });
+      await waitFor(answersOnOwnPorts(p, `${url}/readyz`, listens), { process: p, description: `${p.name} ready`, timeoutMs: 20_000 });
     } catch (err) {
       await p.stop();
       if (attempt < LISTEN_ATTEMPTS && /EADDRINUSE/.test(await p.tail())) continue;
@@ -75,7 +74,6 @@ export async function spawnSupernode(dir: string, plainHttp: string, name = 'sup
       }),
       listens: [port as number],
     }),
-    ([port]) => port as number,
   );
   return running;
 }
@@ -104,7 +102,6 @@ export async function spawnNode(dir: string, name: string, supernodeUrl: string,
       });
       return { process: agent, listens: [proxyPort as number, Number(peerListen.slice(peerListen.lastIndexOf(':') + 1))] };
     },
-    ([proxyPort]) => proxyPort as number,
   );
   return { ...running, peerUrl: `http://${peerListenOn(ports[1])}` };
 }

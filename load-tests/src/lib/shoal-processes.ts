@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, groupListensOn, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
+import { answersOnOwnPorts, freePort, httpOk, minimalEnv, spawnProcess, waitFor, type ManagedProcess } from '@shoal/testkit';
 import { NODE_FLAGS } from '@shoal/cli';
 
 export { httpOk };
@@ -106,8 +106,7 @@ export class ServiceProcess {
       this.crashes.push({ name: this.name, exit: exit.signal ?? `code ${String(exit.code)}`, tail: await p.tail(20).catch(() => '') });
     });
     // Another process may have taken a freePort() port first and answer there.
-    const ours = async () => (await httpOk(`${this.url}/readyz`)) && (await Promise.all(this.listenPorts.map((port) => groupListensOn(p.pid, port)))).every(Boolean);
-    await waitFor(ours, { process: p, description: `${this.name} ready`, timeoutMs: 30_000 });
+    await waitFor(answersOnOwnPorts(p, `${this.url}/readyz`, this.listenPorts), { process: p, description: `${this.name} ready`, timeoutMs: 30_000 });
   }
 
   /** SIGKILL, as a crash or an OOM kill would. */

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import test from 'ava';
 import { request } from 'undici';
-import { buildImage, freePort, groupListensOn, httpOk, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, spawnProcess, startRegistry, waitFor } from '@shoal/testkit';
+import { answersOnOwnPorts, buildImage, freePort, makeTempDir, minimalEnv, pushImage, removeTempDir, requireTools, spawnProcess, startRegistry, waitFor } from '@shoal/testkit';
 
 const FLOOR = fileURLToPath(new URL('../cpu-floor.js', import.meta.url));
 const MiB = 1024 * 1024;
@@ -37,9 +37,8 @@ test('the floor passes a blob on whole and verified, and fails a blob whose dige
   const sink = await spawnProcess({ name: 'floor-sink', command: process.execPath, args: [FLOOR, 'sink', `http://127.0.0.1:${seedPort}`, dir, String(sinkPort)], env: minimalEnv(), logDir: dir });
   closers.push(() => sink.stop());
   // Ready, and on its own port (another test's server may have taken a freePort port first).
-  const ready = (proc: typeof seed, port: number) => async () => (await httpOk(`http://127.0.0.1:${port}/readyz`)) && (await groupListensOn(proc.pid, port));
-  await waitFor(ready(seed, seedPort), { process: seed, description: 'floor seed ready' });
-  await waitFor(ready(sink, sinkPort), { process: sink, description: 'floor sink ready' });
+  await waitFor(answersOnOwnPorts(seed, `http://127.0.0.1:${seedPort}/readyz`, [seedPort]), { process: seed, description: 'floor seed ready' });
+  await waitFor(answersOnOwnPorts(sink, `http://127.0.0.1:${sinkPort}/readyz`, [sinkPort]), { process: sink, description: 'floor sink ready' });
 
   const fetchBlob = async (path: string, size: number): Promise<{ status: number; sha256: string; bytes: number; error?: string }> => {
     const res = await request(`http://127.0.0.1:${sinkPort}/blob?path=${encodeURIComponent(path)}&size=${size}`);

@@ -274,7 +274,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** The lowest port that does not come from the kernel's ephemeral range when it is unreadable. */
+/** Dead ports are drawn from here up to the start of the kernel's ephemeral range (32768 if unreadable). */
 const DEAD_PORT_FLOOR = 10_000;
 
 /**
@@ -415,6 +415,14 @@ export async function groupListensOn(groupId: number, port: number): Promise<boo
     }
   }
   return false;
+}
+
+/**
+ * A `waitFor` check for a spawned server: `url` answers 2xx and the server's own process
+ * group holds every one of `ports` (see groupListensOn).
+ */
+export function answersOnOwnPorts(proc: ManagedProcess, url: string, ports: readonly number[]): () => Promise<boolean> {
+  return async () => (await httpOk(url)) && (await Promise.all(ports.map((port) => groupListensOn(proc.pid, port)))).every(Boolean);
 }
 
 const TCP_LISTEN_STATE = '0A';
