@@ -256,8 +256,8 @@ export async function waitFor(check: () => boolean | Promise<boolean>, options: 
 /**
  * A TCP port that was free a moment ago (listen on port 0, read it, close).
  * Another process can take it before the caller binds it: callers retry on EADDRINUSE,
- * and check with `groupListensOn` that the server answering there is theirs. An address
- * that must stay dead takes `deadPort`.
+ * and check with `groupListensOn` (or `answersOnOwnPorts`) that the server answering there
+ * is theirs. An address that must stay dead takes `deadPort`.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -399,8 +399,28 @@ export async function httpOk(url: string): Promise<boolean> {
  * an HTTP answer alone does not say whose it is.
  */
 export async function groupListensOn(groupId: number, port: number): Promise<boolean> {
-  const inodes = await listeningSocketInodes(port);
-  if (inodes.size === 0) return false;
+  return groupListensOnAll(groupId, [port]);
+}
+
+/**
+ * A `waitFor` check for a spawned server: `url` answers 2xx and the server's own process
+ * group holds every one of `ports` (see groupListensOn).
+ */
+export function answersOnOwnPorts(proc: ManagedProcess, url: string, ports: readonly number[]): () => Promise<boolean> {
+  return async () => (await httpOk(url)) && (await groupListensOnAll(proc.pid, ports));
+}
+
+/** groupListensOn for every one of `ports`, reading the group's sockets once. */
+async function groupListensOnAll(groupId: number, ports: readonly number[]): Promise<boolean> {
+  const listening = await Promise.all(ports.map((port) => listeningSocketInodes(port)));
+  if (listening.some((inodes) => inodes.size === 0)) return false;
+  const held = await groupSocketInodes(groupId);
+  return listening.every((inodes) => [...inodes].some((inode) => held.has(inode)));
+}
+
+/** Inodes of the sockets the processes of group `groupId` hold open. */
+async function groupSocketInodes(groupId: number): Promise<Set<string>> {
+  const held = new Set<string>();
   for (const pid of await processGroupMembers(groupId)) {
     let fds: string[];
     try {
@@ -411,18 +431,10 @@ export async function groupListensOn(groupId: number, port: number): Promise<boo
     for (const fd of fds) {
       const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
       const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-      if (inode !== undefined && inodes.has(inode)) return true;
+      if (inode !== undefined) held.add(inode);
     }
   }
-  return false;
-}
-
-/**
- * A `waitFor` check for a spawned server: `url` answers 2xx and the server's own process
- * group holds every one of `ports` (see groupListensOn).
- */
-export function answersOnOwnPorts(proc: ManagedProcess, url: string, ports: readonly number[]): () => Promise<boolean> {
-  return async () => (await httpOk(url)) && (await Promise.all(ports.map((port) => groupListensOn(proc.pid, port)))).every(Boolean);
+  return held;
 }
 
 const TCP_LISTEN_STATE = '0A';

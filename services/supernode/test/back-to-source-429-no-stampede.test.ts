@@ -33,7 +33,7 @@ async function startRateLimitedRegistry(retryAfter: string): Promise<{ host: str
 async function setUp(t: ExecutionContext, retryAfter: string) {
   const registry = await startRateLimitedRegistry(retryAfter);
   t.teardown(() => registry.close());
-  const store = await tempStore(t, 'shoal-supernode-429-');
+  const store = await tempStore(t, 'supernode-429');
   // One retry, honouring Retry-After, as the supernode's own client does (with more retries).
   const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [registry.host], maxRetries: 1 });
   t.teardown(() => client.close());

@@ -29,7 +29,7 @@ async function registryWith(t: ExecutionContext, layerMiB: number[]): Promise<{ 
 }
 
 async function tasksVia(t: ExecutionContext, host: string, init: ConstructorParameters<typeof BlobTasks>[1] = {}): Promise<{ tasks: BlobTasks; store: PieceStore; resumes: () => number }> {
-  const store = await tempStore(t, 'shoal-supernode-resume-');
+  const store = await tempStore(t, 'supernode-resume');
   const client = new RegistryClient({ log: silentLogger() }, { plainHttpHosts: [host], maxRetries: 0 });
   t.teardown(() => client.close());
   const tasks = new BlobTasks({ log: silentLogger(), store, registry: client }, init);

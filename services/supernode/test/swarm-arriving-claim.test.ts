@@ -17,7 +17,7 @@ const DIGEST = `sha256:${'a'.repeat(64)}` as Digest;
 
 /** A real store with these blobs begun (their fetches from the registry under way) and no piece in yet. */
 async function storeFetching(t: ExecutionContext, blobs: Array<[Digest, number]>): Promise<PieceStore> {
-  const store = await tempStore(t, 'shoal-swarm-');
+  const store = await tempStore(t, 'swarm');
   for (const [digest, sizeBytes] of blobs) await store.begin(digest, sizeBytes);
   return store;
 }

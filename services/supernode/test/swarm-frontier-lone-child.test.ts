@@ -21,7 +21,7 @@ const LAYERS = Array.from({ length: 5 }, (_, i) => `sha256:${String(i + 1).repea
 
 /** A real store with every layer begun (its fetch from the registry under way) and no piece in yet. */
 async function swarmOf(t: ExecutionContext, peers: readonly string[]): Promise<Swarm> {
-  const store = await tempStore(t, 'shoal-swarm-');
+  const store = await tempStore(t, 'swarm');
   for (const digest of LAYERS) await store.begin(digest, PIECES * PIECE);
   const scheduler = new Scheduler({ clock: { now: () => Date.now() } });
   for (const peerId of peers) scheduler.addPeer({ peerId, url: `http://${peerId}` });

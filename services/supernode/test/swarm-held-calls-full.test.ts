@@ -14,7 +14,7 @@ import { tempStore } from './helpers/temp-store.js';
 const DIGEST = `sha256:${'7'.repeat(64)}` as Digest;
 
 test('a blob with its held calls at the limit says a further call cannot wait, at once', async (t) => {
-  const store = await tempStore(t, 'shoal-swarm-held-');
+  const store = await tempStore(t, 'swarm-held');
   await store.begin(DIGEST, 4 * 1024 * 1024);
   // The swarm's wait timers are unref'd (a server's sockets keep the process up): so is this test.
   const keepAlive = setInterval(() => undefined, 1_000);

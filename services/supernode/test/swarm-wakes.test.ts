@@ -18,7 +18,7 @@ const MEMBERS = 16;
 const HELD_CALLS = 12;
 
 test('a change in a swarm wakes the four held calls that have waited longest', async (t) => {
-  const store = await tempStore(t, 'shoal-swarm-wakes-');
+  const store = await tempStore(t, 'swarm-wakes');
   const held = Array.from({ length: HELD_CALLS }, () => new AbortController());
   const endHeld = (): void => {
     for (const c of held) c.abort();
