@@ -52,6 +52,11 @@ const USAGE = `usage: npm run simulate -- [options]
                           supernode 0.2–1.1 s after their start, on two cores) (0)
   --manifest-prefetch-ms MS  what if the supernode began every layer's fetch at MS, in the manifest's
                           order, before any node asked (not in the code; off)
+  --chain-window K        what if each layer's nodes formed a chain (not in the code): the first takes the
+                          pieces in order from the supernode, every other from the node before it, K in
+                          flight, each passed on while it arrives (off)
+  --chain-hop-ms MS       with --chain-window: how long after a piece begins to arrive at a node the next
+                          node's request for it can start (0)
   --preheated             the supernode's cache holds the image when the nodes ask (shoal preheat, or an
                           earlier wave; bench:swarm --preheat): times count from the nodes' start
   --seed X                random seed (1)
@@ -93,6 +98,8 @@ const { values: args } = parseArgs({
     'arrival-order': { type: 'string', default: 'manifest' },
     'node-start-ms': { type: 'string', default: '0' },
     'manifest-prefetch-ms': { type: 'string' },
+    'chain-window': { type: 'string' },
+    'chain-hop-ms': { type: 'string' },
     preheated: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     frontier: { type: 'boolean', default: true },
@@ -131,6 +138,17 @@ function arrivalOrder(): 'manifest' | 'shuffled' {
   const value = args['arrival-order'];
   if (value !== 'manifest' && value !== 'shuffled') throw new OptionError(`--arrival-order: expected manifest or shuffled, got ${JSON.stringify(value)}`);
   return value;
+}
+
+/** --chain-window and --chain-hop-ms: the chain what-if, or undefined (the scheduler's swarm). */
+function chainOption(): { window: number; hopMs: number } | undefined {
+  if (args['chain-window'] === undefined) {
+    if (args['chain-hop-ms'] !== undefined) throw new OptionError('--chain-hop-ms is the chain what-if: it needs --chain-window');
+    return undefined;
+  }
+  const window = num('chain-window', args['chain-window']);
+  if (!Number.isInteger(window) || window < 1) throw new OptionError(`--chain-window: a positive integer, got ${window}`);
+  return { window, hopMs: args['chain-hop-ms'] === undefined ? 0 : num('chain-hop-ms', args['chain-hop-ms']) };
 }
 
 /** --preheated starts the nodes once the image is cached: a start time or a prefetch of its own would be ignored. */
@@ -216,6 +234,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
   set('seedUp', 'seed-up-mbit');
   set('seedDown', 'seed-down-mbit');
   set('registryUp', 'registry-up-mbit');
+  const chain = chainOption();
   return {
     nodes,
     layerBytes,
@@ -231,6 +250,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     nodeStartMs: num('node-start-ms', args['node-start-ms']),
     ...(args['manifest-prefetch-ms'] === undefined ? {} : { manifestPrefetchMs: num('manifest-prefetch-ms', args['manifest-prefetch-ms']) }),
     preheated: preheated(),
+    ...(chain === undefined ? {} : { chain }),
     seed: num('seed', args.seed),
     scheduler: {},
     constants: modelConstants(),

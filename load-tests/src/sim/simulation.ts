@@ -139,6 +139,15 @@ export interface SimParams {
    * and is then held open until the piece has arrived. @default false
    */
   pacedCutThrough?: boolean;
+  /**
+   * What if each layer's nodes formed a chain (not in the code): the nodes in a ring, each
+   * layer's chain starting at another node; its first takes the pieces in order from the
+   * supernode, every other from the node before it, at most `window` in flight, each passed
+   * on while it arrives. `hopMs`: how long after a piece begins to arrive at a node the next
+   * node's request for it can start (its announcement, the schedule answer and the request
+   * crossing loaded links). undefined: the scheduler's swarm, as in the code.
+   */
+  chain?: { window: number; hopMs: number };
   /** Print a line of swarm state every this fraction of S/B (0: never). */
   traceEvery?: number;
 }
@@ -771,6 +780,7 @@ export function simulate(params: SimParams): SimResult {
     announceArriving(t);
   };
   const announceArriving = (t: number): void => {
+    if (chainSince !== undefined) chainSince[(fChild[t] as number) * P + (fPiece[t] as number)] = now;
     if (!peerCutOn) return;
     const child = fChild[t] as number;
     const g = fPiece[t] as number;
@@ -778,6 +788,7 @@ export function simulate(params: SimParams): SimResult {
     arrivingAt[child * P + g] = 1;
     timed(() => sched.peerArriving(ids[child] as string, digests[layer] as string, [g - (offset[layer] as number)]));
     changed(layer);
+    chainWakeNext(child, layer);
   };
   const seedPiece = (g: number): void => {
     seedHasPiece[g] = 1;
@@ -985,9 +996,47 @@ export function simulate(params: SimParams): SimResult {
   /** When a piece request of `node` reaches `parent`: the round trip, the answer's way back from the supernode, the request's way out. */
   const requestAt = (node: number, parent: number, answerDelay: number): number => now + answerDelay + rttMs + queueDelay(node, parent);
 
+  // --- the chain what-if (params.chain) -----------------------------------------------
+  const chain = params.chain;
+  /** Per node and piece: when its copy began to arrive there (the chain what-if only). */
+  const chainSince = chain === undefined ? undefined : new Float64Array(N * P);
+  /** Each layer's chain starts at another node, spread around the ring. */
+  const chainHead = (layer: number): number => (layer * Math.max(1, Math.floor(N / L))) % N;
+  /** The next node's download of the layer looks again: `node` began to receive a piece of it, or has it whole. */
+  const chainWakeNext = (node: number, layer: number): void => {
+    if (chain === undefined) return;
+    const next = (node + 1) % N;
+    if (next === chainHead(layer)) return;
+    const d = next * L + layer;
+    if ((dlDone[d] as number) === 0) queue.push(now, POLL, d, dlPollVer[d] as number);
+  };
+  /** A chain member asks its parent (the node before it, or the seed) for the next pieces in order, those its parent has or is receiving. */
+  const chainRequest = (d: number, window: number, hopMs: number): void => {
+    const node = Math.floor(d / L);
+    const layer = d % L;
+    if ((dlDone[d] as number) === 1 || (dlFallback[d] as number) === 1) return;
+    const parent = node === chainHead(layer) ? SEED : (node - 1 + N) % N;
+    let room = window - (dlInflight[d] as number);
+    const pieces = (layouts[layer] as (typeof layouts)[number]).pieceCount;
+    for (let i = 0; i < pieces && room > 0; i++) {
+      const g = (offset[layer] as number) + i;
+      if ((have[node * P + g] as number) === 1 || (asked[node * P + g] as number) === 1) continue;
+      if (parent !== SEED && (have[parent * P + g] as number) === 0 && (arrivingAt[parent * P + g] as number) === 0) break;
+      // Not before hopMs after the parent's copy began to arrive, however this node was woken.
+      const due = parent === SEED || chainSince === undefined ? now : (chainSince[parent * P + g] as number) + hopMs;
+      if (due > now) {
+        queue.push(due, POLL, d, dlPollVer[d] as number);
+        break;
+      }
+      request(d, g, Int32Array.of(parent), requestAt(node, parent, 0));
+      room--;
+    }
+  };
+
   /** One turn of Download.run (services/peer/src/download.ts) for download d. */
   const requestMore = (d: number): void => {
     dlPollVer[d] = (dlPollVer[d] as number) + 1;
+    if (chain !== undefined) return chainRequest(d, chain.window, chain.hopMs);
     if ((dlWaiting[d] as number) === 1) return; // a held schedule call answers on the next change
     const node = Math.floor(d / L);
     const layer = d % L;
@@ -1266,6 +1315,7 @@ export function simulate(params: SimParams): SimResult {
     if ((claimBy[g] as number) === child) claimBy[g] = -1;
     release(g);
     changed(layer);
+    chainWakeNext(child, layer);
     if ((dlFallback[d] as number) === 1) return; // the registry delivers this layer now
     if (dlHave[d] === (layouts[layer] as (typeof layouts)[number]).pieceCount) layerDone(child, layer);
     else requestMore(d);

@@ -209,3 +209,21 @@ test('one node pulling on its own on a slow link keeps pace with the registry (c
   const ratio = (r.completionMs[0] as number) / r.lineRateMs;
   t.true(ratio <= 1.08, `one node took ${ratio.toFixed(3)} × S/B`);
 });
+
+test("the chain what-if: each layer's first node alone gets it from the supernode, the rest from the node before them, and each hop's delay adds up", (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const size = layerBytes.reduce((a, b) => a + b, 0);
+  const run = (hopMs: number) =>
+    simulate({ nodes: 8, layerBytes, rateBitsPerSec: 25e6, rttMs: 0.2, seed: 1, scheduler: {}, constants: modelConstants(), proxyFallback: false, pacedCutThrough: true, chain: { window: 2, hopMs } });
+  const quick = run(0);
+  t.is(quick.completionMs.length, 8);
+  t.is(quick.registryEgressBytes, size);
+  t.is(quick.seedEgressBytes, size, 'the supernode sends each piece once');
+  t.is(quick.peerEgressBytes, 7 * size, 'every other copy comes from a peer');
+  t.is(quick.scheduleCalls, 0, 'the chain asks no schedule');
+  // A piece reaches the chain's last node seven hops after its first: the delay counts once per
+  // hop (a delay applied once, or not at all, would add 200 ms or nothing).
+  const slow = run(200);
+  const last = (r: typeof quick) => r.completionMs[7] as number;
+  t.true(last(slow) >= last(quick) + 5 * 200, `last node ${last(quick).toFixed(0)} ms, with 200 ms per hop ${last(slow).toFixed(0)} ms`);
+});
