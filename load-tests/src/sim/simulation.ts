@@ -1018,7 +1018,12 @@ export function simulate(params: SimParams): SimResult {
     const parent = node === chainHead(layer) ? SEED : (node - 1 + N) % N;
     let room = window - (dlInflight[d] as number);
     const pieces = (layouts[layer] as (typeof layouts)[number]).pieceCount;
-    for (let i = 0; i < pieces && room > 0; i++) {
+    const base = node * P + (offset[layer] as number);
+    // From the download's cursor, the first piece it does not hold (as the swarm's turn keeps it).
+    let next = dlNext[d] as number;
+    while (next < pieces && (have[base + next] as number) === 1) next++;
+    dlNext[d] = next;
+    for (let i = next; i < pieces && room > 0; i++) {
       const g = (offset[layer] as number) + i;
       if ((have[node * P + g] as number) === 1 || (asked[node * P + g] as number) === 1) continue;
       if (parent !== SEED && (have[parent * P + g] as number) === 0 && (arrivingAt[parent * P + g] as number) === 0) break;
