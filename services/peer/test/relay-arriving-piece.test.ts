@@ -2,7 +2,9 @@
  * A piece still arriving at a peer is passed on to a child as it comes: the
  * child gets the first bytes before the peer's own copy is verified, and the
  * body ends only once it matched. A copy that does not match cuts the child's
- * body, so bad bytes never reach the end of a response. Relays take no send
+ * body, so bad bytes never reach the end of a response. A piece not arriving
+ * yet is waited for while this node's fill of the blob makes progress (a chain
+ * member's copy on its way), never past RELAY_WAIT_MAX_MS. Relays take no send
  * slot, so pieces the peer holds are not queued behind bytes still on their way.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,7 +17,7 @@ import { request } from 'undici';
 import { API_PREFIX, digestOf, pieceLayout, pieceSpan, sha256Hex, silentLogger, SwarmUnavailableError, type BlobProvider, type BlobStream } from '@shoal/core';
 import { DEFAULT_FRESH_PIECE_BYTES, PieceStore } from '@shoal/store';
 import { buildPeerApp } from '../src/app.js';
-import { PEER_SENDS_AT_ONCE } from '../src/routes/blobs.js';
+import { PEER_SENDS_AT_ONCE, RELAY_WAIT_MAX_MS, RELAY_WAIT_MS } from '../src/routes/blobs.js';
 
 /** A FAKE swarm for the whole-blob route, which this test does not use. */
 const noSwarm: BlobProvider & { activeDownloads: number } = {
@@ -25,10 +27,10 @@ const noSwarm: BlobProvider & { activeDownloads: number } = {
   },
 };
 
-async function relayingPeer(t: ExecutionContext, pieces = 3) {
+async function relayingPeer(t: ExecutionContext, pieces = 3, swarm: BlobProvider & { activeDownloads: number } = noSwarm) {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-peer-relay-'));
   const store = await PieceStore.open({ log: silentLogger() }, { dir, freshPieceBytes: DEFAULT_FRESH_PIECE_BYTES });
-  const app = await buildPeerApp({ log: silentLogger(), store, peer: noSwarm }, { token: undefined });
+  const app = await buildPeerApp({ log: silentLogger(), store, peer: swarm }, { token: undefined });
   t.teardown(async () => {
     await app.close();
     await store.close();
@@ -134,4 +136,41 @@ test('pieces still arriving take no send slot: a held piece is sent while relays
   await Promise.all(writes);
   const relayed = await Promise.all(bodies);
   for (let i = 0; i < relays; i++) t.true((relayed[i] as Buffer).equals(piece(i)));
+});
+
+/** A FAKE swarm that only says when this node's fill of a blob last received bytes. */
+function fillingSince(progressAt: () => number | undefined): BlobProvider & { activeDownloads: number } {
+  return { ...noSwarm, progressAt: () => progressAt() };
+}
+
+test('while the fill makes progress, a request waits past RELAY_WAIT_MS for its piece to begin arriving', async (t) => {
+  const { store, digest, piece, url } = await relayingPeer(t, 3, fillingSince(() => Date.now()));
+  const startedAt = Date.now();
+  const answer = request(url(2));
+  await new Promise((resolve) => setTimeout(resolve, RELAY_WAIT_MS + 1_000));
+  const write = store.writePiece(digest, 2, Readable.from([piece(2)]), { expectedSha256: sha256Hex(piece(2)) });
+  const response = await answer;
+  t.is(response.statusCode, 200);
+  t.true(Buffer.from(await response.body.arrayBuffer()).equals(piece(2)));
+  await write;
+  t.true(Date.now() - startedAt >= RELAY_WAIT_MS + 1_000);
+});
+
+test('a fill that made no progress lately is waited for RELAY_WAIT_MS; one that makes progress, RELAY_WAIT_MAX_MS at most', async (t) => {
+  const stalledSince = Date.now() - 1_000;
+  const stalled = await relayingPeer(t, 3, fillingSince(() => stalledSince));
+  let startedAt = Date.now();
+  let response = await request(stalled.url(2));
+  await response.body.dump();
+  t.is(response.statusCode, 404);
+  const waited = Date.now() - startedAt;
+  t.true(waited >= RELAY_WAIT_MS - 50 && waited < RELAY_WAIT_MS + 1_000, `waited ${waited} ms`);
+
+  const moving = await relayingPeer(t, 3, fillingSince(() => Date.now()));
+  startedAt = Date.now();
+  response = await request(moving.url(2));
+  await response.body.dump();
+  t.is(response.statusCode, 404);
+  const capped = Date.now() - startedAt;
+  t.true(capped >= RELAY_WAIT_MAX_MS - 50 && capped < RELAY_WAIT_MAX_MS + 1_000, `waited ${capped} ms`);
 });

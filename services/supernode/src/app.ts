@@ -58,6 +58,14 @@ export interface SupernodeInit {
   imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit; leaderElection?: LeaderElectionInit | undefined } | undefined;
 }
 
+/**
+ * The first members of a blob's swarm that form a chain (SchedulerInit.chainMembers).
+ * Up to here a chain beat rarest first wherever the links were the limit (the
+ * services at N = 4–16; every hop adds latency, so a longer chain falls behind:
+ * in the model a 64-member chain with 100 ms hops took 1.40 × S/B). Members past
+ * it are scheduled rarest first and fetch from the chain's members as well.
+ */
+export const SUPERNODE_CHAIN_MEMBERS = 16;
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */
 const PEER_PRUNE_INTERVAL_MS = 10_000;
 
@@ -118,7 +126,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
     ...serverTimeoutOptions(timeouts),
   });
   const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches, maxFetchesPerRegistry: init.maxFetchesPerRegistry });
-  const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
+  const scheduler = new Scheduler({ clock: systemClock }, { chainMembers: SUPERNODE_CHAIN_MEMBERS, ...init.scheduler });
   const throughput = new PeerThroughput({ clock: systemClock });
   const peers = new PeerTable({}, { onRemove: (peerId) => {
     scheduler.removePeer(peerId);

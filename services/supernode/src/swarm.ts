@@ -138,6 +138,8 @@ export class Swarm {
   private readonly arrivals = new Map<Digest, { firstMs: number; count: number }>();
   /** Per blob: schedule calls holding their answer until something changes (see waitForChange). */
   private readonly waiters = new Map<Digest, Set<() => void>>();
+  /** The same for the calls of the blob's chain members, every one woken on each change (see `changed`). */
+  private readonly chainWaiters = new Map<Digest, Set<() => void>>();
   /** Claimed pieces that reached the seed but are not yet offered by it (see CLAIMED_PIECE_SEED_DELAY_MS). */
   private readonly heldBack = new Map<string, NodeJS.Timeout>();
   private readonly clock: Clock;
@@ -264,7 +266,7 @@ export class Swarm {
 
   peerLeft(peerId: string): void {
     this.scheduler.removePeer(peerId);
-    for (const digest of [...this.waiters.keys()]) this.changed(digest, true);
+    for (const digest of new Set([...this.waiters.keys(), ...this.chainWaiters.keys()])) this.changed(digest, true);
   }
 
   /**
@@ -319,22 +321,25 @@ export class Swarm {
    * answer (ScheduleRequest.waitMs) instead of being asked again and again.
    * False, at once, when the call cannot wait (aborted, or the blob already
    * holds MAX_WAITERS_PER_BLOB calls): its caller answers now instead.
+   * `peerId`'s call is woken on every change while it is a chain member.
    */
-  async waitForChange(digest: Digest, ms: number, signal: AbortSignal): Promise<boolean> {
+  async waitForChange(digest: Digest, ms: number, signal: AbortSignal, peerId?: string): Promise<boolean> {
     if (signal.aborted) return false;
-    let waiting = this.waiters.get(digest);
+    const held = (this.waiters.get(digest)?.size ?? 0) + (this.chainWaiters.get(digest)?.size ?? 0);
+    if (held >= MAX_WAITERS_PER_BLOB) return false;
+    const map = peerId !== undefined && this.scheduler.chainSlot(peerId, digest) !== undefined ? this.chainWaiters : this.waiters;
+    let waiting = map.get(digest);
     if (waiting === undefined) {
       waiting = new Set();
-      this.waiters.set(digest, waiting);
+      map.set(digest, waiting);
     }
-    if (waiting.size >= MAX_WAITERS_PER_BLOB) return false;
     const set = waiting;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         set.delete(done);
-        if (set.size === 0 && this.waiters.get(digest) === set) this.waiters.delete(digest);
+        if (set.size === 0 && map.get(digest) === set) map.delete(digest);
         resolve();
       };
       const timer = setTimeout(done, ms);
@@ -347,12 +352,16 @@ export class Swarm {
 
   /**
    * Wakes the calls that have waited longest (WAKES_PER_CHANGE; all of them
-   * with `all`). One change serves a few children at most (a new holder has
-   * a few upload slots); waking every held call of a blob made each change
-   * cost a schedule pass per waiting node, N² per pull. A woken call that
-   * waits again queues behind the others.
+   * with `all`), and every chain member's. One change serves a few children at
+   * most (a new holder has a few upload slots); waking every held call of a
+   * blob made each change cost a schedule pass per waiting node, N² per pull.
+   * A chain is short (the scheduler's chainMembers), and the one call a change
+   * serves there is the next member's, which need not be among the oldest.
+   * A woken call that waits again queues behind the others.
    */
   private changed(digest: Digest, all = false): void {
+    const chain = this.chainWaiters.get(digest);
+    if (chain !== undefined) for (const wake of chain) wake();
     const waiting = this.waiters.get(digest);
     if (waiting === undefined) return;
     // Oldest first (a Set iterates in insertion order); a woken call leaves the
@@ -393,7 +402,10 @@ export class Swarm {
         assignments.push(sha256 === undefined ? { piece: a.piece, candidates } : { piece: a.piece, sha256, candidates });
       }
     }
-    if (!record.complete && assignments.length < request.limit) this.addFrontier(digest, record.layout.pieceCount, peerId, request.limit - assignments.length, assignments);
+    // In a chain only its head waits at the seed for pieces still arriving, within its window.
+    const chain = record.complete ? undefined : this.scheduler.chainSlot(peerId, digest);
+    const room = Math.min(request.limit - assignments.length, chain?.head === false ? 0 : (chain?.room ?? Infinity));
+    if (!record.complete && room > 0) this.addFrontier(digest, record.layout.pieceCount, peerId, room, assignments);
     else if (record.complete) {
       this.frontier.delete(digest);
       this.arrivals.delete(digest);

@@ -22,7 +22,8 @@ async function post(url: string, body: object): Promise<{ status: number; json: 
 test('an empty schedule answer is held until a piece can be assigned, then given at once', async (t) => {
   const blob = randomBytes(2 * PIECE);
   const digest = digestOf(blob);
-  const supernode = await startSupernode({ blobs: [blob] });
+  // Rarest first, as members past the chain are scheduled (a chain's members: below).
+  const supernode = await startSupernode({ blobs: [blob], init: { scheduler: { chainMembers: 0 } } });
   t.teardown(() => supernode.close());
   const task = await request(`${supernode.url}${API_PREFIX}/tasks`, {
     method: 'POST',
@@ -56,4 +57,40 @@ test('an empty schedule answer is held until a piece can be assigned, then given
     [[0, 'node-a']],
   );
   t.true(afterMs < 1_000, `the held answer came ${Math.round(afterMs)} ms after a had the piece`);
+});
+
+test("a chain member's empty answer is held until its link has the next piece coming, then given at once", async (t) => {
+  const blob = randomBytes(3 * PIECE);
+  const digest = digestOf(blob);
+  const supernode = await startSupernode({ blobs: [blob] });
+  t.teardown(() => supernode.close());
+  const task = await request(`${supernode.url}${API_PREFIX}/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ digest, registry: 'registry.example', repository: 'team/app' }),
+  });
+  t.is(task.statusCode, 200);
+  await task.body.dump();
+  await supernode.store.waitForComplete(digest, { signal: AbortSignal.timeout(10_000) });
+  const schedule = `${supernode.url}${API_PREFIX}/blobs/${digest}/schedule`;
+  const peer = (id: string): object => ({ peerId: id, advertiseUrl: 'http://127.0.0.1:1' });
+  const pieces = (answer: Awaited<ReturnType<typeof post>>): unknown[] => answer.json.assignments.map((x) => [x.piece, x.candidates.map((c) => c.peerId ?? c.kind)]);
+
+  // a, the chain's head, takes two pieces from the seed; b, the next member, takes the same two from a
+  // while they are on their way there (requests ahead), the seed as its second candidate.
+  t.deepEqual(pieces(await post(schedule, { ...peer('node-a'), limit: 4 })), [[0, ['seed']], [1, ['seed']]]);
+  t.deepEqual(pieces(await post(schedule, { ...peer('node-b'), limit: 4 })), [[0, ['node-a', 'seed']], [1, ['node-a', 'seed']]]);
+
+  // b's window is full: its call is held. Neither a's progress nor b's own frees it a piece a has not got coming...
+  const held = post(schedule, { ...peer('node-b'), limit: 4, waitMs: 4_000 });
+  await new Promise((r) => setTimeout(r, 200));
+  await post(schedule, { ...peer('node-b'), limit: 0, have: [0] });
+  await new Promise((r) => setTimeout(r, 200));
+  // ...until a is given piece 2: then b's held call answers at once, from a.
+  const assignedAt = performance.now();
+  t.deepEqual(pieces(await post(schedule, { ...peer('node-a'), limit: 4, have: [0, 1] })), [[2, ['seed']]]);
+  const answer = await held;
+  const afterMs = performance.now() - assignedAt;
+  t.deepEqual(pieces(answer), [[2, ['node-a', 'seed']]]);
+  t.true(afterMs < 1_000, `the held answer came ${Math.round(afterMs)} ms after a was given the piece`);
 });

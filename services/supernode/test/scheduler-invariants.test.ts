@@ -5,8 +5,9 @@ import { Scheduler, type FailureKind } from '../src/scheduler/index.js';
 /**
  * Random sequences of every call against a small swarm, checked after each
  * step against a plain model: every assignment is for a piece the child lacks,
- * is not already fetching and somebody holds; every candidate holds the piece,
- * is live, is not the child, appears once, the seed last; and the scheduler's
+ * is not already fetching and somebody holds; every candidate holds the piece
+ * (or, in a chain, has been assigned it: requests ahead), is live, is not the
+ * child, appears once, the seed last; and the scheduler's
  * count of in-flight assignments is exactly the model's (announce, failure
  * report, removal and TTL all end them).
  */
@@ -56,16 +57,17 @@ const key = (p: number, b: number, piece: number): string => `${p}/${b}/${piece}
 test('any sequence of calls keeps the scheduler consistent with the model', (t) => {
   t.notThrows(() =>
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 80 }), fc.nat(), (ops, seed) => {
+      fc.property(fc.array(opArb, { maxLength: 80, size: 'max' }), fc.nat(), fc.constantFrom(0, 3), (ops, seed, chainMembers) => {
         let now = 0;
         let r = seed;
         const random = (): number => ((r = (Math.imul(r, 1103515245) + 12345) >>> 0), r / 4294967296);
         const s = new Scheduler(
           { clock: { now: () => now }, random },
-          { candidatesPerPiece: CANDIDATES, maxUploadsPerPeer: 2, maxSeedUploads: 3, assignmentTtlMs: TTL_MS, failurePenaltyMs: 500, quarantineMs: 800 },
+          { candidatesPerPiece: CANDIDATES, maxUploadsPerPeer: 2, maxSeedUploads: 3, assignmentTtlMs: TTL_MS, failurePenaltyMs: 500, quarantineMs: 800, chainMembers },
         );
         for (let b = 0; b < BLOBS.length; b++) s.addBlob(BLOBS[b] as string, PIECES);
         const live = new Set<number>();
+        const zones = new Map<number, string | undefined>(); // live peer → the zone it was added with
         const have = new Map<string, Set<number>>(); // `${peer}/${blob}` → pieces
         const seedHave = BLOBS.map(() => new Set<number>());
         const pending = new Map<string, number>(); // key → expiresAt
@@ -74,18 +76,22 @@ test('any sequence of calls keeps the scheduler consistent with the model', (t) 
 
         for (const o of ops) {
           switch (o.op) {
-            case 'add':
-              if (!live.has(o.peer)) s.addPeer({ peerId: id(o.peer), url: `http://${id(o.peer)}`, zone: `z${o.zone}` });
-              else s.addPeer({ peerId: id(o.peer), url: `http://${id(o.peer)}`, zone: undefined }); // new incarnation
-              if (live.has(o.peer)) {
+            case 'add': {
+              // Added again with the same address and zone, a peer keeps its state; a changed zone is a new incarnation.
+              const zone = live.has(o.peer) ? undefined : `z${o.zone}`;
+              s.addPeer({ peerId: id(o.peer), url: `http://${id(o.peer)}`, zone });
+              if (live.has(o.peer) && zones.get(o.peer) !== zone) {
                 for (const b of BLOBS.keys()) have.delete(`${o.peer}/${b}`);
                 for (const k of [...pending.keys()]) if (k.startsWith(`${o.peer}/`)) pending.delete(k);
               }
               live.add(o.peer);
+              zones.set(o.peer, zone);
               break;
+            }
             case 'remove':
               s.removePeer(id(o.peer));
               live.delete(o.peer);
+              zones.delete(o.peer);
               for (const b of BLOBS.keys()) have.delete(`${o.peer}/${b}`);
               for (const k of [...pending.keys()]) if (k.startsWith(`${o.peer}/`)) pending.delete(k);
               break;
@@ -134,7 +140,8 @@ test('any sequence of calls keeps the scheduler consistent with the model', (t) 
                     if (!seedHave[o.blob]?.has(a.piece) || i !== ids.length - 1) return false;
                   } else {
                     const p = Number(c.peerId.slice(1));
-                    if (p === o.peer || !live.has(p) || !holds(p, o.blob, a.piece) || c.url !== `http://${c.peerId}`) return false;
+                    const coming = holds(p, o.blob, a.piece) || (chainMembers > 0 && pending.has(key(p, o.blob, a.piece)));
+                    if (p === o.peer || !live.has(p) || !coming || c.url !== `http://${c.peerId}`) return false;
                   }
                 }
                 pending.set(key(o.peer, o.blob, a.piece), now + TTL_MS);

@@ -71,28 +71,52 @@ async function readVerifiedStart(reader: ChunkReader, digest: Digest, index: num
 
 /**
  * How long a request for a piece this node does not hold waits for it to
- * begin arriving. The scheduler names a node as a parent once the piece's first
- * bytes land there, so the wait is only for a copy that failed and is being
- * fetched again (the failure reaches the scheduler within a schedule call).
+ * begin arriving, counted from the request or from this node's last progress
+ * in filling the blob, whichever is later. The scheduler names a node as a
+ * parent once the piece's first bytes land there, or, in a chain, once the
+ * piece is assigned to it: the wait covers a copy that failed and is fetched
+ * again, and a chain link's copy that is still on its way behind the others.
  */
 export const RELAY_WAIT_MS = 2_000;
+/**
+ * The longest a request waits for its piece to begin arriving, however the
+ * fill progresses: below a child's patience for a parent's headers
+ * (PEER_HEADERS_TIMEOUT_MS, 10 s), so the child hears "not here" and moves on
+ * before it gives up on the parent. A chain at N = 16, 25 Mbit/s needed up to
+ * about 10 s; with 2 s, 112 requests ran out and the pull took 1.49 × S/B.
+ */
+export const RELAY_WAIT_MAX_MS = 8_000;
 
-/** A cut-through reader of piece `index` while it arrives here (waiting up to RELAY_WAIT_MS for it to begin), or undefined: held by then, or not coming. */
-async function arrivingPiece(store: PieceStoreApi, digest: Digest, index: number, gone: AbortSignal): Promise<ChunkReader | undefined> {
-  const { signal, clear } = withDeadline(gone, RELAY_WAIT_MS);
-  try {
-    for (;;) {
-      if (store.hasPiece(digest, index)) return undefined;
-      const tail = store.openIngestingPiece(digest, index);
-      if (tail !== undefined) return tail;
-      try {
+/**
+ * A cut-through reader of piece `index` while it arrives here (waiting for it
+ * to begin as RELAY_WAIT_MS says), or undefined: held by then, or not coming.
+ * `progressAt` is when this node last received bytes while filling the blob.
+ */
+async function arrivingPiece(
+  store: PieceStoreApi,
+  digest: Digest,
+  index: number,
+  gone: AbortSignal,
+  progressAt: (digest: Digest) => number | undefined,
+): Promise<ChunkReader | undefined> {
+  const start = Date.now();
+  for (;;) {
+    const waitMs = Math.min(start + RELAY_WAIT_MAX_MS, Math.max(start, progressAt(digest) ?? 0) + RELAY_WAIT_MS) - Date.now();
+    if (waitMs <= 0 || gone.aborted) return undefined;
+    const { signal, clear } = withDeadline(gone, waitMs);
+    try {
+      for (;;) {
+        if (store.hasPiece(digest, index)) return undefined;
+        const tail = store.openIngestingPiece(digest, index);
+        if (tail !== undefined) return tail;
         await store.waitForPieceOrIngest(digest, index, { signal });
-      } catch {
-        return undefined;
       }
+    } catch {
+      // Waited out, or the child went away: look at the fill's progress again. Anything else: not coming.
+      if (!signal.aborted) return undefined;
+    } finally {
+      clear();
     }
-  } finally {
-    clear();
   }
 }
 
@@ -157,7 +181,7 @@ export async function peerBlobRoutes(app: FastifyInstance, options: PeerBlobRout
     });
     // A piece still arriving here is passed on as it comes (the scheduler names this
     // node as soon as its first bytes land); one about to arrive is waited for briefly.
-    const relay = store.hasPiece(digest, index) ? undefined : await arrivingPiece(store, digest, index, gone.signal);
+    const relay = store.hasPiece(digest, index) ? undefined : await arrivingPiece(store, digest, index, gone.signal, (d) => peer.progressAt?.(d));
     if (relay === undefined && !store.hasPiece(digest, index)) {
       piecesMissing.inc();
       throw new PieceUnavailableError(digest, index);

@@ -27,7 +27,7 @@ export async function scheduleRoutes(app: FastifyInstance, options: { swarm: Swa
       let held = answer;
       for (let left = waitMs; left > 0 && !gone.aborted; left = deadline - performance.now()) {
         // A call that cannot wait (too many held for this blob) is answered now, not spun on.
-        if (!(await options.swarm.waitForChange(digest, left, gone))) break;
+        if (!(await options.swarm.waitForChange(digest, left, gone, body.peerId))) break;
         const next = options.swarm.schedule(digest, again);
         if (next === undefined) break;
         held = next;

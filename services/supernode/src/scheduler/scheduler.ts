@@ -1,5 +1,6 @@
 import type {
   BlobCopies,
+  ChainSlot,
   Clock,
   FailureKind,
   ParentCandidate,
@@ -112,6 +113,20 @@ export const DEFAULT_QUARANTINE_MS = 300_000;
 /** 20 s. */
 export const DEFAULT_ASSIGNMENT_TTL_MS = 20_000;
 export const DEFAULT_MAX_BLOBS = 10_000;
+export const DEFAULT_CHAIN_MEMBERS = 0;
+/**
+ * Two pieces in flight per chain member: one crossing the link while the next
+ * is asked for. The services at N = 16, 10 Mbit/s, with requests ahead: p50
+ * 1.245 × S/B against 1.295 for rarest first (six alternated pairs).
+ */
+export const DEFAULT_CHAIN_WINDOW = 2;
+/**
+ * A chain member whose link has gained no piece for this long, while it has
+ * nothing in flight in the blob, is scheduled rarest first for that call: a
+ * link that stopped (frozen, its own supply gone) does not hold up every member
+ * after it. A link that fails requests is passed over at once (penalised).
+ */
+export const CHAIN_STALL_MS = 3_000;
 
 /**
  * Peers known at most. The supernode's PeerTable keeps fewer (20,000) and calls
@@ -231,6 +246,8 @@ interface Member {
   readonly arriving: Uint8Array;
   /** This child's live assignments in this blob (≤ MAX_INFLIGHT_PER_CHILD). */
   readonly assignments: Assignment[];
+  /** When it joined the blob or last gained a piece (arriving or verified), in clock ms: a chain link's pulse. */
+  gainedAtMs: number;
 }
 
 interface Assignment {
@@ -335,6 +352,8 @@ export class Scheduler implements SchedulerApi {
   private readonly assignmentTtlMs: number;
   private readonly maxBlobs: number;
   private readonly seedCopyPatienceMs: number;
+  private readonly chainMembers: number;
+  private readonly chainWindow: number;
 
   private readonly peers = new Map<string, PeerRec>();
   /** Least recently used first. */
@@ -374,6 +393,9 @@ export class Scheduler implements SchedulerApi {
     this.assignmentTtlMs = nonNegative(init.assignmentTtlMs ?? DEFAULT_ASSIGNMENT_TTL_MS, 'assignmentTtlMs');
     this.maxBlobs = positiveInt(init.maxBlobs ?? DEFAULT_MAX_BLOBS, 'maxBlobs');
     this.seedCopyPatienceMs = this.assignmentTtlMs / SEED_COPY_PATIENCE_DIVISOR;
+    const chainMembers = init.chainMembers ?? DEFAULT_CHAIN_MEMBERS;
+    this.chainMembers = chainMembers === 0 ? 0 : positiveInt(chainMembers, 'chainMembers');
+    this.chainWindow = positiveInt(init.chainWindow ?? DEFAULT_CHAIN_WINDOW, 'chainWindow');
   }
 
   /** `serves: false`: the peer downloads but is never named as a parent (its address is not proven yet). */
@@ -497,6 +519,7 @@ export class Scheduler implements SchedulerApi {
       blob.pushHolder(p, m.slot);
       added.push(p);
     }
+    if (added.length > 0) m.gainedAtMs = this.clock.now();
     if (!arriving) this.compactQueue();
     return added;
   }
@@ -595,6 +618,18 @@ export class Scheduler implements SchedulerApi {
     this.aloneAsking = blob.liveMembers <= 1 && m.assignments.length > 0;
     const out: PieceAssignment[] = [];
     if (budget <= 0) return out;
+
+    // 0. A chain member takes the next pieces from its link (see "Chain" in types.ts).
+    const link = this.chainLink(blob, m, now);
+    if (link !== undefined) {
+      const room = Math.min(budget, this.chainWindow - m.assignments.length);
+      if (room > 0) this.chainAssign(blob, m, link, room, now, out);
+      const linkStopped = out.length === 0 && m.assignments.length === 0 && link !== null && now - link.gainedAtMs >= CHAIN_STALL_MS;
+      if (!linkStopped) {
+        this.compactQueue();
+        return out;
+      }
+    }
 
     const have = m.have;
     const pending = m.pending;
@@ -695,6 +730,15 @@ export class Scheduler implements SchedulerApi {
     return out;
   }
 
+  chainSlot(peerId: string, digest: string): ChainSlot | undefined {
+    const blob = this.blobs.get(digest);
+    const rec = this.peers.get(peerId);
+    const m = blob === undefined || rec === undefined ? undefined : blob.byPeer.get(rec);
+    if (blob === undefined || m === undefined) return undefined;
+    const link = this.chainLink(blob, m, this.clock.now());
+    return link === undefined ? undefined : { head: link === null, room: Math.max(0, this.chainWindow - m.assignments.length) };
+  }
+
   stats(): SchedulerStats {
     this.expire(this.clock.now());
     return { peers: this.peers.size, blobs: this.blobs.size, inflightAssignments: this.liveAssignments, seedInflight: this.seedUploads };
@@ -788,23 +832,81 @@ export class Scheduler implements SchedulerApi {
       if (!seedOk || this.sawBusy || this.seedUploads >= this.seedCap || (child.seedDownloads >= perChild && !starving)) return false;
       candidates.push(SEED_CANDIDATE);
     }
+    this.record(blob, m, piece, parent, now);
+    out.push({ piece, candidates });
+    return true;
+  }
+
+  /** Counts an assignment of `piece` to child `m` from `parent` (undefined: the seed) until it completes, fails or expires. */
+  private record(blob: BlobState, m: Member, piece: number, parent: PeerRec | undefined, now: number): void {
     const a: Assignment = { blob, child: m, piece, parent, expiresAtMs: now + this.assignmentTtlMs, live: true };
     if (parent === undefined) {
       this.seedUploads++;
-      child.seedDownloads++;
+      m.peer.seedDownloads++;
       if ((blob.seedInflight[piece] as number) === 0) blob.seedCopySince[piece] = now;
       blob.seedInflight[piece] = (blob.seedInflight[piece] as number) + 1;
     } else {
       parent.uploads++;
     }
     blob.inflightCount[piece] = (blob.inflightCount[piece] as number) + 1;
-    child.downloads++;
+    m.peer.downloads++;
     m.pending[piece >> 3] = (m.pending[piece >> 3] as number) | (1 << (piece & 7));
     m.assignments.push(a);
     this.queue.push(a);
     this.liveAssignments++;
-    out.push({ piece, candidates });
-    return true;
+  }
+
+  /**
+   * Where `m` stands in the blob's chain: undefined when it is not in it
+   * (chains off, the blob has one member, or `m` joined after the first
+   * chainMembers); null when it is the head, fed by the seed; else its link,
+   * the nearest member before it that can be its parent. O(chainMembers) plus
+   * the removed members' empty slots among them.
+   */
+  private chainLink(blob: BlobState, m: Member, now: number): Member | null | undefined {
+    if (this.chainMembers === 0 || blob.liveMembers < 2) return undefined;
+    let link: Member | null = null;
+    let position = 0;
+    for (const x of blob.members) {
+      if (x === undefined) continue;
+      if (x === m) return link;
+      if (++position >= this.chainMembers) return undefined;
+      const peer = x.peer;
+      if (!peer.serves || this.penalized(m.peer, peer.peerId, now) || (this.quarantine.size > 0 && this.quarantined(peer.peerId, now))) continue;
+      link = x;
+    }
+    return undefined;
+  }
+
+  /**
+   * A chain member's next pieces in index order, up to `budget`, each from its
+   * link (null: the seed) where the link holds it, receives it, or has been
+   * assigned it; stops at the first piece the link does not have coming.
+   */
+  private chainAssign(blob: BlobState, m: Member, link: Member | null, budget: number, now: number, out: PieceAssignment[]): void {
+    const have = m.have;
+    const pending = m.pending;
+    const seedOk = !this.penalized(m.peer, SEED_ID, now);
+    for (let p = 0; p < blob.pieceCount && out.length < budget; p++) {
+      const byte = p >> 3;
+      const busy = (have[byte] as number) | (pending[byte] as number);
+      if (busy === 0xff) {
+        p |= 7; // the whole byte is held or in flight
+        continue;
+      }
+      const bit = 1 << (p & 7);
+      if ((busy & bit) !== 0) continue;
+      const fromSeed = seedOk && blob.seedHas(p);
+      if (link === null) {
+        if (!fromSeed || this.seedUploads >= this.maxSeedUploads) return;
+        this.record(blob, m, p, undefined, now);
+        out.push({ piece: p, candidates: [SEED_CANDIDATE] });
+        continue;
+      }
+      if ((((link.have[byte] as number) | (link.pending[byte] as number)) & bit) === 0) return;
+      this.record(blob, m, p, link.peer, now);
+      out.push({ piece: p, candidates: fromSeed ? [link.peer.candidate, SEED_CANDIDATE] : [link.peer.candidate] });
+    }
   }
 
   /** Assignments a child may hold to busy parents at once, over all blobs (see LARGE_SWARM_MEMBERS). */
@@ -911,6 +1013,7 @@ export class Scheduler implements SchedulerApi {
         pending: new Uint8Array((blob.pieceCount + 7) >> 3),
         arriving: new Uint8Array((blob.pieceCount + 7) >> 3),
         assignments: [],
+        gainedAtMs: this.clock.now(),
       };
       blob.members.push(m);
       blob.byPeer.set(peer, m);

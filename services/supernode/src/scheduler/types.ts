@@ -31,6 +31,19 @@ import type { Clock } from '@shoal/core';
  *   failure for it, or `assignmentTtlMs` passes.
  * - All state is bounded: at most `maxBlobs` blobs (least recently used forgotten),
  *   peers removed with removePeer drop out of every blob.
+ *
+ * Chain (with `chainMembers` > 0, once a blob has two members or more): the
+ * blob's first `chainMembers` members, in the order they joined, form a chain.
+ * Each takes the pieces in index order, `chainWindow` at a time, from the
+ * member before it (its link): pieces the link holds, is receiving, or has been
+ * assigned ("requests ahead": the link's copy is on its way, and it passes the
+ * bytes on as they come). The first member takes them from the seed. Every link
+ * thus sends each piece once, to one child, on one flow, at the rate the pieces
+ * arrive. The seed is the second candidate wherever it holds the piece. A
+ * member that cannot be a parent for this child (not serving, quarantined,
+ * penalised by it) is passed over: its successor's link is the member before
+ * it. A child whose link has gained no piece for CHAIN_STALL_MS while it has
+ * nothing in flight is scheduled rarest first for that call.
  */
 export interface SchedulerInit {
   /** @default 3 */
@@ -54,6 +67,22 @@ export interface SchedulerInit {
   assignmentTtlMs?: number;
   /** @default 10_000 */
   maxBlobs?: number;
+  /**
+   * A blob's first members, in the order they joined, that form a chain (see
+   * "Chain" in the policy above); 0 for none. Members past it, and every
+   * member of a blob that has only one, are scheduled rarest first. @default 0
+   */
+  chainMembers?: number;
+  /** Pieces a chain member is given in flight at once in one blob. @default 2 */
+  chainWindow?: number;
+}
+
+/** A peer's place in a blob's chain (SchedulerApi.chainSlot). */
+export interface ChainSlot {
+  /** The chain's first member: it takes its pieces from the seed, the others from the member before them. */
+  head: boolean;
+  /** Pieces it may be given now in this blob beyond its live assignments (≥ 0). */
+  room: number;
 }
 
 export interface SchedulerComponents {
@@ -107,6 +136,8 @@ export interface SchedulerApi {
   peerDropped(peerId: string, digest: string): void;
   /** A child reports that a parent failed it for a piece. `parentId` is 'seed' for the supernode. */
   reportFailure(childId: string, parentId: string, digest: string, piece: number, kind: FailureKind): void;
+  /** The peer's place in the blob's chain, or undefined when it is not in one (it is scheduled rarest first). */
+  chainSlot(peerId: string, digest: string): ChainSlot | undefined;
   /** Up to `limit` pieces for the child to fetch next. */
   schedule(childId: string, digest: string, options: { limit: number; urgent?: readonly number[] }): PieceAssignment[];
   /** Peers holding a complete copy or most pieces (diagnostics). */
