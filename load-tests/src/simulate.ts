@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SUPERNODE_CHAIN_MEMBERS } from '@shoal/supernode';
 import { modelConstants } from './sim/constants.js';
 import { cdfSvg, type CdfSeries } from './sim/svg.js';
 import { simulate, TCP_GOODPUT, tcpGoodput, type SimParams, type SimResult } from './sim/simulation.js';
@@ -52,9 +53,12 @@ const USAGE = `usage: npm run simulate -- [options]
                           supernode 0.2–1.1 s after their start, on two cores) (0)
   --manifest-prefetch-ms MS  what if the supernode began every layer's fetch at MS, in the manifest's
                           order, before any node asked (not in the code; off)
-  --chain-window K        what if each layer's nodes formed a chain (not in the code): the first takes the
-                          pieces in order from the supernode, every other from the node before it, K in
-                          flight, each passed on while it arrives (off)
+  --chain-members N       the blob's first N members form a chain, as the supernode's scheduler does
+                          (its SUPERNODE_CHAIN_MEMBERS, ${SUPERNODE_CHAIN_MEMBERS}); 0: rarest first for all
+  --chain-window K        what if each layer's nodes formed an ideal chain (not the code's): a ring,
+                          each layer's first node another, taking the pieces in order from the supernode,
+                          every other node from the one before it, K in flight, each passed on while it
+                          arrives, with no schedule calls (off)
   --chain-hop-ms MS       with --chain-window: how long after a piece begins to arrive at a node the next
                           node's request for it can start (0)
   --preheated             the supernode's cache holds the image when the nodes ask (shoal preheat, or an
@@ -99,6 +103,7 @@ const { values: args } = parseArgs({
     'node-start-ms': { type: 'string', default: '0' },
     'manifest-prefetch-ms': { type: 'string' },
     'chain-window': { type: 'string' },
+    'chain-members': { type: 'string' },
     'chain-hop-ms': { type: 'string' },
     preheated: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
@@ -138,6 +143,14 @@ function arrivalOrder(): 'manifest' | 'shuffled' {
   const value = args['arrival-order'];
   if (value !== 'manifest' && value !== 'shuffled') throw new OptionError(`--arrival-order: expected manifest or shuffled, got ${JSON.stringify(value)}`);
   return value;
+}
+
+/** --chain-members: the scheduler's chain length (the supernode's by default). */
+function chainMembersOption(): number {
+  if (args['chain-members'] === undefined) return SUPERNODE_CHAIN_MEMBERS;
+  const members = num('chain-members', args['chain-members']);
+  if (!Number.isInteger(members) || members < 0) throw new OptionError(`--chain-members: a whole number, got ${members}`);
+  return members;
 }
 
 /** --chain-window and --chain-hop-ms: the chain what-if, or undefined (the scheduler's swarm). */
@@ -185,6 +198,8 @@ interface Summary {
   heldReruns: number;
   busyRefusals: number;
   longPollTimeouts: number;
+  /** Requests ahead in the chain that ran out at a link ('missing'). */
+  aheadMisses: number;
   frontierClaims: number;
   /** CPU seconds inside the Scheduler per simulated second: above 1, one supernode could not keep up. */
   schedulerLoad: number;
@@ -215,6 +230,7 @@ function summarize(r: SimResult): Summary {
     heldReruns: r.heldReruns,
     busyRefusals: r.busyRefusals,
     longPollTimeouts: r.longPollTimeouts,
+    aheadMisses: r.aheadMisses,
     frontierClaims: r.frontierClaims,
     schedulerLoad: r.schedulerMs / last,
     wallSeconds: r.wallMs / 1000,
@@ -252,7 +268,7 @@ function paramsFor(nodes: number, layerBytes: number[], rateMbit: number, mtu = 
     preheated: preheated(),
     ...(chain === undefined ? {} : { chain }),
     seed: num('seed', args.seed),
-    scheduler: {},
+    scheduler: { chainMembers: chainMembersOption() },
     constants: modelConstants(),
     frontier: args.frontier,
     proxyFallback: args['proxy-fallback'],
@@ -291,6 +307,7 @@ function meanOfRuns(runs: readonly Summary[]): SeedsSummary {
     heldReruns: mean((s) => s.heldReruns),
     busyRefusals: runs.reduce((a, s) => a + s.busyRefusals, 0),
     longPollTimeouts: runs.reduce((a, s) => a + s.longPollTimeouts, 0),
+    aheadMisses: runs.reduce((a, s) => a + s.aheadMisses, 0),
     schedulerLoad: Math.max(...runs.map((s) => s.schedulerLoad)),
     wallSeconds: runs.reduce((a, s) => a + s.wallSeconds, 0),
     p50Min: Math.min(...p50s),

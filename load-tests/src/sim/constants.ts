@@ -85,6 +85,7 @@ export function modelConstants(): ModelConstants {
     sendDrainProgressMs: sourceConstant(SEED_BLOBS_TS, 'SEND_DRAIN_PROGRESS_MS'),
     peerSendsAtOnce: sourceConstant(PEER_BLOBS_TS, 'PEER_SENDS_AT_ONCE'),
     relaysAtOnce: sourceConstant(PEER_BLOBS_TS, 'RELAYS_AT_ONCE'),
+    relayWaitMaxMs: sourceConstant(PEER_BLOBS_TS, 'RELAY_WAIT_MAX_MS'),
   };
 }
 
@@ -137,4 +138,6 @@ export interface ModelConstants {
   peerSendsAtOnce: number;
   /** services/peer routes/blobs.ts: sends of pieces still arriving (relays) outside the send slots; past it a relay takes a slot. */
   relaysAtOnce: number;
+  /** services/peer routes/blobs.ts: the longest a request waits at a peer for its piece to begin arriving there (a chain's request ahead). */
+  relayWaitMaxMs: number;
 }

@@ -71,6 +71,14 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * the peer's send slots (up to relaysAtOnce at once; past them, a slot). Not modelled: a
  * child's limit on its wait for a parent's headers (PEER_HEADERS_TIMEOUT_MS).
  *
+ * The chain (the scheduler's chainMembers, the supernode's SUPERNODE_CHAIN_MEMBERS by
+ * default in simulate.ts): the scheduler assigns a blob's first members pieces from the
+ * member before them, their requests ahead included; only the chain's head waits at the
+ * seed (frontier claims, within its window); every chain member's held call is woken on
+ * each change. A request ahead waits at its link until the link's copy begins to arrive,
+ * up to relayWaitMaxMs, then fails 'missing' (not counted among the link's uploads while
+ * it waits).
+ *
  * The proxy. A layer is fetched whole from the registry (registry egress beyond S; a
  * "fallback") when its node has made no progress for firstByteTimeoutMs: no byte of any of
  * the node's layers arrived (Peer.progressAt: a layer waiting its turn behind the image's
@@ -196,6 +204,8 @@ export interface SimResult {
   heldReruns: number;
   busyRefusals: number;
   longPollTimeouts: number;
+  /** A chain's requests ahead that waited their longest at a link (RELAY_WAIT_MAX_MS) and were answered 'missing'. */
+  aheadMisses: number;
   ignoredAssignments: number;
   frontierClaims: number;
   heldBack: number;
@@ -217,6 +227,7 @@ const ALONE_CHECK = 10;
 const NODES_START = 11;
 const MANIFEST_PREFETCH = 12;
 const CATCH_UP = 13;
+const AHEAD_TIMEOUT = 14;
 /** Paced cut-through: a send this close behind its source has caught up (bytes). */
 const CATCH_UP_BYTES = 1024;
 /** How soon a send catching up is looked at again at the soonest, and while it gains nothing (ms). */
@@ -228,6 +239,7 @@ const FEED = 1;
 const FALLBACK = 2;
 const BUSY = 0;
 const UNREACHABLE = 1;
+const MISSING = 2;
 
 export function simulate(params: SimParams): SimResult {
   const wallStart = performance.now();
@@ -329,6 +341,7 @@ export function simulate(params: SimParams): SimResult {
   const firstArrival = new Float64Array(L).fill(-1);
   const frontierLive = new Uint8Array(L).fill(1);
   const waiters: number[][] = Array.from({ length: L }, () => []);
+  const chainWaiters: number[][] = Array.from({ length: L }, () => []);
   const wakePending = new Uint8Array(L);
   /** Held calls the changes of this instant may wake (k.wakesPerChange each). */
   const wakeBudget = new Float64Array(L);
@@ -356,6 +369,10 @@ export function simulate(params: SimParams): SimResult {
   const slotless = new Set<number>();
   const peerRelays = new Int32Array(N);
   const relayWaiting = new Map<number, number[]>();
+  /** node × P + piece → a chain's requests ahead waiting at that node for its copy of the piece to begin (routes/blobs.ts arrivingPiece). */
+  const aheadWaiting = new Map<number, number[]>();
+  /** The supernode's chain (SchedulerInit.chainMembers): its members' held calls are all woken on each change, and only its head waits at the seed. */
+  const chainOn = (params.scheduler.chainMembers ?? 0) > 0;
   // The seed's sends: waiting their turn, open (slot held), draining (still progress).
   const seedQueue: number[] = [];
   let seedQueueHead = 0;
@@ -435,6 +452,7 @@ export function simulate(params: SimParams): SimResult {
   let inWake = false;
   let busyRefusals = 0;
   let longPollTimeouts = 0;
+  let aheadMisses = 0;
   let ignoredAssignments = 0;
   let frontierClaims = 0;
   let heldBackCount = 0;
@@ -789,6 +807,29 @@ export function simulate(params: SimParams): SimResult {
     timed(() => sched.peerArriving(ids[child] as string, digests[layer] as string, [g - (offset[layer] as number)]));
     changed(layer);
     chainWakeNext(child, layer);
+    resumeAhead(child * P + g);
+  };
+  /** A node's copy of a piece began to arrive (or arrived): the requests ahead waiting there for it go on. */
+  const resumeAhead = (pg: number): void => {
+    const waiting = aheadWaiting.get(pg);
+    if (waiting === undefined) return;
+    aheadWaiting.delete(pg);
+    for (const t of waiting) {
+      bump(t);
+      start(t);
+    }
+  };
+  /** A request ahead waited its longest (RELAY_WAIT_MAX_MS): 'missing', and the child tries its next candidate. */
+  const aheadTimeout = (t: number): void => {
+    const parent = fParent[t] as number;
+    const g = fPiece[t] as number;
+    const layer = layerOf[g] as number;
+    const waiting = aheadWaiting.get(parent * P + g);
+    if (waiting !== undefined) removeFrom(waiting, t);
+    aheadMisses++;
+    const d = (fChild[t] as number) * L + layer;
+    (dlFailures[d] ??= []).push(parent, g - (offset[layer] as number), MISSING);
+    nextCandidate(t, d);
   };
   const seedPiece = (g: number): void => {
     seedHasPiece[g] = 1;
@@ -1057,7 +1098,8 @@ export function simulate(params: SimParams): SimResult {
         timed(() => {
           for (let i = 0; i < queued.length; i += 3) {
             const parent = queued[i] as number;
-            sched.reportFailure(ids[node] as string, parent === SEED ? 'seed' : (ids[parent] as string), digest, queued[i + 1] as number, queued[i + 2] === UNREACHABLE ? 'unreachable' : 'busy');
+            const kind = queued[i + 2] === UNREACHABLE ? 'unreachable' : queued[i + 2] === MISSING ? 'missing' : 'busy';
+            sched.reportFailure(ids[node] as string, parent === SEED ? 'seed' : (ids[parent] as string), digest, queued[i + 1] as number, kind);
           }
         });
         queued.length = 0;
@@ -1076,7 +1118,11 @@ export function simulate(params: SimParams): SimResult {
       if (frontierOn) {
         if ((seedFill[layer] as number) >= l.pieceCount) frontierLive[layer] = 0;
         else if (assignments.length < freeSlots) {
-          addFrontier(node, layer, freeSlots - assignments.length);
+          // Swarm.schedule: in a chain only its head waits at the seed, within its window.
+          const slot = chainOn ? sched.chainSlot(ids[node] as string, digest) : undefined;
+          const room = Math.min(freeSlots - assignments.length, slot?.head === false ? 0 : (slot?.room ?? Infinity));
+          frontierPieces.length = 0;
+          if (room > 0) addFrontier(node, layer, room);
           answered += frontierPieces.length;
         }
       }
@@ -1088,7 +1134,8 @@ export function simulate(params: SimParams): SimResult {
           queue.push(now + k.scheduleWaitMs, HOLD_TIMEOUT, d, dlHoldVer[d] as number);
         }
         dlWaiting[d] = 1;
-        (waiters[layer] as number[]).push(d);
+        const inChain = chainOn && sched.chainSlot(ids[node] as string, digest) !== undefined;
+        ((inChain ? chainWaiters : waiters)[layer] as number[]).push(d);
         return;
       }
       dlHoldUntil[d] = 0;
@@ -1133,6 +1180,16 @@ export function simulate(params: SimParams): SimResult {
   /** Swarm.changed's effect on held calls: each looks again; the deadline stays. */
   const wake = (layer: number): void => {
     wakePending[layer] = 0;
+    // Every chain member's held call (Swarm.changed).
+    const chained = chainWaiters[layer] as number[];
+    chainWaiters[layer] = [];
+    for (const d of chained) {
+      if ((dlWaiting[d] as number) === 0) continue;
+      dlWaiting[d] = 0;
+      inWake = true;
+      requestMore(d);
+      inWake = false;
+    }
     const all = waiters[layer] as number[];
     const budget = wakeBudget[layer] as number;
     wakeBudget[layer] = 0;
@@ -1153,6 +1210,7 @@ export function simulate(params: SimParams): SimResult {
     dlWaiting[d] = 0;
     dlHoldUntil[d] = 0;
     removeFrom(waiters[d % L] as number[], d);
+    removeFrom(chainWaiters[d % L] as number[], d);
     requestMore(d);
   };
 
@@ -1198,8 +1256,17 @@ export function simulate(params: SimParams): SimResult {
       return;
     }
     if ((have[parent * P + g] as number) === 0) {
-      if (!peerCutOn || (arrivingAt[parent * P + g] as number) === 0) throw new Error(`node ${parent} listed for piece ${g} it lacks`);
-      relayed.add(t);
+      if (peerCutOn && (arrivingAt[parent * P + g] as number) === 1) relayed.add(t);
+      else if (chainOn) {
+        // A chain member's request ahead: its link has been given the piece (or had it, and its
+        // own request for it failed), and waits for its copy to begin arriving, up to
+        // relayWaitMaxMs (routes/blobs.ts: the link's fill moves throughout a pull).
+        const waiting = aheadWaiting.get(parent * P + g);
+        if (waiting === undefined) aheadWaiting.set(parent * P + g, [t]);
+        else waiting.push(t);
+        queue.push(now + k.relayWaitMaxMs, AHEAD_TIMEOUT, t, bump(t));
+        return;
+      } else throw new Error(`node ${parent} listed for piece ${g} it lacks`);
     }
     if ((peerAccepted[parent] as number) >= k.peerMaxUploads) {
       busyRefusals++;
@@ -1306,6 +1373,7 @@ export function simulate(params: SimParams): SimResult {
     else peerEgressBytes += len;
     const d = child * L + layer;
     have[child * P + g] = 1;
+    resumeAhead(child * P + g);
     const relays = relayWaiting.get(child * P + g);
     if (relays !== undefined) {
       relayWaiting.delete(child * P + g);
@@ -1436,6 +1504,9 @@ export function simulate(params: SimParams): SimResult {
       case LONG_POLL_TIMEOUT:
         if (ev.version === fVer[ev.id]) longPollTimeout(ev.id);
         break;
+      case AHEAD_TIMEOUT:
+        if (ev.version === fVer[ev.id]) aheadTimeout(ev.id);
+        break;
       case HOLD_TIMEOUT:
         if (ev.version === dlHoldVer[ev.id]) holdTimeout(ev.id);
         break;
@@ -1476,6 +1547,7 @@ export function simulate(params: SimParams): SimResult {
     heldReruns,
     busyRefusals,
     longPollTimeouts,
+    aheadMisses,
     ignoredAssignments,
     frontierClaims,
     heldBack: heldBackCount,

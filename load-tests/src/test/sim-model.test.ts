@@ -227,3 +227,38 @@ test("the chain what-if: each layer's first node alone gets it from the supernod
   const last = (r: typeof quick) => r.completionMs[7] as number;
   t.true(last(slow) >= last(quick) + 5 * 200, `last node ${last(quick).toFixed(0)} ms, with 200 ms per hop ${last(slow).toFixed(0)} ms`);
 });
+
+test("the scheduler's chain (chainMembers): the seed sends each piece once, the members pass it on down the chain, requests ahead wait at their link, and N = 16 on slow links finishes sooner than rarest first", (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const size = layerBytes.reduce((a, b) => a + b, 0);
+  const run = (chainMembers: number) =>
+    simulate({ nodes: 16, layerBytes, rateBitsPerSec: 10e6, rttMs: 0.2, seed: 1, scheduler: { chainMembers }, constants: modelConstants(), proxyFallback: false, pacedCutThrough: true });
+  const rarest = run(0);
+  const chain = run(16);
+  t.is(chain.completionMs.length, 16);
+  t.is(chain.registryEgressBytes, size);
+  t.is(chain.seedEgressBytes + chain.peerEgressBytes, 16 * size, 'every node receives every piece once');
+  t.true(chain.seedEgressBytes <= 1.05 * size, `seed egress ${(chain.seedEgressBytes / size).toFixed(3)} × S`);
+  t.is(chain.aheadMisses, 0, 'no request ahead ran out at its link');
+  const p50 = (r: typeof chain) => r.completionMs[8] as number;
+  t.true(p50(chain) < p50(rarest), `p50 ${p50(chain).toFixed(0)} ms in a chain vs ${p50(rarest).toFixed(0)} ms rarest first`);
+});
+
+test("a chain's requests ahead that wait too long at their link are answered 'missing', and the swarm still finishes", (t) => {
+  const layerBytes = layerSizes(16 * 1024 * 1024);
+  const size = layerBytes.reduce((a, b) => a + b, 0);
+  const r = simulate({
+    nodes: 8,
+    layerBytes,
+    rateBitsPerSec: 10e6,
+    rttMs: 0.2,
+    seed: 1,
+    scheduler: { chainMembers: 16 },
+    constants: { ...modelConstants(), relayWaitMaxMs: 50 },
+    proxyFallback: false,
+    pacedCutThrough: true,
+  });
+  t.true(r.aheadMisses > 0);
+  t.is(r.completionMs.length, 8);
+  t.is(r.seedEgressBytes + r.peerEgressBytes, 8 * size);
+});

@@ -6,7 +6,7 @@
  * are scheduled rarest first.
  */
 import test from 'ava';
-import { CHAIN_STALL_MS, Scheduler, type PieceAssignment } from '../src/scheduler/index.js';
+import { BUSY_PENALTY_MS, Scheduler, type PieceAssignment } from '../src/scheduler/index.js';
 
 const BLOB = `sha256:${'c'.repeat(64)}`;
 const PIECES = 8;
@@ -43,18 +43,22 @@ test('members in the order they joined take the pieces in order from the one bef
   t.deepEqual(view(later.schedule('a', BLOB, { limit: 4 })), [[0, ['seed']], [1, ['seed']]], 'the head: two in flight, in order, from the seed');
   t.deepEqual(view(later.schedule('a', BLOB, { limit: 4 })), [], 'its window is full');
   t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [], 'c: b has nothing coming yet');
-  t.deepEqual(view(later.schedule('b', BLOB, { limit: 4 })), [[0, ['a', 'seed']], [1, ['a', 'seed']]], 'b: what a has been assigned (requests ahead)');
-  t.deepEqual(view(later.schedule('c', BLOB, { limit: 1 })), [[0, ['b', 'seed']]], 'c: from b, within its limit');
+  t.deepEqual(view(later.schedule('b', BLOB, { limit: 4 })), [[0, ['a']], [1, ['a']]], 'b: what a has been given from the seed (requests ahead), from a alone');
+  t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [], "c: b has been given them, but a's copies have not begun: one hop ahead at most");
+  later.peerArriving('a', BLOB, [0]);
+  t.deepEqual(view(later.schedule('c', BLOB, { limit: 1 })), [[0, ['b']]], "c: from b once a's copy arrives, within its limit");
   later.peerHas('a', BLOB, [0, 1]);
   t.deepEqual(view(later.schedule('a', BLOB, { limit: 4 })), [[2, ['seed']], [3, ['seed']]]);
   t.deepEqual(view(later.schedule('a', BLOB, { limit: 4 })), [], 'piece 4 is not at the seed yet');
-  t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [[1, ['b', 'seed']]], 'c stops at its window');
+  t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [[1, ['b']]], 'c stops at its window');
   later.peerHas('c', BLOB, [0, 1]);
   t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [], 'c never passes b: b has not been given piece 2');
   later.peerHas('b', BLOB, [0, 1]);
-  t.deepEqual(view(later.schedule('b', BLOB, { limit: 4 })), [[2, ['a', 'seed']], [3, ['a', 'seed']]]);
-  t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [[2, ['b', 'seed']], [3, ['b', 'seed']]]);
-  t.deepEqual(later.chainSlot('c', BLOB), { head: false, room: 0 });
+  t.deepEqual(view(later.schedule('b', BLOB, { limit: 4 })), [[2, ['a']], [3, ['a']]]);
+  t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), []);
+  later.peerArriving('a', BLOB, [2]);
+  t.deepEqual(view(later.schedule('c', BLOB, { limit: 4 })), [[2, ['b']]], "piece 3: a's copy has not begun");
+  t.deepEqual(later.chainSlot('c', BLOB), { head: false, room: 1 });
 });
 
 test('a member that cannot be a parent for the child is passed over: not serving, penalised by it, quarantined, gone', (t) => {
@@ -105,31 +109,21 @@ test('members past chainMembers are scheduled rarest first, and may fetch from t
     [5, ['seed']],
     [0, ['a', 'seed']],
   ]);
-  t.deepEqual(view(s.schedule('b', BLOB, { limit: 4 })), [[0, ['a', 'seed']], [1, ['a', 'seed']]]);
+  t.deepEqual(view(s.schedule('b', BLOB, { limit: 4 })), [[0, ['a']], [1, ['a']]], 'a chain member: its link, the only candidate');
 });
 
-test('a child whose link has gained nothing for CHAIN_STALL_MS, with nothing in flight, is scheduled rarest first for that call', (t) => {
+test("a link that answered 'missing' (its copy not there yet) is passed over only briefly", (t) => {
   let now = 1_000;
   const s = swarm({ chainMembers: 16 }, ['a', 'b', 'c'], { now: () => now });
   for (const id of ['a', 'b', 'c']) s.peerHas(id, BLOB, []);
   s.peerHas('a', BLOB, [0, 1, 2, 3]);
-  s.peerHas('b', BLOB, [0]);
-  s.seedHas(BLOB, [0, 1, 2, 3]);
-  t.deepEqual(view(s.schedule('c', BLOB, { limit: 2 })), [[0, ['b', 'seed']]], 'b holds piece 0 only');
+  s.peerHas('b', BLOB, [0, 1]);
+  t.deepEqual(view(s.schedule('c', BLOB, { limit: 1 })), [[0, ['b']]]);
+  s.reportFailure('c', 'b', BLOB, 0, 'missing');
+  t.deepEqual(view(s.schedule('c', BLOB, { limit: 1 })), [[0, ['a']]], 'c goes to the member before b');
   s.peerHas('c', BLOB, [0]);
-  now += CHAIN_STALL_MS - 1;
-  t.deepEqual(view(s.schedule('c', BLOB, { limit: 2 })), [], 'b has nothing more coming; not long enough to give up on it');
-  now += 1;
-  const out = view(s.schedule('c', BLOB, { limit: 2 }));
-  t.deepEqual(
-    out.map(([p, c]) => [p, c[0]]),
-    [
-      [1, 'a'],
-      [2, 'a'],
-    ],
-    'b stopped: c fetches from the holder a, rarest first',
-  );
-  t.deepEqual(view(s.schedule('c', BLOB, { limit: 2 })), [], 'with pieces in flight, c waits again');
+  now += BUSY_PENALTY_MS;
+  t.deepEqual(view(s.schedule('c', BLOB, { limit: 1 })), [[1, ['b']]], 'and back to b a moment later');
 });
 
 test('chainMembers and chainWindow are checked', (t) => {

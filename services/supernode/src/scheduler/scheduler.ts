@@ -55,7 +55,8 @@ import type {
  *   always has the last resort at hand.
  * - Failure reports: 'bad-piece' quarantines a peer for everybody (the seed
  *   never: it verifies every piece itself; its reporter alone avoids it);
- *   'busy' avoids the parent for BUSY_PENALTY_MS only; other kinds for
+ *   'busy' and 'missing' avoid the parent for BUSY_PENALTY_MS only (it is
+ *   healthy: full, or its copy not there yet); other kinds for
  *   failurePenaltyMs. A report ends the child's assignment for the piece.
  * - A peer whose copy of a piece is arriving (peerArriving) is a holder like
  *   any other: it passes the bytes on as they come. Its own assignment for the
@@ -120,13 +121,6 @@ export const DEFAULT_CHAIN_MEMBERS = 0;
  * 1.245 × S/B against 1.295 for rarest first (six alternated pairs).
  */
 export const DEFAULT_CHAIN_WINDOW = 2;
-/**
- * A chain member whose link has gained no piece for this long, while it has
- * nothing in flight in the blob, is scheduled rarest first for that call: a
- * link that stopped (frozen, its own supply gone) does not hold up every member
- * after it. A link that fails requests is passed over at once (penalised).
- */
-export const CHAIN_STALL_MS = 3_000;
 
 /**
  * Peers known at most. The supernode's PeerTable keeps fewer (20,000) and calls
@@ -167,8 +161,9 @@ export const MAX_PENALTIES_PER_CHILD = 256;
 /** Peers quarantined for bad bytes at once (oldest forgotten first). */
 export const MAX_QUARANTINED = 4_096;
 /**
- * A 'busy' parent is healthy but full: the child avoids it only this long
- * (or failurePenaltyMs if shorter), not the full failure penalty.
+ * A 'busy' parent is healthy but full, a 'missing' one's copy not there yet:
+ * the child avoids it only this long (or failurePenaltyMs if shorter), not the
+ * full failure penalty.
  */
 export const BUSY_PENALTY_MS = 1_000;
 /**
@@ -246,8 +241,6 @@ interface Member {
   readonly arriving: Uint8Array;
   /** This child's live assignments in this blob (≤ MAX_INFLIGHT_PER_CHILD). */
   readonly assignments: Assignment[];
-  /** When it joined the blob or last gained a piece (arriving or verified), in clock ms: a chain link's pulse. */
-  gainedAtMs: number;
 }
 
 interface Assignment {
@@ -519,7 +512,7 @@ export class Scheduler implements SchedulerApi {
       blob.pushHolder(p, m.slot);
       added.push(p);
     }
-    if (added.length > 0) m.gainedAtMs = this.clock.now();
+
     if (!arriving) this.compactQueue();
     return added;
   }
@@ -592,8 +585,11 @@ export class Scheduler implements SchedulerApi {
     } else {
       // The seed is everyone's last resort: avoiding it for long can only stall a
       // child (seen as 30 s idle bodies at 16 nodes on a starved host), so a
-      // failure there is held against it as briefly as 'busy'.
-      const penaltyMs = kind === 'busy' || parentId === SEED_ID ? Math.min(BUSY_PENALTY_MS, this.failurePenaltyMs) : this.failurePenaltyMs;
+      // failure there is held against it as briefly as 'busy'. So is 'missing':
+      // the parent is healthy, its copy was not there yet (a chain link's copy
+      // still on its way), and a chain routes around a penalised link.
+      const brief = kind === 'busy' || kind === 'missing' || parentId === SEED_ID;
+      const penaltyMs = brief ? Math.min(BUSY_PENALTY_MS, this.failurePenaltyMs) : this.failurePenaltyMs;
       const penalties = (child.penalties ??= new Map());
       penalties.delete(parentId);
       penalties.set(parentId, now + penaltyMs);
@@ -624,11 +620,8 @@ export class Scheduler implements SchedulerApi {
     if (link !== undefined) {
       const room = Math.min(budget, this.chainWindow - m.assignments.length);
       if (room > 0) this.chainAssign(blob, m, link, room, now, out);
-      const linkStopped = out.length === 0 && m.assignments.length === 0 && link !== null && now - link.gainedAtMs >= CHAIN_STALL_MS;
-      if (!linkStopped) {
-        this.compactQueue();
-        return out;
-      }
+      this.compactQueue();
+      return out;
     }
 
     const have = m.have;
@@ -880,13 +873,23 @@ export class Scheduler implements SchedulerApi {
 
   /**
    * A chain member's next pieces in index order, up to `budget`, each from its
-   * link (null: the seed) where the link holds it, receives it, or has been
-   * assigned it; stops at the first piece the link does not have coming.
+   * link (null: the seed) where the link holds it or receives it, or has been
+   * given it and its own link (the seed, for the head) holds or receives it;
+   * stops at the first piece the link does not have coming. A request ahead thus
+   * waits at the link for one hop at most: reaching further, the members at the
+   * end of a chain of 16 waited for every hop before them, beyond a peer's
+   * longest hold (RELAY_WAIT_MAX_MS), and 231 requests of one cold pull at
+   * N = 16, 10 Mbit/s came back "not here". The
+   * link is the only candidate: with the seed as a second one, every request
+   * ahead that ran out at a link went to the seed, whose link then filled, its
+   * other sends slowed, more requests ran out, and a pull at N = 16, 25 Mbit/s
+   * took 3.8 × S/B with 3.3 × S from the supernode's host.
    */
   private chainAssign(blob: BlobState, m: Member, link: Member | null, budget: number, now: number, out: PieceAssignment[]): void {
     const have = m.have;
     const pending = m.pending;
-    const seedOk = !this.penalized(m.peer, SEED_ID, now);
+    const seedOk = link !== null || !this.penalized(m.peer, SEED_ID, now);
+    const upstream = link === null ? undefined : this.chainLink(blob, link, now);
     for (let p = 0; p < blob.pieceCount && out.length < budget; p++) {
       const byte = p >> 3;
       const busy = (have[byte] as number) | (pending[byte] as number);
@@ -896,16 +899,19 @@ export class Scheduler implements SchedulerApi {
       }
       const bit = 1 << (p & 7);
       if ((busy & bit) !== 0) continue;
-      const fromSeed = seedOk && blob.seedHas(p);
       if (link === null) {
-        if (!fromSeed || this.seedUploads >= this.maxSeedUploads) return;
+        if (!seedOk || !blob.seedHas(p) || this.seedUploads >= this.maxSeedUploads) return;
         this.record(blob, m, p, undefined, now);
         out.push({ piece: p, candidates: [SEED_CANDIDATE] });
         continue;
       }
-      if ((((link.have[byte] as number) | (link.pending[byte] as number)) & bit) === 0) return;
+      if (((link.have[byte] as number) & bit) === 0) {
+        if (((link.pending[byte] as number) & bit) === 0) return;
+        const fed = upstream === null ? blob.seedHas(p) : upstream !== undefined && ((upstream.have[byte] as number) & bit) !== 0;
+        if (!fed) return;
+      }
       this.record(blob, m, p, link.peer, now);
-      out.push({ piece: p, candidates: fromSeed ? [link.peer.candidate, SEED_CANDIDATE] : [link.peer.candidate] });
+      out.push({ piece: p, candidates: [link.peer.candidate] });
     }
   }
 
@@ -1013,7 +1019,6 @@ export class Scheduler implements SchedulerApi {
         pending: new Uint8Array((blob.pieceCount + 7) >> 3),
         arriving: new Uint8Array((blob.pieceCount + 7) >> 3),
         assignments: [],
-        gainedAtMs: this.clock.now(),
       };
       blob.members.push(m);
       blob.byPeer.set(peer, m);

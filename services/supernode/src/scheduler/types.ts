@@ -35,15 +35,15 @@ import type { Clock } from '@shoal/core';
  * Chain (with `chainMembers` > 0, once a blob has two members or more): the
  * blob's first `chainMembers` members, in the order they joined, form a chain.
  * Each takes the pieces in index order, `chainWindow` at a time, from the
- * member before it (its link): pieces the link holds, is receiving, or has been
- * assigned ("requests ahead": the link's copy is on its way, and it passes the
- * bytes on as they come). The first member takes them from the seed. Every link
- * thus sends each piece once, to one child, on one flow, at the rate the pieces
- * arrive. The seed is the second candidate wherever it holds the piece. A
- * member that cannot be a parent for this child (not serving, quarantined,
- * penalised by it) is passed over: its successor's link is the member before
- * it. A child whose link has gained no piece for CHAIN_STALL_MS while it has
- * nothing in flight is scheduled rarest first for that call.
+ * member before it (its link): pieces the link holds or is receiving, or has
+ * been assigned while its own link (the seed, for the first) holds or receives
+ * them ("requests ahead", one hop: the link's copy is about to begin, and it
+ * passes the bytes on as they come). The first member takes them from the
+ * seed. Every link thus sends each piece once, to one child, on one flow, at
+ * the rate the pieces arrive. The link is the only candidate. A member that
+ * cannot be a parent for this child (not serving, quarantined, penalised by
+ * it) is passed over: the child's link is then the member before it, or the
+ * seed.
  */
 export interface SchedulerInit {
   /** @default 3 */
