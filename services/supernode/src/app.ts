@@ -59,11 +59,11 @@ export interface SupernodeInit {
 }
 
 /**
- * The first members of a blob's swarm that form a chain (SchedulerInit.chainMembers).
- * Up to here a chain beat rarest first wherever the links were the limit (the
- * services at N = 4–16; every hop adds latency, so a longer chain falls behind:
- * in the model a 64-member chain with 100 ms hops took 1.40 × S/B). Members past
- * it are scheduled rarest first and fetch from the chain's members as well.
+ * A blob's swarm of up to this many members is scheduled as a chain
+ * (SchedulerInit.chainMembers); a larger one rarest first. Up to here a chain
+ * beat rarest first where the links were the limit (the services at N = 4–16);
+ * every hop adds latency, so a longer chain falls behind: in the model a
+ * 64-member chain with 100 ms hops took 1.40 × S/B.
  */
 export const SUPERNODE_CHAIN_MEMBERS = 16;
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */

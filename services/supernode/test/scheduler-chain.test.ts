@@ -1,9 +1,8 @@
 /**
- * A blob's first members form a chain (SchedulerInit.chainMembers): each takes
- * the pieces in order, a window at a time, from the member before it; the
- * first from the seed. Members that cannot be a parent are passed over, a
- * link that stopped lets its child go rarest first, and members past the chain
- * are scheduled rarest first.
+ * A blob's swarm of up to chainMembers members is a chain (SchedulerInit):
+ * each member takes the pieces in order, a window at a time, from the member
+ * before it; the first from the seed. Members that cannot be a parent are
+ * passed over; a larger swarm is scheduled rarest first.
  */
 import test from 'ava';
 import { BUSY_PENALTY_MS, Scheduler, type PieceAssignment } from '../src/scheduler/index.js';
@@ -96,12 +95,14 @@ test('a member that cannot be a parent for the child is passed over: not serving
   t.is(first('d'), 'a', 'c gone; b still quarantined');
 });
 
-test('members past chainMembers are scheduled rarest first, and may fetch from the chain', (t) => {
+test('a swarm larger than chainMembers is scheduled rarest first as a whole', (t) => {
   const s = swarm({ chainMembers: 2 }, ['a', 'b', 'c']);
   s.seedHas(BLOB, [0, 1, 2, 3, 4, 5, 6, 7]);
-  for (const id of ['a', 'b', 'c']) s.peerHas(id, BLOB, []);
   s.peerHas('a', BLOB, [0, 1, 2, 3]);
-  t.deepEqual(s.chainSlot('b', BLOB), { head: false, room: 2 });
+  s.peerHas('b', BLOB, []);
+  t.deepEqual(s.chainSlot('b', BLOB), { head: false, room: 2 }, 'two members: a chain');
+  s.peerHas('c', BLOB, []);
+  t.is(s.chainSlot('b', BLOB), undefined, 'three: none');
   t.is(s.chainSlot('c', BLOB), undefined);
   // Rarest first, more than a chain's window: pieces only the seed has (two seed copies per child), then a's.
   t.deepEqual(view(s.schedule('c', BLOB, { limit: 3 })), [
@@ -109,7 +110,8 @@ test('members past chainMembers are scheduled rarest first, and may fetch from t
     [5, ['seed']],
     [0, ['a', 'seed']],
   ]);
-  t.deepEqual(view(s.schedule('b', BLOB, { limit: 4 })), [[0, ['a']], [1, ['a']]], 'a chain member: its link, the only candidate');
+  s.removePeer('c');
+  t.deepEqual(view(s.schedule('b', BLOB, { limit: 4 })), [[0, ['a']], [1, ['a']]], 'two again: b takes from its link, a alone');
 });
 
 test("a link that answered 'missing' (its copy not there yet) is passed over only briefly", (t) => {

@@ -51,16 +51,17 @@ test("a chain member's held call is woken by every change, whatever its age; oth
   };
   t.teardown(endHeld);
   await store.begin(DIGEST, BLOB_BYTES);
-  const chainMembers = 8;
-  const scheduler = new Scheduler({ clock: { now: () => Date.now() } }, { chainMembers });
+  const scheduler = new Scheduler({ clock: { now: () => Date.now() } }, { chainMembers: MEMBERS });
   const swarm = new Swarm({ log: silentLogger(), store, scheduler, peers: new PeerTable() });
   for (let i = 0; i < MEMBERS; i++) {
     swarm.peerJoined(`peer-${i}`, `http://10.0.0.${i + 1}:65002`, undefined);
     swarm.peerHas(`peer-${i}`, DIGEST, [i]);
   }
+  // Peers not (yet) in the blob's swarm: their calls are not a chain member's.
+  for (let i = 0; i < 6; i++) swarm.peerJoined(`other-${i}`, `http://10.0.1.${i + 1}:65002`, undefined);
 
-  // Calls 0..5 are from members past the chain and wait longest; 6..11 are the chain's members 0..5.
-  const peerOf = (i: number): string => (i < 6 ? `peer-${MEMBERS - 1 - i}` : `peer-${i - 6}`);
+  // Calls 0..5 are the others' and wait longest; 6..11 are the chain's members 0..5.
+  const peerOf = (i: number): string => (i < 6 ? `other-${i}` : `peer-${i - 6}`);
   const woken: number[] = [];
   const calls = held.map((c, i) => swarm.waitForChange(DIGEST, 60_000, c.signal, peerOf(i)).then(() => woken.push(i)));
   await tick();

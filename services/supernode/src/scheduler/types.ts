@@ -32,9 +32,9 @@ import type { Clock } from '@shoal/core';
  * - All state is bounded: at most `maxBlobs` blobs (least recently used forgotten),
  *   peers removed with removePeer drop out of every blob.
  *
- * Chain (with `chainMembers` > 0, once a blob has two members or more): the
- * blob's first `chainMembers` members, in the order they joined, form a chain.
- * Each takes the pieces in index order, `chainWindow` at a time, from the
+ * Chain (with `chainMembers` > 0, while a blob has from two members to
+ * `chainMembers`): the members, in the order they joined, form a chain. Each
+ * takes the pieces in index order, `chainWindow` at a time, from the
  * member before it (its link): pieces the link holds or is receiving, or has
  * been assigned while its own link (the seed, for the first) holds or receives
  * them ("requests ahead", one hop: the link's copy is about to begin, and it
@@ -68,9 +68,9 @@ export interface SchedulerInit {
   /** @default 10_000 */
   maxBlobs?: number;
   /**
-   * A blob's first members, in the order they joined, that form a chain (see
-   * "Chain" in the policy above); 0 for none. Members past it, and every
-   * member of a blob that has only one, are scheduled rarest first. @default 0
+   * The most members a blob's swarm may have to be scheduled as a chain (see
+   * "Chain" in the policy above); 0 for none. A larger swarm, and a blob with
+   * one member, are scheduled rarest first. @default 0
    */
   chainMembers?: number;
   /** Pieces a chain member is given in flight at once in one blob. @default 2 */
