@@ -24,6 +24,16 @@ test('--max-fetches-per-registry is checked at the edge: 0 or more than the 16 f
   t.regex(help.stdout + help.stderr, /--max-fetches-per-registry[^\n]*\(default 4\)/);
 });
 
+test('--chain-members is checked at the edge: 0 to 64, off by default', async (t) => {
+  for (const value of ['-1', '65', 'all']) {
+    const result = await runCommand(process.execPath, [SHOAL, 'supernode', '--chain-members', value], { env: minimalEnv({ SHOAL_DATA: '' }) });
+    t.is(result.code, 2, `${value}: ${result.stderr}`);
+    t.regex(result.stderr, /--chain-members/);
+  }
+  const help = await runCommand(process.execPath, [SHOAL, 'supernode', '--help'], { env: minimalEnv({}) });
+  t.regex(help.stdout + help.stderr, /--chain-members[^\n]*\(default 0\)/);
+});
+
 test('containerd-config writes hosts.toml per registry and _default', async (t) => {
   const dir = await makeTempDir('shoal-cli');
   t.teardown(() => removeTempDir(dir));

@@ -66,6 +66,7 @@ import { congestionControlIn, describeTcp, hostsTcpSince, setCongestionControl, 
 import { linePlotSvg, type Series } from './lib/svg-plot.js';
 import { layerSizes } from './lib/image-shape.js';
 import { peakRssMiB } from './lib/shoal-processes.js';
+import { MAX_CHAIN_MEMBERS } from '@shoal/supernode';
 import {
   blobsServed,
   proxyStats,
@@ -133,6 +134,8 @@ const USAGE = `usage: npm run bench:swarm -- [options]   (as root; set SHOAL_BEN
   --tcp-cc NAME         every host's TCP congestion control, e.g. cubic or bbr (the machine's default)
   --preheat             shoal mode: the supernode's cache holds the image before each measured pull
                         (shoal preheat, without --nodes), as after a preheat or an earlier wave of nodes
+  --chain-members N     shoal mode: the supernode schedules a swarm of up to N nodes as a chain
+                        (shoal supernode --chain-members; 0, its default: off)
   --warmup-mib W        shoal mode: every node first pulls a W MiB image, not measured, as a
                         node agent that has run for a while would have (32; 0: fresh processes)
   --no-sync             before a measured pull, leave what the warm-up or the pull before wrote
@@ -169,6 +172,7 @@ const { values: args } = parseArgs({
     'baseline-rates': { type: 'string' },
     'mode-timeout-s': { type: 'string' },
     'warmup-mib': { type: 'string', default: '32' },
+    'chain-members': { type: 'string', default: '0' },
     pulls: { type: 'string', default: '1' },
     svg: { type: 'string', default: DEFAULT_SVG },
     'sweep-svg': { type: 'string', default: DEFAULT_SWEEP_SVG },
@@ -201,6 +205,7 @@ const SYNC_BEFORE_PULL = !args['no-sync'];
 // ctr content fetch has no such flag: it fetches every layer at once, as pull does by default.
 if (FETCH_ONLY && MAX_CONCURRENT_DOWNLOADS > 0) throw new Error('--fetch-only fetches every layer at once: it cannot be combined with --max-concurrent-downloads');
 const WARMUP_MIB = args['warmup-mib'] === '0' ? 0 : intFlag('warmup-mib', args['warmup-mib'], 8, 1024);
+const CHAIN_MEMBERS = intFlag('chain-members', args['chain-members'], 0, MAX_CHAIN_MEMBERS);
 const PULLS = intFlag('pulls', args.pulls, 1, 50);
 /** The measured images' tags, one per pull: `v1` is the image of a single-pull run. */
 const TAGS = Array.from({ length: PULLS }, (_, i) => `v${i + 1}`);
@@ -655,7 +660,7 @@ async function runMode(ctx: Ctx, mode: Mode): Promise<ModeResult[]> {
     if (mode === 'cache') {
       services.push(await startRegistryIn(sn, join(dir, 'cache'), { name: 'pull-through-cache', proxyRemoteUrl: `http://${reg.ip}:${REGISTRY_PORT}` }));
     } else if (mode === 'shoal') {
-      services.push(await startSupernodeIn(sn, join(dir, 'supernode'), `${reg.ip}:${REGISTRY_PORT}`, SHOAL_BIN, shoalRuntime.path));
+      services.push(await startSupernodeIn(sn, join(dir, 'supernode'), `${reg.ip}:${REGISTRY_PORT}`, SHOAL_BIN, shoalRuntime.path, { SHOAL_CHAIN_MEMBERS: String(CHAIN_MEMBERS) }));
       for (const [i, h] of nodeHosts.entries()) {
         const c = containerds[i] as RunningContainerd;
         shoalNodes.push(
@@ -1196,6 +1201,8 @@ async function main(): Promise<void> {
     /** The Node.js that ran the Shoal processes (--shoal-runtime). */
     shoalRuntime,
     label: args.label,
+    /** The supernode's --chain-members. */
+    chainMembers: CHAIN_MEMBERS,
     failedModes,
     runs: runs.map((run) => ({
       rateMbit: run.ctx.rateMbit,

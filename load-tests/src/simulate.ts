@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SUPERNODE_CHAIN_MEMBERS } from '@shoal/supernode';
+import { DEFAULT_CHAIN_MEMBERS } from '@shoal/supernode';
 import { modelConstants } from './sim/constants.js';
 import { cdfSvg, type CdfSeries } from './sim/svg.js';
 import { simulate, TCP_GOODPUT, tcpGoodput, type SimParams, type SimResult } from './sim/simulation.js';
@@ -53,9 +53,9 @@ const USAGE = `usage: npm run simulate -- [options]
                           supernode 0.2–1.1 s after their start, on two cores) (0)
   --manifest-prefetch-ms MS  what if the supernode began every layer's fetch at MS, in the manifest's
                           order, before any node asked (not in the code; off)
-  --chain-members N       the blob's first N members form a chain, as the supernode's scheduler does
-                          (its SUPERNODE_CHAIN_MEMBERS, ${SUPERNODE_CHAIN_MEMBERS}); 0: rarest first for all
-  --chain-window K        what if each layer's nodes formed an ideal chain (not the code's): a ring,
+  --chain-members N       a blob's swarm of 2 to N nodes is a chain, as the supernode schedules it with
+                          --chain-members N (${DEFAULT_CHAIN_MEMBERS}: off, its default)
+  --chain-window K        what if each layer's nodes formed an ideal chain (not --chain-members): a ring,
                           each layer's first node another, taking the pieces in order from the supernode,
                           every other node from the one before it, K in flight, each passed on while it
                           arrives, with no schedule calls (off)
@@ -147,7 +147,7 @@ function arrivalOrder(): 'manifest' | 'shuffled' {
 
 /** --chain-members: the scheduler's chain length (the supernode's by default). */
 function chainMembersOption(): number {
-  if (args['chain-members'] === undefined) return SUPERNODE_CHAIN_MEMBERS;
+  if (args['chain-members'] === undefined) return DEFAULT_CHAIN_MEMBERS;
   const members = num('chain-members', args['chain-members']);
   if (!Number.isInteger(members) || members < 0) throw new OptionError(`--chain-members: a whole number, got ${members}`);
   return members;

@@ -50,7 +50,7 @@ function benchNodeArgs(): string[] {
 }
 
 /** `nodeBinary`: the Node.js that runs shoal (this process's, or the image's: lib/image-runtime.ts). */
-export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL, nodeBinary = process.execPath): Promise<NsProcess> {
+export async function startSupernodeIn(host: Host, dir: string, registryHost: string, shoalBin = SHOAL, nodeBinary = process.execPath, extraEnv: Record<string, string> = {}): Promise<NsProcess> {
   await mkdir(dir, { recursive: true });
   const c = inNetns(host.ns, nodeBinary, [...NODE_FLAGS, ...benchNodeArgs(), shoalBin, 'supernode']);
   const proc = await spawnProcess({
@@ -62,6 +62,7 @@ export async function startSupernodeIn(host: Host, dir: string, registryHost: st
       SHOAL_DATA: join(dir, 'data'),
       SHOAL_PLAIN_HTTP: registryHost,
       SHOAL_LOG_LEVEL: process.env.SHOAL_BENCH_LOG_LEVEL ?? 'warn',
+      ...extraEnv,
     }),
     logDir: dir,
   });

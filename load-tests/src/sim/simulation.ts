@@ -71,9 +71,9 @@ import { Scheduler, type SchedulerInit } from './scheduler.js';
  * the peer's send slots (up to relaysAtOnce at once; past them, a slot). Not modelled: a
  * child's limit on its wait for a parent's headers (PEER_HEADERS_TIMEOUT_MS).
  *
- * The chain (the scheduler's chainMembers, the supernode's SUPERNODE_CHAIN_MEMBERS by
- * default in simulate.ts): the scheduler assigns a blob's first members pieces from the
- * member before them, their requests ahead included; only the chain's head waits at the
+ * The chain (the scheduler's chainMembers: `shoal supernode --chain-members`, off by
+ * default): the scheduler assigns a swarm's members pieces from the member before them,
+ * their requests ahead included; only the chain's head waits at the
  * seed (frontier claims, within its window); every chain member's held call is woken on
  * each change. A request ahead waits at its link until the link's copy begins to arrive,
  * up to relayWaitMaxMs, then fails 'missing' (not counted among the link's uploads while

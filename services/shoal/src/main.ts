@@ -30,7 +30,7 @@ import {
 import { commandLogger, logFormatFlag } from './logging.js';
 import { httpBlobProvider, startNodeAgent, startPeer, startProxy, startSupernode, type AuthOptions, type CacheOptions, type PeerOptions } from './runtime.js';
 import { DEFAULT_MAX_UPLOADS } from '@shoal/peer';
-import { DEFAULT_MAX_CONCURRENT_FETCHES, defaultFetchesPerRegistry } from '@shoal/supernode';
+import { DEFAULT_CHAIN_MEMBERS, DEFAULT_MAX_CONCURRENT_FETCHES, defaultFetchesPerRegistry, MAX_CHAIN_MEMBERS } from '@shoal/supernode';
 import { BACKUP_NAME, configureContainerd, restoreContainerdConfig } from './commands/containerd-config.js';
 import { pullImage } from './commands/pull.js';
 import { doctorFlags, runDoctorCommand } from './commands/doctor.js';
@@ -155,6 +155,7 @@ const commands: Record<string, Command> = {
       data: { kind: 'path', help: 'cache and metadata directory', default: DEFAULT_SUPERNODE_DATA },
       plainHttp: plainHttpFlag,
       maxFetchesPerRegistry: { kind: 'integer', help: 'blobs fetched from one registry at once, besides blobs of 1 MiB or less (raise it for a registry that limits the rate of each connection)', default: defaultFetchesPerRegistry(), min: 1, max: DEFAULT_MAX_CONCURRENT_FETCHES },
+      chainMembers: { kind: 'integer', help: "experimental: schedule a blob's swarm of 2 to N nodes as a chain, each node fetching from the one before it (0: off; see docs/architecture.md)", default: DEFAULT_CHAIN_MEMBERS, min: 0, max: MAX_CHAIN_MEMBERS },
       ...cacheFlags,
       tokenFile: tokenFileFlag,
       tokenGraceSec: tokenGraceSecFlag,
@@ -172,7 +173,7 @@ const commands: Record<string, Command> = {
       openClusterWarning(log, token);
       const imagePullJobs = c.imagePullJobs === true ? { kubeconfig: c.kubeconfig, namespace: c.namespace, leaderElectionNamespace: c.leaderElectionNamespace } : undefined;
       const listen = resolveListen(c.listen, token, SUPERNODE_LISTEN, '--listen', log);
-      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, maxFetchesPerRegistry: c.maxFetchesPerRegistry, ...authOptions(c, tokens), imagePullJobs });
+      const running = await startSupernode(log, { ...cacheOptions(c), listen, dataDir: c.data, plainHttpHosts: c.plainHttp, maxFetchesPerRegistry: c.maxFetchesPerRegistry, chainMembers: c.chainMembers, ...authOptions(c, tokens), imagePullJobs });
       untilSignal(log, () => running.close());
     },
   }),

@@ -86,6 +86,8 @@ export interface SupernodeOptions extends CacheOptions, AuthOptions {
   plainHttpHosts: readonly string[];
   /** Back-to-source fetches from one registry at once (`--max-fetches-per-registry`); undefined: the supernode's default. */
   maxFetchesPerRegistry?: number | undefined;
+  /** A blob's swarm of up to this many nodes is scheduled as a chain (`--chain-members`, experimental); undefined or 0: never. */
+  chainMembers?: number | undefined;
   /** Run the ImagePullJob controller (`--image-pull-jobs`): kubeconfig file (default: in-cluster), one namespace (default: all). */
   imagePullJobs?:
     | {
@@ -139,7 +141,12 @@ export async function startSupernode(log: Logger, options: SupernodeOptions): Pr
     throw err;
   }
   const keys = clusterAuth(log, options);
-  const { app } = await buildSupernodeApp({ log, store, registry }, { auth: keys.auth, imagePullJobs, maxFetchesPerRegistry: options.maxFetchesPerRegistry });
+  const { app } = await buildSupernodeApp({ log, store, registry }, {
+    auth: keys.auth,
+    imagePullJobs,
+    maxFetchesPerRegistry: options.maxFetchesPerRegistry,
+    ...(options.chainMembers === undefined ? {} : { scheduler: { chainMembers: options.chainMembers } }),
+  });
   cacheMetrics(app.metrics, 'shoal_supernode_', "the supernode's cache", store);
   const { host, port } = splitHostPort(options.listen);
   let address: string;

@@ -58,14 +58,6 @@ export interface SupernodeInit {
   imagePullJobs?: { kube: KubeAccess; init?: ImagePullJobControllerInit; leaderElection?: LeaderElectionInit | undefined } | undefined;
 }
 
-/**
- * A blob's swarm of up to this many members is scheduled as a chain
- * (SchedulerInit.chainMembers); a larger one rarest first. Up to here a chain
- * beat rarest first where the links were the limit (the services at N = 4–16);
- * every hop adds latency, so a longer chain falls behind: in the model a
- * 64-member chain with 100 ms hops took 1.40 × S/B.
- */
-export const SUPERNODE_CHAIN_MEMBERS = 16;
 /** How often forgotten peers (no heartbeat) are dropped from the scheduler. */
 const PEER_PRUNE_INTERVAL_MS = 10_000;
 
@@ -126,7 +118,7 @@ export async function buildSupernodeApp(components: SupernodeComponents, init: S
     ...serverTimeoutOptions(timeouts),
   });
   const tasks = new BlobTasks(components, { maxConcurrentFetches: init.maxConcurrentFetches, maxFetchesPerRegistry: init.maxFetchesPerRegistry });
-  const scheduler = new Scheduler({ clock: systemClock }, { chainMembers: SUPERNODE_CHAIN_MEMBERS, ...init.scheduler });
+  const scheduler = new Scheduler({ clock: systemClock }, init.scheduler);
   const throughput = new PeerThroughput({ clock: systemClock });
   const peers = new PeerTable({}, { onRemove: (peerId) => {
     scheduler.removePeer(peerId);

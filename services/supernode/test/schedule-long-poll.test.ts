@@ -22,8 +22,8 @@ async function post(url: string, body: object): Promise<{ status: number; json: 
 test('an empty schedule answer is held until a piece can be assigned, then given at once', async (t) => {
   const blob = randomBytes(2 * PIECE);
   const digest = digestOf(blob);
-  // Rarest first, as members past the chain are scheduled (a chain's members: below).
-  const supernode = await startSupernode({ blobs: [blob], init: { scheduler: { chainMembers: 0 } } });
+  // Rarest first, the default (a chain's members: below).
+  const supernode = await startSupernode({ blobs: [blob] });
   t.teardown(() => supernode.close());
   const task = await request(`${supernode.url}${API_PREFIX}/tasks`, {
     method: 'POST',
@@ -62,7 +62,7 @@ test('an empty schedule answer is held until a piece can be assigned, then given
 test("a chain member's empty answer is held until its link has the next piece coming, then given at once", async (t) => {
   const blob = randomBytes(3 * PIECE);
   const digest = digestOf(blob);
-  const supernode = await startSupernode({ blobs: [blob] });
+  const supernode = await startSupernode({ blobs: [blob], init: { scheduler: { chainMembers: 16 } } });
   t.teardown(() => supernode.close());
   const task = await request(`${supernode.url}${API_PREFIX}/tasks`, {
     method: 'POST',

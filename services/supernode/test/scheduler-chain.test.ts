@@ -5,7 +5,7 @@
  * passed over; a larger swarm is scheduled rarest first.
  */
 import test from 'ava';
-import { BUSY_PENALTY_MS, Scheduler, type PieceAssignment } from '../src/scheduler/index.js';
+import { BUSY_PENALTY_MS, MAX_CHAIN_MEMBERS, Scheduler, type PieceAssignment } from '../src/scheduler/index.js';
 
 const BLOB = `sha256:${'c'.repeat(64)}`;
 const PIECES = 8;
@@ -133,6 +133,8 @@ test('chainMembers and chainWindow are checked', (t) => {
   t.throws(() => new Scheduler({ clock }, { chainMembers: -1 }), { instanceOf: RangeError });
   t.throws(() => new Scheduler({ clock }, { chainMembers: 1.5 }), { instanceOf: RangeError });
   t.throws(() => new Scheduler({ clock }, { chainWindow: 0 }), { instanceOf: RangeError });
+  t.throws(() => new Scheduler({ clock }, { chainMembers: MAX_CHAIN_MEMBERS + 1 }), { instanceOf: RangeError });
+  t.notThrows(() => new Scheduler({ clock }, { chainMembers: MAX_CHAIN_MEMBERS }));
   const off = new Scheduler({ clock }, { chainMembers: 0 });
   off.addBlob(BLOB, PIECES);
   off.addPeer({ peerId: 'a', url: 'http://a' });

@@ -82,8 +82,9 @@ export const RELAY_WAIT_MS = 2_000;
  * The longest a request waits for its piece to begin arriving, however the
  * fill progresses: below a child's patience for a parent's headers
  * (PEER_HEADERS_TIMEOUT_MS, 10 s), so the child hears "not here" and moves on
- * before it gives up on the parent. A chain at N = 16, 25 Mbit/s needed up to
- * about 10 s; with 2 s, 112 requests ran out and the pull took 1.49 × S/B.
+ * before it gives up on the parent. A chain's requests ahead wait here for
+ * their link's copy (SchedulerInit.chainMembers): with a fixed 2 s, 112 of one
+ * pull's ran out (N = 16, 25 Mbit/s) and it took 1.49 × S/B.
  */
 export const RELAY_WAIT_MAX_MS = 8_000;
 
