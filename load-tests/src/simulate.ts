@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CHAIN_MEMBERS } from '@shoal/supernode';
+import { DEFAULT_CHAIN_MEMBERS, MAX_CHAIN_MEMBERS } from '@shoal/supernode';
 import { modelConstants } from './sim/constants.js';
 import { cdfSvg, type CdfSeries } from './sim/svg.js';
 import { simulate, TCP_GOODPUT, tcpGoodput, type SimParams, type SimResult } from './sim/simulation.js';
@@ -149,7 +149,7 @@ function arrivalOrder(): 'manifest' | 'shuffled' {
 function chainMembersOption(): number {
   if (args['chain-members'] === undefined) return DEFAULT_CHAIN_MEMBERS;
   const members = num('chain-members', args['chain-members']);
-  if (!Number.isInteger(members) || members < 0) throw new OptionError(`--chain-members: a whole number, got ${members}`);
+  if (!Number.isInteger(members) || members < 0 || members > MAX_CHAIN_MEMBERS) throw new OptionError(`--chain-members: a whole number up to ${MAX_CHAIN_MEMBERS}, got ${members}`);
   return members;
 }
 
