@@ -12,7 +12,7 @@ import type {
 } from './types.js';
 
 /*
- * Why one file of ~900 lines: the scheduler is one data structure (per-blob
+ * Why one file of ~1,150 lines: the scheduler is one data structure (per-blob
  * typed arrays, per-member bitsets, one assignment FIFO) whose invariants every
  * method keeps together; split, each part would need the others' internals.
  * About a third of it is these notes and the comments beside each rule.
