@@ -1178,32 +1178,28 @@ export function simulate(params: SimParams): SimResult {
     }
   };
   /** Swarm.changed's effect on held calls: each looks again; the deadline stays. */
+  const wakeHeld = (held: readonly number[]): void => {
+    for (const d of held) {
+      if ((dlWaiting[d] as number) === 0) continue;
+      dlWaiting[d] = 0;
+      inWake = true;
+      requestMore(d);
+      inWake = false;
+    }
+  };
   const wake = (layer: number): void => {
     wakePending[layer] = 0;
     // Every chain member's held call (Swarm.changed).
     const chained = chainWaiters[layer] as number[];
     chainWaiters[layer] = [];
-    for (const d of chained) {
-      if ((dlWaiting[d] as number) === 0) continue;
-      dlWaiting[d] = 0;
-      inWake = true;
-      requestMore(d);
-      inWake = false;
-    }
+    wakeHeld(chained);
     const all = waiters[layer] as number[];
     const budget = wakeBudget[layer] as number;
     wakeBudget[layer] = 0;
     if (all.length === 0) return;
     // Oldest first; the rest keep waiting. A woken call that waits again queues at the back.
-    const list = all.slice(0, budget);
     waiters[layer] = all.slice(budget);
-    for (const d of list) {
-      if ((dlWaiting[d] as number) === 0) continue;
-      dlWaiting[d] = 0;
-      inWake = true;
-      requestMore(d);
-      inWake = false;
-    }
+    wakeHeld(all.slice(0, budget));
   };
   const holdTimeout = (d: number): void => {
     if ((dlWaiting[d] as number) === 0) return;

@@ -7,10 +7,11 @@
  * can be assigned.
  */
 import { randomBytes } from 'node:crypto';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { request } from 'undici';
 import { API_PREFIX } from '@shoal/core';
 import { digestOf, startSupernode } from './helpers/fixture.js';
+import type { SupernodeInit } from '../src/index.js';
 
 const PIECE = 1024 * 1024;
 
@@ -19,11 +20,11 @@ async function post(url: string, body: object): Promise<{ status: number; json: 
   return { status: res.statusCode, json: (await res.body.json()) as never };
 }
 
-test('an empty schedule answer is held until a piece can be assigned, then given at once', async (t) => {
-  const blob = randomBytes(2 * PIECE);
+/** A supernode whose cache holds a blob of `pieces` pieces (fetched through a task call): the blob's schedule URL. */
+async function cachedBlobSchedule(t: ExecutionContext, pieces: number, init: Partial<SupernodeInit> = {}): Promise<string> {
+  const blob = randomBytes(pieces * PIECE);
   const digest = digestOf(blob);
-  // Rarest first, the default (a chain's members: below).
-  const supernode = await startSupernode({ blobs: [blob] });
+  const supernode = await startSupernode({ blobs: [blob], init });
   t.teardown(() => supernode.close());
   const task = await request(`${supernode.url}${API_PREFIX}/tasks`, {
     method: 'POST',
@@ -33,7 +34,12 @@ test('an empty schedule answer is held until a piece can be assigned, then given
   t.is(task.statusCode, 200);
   await task.body.dump();
   await supernode.store.waitForComplete(digest, { signal: AbortSignal.timeout(10_000) });
-  const schedule = `${supernode.url}${API_PREFIX}/blobs/${digest}/schedule`;
+  return `${supernode.url}${API_PREFIX}/blobs/${digest}/schedule`;
+}
+
+test('an empty schedule answer is held until a piece can be assigned, then given at once', async (t) => {
+  // Rarest first, the default (a chain's members: below).
+  const schedule = await cachedBlobSchedule(t, 2);
   const peer = (id: string): object => ({ peerId: id, advertiseUrl: 'http://127.0.0.1:1' });
 
   // a takes both pieces from the seed; b, with nothing it may fetch (each is on its way to a), waits.
@@ -60,19 +66,7 @@ test('an empty schedule answer is held until a piece can be assigned, then given
 });
 
 test("a chain member's empty answer is held until its link has the next piece coming, then given at once", async (t) => {
-  const blob = randomBytes(3 * PIECE);
-  const digest = digestOf(blob);
-  const supernode = await startSupernode({ blobs: [blob], init: { scheduler: { chainMembers: 16 } } });
-  t.teardown(() => supernode.close());
-  const task = await request(`${supernode.url}${API_PREFIX}/tasks`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ digest, registry: 'registry.example', repository: 'team/app' }),
-  });
-  t.is(task.statusCode, 200);
-  await task.body.dump();
-  await supernode.store.waitForComplete(digest, { signal: AbortSignal.timeout(10_000) });
-  const schedule = `${supernode.url}${API_PREFIX}/blobs/${digest}/schedule`;
+  const schedule = await cachedBlobSchedule(t, 3, { scheduler: { chainMembers: 16 } });
   const peer = (id: string): object => ({ peerId: id, advertiseUrl: 'http://127.0.0.1:1' });
   const pieces = (answer: Awaited<ReturnType<typeof post>>): unknown[] => answer.json.assignments.map((x) => [x.piece, x.candidates.map((c) => c.peerId ?? c.kind)]);
 
